@@ -1,0 +1,138 @@
+"""Type stubs for porthos._native, the Rust extension (rust/porthos-py).
+
+Every batch call releases the GIL. Per-item failures are status codes; a malformed
+*argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+__version__: str
+BUILD_PROFILE: str  # "release" or "debug"
+
+class DerBatch:
+    """N DER items in one buffer: item i is data[offsets[i]:offsets[i+1]]."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> bytes: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def to_list(self) -> list[bytes]: ...
+    @property
+    def data(self) -> NDArray[np.uint8]: ...  # read-only view, kept alive by the batch
+    @property
+    def offsets(self) -> NDArray[np.uint64]: ...  # length N + 1
+
+class CsrBatch:
+    """Parsed and (optionally) verified PKCS#10 requests, one slot per input."""
+
+    def __len__(self) -> int: ...
+    @property
+    def status(self) -> NDArray[np.uint8]: ...  # porthos.CsrStatus codes, 0 = ok
+    @property
+    def key_type(self) -> NDArray[np.uint8]: ...  # porthos.KeyType codes
+    @property
+    def key_bits(self) -> NDArray[np.uint32]: ...  # 256/384 for EC, modulus bits for RSA
+    def subject(self, index: int) -> list[tuple[str, str]]:
+        """(dotted OID, value) per attribute, DER order (most general first)."""
+    def spki(self, index: int) -> bytes: ...  # SubjectPublicKeyInfo DER
+    def signature_algorithm(self, index: int) -> str: ...  # e.g. "ecdsa-sha256"; "" if unknown
+    def detail(self, index: int) -> str: ...  # "" when ok; what and where otherwise
+    def requested_extensions(self, index: int) -> list[tuple[str, bool, bytes]]:
+        """extensionRequest entries: (dotted OID, critical, extnValue octets)."""
+
+def parse_csrs(
+    csrs: Sequence[bytes], *, verify: bool = True, threads: int | None = None
+) -> CsrBatch: ...
+def verify_signatures(
+    algorithm: str,
+    public_keys: Sequence[bytes],
+    messages: Sequence[bytes],
+    signatures: Sequence[bytes],
+    *,
+    threads: int | None = None,
+) -> NDArray[np.bool_]:
+    """Raw batch verification. algorithm: ecdsa-sha256 | ecdsa-sha384 | ecdsa-sha512 |
+    rsa-pkcs1-sha256 | rsa-pkcs1-sha384 | rsa-pkcs1-sha512 | rsa-pss-sha256 |
+    rsa-pss-sha384 | rsa-pss-sha512 | ed25519. public_keys are SubjectPublicKeyInfo DER.
+    An item whose key does not parse, or does not fit the algorithm, is False."""
+
+def generate_serials(n: int, length: int = 16) -> NDArray[np.uint8]:
+    """CSPRNG serials, shape (n, length); first octet in 0x01..0x7f (positive, minimal)."""
+
+def encode_name(attributes: Sequence[tuple[str, str]]) -> bytes:
+    """Name DER, one attribute per RDN in the order given (most general first).
+
+    Attributes may be given as dotted OIDs or short names (C, O, OU, CN,
+    serialNumber, dnQualifier, L, ST). C, serialNumber and dnQualifier are
+    PrintableString; everything else UTF8String (RFC 5280 §4.1.2.4)."""
+
+def key_identifier(spki_der: bytes) -> bytes:
+    """SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 §4.2.1.2, method 1)."""
+
+def ecdsa_raw_to_der(raw: bytes) -> bytes:
+    """r||s (PKCS#11 CKM_ECDSA output) to the DER Ecdsa-Sig-Value."""
+
+def tbs_digests(tbs: DerBatch, hash: str) -> NDArray[np.uint8]:
+    """Hash each item ("sha256" / "sha384" / "sha512"): shape (N, digest length)."""
+
+class SoftwareKey:
+    """A CA private key held in process memory, signing through aws-lc-rs."""
+
+    @staticmethod
+    def generate(key_type: str, signature_algorithm: str | None = None) -> SoftwareKey:
+        """key_type: ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096."""
+    @staticmethod
+    def from_pkcs8(der: bytes, signature_algorithm: str | None = None) -> SoftwareKey: ...
+    def to_pkcs8(self) -> bytes: ...
+    @property
+    def key_type(self) -> str: ...
+    @property
+    def signature_algorithm(self) -> str:
+        """ecdsa-sha256 | ecdsa-sha384 | rsa-pkcs1-sha256 | rsa-pkcs1-sha384 |
+        rsa-pss-sha256 | rsa-pss-sha384."""
+    def public_key_der(self) -> bytes: ...  # SubjectPublicKeyInfo
+    def sign(self, message: bytes) -> bytes: ...
+
+class Template:
+    """A certificate profile compiled against one issuer: fixed bytes plus holes."""
+
+    def __init__(
+        self,
+        spec_json: str,
+        issuer_name_der: bytes,
+        issuer_key_id: bytes | None,
+        signature_algorithm: str,
+    ) -> None: ...
+    @staticmethod
+    def for_issuer(spec_json: str, issuer_cert_der: bytes, signature_algorithm: str) -> Template:
+        """Issuer name and key id taken from the issuer certificate."""
+    @property
+    def signature_algorithm(self) -> str: ...
+    def fill(
+        self,
+        *,
+        serials: NDArray[np.uint8] | Sequence[bytes],
+        not_before: NDArray[np.int64] | Sequence[int],
+        not_after: NDArray[np.int64] | Sequence[int],
+        subjects: Sequence[Sequence[tuple[str, str]]],
+        spkis: Sequence[bytes],
+        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+    ) -> DerBatch:
+        """TBSCertificates only. sans entries: (kind, value), kind in dns|uri|email|ip."""
+    def issue(
+        self,
+        signer: SoftwareKey,
+        *,
+        serials: NDArray[np.uint8] | Sequence[bytes],
+        not_before: NDArray[np.int64] | Sequence[int],
+        not_after: NDArray[np.int64] | Sequence[int],
+        subjects: Sequence[Sequence[tuple[str, str]]],
+        spkis: Sequence[bytes],
+        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        threads: int | None = None,
+    ) -> DerBatch:
+        """Fill, sign (in parallel) and assemble complete certificates."""
+    def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch:
+        """External-signer path: TBS + signatures (DER for ECDSA) -> certificates."""

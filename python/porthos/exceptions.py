@@ -1,0 +1,67 @@
+"""The one exception tree of porthos. Every error has a stable ``.code``.
+
+The Rust extension imports these classes (rust/porthos-py/src/error.rs), so an
+error raised in Rust arrives as one of them, never as a panic.
+"""
+
+from __future__ import annotations
+
+
+class PorthosError(Exception):
+    """Base of every porthos error."""
+
+    code = "porthos-error"
+
+
+class DerDecodeError(PorthosError, ValueError):
+    """Input DER is malformed; the message names the byte offset and field path."""
+
+    code = "der-decode"
+
+
+class EncodeError(PorthosError, ValueError):
+    """A value cannot be encoded (bad OID text, oversize serial, time out of range)."""
+
+    code = "encode"
+
+
+class BatchArgumentError(PorthosError, ValueError):
+    """A batch argument is malformed (lengths disagree, wrong dtype or shape)."""
+
+    code = "batch-argument"
+
+
+class ProfileError(PorthosError, ValueError):
+    """A profile or template spec is invalid; raised at load, never at issuance."""
+
+    code = "profile"
+
+
+class KeyMaterialError(PorthosError, ValueError):
+    """A key cannot be loaded, generated or used for the requested algorithm."""
+
+    code = "key"
+
+
+class SigningError(PorthosError):
+    """Signing failed."""
+
+    code = "signing"
+
+
+class StoreError(PorthosError):
+    """The store refused a change (duplicate serial, missing CA, schema mismatch)."""
+
+    code = "store"
+
+
+class WorkspaceError(PorthosError):
+    """A workspace is missing, incomplete or already initialised."""
+
+    code = "workspace"
+
+
+class PolicyError(PorthosError, ValueError):
+    """A request breaks a rule of the CP/CPS; the message cites the section."""
+
+    code = "policy"

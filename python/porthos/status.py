@@ -1,0 +1,40 @@
+"""Per-item status codes of batch calls. The numbers are stable API: they travel in
+NumPy uint8 arrays and in JSON reports, so never renumber, only append."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CsrStatus(IntEnum):
+    """Outcome of parsing + proof-of-possession for one CSR (000 §3.2.1)."""
+
+    OK = 0
+    MALFORMED = 1  # not a strict-DER PKCS#10 request
+    UNSUPPORTED_ALGORITHM = 2  # key or signature algorithm porthos does not verify
+    BAD_SIGNATURE = 3  # proof of possession failed
+    WEAK_KEY = 4  # RSA below 2048 bits, EC point off curve / identity
+
+
+class KeyType(IntEnum):
+    """Subject key type recognised in a SubjectPublicKeyInfo."""
+
+    UNKNOWN = 0
+    EC_P256 = 1
+    EC_P384 = 2
+    RSA = 3
+    ED25519 = 4
+
+
+class IssueStatus(IntEnum):
+    """Outcome of one item of CertificateAuthority.issue_batch. 1-4 mirror CsrStatus."""
+
+    ISSUED = 0
+    MALFORMED = 1
+    UNSUPPORTED_ALGORITHM = 2
+    BAD_SIGNATURE = 3
+    WEAK_KEY = 4
+    KEY_NOT_ALLOWED = 5  # key type/size not allowed by the profile (000 §6.1.5)
+    SUBJECT_INVALID = 6  # subject does not satisfy the profile (000 §3.1, §7.1.3)
+    DUPLICATE_IN_BATCH = 7  # same request twice in one batch
+    REFUSED = 8  # another policy rule refused it; the reason says which

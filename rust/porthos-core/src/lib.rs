@@ -1,0 +1,18 @@
+//! porthos-core: the pure-Rust half of porthos (no pyo3 here).
+//!
+//! * [`der`]: a strict, zero-copy DER reader and an exact-length writer.
+//! * [`x509`]: names, times, extensions, SubjectPublicKeyInfo and PKCS#10 CSRs.
+//! * [`template`]: certificate profiles compiled into fixed bytes plus typed holes.
+//! * [`sign`]: the `Signer` trait and aws-lc-rs software keys.
+//! * [`verify`]: batch signature verification (CSR proof of possession).
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod der;
+pub mod error;
+pub mod sign;
+pub mod template;
+pub mod verify;
+pub mod x509;
+
+pub use error::{DerError, DerErrorKind};

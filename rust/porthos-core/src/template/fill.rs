@@ -1,0 +1,208 @@
+//! Filling a compiled template: per item, sum the hole lengths, write the outer
+//! headers, copy the fixed runs. Signing and assembly live here too, so a software
+//! key issues a whole batch in one parallel pass.
+
+use rayon::prelude::*;
+
+use super::compile::{sha1, ExtPiece, Template};
+use crate::der::{reader::Reader, tag, writer};
+use crate::error::{DerError, DerErrorKind};
+use crate::sign::{SignError, Signer};
+use crate::x509::{ext, oids, spki, time};
+
+/// `[0] EXPLICIT Version ::= v3(2)` — the same in every certificate porthos issues.
+const VERSION_V3: [u8; 5] = [0xa0, 0x03, 0x02, 0x01, 0x02];
+/// Size of a SubjectKeyIdentifier extension holding a 20-octet key id.
+const SKI_EXT_LEN: usize = 31;
+
+/// The per-certificate values of one fill.
+#[derive(Debug, Clone, Copy)]
+pub struct TbsInput<'a> {
+    /// Big-endian magnitude of the (positive) serial number.
+    pub serial: &'a [u8],
+    pub not_before: i64,
+    pub not_after: i64,
+    /// Name DER.
+    pub subject: &'a [u8],
+    /// SubjectPublicKeyInfo DER.
+    pub spki: &'a [u8],
+    /// GeneralNames DER (a SEQUENCE), or None to omit subjectAltName.
+    pub san: Option<&'a [u8]>,
+}
+
+/// Why one item of a batch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemError {
+    Encode(DerError),
+    Sign(SignError),
+}
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemError::Encode(e) => write!(f, "{e}"),
+            ItemError::Sign(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn single_tlv(der: &[u8], want: u8, path: &'static str) -> Result<(), DerError> {
+    let mut r = Reader::new(der);
+    r.expect(want, path)?;
+    r.finish(path)
+}
+
+impl Template {
+    /// Append one TBSCertificate to `out`.
+    pub fn write_tbs(&self, input: &TbsInput<'_>, out: &mut Vec<u8>) -> Result<(), DerError> {
+        let serial = writer::serial_integer(input.serial)?;
+        if input.not_after < input.not_before {
+            return Err(DerError::new(DerErrorKind::Unencodable("notAfter before notBefore"), 0, "validity"));
+        }
+        let validity_len = time::time_tlv_len(input.not_before) + time::time_tlv_len(input.not_after);
+        single_tlv(input.subject, tag::SEQUENCE, "subject")?;
+        let key = spki::parse_spki(input.spki).map_err(|e| e.within("subjectPublicKeyInfo"))?;
+        let has_ski = self.ext_pieces.iter().any(|p| matches!(p, ExtPiece::Ski));
+        let ski = if has_ski { ext::subject_key_identifier(&sha1(key.subject_public_key)) } else { Vec::new() };
+        debug_assert!(!has_ski || ski.len() == SKI_EXT_LEN);
+        let san_ext = match (input.san, self.san_critical()) {
+            (Some(names), Some(critical)) if names.len() > 2 => {
+                single_tlv(names, tag::SEQUENCE, "subjectAltName")?;
+                Some(ext::extension(oids::SUBJECT_ALT_NAME, critical, names))
+            }
+            _ => None,
+        };
+        let ext_content = self.fixed_ext_len + ski.len() + san_ext.as_ref().map_or(0, Vec::len);
+        // RFC 5280 §4.1.2.9: when present, extensions holds at least one extension.
+        let ext_total = if ext_content > 0 { writer::tlv_len(writer::tlv_len(ext_content)) } else { 0 };
+        let content = VERSION_V3.len()
+            + serial.len()
+            + self.sig_and_issuer.len()
+            + writer::tlv_len(validity_len)
+            + input.subject.len()
+            + input.spki.len()
+            + ext_total;
+
+        out.reserve(writer::tlv_len(content));
+        let start = out.len();
+        writer::write_header(out, tag::SEQUENCE, content);
+        out.extend_from_slice(&VERSION_V3);
+        out.extend_from_slice(&serial);
+        out.extend_from_slice(&self.sig_and_issuer);
+        writer::write_header(out, tag::SEQUENCE, validity_len);
+        time::push_time(out, input.not_before, "validity.notBefore")?;
+        time::push_time(out, input.not_after, "validity.notAfter")?;
+        out.extend_from_slice(input.subject);
+        out.extend_from_slice(input.spki);
+        if ext_content > 0 {
+            writer::write_header(out, tag::context_constructed(3), writer::tlv_len(ext_content));
+            writer::write_header(out, tag::SEQUENCE, ext_content);
+            for piece in &self.ext_pieces {
+                match piece {
+                    ExtPiece::Fixed(run) => out.extend_from_slice(run),
+                    ExtPiece::Ski => out.extend_from_slice(&ski),
+                    ExtPiece::San { .. } => {
+                        if let Some(s) = &san_ext {
+                            out.extend_from_slice(s)
+                        }
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(out.len() - start, writer::tlv_len(content), "length computation is exact");
+        Ok(())
+    }
+
+    fn san_critical(&self) -> Option<bool> {
+        self.ext_pieces.iter().find_map(|p| if let ExtPiece::San { critical } = p { Some(*critical) } else { None })
+    }
+
+    /// TBSCertificates for a batch, in parallel, as one buffer plus offsets (N + 1).
+    pub fn fill_batch(&self, inputs: &[TbsInput<'_>]) -> Result<(Vec<u8>, Vec<u64>), (usize, DerError)> {
+        let parts: Vec<Result<(Vec<u8>, Vec<u64>), (usize, DerError)>> = inputs
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut buf = Vec::with_capacity(chunk.len() * 512);
+                let mut lens = Vec::with_capacity(chunk.len());
+                for (j, item) in chunk.iter().enumerate() {
+                    let before = buf.len();
+                    self.write_tbs(item, &mut buf).map_err(|e| (c * CHUNK + j, e))?;
+                    lens.push((buf.len() - before) as u64);
+                }
+                Ok((buf, lens))
+            })
+            .collect();
+        concat(parts)
+    }
+
+    /// Fill, sign and assemble complete certificates for a batch, in parallel.
+    pub fn issue_batch(
+        &self,
+        signer: &dyn Signer,
+        inputs: &[TbsInput<'_>],
+    ) -> Result<(Vec<u8>, Vec<u64>), (usize, ItemError)> {
+        if signer.algorithm() != self.alg {
+            return Err((
+                0,
+                ItemError::Sign(SignError::AlgorithmMismatch { key: "signer", algorithm: self.alg.name() }),
+            ));
+        }
+        let parts: Vec<Result<(Vec<u8>, Vec<u64>), (usize, ItemError)>> = inputs
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut buf = Vec::with_capacity(chunk.len() * 640);
+                let mut lens = Vec::with_capacity(chunk.len());
+                let mut tbs = Vec::with_capacity(640);
+                for (j, item) in chunk.iter().enumerate() {
+                    let idx = c * CHUNK + j;
+                    tbs.clear();
+                    self.write_tbs(item, &mut tbs).map_err(|e| (idx, ItemError::Encode(e)))?;
+                    let sig = signer.sign(&tbs).map_err(|e| (idx, ItemError::Sign(e)))?;
+                    let before = buf.len();
+                    assemble_certificate(&tbs, &self.alg_id, &sig, &mut buf);
+                    lens.push((buf.len() - before) as u64);
+                }
+                Ok((buf, lens))
+            })
+            .collect();
+        concat(parts)
+    }
+}
+
+/// Items per parallel work unit: large enough to amortise scheduling, small enough
+/// to spread a few thousand certificates over all cores.
+const CHUNK: usize = 64;
+
+fn concat<E>(parts: Vec<Result<(Vec<u8>, Vec<u64>), E>>) -> Result<(Vec<u8>, Vec<u64>), E> {
+    let mut total = 0usize;
+    let mut ok = Vec::with_capacity(parts.len());
+    for p in parts {
+        let p = p?;
+        total += p.0.len();
+        ok.push(p);
+    }
+    let mut data = Vec::with_capacity(total);
+    let mut offsets = vec![0u64];
+    for (buf, lens) in ok {
+        data.extend_from_slice(&buf);
+        for l in lens {
+            let last = *offsets.last().unwrap_or(&0);
+            offsets.push(last + l);
+        }
+    }
+    Ok((data, offsets))
+}
+
+/// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`
+/// (RFC 5280 §4.1), appended to `out`.
+pub fn assemble_certificate(tbs: &[u8], alg_id: &[u8], signature: &[u8], out: &mut Vec<u8>) {
+    let content = tbs.len() + alg_id.len() + writer::tlv_len(signature.len() + 1);
+    writer::write_header(out, tag::SEQUENCE, content);
+    out.extend_from_slice(tbs);
+    out.extend_from_slice(alg_id);
+    writer::write_header(out, tag::BIT_STRING, signature.len() + 1);
+    out.push(0);
+    out.extend_from_slice(signature);
+}

@@ -1,0 +1,89 @@
+//! The template spec as plain parameter structs (rcgen style), read from the JSON
+//! that the Python profile loader produces. Unknown fields are errors, so a typo in
+//! a profile fails at load, never silently at issuance.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    pub extensions: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    pub oid: String,
+    #[serde(default)]
+    pub cps_uris: Vec<String>,
+    #[serde(default)]
+    pub user_notices: Vec<String>,
+}
+
+/// One entry of `extensions`, tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExtensionSpec {
+    AuthorityKeyIdentifier {
+        critical: Option<bool>,
+    },
+    SubjectKeyIdentifier {
+        critical: Option<bool>,
+    },
+    CrlDistributionPoints {
+        uris: Vec<String>,
+        critical: Option<bool>,
+    },
+    AuthorityInfoAccess {
+        #[serde(default)]
+        ca_issuers: Vec<String>,
+        #[serde(default)]
+        ocsp: Vec<String>,
+        critical: Option<bool>,
+    },
+    KeyUsage {
+        usages: Vec<String>,
+        critical: Option<bool>,
+    },
+    ExtendedKeyUsage {
+        purposes: Vec<String>,
+        critical: Option<bool>,
+    },
+    BasicConstraints {
+        ca: bool,
+        path_len: Option<u32>,
+        critical: Option<bool>,
+    },
+    SubjectAltName {
+        critical: Option<bool>,
+    },
+    CertificatePolicies {
+        policies: Vec<PolicySpec>,
+        critical: Option<bool>,
+    },
+    NameConstraints {
+        #[serde(default)]
+        permitted: Vec<(String, String)>,
+        #[serde(default)]
+        excluded: Vec<(String, String)>,
+        critical: Option<bool>,
+    },
+    PolicyMappings {
+        mappings: Vec<(String, String)>,
+        critical: Option<bool>,
+    },
+    PolicyConstraints {
+        require_explicit_policy: Option<u32>,
+        inhibit_policy_mapping: Option<u32>,
+        critical: Option<bool>,
+    },
+    InhibitAnyPolicy {
+        skip_certs: u32,
+        critical: Option<bool>,
+    },
+    Raw {
+        oid: String,
+        critical: Option<bool>,
+        value_hex: String,
+    },
+}

@@ -1,0 +1,141 @@
+//! parse_csrs: parse + proof of possession for a whole batch, GIL released, and
+//! CsrBatch, the owned result Python reads per item on demand.
+
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use porthos_core::verify::{check_csrs, VerifyStatus};
+
+use crate::args::byte_items;
+use crate::error::{NativeError, NativeResult};
+
+struct Item {
+    subject: Vec<(String, String)>,
+    spki: (usize, usize),
+    signature_algorithm: &'static str,
+    detail: String,
+    extensions: Vec<(String, bool, Vec<u8>)>,
+}
+
+#[pyclass(frozen, module = "porthos._native")]
+pub struct CsrBatch {
+    data: Vec<u8>,
+    status: Vec<u8>,
+    key_type: Vec<u8>,
+    key_bits: Vec<u32>,
+    items: Vec<Item>,
+}
+
+impl CsrBatch {
+    fn item(&self, index: isize) -> PyResult<&Item> {
+        let n = self.items.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!("CsrBatch index {index} out of range")));
+        }
+        Ok(&self.items[i as usize])
+    }
+}
+
+#[pymethods]
+impl CsrBatch {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+    #[getter]
+    fn status<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.status.clone().into_pyarray(py)
+    }
+    #[getter]
+    fn key_type<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.key_type.clone().into_pyarray(py)
+    }
+    #[getter]
+    fn key_bits<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.key_bits.clone().into_pyarray(py)
+    }
+    fn subject(&self, index: isize) -> PyResult<Vec<(String, String)>> {
+        Ok(self.item(index)?.subject.clone())
+    }
+    fn spki<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyBytes>> {
+        let (a, b) = self.item(index)?.spki;
+        Ok(PyBytes::new(py, &self.data[a..b]))
+    }
+    fn signature_algorithm(&self, index: isize) -> PyResult<&'static str> {
+        Ok(self.item(index)?.signature_algorithm)
+    }
+    fn detail(&self, index: isize) -> PyResult<String> {
+        Ok(self.item(index)?.detail.clone())
+    }
+    fn requested_extensions<'py>(
+        &self,
+        py: Python<'py>,
+        index: isize,
+    ) -> PyResult<Vec<(String, bool, Bound<'py, PyBytes>)>> {
+        Ok(self
+            .item(index)?
+            .extensions
+            .iter()
+            .map(|(o, c, v)| (o.clone(), *c, PyBytes::new(py, v)))
+            .collect())
+    }
+    fn __repr__(&self) -> String {
+        let ok = self.status.iter().filter(|&&s| s == 0).count();
+        format!("CsrBatch(len={}, ok={ok})", self.items.len())
+    }
+}
+
+fn offset_in(outer: &[u8], inner: &[u8]) -> (usize, usize) {
+    let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
+    (start, start + inner.len())
+}
+
+/// Parse (and by default verify) a batch of DER CSRs.
+#[pyfunction]
+#[pyo3(signature = (csrs, *, verify = true, threads = None))]
+pub fn parse_csrs(py: Python<'_>, csrs: &Bound<'_, PyAny>, verify: bool, threads: Option<usize>) -> NativeResult<CsrBatch> {
+    let items = byte_items(csrs, "csrs")?;
+    if threads == Some(0) {
+        return Err(NativeError::Batch("threads: must be at least 1".into()));
+    }
+    Ok(py.detach(move || {
+        let slices = items.slices();
+        let outcomes = check_csrs(&slices, verify, threads);
+        let n = outcomes.len();
+        let mut status = Vec::with_capacity(n);
+        let mut key_type = Vec::with_capacity(n);
+        let mut key_bits = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n);
+        for o in &outcomes {
+            status.push(o.status as u8);
+            match &o.csr {
+                Some(c) => {
+                    key_type.push(c.spki.key_type as u8);
+                    key_bits.push(c.spki.key_bits);
+                    out.push(Item {
+                        subject: c.subject.iter().map(|a| (a.oid.clone(), a.value.clone())).collect(),
+                        spki: offset_in(&items.data, c.spki.der),
+                        signature_algorithm: c.signature_algorithm.name(),
+                        detail: o.detail.clone(),
+                        extensions: c.extensions.iter().map(|e| (e.oid.clone(), e.critical, e.value.to_vec())).collect(),
+                    });
+                }
+                None => {
+                    debug_assert_ne!(o.status, VerifyStatus::Ok);
+                    key_type.push(0);
+                    key_bits.push(0);
+                    out.push(Item {
+                        subject: Vec::new(),
+                        spki: (0, 0),
+                        signature_algorithm: "",
+                        detail: o.detail.clone(),
+                        extensions: Vec::new(),
+                    });
+                }
+            }
+        }
+        drop(outcomes);
+        CsrBatch { data: items.data, status, key_type, key_bits, items: out }
+    }))
+}

@@ -1,0 +1,56 @@
+//! The one place where Rust errors become Python exceptions. The exception classes
+//! are defined in Python (porthos/exceptions.py) and imported here, so they are
+//! documented, picklable and carry a stable `.code`.
+
+use porthos_core::sign::SignError;
+use porthos_core::template::SpecError;
+use porthos_core::DerError;
+use pyo3::PyErr;
+
+pyo3::import_exception!(porthos.exceptions, DerDecodeError);
+pyo3::import_exception!(porthos.exceptions, EncodeError);
+pyo3::import_exception!(porthos.exceptions, BatchArgumentError);
+pyo3::import_exception!(porthos.exceptions, ProfileError);
+pyo3::import_exception!(porthos.exceptions, KeyMaterialError);
+pyo3::import_exception!(porthos.exceptions, SigningError);
+
+pub enum NativeError {
+    /// Input DER that does not parse.
+    Decode(DerError),
+    /// A value porthos was asked to encode but cannot (bad OID, oversize serial).
+    Encode(String),
+    /// A malformed batch argument; names the argument and item.
+    Batch(String),
+    Spec(SpecError),
+    Key(SignError),
+    Sign(String),
+    Py(PyErr),
+}
+
+pub type NativeResult<T> = Result<T, NativeError>;
+
+impl From<PyErr> for NativeError {
+    fn from(e: PyErr) -> Self {
+        NativeError::Py(e)
+    }
+}
+
+impl From<SpecError> for NativeError {
+    fn from(e: SpecError) -> Self {
+        NativeError::Spec(e)
+    }
+}
+
+impl From<NativeError> for PyErr {
+    fn from(e: NativeError) -> PyErr {
+        match e {
+            NativeError::Decode(e) => DerDecodeError::new_err(e.to_string()),
+            NativeError::Encode(m) => EncodeError::new_err(m),
+            NativeError::Batch(m) => BatchArgumentError::new_err(m),
+            NativeError::Spec(e) => ProfileError::new_err(e.to_string()),
+            NativeError::Key(e) => KeyMaterialError::new_err(e.to_string()),
+            NativeError::Sign(m) => SigningError::new_err(m),
+            NativeError::Py(e) => e,
+        }
+    }
+}

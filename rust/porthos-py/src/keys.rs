@@ -1,0 +1,122 @@
+//! SoftwareKey and the small helpers around keys, names, serials and digests.
+
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use porthos_core::sign::{self, HashAlg, SigAlg, Signer};
+use porthos_core::template::key_identifier as core_key_identifier;
+use porthos_core::x509::name_encode;
+
+use crate::batch::DerBatch;
+use crate::error::{NativeError, NativeResult};
+
+pub fn parse_alg(name: &str) -> NativeResult<SigAlg> {
+    SigAlg::parse(name).ok_or_else(|| NativeError::Key(sign::SignError::UnknownAlgorithm(name.to_string())))
+}
+
+/// A CA private key in process memory (software mode), signing through aws-lc-rs.
+#[pyclass(frozen, module = "porthos._native")]
+pub struct SoftwareKey {
+    pub(crate) inner: sign::SoftwareKey,
+}
+
+#[pymethods]
+impl SoftwareKey {
+    #[staticmethod]
+    #[pyo3(signature = (key_type, signature_algorithm = None))]
+    fn generate(py: Python<'_>, key_type: &str, signature_algorithm: Option<&str>) -> NativeResult<SoftwareKey> {
+        let alg = signature_algorithm.map(parse_alg).transpose()?;
+        // RSA key generation takes long enough that other threads should run meanwhile.
+        let inner = py.detach(|| sign::SoftwareKey::generate(key_type, alg)).map_err(NativeError::Key)?;
+        Ok(SoftwareKey { inner })
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (der, signature_algorithm = None))]
+    fn from_pkcs8(der: &[u8], signature_algorithm: Option<&str>) -> NativeResult<SoftwareKey> {
+        let alg = signature_algorithm.map(parse_alg).transpose()?;
+        Ok(SoftwareKey { inner: sign::SoftwareKey::from_pkcs8(der, alg).map_err(NativeError::Key)? })
+    }
+
+    fn to_pkcs8<'py>(&self, py: Python<'py>) -> NativeResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.inner.to_pkcs8().map_err(NativeError::Key)?))
+    }
+
+    #[getter]
+    fn key_type(&self) -> &'static str {
+        self.inner.key_type()
+    }
+
+    #[getter]
+    fn signature_algorithm(&self) -> &'static str {
+        self.inner.algorithm().name()
+    }
+
+    fn public_key_der<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.public_key_der())
+    }
+
+    fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
+        let sig = self.inner.sign(message).map_err(|e| NativeError::Sign(e.to_string()))?;
+        Ok(PyBytes::new(py, &sig))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SoftwareKey({}, {})", self.inner.key_type(), self.inner.algorithm().name())
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, length = 16))]
+pub fn generate_serials<'py>(py: Python<'py>, n: usize, length: usize) -> NativeResult<Bound<'py, PyArray2<u8>>> {
+    // RFC 5280 §4.1.2.2: at most 20 octets; >= 8 octets keeps >= 64 random bits.
+    if !(8..=20).contains(&length) {
+        return Err(NativeError::Batch(format!("length: {length} octets; serials are 8..=20 octets")));
+    }
+    let flat = sign::generate_serials(n, length).map_err(|e| NativeError::Sign(e.to_string()))?;
+    let arr = flat.into_pyarray(py);
+    Ok(arr.reshape([n, length]).map_err(PyErr::from)?)
+}
+
+#[pyfunction]
+pub fn encode_name<'py>(py: Python<'py>, attributes: Vec<(String, String)>) -> NativeResult<Bound<'py, PyBytes>> {
+    let der = name_encode::encode_name(&attributes).map_err(|e| NativeError::Encode(e.to_string()))?;
+    Ok(PyBytes::new(py, &der))
+}
+
+#[pyfunction]
+pub fn key_identifier<'py>(py: Python<'py>, spki_der: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &core_key_identifier(spki_der).map_err(NativeError::Decode)?))
+}
+
+#[pyfunction]
+pub fn ecdsa_raw_to_der<'py>(py: Python<'py>, raw: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
+    let der = sign::ecdsa_raw_to_der(raw)
+        .ok_or_else(|| NativeError::Encode(format!("raw ECDSA signature of {} octets: expected r||s", raw.len())))?;
+    Ok(PyBytes::new(py, &der))
+}
+
+#[pyfunction]
+pub fn tbs_digests<'py>(py: Python<'py>, tbs: &DerBatch, hash: &str) -> NativeResult<Bound<'py, PyArray2<u8>>> {
+    let h = HashAlg::parse(hash).ok_or_else(|| NativeError::Batch(format!("hash: unknown '{hash}'")))?;
+    let (data, offsets) = tbs.to_owned_items(py)?;
+    let n = offsets.len().saturating_sub(1);
+    let flat = py.detach(|| sign::digest_batch(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]), h));
+    Ok(flat.into_pyarray(py).reshape([n, h.output_len()]).map_err(PyErr::from)?)
+}
+
+/// Seconds for aws-lc-rs to sign `n` 400-octet messages with a fresh P-256 key on
+/// one thread, entirely in Rust: the "bare signing" yardstick of `porthos bench`.
+#[pyfunction]
+pub fn bench_sign_p256(py: Python<'_>, n: usize) -> NativeResult<f64> {
+    let key = sign::SoftwareKey::generate("ec-p256", None).map_err(NativeError::Key)?;
+    let msg = [0x5au8; 400];
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            key.sign(&msg).map_err(|e| NativeError::Sign(e.to_string()))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+}

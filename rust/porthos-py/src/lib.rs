@@ -1,0 +1,35 @@
+//! porthos._native: the only crate of porthos that knows Python.
+//!
+//! Batches cross the boundary once: every function takes whole batches, copies the
+//! arguments out under the GIL, releases it for the work, and hands results back
+//! as NumPy arrays or DerBatch buffers.
+
+mod args;
+mod batch;
+mod csr;
+mod error;
+mod keys;
+mod template;
+mod verify;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks refuse to run on debug builds (pydantic-core's build_profile).
+    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add_class::<batch::DerBatch>()?;
+    m.add_class::<csr::CsrBatch>()?;
+    m.add_class::<keys::SoftwareKey>()?;
+    m.add_class::<template::Template>()?;
+    m.add_function(wrap_pyfunction!(csr::parse_csrs, m)?)?;
+    m.add_function(wrap_pyfunction!(verify::verify_signatures, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::generate_serials, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::encode_name, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::key_identifier, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::ecdsa_raw_to_der, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Template: compile once, then fill / issue / assemble whole batches.
+
+use pyo3::prelude::*;
+use rayon::prelude::*;
+
+use porthos_core::template::{self, TbsInput};
+use porthos_core::x509::{ext, name_encode};
+
+use crate::args::{byte_items, check_len, i64_items, pool, run_in};
+use crate::batch::DerBatch;
+use crate::error::{NativeError, NativeResult};
+use crate::keys::{parse_alg, SoftwareKey};
+
+#[pyclass(frozen, module = "porthos._native")]
+pub struct Template {
+    inner: template::Template,
+}
+
+type Names = Vec<(String, String)>;
+
+/// The per-item arguments, owned, so that everything after extraction runs without
+/// the GIL.
+struct Items {
+    serials: crate::args::ByteItems,
+    not_before: Vec<i64>,
+    not_after: Vec<i64>,
+    subjects: Vec<Names>,
+    spkis: crate::args::ByteItems,
+    sans: Option<Vec<Option<Names>>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn extract_items(
+    serials: &Bound<'_, PyAny>,
+    not_before: &Bound<'_, PyAny>,
+    not_after: &Bound<'_, PyAny>,
+    subjects: &Bound<'_, PyAny>,
+    spkis: &Bound<'_, PyAny>,
+    sans: Option<&Bound<'_, PyAny>>,
+    has_san: bool,
+) -> NativeResult<Items> {
+    let spkis = byte_items(spkis, "spkis")?;
+    let n = spkis.len();
+    let serials = byte_items(serials, "serials")?;
+    check_len("serials", serials.len(), n)?;
+    let not_before = i64_items(not_before, "not_before")?;
+    check_len("not_before", not_before.len(), n)?;
+    let not_after = i64_items(not_after, "not_after")?;
+    check_len("not_after", not_after.len(), n)?;
+    let subjects: Vec<Names> = subjects
+        .extract()
+        .map_err(|_| NativeError::Batch("subjects: expected a sequence of [(attribute, value), ...] lists".into()))?;
+    check_len("subjects", subjects.len(), n)?;
+    let sans: Option<Vec<Option<Names>>> = match sans {
+        None => None,
+        Some(s) if s.is_none() => None,
+        Some(s) => Some(
+            s.extract()
+                .map_err(|_| NativeError::Batch("sans: expected a sequence of [(kind, value), ...] or None".into()))?,
+        ),
+    };
+    if let Some(s) = &sans {
+        check_len("sans", s.len(), n)?;
+        if !has_san && s.iter().any(|x| x.as_ref().is_some_and(|v| !v.is_empty())) {
+            return Err(NativeError::Batch("sans: this profile has no subject_alt_name extension".into()));
+        }
+    }
+    Ok(Items { serials, not_before, not_after, subjects, spkis, sans })
+}
+
+/// Encode subjects and SANs (in parallel), then run `f` over the TbsInputs.
+fn with_inputs<T>(items: &Items, f: impl FnOnce(&[TbsInput<'_>]) -> NativeResult<T>) -> NativeResult<T> {
+    let n = items.spkis.len();
+    let subjects: Vec<Vec<u8>> = items
+        .subjects
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| name_encode::encode_name(s).map_err(|e| NativeError::Encode(format!("subjects[{i}]: {e}"))))
+        .collect::<NativeResult<_>>()?;
+    let sans: Vec<Option<Vec<u8>>> = match &items.sans {
+        None => vec![None; n],
+        Some(list) => list
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| match s {
+                Some(names) if !names.is_empty() => ext::general_names(names, &format!("sans[{i}]"))
+                    .map(Some)
+                    .map_err(|e| NativeError::Encode(e.to_string())),
+                _ => Ok(None),
+            })
+            .collect::<NativeResult<_>>()?,
+    };
+    let inputs: Vec<TbsInput<'_>> = (0..n)
+        .map(|i| TbsInput {
+            serial: items.serials.get(i),
+            not_before: items.not_before[i],
+            not_after: items.not_after[i],
+            subject: &subjects[i],
+            spki: items.spkis.get(i),
+            san: sans[i].as_deref(),
+        })
+        .collect();
+    f(&inputs)
+}
+
+fn item_error(index: usize, e: impl std::fmt::Display) -> NativeError {
+    NativeError::Encode(format!("item {index}: {e}"))
+}
+
+#[pymethods]
+impl Template {
+    #[new]
+    fn new(
+        spec_json: &str,
+        issuer_name_der: &[u8],
+        issuer_key_id: Option<&[u8]>,
+        signature_algorithm: &str,
+    ) -> NativeResult<Template> {
+        let alg = parse_alg(signature_algorithm)?;
+        Ok(Template { inner: template::Template::compile(spec_json, issuer_name_der, issuer_key_id, alg)? })
+    }
+
+    #[staticmethod]
+    fn for_issuer(spec_json: &str, issuer_cert_der: &[u8], signature_algorithm: &str) -> NativeResult<Template> {
+        let alg = parse_alg(signature_algorithm)?;
+        Ok(Template { inner: template::Template::for_issuer(spec_json, issuer_cert_der, alg)? })
+    }
+
+    #[getter]
+    fn signature_algorithm(&self) -> &'static str {
+        self.inner.algorithm().name()
+    }
+
+    #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &self,
+        py: Python<'_>,
+        serials: &Bound<'_, PyAny>,
+        not_before: &Bound<'_, PyAny>,
+        not_after: &Bound<'_, PyAny>,
+        subjects: &Bound<'_, PyAny>,
+        spkis: &Bound<'_, PyAny>,
+        sans: Option<&Bound<'_, PyAny>>,
+    ) -> NativeResult<DerBatch> {
+        let items = extract_items(serials, not_before, not_after, subjects, spkis, sans, self.inner.has_san())?;
+        let (data, offsets) = py.detach(|| {
+            with_inputs(&items, |inputs| self.inner.fill_batch(inputs).map_err(|(i, e)| item_error(i, e)))
+        })?;
+        Ok(DerBatch::new(py, data, offsets)?)
+    }
+
+    #[pyo3(signature = (signer, *, serials, not_before, not_after, subjects, spkis, sans = None, threads = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        py: Python<'_>,
+        signer: &SoftwareKey,
+        serials: &Bound<'_, PyAny>,
+        not_before: &Bound<'_, PyAny>,
+        not_after: &Bound<'_, PyAny>,
+        subjects: &Bound<'_, PyAny>,
+        spkis: &Bound<'_, PyAny>,
+        sans: Option<&Bound<'_, PyAny>>,
+        threads: Option<usize>,
+    ) -> NativeResult<DerBatch> {
+        let items = extract_items(serials, not_before, not_after, subjects, spkis, sans, self.inner.has_san())?;
+        let pool = pool(threads)?;
+        let (data, offsets) = py.detach(|| {
+            run_in(&pool, || {
+                with_inputs(&items, |inputs| {
+                    self.inner.issue_batch(&signer.inner, inputs).map_err(|(i, e)| match e {
+                        template::ItemError::Sign(s) => NativeError::Sign(format!("item {i}: {s}")),
+                        template::ItemError::Encode(d) => item_error(i, d),
+                    })
+                })
+            })
+        })?;
+        Ok(DerBatch::new(py, data, offsets)?)
+    }
+
+    fn assemble(&self, py: Python<'_>, tbs: &DerBatch, signatures: &Bound<'_, PyAny>) -> NativeResult<DerBatch> {
+        let sigs = byte_items(signatures, "signatures")?;
+        let (data, offsets) = tbs.to_owned_items(py)?;
+        let n = offsets.len().saturating_sub(1);
+        check_len("signatures", sigs.len(), n)?;
+        let alg_id = self.inner.algorithm_identifier().to_vec();
+        let (out, out_offsets) = py.detach(|| {
+            let mut out = Vec::with_capacity(data.len() + n * 96);
+            let mut out_offsets = Vec::with_capacity(n + 1);
+            out_offsets.push(0u64);
+            for i in 0..n {
+                let t = &data[offsets[i] as usize..offsets[i + 1] as usize];
+                template::assemble_certificate(t, &alg_id, sigs.get(i), &mut out);
+                out_offsets.push(out.len() as u64);
+            }
+            (out, out_offsets)
+        });
+        Ok(DerBatch::new(py, out, out_offsets)?)
+    }
+}
