@@ -30,6 +30,9 @@ pub struct TbsInput<'a> {
     pub san: Option<&'a [u8]>,
 }
 
+/// N DER items as one buffer plus N + 1 offsets into it.
+pub type DerItems = (Vec<u8>, Vec<u64>);
+
 /// Why one item of a batch failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemError {
@@ -118,8 +121,8 @@ impl Template {
     }
 
     /// TBSCertificates for a batch, in parallel, as one buffer plus offsets (N + 1).
-    pub fn fill_batch(&self, inputs: &[TbsInput<'_>]) -> Result<(Vec<u8>, Vec<u64>), (usize, DerError)> {
-        let parts: Vec<Result<(Vec<u8>, Vec<u64>), (usize, DerError)>> = inputs
+    pub fn fill_batch(&self, inputs: &[TbsInput<'_>]) -> Result<DerItems, (usize, DerError)> {
+        let parts: Vec<Result<DerItems, (usize, DerError)>> = inputs
             .par_chunks(CHUNK)
             .enumerate()
             .map(|(c, chunk)| {
@@ -141,14 +144,14 @@ impl Template {
         &self,
         signer: &dyn Signer,
         inputs: &[TbsInput<'_>],
-    ) -> Result<(Vec<u8>, Vec<u64>), (usize, ItemError)> {
+    ) -> Result<DerItems, (usize, ItemError)> {
         if signer.algorithm() != self.alg {
             return Err((
                 0,
                 ItemError::Sign(SignError::AlgorithmMismatch { key: "signer", algorithm: self.alg.name() }),
             ));
         }
-        let parts: Vec<Result<(Vec<u8>, Vec<u64>), (usize, ItemError)>> = inputs
+        let parts: Vec<Result<DerItems, (usize, ItemError)>> = inputs
             .par_chunks(CHUNK)
             .enumerate()
             .map(|(c, chunk)| {
@@ -175,7 +178,7 @@ impl Template {
 /// to spread a few thousand certificates over all cores.
 const CHUNK: usize = 64;
 
-fn concat<E>(parts: Vec<Result<(Vec<u8>, Vec<u64>), E>>) -> Result<(Vec<u8>, Vec<u64>), E> {
+fn concat<E>(parts: Vec<Result<DerItems, E>>) -> Result<DerItems, E> {
     let mut total = 0usize;
     let mut ok = Vec::with_capacity(parts.len());
     for p in parts {

@@ -155,19 +155,21 @@ pub fn authority_key_identifier(key_id: &[u8]) -> Vec<u8> {
     extension(oids::AUTHORITY_KEY_IDENTIFIER, false, &writer::tlv(tag::SEQUENCE, &kid))
 }
 
-/// CRLDistributionPoints: one DistributionPoint per URI, each with a fullName.
+/// CRLDistributionPoints with one DistributionPoint whose fullName lists every URI:
+/// RFC 5280 §4.2.1.13 says several names in one distributionPoint are different
+/// ways to obtain the same CRL, which is what extra URIs in a profile mean.
 pub fn crl_distribution_points(uris: &[String], path: &str) -> Result<Vec<u8>, DerError> {
     if uris.is_empty() {
         return Err(err("at least one URI", path));
     }
-    let mut body = Vec::new();
+    let mut names = Vec::new();
     for (i, uri) in uris.iter().enumerate() {
-        let gn = general_name("uri", uri, false, &format!("{path}.uris[{i}]"))?;
-        let full_name = writer::tlv(tag::context_constructed(0), &gn);
-        let dp_name = writer::tlv(tag::context_constructed(0), &full_name);
-        body.extend(writer::tlv(tag::SEQUENCE, &dp_name));
+        names.extend(general_name("uri", uri, false, &format!("{path}.uris[{i}]"))?);
     }
-    Ok(extension(oids::CRL_DISTRIBUTION_POINTS, false, &writer::tlv(tag::SEQUENCE, &body)))
+    let full_name = writer::tlv(tag::context_constructed(0), &names);
+    let dp_name = writer::tlv(tag::context_constructed(0), &full_name);
+    let dp = writer::tlv(tag::SEQUENCE, &dp_name);
+    Ok(extension(oids::CRL_DISTRIBUTION_POINTS, false, &writer::tlv(tag::SEQUENCE, &dp)))
 }
 
 /// AuthorityInfoAccess: OCSP entries first, then caIssuers (RFC 5280 §4.2.2.1).
@@ -335,7 +337,8 @@ mod tests {
             [0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00]
         );
         let ca0 = basic_constraints(true, true, Some(0));
-        assert_eq!(&ca0[ca0.len() - 8..], &[0x04, 0x06, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02][..]);
+        // extnValue OCTET STRING { SEQUENCE { TRUE, INTEGER 0 } }
+        assert_eq!(&ca0[ca0.len() - 10..], &[0x04, 0x08, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00][..]);
     }
 
     #[test]

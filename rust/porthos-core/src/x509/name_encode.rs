@@ -82,8 +82,8 @@ mod tests {
     fn porthos_root_name() {
         let der = encode_name(&[("C", "CH"), ("O", "dormakaba"), ("CN", "Porthos Root CA 1")]).unwrap();
         // openssl-compatible layout: SEQ { SET { SEQ { 2.5.4.6, PrintableString "CH" } } ... }
-        assert_eq!(&der[..15], &[0x30, 0x42, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C', b'H']);
-        assert_eq!(der.len(), 0x44);
+        assert_eq!(&der[..15], &[0x30, 0x3d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C', b'H']);
+        assert_eq!(der.len(), 0x3f);
     }
 
     #[test]
