@@ -1,0 +1,90 @@
+"""porthos: a certificate-authority signing engine (Rust core, Python policy layer).
+
+The public surface. Names that need the Rust extension (``porthos._native``) and the
+modules built on it are imported on first use (PEP 562), so the pure-Python parts
+(profiles, policy, store) stay importable while the extension is being built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from porthos.exceptions import (
+    BatchArgumentError,
+    DerDecodeError,
+    EncodeError,
+    KeyMaterialError,
+    PolicyError,
+    PorthosError,
+    ProfileError,
+    SigningError,
+    StoreError,
+    WorkspaceError,
+)
+from porthos.profiles import load_profile_set
+from porthos.status import CsrStatus, IssueStatus, KeyType
+
+if TYPE_CHECKING:
+    from porthos._native import (
+        CsrBatch,
+        DerBatch,
+        SoftwareKey,
+        Template,
+        generate_serials,
+        parse_csrs,
+    )
+    from porthos.ca import CertificateAuthority, IssueResult, Workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchArgumentError",
+    "CertificateAuthority",
+    "CsrBatch",
+    "CsrStatus",
+    "DerBatch",
+    "DerDecodeError",
+    "EncodeError",
+    "IssueResult",
+    "IssueStatus",
+    "KeyMaterialError",
+    "KeyType",
+    "PolicyError",
+    "PorthosError",
+    "ProfileError",
+    "SigningError",
+    "SoftwareKey",
+    "StoreError",
+    "Template",
+    "Workspace",
+    "WorkspaceError",
+    "generate_serials",
+    "load_profile_set",
+    "parse_csrs",
+]
+
+_LAZY: dict[str, str] = {
+    "CsrBatch": "porthos._native",
+    "DerBatch": "porthos._native",
+    "SoftwareKey": "porthos._native",
+    "Template": "porthos._native",
+    "generate_serials": "porthos._native",
+    "parse_csrs": "porthos._native",
+    "CertificateAuthority": "porthos.ca",
+    "IssueResult": "porthos.ca",
+    "Workspace": "porthos.ca",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'porthos' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,576 @@
+"""Workspace and CertificateAuthority: the batch issuance path of ARCHITECTURE.md.
+
+A workspace is a directory:
+
+    W/porthos.sqlite            the store (store.py); its presence means "initialised"
+    W/keys/<ca>.p8              software CA keys, PKCS#8 DER, mode 0600 (HSM comes later)
+    W/repository/<ca>.crt       each CA certificate, DER, under the file name its AIA
+                                URL uses (000 §2.1: root-ca-1.crt, ha-device-ca-1.crt, ...)
+
+Rust parses, verifies, fills and signs; this module decides (through policy.py) which
+request gets which subject and validity, and records every issued certificate in one
+store transaction per batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from cryptography import x509
+from numpy.typing import NDArray
+
+from porthos import _native, policy
+from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
+from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
+from porthos.status import CsrStatus, IssueStatus
+from porthos.store import CaRow, CertificateRow, Store
+
+__all__ = [
+    "CertificateAuthority",
+    "CsrInput",
+    "IssueResult",
+    "PemItem",
+    "Workspace",
+    "der_to_pem",
+    "split_csr_pem",
+    "subject_text",
+]
+
+CsrInput = str | bytes | bytearray | memoryview | Iterable[str | bytes]
+
+STORE_FILE = "porthos.sqlite"
+KEYS_DIR = "keys"
+REPOSITORY_DIR = "repository"
+
+
+# --------------------------------------------------------------------------------------
+# PEM and names
+# --------------------------------------------------------------------------------------
+
+# RFC 7468 §7: "CERTIFICATE REQUEST"; "NEW CERTIFICATE REQUEST" is what older tools
+# (Netscape, MS certreq) write and RFC 7468 §7 tells parsers to accept.
+_PEM_BEGIN = re.compile(rb"-----BEGIN ((?:NEW )?CERTIFICATE REQUEST)-----")
+_PEM_END = b"-----END %s-----"
+
+
+@dataclass(frozen=True, slots=True)
+class PemItem:
+    """One CSR block: der is None when the block is unusable, and error says why."""
+
+    der: bytes | None
+    error: str = ""
+
+
+def split_csr_pem(text: str | bytes) -> list[PemItem]:
+    """Every CSR block of a PEM bundle, in order. Blocks of other labels are skipped.
+
+    A block whose base64 is malformed, or that is never terminated, becomes an item with
+    der=None (a per-item MALFORMED status later), never an exception: one broken request
+    must not stop a batch."""
+    data = text.encode("ascii", "replace") if isinstance(text, str) else bytes(text)
+    items: list[PemItem] = []
+    pos = 0
+    while True:
+        m = _PEM_BEGIN.search(data, pos)
+        if m is None:
+            break
+        label = m.group(1)
+        end_marker = _PEM_END % label
+        end = data.find(end_marker, m.end())
+        if end < 0:
+            items.append(PemItem(None, f"PEM block '{label.decode()}' has no END line"))
+            break
+        next_begin = _PEM_BEGIN.search(data, m.end(), end)
+        if next_begin is not None:
+            # BEGIN, BEGIN, END: the first block lost its END line.
+            items.append(PemItem(None, f"PEM block '{label.decode()}' has no END line"))
+            pos = next_begin.start()
+            continue
+        body = b"".join(data[m.end() : end].split())
+        try:
+            der = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            items.append(PemItem(None, f"PEM base64 is malformed: {exc}"))
+        else:
+            if der:
+                items.append(PemItem(der))
+            else:
+                items.append(PemItem(None, "PEM block is empty"))
+        pos = end + len(end_marker)
+    return items
+
+
+def _looks_pem(data: bytes) -> bool:
+    # DER starts with a SEQUENCE tag (0x30), which PEM text (RFC 7468 allows any
+    # explanatory text before the BEGIN line) never does.
+    return data[:1] != b"\x30" and b"-----BEGIN " in data
+
+
+def normalise_csr_input(csrs: CsrInput) -> list[PemItem]:
+    """DER bytes, PEM text/bytes (a bundle), or a sequence of DER/PEM items -> items."""
+    if isinstance(csrs, str):
+        return split_csr_pem(csrs)
+    if isinstance(csrs, (bytes, bytearray, memoryview)):
+        data = bytes(csrs)
+        return split_csr_pem(data) if _looks_pem(data) else [PemItem(data)]
+    items: list[PemItem] = []
+    for element in csrs:
+        if isinstance(element, str) or _looks_pem(bytes(element)):
+            blocks = split_csr_pem(element)
+            if len(blocks) == 1:
+                items.append(blocks[0])
+            else:
+                items.append(PemItem(None, f"expected one CSR PEM block, found {len(blocks)}"))
+        else:
+            items.append(PemItem(bytes(element)))
+    return items
+
+
+def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
+    b64 = base64.b64encode(der).decode("ascii")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+
+
+_ESCAPE_RE = re.compile(r'([,+"\\<>;=])')
+
+
+def subject_text(attributes: Sequence[tuple[str, str]]) -> str:
+    """RFC 4514 string (most specific first) of a most-general-first attribute list."""
+
+    def esc(value: str) -> str:
+        value = _ESCAPE_RE.sub(r"\\\1", value)
+        if value.startswith((" ", "#")):
+            value = "\\" + value
+        if value.endswith(" "):
+            value = value[:-1] + "\\ "
+        return value
+
+    return ",".join(f"{a}={esc(v)}" for a, v in reversed(list(attributes)))
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class IssueResult:
+    """One slot per input request: certificate DER (None if rejected), status, reason."""
+
+    certificates: list[bytes | None]
+    status: NDArray[np.uint8]
+    reasons: list[str]
+    profile: str = ""
+    ca: str = ""
+
+    def __len__(self) -> int:
+        return len(self.certificates)
+
+    @property
+    def issued_count(self) -> int:
+        return int(np.count_nonzero(self.status == IssueStatus.ISSUED))
+
+    @property
+    def rejected_count(self) -> int:
+        return len(self.certificates) - self.issued_count
+
+    def issued(self) -> Iterator[tuple[int, bytes]]:
+        for i, der in enumerate(self.certificates):
+            if der is not None:
+                yield i, der
+
+    def rejected(self) -> Iterator[tuple[int, IssueStatus, str]]:
+        for i in np.flatnonzero(self.status != IssueStatus.ISSUED).tolist():
+            yield i, IssueStatus(int(self.status[i])), self.reasons[i]
+
+    def pem(self) -> str:
+        return "".join(der_to_pem(der) for _, der in self.issued())
+
+
+# --------------------------------------------------------------------------------------
+# CertificateAuthority
+# --------------------------------------------------------------------------------------
+
+
+class CertificateAuthority:
+    """One CA of a workspace: its certificate, its key and its compiled templates."""
+
+    def __init__(self, workspace: Workspace, spec: CaProfile, row: CaRow) -> None:
+        self.workspace = workspace
+        self.spec = spec
+        self.name = spec.name
+        self.certificate: bytes = row.certificate
+        self.parent = row.parent
+        cert = x509.load_der_x509_certificate(row.certificate)
+        self.not_before = int(cert.not_valid_before_utc.timestamp())
+        self.not_after = int(cert.not_valid_after_utc.timestamp())
+        self.serial_hex = format(cert.serial_number, "x")
+        self.subject: list[tuple[str, str]] = list(spec.subject)
+        self._key_path = workspace.path / row.key_ref
+        self._key: _native.SoftwareKey | None = None
+        self._templates: dict[str, _native.Template] = {}
+
+    def __repr__(self) -> str:
+        return f"<CertificateAuthority {self.name} ({self.workspace.env})>"
+
+    @property
+    def profiles(self) -> list[str]:
+        """Names of the certificate profiles this CA issues."""
+        return [p.name for p in self.workspace.profile_set.profiles_of(self.name)]
+
+    @property
+    def key(self) -> _native.SoftwareKey:
+        if self._key is None:
+            try:
+                der = self._key_path.read_bytes()
+            except OSError as exc:
+                raise KeyMaterialError(f"cannot read the key of CA {self.name}: {exc}") from None
+            self._key = _native.SoftwareKey.from_pkcs8(der, self.spec.signature_algorithm)
+        return self._key
+
+    def _profile(self, name: str) -> Profile:
+        prof = self.workspace.profile_set.profiles.get(name)
+        if prof is None or prof.issuer != self.name:
+            mine = ", ".join(self.profiles) or "none"
+            raise PolicyError(
+                f"CA {self.name} does not issue profile {name!r} (its profiles: {mine}; 000 §7.1)"
+            )
+        return prof
+
+    def template(self, profile: str) -> _native.Template:
+        """The profile compiled against this CA's certificate, once per CA object."""
+        tpl = self._templates.get(profile)
+        if tpl is None:
+            prof = self._profile(profile)
+            tpl = _native.Template.for_issuer(
+                prof.template_spec_json(), self.certificate, self.key.signature_algorithm
+            )
+            self._templates[profile] = tpl
+        return tpl
+
+    def issue_batch(
+        self,
+        csrs: CsrInput,
+        profile: str,
+        *,
+        now: int | None = None,
+        threads: int | None = None,
+    ) -> IssueResult:
+        """Issue one certificate per acceptable request; one slot per input in the result.
+
+        Steps: split PEM -> parse + verify proof of possession in one Rust call (000
+        §3.2.1) -> key and subject rules (policy.py) -> duplicates in the batch -> CSPRNG
+        serials -> one fill+sign call -> one store transaction. Rejected items get a
+        status and a reason and nothing is stored for them."""
+        prof = self._profile(profile)
+        template = self.template(profile)
+        now = int(time.time()) if now is None else int(now)
+
+        items = normalise_csr_input(csrs)
+        n = len(items)
+        status = np.zeros(n, dtype=np.uint8)
+        reasons = [""] * n
+        certificates: list[bytes | None] = [None] * n
+
+        parsed_at = [i for i, item in enumerate(items) if item.der is not None]
+        for i, item in enumerate(items):
+            if item.der is None:
+                status[i] = IssueStatus.MALFORMED
+                reasons[i] = item.error
+
+        not_before, not_after = policy.validity(prof, now)
+        refusal = ""
+        if not_after > self.not_after:
+            # A certificate must not outlive its issuer: it would be unverifiable for
+            # its tail (RFC 5280 §6.1.3 (a)(2)); 000 §5.6 replaces the hierarchy instead.
+            refusal = (
+                f"notAfter {_iso(not_after)} would be later than CA {self.name}'s notAfter "
+                f"{_iso(self.not_after)} (000 §5.6)"
+            )
+
+        accepted: list[int] = []
+        subjects: list[list[tuple[str, str]]] = []
+        spkis: list[bytes] = []
+        if parsed_at:
+            ders = [items[i].der or b"" for i in parsed_at]  # all non-None here
+            batch = _native.parse_csrs(ders, verify=True, threads=threads)
+            csr_status = batch.status.tolist()
+            key_types = batch.key_type.tolist()
+            key_bits = batch.key_bits.tolist()
+            first_seen: dict[bytes, int] = {}
+            for j, i in enumerate(parsed_at):
+                code = csr_status[j]
+                if code != CsrStatus.OK:
+                    # IssueStatus 1-4 mirror CsrStatus 1-4 (status.py).
+                    status[i] = code if 1 <= code <= 4 else IssueStatus.REFUSED
+                    reasons[i] = batch.detail(j) or f"CSR status {code}"
+                    continue
+                decision = policy.decide(prof, batch.subject(j), key_types[j], key_bits[j])
+                if decision.status != IssueStatus.ISSUED:
+                    status[i] = decision.status
+                    reasons[i] = decision.reason
+                    continue
+                der = items[i].der
+                assert der is not None
+                if der in first_seen:
+                    status[i] = IssueStatus.DUPLICATE_IN_BATCH
+                    reasons[i] = f"same request as item {first_seen[der]} of this batch"
+                    continue
+                first_seen[der] = i
+                if refusal:
+                    status[i] = IssueStatus.REFUSED
+                    reasons[i] = refusal
+                    continue
+                assert decision.subject is not None
+                accepted.append(i)
+                subjects.append(decision.subject)
+                spkis.append(batch.spki(j))
+
+        k = len(accepted)
+        if k:
+            serials = _native.generate_serials(k)
+            issued = template.issue(
+                self.key,
+                serials=serials,
+                not_before=np.full(k, not_before, dtype=np.int64),
+                not_after=np.full(k, not_after, dtype=np.int64),
+                subjects=subjects,
+                spkis=spkis,
+                threads=threads,
+            ).to_list()
+            issued_at = int(time.time())
+            rows = [
+                CertificateRow(
+                    serials[r].tobytes().hex(),
+                    subject_text(subjects[r]),
+                    prof.name,
+                    not_before,
+                    not_after,
+                    issued[r],
+                    issued_at,
+                )
+                for r in range(k)
+            ]
+            # Committed before any certificate leaves this call (ARCHITECTURE "Store").
+            self.workspace.store.insert_certificates(self.name, rows)
+            for r, i in enumerate(accepted):
+                certificates[i] = issued[r]
+        return IssueResult(certificates, status, reasons, profile=prof.name, ca=self.name)
+
+
+# --------------------------------------------------------------------------------------
+# Workspace
+# --------------------------------------------------------------------------------------
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create a new file readable by the owner only (0600) and write data to it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Built:
+    spec: CaProfile
+    key: _native.SoftwareKey
+    der: bytes
+    files: list[Path] = field(default_factory=list)
+
+
+class Workspace:
+    """A CA hierarchy on disk: store, keys, published CA certificates."""
+
+    def __init__(self, path: Path, store: Store, profile_set: ProfileSet) -> None:
+        self.path = path
+        self.store = store
+        self.profile_set = profile_set
+        self._cas: dict[str, CertificateAuthority] = {}
+        rows = {row.name: row for row in store.cas()}
+        for name, spec in profile_set.cas.items():
+            row = rows.get(name)
+            if row is None:
+                raise WorkspaceError(f"{path}: CA {name} is missing from the store")
+            self._cas[name] = CertificateAuthority(self, spec, row)
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.path} ({self.env})>"
+
+    @property
+    def env(self) -> str:
+        return self.profile_set.env
+
+    @property
+    def cas(self) -> list[CertificateAuthority]:
+        """The CAs, root first."""
+        return list(self._cas.values())
+
+    def ca(self, name: str) -> CertificateAuthority:
+        try:
+            return self._cas[name]
+        except KeyError:
+            raise WorkspaceError(
+                f"no CA {name!r} in this workspace; CAs: {', '.join(self._cas)}"
+            ) from None
+
+    def ca_for_profile(self, profile: str) -> CertificateAuthority:
+        """The CA that issues a profile (PolicyError for an unknown profile)."""
+        prof = self.profile_set.profiles.get(profile)
+        if prof is None:
+            raise PolicyError(
+                f"unknown profile {profile!r}; profiles: {', '.join(self.profile_set.profiles)}"
+            )
+        return self._cas[prof.issuer]
+
+    def repository_path(self, ca_name: str) -> Path:
+        return self.path / REPOSITORY_DIR / f"{ca_name}.crt"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Workspace:
+        root = Path(path)
+        db = root / STORE_FILE
+        if not db.is_file():
+            raise WorkspaceError(
+                f"{root} is not an initialised porthos workspace (no {STORE_FILE})"
+            )
+        try:
+            store = Store.open(db)
+        except StoreError as exc:
+            raise WorkspaceError(str(exc)) from None
+        try:
+            profile_set = load_profile_set(store.profile_set, store.env)
+            return cls(root, store, profile_set)
+        except BaseException:
+            store.close()
+            raise
+
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        env: str = "prod",
+        *,
+        profile_set: str = "porthos",
+        now: int | None = None,
+    ) -> Workspace:
+        """Create the hierarchy of a profile set: software keys, the self-signed root,
+        the issuing CAs signed by it, the store, the published CA certificates."""
+        root = Path(path)
+        if (root / STORE_FILE).exists():
+            raise WorkspaceError(f"{root} is already an initialised porthos workspace")
+        ps = load_profile_set(profile_set, env)
+        now = int(time.time()) if now is None else int(now)
+
+        built: dict[str, _Built] = {}
+        for spec in ps.cas.values():
+            key = _native.SoftwareKey.generate(spec.key_type, spec.signature_algorithm)
+            spki = key.public_key_der()
+            not_after = spec.validity.not_after(now)
+            if spec.self_signed:
+                signer = key
+                template = _native.Template(
+                    spec.template_spec_json(),
+                    _native.encode_name(list(spec.subject)),
+                    _native.key_identifier(spki),
+                    key.signature_algorithm,
+                )
+            else:
+                parent = built[spec.issuer]
+                signer = parent.key
+                template = _native.Template.for_issuer(
+                    spec.template_spec_json(), parent.der, parent.key.signature_algorithm
+                )
+                parent_not_after = parent.spec.validity.not_after(now)
+                if not_after > parent_not_after:
+                    raise WorkspaceError(
+                        f"CA {spec.name} would outlive its issuer {parent.spec.name}"
+                    )
+            der = template.issue(
+                signer,
+                serials=_native.generate_serials(1),
+                not_before=[now],
+                not_after=[not_after],
+                subjects=[list(spec.subject)],
+                spkis=[spki],
+            )[0]
+            built[spec.name] = _Built(spec, key, der)
+
+        # Everything is built in memory first; files are written only now, and removed
+        # again if anything below fails, so a failed init leaves no half workspace.
+        created: list[Path] = []
+        try:
+            for sub in ("", KEYS_DIR, REPOSITORY_DIR):
+                d = root / sub
+                if not d.exists():
+                    d.mkdir(parents=True, mode=0o700 if sub == KEYS_DIR else 0o755)
+                    created.append(d)
+            rows = []
+            for name, b in built.items():
+                key_rel = f"{KEYS_DIR}/{name}.p8"
+                try:
+                    _write_private(root / key_rel, b.key.to_pkcs8())
+                except FileExistsError:
+                    raise WorkspaceError(
+                        f"{root / key_rel} exists: not an empty workspace directory"
+                    ) from None
+                created.append(root / key_rel)
+                crt = root / REPOSITORY_DIR / f"{name}.crt"
+                crt.write_bytes(b.der)
+                created.append(crt)
+                rows.append(
+                    CaRow(
+                        name=name,
+                        env=env,
+                        subject=subject_text(b.spec.subject),
+                        certificate=b.der,
+                        key_ref=key_rel,
+                        key_type=b.spec.key_type,
+                        parent=b.spec.issuer,
+                        created_at=now,
+                    )
+                )
+            store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
+            created.append(root / STORE_FILE)
+            try:
+                store.add_cas(rows)
+            except BaseException:
+                store.close()
+                raise
+        except BaseException:
+            for p in reversed(created):
+                if p.is_dir():
+                    try:
+                        p.rmdir()
+                    except OSError:
+                        pass
+                else:
+                    p.unlink(missing_ok=True)
+                    for suffix in ("-wal", "-shm"):
+                        Path(str(p) + suffix).unlink(missing_ok=True)
+            raise
+        return cls(root, store, ps)

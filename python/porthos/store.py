@@ -1,0 +1,282 @@
+"""The repository: SQLite (stdlib sqlite3) in WAL mode, one file ``W/porthos.sqlite``.
+
+Every state change is one transaction, committed before the artefact leaves the process
+(ARCHITECTURE "Store"). Serial uniqueness per CA is a schema constraint, not a check
+in Python, so no code path can store a duplicate (RFC 5280 §4.1.2.2: the serial is
+unique per issuer; 000 §7.1.3 "unique serial number within issuing CA").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from porthos.exceptions import StoreError
+
+__all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE cas (
+    name        TEXT PRIMARY KEY,
+    env         TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    certificate BLOB NOT NULL,
+    key_ref     TEXT NOT NULL,
+    key_type    TEXT NOT NULL,
+    parent      TEXT NOT NULL REFERENCES cas(name),
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE certificates (
+    ca_name    TEXT NOT NULL REFERENCES cas(name),
+    serial_hex TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after  INTEGER NOT NULL,
+    der        BLOB NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE INDEX certificates_profile ON certificates (ca_name, profile);
+"""
+
+
+class CertificateRow(NamedTuple):
+    serial_hex: str
+    subject: str
+    profile: str
+    not_before: int
+    not_after: int
+    der: bytes
+    issued_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaRow:
+    name: str
+    env: str
+    subject: str
+    certificate: bytes
+    key_ref: str
+    key_type: str
+    parent: str
+    created_at: int
+
+
+class Store:
+    """One SQLite connection. Not shared between threads (sqlite3's default check)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    # -- opening ------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; every write below opens its
+        # own BEGIN IMMEDIATE ... COMMIT, so "one transaction per batch" is explicit.
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # WAL + NORMAL is durable against process crashes; a power loss can only lose
+        # the last transactions, never corrupt the file (sqlite.org/wal.html).
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @classmethod
+    def create(cls, path: str | Path, *, env: str, profile_set: str) -> Store:
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} already exists")
+        conn = cls._connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # executescript() would COMMIT first; plain execute keeps one transaction.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("env", env),
+                    ("profile_set", profile_set),
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            path.unlink(missing_ok=True)
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"no store at {path}")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = cls._connect(path)
+            version = cls(conn, path).meta("schema_version")
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"{path} is not a porthos store: {exc}") from None
+        store = cls(conn, path)
+        if version != str(SCHEMA_VERSION):
+            conn.close()
+            raise StoreError(
+                f"{path}: schema version {version}, this porthos reads {SCHEMA_VERSION}"
+            )
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @property
+    def env(self) -> str:
+        return self.meta("env") or ""
+
+    @property
+    def profile_set(self) -> str:
+        return self.meta("profile_set") or ""
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- CAs ----------------------------------------------------------------------------
+
+    def add_cas(self, rows: Sequence[CaRow]) -> None:
+        """Insert the CAs of a hierarchy in one transaction (all or none)."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT INTO cas (name, env, subject, certificate, key_ref, key_type, parent,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.name,
+                        r.env,
+                        r.subject,
+                        r.certificate,
+                        r.key_ref,
+                        r.key_type,
+                        r.parent,
+                        r.created_at,
+                    )
+                    for r in rows
+                ],
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            self._conn.execute("ROLLBACK")
+            raise StoreError(f"cannot record CAs: {exc}") from None
+
+    def cas(self) -> list[CaRow]:
+        rows = self._conn.execute(
+            "SELECT name, env, subject, certificate, key_ref, key_type, parent, created_at"
+            " FROM cas ORDER BY rowid"
+        ).fetchall()
+        return [CaRow(*r) for r in rows]
+
+    def ca(self, name: str) -> CaRow:
+        row = self._conn.execute(
+            "SELECT name, env, subject, certificate, key_ref, key_type, parent, created_at"
+            " FROM cas WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no CA {name!r} in the store")
+        return CaRow(*row)
+
+    # -- certificates -------------------------------------------------------------------
+
+    def insert_certificates(self, ca_name: str, rows: Iterable[CertificateRow]) -> int:
+        """Store one batch in one transaction: every row or none. A serial already used
+        by this CA (in the store or twice in the batch) raises StoreError naming it."""
+        rows = list(rows)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT INTO certificates (ca_name, serial_hex, subject, profile, not_before,"
+                " not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(ca_name, *r) for r in rows],
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            self._conn.execute("ROLLBACK")
+            raise StoreError(self._explain(ca_name, rows, exc)) from None
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def _explain(self, ca_name: str, rows: Sequence[CertificateRow], exc: Exception) -> str:
+        seen: set[str] = set()
+        for r in rows:
+            if r.serial_hex in seen:
+                return (
+                    f"serial {r.serial_hex} appears twice in the batch for CA {ca_name};"
+                    " nothing stored"
+                )
+            seen.add(r.serial_hex)
+        if seen:
+            marks = ",".join("?" * min(len(seen), 900))
+            hit = self._conn.execute(
+                "SELECT serial_hex FROM certificates"
+                f" WHERE ca_name = ? AND serial_hex IN ({marks})",
+                (ca_name, *list(seen)[:900]),
+            ).fetchone()
+            if hit is not None:
+                return f"serial {hit[0]} already issued by CA {ca_name}; nothing stored"
+        return f"cannot store certificates for CA {ca_name}: {exc}; nothing stored"
+
+    def count_certificates(self, ca_name: str | None = None) -> int:
+        if ca_name is None:
+            row = self._conn.execute("SELECT COUNT(*) FROM certificates").fetchone()
+        else:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM certificates WHERE ca_name = ?", (ca_name,)
+            ).fetchone()
+        return int(row[0])
+
+    def counts_by_ca_profile(self) -> list[tuple[str, str, int]]:
+        """(CA, profile, certificates) for `porthos show`, in CA creation order."""
+        rows = self._conn.execute(
+            "SELECT c.ca_name, c.profile, COUNT(*) FROM certificates c"
+            " JOIN cas a ON a.name = c.ca_name"
+            " GROUP BY c.ca_name, c.profile ORDER BY MIN(a.rowid), c.profile"
+        ).fetchall()
+        return [(str(a), str(p), int(n)) for a, p, n in rows]
+
+    def certificate(self, ca_name: str, serial_hex: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT der FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+            (ca_name, serial_hex),
+        ).fetchone()
+        return None if row is None else bytes(row[0])

@@ -1,0 +1,144 @@
+"""store.py: the schema enforces serial uniqueness; a batch is all or nothing; WAL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from porthos.exceptions import StoreError
+from porthos.store import CaRow, CertificateRow, Store
+
+
+def _store(tmp_path: Path) -> Store:
+    store = Store.create(tmp_path / "porthos.sqlite", env="prod", profile_set="porthos")
+    store.add_cas(
+        [
+            CaRow(
+                "root-ca-1",
+                "prod",
+                "CN=Root",
+                b"\x30\x00",
+                "keys/root.p8",
+                "ec-p256",
+                "root-ca-1",
+                1,
+            ),
+            CaRow(
+                "user-ca-1",
+                "prod",
+                "CN=User",
+                b"\x30\x01",
+                "keys/user.p8",
+                "ec-p256",
+                "root-ca-1",
+                1,
+            ),
+        ]
+    )
+    return store
+
+
+def _row(serial: str, profile: str = "user") -> CertificateRow:
+    return CertificateRow(serial, f"CN={serial}", profile, 10, 20, bytes.fromhex(serial), 15)
+
+
+def test_meta_and_wal(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.journal_mode == "wal"
+    assert (store.env, store.profile_set, store.meta("schema_version")) == ("prod", "porthos", "1")
+    store.close()
+    reopened = Store.open(tmp_path / "porthos.sqlite")
+    assert reopened.journal_mode == "wal"
+    assert [c.name for c in reopened.cas()] == ["root-ca-1", "user-ca-1"]
+    assert reopened.ca("user-ca-1").parent == "root-ca-1"
+    with pytest.raises(StoreError, match="no CA"):
+        reopened.ca("nope")
+    reopened.close()
+
+
+def test_create_refuses_existing_and_open_refuses_missing(tmp_path: Path) -> None:
+    _store(tmp_path).close()
+    with pytest.raises(StoreError, match="already exists"):
+        Store.create(tmp_path / "porthos.sqlite", env="prod", profile_set="porthos")
+    with pytest.raises(StoreError, match="no store"):
+        Store.open(tmp_path / "other.sqlite")
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a porthos store"):
+        Store.open(tmp_path / "junk.sqlite")
+
+
+def test_uniqueness_is_in_the_schema(tmp_path: Path) -> None:
+    """Bypass the Store API: the UNIQUE constraint itself refuses a second serial."""
+    _store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "porthos.sqlite")
+    row = ("user-ca-1", "0a", "CN=x", "user", 1, 2, b"\x00", 1)
+    conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+    # Same serial under another CA is fine (unique per issuer, RFC 5280 §4.1.2.2).
+    conn.execute(
+        "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ("root-ca-1", *row[1:])
+    )
+    conn.commit()
+    # A certificate of an unknown CA is refused too (foreign key).
+    conn.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ("nope", *row[1:])
+        )
+    conn.close()
+
+
+def test_batch_with_duplicate_serial_stores_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.insert_certificates("user-ca-1", [_row("01"), _row("02")]) == 2
+    # Duplicate against the store: the whole batch is rolled back.
+    with pytest.raises(StoreError, match="serial 02 already issued by CA user-ca-1"):
+        store.insert_certificates("user-ca-1", [_row("03"), _row("02"), _row("04")])
+    assert store.count_certificates("user-ca-1") == 2
+    assert store.certificate("user-ca-1", "03") is None
+    # Duplicate inside the batch.
+    with pytest.raises(StoreError, match="serial 05 appears twice"):
+        store.insert_certificates("user-ca-1", [_row("05"), _row("06"), _row("05")])
+    assert store.count_certificates() == 2
+    # The store is still usable after the rollbacks.
+    store.insert_certificates("user-ca-1", [_row("05")])
+    store.insert_certificates("root-ca-1", [_row("05", "ca")])
+    assert store.count_certificates() == 4
+    assert store.certificate("user-ca-1", "05") == b"\x05"
+    store.close()
+
+
+def test_unknown_ca_is_refused(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with pytest.raises(StoreError):
+        store.insert_certificates("nope-ca", [_row("01")])
+    assert store.count_certificates() == 0
+    store.close()
+
+
+def test_counts_by_ca_profile(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.insert_certificates(
+        "user-ca-1", [_row("01", "user"), _row("02", "user"), _row("03", "b")]
+    )
+    store.insert_certificates("root-ca-1", [_row("01", "a")])
+    assert store.counts_by_ca_profile() == [
+        ("root-ca-1", "a", 1),
+        ("user-ca-1", "b", 1),
+        ("user-ca-1", "user", 2),
+    ]
+    store.close()
+
+
+def test_a_second_connection_sees_committed_batches_only(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    reader = Store.open(tmp_path / "porthos.sqlite")
+    store.insert_certificates("user-ca-1", [_row("01")])
+    assert reader.count_certificates() == 1
+    with pytest.raises(StoreError):
+        store.insert_certificates("user-ca-1", [_row("02"), _row("01")])
+    assert reader.count_certificates() == 1
+    reader.close()
+    store.close()
