@@ -28,7 +28,7 @@ import numpy as np
 from cryptography import x509
 from numpy.typing import NDArray
 
-from porthos import _native, policy
+from porthos import _native, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
@@ -343,7 +343,8 @@ class CertificateAuthority:
         k = len(accepted)
         if k:
             serials = _native.generate_serials(k)
-            issued = template.issue(
+            issued = signers.issue_certificates(
+                template,
                 self.key,
                 serials=serials,
                 not_before=np.full(k, not_before, dtype=np.int64),

@@ -26,7 +26,7 @@ impl ByteItems {
     }
 }
 
-fn as_bytes<'a>(item: &'a Bound<'_, PyAny>) -> Option<Vec<u8>> {
+fn as_bytes(item: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
     if let Ok(b) = item.cast::<PyBytes>() {
         return Some(b.as_bytes().to_vec());
     }

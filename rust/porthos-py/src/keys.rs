@@ -76,7 +76,7 @@ pub fn generate_serials<'py>(py: Python<'py>, n: usize, length: usize) -> Native
     }
     let flat = sign::generate_serials(n, length).map_err(|e| NativeError::Sign(e.to_string()))?;
     let arr = flat.into_pyarray(py);
-    Ok(arr.reshape([n, length]).map_err(PyErr::from)?)
+    Ok(arr.reshape([n, length])?)
 }
 
 #[pyfunction]
@@ -103,7 +103,7 @@ pub fn tbs_digests<'py>(py: Python<'py>, tbs: &DerBatch, hash: &str) -> NativeRe
     let (data, offsets) = tbs.to_owned_items(py)?;
     let n = offsets.len().saturating_sub(1);
     let flat = py.detach(|| sign::digest_batch(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]), h));
-    Ok(flat.into_pyarray(py).reshape([n, h.output_len()]).map_err(PyErr::from)?)
+    Ok(flat.into_pyarray(py).reshape([n, h.output_len()])?)
 }
 
 /// Seconds for aws-lc-rs to sign `n` 400-octet messages with a fresh P-256 key on
