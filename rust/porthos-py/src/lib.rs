@@ -18,13 +18,22 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Benchmarks refuse to run on debug builds (pydantic-core's build_profile).
-    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;
     m.add_class::<keys::SoftwareKey>()?;
     m.add_class::<template::Template>()?;
     m.add_function(wrap_pyfunction!(csr::parse_csrs, m)?)?;
     m.add_function(wrap_pyfunction!(verify::verify_signatures, m)?)?;
+    m.add_function(wrap_pyfunction!(verify::verify_csrs, m)?)?;
+    m.add_class::<verify::CsrVerification>()?;
     m.add_function(wrap_pyfunction!(keys::generate_serials, m)?)?;
     m.add_function(wrap_pyfunction!(keys::encode_name, m)?)?;
     m.add_function(wrap_pyfunction!(keys::key_identifier, m)?)?;
