@@ -432,5 +432,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, str(value))]
 
 
+# verify-csrs and bench verify (issue 3) live in cli_verify.py.
+__import__("porthos.cli_verify").cli_verify.register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
