@@ -53,11 +53,18 @@ fn rate(name: &str, n: usize, mut f: impl FnMut(usize) -> bool) {
         best = best.min(t.elapsed().as_secs_f64());
         assert_eq!(ok, n, "{name}: every signature must verify");
     }
-    println!("{name:>18}: {:>9.0} /s  ({:.2} µs each)", n as f64 / best, best * 1e6 / n as f64);
+    println!(
+        "{name:>18}: {:>9.0} /s  ({:.2} µs each)",
+        n as f64 / best,
+        best * 1e6 / n as f64
+    );
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5000);
     let rng = SystemRandom::new();
     let mut keys = Vec::new();
     let mut msgs = Vec::new();
@@ -81,14 +88,23 @@ fn main() {
     println!("P-256/SHA-256 verify, one thread, n = {n}");
     rate("porthos", n, |i| {
         let k = parse_spki(&spkis[i]).unwrap();
-        verify_signature(SignatureAlgorithm::EcdsaSha256, &k, &msgs[i], &sigs[i]) == VerifyStatus::Ok
+        verify_signature(SignatureAlgorithm::EcdsaSha256, &k, &msgs[i], &sigs[i])
+            == VerifyStatus::Ok
     });
-    rate("parsed_key", n, |i| parsed[i].verify_sig(&msgs[i], &sigs[i]).is_ok());
+    rate("parsed_key", n, |i| {
+        parsed[i].verify_sig(&msgs[i], &sigs[i]).is_ok()
+    });
     rate("digest_first", n, |i| {
-        parsed[i].verify_digest_sig(&digest(&SHA256, &msgs[i]), &sigs[i]).is_ok()
+        parsed[i]
+            .verify_digest_sig(&digest(&SHA256, &msgs[i]), &sigs[i])
+            .is_ok()
     });
-    rate("raw_ecdsa_verify", n, |i| raw.verify(i, digests[i].as_ref(), &sigs[i]));
-    rate("key_parse", n, |i| ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &keys[i]).is_ok());
+    rate("raw_ecdsa_verify", n, |i| {
+        raw.verify(i, digests[i].as_ref(), &sigs[i])
+    });
+    rate("key_parse", n, |i| {
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &keys[i]).is_ok()
+    });
 }
 
 /// The one unsafe corner: direct aws-lc calls, for measurement only (never in the
@@ -106,7 +122,10 @@ mod raw {
                     let key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
                     let group = EC_KEY_get0_group(key);
                     let point = EC_POINT_new(group);
-                    assert_eq!(EC_POINT_oct2point(group, point, p.as_ptr(), p.len(), std::ptr::null_mut()), 1);
+                    assert_eq!(
+                        EC_POINT_oct2point(group, point, p.as_ptr(), p.len(), std::ptr::null_mut()),
+                        1
+                    );
                     assert_eq!(EC_KEY_set_public_key(key, point), 1);
                     EC_POINT_free(point);
                     key
@@ -119,7 +138,16 @@ mod raw {
         pub fn verify(&self, i: usize, digest: &[u8], sig: &[u8]) -> bool {
             // SAFETY: the key was built above and lives as long as self; the slices
             // are valid for their lengths.
-            unsafe { ECDSA_verify(0, digest.as_ptr(), digest.len(), sig.as_ptr(), sig.len(), self.0[i]) == 1 }
+            unsafe {
+                ECDSA_verify(
+                    0,
+                    digest.as_ptr(),
+                    digest.len(),
+                    sig.as_ptr(),
+                    sig.len(),
+                    self.0[i],
+                ) == 1
+            }
         }
     }
 

@@ -64,6 +64,44 @@ fn verifier(
     })
 }
 
+/// Why a key cannot be used, kept as data so the batch path never formats a message:
+/// the text is built only when a caller asks for the detail of one item.
+#[derive(Debug, Clone, Copy)]
+enum KeyProblem {
+    Mismatch(SignatureAlgorithm, KeyType),
+    NotUncompressed,
+    RsaTooSmall(u32),
+    RsaTooLarge(u32),
+    Rejected(&'static str),
+}
+
+impl KeyProblem {
+    fn status(self) -> VerifyStatus {
+        match self {
+            KeyProblem::Mismatch(..) | KeyProblem::RsaTooLarge(_) => {
+                VerifyStatus::UnsupportedAlgorithm
+            }
+            _ => VerifyStatus::WeakKey,
+        }
+    }
+
+    fn detail(self) -> String {
+        match self {
+            KeyProblem::Mismatch(alg, kt) => {
+                format!("signature algorithm {alg:?} cannot be used with a {kt:?} key")
+            }
+            KeyProblem::NotUncompressed => "EC public key is not an uncompressed point".into(),
+            KeyProblem::RsaTooSmall(bits) => {
+                format!("RSA modulus of {bits} bits is under {RSA_MIN_BITS}")
+            }
+            KeyProblem::RsaTooLarge(bits) => {
+                format!("RSA modulus of {bits} bits is over {RSA_MAX_BITS}")
+            }
+            KeyProblem::Rejected(why) => format!("public key rejected: {why}"),
+        }
+    }
+}
+
 /// Check that `key` is usable with `alg` and return the parsed backend key.
 ///
 /// Method for EC keys: we first require the SEC1 *uncompressed* form (0x04 || X || Y
@@ -76,16 +114,8 @@ fn verifier(
 fn checked_key(
     alg: SignatureAlgorithm,
     key: &PublicKeyInfo<'_>,
-) -> Result<ParsedPublicKey, (VerifyStatus, String)> {
-    let algorithm = verifier(alg, key).map_err(|s| {
-        (
-            s,
-            format!(
-                "signature algorithm {:?} cannot be used with a {:?} key",
-                alg, key.key_type
-            ),
-        )
-    })?;
+) -> Result<ParsedPublicKey, KeyProblem> {
+    let algorithm = verifier(alg, key).map_err(|_| KeyProblem::Mismatch(alg, key.key_type))?;
     match key.key_type {
         KeyType::EcP256 | KeyType::EcP384 => {
             let coord = if key.key_type == KeyType::EcP256 {
@@ -95,43 +125,54 @@ fn checked_key(
             };
             let pk = key.subject_public_key;
             if pk.len() != 1 + 2 * coord || pk[0] != 0x04 {
-                return Err((
-                    VerifyStatus::WeakKey,
-                    "EC public key is not an uncompressed point".into(),
-                ));
+                return Err(KeyProblem::NotUncompressed);
             }
         }
         KeyType::Rsa if key.key_bits < RSA_MIN_BITS => {
-            return Err((
-                VerifyStatus::WeakKey,
-                format!(
-                    "RSA modulus of {} bits is under {RSA_MIN_BITS}",
-                    key.key_bits
-                ),
-            ));
+            return Err(KeyProblem::RsaTooSmall(key.key_bits));
         }
         KeyType::Rsa if key.key_bits > RSA_MAX_BITS => {
-            return Err((
-                VerifyStatus::UnsupportedAlgorithm,
-                format!(
-                    "RSA modulus of {} bits is over {RSA_MAX_BITS}",
-                    key.key_bits
-                ),
-            ));
+            return Err(KeyProblem::RsaTooLarge(key.key_bits));
         }
         _ => {}
     }
     // For RSA the BIT STRING payload is the PKCS#1 RSAPublicKey, for Ed25519 the 32
     // raw octets: both are what ParsedPublicKey::new expects.
     ParsedPublicKey::new(algorithm, key.subject_public_key)
-        .map_err(|e| (VerifyStatus::WeakKey, format!("public key rejected: {e}")))
+        .map_err(|e| KeyProblem::Rejected(e.description_()))
 }
 
 /// Check the key against `alg` without verifying anything.
 pub fn check_key(alg: SignatureAlgorithm, key: &PublicKeyInfo<'_>) -> VerifyStatus {
     match checked_key(alg, key) {
         Ok(_) => VerifyStatus::Ok,
-        Err((status, _)) => status,
+        Err(p) => p.status(),
+    }
+}
+
+/// Outcome of one verification, with the reason kept as data (no allocation).
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    Key(KeyProblem),
+    BadSignature(SignatureAlgorithm),
+}
+
+impl Outcome {
+    fn status(self) -> VerifyStatus {
+        match self {
+            Outcome::Ok => VerifyStatus::Ok,
+            Outcome::Key(p) => p.status(),
+            Outcome::BadSignature(_) => VerifyStatus::BadSignature,
+        }
+    }
+
+    fn detail(self) -> String {
+        match self {
+            Outcome::Ok => String::new(),
+            Outcome::Key(p) => p.detail(),
+            Outcome::BadSignature(alg) => format!("{} signature does not verify", alg.name()),
+        }
     }
 }
 
@@ -142,25 +183,22 @@ pub fn verify_signature(
     message: &[u8],
     signature: &[u8],
 ) -> VerifyStatus {
-    verify_detailed(alg, key, message, signature).0
+    verify_outcome(alg, key, message, signature).status()
 }
 
-fn verify_detailed(
+fn verify_outcome(
     alg: SignatureAlgorithm,
     key: &PublicKeyInfo<'_>,
     message: &[u8],
     sig: &[u8],
-) -> (VerifyStatus, String) {
+) -> Outcome {
     match checked_key(alg, key) {
-        Err(e) => e,
+        Err(p) => Outcome::Key(p),
         // aws-lc parses ECDSA-Sig-Value strictly (DER, no trailing bytes) and
         // rejects r, s outside [1, n-1]; high s is accepted, as X.509 requires.
         Ok(parsed) => match parsed.verify_sig(message, sig) {
-            Ok(()) => (VerifyStatus::Ok, String::new()),
-            Err(_) => (
-                VerifyStatus::BadSignature,
-                format!("{} signature does not verify", alg.name()),
-            ),
+            Ok(()) => Outcome::Ok,
+            Err(_) => Outcome::BadSignature(alg),
         },
     }
 }
@@ -191,18 +229,30 @@ pub fn check_csr(der: &[u8], verify: bool) -> CsrOutcome<'_> {
             }
         }
     };
-    let (status, detail) = if verify {
-        verify_detailed(csr.signature_algorithm, &csr.spki, csr.info, csr.signature)
+    let outcome = if verify {
+        verify_outcome(csr.signature_algorithm, &csr.spki, csr.info, csr.signature)
     } else {
         match checked_key(csr.signature_algorithm, &csr.spki) {
-            Ok(_) => (VerifyStatus::Ok, String::new()),
-            Err(e) => e,
+            Ok(_) => Outcome::Ok,
+            Err(p) => Outcome::Key(p),
         }
     };
+    let (status, detail) = (outcome.status(), outcome.detail());
     CsrOutcome {
         status,
         csr: Some(csr),
         detail,
+    }
+}
+
+/// The status of one CSR (parse + key check + proof of possession) without building
+/// the reason: what a batch computes per item; `check_csr` gives the reason on demand.
+pub fn csr_status(der: &[u8]) -> VerifyStatus {
+    match parse_csr(der) {
+        Ok(csr) => {
+            verify_outcome(csr.signature_algorithm, &csr.spki, csr.info, csr.signature).status()
+        }
+        Err(_) => VerifyStatus::Malformed,
     }
 }
 

@@ -8,11 +8,11 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use porthos_core::verify::{check_csr, verify_signature, VerifyStatus};
+use porthos_core::verify::{check_csr, csr_status, verify_signature, VerifyStatus};
 use porthos_core::x509::csr::SignatureAlgorithm;
 use porthos_core::x509::spki::parse_spki;
 
-use crate::args::{byte_items, check_len, par_chunked, pool, ByteItems};
+use crate::args::{check_len, item_refs, par_chunked, pool, ItemRefs};
 use crate::error::{NativeError, NativeResult};
 
 const ALGORITHMS: [SignatureAlgorithm; 10] = [
@@ -52,9 +52,9 @@ pub fn verify_signatures<'py>(
                 known.join(", ")
             ))
         })?;
-    let keys = byte_items(public_keys, "public_keys")?;
-    let msgs = byte_items(messages, "messages")?;
-    let sigs = byte_items(signatures, "signatures")?;
+    let keys = item_refs(public_keys, "public_keys")?;
+    let msgs = item_refs(messages, "messages")?;
+    let sigs = item_refs(signatures, "signatures")?;
     check_len("messages", msgs.len(), keys.len())?;
     check_len("signatures", sigs.len(), keys.len())?;
     let pool = pool(threads)?;
@@ -70,7 +70,7 @@ pub fn verify_signatures<'py>(
 /// alone, so a batch of millions carries no per-item strings.
 #[pyclass(frozen, module = "porthos._native")]
 pub struct CsrVerification {
-    items: ByteItems,
+    items: ItemRefs,
     status: Vec<u8>,
 }
 
@@ -130,11 +130,9 @@ pub fn verify_csrs<'py>(
     csrs: &Bound<'py, PyAny>,
     threads: Option<usize>,
 ) -> NativeResult<(Bound<'py, PyArray1<u8>>, CsrVerification)> {
-    let items = byte_items(csrs, "csrs")?;
+    let items = item_refs(csrs, "csrs")?;
     let pool = pool(threads)?;
-    let status = par_chunked(py, items.len(), &pool, |i| {
-        check_csr(items.get(i), true).status as u8
-    })?;
+    let status = par_chunked(py, items.len(), &pool, |i| csr_status(items.get(i)) as u8)?;
     let array = status.clone().into_pyarray(py);
     Ok((array, CsrVerification { items, status }))
 }
