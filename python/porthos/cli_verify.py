@@ -47,8 +47,13 @@ def read_requests(data: bytes) -> list[bytes]:
 
 @click.command("verify-csrs")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Write every item's status (and reason when not OK) as JSON.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every item's status (and reason when not OK) as JSON.",
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
 @_errors_exit_2
 def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -> None:
@@ -99,18 +104,26 @@ def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -
 @click.command("verify")
 @click.option("--n", "n", type=click.IntRange(min=1), default=100000, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the all-cores variants (default: every core).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads for the all-cores variants (default: every core).",
+)
 @click.option("--openssl-seconds", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 @_errors_exit_2
-def bench_verify(n: int, repeats: int, threads: int | None, openssl_seconds: int,
-                 json_out: str | None) -> None:
+def bench_verify(
+    n: int, repeats: int, threads: int | None, openssl_seconds: int, json_out: str | None
+) -> None:
     """Batch verification against openssl speed and pyca/cryptography."""
     from porthos.bench import verify as bench_verify_module
 
     result: dict[str, Any] = bench_verify_module.run(
-        n=n, repeats=repeats, threads=threads, openssl_seconds=openssl_seconds,
+        n=n,
+        repeats=repeats,
+        threads=threads,
+        openssl_seconds=openssl_seconds,
         json_out=json_out,
     )
     table = Table(title=f"bench verify (n={n}, repeats={repeats})")

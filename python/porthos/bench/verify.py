@@ -99,8 +99,11 @@ def openssl_verify_rate(seconds: int) -> dict[str, Any]:
     m = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([\d.]+)\s+([\d.]+)", proc.stdout)
     if not m:
         raise RuntimeError(f"cannot read `{' '.join(cmd)}` output: {proc.stdout[-400:]}")
-    return {"command": " ".join(cmd), "sign_per_s": float(m.group(1)),
-            "verify_per_s": float(m.group(2))}
+    return {
+        "command": " ".join(cmd),
+        "sign_per_s": float(m.group(1)),
+        "verify_per_s": float(m.group(2)),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -139,13 +142,19 @@ def _worker(variant: str, tmp: str, repeats: int, threads: int | None) -> dict[s
         return dt
 
     seconds = [once() for _ in range(repeats)]
-    return {"seconds": seconds,
-            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return {"seconds": seconds, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 def _run_worker(variant: str, tmp: Path, repeats: int, threads: int | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "porthos.bench.verify", variant, str(tmp), str(repeats),
-           str(threads or 0)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "porthos.bench.verify",
+        variant,
+        str(tmp),
+        str(repeats),
+        str(threads or 0),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"worker {variant} failed: {proc.stderr[-2000:]}")
@@ -156,8 +165,14 @@ def _run_worker(variant: str, tmp: Path, repeats: int, threads: int | None) -> d
 def _stats(n: int, r: dict[str, Any]) -> dict[str, Any]:
     s = r["seconds"]
     med = statistics.median(s)
-    return {"median_s": med, "min_s": min(s), "max_s": max(s), "repeats_s": s,
-            "items_per_s": n / med, "peak_rss_kib": r["peak_rss_kib"]}
+    return {
+        "median_s": med,
+        "min_s": min(s),
+        "max_s": max(s),
+        "repeats_s": s,
+        "items_per_s": n / med,
+        "peak_rss_kib": r["peak_rss_kib"],
+    }
 
 
 def machine_info() -> dict[str, Any]:
@@ -170,12 +185,17 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": model, "logical_cpus": os.cpu_count(), "usable_cpus": usable,
-            "python": sys.version.split()[0]}
+    return {
+        "cpu_model": model,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "python": sys.version.split()[0],
+    }
 
 
-def run(n: int, repeats: int, threads: int | None, openssl_seconds: int,
-        json_out: str | None) -> dict[str, Any]:
+def run(
+    n: int, repeats: int, threads: int | None, openssl_seconds: int, json_out: str | None
+) -> dict[str, Any]:
     import porthos._native as native
 
     if native.BUILD_PROFILE != "release":
@@ -228,15 +248,27 @@ def run(n: int, repeats: int, threads: int | None, openssl_seconds: int,
         "csrs_1t_over_pyca>=2.5": ratios["csrs_1t_over_pyca"] >= TARGET_CSRS_OVER_PYCA,
         f"scaling>={scaling_target:.2f}_on_{cores}_cores": min(
             ratios["sig_all_over_sig_1t"], ratios["csrs_all_over_csrs_1t"]
-        ) >= scaling_target,
+        )
+        >= scaling_target,
         "csrs_within_15pct_of_sig": ratios["csrs_1t_time_over_sig_1t_time"]
         <= TARGET_PARSE_OVERHEAD,
     }
     report = {
         "benchmark": "verify",
-        "command": " ".join(["porthos", "bench", "verify", "--n", str(n), "--repeats",
-                             str(repeats), "--openssl-seconds", str(openssl_seconds)]
-                            + (["--threads", str(threads)] if threads else [])),
+        "command": " ".join(
+            [
+                "porthos",
+                "bench",
+                "verify",
+                "--n",
+                str(n),
+                "--repeats",
+                str(repeats),
+                "--openssl-seconds",
+                str(openssl_seconds),
+            ]
+            + (["--threads", str(threads)] if threads else [])
+        ),
         "n": n,
         "repeats": repeats,
         "threads_all": threads or "all cores",
