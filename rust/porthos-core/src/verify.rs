@@ -282,6 +282,40 @@ pub fn check_csrs<'a>(
     }
 }
 
+/// The properties every input must satisfy, asserted (panics on violation). Shared by
+/// the `cargo fuzz` target (fuzz/fuzz_targets/csr_parse_verify.rs) and the stable
+/// corpus harness (tests/fuzz_corpus.rs), so both run exactly the same function.
+///
+/// - checking never panics, with and without signature verification;
+/// - `Ok` means the parse is complete and the reason is empty; any other status
+///   has a reason;
+/// - the status-only batch path (`csr_status`) equals `check_csr`;
+/// - only `Malformed` means the parser refused the input;
+/// - skipping verification changes nothing but `BadSignature` -> `Ok`.
+#[doc(hidden)]
+pub fn assert_csr_invariants(data: &[u8]) {
+    let full = check_csr(data, true);
+    assert_eq!(csr_status(data), full.status);
+    assert_eq!(
+        full.status == VerifyStatus::Ok,
+        full.detail.is_empty(),
+        "{}",
+        full.detail
+    );
+    match &full.csr {
+        Some(c) => {
+            assert_ne!(full.status, VerifyStatus::Malformed);
+            assert_eq!(c.der.len(), data.len());
+        }
+        None => assert_eq!(full.status, VerifyStatus::Malformed),
+    }
+    let key_only = check_csr(data, false).status;
+    match full.status {
+        VerifyStatus::BadSignature => assert_eq!(key_only, VerifyStatus::Ok),
+        s => assert_eq!(key_only, s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
