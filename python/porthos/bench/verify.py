@@ -119,7 +119,10 @@ def _worker(variant: str, tmp: str, repeats: int, threads: int | None) -> dict[s
     spkis, infos, sigs = (_load(d / f"{k}.bin") for k in ("spkis", "infos", "sigs"))
     n = len(csrs)
 
+    cpu: list[float] = []
+
     def once() -> float:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         if variant == "pyca":
             from cryptography import x509
@@ -136,13 +139,18 @@ def _worker(variant: str, tmp: str, repeats: int, threads: int | None) -> dict[s
             status, _ = porthos.verify_csrs(csrs, threads=t)
             ok = int((status == 0).sum())
         dt = time.perf_counter() - t0
+        cpu.append(time.process_time() - c0)
         want = 0 if variant.startswith("floor") else n
         if ok != want:
             raise RuntimeError(f"{variant}: {ok} of {n} verified, expected {want}")
         return dt
 
     seconds = [once() for _ in range(repeats)]
-    return {"seconds": seconds, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
 
 
 def _run_worker(variant: str, tmp: Path, repeats: int, threads: int | None) -> dict[str, Any]:
@@ -171,6 +179,11 @@ def _stats(n: int, r: dict[str, Any]) -> dict[str, Any]:
         "max_s": max(s),
         "repeats_s": s,
         "items_per_s": n / med,
+        # Process CPU time (all threads): on a loaded machine the one-thread rate per
+        # CPU second is what compares with `openssl speed`, which divides by user CPU
+        # time unless given -elapsed.
+        "cpu_s": r["cpu_seconds"],
+        "items_per_cpu_s": n / statistics.median(r["cpu_seconds"]),
         "peak_rss_kib": r["peak_rss_kib"],
     }
 
@@ -210,13 +223,16 @@ def run(
             _save(tmp / f"{name}.bin", items)
         # Rounds, not variant after variant: on a shared machine the load drifts, and
         # interleaving gives every variant (and openssl) the same share of it.
-        runs: dict[str, dict[str, Any]] = {v: {"seconds": [], "peak_rss_kib": 0} for v in VARIANTS}
+        runs: dict[str, dict[str, Any]] = {
+            v: {"seconds": [], "cpu_seconds": [], "peak_rss_kib": 0} for v in VARIANTS
+        }
         openssl_runs = []
         for _ in range(repeats):
             openssl_runs.append(openssl_verify_rate(openssl_seconds))
             for v in VARIANTS:
                 r = _run_worker(v, tmp, 1, threads)
                 runs[v]["seconds"] += r["seconds"]
+                runs[v]["cpu_seconds"] += r["cpu_seconds"]
                 runs[v]["peak_rss_kib"] = max(runs[v]["peak_rss_kib"], r["peak_rss_kib"])
         for v in VARIANTS:
             results[v] = _stats(n, runs[v])
@@ -232,7 +248,15 @@ def run(
         return float(results[v]["items_per_s"])
 
     cores = threads or machine_info()["usable_cpus"] or 1
+
+    def cpu_rate(v: str) -> float:
+        return float(results[v]["items_per_cpu_s"])
+
     ratios = {
+        # openssl speed reports ops per user-CPU second, so the like-for-like figure is
+        # porthos' one-thread rate per CPU second; on a quiet machine both equal wall.
+        "sig_1t_per_cpu_s_over_openssl_verify": cpu_rate("sig_1t") / openssl["verify_per_s"],
+        "csrs_1t_per_cpu_s_over_pyca_per_cpu_s": cpu_rate("csrs_1t") / cpu_rate("pyca"),
         "sig_1t_over_openssl_verify": rate("sig_1t") / openssl["verify_per_s"],
         "csrs_1t_over_pyca": rate("csrs_1t") / rate("pyca"),
         "sig_all_over_sig_1t": rate("sig_all") / rate("sig_1t"),
