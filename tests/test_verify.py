@@ -239,6 +239,7 @@ def test_verify_csrs_statuses_and_details() -> None:
         trailing,
         b"",
         csr("p521", "ecdsa-sha512"),
+        csr("rsa-4160", "rsa-pkcs1-sha256"),  # over the 2048-4096 range
         csr("rsa-1024", "rsa-pkcs1-sha256"),
     ]
     want = [CsrStatus.OK] * len(good) + [
@@ -246,6 +247,7 @@ def test_verify_csrs_statuses_and_details() -> None:
         CsrStatus.MALFORMED,
         CsrStatus.MALFORMED,
         CsrStatus.MALFORMED,
+        CsrStatus.UNSUPPORTED_ALGORITHM,
         CsrStatus.UNSUPPORTED_ALGORITHM,
         CsrStatus.WEAK_KEY,
     ]
@@ -261,6 +263,7 @@ def test_verify_csrs_statuses_and_details() -> None:
     assert "offset" in details.detail(n + 1) or "at" in details.detail(n + 1)
     assert "trailing" in details.detail(n + 2).lower()
     assert "1024" in details.detail(-1) and "2048" in details.detail(-1)
+    assert "4160" in details.detail(-2) and "4096" in details.detail(-2)
     assert details.der(-1) == items[-1]
     assert details.signature_algorithm(0) == "ecdsa-sha256"
     assert details.signature_algorithm(n + 3) == ""
