@@ -142,20 +142,24 @@ def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
 
 
 _ESCAPE_RE = re.compile(r'([,+"\\<>;=])')
+_SPECIAL = frozenset(',+"\\<>;=')
+
+
+def _rfc4514_escape(value: str) -> str:
+    # Fast path first: issuance formats one subject per certificate, and almost no
+    # value needs escaping, so skip the regex unless a special character is there.
+    if not _SPECIAL.isdisjoint(value):
+        value = _ESCAPE_RE.sub(r"\\\1", value)
+    if value.startswith((" ", "#")):
+        value = "\\" + value
+    if value.endswith(" "):
+        value = value[:-1] + "\\ "
+    return value
 
 
 def subject_text(attributes: Sequence[tuple[str, str]]) -> str:
     """RFC 4514 string (most specific first) of a most-general-first attribute list."""
-
-    def esc(value: str) -> str:
-        value = _ESCAPE_RE.sub(r"\\\1", value)
-        if value.startswith((" ", "#")):
-            value = "\\" + value
-        if value.endswith(" "):
-            value = value[:-1] + "\\ "
-        return value
-
-    return ",".join(f"{a}={esc(v)}" for a, v in reversed(list(attributes)))
+    return ",".join([f"{a}={_rfc4514_escape(v)}" for a, v in reversed(attributes)])
 
 
 def _iso(ts: int) -> str:
