@@ -17,8 +17,16 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from porthos.cli import _WORKDIR, _console, _errors_exit_2, _flatten
+from porthos.cli import _console, _errors_exit_2, _flatten
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
+
+_WORKDIR = click.option(
+    "--workdir",
+    "-w",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace directory (store, keys, repository).",
+)
 
 
 def _when(ts: int | None) -> str:
@@ -98,9 +106,14 @@ def _load_signer(issuer_key: Path, issuer_cert: bytes) -> Any:
             serialization.NoEncryption(),
         )
     cert = x509.load_der_x509_certificate(issuer_cert)
-    alg = "ecdsa-sha384" if getattr(cert.public_key(), "curve", None) is not None and (
-        cert.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
-    ) else None
+    alg = (
+        "ecdsa-sha384"
+        if getattr(cert.public_key(), "curve", None) is not None
+        and (
+            cert.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+        )
+        else None
+    )
     return _native.SoftwareKey.from_pkcs8(data, alg)
 
 
@@ -115,21 +128,47 @@ def _read_cert(path: Path) -> bytes:
 
 
 @crl.command()
-@click.option("--revoked", "revoked", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV serial_hex,revocation_time,reason[,invalidity_date] or .npz columns.")
-@click.option("--issuer-cert", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--issuer-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="PKCS#8 (DER or PEM) software key. HSM keys: not yet wired here.")
+@click.option(
+    "--revoked",
+    "revoked",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV serial_hex,revocation_time,reason[,invalidity_date] or .npz columns.",
+)
+@click.option(
+    "--issuer-cert", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--issuer-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PKCS#8 (DER or PEM) software key. HSM keys: not yet wired here.",
+)
 @click.option("--number", required=True, type=click.IntRange(min=0), help="CRL number (§5.2.3).")
-@click.option("--next-update", "next_days", required=True, type=click.IntRange(min=1), help="Days.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file; with --shards, {shard} in it is replaced.")
+@click.option(
+    "--next-update", "next_days", required=True, type=click.IntRange(min=1), help="Days."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file; with --shards, {shard} in it is replaced.",
+)
 @click.option("--shards", type=click.IntRange(min=1), default=None)
 @click.option("--url-template", default=None, help="IDP URL with {shard} (with --shards).")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @_errors_exit_2
-def build(revoked: Path, issuer_cert: Path, issuer_key: Path | None, number: int, next_days: int,
-          out: Path, shards: int | None, url_template: str | None, threads: int | None) -> None:
+def build(
+    revoked: Path,
+    issuer_cert: Path,
+    issuer_key: Path | None,
+    number: int,
+    next_days: int,
+    out: Path,
+    shards: int | None,
+    url_template: str | None,
+    threads: int | None,
+) -> None:
     """Build a CRL outside a workspace. Bad rows are reported with their line number
     and nothing is written."""
     from porthos import crl as crlmod
@@ -145,20 +184,37 @@ def build(revoked: Path, issuer_cert: Path, issuer_key: Path | None, number: int
     console = _console()
     with _Bar(f"{len(columns):,} entries") as bar:
         if shards is None:
-            crl_obj = crlmod.build_crl(cert, signer, columns, crl_number=number, this_update=now,
-                                       next_update=now + next_days * 86400, threads=threads,
-                                       progress=bar)
+            crl_obj = crlmod.build_crl(
+                cert,
+                signer,
+                columns,
+                crl_number=number,
+                this_update=now,
+                next_update=now + next_days * 86400,
+                threads=threads,
+                progress=bar,
+            )
             crl_obj.write(out)
             console.print(f"wrote {out} ({len(crl_obj):,} octets, {len(columns):,} entries)")
             return
         assert url_template is not None
-        crls = crlmod.build_shards(cert, signer, columns,
-                                   crl_numbers=[number] * shards, url_template=url_template,
-                                   this_update=now, next_update=now + next_days * 86400,
-                                   threads=threads, progress=bar)
+        crls = crlmod.build_shards(
+            cert,
+            signer,
+            columns,
+            crl_numbers=[number] * shards,
+            url_template=url_template,
+            this_update=now,
+            next_update=now + next_days * 86400,
+            threads=threads,
+            progress=bar,
+        )
     for i, c in enumerate(crls):
-        target = Path(str(out).replace("{shard}", str(i))) if "{shard}" in str(out) else \
-            out.with_name(f"{out.stem}-shard-{i}{out.suffix}")
+        target = (
+            Path(str(out).replace("{shard}", str(i)))
+            if "{shard}" in str(out)
+            else out.with_name(f"{out.stem}-shard-{i}{out.suffix}")
+        )
         c.write(target)
         console.print(f"wrote {target} ({len(c):,} octets)")
 
@@ -175,8 +231,12 @@ def _read_crl(path: Path) -> bytes:
 
 @crl.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--issuer-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Check the signature against this certificate.")
+@click.option(
+    "--issuer-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check the signature against this certificate.",
+)
 @_errors_exit_2
 def inspect(file: Path, issuer_cert: Path | None) -> None:
     """Summarise a CRL."""
@@ -199,13 +259,19 @@ def inspect(file: Path, issuer_cert: Path | None) -> None:
     if p.delta_base is not None:
         table.add_row("delta of base", str(p.delta_base))
     if p.idp_urls is not None or p.only_user_certs or p.only_ca_certs:
-        flags = [f for f, on in (("onlyUser", p.only_user_certs), ("onlyCA", p.only_ca_certs)) if on]
+        flags = [
+            f for f, on in (("onlyUser", p.only_user_certs), ("onlyCA", p.only_ca_certs)) if on
+        ]
         table.add_row("IDP", ", ".join((p.idp_urls or []) + flags))
-    table.add_row("signature", p.signature_algorithm + (" (verified)" if p.signature_checked else ""))
+    table.add_row(
+        "signature", p.signature_algorithm + (" (verified)" if p.signature_checked else "")
+    )
     table.add_row("entries", f"{len(p):,}")
     reasons = p.columns.reasons
     for code in np.unique(reasons).tolist():
-        name = crlmod.REASON_NAMES.get(code, "no reasonCode" if code == crlmod.REASON_NONE else str(code))
+        name = crlmod.REASON_NAMES.get(
+            code, "no reasonCode" if code == crlmod.REASON_NONE else str(code)
+        )
         table.add_row(f"  {name}", f"{int(np.count_nonzero(reasons == code)):,}")
     _console().print(table)
 
@@ -230,15 +296,20 @@ def diff(a: Path, b: Path) -> None:
         console.print(f"+ {int.from_bytes(row.tobytes(), 'big'):x}")
     for row in removed:
         console.print(f"- {int.from_bytes(row.tobytes(), 'big'):x}")
-    console.print(f"{len(added)} added, {len(removed)} removed, "
-                  f"{int(np.count_nonzero(in_b))} in both")
+    console.print(
+        f"{len(added)} added, {len(removed)} removed, {int(np.count_nonzero(in_b))} in both"
+    )
 
 
 @click.command("crl")
 @click.option("--n", "n", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--variants", default="porthos,porthos-mt,pyca,openssl", show_default=True,
-              help="Comma-separated: porthos (1 thread), porthos-mt, porthos-parse, pyca, openssl.")
+@click.option(
+    "--variants",
+    default="porthos,porthos-mt,pyca,openssl",
+    show_default=True,
+    help="Comma-separated: porthos (1 thread), porthos-mt, porthos-parse, pyca, openssl.",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 @_errors_exit_2
 def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None:

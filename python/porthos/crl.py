@@ -192,7 +192,7 @@ class Crl:
     @property
     def der(self) -> memoryview:
         o = self._batch.offsets
-        return memoryview(self._batch.data[int(o[self._index]) : int(o[self._index + 1])])
+        return self._batch.data[int(o[self._index]) : int(o[self._index + 1])].data
 
     def __bytes__(self) -> bytes:
         return bytes(self.der)
@@ -426,7 +426,9 @@ def load_revocations(path: str | os.PathLike[str]) -> RevocationColumns:
                 try:
                     s = int(text, 16)
                 except ValueError:
-                    raise BatchArgumentError(f"line {line}: serial {row[0]!r} is not hex") from None
+                    raise BatchArgumentError(
+                        f"line {line}: serial {row[0]!r} is not hex"
+                    ) from None
                 if s <= 0 or s.bit_length() > 159:
                     raise BatchArgumentError(
                         f"line {line}: serial {row[0]!r} must be positive and at most 20 "
