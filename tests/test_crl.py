@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from porthos import _native
 from porthos import crl as C
 from porthos.cli import main
@@ -154,9 +153,7 @@ def test_pyca_parses_and_verifies(issuer: Issuer) -> None:
     assert idp.critical and idp.value.only_contains_user_certs
     assert idp.value.full_name == [x509.UniformResourceIdentifier("http://crl.example/ca.crl")]
     # Entries in serial order, each with the data of its row.
-    by_serial = {
-        int.from_bytes(cols.serials[i].tobytes(), "big"): i for i in range(len(cols))
-    }
+    by_serial = {int.from_bytes(cols.serials[i].tobytes(), "big"): i for i in range(len(cols))}
     serials = [e.serial_number for e in crl]
     assert serials == sorted(serials)
     for e in list(crl)[:300]:
@@ -211,8 +208,16 @@ def test_times_utc_then_generalized(issuer: Issuer) -> None:
 
 def test_external_signer_gets_one_digest(issuer: Issuer) -> None:
     signer = PycaDigestSigner(issuer.key)
-    der = bytes(C.build_crl(issuer.der, signer, random_columns(500), crl_number=1,
-                            this_update=NOW, next_update=NOW + 1000))
+    der = bytes(
+        C.build_crl(
+            issuer.der,
+            signer,
+            random_columns(500),
+            crl_number=1,
+            this_update=NOW,
+            next_update=NOW + 1000,
+        )
+    )
     assert signer.calls == 1
     assert x509.load_der_x509_crl(der).is_signature_valid(issuer.cert.public_key())
 
@@ -225,8 +230,10 @@ def test_s20_and_content_length_forms(issuer: Issuer) -> None:
     content = np.zeros((100, 20), np.uint8)
     content[:, :16] = cols.serials[:, 4:]
     lens = np.full(100, 16, np.uint8)
-    b = build(issuer, C.RevocationColumns(content, cols.revocation_times, cols.reasons,
-                                          serial_lengths=lens))
+    b = build(
+        issuer,
+        C.RevocationColumns(content, cols.revocation_times, cols.reasons, serial_lengths=lens),
+    )
     pa, pb = C.parse_crl(a), C.parse_crl(b)
     assert pa.columns.equals(pb.columns)
 
@@ -237,18 +244,42 @@ def test_openssl_crl_verify(issuer: Issuer, tmp_path: Path) -> None:
     (tmp_path / "c.crl").write_bytes(der)
     (tmp_path / "ca.pem").write_bytes(issuer.cert.public_bytes(serialization.Encoding.PEM))
     r = subprocess.run(
-        [OPENSSL or "openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "c.crl"),
-         "-CAfile", str(tmp_path / "ca.pem"), "-noout"],
-        capture_output=True, text=True, check=False,
+        [
+            OPENSSL or "openssl",
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp_path / "c.crl"),
+            "-CAfile",
+            str(tmp_path / "ca.pem"),
+            "-noout",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0 and "verify OK" in r.stderr + r.stdout, r.stderr
 
 
 def _lint_crl(path: Path) -> list[str]:
     r = subprocess.run(
-        [sys.executable, "-m", "pkilint.bin.lint_crl", "lint", "-t", "CRL", "-p", "PKIX",
-         "-s", "WARNING", str(path)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pkilint.bin.lint_crl",
+            "lint",
+            "-t",
+            "CRL",
+            "-p",
+            "PKIX",
+            "-s",
+            "WARNING",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
 
@@ -263,9 +294,15 @@ def test_pkilint_clean(issuer: Issuer, tmp_path: Path, n: int) -> None:
 
 def test_pkilint_clean_shard_and_delta(issuer: Issuer, tmp_path: Path) -> None:
     cols = random_columns(500)
-    shards = C.build_shards(issuer.der, issuer.soft, cols, crl_numbers=[7, 8],
-                            url_template="http://crl.example/ca-shard-{shard}.crl",
-                            this_update=NOW, next_update=NOW + 86400)
+    shards = C.build_shards(
+        issuer.der,
+        issuer.soft,
+        cols,
+        crl_numbers=[7, 8],
+        url_template="http://crl.example/ca-shard-{shard}.crl",
+        this_update=NOW,
+        next_update=NOW + 86400,
+    )
     shards[1].write(tmp_path / "s.crl")
     assert _lint_crl(tmp_path / "s.crl") == []
     delta = build(issuer, cols, delta_base=41)
@@ -291,7 +328,10 @@ def _one(serial_rows: Any, times: Any = None, reasons: Any = None, **kw: Any) ->
 @pytest.mark.parametrize(
     ("cols", "message"),
     [
-        (_one([[0] * 19 + [5], [0] * 19 + [9], [0] * 19 + [5]]), "duplicate serial 05 (rows 0 and 2)"),
+        (
+            _one([[0] * 19 + [5], [0] * 19 + [9], [0] * 19 + [5]]),
+            "duplicate serial 05 (rows 0 and 2)",
+        ),
         (_one([[0] * 19 + [5], [0] * 20]), "row 1: serial is zero"),
         (_one([[0x80] + [0] * 19]), "needs 21 content octets"),
         (_one([[0xFF, 1] + [0] * 18], serial_lengths=np.array([2], np.uint8)), "negative"),
@@ -319,8 +359,16 @@ def test_writer_refuses_bad_arguments(issuer: Issuer) -> None:
 def test_progress_callback_and_cancel(issuer: Issuer) -> None:
     seen: list[tuple[int, int]] = []
     cols = random_columns(100_000, invalidity=False)
-    C.build_crl(issuer.der, issuer.soft, cols, crl_number=1, this_update=NOW,
-                next_update=NOW + 10, progress=lambda d, t: seen.append((d, t)), threads=1)
+    C.build_crl(
+        issuer.der,
+        issuer.soft,
+        cols,
+        crl_number=1,
+        this_update=NOW,
+        next_update=NOW + 10,
+        progress=lambda d, t: seen.append((d, t)),
+        threads=1,
+    )
     assert seen[-1] == (100_000, 100_000) and len(seen) >= 2
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -328,8 +376,15 @@ def test_progress_callback_and_cancel(issuer: Issuer) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        C.build_crl(issuer.der, issuer.soft, cols, crl_number=1, this_update=NOW,
-                    next_update=NOW + 10, progress=stop)
+        C.build_crl(
+            issuer.der,
+            issuer.soft,
+            cols,
+            crl_number=1,
+            this_update=NOW,
+            next_update=NOW + 10,
+            progress=stop,
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -342,10 +397,16 @@ times = st.integers(min_value=-2_000_000_000, max_value=4_102_444_800)
 reason_codes = st.sampled_from([1, 2, 3, 4, 5, 6, 9, 10, C.REASON_NONE])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(serial_ints, times, reason_codes,
-                               st.one_of(st.none(), times)),
-                     unique_by=lambda r: r[0], max_size=60))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(serial_ints, times, reason_codes, st.one_of(st.none(), times)),
+        unique_by=lambda r: r[0],
+        max_size=60,
+    )
+)
 def test_round_trip(issuer: Issuer, rows: list[tuple[int, int, int, int | None]]) -> None:
     cols = C.RevocationColumns(
         C.serials_from_ints([r[0] for r in rows]) if rows else np.zeros((0, 20), np.uint8),
@@ -384,8 +445,10 @@ def _hand_crl(issuer: Issuer, entries: list[bytes], sign_with: Any = None) -> by
     t = _tlv(0x17, b"250101000000Z")
     revoked = b"".join(_tlv(0x30, _tlv(0x02, s) + t) for s in entries)
     num = _tlv(0x30, bytes.fromhex("0603551d14") + _tlv(0x04, _tlv(0x02, b"\x01")))
-    tbs = _tlv(0x30, b"\x02\x01\x01" + alg + name + t + t + _tlv(0x30, revoked)
-               + _tlv(0xA0, _tlv(0x30, num)))
+    tbs = _tlv(
+        0x30,
+        b"\x02\x01\x01" + alg + name + t + t + _tlv(0x30, revoked) + _tlv(0xA0, _tlv(0x30, num)),
+    )
     sig = (sign_with or issuer.key).sign(tbs, ec.ECDSA(hashes.SHA256()))
     return _tlv(0x30, tbs + alg + _tlv(0x03, b"\x00" + sig))
 
@@ -401,16 +464,31 @@ def test_hand_made_crl_parses(issuer: Issuer) -> None:
     [
         (lambda i, d: d[:-10], DerDecodeError, "truncated"),
         (lambda i, d: d[:1] + b"\x80" + d[4:] + b"\x00\x00", DerDecodeError, "indefinite"),
-        (lambda i, d: _hand_crl(i, [b"\x05", b"\x07", b"\x05"]), EncodeError, "duplicate serial 05"),
+        (
+            lambda i, d: _hand_crl(i, [b"\x05", b"\x07", b"\x05"]),
+            EncodeError,
+            "duplicate serial 05",
+        ),
         (lambda i, d: _hand_crl(i, [b"\x01" * 21]), DerDecodeError, "longer than 20"),
         (lambda i, d: _hand_crl(i, [b"\xff\x01"]), DerDecodeError, "negative"),
         (lambda i, d: _hand_crl(i, [b"\x00\x05"]), DerDecodeError, "non-minimal"),
-        (lambda i, d: _hand_crl(i, [b"\x05"], ec.generate_private_key(ec.SECP256R1())),
-         CrlSignatureError, "does not verify"),
+        (
+            lambda i, d: _hand_crl(i, [b"\x05"], ec.generate_private_key(ec.SECP256R1())),
+            CrlSignatureError,
+            "does not verify",
+        ),
         (lambda i, d: d + b"\x00", DerDecodeError, "trailing"),
     ],
-    ids=["truncated", "ber-indefinite", "duplicate", "21-octets", "negative", "non-minimal",
-         "wrong-signature", "trailing"],
+    ids=[
+        "truncated",
+        "ber-indefinite",
+        "duplicate",
+        "21-octets",
+        "negative",
+        "non-minimal",
+        "wrong-signature",
+        "trailing",
+    ],
 )
 def test_hostile_crls_refused(issuer: Issuer, mutate: Any, error: type, message: str) -> None:
     good = build(issuer, random_columns(50))
@@ -432,9 +510,15 @@ def test_crl_from_another_issuer_refused(issuer: Issuer) -> None:
 def test_shards_partition_by_serial_mod_n(issuer: Issuer) -> None:
     cols = random_columns(3000)
     n = 4
-    crls = C.build_shards(issuer.der, issuer.soft, cols, crl_numbers=[10, 11, 12, 13],
-                          url_template="http://crl.example/ca-shard-{shard}.crl",
-                          this_update=NOW, next_update=NOW + 86400)
+    crls = C.build_shards(
+        issuer.der,
+        issuer.soft,
+        cols,
+        crl_numbers=[10, 11, 12, 13],
+        url_template="http://crl.example/ca-shard-{shard}.crl",
+        this_update=NOW,
+        next_update=NOW + 86400,
+    )
     assert len(crls) == n
     total = 0
     for s, c in enumerate(crls):
@@ -497,7 +581,9 @@ def _issue_leaves(ws: Workspace, factory: CsrFactory, n: int) -> list[bytes]:
     return [der for _, der in result.issued()]
 
 
-def test_revoke_publish_numbers_increase(fresh_workspace: Workspace, csr_factory: CsrFactory) -> None:
+def test_revoke_publish_numbers_increase(
+    fresh_workspace: Workspace, csr_factory: CsrFactory
+) -> None:
     ws = fresh_workspace
     leaves = _issue_leaves(ws, csr_factory, 3)
     ca = ws.ca("ha-device-ca-1")
@@ -520,8 +606,13 @@ def test_revoke_publish_numbers_increase(fresh_workspace: Workspace, csr_factory
     root = x509.load_der_x509_crl((ws.path / "repository" / "root-ca-1.crl").read_bytes())
     assert (root.next_update_utc - root.last_update_utc).days in (730, 731)
     # The file names are those of the CDP URLs in the certificates.
-    cdp = x509.load_der_x509_certificate(leaves[0]).extensions.get_extension_for_class(
-        x509.CRLDistributionPoints).value[0].full_name[0].value
+    cdp = (
+        x509.load_der_x509_certificate(leaves[0])
+        .extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        .value[0]
+        .full_name[0]
+        .value
+    )
     assert cdp.endswith("/" + path.name)
 
 
@@ -544,21 +635,25 @@ def test_store_migrates_schema_1(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
-def test_openssl_crl_check(fresh_workspace: Workspace, csr_factory: CsrFactory,
-                           tmp_path: Path) -> None:
+def test_openssl_crl_check(
+    fresh_workspace: Workspace, csr_factory: CsrFactory, tmp_path: Path
+) -> None:
     ws = fresh_workspace
     bad, good = _issue_leaves(ws, csr_factory, 2)
-    ws.ca("ha-device-ca-1").revoke([x509.load_der_x509_certificate(bad).serial_number],
-                                   "keyCompromise")
+    ws.ca("ha-device-ca-1").revoke(
+        [x509.load_der_x509_certificate(bad).serial_number], "keyCompromise"
+    )
     C.publish(ws)
     pem = lambda der: x509.load_der_x509_certificate(der).public_bytes(  # noqa: E731
-        serialization.Encoding.PEM)
+        serialization.Encoding.PEM
+    )
     repo = ws.path / "repository"
     (tmp_path / "root.pem").write_bytes(pem((repo / "root-ca-1.crt").read_bytes()))
     (tmp_path / "ca.pem").write_bytes(pem((repo / "ha-device-ca-1.crt").read_bytes()))
     crls = b"".join(
         x509.load_der_x509_crl((repo / f"{n}.crl").read_bytes()).public_bytes(
-            serialization.Encoding.PEM)
+            serialization.Encoding.PEM
+        )
         for n in ("root-ca-1", "ha-device-ca-1")
     )
     (tmp_path / "crls.pem").write_bytes(crls)
@@ -567,10 +662,21 @@ def test_openssl_crl_check(fresh_workspace: Workspace, csr_factory: CsrFactory,
 
     def verify(name: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [OPENSSL or "openssl", "verify", "-crl_check_all", "-CAfile", str(tmp_path / "root.pem"),
-             "-untrusted", str(tmp_path / "ca.pem"), "-CRLfile", str(tmp_path / "crls.pem"),
-             str(tmp_path / f"{name}.pem")],
-            capture_output=True, text=True, check=False,
+            [
+                OPENSSL or "openssl",
+                "verify",
+                "-crl_check_all",
+                "-CAfile",
+                str(tmp_path / "root.pem"),
+                "-untrusted",
+                str(tmp_path / "ca.pem"),
+                "-CRLfile",
+                str(tmp_path / "crls.pem"),
+                str(tmp_path / f"{name}.pem"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     ok = verify("good")
@@ -589,9 +695,13 @@ def _write_issuer_files(issuer: Issuer, tmp_path: Path) -> tuple[Path, Path]:
     cert = tmp_path / "ca.pem"
     key = tmp_path / "ca.key"
     cert.write_bytes(issuer.cert.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(issuer.key.private_bytes(serialization.Encoding.PEM,
-                                             serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()))
+    key.write_bytes(
+        issuer.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert, key
 
 
@@ -608,13 +718,31 @@ def test_cli_build_inspect_diff(issuer: Issuer, tmp_path: Path) -> None:
     csv_b.write_text("0b,2025-01-02T00:00:00Z,superseded\n0d,2025-01-04T00:00:00Z,cACompromise\n")
     runner = CliRunner()
     for src, out in ((csv_a, "a.crl"), (csv_b, "b.crl")):
-        r = runner.invoke(main, ["crl", "build", "--revoked", str(src), "--issuer-cert", str(cert),
-                                 "--issuer-key", str(key), "--number", "5", "--next-update", "7",
-                                 "--out", str(tmp_path / out)])
+        r = runner.invoke(
+            main,
+            [
+                "crl",
+                "build",
+                "--revoked",
+                str(src),
+                "--issuer-cert",
+                str(cert),
+                "--issuer-key",
+                str(key),
+                "--number",
+                "5",
+                "--next-update",
+                "7",
+                "--out",
+                str(tmp_path / out),
+            ],
+        )
         assert r.exit_code == 0, r.output
     a = x509.load_der_x509_crl((tmp_path / "a.crl").read_bytes())
     assert a.is_signature_valid(issuer.cert.public_key()) and len(a) == 3
-    r = runner.invoke(main, ["crl", "inspect", str(tmp_path / "a.crl"), "--issuer-cert", str(cert)])
+    r = runner.invoke(
+        main, ["crl", "inspect", str(tmp_path / "a.crl"), "--issuer-cert", str(cert)]
+    )
     assert r.exit_code == 0 and "verified" in r.output and "keyCompromise" in r.output
     r = runner.invoke(main, ["crl", "diff", str(tmp_path / "a.crl"), str(tmp_path / "b.crl")])
     assert r.exit_code == 0
@@ -625,13 +753,31 @@ def test_cli_build_inspect_diff(issuer: Issuer, tmp_path: Path) -> None:
 def test_cli_build_reports_bad_lines_and_writes_nothing(issuer: Issuer, tmp_path: Path) -> None:
     cert, key = _write_issuer_files(issuer, tmp_path)
     bad = tmp_path / "bad.csv"
-    bad.write_text("0a,2025-01-01T00:00:00Z,keyCompromise\n"
-                   "zz,2025-01-01T00:00:00Z,keyCompromise\n"
-                   "0b,yesterday,keyCompromise\n"
-                   "0c,2025-01-01T00:00:00Z,sneezed\n")
-    r = CliRunner().invoke(main, ["crl", "build", "--revoked", str(bad), "--issuer-cert", str(cert),
-                                  "--issuer-key", str(key), "--number", "1", "--next-update", "7",
-                                  "--out", str(tmp_path / "x.crl")])
+    bad.write_text(
+        "0a,2025-01-01T00:00:00Z,keyCompromise\n"
+        "zz,2025-01-01T00:00:00Z,keyCompromise\n"
+        "0b,yesterday,keyCompromise\n"
+        "0c,2025-01-01T00:00:00Z,sneezed\n"
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "crl",
+            "build",
+            "--revoked",
+            str(bad),
+            "--issuer-cert",
+            str(cert),
+            "--issuer-key",
+            str(key),
+            "--number",
+            "1",
+            "--next-update",
+            "7",
+            "--out",
+            str(tmp_path / "x.crl"),
+        ],
+    )
     assert r.exit_code == 2
     assert "line 2" in r.output and "line 3" in r.output and "line 4" in r.output
     assert not (tmp_path / "x.crl").exists()
@@ -640,21 +786,46 @@ def test_cli_build_reports_bad_lines_and_writes_nothing(issuer: Issuer, tmp_path
 def test_cli_build_shards_and_npz(issuer: Issuer, tmp_path: Path) -> None:
     cert, key = _write_issuer_files(issuer, tmp_path)
     cols = random_columns(1000)
-    np.savez(tmp_path / "r.npz", serials=cols.serials, revocation_times=cols.revocation_times,
-             reasons=cols.reasons, invalidity_dates=cols.invalidity_dates)
-    r = CliRunner().invoke(main, ["crl", "build", "--revoked", str(tmp_path / "r.npz"),
-                                  "--issuer-cert", str(cert), "--issuer-key", str(key),
-                                  "--number", "3", "--next-update", "7",
-                                  "--out", str(tmp_path / "s-{shard}.crl"), "--shards", "3",
-                                  "--url-template", "http://crl.example/s-{shard}.crl"])
+    np.savez(
+        tmp_path / "r.npz",
+        serials=cols.serials,
+        revocation_times=cols.revocation_times,
+        reasons=cols.reasons,
+        invalidity_dates=cols.invalidity_dates,
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "crl",
+            "build",
+            "--revoked",
+            str(tmp_path / "r.npz"),
+            "--issuer-cert",
+            str(cert),
+            "--issuer-key",
+            str(key),
+            "--number",
+            "3",
+            "--next-update",
+            "7",
+            "--out",
+            str(tmp_path / "s-{shard}.crl"),
+            "--shards",
+            "3",
+            "--url-template",
+            "http://crl.example/s-{shard}.crl",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    total = sum(len(C.parse_crl((tmp_path / f"s-{i}.crl").read_bytes(), issuer.der))
-                for i in range(3))
+    total = sum(
+        len(C.parse_crl((tmp_path / f"s-{i}.crl").read_bytes(), issuer.der)) for i in range(3)
+    )
     assert total == 1000
 
 
 def test_cli_publish(fresh_workspace: Workspace) -> None:
-    r = CliRunner().invoke(main, ["crl", "publish", "-w", str(fresh_workspace.path),
-                                  "--ca", "user-ca-1"])
+    r = CliRunner().invoke(
+        main, ["crl", "publish", "-w", str(fresh_workspace.path), "--ca", "user-ca-1"]
+    )
     assert r.exit_code == 0, r.output
     assert (fresh_workspace.path / "repository" / "user-ca-1.crl").is_file()

@@ -268,6 +268,7 @@ authorityKeyIdentifier = keyid:always
         ).stdout
         return {
             "seconds": seconds,
+            "cpu_seconds": cpu,
             "der_bytes": len(der),
             "peak_rss_kb": child,
             "input_bytes": inputs,
