@@ -294,7 +294,12 @@ def run(
         raise SystemExit("benchmarks need a release build (maturin develop --release)")
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="porthos-bench-crl-"))
     base.mkdir(parents=True, exist_ok=True)
-    make_fixture(base, n)
+    # The fixture is made in its own process: on Linux a child's ru_maxrss starts from
+    # the parent's RSS at fork, so a parent holding N-entry arrays would inflate the
+    # workers' peak RSS.
+    subprocess.run(
+        [sys.executable, "-m", "porthos.bench_crl", "--fixture", str(n), str(base)], check=True
+    )
     results: dict[str, list[dict[str, Any]]] = {}
     for v in variants:
         results[v] = []
@@ -354,7 +359,9 @@ def run(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    if len(sys.argv) == 4 and sys.argv[1] == "--fixture":
+        make_fixture(Path(sys.argv[3]), int(sys.argv[2]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], Path(sys.argv[3]))))
     else:
         raise SystemExit("usage: python -m porthos.bench_crl --worker VARIANT DIR")

@@ -15,11 +15,16 @@
 
 use std::sync::Mutex;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use porthos_core::crl::{self, columns::Columns, delta, shard, CrlError, CrlParams, Draft, Idp, OwnedColumns};
+use porthos_core::crl::{
+    self, columns::Columns, delta, shard, CrlError, CrlParams, Draft, Idp, OwnedColumns,
+};
 use porthos_core::sign::{SigAlg, Signer};
 use porthos_core::template::key_identifier;
 use porthos_core::x509::cert::parse_certificate;
@@ -29,8 +34,12 @@ use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
 
-fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> NativeResult<&'a [T]> {
-    a.as_slice().map_err(|_| NativeError::Batch(format!("{name}: must be a C-contiguous 1-D array")))
+fn slice<'a, T: numpy::Element>(
+    a: &'a PyReadonlyArray1<'_, T>,
+    name: &str,
+) -> NativeResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| NativeError::Batch(format!("{name}: must be a C-contiguous 1-D array")))
 }
 
 /// Borrowed input columns (the NumPy guards live as long as this).
@@ -52,31 +61,56 @@ impl<'py> Inputs<'py> {
     ) -> NativeResult<Self> {
         let bad = |name: &str, want: &str| NativeError::Batch(format!("{name}: expected {want}"));
         Ok(Inputs {
-            serials: serials.extract().map_err(|_| bad("serials", "an N x W uint8 array (S20 arrays: view as uint8)"))?,
+            serials: serials.extract().map_err(|_| {
+                bad(
+                    "serials",
+                    "an N x W uint8 array (S20 arrays: view as uint8)",
+                )
+            })?,
             lengths: lengths
                 .filter(|l| !l.is_none())
-                .map(|l| l.extract().map_err(|_| bad("serial_lengths", "a uint8 array")))
+                .map(|l| {
+                    l.extract()
+                        .map_err(|_| bad("serial_lengths", "a uint8 array"))
+                })
                 .transpose()?,
-            times: times.extract().map_err(|_| bad("revocation_times", "an int64 array"))?,
-            reasons: reasons.extract().map_err(|_| bad("reasons", "a uint8 array"))?,
+            times: times
+                .extract()
+                .map_err(|_| bad("revocation_times", "an int64 array"))?,
+            reasons: reasons
+                .extract()
+                .map_err(|_| bad("reasons", "a uint8 array"))?,
             invalidity: invalidity
                 .filter(|l| !l.is_none())
-                .map(|l| l.extract().map_err(|_| bad("invalidity_dates", "an int64 array")))
+                .map(|l| {
+                    l.extract()
+                        .map_err(|_| bad("invalidity_dates", "an int64 array"))
+                })
                 .transpose()?,
         })
     }
 
     fn columns(&self) -> NativeResult<Columns<'_>> {
         let shape = self.serials.shape();
-        let serials =
-            self.serials.as_slice().map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
+        let serials = self
+            .serials
+            .as_slice()
+            .map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
         let c = Columns {
             serials,
             width: shape[1],
-            serial_lengths: self.lengths.as_ref().map(|l| slice(l, "serial_lengths")).transpose()?,
+            serial_lengths: self
+                .lengths
+                .as_ref()
+                .map(|l| slice(l, "serial_lengths"))
+                .transpose()?,
             revocation_times: slice(&self.times, "revocation_times")?,
             reasons: slice(&self.reasons, "reasons")?,
-            invalidity: self.invalidity.as_ref().map(|l| slice(l, "invalidity_dates")).transpose()?,
+            invalidity: self
+                .invalidity
+                .as_ref()
+                .map(|l| slice(l, "invalidity_dates"))
+                .transpose()?,
         };
         if shape[0] != c.revocation_times.len() {
             return Err(NativeError::Batch(format!(
@@ -97,7 +131,9 @@ struct ProgressBridge {
 
 impl ProgressBridge {
     fn call(&self, done: usize, total: usize) -> bool {
-        let Some(cb) = &self.callback else { return true };
+        let Some(cb) = &self.callback else {
+            return true;
+        };
         Python::attach(|py| {
             let r = py.check_signals().and_then(|_| cb.call1(py, (done, total)));
             match r {
@@ -254,21 +290,31 @@ pub fn crl_drafts(
     progress: Option<Py<PyAny>>,
 ) -> NativeResult<CrlDrafts> {
     let alg = parse_alg(signature_algorithm)?;
-    let info = parse_certificate(issuer_cert).map_err(|e| NativeError::Decode(e.within("issuer_cert")))?;
+    let info =
+        parse_certificate(issuer_cert).map_err(|e| NativeError::Decode(e.within("issuer_cert")))?;
     let kid = match info.subject_key_id {
         Some(k) => k.to_vec(),
-        None => key_identifier(info.spki.der).map_err(NativeError::Decode)?.to_vec(),
+        None => key_identifier(info.spki.der)
+            .map_err(NativeError::Decode)?
+            .to_vec(),
     };
-    let idp = if idp_urls.as_ref().is_some_and(|u| !u.is_empty()) || only_user_certs || only_ca_certs {
-        Some(Idp { full_name_uris: idp_urls.unwrap_or_default(), only_user_certs, only_ca_certs })
-    } else {
-        None
-    };
+    let idp =
+        if idp_urls.as_ref().is_some_and(|u| !u.is_empty()) || only_user_certs || only_ca_certs {
+            Some(Idp {
+                full_name_uris: idp_urls.unwrap_or_default(),
+                only_user_certs,
+                only_ca_certs,
+            })
+        } else {
+            None
+        };
     if crl_numbers.is_empty() {
         return Err(NativeError::Batch("crl_numbers: at least one".into()));
     }
     if url_template.is_none() && crl_numbers.len() != 1 {
-        return Err(NativeError::Batch("crl_numbers: one number unless url_template makes shards".into()));
+        return Err(NativeError::Batch(
+            "crl_numbers: one number unless url_template makes shards".into(),
+        ));
     }
     let params = CrlParams {
         issuer_der: info.subject_der.to_vec(),
@@ -280,9 +326,18 @@ pub fn crl_drafts(
         delta_base,
         alg,
     };
-    let inputs = Inputs::extract(serials, serial_lengths, revocation_times, reasons, invalidity_dates)?;
+    let inputs = Inputs::extract(
+        serials,
+        serial_lengths,
+        revocation_times,
+        reasons,
+        invalidity_dates,
+    )?;
     let cols = inputs.columns()?;
-    let bridge = ProgressBridge { callback: progress, error: Mutex::new(None) };
+    let bridge = ProgressBridge {
+        callback: progress,
+        error: Mutex::new(None),
+    };
     let pool = pool(threads)?;
     let result = py.detach(|| {
         run_in(&pool, || {
@@ -301,7 +356,12 @@ pub fn crl_drafts(
     }
     let digests = flat.into_pyarray(py).reshape([drafts.len(), h])?;
     let entries = drafts.iter().map(|d| d.entries()).collect();
-    Ok(CrlDrafts { drafts: Mutex::new(Some(drafts)), alg, digests: digests.unbind(), entries })
+    Ok(CrlDrafts {
+        drafts: Mutex::new(Some(drafts)),
+        alg,
+        digests: digests.unbind(),
+        entries,
+    })
 }
 
 fn owned_to_py(py: Python<'_>, c: OwnedColumns) -> NativeResult<PyColumns> {
@@ -314,7 +374,12 @@ fn owned_to_py(py: Python<'_>, c: OwnedColumns) -> NativeResult<PyColumns> {
     ))
 }
 
-type PyColumns = (Py<PyArray2<u8>>, Py<PyArray1<i64>>, Py<PyArray1<u8>>, Py<PyArray1<i64>>);
+type PyColumns = (
+    Py<PyArray2<u8>>,
+    Py<PyArray1<i64>>,
+    Py<PyArray1<u8>>,
+    Py<PyArray1<i64>>,
+);
 
 /// A parsed CRL: metadata plus columns in serial order (serials N x 20, right-aligned).
 #[pyclass(frozen, module = "porthos._native")]
@@ -365,19 +430,31 @@ impl CrlInfo {
     /// Row of `serial` (big-endian magnitude bytes) or -1, by binary search.
     fn index_of(&self, py: Python<'_>, serial: &[u8]) -> NativeResult<i64> {
         let arr = self.serials.bind(py).readonly();
-        let flat = arr.as_slice().map_err(|e| NativeError::Batch(e.to_string()))?;
+        let flat = arr
+            .as_slice()
+            .map_err(|e| NativeError::Batch(e.to_string()))?;
         Ok(find(flat, magnitude_key(serial)).map_or(-1, |i| i as i64))
     }
 
     /// For each row of an N x W uint8 array of magnitudes: its row here or -1.
-    fn lookup<'py>(&self, py: Python<'py>, serials: PyReadonlyArray2<'py, u8>) -> NativeResult<Bound<'py, PyArray1<i64>>> {
+    fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        serials: PyReadonlyArray2<'py, u8>,
+    ) -> NativeResult<Bound<'py, PyArray1<i64>>> {
         let arr = self.serials.bind(py).readonly();
-        let flat = arr.as_slice().map_err(|e| NativeError::Batch(e.to_string()))?;
+        let flat = arr
+            .as_slice()
+            .map_err(|e| NativeError::Batch(e.to_string()))?;
         let w = serials.shape()[1];
-        let q = serials.as_slice().map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
+        let q = serials
+            .as_slice()
+            .map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
         let out: Vec<i64> = py.detach(|| {
             use rayon::prelude::*;
-            q.par_chunks(w.max(1)).map(|row| find(flat, magnitude_key(row)).map_or(-1, |i| i as i64)).collect()
+            q.par_chunks(w.max(1))
+                .map(|row| find(flat, magnitude_key(row)).map_or(-1, |i| i as i64))
+                .collect()
         });
         Ok(out.into_pyarray(py))
     }
@@ -405,7 +482,11 @@ fn find(flat: &[u8], key: &[u8]) -> Option<usize> {
 /// signature. Strict: see porthos_core::crl::parser.
 #[pyfunction]
 #[pyo3(signature = (der, issuer_cert = None))]
-pub fn parse_crl(py: Python<'_>, der: &Bound<'_, PyAny>, issuer_cert: Option<&[u8]>) -> NativeResult<CrlInfo> {
+pub fn parse_crl(
+    py: Python<'_>,
+    der: &Bound<'_, PyAny>,
+    issuer_cert: Option<&[u8]>,
+) -> NativeResult<CrlInfo> {
     let arr;
     let bytes: &[u8] = if let Ok(b) = der.cast::<PyBytes>() {
         b.as_bytes()
@@ -415,18 +496,27 @@ pub fn parse_crl(py: Python<'_>, der: &Bound<'_, PyAny>, issuer_cert: Option<&[u
             .map_err(|_| NativeError::Batch("der: expected bytes or a 1-D uint8 array".into()))?;
         slice(&arr, "der")?
     };
-    let parsed = py.detach(|| crl::parse_crl(bytes, issuer_cert).map(|p| {
-        let meta = (
-            p.issuer_der.to_vec(),
-            p.crl_number.clone(),
-            p.delta_base.clone(),
-            p.authority_key_id.map(|k| k.to_vec()),
-            p.idp.clone(),
-            p.signature_algorithm.name(),
-        );
-        (meta, p.this_update, p.next_update, p.signature_checked, p.columns)
-    }));
-    let ((issuer, number, base, aki, idp, alg), tu, nu, checked, cols) = parsed.map_err(NativeError::Crl)?;
+    let parsed = py.detach(|| {
+        crl::parse_crl(bytes, issuer_cert).map(|p| {
+            let meta = (
+                p.issuer_der.to_vec(),
+                p.crl_number.clone(),
+                p.delta_base.clone(),
+                p.authority_key_id.map(|k| k.to_vec()),
+                p.idp.clone(),
+                p.signature_algorithm.name(),
+            );
+            (
+                meta,
+                p.this_update,
+                p.next_update,
+                p.signature_checked,
+                p.columns,
+            )
+        })
+    });
+    let ((issuer, number, base, aki, idp, alg), tu, nu, checked, cols) =
+        parsed.map_err(NativeError::Crl)?;
     let (serials, revocation_times, reasons, invalidity_dates) = owned_to_py(py, cols)?;
     let b = |v: Vec<u8>| PyBytes::new(py, &v).unbind();
     Ok(CrlInfo {
@@ -448,15 +538,24 @@ pub fn parse_crl(py: Python<'_>, der: &Bound<'_, PyAny>, issuer_cert: Option<&[u
     })
 }
 
-type ColumnArgs<'py> =
-    (PyReadonlyArray2<'py, u8>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, u8>, PyReadonlyArray1<'py, i64>);
+type ColumnArgs<'py> = (
+    PyReadonlyArray2<'py, u8>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, u8>,
+    PyReadonlyArray1<'py, i64>,
+);
 
 fn canonical(c: &ColumnArgs<'_>, delta_ok: bool) -> NativeResult<OwnedColumns> {
     if c.0.shape()[1] != 20 {
-        return Err(NativeError::Batch("serials: canonical columns are N x 20".into()));
+        return Err(NativeError::Batch(
+            "serials: canonical columns are N x 20".into(),
+        ));
     }
     let cols = Columns {
-        serials: c.0.as_slice().map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?,
+        serials: c
+            .0
+            .as_slice()
+            .map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?,
         width: 20,
         serial_lengths: None,
         revocation_times: slice(&c.1, "revocation_times")?,
@@ -468,23 +567,37 @@ fn canonical(c: &ColumnArgs<'_>, delta_ok: bool) -> NativeResult<OwnedColumns> {
 
 /// The delta from `base` to `current` (each: serials N x 20, times, reasons, invalidity).
 #[pyfunction]
-pub fn crl_delta_columns(py: Python<'_>, base: ColumnArgs<'_>, current: ColumnArgs<'_>) -> NativeResult<PyColumns> {
+pub fn crl_delta_columns(
+    py: Python<'_>,
+    base: ColumnArgs<'_>,
+    current: ColumnArgs<'_>,
+) -> NativeResult<PyColumns> {
     let (b, c) = (canonical(&base, false)?, canonical(&current, false)?);
     owned_to_py(py, py.detach(|| delta::delta(&b, &c)))
 }
 
 /// `base` with `delta` applied (removeFromCRL drops, other entries add or replace).
 #[pyfunction]
-pub fn crl_merge_columns(py: Python<'_>, base: ColumnArgs<'_>, delta_cols: ColumnArgs<'_>) -> NativeResult<PyColumns> {
+pub fn crl_merge_columns(
+    py: Python<'_>,
+    base: ColumnArgs<'_>,
+    delta_cols: ColumnArgs<'_>,
+) -> NativeResult<PyColumns> {
     let (b, d) = (canonical(&base, false)?, canonical(&delta_cols, true)?);
     owned_to_py(py, py.detach(|| delta::merge(&b, &d)))
 }
 
 /// The shard of each serial (N x W uint8 magnitudes): serial mod `shards`.
 #[pyfunction]
-pub fn crl_shard_of<'py>(py: Python<'py>, serials: PyReadonlyArray2<'py, u8>, shards: u32) -> NativeResult<Bound<'py, PyArray1<u32>>> {
+pub fn crl_shard_of<'py>(
+    py: Python<'py>,
+    serials: PyReadonlyArray2<'py, u8>,
+    shards: u32,
+) -> NativeResult<Bound<'py, PyArray1<u32>>> {
     let w = serials.shape()[1].max(1);
-    let q = serials.as_slice().map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
+    let q = serials
+        .as_slice()
+        .map_err(|_| NativeError::Batch("serials: must be C-contiguous".into()))?;
     let out: Vec<u32> = q.chunks(w).map(|r| shard::shard_of(r, shards)).collect();
     Ok(out.into_pyarray(py))
 }

@@ -62,7 +62,9 @@ impl<'a> Columns<'a> {
         }
         let check = |name: &str, got: usize| {
             if got != n {
-                Err(CrlError::Argument(format!("{name}: {got} rows, expected {n}")))
+                Err(CrlError::Argument(format!(
+                    "{name}: {got} rows, expected {n}"
+                )))
             } else {
                 Ok(())
             }
@@ -110,19 +112,29 @@ impl<'a> Columns<'a> {
         if let Some(l) = self.serial_lengths {
             let len = usize::from(l[i]);
             if len > self.width {
-                return Err(row_err(format!("serial length {len} is more than the {} octets of a row", self.width)));
+                return Err(row_err(format!(
+                    "serial length {len} is more than the {} octets of a row",
+                    self.width
+                )));
             }
             if len > 20 {
-                return Err(row_err(format!("serial of {len} octets: RFC 5280 §4.1.2.2 allows at most 20")));
+                return Err(row_err(format!(
+                    "serial of {len} octets: RFC 5280 §4.1.2.2 allows at most 20"
+                )));
             }
             let content = &self.row(i)[..len];
             if content.first().is_some_and(|&b| b & 0x80 != 0) {
-                return Err(row_err(format!("serial {} is negative (RFC 5280 §4.1.2.2)", hex(content))));
+                return Err(row_err(format!(
+                    "serial {} is negative (RFC 5280 §4.1.2.2)",
+                    hex(content)
+                )));
             }
         }
         let key = self.key(i);
         if key.is_empty() {
-            return Err(row_err("serial is zero (RFC 5280 §4.1.2.2: positive)".into()));
+            return Err(row_err(
+                "serial is zero (RFC 5280 §4.1.2.2: positive)".into(),
+            ));
         }
         if key.len() + usize::from(key[0] & 0x80 != 0) > 20 {
             return Err(row_err(format!(
@@ -133,12 +145,16 @@ impl<'a> Columns<'a> {
         }
         let t = self.revocation_times[i];
         if !(MIN_TIME..=MAX_TIME).contains(&t) {
-            return Err(row_err(format!("revocation time {t} is outside years 1..9999")));
+            return Err(row_err(format!(
+                "revocation time {t} is outside years 1..9999"
+            )));
         }
         let r = self.reasons[i];
         if r != REASON_NONE {
             if r > REASON_MAX || r == 7 {
-                return Err(row_err(format!("reason code {r} is not a CRLReason (RFC 5280 §5.3.1)")));
+                return Err(row_err(format!(
+                    "reason code {r} is not a CRLReason (RFC 5280 §5.3.1)"
+                )));
             }
             if r == REASON_UNSPECIFIED {
                 return Err(row_err(format!(
@@ -146,12 +162,16 @@ impl<'a> Columns<'a> {
                 )));
             }
             if r == REASON_REMOVE_FROM_CRL && !delta {
-                return Err(row_err("removeFromCRL (8) belongs in delta CRLs only (RFC 5280 §5.3.1)".into()));
+                return Err(row_err(
+                    "removeFromCRL (8) belongs in delta CRLs only (RFC 5280 §5.3.1)".into(),
+                ));
             }
         }
         let d = self.invalidity_at(i);
         if d != INVALIDITY_NONE && !(MIN_TIME..=MAX_TIME).contains(&d) {
-            return Err(row_err(format!("invalidity date {d} is outside years 1..9999")));
+            return Err(row_err(format!(
+                "invalidity date {d} is outside years 1..9999"
+            )));
         }
         Ok(())
     }
@@ -159,7 +179,10 @@ impl<'a> Columns<'a> {
     /// Validate every row (in parallel) and report the lowest bad row index.
     pub fn validate(&self, delta: bool) -> Result<(), CrlError> {
         self.check_shape()?;
-        let bad = (0..self.len()).into_par_iter().with_min_len(4096).find_first(|&i| self.validate_row(i, delta).is_err());
+        let bad = (0..self.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .find_first(|&i| self.validate_row(i, delta).is_err());
         match bad {
             Some(i) => self.validate_row(i, delta),
             None => Ok(()),
@@ -188,9 +211,15 @@ impl<'a> Columns<'a> {
     pub fn sorted_order(&self) -> Result<Vec<u32>, CrlError> {
         let n = self.len();
         if n > u32::MAX as usize {
-            return Err(CrlError::Argument(format!("{n} rows: at most {} per CRL", u32::MAX)));
+            return Err(CrlError::Argument(format!(
+                "{n} rows: at most {} per CRL",
+                u32::MAX
+            )));
         }
-        let sorted_already = (1..n).into_par_iter().with_min_len(4096).all(|i| self.cmp_serials(i - 1, i) == Ordering::Less);
+        let sorted_already = (1..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .all(|i| self.cmp_serials(i - 1, i) == Ordering::Less);
         let order: Vec<u32> = if sorted_already {
             (0..n as u32).collect()
         } else {
@@ -198,8 +227,11 @@ impl<'a> Columns<'a> {
             // 7 key octets) orders almost every pair without touching the serial rows;
             // only equal prefixes fall back to the full comparison. The pairs are
             // freed before the output buffer is allocated.
-            let mut pairs: Vec<u128> =
-                (0..n).into_par_iter().with_min_len(4096).map(|i| (u128::from(self.prefix(i)) << 32) | i as u128).collect();
+            let mut pairs: Vec<u128> = (0..n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|i| (u128::from(self.prefix(i)) << 32) | i as u128)
+                .collect();
             pairs.par_sort_unstable();
             let mut order: Vec<u32> = pairs.iter().map(|&p| p as u32).collect();
             // Runs of equal prefixes: finish them with the full comparison.
@@ -221,7 +253,10 @@ impl<'a> Columns<'a> {
         });
         if let Some(k) = dup {
             let (a, b) = (order[k - 1] as usize, order[k] as usize);
-            return Err(CrlError::Duplicate { serial_hex: hex(self.key(a)), rows: (a.min(b), a.max(b)) });
+            return Err(CrlError::Duplicate {
+                serial_hex: hex(self.key(a)),
+                rows: (a.min(b), a.max(b)),
+            });
         }
         Ok(order)
     }
@@ -284,7 +319,8 @@ impl OwnedColumns {
 
     /// Copy row `i` of `other`.
     pub fn push_from(&mut self, other: &OwnedColumns, i: usize) {
-        self.serials.extend_from_slice(&other.serials[i * 20..(i + 1) * 20]);
+        self.serials
+            .extend_from_slice(&other.serials[i * 20..(i + 1) * 20]);
         self.revocation_times.push(other.revocation_times[i]);
         self.reasons.push(other.reasons[i]);
         self.invalidity.push(other.invalidity[i]);
@@ -308,7 +344,12 @@ impl OwnedColumns {
         let mut out = OwnedColumns::with_capacity(order.len());
         for &i in &order {
             let i = i as usize;
-            out.push(cols.key(i), cols.revocation_times[i], cols.reasons[i], cols.invalidity_at(i));
+            out.push(
+                cols.key(i),
+                cols.revocation_times[i],
+                cols.reasons[i],
+                cols.invalidity_at(i),
+            );
         }
         Ok(out)
     }
@@ -339,7 +380,14 @@ mod tests {
     use super::*;
 
     fn cols<'a>(serials: &'a [u8], times: &'a [i64], reasons: &'a [u8]) -> Columns<'a> {
-        Columns { serials, width: 2, serial_lengths: None, revocation_times: times, reasons, invalidity: None }
+        Columns {
+            serials,
+            width: 2,
+            serial_lengths: None,
+            revocation_times: times,
+            reasons,
+            invalidity: None,
+        }
     }
 
     #[test]
@@ -362,21 +410,39 @@ mod tests {
     fn bad_rows_named() {
         let s = [0, 3, 0, 0];
         let c = cols(&s, &[0, 0], &[1, 1]);
-        assert!(matches!(c.validate(false), Err(CrlError::Row { index: 1, .. })));
+        assert!(matches!(
+            c.validate(false),
+            Err(CrlError::Row { index: 1, .. })
+        ));
         let s = [0, 3, 0, 4];
-        assert!(matches!(cols(&s, &[0, MAX_TIME + 1], &[1, 1]).validate(false), Err(CrlError::Row { index: 1, .. })));
-        assert!(matches!(cols(&s, &[0, 0], &[7, 1]).validate(false), Err(CrlError::Row { index: 0, .. })));
-        assert!(matches!(cols(&s, &[0, 0], &[1, 8]).validate(false), Err(CrlError::Row { index: 1, .. })));
+        assert!(matches!(
+            cols(&s, &[0, MAX_TIME + 1], &[1, 1]).validate(false),
+            Err(CrlError::Row { index: 1, .. })
+        ));
+        assert!(matches!(
+            cols(&s, &[0, 0], &[7, 1]).validate(false),
+            Err(CrlError::Row { index: 0, .. })
+        ));
+        assert!(matches!(
+            cols(&s, &[0, 0], &[1, 8]).validate(false),
+            Err(CrlError::Row { index: 1, .. })
+        ));
         assert!(cols(&s, &[0, 0], &[1, 8]).validate(true).is_ok());
         // Negative in content form.
         let s = [0x80u8, 1, 0x01, 0];
         let lens = [2u8, 1];
-        let c = Columns { serial_lengths: Some(&lens), ..cols(&s, &[0, 0], &[1, 1]) };
+        let c = Columns {
+            serial_lengths: Some(&lens),
+            ..cols(&s, &[0, 0], &[1, 1])
+        };
         let e = c.validate(false).unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
         // 20-octet magnitude with the top bit set needs 21 content octets.
         let s = [0x80u8; 20];
-        let c = Columns { width: 20, ..cols(&s, &[0], &[1]) };
+        let c = Columns {
+            width: 20,
+            ..cols(&s, &[0], &[1])
+        };
         assert!(c.validate(false).unwrap_err().to_string().contains("21"));
     }
 }

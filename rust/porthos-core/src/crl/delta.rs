@@ -16,7 +16,9 @@ use crate::crl::columns::{cmp_keys, OwnedColumns, REASON_REMOVE_FROM_CRL};
 use crate::crl::INVALIDITY_NONE;
 
 fn same_row(a: &OwnedColumns, i: usize, b: &OwnedColumns, j: usize) -> bool {
-    a.revocation_times[i] == b.revocation_times[j] && a.reasons[i] == b.reasons[j] && a.invalidity[i] == b.invalidity[j]
+    a.revocation_times[i] == b.revocation_times[j]
+        && a.reasons[i] == b.reasons[j]
+        && a.invalidity[i] == b.invalidity[j]
 }
 
 /// The delta from `base` to `current`.
@@ -34,7 +36,12 @@ pub fn delta(base: &OwnedColumns, current: &OwnedColumns) -> OwnedColumns {
         };
         match ord {
             Ordering::Less => {
-                out.push(bv.key(i), base.revocation_times[i], REASON_REMOVE_FROM_CRL, INVALIDITY_NONE);
+                out.push(
+                    bv.key(i),
+                    base.revocation_times[i],
+                    REASON_REMOVE_FROM_CRL,
+                    INVALIDITY_NONE,
+                );
                 i += 1;
             }
             Ordering::Greater => {

@@ -35,9 +35,15 @@ pub enum CrlError {
     /// A malformed argument (shapes disagree, bad parameter).
     Argument(String),
     /// Row `index` of the input columns is not encodable.
-    Row { index: usize, what: String },
+    Row {
+        index: usize,
+        what: String,
+    },
     /// The same serial twice (rows are input row indices, smaller first).
-    Duplicate { serial_hex: String, rows: (usize, usize) },
+    Duplicate {
+        serial_hex: String,
+        rows: (usize, usize),
+    },
     /// The CRL DER does not parse or breaks a rule of RFC 5280 §5.
     Decode(DerError),
     /// The signature over the TBSCertList does not verify with the issuer key.
@@ -53,7 +59,11 @@ impl fmt::Display for CrlError {
             CrlError::Argument(m) => write!(f, "{m}"),
             CrlError::Row { index, what } => write!(f, "row {index}: {what}"),
             CrlError::Duplicate { serial_hex, rows } => {
-                write!(f, "duplicate serial {serial_hex} (rows {} and {})", rows.0, rows.1)
+                write!(
+                    f,
+                    "duplicate serial {serial_hex} (rows {} and {})",
+                    rows.0, rows.1
+                )
             }
             CrlError::Decode(e) => write!(f, "{e}"),
             CrlError::BadSignature(m) => write!(f, "{m}"),

@@ -39,7 +39,11 @@ pub struct ParsedCrl<'a> {
 }
 
 fn invalid(what: &'static str, offset: usize, path: &str) -> CrlError {
-    CrlError::Decode(DerError::new(DerErrorKind::InvalidValue(what), offset, path))
+    CrlError::Decode(DerError::new(
+        DerErrorKind::InvalidValue(what),
+        offset,
+        path,
+    ))
 }
 
 const TBS: &str = "CertificateList.tbsCertList";
@@ -58,7 +62,11 @@ fn crl_number(r: &mut Reader<'_>, path: &str) -> Result<Vec<u8>, CrlError> {
         return Err(invalid("negative CRL number", at, path));
     }
     if v.len() > 20 {
-        return Err(invalid("CRL number longer than 20 octets (RFC 5280 §5.2.3)", at, path));
+        return Err(invalid(
+            "CRL number longer than 20 octets (RFC 5280 §5.2.3)",
+            at,
+            path,
+        ));
     }
     Ok(magnitude(v))
 }
@@ -67,21 +75,34 @@ fn crl_number(r: &mut Reader<'_>, path: &str) -> Result<Vec<u8>, CrlError> {
 fn crl_time(t: &Tlv<'_>, path: &str) -> Result<i64, CrlError> {
     let v = parse_time(t).map_err(|e| e.within(path))?;
     if t.tag == tag::GENERALIZED_TIME && (-631_152_000..2_524_608_000).contains(&v) {
-        return Err(invalid("GeneralizedTime for a date before 2050 (RFC 5280 §5.1.2.4)", t.offset, path));
+        return Err(invalid(
+            "GeneralizedTime for a date before 2050 (RFC 5280 §5.1.2.4)",
+            t.offset,
+            path,
+        ));
     }
     Ok(v)
 }
 
 /// One Extension: (OID content, critical, extnValue content, offset).
-fn read_extension<'a>(r: &mut Reader<'a>, path: &str) -> Result<(&'a [u8], bool, Tlv<'a>), CrlError> {
+fn read_extension<'a>(
+    r: &mut Reader<'a>,
+    path: &str,
+) -> Result<(&'a [u8], bool, Tlv<'a>), CrlError> {
     let (_, mut e) = r.enter(tag::SEQUENCE, path)?;
     // The known OIDs are compared octet for octet; only an unknown one is decoded
     // (the full check allocates, and a 1 M-entry CRL has 1 M reasonCode OIDs).
     let oid_tlv = e.expect(tag::OID, path)?;
     let oid = oid_tlv.value;
-    if ![known::REASON_CODE, known::INVALIDITY_DATE, known::CRL_NUMBER, known::DELTA_CRL_INDICATOR,
-        known::ISSUING_DISTRIBUTION_POINT, known::AUTHORITY_KEY_IDENTIFIER]
-        .contains(&oid)
+    if ![
+        known::REASON_CODE,
+        known::INVALIDITY_DATE,
+        known::CRL_NUMBER,
+        known::DELTA_CRL_INDICATOR,
+        known::ISSUING_DISTRIBUTION_POINT,
+        known::AUTHORITY_KEY_IDENTIFIER,
+    ]
+    .contains(&oid)
     {
         crate::der::reader::check_oid(&oid_tlv).map_err(|x| x.within(path))?;
     }
@@ -90,7 +111,11 @@ fn read_extension<'a>(r: &mut Reader<'a>, path: &str) -> Result<(&'a [u8], bool,
         Some(tag::BOOLEAN) => {
             // DEFAULT FALSE: DER never encodes the default (X.690 §11.5).
             if !e.read_bool(path)? {
-                return Err(invalid("critical FALSE encoded (DER omits a DEFAULT)", at, path));
+                return Err(invalid(
+                    "critical FALSE encoded (DER omits a DEFAULT)",
+                    at,
+                    path,
+                ));
             }
             true
         }
@@ -126,7 +151,11 @@ fn parse_idp(v: &Tlv<'_>, path: &str) -> Result<Idp, CrlError> {
     for (t, field) in [(1u8, 0usize), (2, 1)] {
         if let Some(b) = s.optional(tag::context_primitive(t), path)? {
             if b.value != [0xff] {
-                return Err(invalid("IDP boolean must be TRUE when present (DER)", b.offset, path));
+                return Err(invalid(
+                    "IDP boolean must be TRUE when present (DER)",
+                    b.offset,
+                    path,
+                ));
             }
             if field == 0 {
                 idp.only_user_certs = true;
@@ -139,7 +168,11 @@ fn parse_idp(v: &Tlv<'_>, path: &str) -> Result<Idp, CrlError> {
         // onlySomeReasons, indirectCRL, onlyContainsAttributeCerts: porthos does not
         // process partitions by reason or indirect CRLs, and a relying party that
         // cannot honour a critical extension's scope must not use the CRL.
-        return Err(invalid("unsupported IssuingDistributionPoint field", s.offset(), path));
+        return Err(invalid(
+            "unsupported IssuingDistributionPoint field",
+            s.offset(),
+            path,
+        ));
     }
     Ok(idp)
 }
@@ -148,25 +181,41 @@ fn parse_idp(v: &Tlv<'_>, path: &str) -> Result<Idp, CrlError> {
 fn parse_entry(r: &mut Reader<'_>, out: &mut OwnedColumns) -> Result<(), CrlError> {
     let (_, mut e) = r.enter(tag::SEQUENCE, ENTRY)?;
     let at = e.offset();
-    let serial = e.read_integer_bytes("CertificateList.tbsCertList.revokedCertificates[].userCertificate")?;
+    let serial =
+        e.read_integer_bytes("CertificateList.tbsCertList.revokedCertificates[].userCertificate")?;
     if serial[0] & 0x80 != 0 {
-        return Err(invalid("negative serial number (RFC 5280 §4.1.2.2)", at, ENTRY));
+        return Err(invalid(
+            "negative serial number (RFC 5280 §4.1.2.2)",
+            at,
+            ENTRY,
+        ));
     }
     if serial.len() > 20 {
-        return Err(invalid("serial number longer than 20 octets (RFC 5280 §4.1.2.2)", at, ENTRY));
+        return Err(invalid(
+            "serial number longer than 20 octets (RFC 5280 §4.1.2.2)",
+            at,
+            ENTRY,
+        ));
     }
     let key = &serial[usize::from(serial[0] == 0)..];
     if key.is_empty() {
         return Err(invalid("serial number zero (RFC 5280 §4.1.2.2)", at, ENTRY));
     }
     let t = e.read_tlv().map_err(|x| x.within(ENTRY))?;
-    let time = crl_time(&t, "CertificateList.tbsCertList.revokedCertificates[].revocationDate")?;
+    let time = crl_time(
+        &t,
+        "CertificateList.tbsCertList.revokedCertificates[].revocationDate",
+    )?;
     let mut reason = REASON_NONE;
     let mut invalidity = INVALIDITY_NONE;
     if let Some(exts) = e.optional(tag::SEQUENCE, ENTRY)? {
         let mut x = e.nested(&exts)?;
         if x.is_empty() {
-            return Err(invalid("empty crlEntryExtensions (RFC 5280 §4.1: SIZE (1..MAX))", exts.offset, ENTRY));
+            return Err(invalid(
+                "empty crlEntryExtensions (RFC 5280 §4.1: SIZE (1..MAX))",
+                exts.offset,
+                ENTRY,
+            ));
         }
         let (mut seen_reason, mut seen_inv) = (false, false);
         while !x.is_empty() {
@@ -181,7 +230,13 @@ fn parse_entry(r: &mut Reader<'_>, out: &mut OwnedColumns) -> Result<(), CrlErro
                 vr.finish("reasonCode")?;
                 match en.value {
                     [c] if *c <= REASON_MAX && *c != 7 => reason = *c,
-                    _ => return Err(invalid("reasonCode is not a CRLReason (RFC 5280 §5.3.1)", en.offset, ENTRY)),
+                    _ => {
+                        return Err(invalid(
+                            "reasonCode is not a CRLReason (RFC 5280 §5.3.1)",
+                            en.offset,
+                            ENTRY,
+                        ))
+                    }
                 }
             } else if oid == known::INVALIDITY_DATE {
                 if seen_inv {
@@ -194,7 +249,11 @@ fn parse_entry(r: &mut Reader<'_>, out: &mut OwnedColumns) -> Result<(), CrlErro
             } else if critical {
                 // §5.3: an unrecognised critical entry extension (certificateIssuer of an
                 // indirect CRL, …) makes the CRL unusable for us.
-                return Err(invalid("unsupported critical CRL entry extension", value.offset, ENTRY));
+                return Err(invalid(
+                    "unsupported critical CRL entry extension",
+                    value.offset,
+                    ENTRY,
+                ));
             }
         }
     }
@@ -210,8 +269,8 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
     outer.finish("CertificateList")?;
     let (tbs_tlv, mut tbs) = cl.enter(tag::SEQUENCE, TBS)?;
     let alg_tlv = cl.expect(tag::SEQUENCE, "CertificateList.signatureAlgorithm")?;
-    let signature_algorithm =
-        parse_signature_algorithm(&cl, &alg_tlv).map_err(|e| e.within("CertificateList.signatureAlgorithm"))?;
+    let signature_algorithm = parse_signature_algorithm(&cl, &alg_tlv)
+        .map_err(|e| e.within("CertificateList.signatureAlgorithm"))?;
     let signature = cl.read_bit_string("CertificateList.signatureValue")?;
     cl.finish("CertificateList")?;
 
@@ -228,11 +287,18 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
     let inner = tbs.expect(tag::SEQUENCE, "CertificateList.tbsCertList.signature")?;
     if inner.raw != alg_tlv.raw {
         // §5.1.1.2: MUST be the same algorithm identifier.
-        return Err(invalid("signature algorithms differ (RFC 5280 §5.1.1.2)", inner.offset, TBS));
+        return Err(invalid(
+            "signature algorithms differ (RFC 5280 §5.1.1.2)",
+            inner.offset,
+            TBS,
+        ));
     }
     let issuer = tbs.expect(tag::SEQUENCE, "CertificateList.tbsCertList.issuer")?;
-    crate::der::reader::validate_tree(&tbs, &issuer).map_err(|e| e.within("CertificateList.tbsCertList.issuer"))?;
-    let tu = tbs.read_tlv().map_err(|e| e.within("CertificateList.tbsCertList.thisUpdate"))?;
+    crate::der::reader::validate_tree(&tbs, &issuer)
+        .map_err(|e| e.within("CertificateList.tbsCertList.issuer"))?;
+    let tu = tbs
+        .read_tlv()
+        .map_err(|e| e.within("CertificateList.tbsCertList.thisUpdate"))?;
     let this_update = crl_time(&tu, "CertificateList.tbsCertList.thisUpdate")?;
     let next_update = match tbs.peek_tag() {
         Some(tag::UTC_TIME) | Some(tag::GENERALIZED_TIME) => {
@@ -242,11 +308,18 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
         _ => None,
     };
     let mut columns = OwnedColumns::default();
-    if let Some(list) = tbs.optional(tag::SEQUENCE, "CertificateList.tbsCertList.revokedCertificates")? {
+    if let Some(list) = tbs.optional(
+        tag::SEQUENCE,
+        "CertificateList.tbsCertList.revokedCertificates",
+    )? {
         let mut entries = tbs.nested(&list)?;
         if entries.is_empty() {
             // §5.1.2.6: when there are no revoked certificates the list MUST be absent.
-            return Err(invalid("empty revokedCertificates (RFC 5280 §5.1.2.6)", list.offset, TBS));
+            return Err(invalid(
+                "empty revokedCertificates (RFC 5280 §5.1.2.6)",
+                list.offset,
+                TBS,
+            ));
         }
         // ~35 octets per entry; a capacity guess, not a bound.
         columns = OwnedColumns::with_capacity(list.value.len() / 32);
@@ -268,7 +341,10 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
         columns,
         signature_checked: false,
     };
-    if let Some(x) = tbs.optional(tag::context_constructed(0), "CertificateList.tbsCertList.crlExtensions")? {
+    if let Some(x) = tbs.optional(
+        tag::context_constructed(0),
+        "CertificateList.tbsCertList.crlExtensions",
+    )? {
         const P: &str = "CertificateList.tbsCertList.crlExtensions";
         let mut w = tbs.nested(&x)?;
         let (_, mut exts) = w.enter(tag::SEQUENCE, P)?;
@@ -277,7 +353,11 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
         while !exts.is_empty() {
             let (oid, critical, value) = read_extension(&mut exts, P)?;
             if seen.contains(&oid) {
-                return Err(invalid("extension appears twice (RFC 5280 §4.2)", value.offset, P));
+                return Err(invalid(
+                    "extension appears twice (RFC 5280 §4.2)",
+                    value.offset,
+                    P,
+                ));
             }
             seen.push(oid);
             let mut vr = Reader::with_base(value.value, value.value_offset());
@@ -295,11 +375,19 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
             } else if oid == known::ISSUING_DISTRIBUTION_POINT {
                 p.idp = Some(parse_idp(&value, "issuingDistributionPoint")?);
             } else if critical {
-                return Err(invalid("unsupported critical CRL extension", value.offset, P));
+                return Err(invalid(
+                    "unsupported critical CRL extension",
+                    value.offset,
+                    P,
+                ));
             }
         }
         if !v2 {
-            return Err(invalid("crlExtensions in a v1 CRL (RFC 5280 §5.1.2.1)", x.offset, TBS));
+            return Err(invalid(
+                "crlExtensions in a v1 CRL (RFC 5280 §5.1.2.1)",
+                x.offset,
+                TBS,
+            ));
         }
     }
     tbs.finish(TBS)?;
@@ -309,11 +397,15 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
     if let Some(cert) = issuer_cert {
         let info = parse_certificate(cert).map_err(|e| e.within("issuer certificate"))?;
         if info.subject_der != p.issuer_der {
-            return Err(CrlError::BadSignature("CRL issuer differs from the issuer certificate's subject".into()));
+            return Err(CrlError::BadSignature(
+                "CRL issuer differs from the issuer certificate's subject".into(),
+            ));
         }
         if let (Some(a), Some(s)) = (p.authority_key_id, info.subject_key_id) {
             if a != s {
-                return Err(CrlError::BadSignature("CRL authorityKeyIdentifier differs from the issuer's SKI".into()));
+                return Err(CrlError::BadSignature(
+                    "CRL authorityKeyIdentifier differs from the issuer's SKI".into(),
+                ));
             }
         }
         match verify_signature(p.signature_algorithm, &info.spki, p.tbs, p.signature) {
@@ -343,7 +435,10 @@ fn sort_and_check(c: &mut OwnedColumns) -> Result<(), CrlError> {
         if cmp_keys(v.key(order[k - 1] as usize), v.key(order[k] as usize)) == Ordering::Equal {
             return Err(CrlError::Duplicate {
                 serial_hex: hex(v.key(order[k] as usize)),
-                rows: (order[k - 1].min(order[k]) as usize, order[k - 1].max(order[k]) as usize),
+                rows: (
+                    order[k - 1].min(order[k]) as usize,
+                    order[k - 1].max(order[k]) as usize,
+                ),
             });
         }
     }

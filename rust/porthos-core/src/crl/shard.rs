@@ -19,7 +19,9 @@ use crate::crl::{CrlError, Progress};
 pub fn shard_of(magnitude: &[u8], shards: u32) -> u32 {
     let n = u64::from(shards.max(1));
     // Horner's rule: (acc * 256 + b) mod n never exceeds 2^40 for n < 2^32.
-    magnitude.iter().fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % n) as u32
+    magnitude
+        .iter()
+        .fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % n) as u32
 }
 
 /// The IDP URL of a shard: `{shard}` in the template becomes the shard number.
@@ -41,7 +43,12 @@ pub fn split(cols: &Columns<'_>, shards: u32, delta: bool) -> Result<Vec<OwnedCo
             let i = i as usize;
             let key = cols.key(i);
             if shard_of(key, shards) as usize == s {
-                part.push(key, cols.revocation_times[i], cols.reasons[i], cols.invalidity_at(i));
+                part.push(
+                    key,
+                    cols.revocation_times[i],
+                    cols.reasons[i],
+                    cols.invalidity_at(i),
+                );
             }
         }
     });
@@ -58,9 +65,12 @@ pub fn shard_drafts(
     url_template: &str,
     progress: Progress<'_>,
 ) -> Result<Vec<Draft>, CrlError> {
-    let shards = u32::try_from(numbers.len()).map_err(|_| CrlError::Argument("too many shards".into()))?;
+    let shards =
+        u32::try_from(numbers.len()).map_err(|_| CrlError::Argument("too many shards".into()))?;
     if !url_template.contains("{shard}") {
-        return Err(CrlError::Argument(format!("url_template {url_template:?} has no {{shard}}")));
+        return Err(CrlError::Argument(format!(
+            "url_template {url_template:?} has no {{shard}}"
+        )));
     }
     let parts = split(cols, shards, base.delta_base.is_some())?;
     let total = cols.len();
@@ -72,7 +82,10 @@ pub fn shard_drafts(
         .map(|(s, part)| {
             let mut p = base.clone();
             p.crl_number = numbers[s].clone();
-            p.idp = Some(Idp { full_name_uris: vec![shard_url(url_template, s as u32)], ..flags.clone() });
+            p.idp = Some(Idp {
+                full_name_uris: vec![shard_url(url_template, s as u32)],
+                ..flags.clone()
+            });
             let d = write_tbs(&p, &part.view(), &|_, _| true)?;
             let now = done.fetch_add(part.len(), Ordering::Relaxed) + part.len();
             if !progress(now, total) {
@@ -94,6 +107,9 @@ mod tests {
         let big = [0xffu8; 20];
         // 2^160 - 1 mod 128 = 127
         assert_eq!(shard_of(&big, 128), 127);
-        assert_eq!(shard_url("http://x/ca-shard-{shard}.crl", 5), "http://x/ca-shard-5.crl");
+        assert_eq!(
+            shard_url("http://x/ca-shard-{shard}.crl", 5),
+            "http://x/ca-shard-5.crl"
+        );
     }
 }

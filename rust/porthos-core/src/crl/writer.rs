@@ -20,8 +20,8 @@ use crate::crl::columns::Columns;
 use crate::crl::{CrlError, Progress, INVALIDITY_NONE, REASON_NONE};
 use crate::der::{tag, writer};
 use crate::sign::{SigAlg, SignError, SoftwareKey};
-use crate::x509::time::{civil_from_unix, push_time, time_tlv_len, MAX_TIME, MIN_TIME};
 use crate::x509::ext;
+use crate::x509::time::{civil_from_unix, push_time, time_tlv_len, MAX_TIME, MIN_TIME};
 
 /// Room for the outer header: tag + up to 5 length octets.
 pub const TBS_AT: usize = 6;
@@ -37,10 +37,14 @@ const OID_ISSUING_DISTRIBUTION_POINT: [u8; 3] = [0x55, 0x1d, 0x1c];
 
 /// reasonCode entry extension (RFC 5280 §5.3.1), the last octet is the code:
 /// `SEQUENCE { OID 2.5.29.21, OCTET STRING { ENUMERATED } }`.
-const REASON_EXT: [u8; 12] = [0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, 0x00];
+const REASON_EXT: [u8; 12] = [
+    0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, 0x00,
+];
 /// invalidityDate entry extension (§5.3.2) up to the GeneralizedTime value (always
 /// GeneralizedTime: "MUST be expressed as GeneralizedTime").
-const INVALIDITY_EXT_HEAD: [u8; 11] = [0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f];
+const INVALIDITY_EXT_HEAD: [u8; 11] = [
+    0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f,
+];
 const INVALIDITY_EXT_LEN: usize = 26;
 
 /// IssuingDistributionPoint (RFC 5280 §5.2.5) as porthos emits it for shards.
@@ -78,23 +82,36 @@ fn param_err(what: String) -> CrlError {
 fn crl_number_tlv(magnitude: &[u8], name: &str) -> Result<Vec<u8>, CrlError> {
     let content = writer::unsigned_integer_content(magnitude);
     if content.len() > 20 {
-        return Err(param_err(format!("{name}: more than 20 octets (RFC 5280 §5.2.3)")));
+        return Err(param_err(format!(
+            "{name}: more than 20 octets (RFC 5280 §5.2.3)"
+        )));
     }
     Ok(writer::tlv(tag::INTEGER, &content))
 }
 
 fn idp_extension(idp: &Idp) -> Result<Vec<u8>, CrlError> {
     if idp.only_user_certs && idp.only_ca_certs {
-        return Err(param_err("IDP: onlyContainsUserCerts and onlyContainsCACerts are exclusive (RFC 5280 §5.2.5)".into()));
+        return Err(param_err(
+            "IDP: onlyContainsUserCerts and onlyContainsCACerts are exclusive (RFC 5280 §5.2.5)"
+                .into(),
+        ));
     }
     let mut body = Vec::new();
     if !idp.full_name_uris.is_empty() {
         let mut names = Vec::new();
         for (i, uri) in idp.full_name_uris.iter().enumerate() {
-            names.extend(ext::general_name("uri", uri, false, &format!("idp.uris[{i}]"))?);
+            names.extend(ext::general_name(
+                "uri",
+                uri,
+                false,
+                &format!("idp.uris[{i}]"),
+            )?);
         }
         // distributionPoint [0] { fullName [0] GeneralNames } (implicit tags, §5.2.5).
-        body.extend(writer::tlv(tag::context_constructed(0), &writer::tlv(tag::context_constructed(0), &names)));
+        body.extend(writer::tlv(
+            tag::context_constructed(0),
+            &writer::tlv(tag::context_constructed(0), &names),
+        ));
     }
     // BOOLEAN DEFAULT FALSE fields appear only when TRUE (X.690 §11.5).
     if idp.only_user_certs {
@@ -104,10 +121,16 @@ fn idp_extension(idp: &Idp) -> Result<Vec<u8>, CrlError> {
         body.extend([tag::context_primitive(2), 1, 0xff]);
     }
     if body.is_empty() {
-        return Err(param_err("IDP: empty IssuingDistributionPoint (RFC 5280 §5.2.5)".into()));
+        return Err(param_err(
+            "IDP: empty IssuingDistributionPoint (RFC 5280 §5.2.5)".into(),
+        ));
     }
     // §5.2.5: "this extension MUST be critical".
-    Ok(ext::extension(&OID_ISSUING_DISTRIBUTION_POINT, true, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(ext::extension(
+        &OID_ISSUING_DISTRIBUTION_POINT,
+        true,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
 /// The crlExtensions field: `[0] EXPLICIT SEQUENCE OF Extension`.
@@ -117,20 +140,32 @@ fn crl_extensions(p: &CrlParams) -> Result<Vec<u8>, CrlError> {
         exts.extend(ext::authority_key_identifier(kid));
     }
     // §5.2.3: CRLNumber is non-critical and MUST be present.
-    exts.extend(ext::extension(&OID_CRL_NUMBER, false, &crl_number_tlv(&p.crl_number, "crl_number")?));
+    exts.extend(ext::extension(
+        &OID_CRL_NUMBER,
+        false,
+        &crl_number_tlv(&p.crl_number, "crl_number")?,
+    ));
     if let Some(idp) = &p.idp {
         exts.extend(idp_extension(idp)?);
     }
     if let Some(base) = &p.delta_base {
         // §5.2.4: DeltaCRLIndicator MUST be critical.
-        exts.extend(ext::extension(&OID_DELTA_CRL_INDICATOR, true, &crl_number_tlv(base, "delta_base")?));
+        exts.extend(ext::extension(
+            &OID_DELTA_CRL_INDICATOR,
+            true,
+            &crl_number_tlv(base, "delta_base")?,
+        ));
     }
-    Ok(writer::tlv(tag::context_constructed(0), &writer::tlv(tag::SEQUENCE, &exts)))
+    Ok(writer::tlv(
+        tag::context_constructed(0),
+        &writer::tlv(tag::SEQUENCE, &exts),
+    ))
 }
 
 fn time_tlv(t: i64, name: &'static str) -> Result<Vec<u8>, CrlError> {
     let mut v = Vec::with_capacity(17);
-    push_time(&mut v, t, name).map_err(|_| param_err(format!("{name}: {t} is outside years 1..9999")))?;
+    push_time(&mut v, t, name)
+        .map_err(|_| param_err(format!("{name}: {t} is outside years 1..9999")))?;
     Ok(v)
 }
 
@@ -151,7 +186,10 @@ fn entry_ext_len(cols: &Columns<'_>, i: usize) -> usize {
 #[inline]
 fn entry_len(cols: &Columns<'_>, i: usize) -> usize {
     let e = entry_ext_len(cols, i);
-    2 + 2 + cols.serial_content_len(i) + time_tlv_len(cols.revocation_times[i]) + if e > 0 { 2 + e } else { 0 }
+    2 + 2
+        + cols.serial_content_len(i)
+        + time_tlv_len(cols.revocation_times[i])
+        + if e > 0 { 2 + e } else { 0 }
 }
 
 #[inline]
@@ -258,7 +296,10 @@ impl Draft {
     pub fn sign(self, key: &SoftwareKey) -> Result<(Vec<u8>, usize), CrlError> {
         use crate::sign::Signer;
         if key.algorithm() != self.alg {
-            return Err(CrlError::Sign(SignError::AlgorithmMismatch { key: key.key_type(), algorithm: self.alg.name() }));
+            return Err(CrlError::Sign(SignError::AlgorithmMismatch {
+                key: key.key_type(),
+                algorithm: self.alg.name(),
+            }));
         }
         let sig = key.sign_digest(&self.digest).map_err(CrlError::Sign)?;
         self.finish(&sig)
@@ -268,7 +309,10 @@ impl Draft {
     /// Returns the buffer and the offset where the CertificateList starts.
     pub fn finish(mut self, signature: &[u8]) -> Result<(Vec<u8>, usize), CrlError> {
         if signature.is_empty() || signature.len() > 1024 {
-            return Err(param_err(format!("signature of {} octets", signature.len())));
+            return Err(param_err(format!(
+                "signature of {} octets",
+                signature.len()
+            )));
         }
         let bits = writer::tlv_len(signature.len() + 1);
         let content = self.tbs_len + self.alg_id.len() + bits;
@@ -292,25 +336,36 @@ impl Draft {
 const MAX_SIGNATURE: usize = 512;
 
 /// Phase 1 + 2: validate, sort, size, write and hash the TBSCertList.
-pub fn write_tbs(p: &CrlParams, cols: &Columns<'_>, progress: Progress<'_>) -> Result<Draft, CrlError> {
+pub fn write_tbs(
+    p: &CrlParams,
+    cols: &Columns<'_>,
+    progress: Progress<'_>,
+) -> Result<Draft, CrlError> {
     cols.validate(p.delta_base.is_some())?;
     if p.issuer_der.first() != Some(&tag::SEQUENCE) {
         return Err(param_err("issuer: not a Name (SEQUENCE)".into()));
     }
     if !(MIN_TIME..=MAX_TIME).contains(&p.this_update) {
-        return Err(param_err(format!("this_update {} is outside years 1..9999", p.this_update)));
+        return Err(param_err(format!(
+            "this_update {} is outside years 1..9999",
+            p.this_update
+        )));
     }
     if let Some(nu) = p.next_update {
         if nu <= p.this_update {
-            return Err(param_err("next_update must be later than this_update (RFC 5280 §5.1.2.5)".into()));
+            return Err(param_err(
+                "next_update must be later than this_update (RFC 5280 §5.1.2.5)".into(),
+            ));
         }
     }
     let order = cols.sorted_order()?;
     let n = order.len();
 
     // Phase 1: sizes.
-    let chunk_sizes: Vec<usize> =
-        order.par_chunks(CHUNK).map(|c| c.iter().map(|&i| entry_len(cols, i as usize)).sum()).collect();
+    let chunk_sizes: Vec<usize> = order
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().map(|&i| entry_len(cols, i as usize)).sum())
+        .collect();
     let entries_len: usize = chunk_sizes.iter().sum();
 
     let alg_id = p.alg.algorithm_identifier();
@@ -323,7 +378,11 @@ pub fn write_tbs(p: &CrlParams, cols: &Columns<'_>, progress: Progress<'_>) -> R
         head.extend(time_tlv(nu, "next_update")?);
     }
     // §5.1.2.6: with no entries the revokedCertificates field is absent.
-    let revoked_hdr = if n > 0 { 1 + writer::length_octets(entries_len) } else { 0 };
+    let revoked_hdr = if n > 0 {
+        1 + writer::length_octets(entries_len)
+    } else {
+        0
+    };
     let tail = crl_extensions(p)?;
     let tbs_content = head.len() + revoked_hdr + if n > 0 { entries_len } else { 0 } + tail.len();
     let tbs_len = writer::tlv_len(tbs_content);
@@ -383,7 +442,14 @@ pub fn write_tbs(p: &CrlParams, cols: &Columns<'_>, progress: Progress<'_>) -> R
     if n == 0 {
         progress(0, 0);
     }
-    Ok(Draft { buf, tbs_len, alg_id, digest: ctx.finish(), entries: n, alg: p.alg })
+    Ok(Draft {
+        buf,
+        tbs_len,
+        alg_id,
+        digest: ctx.finish(),
+        entries: n,
+        alg: p.alg,
+    })
 }
 
 /// Build and sign with a software key: the CertificateList is `buf[start..]`.
@@ -395,7 +461,10 @@ pub fn build_signed(
 ) -> Result<(Vec<u8>, usize), CrlError> {
     use crate::sign::Signer;
     if key.algorithm() != p.alg {
-        return Err(CrlError::Sign(SignError::AlgorithmMismatch { key: key.key_type(), algorithm: p.alg.name() }));
+        return Err(CrlError::Sign(SignError::AlgorithmMismatch {
+            key: key.key_type(),
+            algorithm: p.alg.name(),
+        }));
     }
     write_tbs(p, cols, progress)?.sign(key)
 }
@@ -417,7 +486,11 @@ mod tests {
 
     pub(crate) fn params() -> CrlParams {
         CrlParams {
-            issuer_der: crate::x509::name_encode::encode_name(&[("CN".to_string(), "Test CA".to_string())]).unwrap(),
+            issuer_der: crate::x509::name_encode::encode_name(&[(
+                "CN".to_string(),
+                "Test CA".to_string(),
+            )])
+            .unwrap(),
             authority_key_id: Some(vec![7; 20]),
             this_update: 1_700_000_000,
             next_update: Some(1_700_000_000 + 28 * 86400),
@@ -431,7 +504,14 @@ mod tests {
     #[test]
     fn empty_list_omits_revoked_certificates() {
         let key = SoftwareKey::generate("ec-p256", None).unwrap();
-        let cols = Columns { serials: &[], width: 20, serial_lengths: None, revocation_times: &[], reasons: &[], invalidity: None };
+        let cols = Columns {
+            serials: &[],
+            width: 20,
+            serial_lengths: None,
+            revocation_times: &[],
+            reasons: &[],
+            invalidity: None,
+        };
         let (buf, start) = build_signed(&params(), &cols, &key, &no_progress).unwrap();
         let parsed = crate::crl::parse_crl(&buf[start..], None).unwrap();
         assert_eq!(parsed.columns.len(), 0);
@@ -455,7 +535,10 @@ mod tests {
         // SEQUENCE { INTEGER 00 80, UTCTime 240101000000Z, SEQUENCE { reasonCode 1,
         //   invalidityDate GeneralizedTime 20231231000000Z } }
         let expect = concat!(
-            "303b", "02020080", "170d3234303130313030303030305a", "3026",
+            "303b",
+            "02020080",
+            "170d3234303130313030303030305a",
+            "3026",
             "300a0603551d1504030a0101",
             "30180603551d180411180f32303233313233313030303030305a"
         );
