@@ -309,6 +309,27 @@ impl SoftwareKey {
         self.key_type
     }
 
+    /// Sign a digest computed elsewhere (the CRL writer hashes its TBS while writing
+    /// it, so a 35 MB TBSCertList is hashed once, not twice). The digest must come
+    /// from this key's signature hash.
+    pub fn sign_digest(&self, digest: &digest::Digest) -> Result<Vec<u8>, SignError> {
+        match &self.material {
+            KeyMaterial::Ec(kp) => Ok(kp.sign_digest(digest).map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
+            KeyMaterial::Rsa(kp) => {
+                let padding: &'static dyn sig::RsaEncoding = match self.alg {
+                    SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
+                    SigAlg::RsaPkcs1Sha384 => &sig::RSA_PKCS1_SHA384,
+                    SigAlg::RsaPssSha256 => &sig::RSA_PSS_SHA256,
+                    SigAlg::RsaPssSha384 => &sig::RSA_PSS_SHA384,
+                    _ => unreachable!("checked at construction"),
+                };
+                let mut out = vec![0u8; kp.public_modulus_len()];
+                kp.sign_digest(padding, digest, &mut out).map_err(|_| SignError::Crypto)?;
+                Ok(out)
+            }
+        }
+    }
+
     /// PKCS#8 v1 export, for the software-mode key files of a workspace.
     pub fn to_pkcs8(&self) -> Result<Vec<u8>, SignError> {
         match &self.material {

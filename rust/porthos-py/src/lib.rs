@@ -6,6 +6,7 @@
 
 mod args;
 mod batch;
+mod crl;
 mod csr;
 mod error;
 mod keys;
@@ -38,5 +39,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::ecdsa_raw_to_der, m)?)?;
     m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
+    // CRLs (issue 4).
+    m.add_class::<crl::CrlDrafts>()?;
+    m.add_class::<crl::CrlInfo>()?;
+    m.add_function(wrap_pyfunction!(crl::crl_drafts, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::parse_crl, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_delta_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_merge_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_shard_of, m)?)?;
     Ok(())
 }
