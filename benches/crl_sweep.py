@@ -1,5 +1,5 @@
 """Time and peak RSS of a CRL build against N, porthos vs pyca/cryptography, as JSON
-and a PNG plot. Each point is one subprocess run (porthos.bench_crl worker).
+and a PNG plot. Each point is one subprocess run (porthos.bench.crl worker).
 
     .venv/bin/python benches/crl_sweep.py --out bench-results/crl-sweep \
         --porthos 10000,100000,1000000,10000000 --pyca 10000,100000,1000000
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from porthos import bench_crl  # noqa: E402
+from porthos.bench import crl as bench_crl  # noqa: E402
 
 
 def main() -> None:

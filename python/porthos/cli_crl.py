@@ -315,7 +315,7 @@ def diff(a: Path, b: Path) -> None:
 def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None:
     """CRL build: porthos vs pyca/cryptography vs `openssl ca -gencrl` (P-256, every
     entry with a reasonCode); each run in its own process for an honest peak RSS."""
-    from porthos import bench_crl as module
+    from porthos.bench import crl as module
 
     result = module.run(n=n, repeats=repeats, variants=variants.split(","), json_out=json_out)
     table = Table(title=f"bench crl (n={n:,}, repeats={repeats})")

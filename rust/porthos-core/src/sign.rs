@@ -314,7 +314,11 @@ impl SoftwareKey {
     /// from this key's signature hash.
     pub fn sign_digest(&self, digest: &digest::Digest) -> Result<Vec<u8>, SignError> {
         match &self.material {
-            KeyMaterial::Ec(kp) => Ok(kp.sign_digest(digest).map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
+            KeyMaterial::Ec(kp) => Ok(kp
+                .sign_digest(digest)
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec()),
             KeyMaterial::Rsa(kp) => {
                 let padding: &'static dyn sig::RsaEncoding = match self.alg {
                     SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
@@ -324,7 +328,8 @@ impl SoftwareKey {
                     _ => unreachable!("checked at construction"),
                 };
                 let mut out = vec![0u8; kp.public_modulus_len()];
-                kp.sign_digest(padding, digest, &mut out).map_err(|_| SignError::Crypto)?;
+                kp.sign_digest(padding, digest, &mut out)
+                    .map_err(|_| SignError::Crypto)?;
                 Ok(out)
             }
         }

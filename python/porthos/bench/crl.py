@@ -298,14 +298,14 @@ def run(
     # the parent's RSS at fork, so a parent holding N-entry arrays would inflate the
     # workers' peak RSS.
     subprocess.run(
-        [sys.executable, "-m", "porthos.bench_crl", "--fixture", str(n), str(base)], check=True
+        [sys.executable, "-m", "porthos.bench.crl", "--fixture", str(n), str(base)], check=True
     )
     results: dict[str, list[dict[str, Any]]] = {}
     for v in variants:
         results[v] = []
         for _ in range(repeats):
             p = subprocess.run(
-                [sys.executable, "-m", "porthos.bench_crl", "--worker", v, str(base)],
+                [sys.executable, "-m", "porthos.bench.crl", "--worker", v, str(base)],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -364,4 +364,4 @@ if __name__ == "__main__":
     elif len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], Path(sys.argv[3]))))
     else:
-        raise SystemExit("usage: python -m porthos.bench_crl --worker VARIANT DIR")
+        raise SystemExit("usage: python -m porthos.bench.crl --worker VARIANT DIR")
