@@ -13,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from porthos import _native
 from porthos.exceptions import SigningError
 from porthos.signers import DigestSigner, issue_certificates
@@ -110,7 +109,9 @@ def test_external_signer_certificates_verify(make_key, alg):  # type: ignore[no-
 
 def test_signer_algorithm_must_match_template() -> None:
     signer = PycaDigestSigner(ec.generate_private_key(ec.SECP384R1()), "ecdsa-sha384")
-    template = _native.Template(SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256")
+    template = _native.Template(
+        SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256"
+    )
     with pytest.raises(SigningError, match="ecdsa-sha384"):
         issue_certificates(template, signer, **_items(1))
 
@@ -121,6 +122,8 @@ def test_short_signature_batch_is_refused() -> None:
             return super().sign_digests(digests)[:-1]
 
     signer = Lossy(ec.generate_private_key(ec.SECP256R1()), "ecdsa-sha256")
-    template = _native.Template(SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256")
+    template = _native.Template(
+        SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256"
+    )
     with pytest.raises(SigningError, match="returned 2 signatures for 3"):
         issue_certificates(template, signer, **_items(3))

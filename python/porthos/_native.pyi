@@ -4,7 +4,7 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 *argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -137,6 +137,69 @@ class Template:
         """Fill, sign (in parallel) and assemble complete certificates."""
     def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch:
         """External-signer path: TBS + signatures (DER for ECDSA) -> certificates."""
+
+# -- CRLs (issue 4) ----------------------------------------------------------------------
+
+class CrlDrafts:
+    """TBSCertLists written and hashed, waiting for their signatures."""
+
+    def __len__(self) -> int: ...
+    @property
+    def digests(self) -> NDArray[np.uint8]: ...
+    @property
+    def signature_algorithm(self) -> str: ...
+    @property
+    def entries(self) -> list[int]: ...
+    def sign(self, key: SoftwareKey) -> DerBatch: ...
+    def finish(self, signatures: Sequence[bytes]) -> DerBatch: ...
+
+class CrlInfo:
+    issuer_der: bytes
+    this_update: int
+    next_update: int | None
+    crl_number: bytes | None
+    delta_base: bytes | None
+    authority_key_id: bytes | None
+    idp_urls: list[str] | None
+    only_user_certs: bool
+    only_ca_certs: bool
+    signature_algorithm: str
+    signature_checked: bool
+    serials: NDArray[np.uint8]
+    revocation_times: NDArray[np.int64]
+    reasons: NDArray[np.uint8]
+    invalidity_dates: NDArray[np.int64]
+    def __len__(self) -> int: ...
+    def index_of(self, serial: bytes) -> int: ...
+    def lookup(self, serials: NDArray[np.uint8]) -> NDArray[np.int64]: ...
+
+def crl_drafts(
+    issuer_cert: bytes,
+    serials: NDArray[np.uint8],
+    revocation_times: NDArray[np.int64],
+    reasons: NDArray[np.uint8],
+    *,
+    crl_numbers: Sequence[bytes],
+    this_update: int,
+    signature_algorithm: str,
+    next_update: int | None = None,
+    serial_lengths: NDArray[np.uint8] | None = None,
+    invalidity_dates: NDArray[np.int64] | None = None,
+    idp_urls: Sequence[str] | None = None,
+    url_template: str | None = None,
+    only_user_certs: bool = False,
+    only_ca_certs: bool = False,
+    delta_base: bytes | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> CrlDrafts: ...
+def parse_crl(der: bytes | NDArray[np.uint8], issuer_cert: bytes | None = None) -> CrlInfo: ...
+
+_Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]
+
+def crl_delta_columns(base: _Cols, current: _Cols) -> _Cols: ...
+def crl_merge_columns(base: _Cols, delta_cols: _Cols) -> _Cols: ...
+def crl_shard_of(serials: NDArray[np.uint8], shards: int) -> NDArray[np.uint32]: ...
 
 # --- issue 3: batch verification (porthos.verify wraps these) ---------------------------
 

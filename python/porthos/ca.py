@@ -142,20 +142,24 @@ def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
 
 
 _ESCAPE_RE = re.compile(r'([,+"\\<>;=])')
+_SPECIAL = frozenset(',+"\\<>;=')
+
+
+def _rfc4514_escape(value: str) -> str:
+    # Fast path first: issuance formats one subject per certificate, and almost no
+    # value needs escaping, so skip the regex unless a special character is there.
+    if not _SPECIAL.isdisjoint(value):
+        value = _ESCAPE_RE.sub(r"\\\1", value)
+    if value.startswith((" ", "#")):
+        value = "\\" + value
+    if value.endswith(" "):
+        value = value[:-1] + "\\ "
+    return value
 
 
 def subject_text(attributes: Sequence[tuple[str, str]]) -> str:
     """RFC 4514 string (most specific first) of a most-general-first attribute list."""
-
-    def esc(value: str) -> str:
-        value = _ESCAPE_RE.sub(r"\\\1", value)
-        if value.startswith((" ", "#")):
-            value = "\\" + value
-        if value.endswith(" "):
-            value = value[:-1] + "\\ "
-        return value
-
-    return ",".join(f"{a}={esc(v)}" for a, v in reversed(list(attributes)))
+    return ",".join([f"{a}={_rfc4514_escape(v)}" for a, v in reversed(attributes)])
 
 
 def _iso(ts: int) -> str:
@@ -371,6 +375,33 @@ class CertificateAuthority:
             for r, i in enumerate(accepted):
                 certificates[i] = issued[r]
         return IssueResult(certificates, status, reasons, profile=prof.name, ca=self.name)
+
+
+    def revoke(
+        self,
+        serials: Iterable[int | str],
+        reason: str | int | None = None,
+        *,
+        when: int | None = None,
+        invalidity_date: int | None = None,
+    ) -> int:
+        """Record revocations (one store transaction): serials as ints or hex, a
+        RFC 5280 §5.3.1 reason name or code ("unspecified"/None: no reasonCode). The
+        next CRL of this CA lists them (porthos.crl.publish). Minimal by design: the
+        RA lifecycle (who may revoke, §4.9 of the CP/CPS) is layered on later."""
+        from porthos.crl import REASON_NONE, reason_code
+
+        code = reason_code(reason)
+        when = int(time.time()) if when is None else int(when)
+        rows: list[tuple[str, int, int | None, int | None]] = []
+        for s in serials:
+            value = int(s, 16) if isinstance(s, str) else int(s)
+            # The store keys serials as the hex of the generated 16-octet row.
+            hex_serial = format(value, "x").zfill(32) if value < 1 << 128 else format(value, "x")
+            rows.append(
+                (hex_serial, when, None if code == REASON_NONE else code, invalidity_date)
+            )
+        return self.workspace.store.add_revocations(self.name, rows)
 
 
 # --------------------------------------------------------------------------------------

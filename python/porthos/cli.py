@@ -432,6 +432,12 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, str(value))]
 
 
+# CRL commands (issue 4): porthos crl ..., porthos bench crl.
+from porthos.cli_crl import bench_crl, crl  # noqa: E402
+
+main.add_command(crl)
+bench.add_command(bench_crl)
+
 # verify-csrs and bench verify (issue 3) live in cli_verify.py.
 __import__("porthos.cli_verify").cli_verify.register(main)
 

@@ -65,3 +65,9 @@ class PolicyError(PorthosError, ValueError):
     """A request breaks a rule of the CP/CPS; the message cites the section."""
 
     code = "policy"
+
+
+class CrlSignatureError(PorthosError, ValueError):
+    """A CRL does not belong to the given issuer: name, AKI or signature mismatch."""
+
+    code = "crl-signature"

@@ -18,7 +18,31 @@ from porthos.exceptions import StoreError
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
+# place, in one transaction, when it is opened.
+_SCHEMA_V2 = """
+CREATE TABLE revocations (
+    ca_name         TEXT NOT NULL REFERENCES cas(name),
+    serial_hex      TEXT NOT NULL,
+    revoked_at      INTEGER NOT NULL,
+    reason          INTEGER,
+    invalidity_date INTEGER,
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE TABLE crl_numbers (
+    ca_name     TEXT PRIMARY KEY REFERENCES cas(name),
+    last_number INTEGER NOT NULL
+);
+CREATE TABLE crls (
+    ca_name     TEXT NOT NULL REFERENCES cas(name),
+    number      INTEGER NOT NULL,
+    this_update INTEGER NOT NULL,
+    entries     INTEGER NOT NULL,
+    UNIQUE (ca_name, number)
+);
+"""
 
 _SCHEMA = """
 CREATE TABLE meta (
@@ -47,7 +71,7 @@ CREATE TABLE certificates (
     UNIQUE (ca_name, serial_hex)
 );
 CREATE INDEX certificates_profile ON certificates (ca_name, profile);
-"""
+""" + _SCHEMA_V2
 
 
 class CertificateRow(NamedTuple):
@@ -134,12 +158,28 @@ class Store:
                 conn.close()
             raise StoreError(f"{path} is not a porthos store: {exc}") from None
         store = cls(conn, path)
+        if version == "1":
+            store._migrate_1_to_2()
+            version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
             raise StoreError(
                 f"{path}: schema version {version}, this porthos reads {SCHEMA_VERSION}"
             )
         return store
+
+    def _migrate_1_to_2(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA_V2.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+            self._conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -280,3 +320,82 @@ class Store:
             (ca_name, serial_hex),
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+    # -- revocations and CRL numbers (schema 2) -----------------------------------------
+
+    def add_revocations(
+        self, ca_name: str, rows: Sequence[tuple[str, int, int | None, int | None]]
+    ) -> int:
+        """Record (serial_hex, revoked_at, reason, invalidity_date) rows in one
+        transaction. Every serial must have been issued by this CA and not be revoked
+        yet; otherwise nothing is stored and the error names the serial."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for serial_hex, *_ in rows:
+                hit = self._conn.execute(
+                    "SELECT 1 FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+                    (ca_name, serial_hex),
+                ).fetchone()
+                if hit is None:
+                    raise StoreError(
+                        f"serial {serial_hex} was not issued by CA {ca_name}; nothing revoked"
+                    )
+            self._conn.executemany(
+                "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
+                " invalidity_date) VALUES (?, ?, ?, ?, ?)",
+                [(ca_name, *r) for r in rows],
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            self._conn.execute("ROLLBACK")
+            raise StoreError(
+                f"a serial is already revoked (or listed twice) for CA {ca_name}; nothing revoked"
+            ) from None
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def revocations(self, ca_name: str) -> list[tuple[str, int, int | None, int | None]]:
+        rows = self._conn.execute(
+            "SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+            " WHERE ca_name = ? ORDER BY rowid",
+            (ca_name,),
+        ).fetchall()
+        return [(str(a), int(b), c, d) for a, b, c, d in rows]
+
+    def next_crl_number(
+        self, ca_name: str, *, this_update: int, entries: int, count: int = 1
+    ) -> int:
+        """Allocate ``count`` consecutive CRL numbers for a CA and commit them before
+        returning the first (RFC 5280 §5.2.3: monotonically increasing; a crash after
+        this call skips numbers, it never reuses one)."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            row = self._conn.execute(
+                "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
+            ).fetchone()
+            first = 1 if row is None else int(row[0]) + 1
+            last = first + count - 1
+            self._conn.execute(
+                "INSERT INTO crl_numbers (ca_name, last_number) VALUES (?, ?)"
+                " ON CONFLICT(ca_name) DO UPDATE SET last_number = excluded.last_number",
+                (ca_name, last),
+            )
+            self._conn.executemany(
+                "INSERT INTO crls (ca_name, number, this_update, entries) VALUES (?, ?, ?, ?)",
+                [(ca_name, n, this_update, entries) for n in range(first, last + 1)],
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return first
+
+    def last_crl_number(self, ca_name: str) -> int | None:
+        row = self._conn.execute(
+            "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
+        ).fetchone()
+        return None if row is None else int(row[0])

@@ -4,10 +4,12 @@
 //! * [`x509`]: names, times, extensions, SubjectPublicKeyInfo and PKCS#10 CSRs.
 //! * [`template`]: certificate profiles compiled into fixed bytes plus typed holes.
 //! * [`sign`]: the `Signer` trait and aws-lc-rs software keys.
+//! * [`crl`]: streaming CRL writer, strict parser, shards and delta CRLs.
 //! * [`verify`]: batch signature verification (CSR proof of possession).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod crl;
 pub mod der;
 pub mod error;
 pub mod sign;

@@ -2,6 +2,7 @@
 //! are defined in Python (porthos/exceptions.py) and imported here, so they are
 //! documented, picklable and carry a stable `.code`.
 
+use porthos_core::crl::CrlError;
 use porthos_core::sign::SignError;
 use porthos_core::template::SpecError;
 use porthos_core::DerError;
@@ -13,6 +14,7 @@ pyo3::import_exception!(porthos.exceptions, BatchArgumentError);
 pyo3::import_exception!(porthos.exceptions, ProfileError);
 pyo3::import_exception!(porthos.exceptions, KeyMaterialError);
 pyo3::import_exception!(porthos.exceptions, SigningError);
+pyo3::import_exception!(porthos.exceptions, CrlSignatureError);
 
 pub enum NativeError {
     /// Input DER that does not parse.
@@ -24,6 +26,8 @@ pub enum NativeError {
     Spec(SpecError),
     Key(SignError),
     Sign(String),
+    /// CRL build/parse errors (porthos_core::crl).
+    Crl(CrlError),
     Py(PyErr),
 }
 
@@ -50,6 +54,14 @@ impl From<NativeError> for PyErr {
             NativeError::Spec(e) => ProfileError::new_err(e.to_string()),
             NativeError::Key(e) => KeyMaterialError::new_err(e.to_string()),
             NativeError::Sign(m) => SigningError::new_err(m),
+            NativeError::Crl(e) => match e {
+                CrlError::Argument(m) => BatchArgumentError::new_err(m),
+                CrlError::Decode(d) => DerDecodeError::new_err(d.to_string()),
+                CrlError::BadSignature(m) => CrlSignatureError::new_err(m),
+                CrlError::Sign(s) => SigningError::new_err(s.to_string()),
+                // Rows that cannot be encoded, duplicates, cancellation.
+                other => EncodeError::new_err(other.to_string()),
+            },
             NativeError::Py(e) => e,
         }
     }

@@ -6,6 +6,7 @@
 
 mod args;
 mod batch;
+mod crl;
 mod csr;
 mod error;
 mod keys;
@@ -18,7 +19,14 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Benchmarks refuse to run on debug builds (pydantic-core's build_profile).
-    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;
     m.add_class::<keys::SoftwareKey>()?;
@@ -33,5 +41,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::ecdsa_raw_to_der, m)?)?;
     m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
+    // CRLs (issue 4).
+    m.add_class::<crl::CrlDrafts>()?;
+    m.add_class::<crl::CrlInfo>()?;
+    m.add_function(wrap_pyfunction!(crl::crl_drafts, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::parse_crl, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_delta_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_merge_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_shard_of, m)?)?;
     Ok(())
 }

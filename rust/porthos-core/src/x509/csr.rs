@@ -265,7 +265,8 @@ pub fn parse_csr(der: &[u8]) -> Result<Csr<'_>, DerError> {
     let signature = csr.read_bit_string("CertificationRequest.signature")?;
     csr.finish(CSR)?;
 
-    let version = info.read_integer_bytes("CertificationRequest.certificationRequestInfo.version")?;
+    let version =
+        info.read_integer_bytes("CertificationRequest.certificationRequestInfo.version")?;
     if version != [0] {
         return Err(DerError::new(
             DerErrorKind::InvalidValue("version must be v1(0)"),
@@ -273,10 +274,16 @@ pub fn parse_csr(der: &[u8]) -> Result<Csr<'_>, DerError> {
             format!("{INFO}.version"),
         ));
     }
-    let subject_tlv = info.expect(tag::SEQUENCE, "CertificationRequest.certificationRequestInfo.subject")?;
+    let subject_tlv = info.expect(
+        tag::SEQUENCE,
+        "CertificationRequest.certificationRequestInfo.subject",
+    )?;
     let subject =
         parse_name_in(&info, &subject_tlv).map_err(|e| e.within(&format!("{INFO}.subject")))?;
-    let spki_tlv = info.expect(tag::SEQUENCE, "CertificationRequest.certificationRequestInfo.subjectPKInfo")?;
+    let spki_tlv = info.expect(
+        tag::SEQUENCE,
+        "CertificationRequest.certificationRequestInfo.subjectPKInfo",
+    )?;
     let spki =
         parse_spki_in(&info, &spki_tlv).map_err(|e| e.within(&format!("{INFO}.subjectPKInfo")))?;
     // Literal paths (not format!): the success path of a batch allocates no path text.

@@ -1,0 +1,104 @@
+# porthos: the setup contract. On a fresh Debian machine `make demo` and `make test` install
+# what they need and work with no other step; a second run only redoes what changed
+# (stamp files under .make/, all ignored by git).
+#
+#   make demo    build, then run `porthos demo` in a fresh ./demo-workspace (env prod)
+#   make test    lint, then the Rust tests (incl. Wycheproof), then pytest
+#   make lint    cargo fmt --check, clippy -D warnings, ruff, mypy
+#   make bench   porthos bench issue --n 10000 --repeats 5 -> bench-results/issue.json
+#   make clean   remove the venv, the stamps and the build output
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+# Debian packages the project needs at run or test time (openssl: interop tests).
+# Extend here, e.g. softhsm2 for the PKCS#11 path.
+DEB_PACKAGES = openssl
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMPS := .make
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Every build/test step is told to stay on few cores (shared machines, CI with 2 cores).
+JOBS   ?= 2
+export CARGO_BUILD_JOBS := $(JOBS)
+
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null)
+
+.PHONY: all demo test lint bench build venv deb rust-toolchain cargo-test pytest clean
+
+all: build
+
+# --- system packages ---------------------------------------------------------------------
+# Checked every run (dpkg -s is cheap); apt-get runs only when something is missing.
+deb:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# --- Rust toolchain ----------------------------------------------------------------------
+# rustc >= 1.85 must come with the machine (rustup); only missing components are added.
+rust-toolchain:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.85 (rustup)" >&2; exit 1; }
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+# --- Python virtual environment ----------------------------------------------------------
+# Dependencies are read from pyproject.toml (runtime + [test] extras + the build backend), so
+# the list lives in one place; re-installed only when pyproject.toml changes.
+$(STAMPS)/venv: pyproject.toml | deb
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "porthos needs Python >= 3.11"'
+	$(PY) -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
+	  p = d["project"]; \
+	  print("\n".join(d["build-system"]["requires"] + p["dependencies"] \
+	                  + p["optional-dependencies"]["test"]))' > $(STAMPS)/requirements.txt
+	$(PY) -m pip install -q -r $(STAMPS)/requirements.txt
+	touch $@
+
+venv: $(STAMPS)/venv
+
+# --- the extension -----------------------------------------------------------------------
+# `maturin develop --release` builds porthos._native into python/porthos/ and installs the
+# package editable (python/ is on the path, so Python edits need no rebuild); it re-runs only
+# when a Rust source, a Cargo manifest, the lock file or pyproject.toml changed.
+$(STAMPS)/build: $(STAMPS)/venv $(RUST_SOURCES) pyproject.toml | rust-toolchain
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release -q
+	$(PY) -c 'import porthos._native as n; assert n.BUILD_PROFILE == "release", n.BUILD_PROFILE'
+	touch $@
+
+build: $(STAMPS)/build
+
+# --- targets -----------------------------------------------------------------------------
+demo: build
+	rm -rf demo-workspace
+	$(VENV)/bin/porthos demo --workdir demo-workspace
+
+lint: $(STAMPS)/venv | rust-toolchain
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/mypy
+
+cargo-test: | rust-toolchain
+	cargo test --workspace --release
+
+# pytest exits 5 when it collected nothing; that must fail the run, and it does (non-zero).
+pytest: build
+	$(VENV)/bin/pytest -q
+
+test: lint cargo-test pytest
+
+bench: build
+	mkdir -p bench-results
+	$(VENV)/bin/porthos bench issue --n 10000 --repeats 5 --json bench-results/issue.json
+
+clean:
+	rm -rf $(VENV) $(STAMPS) demo-workspace bench-results
+	cargo clean

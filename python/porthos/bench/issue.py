@@ -1,0 +1,412 @@
+"""``porthos bench issue``: batch issuance of N CSRs against pyca/cryptography.
+
+What is timed (per repeat, on the same N distinct P-256 CSRs, software P-256 CA key):
+
+- ``porthos_1t`` / ``porthos_all``: ``CertificateAuthority.issue_batch`` with the
+  ha-device profile (000 §7.1.3.1): parse + verify every CSR, policy, fill, sign, store
+  (one SQLite transaction), with one thread / all cores. Workspace init, loading the CA
+  key and compiling the template are setup, not timed (a running CA does them once).
+- ``peer``: pyca/cryptography doing the same job: ``load_der_x509_csr`` +
+  ``is_signature_valid`` per CSR, the UUID subject rule, ``CertificateBuilder`` with the
+  same subject and extensions as the porthos certificate, ECDSA P-256 signing with the
+  same CA key, and storing every DER into SQLite in one transaction.
+- ``fill_sign``: ``Template.issue`` alone (fill + sign, one thread) on pre-parsed input.
+- ``bare_sign``: aws-lc-rs signing N 400-byte messages inside Rust, one thread, through
+  ``porthos._native.bench_sign_p256(n)`` when the extension provides it (the FFI crossing
+  per item of ``SoftwareKey.sign`` would make a Python loop an unfair "bare" figure).
+
+Every variant runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own.
+CSR generation is done once, before any timing, and shared through a temporary file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PROFILE = "ha-device"
+CA_NAME = "ha-device-ca-1"
+KEY_POOL = 64
+VARIANTS = ("porthos_1t", "porthos_all", "peer", "fill_sign")
+# Targets from the benchmark issue, at N = 10,000.
+TARGET_1T = 4.0  # porthos one thread >= 4x the peer (one thread)
+TARGET_ALL = 8.0  # porthos all cores >= 8x the peer
+TARGET_FILL_SIGN = 1.3  # fill+sign within 1.3x of bare aws-lc-rs signing
+
+
+# --------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------
+
+
+def make_csrs(n: int) -> list[bytes]:
+    """N distinct P-256 CSRs, CN = a fresh UUID each, keys drawn from a pool of 64
+    (key generation is not what is measured; distinct subjects make distinct requests)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(min(KEY_POOL, n))]
+    out = []
+    for i in range(n):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(uuid.uuid4()))])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(name)
+        out.append(
+            csr.sign(keys[i % len(keys)], hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        )
+    return out
+
+
+def _write_csrs(path: Path, csrs: list[bytes]) -> None:
+    # Length-prefixed DER: no parsing library involved in handing the input over.
+    with path.open("wb") as f:
+        for der in csrs:
+            f.write(len(der).to_bytes(4, "big") + der)
+
+
+def _read_csrs(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    out, pos = [], 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        out.append(data[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# variants (run inside a worker process)
+# --------------------------------------------------------------------------------------
+
+
+def _fresh_ca(tmp: Path, tag: str) -> Any:
+    from porthos.ca import Workspace
+
+    ws = Workspace.init(tmp / f"ws-{tag}", "prod")
+    ca = ws.ca(CA_NAME)
+    ca.template(PROFILE)  # setup: load the CA key, compile the profile
+    return ws, ca
+
+
+def _porthos(csrs: list[bytes], tmp: Path, rep: int, threads: int | None) -> float:
+    ws, ca = _fresh_ca(tmp, f"p{rep}-{threads}")
+    try:
+        t0 = time.perf_counter()
+        result = ca.issue_batch(csrs, profile=PROFILE, threads=threads)
+        dt = time.perf_counter() - t0
+        if result.issued_count != len(csrs):
+            bad = next(result.rejected())
+            raise RuntimeError(f"porthos rejected item {bad[0]}: {bad[1].name} {bad[2]}")
+        return dt
+    finally:
+        ws.close()
+
+
+def _peer_setup(tmp: Path, rep: int) -> tuple[Any, Any, Any, list[Any], tuple[Any, list[Any]]]:
+    """The same CA key and certificate; subject prefix and extensions copied from a
+    certificate porthos issued for this profile, so both sides make the same certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    ws, ca = _fresh_ca(tmp, f"peer{rep}")
+    sample = make_csrs(1)
+    res = ca.issue_batch(sample, profile=PROFILE, threads=1)
+    der = res.certificates[0]
+    if der is None:
+        raise RuntimeError(f"porthos refused the sample request: {res.reasons[0]}")
+    ref = x509.load_der_x509_certificate(der)
+    ca_key = serialization.load_der_private_key(ca.key.to_pkcs8(), None)
+    ca_cert = x509.load_der_x509_certificate(ca.certificate)
+    prefix = [a for a in ref.subject if a.oid != x509.oid.NameOID.COMMON_NAME]
+    exts = [e for e in ref.extensions if not isinstance(e.value, x509.SubjectKeyIdentifier)]
+    return ws, ca_key, ca_cert, prefix, (ref.not_valid_after_utc - ref.not_valid_before_utc, exts)
+
+
+def _peer(csrs: list[bytes], tmp: Path, rep: int) -> float:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    ws, ca_key, ca_cert, prefix, (lifetime, exts) = _peer_setup(tmp, rep)
+    ws.close()
+    db = sqlite3.connect(tmp / f"peer{rep}.sqlite3", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE certs (serial TEXT PRIMARY KEY, not_after INTEGER, der BLOB)")
+    sha256 = hashes.SHA256()
+    t0 = time.perf_counter()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    rows = []
+    for der in csrs:
+        csr = x509.load_der_x509_csr(der)
+        if not csr.is_signature_valid:
+            raise RuntimeError("peer: bad CSR signature")
+        cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        uuid.UUID(str(cn[0].value))  # the profile's subject rule: CN is a UUID
+        pub = csr.public_key()
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([*prefix, cn[0]]))
+            .issuer_name(ca_cert.subject)
+            .public_key(pub)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + lifetime)
+        )
+        for e in exts:
+            b = b.add_extension(e.value, e.critical)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), False)
+        cert = b.sign(ca_key, sha256)
+        rows.append(
+            (
+                format(cert.serial_number, "x"),
+                int(cert.not_valid_after_utc.timestamp()),
+                cert.public_bytes(serialization.Encoding.DER),
+            )
+        )
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany("INSERT INTO certs VALUES (?, ?, ?)", rows)
+    db.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    db.close()
+    return elapsed
+
+
+def fill_sign_inputs(csrs: list[bytes], ca: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """(template, CA key, Template.issue keyword arguments) for the ha-device profile,
+    built from the requests outside any timing."""
+    from porthos import _native
+
+    batch = _native.parse_csrs(csrs, threads=1)
+    n = len(csrs)
+    # The ha-device subject (000 §7.1.3.1): O, OU fixed, CN from the request.
+    prefix = [("2.5.4.10", "dormakaba"), ("2.5.4.11", "Porthos HA Device")]
+    now = int(time.time())
+    kwargs: dict[str, Any] = {
+        "serials": _native.generate_serials(n),
+        "not_before": [now] * n,
+        "not_after": [now + 396 * 86400] * n,
+        "subjects": [prefix + [("2.5.4.3", batch.subject(i)[-1][1])] for i in range(n)],
+        "spkis": [batch.spki(i) for i in range(n)],
+        "threads": 1,
+    }
+    return ca.template(PROFILE), ca.key, kwargs
+
+
+def _fill_sign(csrs: list[bytes], tmp: Path, rep: int) -> float:
+    ws, ca = _fresh_ca(tmp, f"fs{rep}")
+    try:
+        tpl, key, kwargs = fill_sign_inputs(csrs, ca)
+        t0 = time.perf_counter()
+        out = tpl.issue(key, **kwargs)
+        elapsed = time.perf_counter() - t0
+        if len(out) != len(csrs):
+            raise RuntimeError("fill_sign: wrong number of certificates")
+        return elapsed
+    finally:
+        ws.close()
+
+
+def _native_bench_sign(n: int) -> float | None:
+    """Seconds for aws-lc-rs to sign n 400-byte messages in Rust, one thread.
+
+    TODO(lead): provided by ``porthos._native.bench_sign_p256(n) -> float``; until the
+    extension exports it, the bare figure and the fill_sign/bare ratio are reported null."""
+    from porthos import _native
+
+    fn: Callable[[int], float] | None = getattr(_native, "bench_sign_p256", None)
+    return None if fn is None else float(fn(n))
+
+
+def _worker(variant: str, csr_path: str, repeats: int, threads: int | None) -> dict[str, Any]:
+    csrs = _read_csrs(Path(csr_path))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds: list[float] = []
+    with tempfile.TemporaryDirectory(prefix=f"porthos-bench-{variant}-") as d:
+        tmp = Path(d)
+        for rep in range(repeats):
+            if variant == "porthos_1t":
+                seconds.append(_porthos(csrs, tmp, rep, 1))
+            elif variant == "porthos_all":
+                seconds.append(_porthos(csrs, tmp, rep, threads))
+            elif variant == "peer":
+                seconds.append(_peer(csrs, tmp, rep))
+            elif variant == "fill_sign":
+                seconds.append(_fill_sign(csrs, tmp, rep))
+            elif variant == "bare_sign":
+                s = _native_bench_sign(len(csrs))
+                if s is None:
+                    break
+                seconds.append(s)
+            else:
+                raise ValueError(f"unknown variant {variant!r}")
+    return {
+        "seconds": seconds,
+        "rss_after_setup_kib": rss_before,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------------------
+
+
+def _run_worker(variant: str, csr_path: Path, repeats: int, threads: int | None) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "porthos.bench.issue",
+        "--worker",
+        variant,
+        str(csr_path),
+        str(repeats),
+        "" if threads is None else str(threads),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench worker {variant} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _stats(n: int, seconds: list[float]) -> dict[str, Any]:
+    if not seconds:
+        return {"available": False}
+    med = statistics.median(seconds)
+    return {
+        "available": True,
+        "median_s": med,
+        "min_s": min(seconds),
+        "max_s": max(seconds),
+        "repeats_s": seconds,
+        "per_second": n / med if med > 0 else None,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    import cryptography
+
+    from porthos import _native
+
+    return {
+        "cpu_model": model,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "porthos_native_build": getattr(_native, "BUILD_PROFILE", "?"),
+        "cryptography": cryptography.__version__,
+    }
+
+
+def _ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    if not (a.get("available") and b.get("available")) or b["median_s"] <= 0:
+        return None
+    return float(a["median_s"] / b["median_s"])
+
+
+def run(
+    n: int, repeats: int = 5, threads: int | None = None, json_out: str | None = None
+) -> dict[str, Any]:
+    """Run the issuance benchmark; return (and optionally write as JSON) the report.
+
+    threads: the "all cores" variant's thread count (None: every core porthos sees)."""
+    if n < 1 or repeats < 1:
+        raise ValueError("n and repeats must be >= 1")
+    command = f"porthos bench issue --n {n} --repeats {repeats}"
+    if threads is not None:
+        command += f" --threads {threads}"
+    if json_out:
+        command += f" --json {json_out}"
+
+    t0 = time.perf_counter()
+    csrs = make_csrs(n)
+    csr_seconds = time.perf_counter() - t0
+
+    variants: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="porthos-bench-") as d:
+        csr_path = Path(d) / "csrs.bin"
+        _write_csrs(csr_path, csrs)
+        for v in (*VARIANTS, "bare_sign"):
+            w = _run_worker(v, csr_path, repeats, threads)
+            variants[v] = {
+                **_stats(n, w["seconds"]),
+                "peak_rss_kib": w["peak_rss_kib"],
+                "rss_after_setup_kib": w["rss_after_setup_kib"],
+            }
+
+    peer, p1, pall = variants["peer"], variants["porthos_1t"], variants["porthos_all"]
+    fill_sign, bare = variants["fill_sign"], variants["bare_sign"]
+    speed_1t, speed_all = _ratio(peer, p1), _ratio(peer, pall)
+    fs_over_bare = _ratio(fill_sign, bare)
+    report: dict[str, Any] = {
+        "benchmark": "issue",
+        "command": command,
+        "argv": sys.argv,
+        "n": n,
+        "repeats": repeats,
+        "threads_all": threads if threads is not None else "all",
+        "profile": PROFILE,
+        "ca_key": "software ec-p256, ecdsa-sha256",
+        "csr_generation_s_untimed": csr_seconds,
+        "machine": machine_info(),
+        "variants": variants,
+        "ratios": {
+            "porthos_1t_over_peer_speedup": speed_1t,
+            "porthos_all_over_peer_speedup": speed_all,
+            "fill_sign_over_bare": fs_over_bare,
+        },
+        "targets": {
+            "porthos_1t_speedup_ge_4": None if speed_1t is None else speed_1t >= TARGET_1T,
+            "porthos_all_speedup_ge_8": None if speed_all is None else speed_all >= TARGET_ALL,
+            "fill_sign_within_1_3_of_bare": (
+                None if fs_over_bare is None else fs_over_bare <= TARGET_FILL_SIGN
+            ),
+        },
+        "peak_rss_kib_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "notes": (
+            "medians over repeats; each variant ran in its own process (peak_rss_kib is that "
+            "process's ru_maxrss, incl. the CSR list); bare_sign needs "
+            "porthos._native.bench_sign_p256 and is null without it"
+        ),
+    }
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+        _, _, variant_, path_, reps_, threads_ = sys.argv
+        out = _worker(variant_, path_, int(reps_), int(threads_) if threads_ else None)
+        print(json.dumps(out))
+    else:
+        sys.exit("usage: porthos bench issue --n N [--repeats R] [--threads T] [--json OUT]")

@@ -1,0 +1,330 @@
+"""``porthos crl publish|build|inspect|diff`` and ``porthos bench crl``.
+
+Registered in cli.py with one block; the commands live here so the CRL work merges
+without touching the other commands.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from porthos.cli import _console, _errors_exit_2, _flatten
+from porthos.exceptions import BatchArgumentError, KeyMaterialError
+
+_WORKDIR = click.option(
+    "--workdir",
+    "-w",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace directory (store, keys, repository).",
+)
+
+
+def _when(ts: int | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+class _Bar:
+    """A rich progress bar the Rust writer drives through its per-chunk callback."""
+
+    def __init__(self, label: str) -> None:
+        self._progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self._progress.__enter__()
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+
+@click.group("crl")
+def crl() -> None:
+    """Certificate revocation lists (RFC 5280 §5)."""
+
+
+@crl.command()
+@_WORKDIR
+@click.option("--ca", "ca_name", default=None, help="Only this CA (default: every CA).")
+@_errors_exit_2
+def publish(workdir: Path, ca_name: str | None) -> None:
+    """Write each CA's CRL from the store to the repository folder, under the file name
+    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...)."""
+    from porthos import crl as crlmod
+    from porthos.ca import Workspace
+
+    console = _console()
+    with Workspace.open(workdir) as ws:
+        table = Table(title="CRLs published")
+        for col in ("CA", "CRL number", "entries", "file"):
+            table.add_column(col)
+        with _Bar("building CRLs") as bar:
+            results = crlmod.publish(ws, ca_name, progress=bar)
+        for name, path, number, entries in results:
+            table.add_row(name, str(number), str(entries), str(path))
+        console.print(table)
+
+
+def _load_signer(issuer_key: Path, issuer_cert: bytes) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from porthos import _native
+
+    data = issuer_key.read_bytes()
+    if b"-----BEGIN" in data:
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise KeyMaterialError(f"{issuer_key}: {exc}") from None
+        data = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    cert = x509.load_der_x509_certificate(issuer_cert)
+    alg = (
+        "ecdsa-sha384"
+        if getattr(cert.public_key(), "curve", None) is not None
+        and (
+            cert.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+        )
+        else None
+    )
+    return _native.SoftwareKey.from_pkcs8(data, alg)
+
+
+def _read_cert(path: Path) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    data = path.read_bytes()
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return data
+
+
+@crl.command()
+@click.option(
+    "--revoked",
+    "revoked",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV serial_hex,revocation_time,reason[,invalidity_date] or .npz columns.",
+)
+@click.option(
+    "--issuer-cert", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--issuer-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PKCS#8 (DER or PEM) software key. HSM keys: not yet wired here.",
+)
+@click.option("--number", required=True, type=click.IntRange(min=0), help="CRL number (§5.2.3).")
+@click.option(
+    "--next-update", "next_days", required=True, type=click.IntRange(min=1), help="Days."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file; with --shards, {shard} in it is replaced.",
+)
+@click.option("--shards", type=click.IntRange(min=1), default=None)
+@click.option("--url-template", default=None, help="IDP URL with {shard} (with --shards).")
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@_errors_exit_2
+def build(
+    revoked: Path,
+    issuer_cert: Path,
+    issuer_key: Path | None,
+    number: int,
+    next_days: int,
+    out: Path,
+    shards: int | None,
+    url_template: str | None,
+    threads: int | None,
+) -> None:
+    """Build a CRL outside a workspace. Bad rows are reported with their line number
+    and nothing is written."""
+    from porthos import crl as crlmod
+
+    if issuer_key is None:
+        raise KeyMaterialError("--issuer-key is required (HSM options come with the HSM issue)")
+    if (shards is None) != (url_template is None):
+        raise BatchArgumentError("--shards and --url-template go together")
+    cert = _read_cert(issuer_cert)
+    signer = _load_signer(issuer_key, cert)
+    columns = crlmod.load_revocations(revoked)
+    now = int(time.time())
+    console = _console()
+    with _Bar(f"{len(columns):,} entries") as bar:
+        if shards is None:
+            crl_obj = crlmod.build_crl(
+                cert,
+                signer,
+                columns,
+                crl_number=number,
+                this_update=now,
+                next_update=now + next_days * 86400,
+                threads=threads,
+                progress=bar,
+            )
+            crl_obj.write(out)
+            console.print(f"wrote {out} ({len(crl_obj):,} octets, {len(columns):,} entries)")
+            return
+        assert url_template is not None
+        crls = crlmod.build_shards(
+            cert,
+            signer,
+            columns,
+            crl_numbers=[number] * shards,
+            url_template=url_template,
+            this_update=now,
+            next_update=now + next_days * 86400,
+            threads=threads,
+            progress=bar,
+        )
+    for i, c in enumerate(crls):
+        target = (
+            Path(str(out).replace("{shard}", str(i)))
+            if "{shard}" in str(out)
+            else out.with_name(f"{out.stem}-shard-{i}{out.suffix}")
+        )
+        c.write(target)
+        console.print(f"wrote {target} ({len(c):,} octets)")
+
+
+def _read_crl(path: Path) -> bytes:
+    data = path.read_bytes()
+    if b"-----BEGIN X509 CRL-----" in data:
+        import base64
+
+        body = data.split(b"-----BEGIN X509 CRL-----")[1].split(b"-----END X509 CRL-----")[0]
+        return base64.b64decode(b"".join(body.split()))
+    return data
+
+
+@crl.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--issuer-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check the signature against this certificate.",
+)
+@_errors_exit_2
+def inspect(file: Path, issuer_cert: Path | None) -> None:
+    """Summarise a CRL."""
+    import numpy as np
+    from cryptography import x509
+
+    from porthos import crl as crlmod
+
+    cert = _read_cert(issuer_cert) if issuer_cert else None
+    der = _read_crl(file)
+    p = crlmod.parse_crl(der, cert)
+    table = Table(title=str(file), show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    # pyca parses lazily: only the issuer is decoded here (porthos parsed the rest).
+    table.add_row("issuer", x509.load_der_x509_crl(der).issuer.rfc4514_string())
+    table.add_row("thisUpdate", _when(p.this_update))
+    table.add_row("nextUpdate", _when(p.next_update))
+    table.add_row("CRL number", str(p.crl_number))
+    if p.delta_base is not None:
+        table.add_row("delta of base", str(p.delta_base))
+    if p.idp_urls is not None or p.only_user_certs or p.only_ca_certs:
+        flags = [
+            f for f, on in (("onlyUser", p.only_user_certs), ("onlyCA", p.only_ca_certs)) if on
+        ]
+        table.add_row("IDP", ", ".join((p.idp_urls or []) + flags))
+    table.add_row(
+        "signature", p.signature_algorithm + (" (verified)" if p.signature_checked else "")
+    )
+    table.add_row("entries", f"{len(p):,}")
+    reasons = p.columns.reasons
+    for code in np.unique(reasons).tolist():
+        name = crlmod.REASON_NAMES.get(
+            code, "no reasonCode" if code == crlmod.REASON_NONE else str(code)
+        )
+        table.add_row(f"  {name}", f"{int(np.count_nonzero(reasons == code)):,}")
+    _console().print(table)
+
+
+@crl.command()
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_errors_exit_2
+def diff(a: Path, b: Path) -> None:
+    """List serials added in B and removed from A."""
+    import numpy as np
+
+    from porthos import crl as crlmod
+
+    pa, pb = crlmod.parse_crl(_read_crl(a)), crlmod.parse_crl(_read_crl(b))
+    in_a = pb.lookup(pa.columns.serials) >= 0
+    in_b = pa.lookup(pb.columns.serials) >= 0
+    removed = pa.columns.serials[~in_a]
+    added = pb.columns.serials[~in_b]
+    console = _console()
+    for row in added:
+        console.print(f"+ {int.from_bytes(row.tobytes(), 'big'):x}")
+    for row in removed:
+        console.print(f"- {int.from_bytes(row.tobytes(), 'big'):x}")
+    console.print(
+        f"{len(added)} added, {len(removed)} removed, {int(np.count_nonzero(in_b))} in both"
+    )
+
+
+@click.command("crl")
+@click.option("--n", "n", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--variants",
+    default="porthos,porthos-mt,pyca,openssl",
+    show_default=True,
+    help="Comma-separated: porthos (1 thread), porthos-mt, porthos-parse, pyca, openssl.",
+)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+@_errors_exit_2
+def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None:
+    """CRL build: porthos vs pyca/cryptography vs `openssl ca -gencrl` (P-256, every
+    entry with a reasonCode); each run in its own process for an honest peak RSS."""
+    from porthos.bench import crl as module
+
+    result = module.run(n=n, repeats=repeats, variants=variants.split(","), json_out=json_out)
+    table = Table(title=f"bench crl (n={n:,}, repeats={repeats})")
+    table.add_column("key")
+    table.add_column("value")
+    for key, value in _flatten(result["summary"]):
+        table.add_row(key, value)
+    _console().print(table)
+    if json_out:
+        _console().print(f"wrote {json_out}")
+    else:
+        _console().print(json.dumps(result["summary"], indent=1))
