@@ -12,13 +12,14 @@ Two paths, chosen per signer type:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from porthos import _native
+from porthos import _native, hsm
 from porthos.exceptions import SigningError
 
 #: Hash of each signature algorithm: the digest an external signer receives.
@@ -93,3 +94,99 @@ def issue_certificates(
     if len(signatures) != len(tbs):
         raise SigningError(f"external signer returned {len(signatures)} signatures for {len(tbs)}")
     return template.assemble(tbs, signatures)
+
+
+class Pkcs11Signer:
+    """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
+
+    The N digests of a batch go to a pool of sessions in Rust (porthos-pkcs11), one
+    worker thread per session, GIL released, module initialised with
+    CKF_OS_LOCKING_OK, one C_Login for the pool. ``sign_digests`` returns signatures in
+    X.509 form (DER Ecdsa-Sig-Value for CKM_ECDSA; CKM_RSA_PKCS over DigestInfo;
+    CKM_RSA_PKCS_PSS with MGF1 and salt = hash length).
+
+    ``sessions`` defaults to the number of cores. ``close()`` (or leaving a ``with``
+    block) closes every session at once: the root key's signer is used that way, one
+    root operation per activation (000 §6.2.2)."""
+
+    def __init__(
+        self,
+        module: str | os.PathLike[str],
+        token: str,
+        key_label: str,
+        pin: hsm.Secret,
+        signature_algorithm: str,
+        *,
+        sessions: int | None = None,
+        public_key: bytes | None = None,
+    ) -> None:
+        self.module = str(hsm.find_module(module))
+        hsm.load_module(self.module)
+        self._spki = public_key if public_key is not None else hsm.public_key_der(
+            self.module, token, key_label
+        )
+        self._pool = _native.Pkcs11Pool(
+            self.module,
+            token,
+            key_label,
+            signature_algorithm,
+            pin.reveal(),
+            sessions if sessions is not None else (os.cpu_count() or 1),
+        )
+        #: Per-item latencies (ns) and sessions reopened, of the last batch.
+        self.last_latency_ns: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+        self.last_reopened = 0
+
+    def __repr__(self) -> str:
+        return f"<Pkcs11Signer {self._pool!r}>"
+
+    @property
+    def signature_algorithm(self) -> str:
+        return str(self._pool.signature_algorithm)
+
+    @property
+    def sessions(self) -> int:
+        return int(self._pool.sessions)
+
+    @property
+    def token(self) -> str:
+        return str(self._pool.token)
+
+    @property
+    def key_label(self) -> str:
+        return str(self._pool.key_label)
+
+    def public_key_der(self) -> bytes:
+        return self._spki
+
+    def sign_digests_partial(
+        self, digests: NDArray[np.uint8]
+    ) -> tuple[list[bytes | None], NDArray[np.uint8], list[str]]:
+        """One slot per digest: signature or None, HsmItemStatus, reason. One failed
+        item never stops the batch; a lost session is reopened and the item retried once."""
+        sigs, status, reasons, latency, reopened = self._pool.sign_digests(
+            np.ascontiguousarray(digests, dtype=np.uint8)
+        )
+        self.last_latency_ns = latency
+        self.last_reopened = int(reopened)
+        return sigs, status, reasons
+
+    def sign_digests(self, digests: NDArray[np.uint8]) -> Sequence[bytes]:
+        sigs, status, reasons = self.sign_digests_partial(digests)
+        failed = np.flatnonzero(status != 0)
+        if failed.size:
+            first = int(failed[0])
+            raise SigningError(
+                f"{failed.size} of {len(sigs)} signatures failed in token "
+                f"'{self.token}' (first: item {first}: {reasons[first]})"
+            )
+        return [s for s in sigs if s is not None]
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> Pkcs11Signer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -13,6 +13,9 @@ pyo3::import_exception!(porthos.exceptions, BatchArgumentError);
 pyo3::import_exception!(porthos.exceptions, ProfileError);
 pyo3::import_exception!(porthos.exceptions, KeyMaterialError);
 pyo3::import_exception!(porthos.exceptions, SigningError);
+pyo3::import_exception!(porthos.exceptions, HsmError);
+pyo3::import_exception!(porthos.exceptions, HsmPinError);
+pyo3::import_exception!(porthos.exceptions, HsmNotFoundError);
 
 pub enum NativeError {
     /// Input DER that does not parse.
@@ -24,6 +27,8 @@ pub enum NativeError {
     Spec(SpecError),
     Key(SignError),
     Sign(String),
+    /// PKCS#11 (porthos-pkcs11): missing module/token/key, PIN, other CKR_ codes.
+    Hsm(porthos_pkcs11::HsmError),
     Py(PyErr),
 }
 
@@ -50,6 +55,18 @@ impl From<NativeError> for PyErr {
             NativeError::Spec(e) => ProfileError::new_err(e.to_string()),
             NativeError::Key(e) => KeyMaterialError::new_err(e.to_string()),
             NativeError::Sign(m) => SigningError::new_err(m),
+            NativeError::Hsm(e) => {
+                use porthos_pkcs11::HsmError as H;
+                let msg = e.to_string();
+                match e {
+                    H::PinIncorrect { .. } | H::PinLocked { .. } => HsmPinError::new_err(msg),
+                    H::ModuleNotFound { .. } | H::TokenNotFound { .. } | H::KeyNotFound { .. } => {
+                        HsmNotFoundError::new_err(msg)
+                    }
+                    H::Argument(_) => BatchArgumentError::new_err(msg),
+                    H::Call { .. } => HsmError::new_err(msg),
+                }
+            }
             NativeError::Py(e) => e,
         }
     }

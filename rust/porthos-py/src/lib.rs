@@ -8,6 +8,7 @@ mod args;
 mod batch;
 mod csr;
 mod error;
+mod hsm;
 mod keys;
 mod template;
 mod verify;
@@ -18,7 +19,14 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Benchmarks refuse to run on debug builds (pydantic-core's build_profile).
-    m.add("BUILD_PROFILE", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;
     m.add_class::<keys::SoftwareKey>()?;
@@ -31,5 +39,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::ecdsa_raw_to_der, m)?)?;
     m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
+    m.add_class::<hsm::Pkcs11Pool>()?;
+    m.add_function(wrap_pyfunction!(hsm::pkcs11_load_module, m)?)?;
+    m.add_function(wrap_pyfunction!(hsm::pkcs11_close_all_sessions, m)?)?;
+    m.add_function(wrap_pyfunction!(hsm::pkcs11_init_token, m)?)?;
     Ok(())
 }
