@@ -315,7 +315,9 @@ def generate_key(
         except pkcs11.NoSuchKey:
             pass
         except pkcs11.MultipleObjectsReturned:
-            raise KeyMaterialError(f"token '{token}' already holds keys labelled '{label}'") from None
+            raise KeyMaterialError(
+                f"token '{token}' already holds keys labelled '{label}'"
+            ) from None
         else:
             raise KeyMaterialError(f"token '{token}' already holds a key labelled '{label}'")
         if key_type.startswith("ec-"):
@@ -354,13 +356,17 @@ def public_key_der(module: str | os.PathLike[str], token: str, label: str) -> by
         try:
             key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PUBLIC_KEY)
         except pkcs11.NoSuchKey:
-            raise HsmNotFoundError(f"no public key labelled '{label}' in token '{token}'") from None
+            raise HsmNotFoundError(
+                f"no public key labelled '{label}' in token '{token}'"
+            ) from None
         if key.key_type == KeyType.EC:
             return bytes(encode_ec_public_key(key))
         n = int.from_bytes(key[Attribute.MODULUS], "big")
         e = int.from_bytes(key[Attribute.PUBLIC_EXPONENT], "big")
-        return rsa.RSAPublicNumbers(e, n).public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        return (
+            rsa.RSAPublicNumbers(e, n)
+            .public_key()
+            .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         )
 
 
@@ -379,7 +385,8 @@ class HsmKeyRef:
     def uri(self) -> str:
         from urllib.parse import quote
 
-        return f"pkcs11:token={quote(self.token, safe='')};object={quote(self.label, safe='')};type=private"
+        token, label = quote(self.token, safe=""), quote(self.label, safe="")
+        return f"pkcs11:token={token};object={label};type=private"
 
     @classmethod
     def parse(cls, uri: str) -> HsmKeyRef | None:
@@ -413,3 +420,67 @@ def audit(path: str | os.PathLike[str], event: str, **fields: Any) -> None:
     record = {"time": int(time.time()), "event": event, "prev": prev, **fields}
     with p.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# A workspace's HSM
+# --------------------------------------------------------------------------------------
+
+#: File in a workspace naming its PKCS#11 module, SoftHSM2 configuration and tokens.
+HSM_FILE = "hsm/hsm.json"
+AUDIT_FILE = "audit/hsm.jsonl"
+
+
+@dataclass
+class HsmSetup:
+    """What ``Workspace.init(hsm=...)`` needs: the module and the activation data.
+
+    Two tokens: ``<prefix>-root`` holds the root key under the dual-control PIN (two
+    halves, two officers: 000 §6.2.2), ``<prefix>-issuing`` holds the four issuing-CA
+    keys under one PIN (000 §6.2.2). With ``softhsm`` true, the token store and
+    SoftHSM2 configuration live in ``<workspace>/hsm/``."""
+
+    module: str
+    so_pin: Secret
+    user_pin: Secret
+    root_pin_halves: list[tuple[str, Secret]]
+    softhsm: bool = True
+    token_prefix: str = "porthos"
+
+    @property
+    def root_token(self) -> str:
+        return f"{self.token_prefix}-root"
+
+    @property
+    def issuing_token(self) -> str:
+        return f"{self.token_prefix}-issuing"
+
+
+@dataclass(frozen=True)
+class WorkspaceHsm:
+    """The contents of ``<workspace>/hsm/hsm.json``."""
+
+    module: str
+    softhsm_conf: str | None
+    root_token: str
+    issuing_token: str
+
+    def save(self, workspace: Path) -> Path:
+        p = workspace / HSM_FILE
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, workspace: Path) -> WorkspaceHsm | None:
+        p = workspace / HSM_FILE
+        if not p.is_file():
+            return None
+        d = json.loads(p.read_text(encoding="utf-8"))
+        return cls(d["module"], d.get("softhsm_conf"), d["root_token"], d["issuing_token"])
+
+    def activate_module(self, workspace: Path) -> None:
+        """Point SoftHSM2 at the workspace's configuration and load the module."""
+        if self.softhsm_conf:
+            use_softhsm_conf(workspace / self.softhsm_conf)
+        load_module(self.module)

@@ -96,6 +96,59 @@ def issue_certificates(
     return template.assemble(tbs, signatures)
 
 
+def issue_certificates_partial(
+    template: _native.Template,
+    signer: Pkcs11Signer,
+    *,
+    serials: NDArray[np.uint8],
+    not_before: NDArray[np.int64],
+    not_after: NDArray[np.int64],
+    subjects: Sequence[Sequence[tuple[str, str]]],
+    spkis: Sequence[bytes],
+    sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+) -> tuple[list[bytes | None], NDArray[np.uint8], list[str]]:
+    """Like ``issue_certificates`` through an HSM, but an item the HSM fails to sign
+    becomes None with an HsmItemStatus and a reason while the others are issued.
+
+    A fill is deterministic, so the signed subset is re-filled and assembled with its
+    signatures (only when some item failed)."""
+    if signer.signature_algorithm != template.signature_algorithm:
+        raise SigningError(
+            f"signer uses {signer.signature_algorithm}, the template was compiled for "
+            f"{template.signature_algorithm}"
+        )
+    tbs = template.fill(
+        serials=serials,
+        not_before=not_before,
+        not_after=not_after,
+        subjects=subjects,
+        spkis=spkis,
+        sans=sans,
+    )
+    digests = _native.tbs_digests(tbs, HASH_OF[template.signature_algorithm])
+    sigs, status, reasons = signer.sign_digests_partial(digests)
+    if not np.any(status):
+        return list(template.assemble(tbs, sigs).to_list()), status, reasons
+    ok = np.flatnonzero(status == 0)
+    out: list[bytes | None] = [None] * len(sigs)
+    if ok.size:
+        sub = template.fill(
+            serials=serials[ok],
+            not_before=not_before[ok],
+            not_after=not_after[ok],
+            subjects=[subjects[i] for i in ok.tolist()],
+            spkis=[spkis[i] for i in ok.tolist()],
+            sans=None if sans is None else [sans[i] for i in ok.tolist()],
+        )
+        for i, der in zip(
+            ok.tolist(),
+            template.assemble(sub, [sigs[i] for i in ok.tolist()]).to_list(),
+            strict=True,
+        ):
+            out[i] = der
+    return out, status, reasons
+
+
 class Pkcs11Signer:
     """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
 
@@ -122,8 +175,10 @@ class Pkcs11Signer:
     ) -> None:
         self.module = str(hsm.find_module(module))
         hsm.load_module(self.module)
-        self._spki = public_key if public_key is not None else hsm.public_key_der(
-            self.module, token, key_label
+        self._spki = (
+            public_key
+            if public_key is not None
+            else hsm.public_key_der(self.module, token, key_label)
         )
         self._pool = _native.Pkcs11Pool(
             self.module,
