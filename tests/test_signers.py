@@ -13,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from porthos import _native
 from porthos.exceptions import SigningError
 from porthos.signers import DigestSigner, issue_certificates

@@ -257,12 +257,11 @@ def run(
     key_type, sig_alg, batch = ALGS[alg]
     module_path = str(hsm.find_module(module))
     tmp: tempfile.TemporaryDirectory[str] | None = None
-    if token is None:
-        if softhsm_dir is None and "softhsm" in module_path:
-            tmp = tempfile.TemporaryDirectory(prefix="porthos-bench-hsm-")
-            softhsm_dir = tmp.name
-        if softhsm_dir is not None:
-            hsm.use_softhsm_conf(hsm.softhsm_conf(softhsm_dir))
+    if token is None and softhsm_dir is None and "softhsm" in module_path:
+        tmp = tempfile.TemporaryDirectory(prefix="porthos-bench-hsm-")
+        softhsm_dir = tmp.name
+    if softhsm_dir is not None:
+        hsm.use_softhsm_conf(hsm.softhsm_conf(softhsm_dir))
     lib = hsm.load_module(module_path)
     try:
         if token is None:
