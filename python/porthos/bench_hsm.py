@@ -125,14 +125,14 @@ def _process_worker(
         key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
         mech = _mechanism(key_type)
         data = _sign_input(key_type)
-        key.sign(data, mechanism=mech)
+        key.sign(data, mechanism=mech)  # type: ignore[attr-defined]
         ready.put(1)
         go.wait()
         t0 = time.perf_counter()
         deadline = t0 + seconds
         c = 0
         while time.perf_counter() < deadline:
-            key.sign(data, mechanism=mech)
+            key.sign(data, mechanism=mech)  # type: ignore[attr-defined]
             c += 1
         out.put((c, time.perf_counter() - t0))
 

@@ -128,7 +128,8 @@ def issue_certificates_partial(
     digests = _native.tbs_digests(tbs, HASH_OF[template.signature_algorithm])
     sigs, status, reasons = signer.sign_digests_partial(digests)
     if not np.any(status):
-        return list(template.assemble(tbs, sigs).to_list()), status, reasons
+        full = template.assemble(tbs, [s for s in sigs if s is not None]).to_list()
+        return list[bytes | None](full), status, reasons
     ok = np.flatnonzero(status == 0)
     out: list[bytes | None] = [None] * len(sigs)
     if ok.size:
@@ -142,7 +143,7 @@ def issue_certificates_partial(
         )
         for i, der in zip(
             ok.tolist(),
-            template.assemble(sub, [sigs[i] for i in ok.tolist()]).to_list(),
+            template.assemble(sub, [sigs[i] or b"" for i in ok.tolist()]).to_list(),
             strict=True,
         ):
             out[i] = der
