@@ -375,6 +375,10 @@ fn session_lost(rv: Option<RvError>) -> bool {
     )
 }
 
+/// One signed (or failed) item as a worker reports it: index, signature or
+/// (status, reason), nanoseconds, sessions reopened for it.
+type ItemDone = (usize, Result<Vec<u8>, (u8, String)>, u64, usize);
+
 struct Worker {
     session: Session,
     key: ObjectHandle,
@@ -568,7 +572,7 @@ impl Pool {
         // counter is not contended.
         let chunk = (n / (threads * 16)).clamp(1, 64);
         let next = AtomicUsize::new(0);
-        let run = |wi: usize| -> Vec<(usize, Result<Vec<u8>, (u8, String)>, u64, usize)> {
+        let run = |wi: usize| -> Vec<ItemDone> {
             let mut guard = self.workers[wi].lock().unwrap_or_else(|p| p.into_inner());
             let mut out = Vec::new();
             let mut buf = Vec::with_capacity(19 + hl);
