@@ -3,7 +3,7 @@
 
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyBytes, PyByteArray};
 
 use crate::error::{NativeError, NativeResult};
 
@@ -33,9 +33,7 @@ fn as_bytes(item: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
     if let Ok(b) = item.cast::<PyByteArray>() {
         return Some(b.to_vec());
     }
-    item.extract::<Vec<u8>>()
-        .ok()
-        .filter(|_| !item.is_instance_of::<pyo3::types::PyString>())
+    item.extract::<Vec<u8>>().ok().filter(|_| !item.is_instance_of::<pyo3::types::PyString>())
 }
 
 /// `name`: the argument name for error messages.
@@ -51,10 +49,7 @@ pub fn byte_items(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<ByteItems>
         return Ok(ByteItems { data, offsets });
     }
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(NativeError::Batch(format!(
-            "{name}: expected a sequence of byte strings, got one {}",
-            obj.get_type().name()?
-        )));
+        return Err(NativeError::Batch(format!("{name}: expected a sequence of byte strings, got one {}", obj.get_type().name()?)));
     }
     let iter = obj
         .try_iter()
@@ -64,10 +59,7 @@ pub fn byte_items(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<ByteItems>
         let bytes = as_bytes(&item).ok_or_else(|| {
             NativeError::Batch(format!(
                 "{name}[{i}]: expected bytes, got {}",
-                item.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
+                item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
             ))
         })?;
         data.extend_from_slice(&bytes);
@@ -81,18 +73,13 @@ pub fn i64_items(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<Vec<i64>> {
     if let Ok(arr) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
         return Ok(arr.as_array().iter().copied().collect());
     }
-    obj.extract::<Vec<i64>>().map_err(|_| {
-        NativeError::Batch(format!(
-            "{name}: expected an int64 array or a sequence of ints"
-        ))
-    })
+    obj.extract::<Vec<i64>>()
+        .map_err(|_| NativeError::Batch(format!("{name}: expected an int64 array or a sequence of ints")))
 }
 
 pub fn check_len(name: &str, got: usize, want: usize) -> NativeResult<()> {
     if got != want {
-        return Err(NativeError::Batch(format!(
-            "{name}: {got} items, expected {want} (one per certificate)"
-        )));
+        return Err(NativeError::Batch(format!("{name}: {got} items, expected {want} (one per certificate)")));
     }
     Ok(())
 }

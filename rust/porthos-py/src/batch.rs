@@ -28,27 +28,15 @@ impl DerBatch {
         let offsets = offsets.into_pyarray(py);
         read_only(data.as_any())?;
         read_only(offsets.as_any())?;
-        Ok(DerBatch {
-            data: data.unbind(),
-            offsets: offsets.unbind(),
-            len,
-        })
+        Ok(DerBatch { data: data.unbind(), offsets: offsets.unbind(), len })
     }
 
     /// Borrow the buffer and offsets (read-only; the arrays were made non-writeable).
-    pub fn with_slices<T>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&[u8], &[u64]) -> T,
-    ) -> NativeResult<T> {
+    pub fn with_slices<T>(&self, py: Python<'_>, f: impl FnOnce(&[u8], &[u64]) -> T) -> NativeResult<T> {
         let data = self.data.bind(py).readonly();
         let offsets = self.offsets.bind(py).readonly();
-        let d = data
-            .as_slice()
-            .map_err(|e| NativeError::Batch(e.to_string()))?;
-        let o = offsets
-            .as_slice()
-            .map_err(|e| NativeError::Batch(e.to_string()))?;
+        let d = data.as_slice().map_err(|e| NativeError::Batch(e.to_string()))?;
+        let o = offsets.as_slice().map_err(|e| NativeError::Batch(e.to_string()))?;
         Ok(f(d, o))
     }
 
@@ -65,27 +53,17 @@ impl DerBatch {
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyBytes>> {
-        let i = if index < 0 {
-            index + self.len as isize
-        } else {
-            index
-        };
+        let i = if index < 0 { index + self.len as isize } else { index };
         if i < 0 || i as usize >= self.len {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
-                "DerBatch index {index} out of range"
-            )));
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!("DerBatch index {index} out of range")));
         }
         let i = i as usize;
-        Ok(self.with_slices(py, |d, o| {
-            PyBytes::new(py, &d[o[i] as usize..o[i + 1] as usize])
-        })?)
+        Ok(self.with_slices(py, |d, o| PyBytes::new(py, &d[o[i] as usize..o[i + 1] as usize]))?)
     }
 
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items: Vec<Bound<'py, PyBytes>> = self.with_slices(py, |d, o| {
-            o.windows(2)
-                .map(|w| PyBytes::new(py, &d[w[0] as usize..w[1] as usize]))
-                .collect()
+            o.windows(2).map(|w| PyBytes::new(py, &d[w[0] as usize..w[1] as usize])).collect()
         })?;
         PyList::new(py, items)
     }

@@ -32,9 +32,7 @@ impl CsrBatch {
         let n = self.items.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if i < 0 || i >= n {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
-                "CsrBatch index {index} out of range"
-            )));
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!("CsrBatch index {index} out of range")));
         }
         Ok(&self.items[i as usize])
     }
@@ -96,12 +94,7 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> (usize, usize) {
 /// Parse (and by default verify) a batch of DER CSRs.
 #[pyfunction]
 #[pyo3(signature = (csrs, *, verify = true, threads = None))]
-pub fn parse_csrs(
-    py: Python<'_>,
-    csrs: &Bound<'_, PyAny>,
-    verify: bool,
-    threads: Option<usize>,
-) -> NativeResult<CsrBatch> {
+pub fn parse_csrs(py: Python<'_>, csrs: &Bound<'_, PyAny>, verify: bool, threads: Option<usize>) -> NativeResult<CsrBatch> {
     let items = byte_items(csrs, "csrs")?;
     if threads == Some(0) {
         return Err(NativeError::Batch("threads: must be at least 1".into()));
@@ -121,19 +114,11 @@ pub fn parse_csrs(
                     key_type.push(c.spki.key_type as u8);
                     key_bits.push(c.spki.key_bits);
                     out.push(Item {
-                        subject: c
-                            .subject
-                            .iter()
-                            .map(|a| (a.oid.clone(), a.value.clone()))
-                            .collect(),
+                        subject: c.subject.iter().map(|a| (a.oid.clone(), a.value.clone())).collect(),
                         spki: offset_in(&items.data, c.spki.der),
                         signature_algorithm: c.signature_algorithm.name(),
                         detail: o.detail.clone(),
-                        extensions: c
-                            .extensions
-                            .iter()
-                            .map(|e| (e.oid.clone(), e.critical, e.value.to_vec()))
-                            .collect(),
+                        extensions: c.extensions.iter().map(|e| (e.oid.clone(), e.critical, e.value.to_vec())).collect(),
                     });
                 }
                 None => {
@@ -151,12 +136,6 @@ pub fn parse_csrs(
             }
         }
         drop(outcomes);
-        CsrBatch {
-            data: items.data,
-            status,
-            key_type,
-            key_bits,
-            items: out,
-        }
+        CsrBatch { data: items.data, status, key_type, key_bits, items: out }
     }))
 }

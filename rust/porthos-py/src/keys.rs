@@ -12,8 +12,7 @@ use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 
 pub fn parse_alg(name: &str) -> NativeResult<SigAlg> {
-    SigAlg::parse(name)
-        .ok_or_else(|| NativeError::Key(sign::SignError::UnknownAlgorithm(name.to_string())))
+    SigAlg::parse(name).ok_or_else(|| NativeError::Key(sign::SignError::UnknownAlgorithm(name.to_string())))
 }
 
 /// A CA private key in process memory (software mode), signing through aws-lc-rs.
@@ -26,16 +25,10 @@ pub struct SoftwareKey {
 impl SoftwareKey {
     #[staticmethod]
     #[pyo3(signature = (key_type, signature_algorithm = None))]
-    fn generate(
-        py: Python<'_>,
-        key_type: &str,
-        signature_algorithm: Option<&str>,
-    ) -> NativeResult<SoftwareKey> {
+    fn generate(py: Python<'_>, key_type: &str, signature_algorithm: Option<&str>) -> NativeResult<SoftwareKey> {
         let alg = signature_algorithm.map(parse_alg).transpose()?;
         // RSA key generation takes long enough that other threads should run meanwhile.
-        let inner = py
-            .detach(|| sign::SoftwareKey::generate(key_type, alg))
-            .map_err(NativeError::Key)?;
+        let inner = py.detach(|| sign::SoftwareKey::generate(key_type, alg)).map_err(NativeError::Key)?;
         Ok(SoftwareKey { inner })
     }
 
@@ -43,16 +36,11 @@ impl SoftwareKey {
     #[pyo3(signature = (der, signature_algorithm = None))]
     fn from_pkcs8(der: &[u8], signature_algorithm: Option<&str>) -> NativeResult<SoftwareKey> {
         let alg = signature_algorithm.map(parse_alg).transpose()?;
-        Ok(SoftwareKey {
-            inner: sign::SoftwareKey::from_pkcs8(der, alg).map_err(NativeError::Key)?,
-        })
+        Ok(SoftwareKey { inner: sign::SoftwareKey::from_pkcs8(der, alg).map_err(NativeError::Key)? })
     }
 
     fn to_pkcs8<'py>(&self, py: Python<'py>) -> NativeResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(
-            py,
-            &self.inner.to_pkcs8().map_err(NativeError::Key)?,
-        ))
+        Ok(PyBytes::new(py, &self.inner.to_pkcs8().map_err(NativeError::Key)?))
     }
 
     #[getter]
@@ -70,34 +58,21 @@ impl SoftwareKey {
     }
 
     fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
-        let sig = self
-            .inner
-            .sign(message)
-            .map_err(|e| NativeError::Sign(e.to_string()))?;
+        let sig = self.inner.sign(message).map_err(|e| NativeError::Sign(e.to_string()))?;
         Ok(PyBytes::new(py, &sig))
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "SoftwareKey({}, {})",
-            self.inner.key_type(),
-            self.inner.algorithm().name()
-        )
+        format!("SoftwareKey({}, {})", self.inner.key_type(), self.inner.algorithm().name())
     }
 }
 
 #[pyfunction]
 #[pyo3(signature = (n, length = 16))]
-pub fn generate_serials<'py>(
-    py: Python<'py>,
-    n: usize,
-    length: usize,
-) -> NativeResult<Bound<'py, PyArray2<u8>>> {
+pub fn generate_serials<'py>(py: Python<'py>, n: usize, length: usize) -> NativeResult<Bound<'py, PyArray2<u8>>> {
     // RFC 5280 §4.1.2.2: at most 20 octets; >= 8 octets keeps >= 64 random bits.
     if !(8..=20).contains(&length) {
-        return Err(NativeError::Batch(format!(
-            "length: {length} octets; serials are 8..=20 octets"
-        )));
+        return Err(NativeError::Batch(format!("length: {length} octets; serials are 8..=20 octets")));
     }
     let flat = sign::generate_serials(n, length).map_err(|e| NativeError::Sign(e.to_string()))?;
     let arr = flat.into_pyarray(py);
@@ -105,52 +80,29 @@ pub fn generate_serials<'py>(
 }
 
 #[pyfunction]
-pub fn encode_name<'py>(
-    py: Python<'py>,
-    attributes: Vec<(String, String)>,
-) -> NativeResult<Bound<'py, PyBytes>> {
-    let der =
-        name_encode::encode_name(&attributes).map_err(|e| NativeError::Encode(e.to_string()))?;
+pub fn encode_name<'py>(py: Python<'py>, attributes: Vec<(String, String)>) -> NativeResult<Bound<'py, PyBytes>> {
+    let der = name_encode::encode_name(&attributes).map_err(|e| NativeError::Encode(e.to_string()))?;
     Ok(PyBytes::new(py, &der))
 }
 
 #[pyfunction]
 pub fn key_identifier<'py>(py: Python<'py>, spki_der: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(
-        py,
-        &core_key_identifier(spki_der).map_err(NativeError::Decode)?,
-    ))
+    Ok(PyBytes::new(py, &core_key_identifier(spki_der).map_err(NativeError::Decode)?))
 }
 
 #[pyfunction]
 pub fn ecdsa_raw_to_der<'py>(py: Python<'py>, raw: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
-    let der = sign::ecdsa_raw_to_der(raw).ok_or_else(|| {
-        NativeError::Encode(format!(
-            "raw ECDSA signature of {} octets: expected r||s",
-            raw.len()
-        ))
-    })?;
+    let der = sign::ecdsa_raw_to_der(raw)
+        .ok_or_else(|| NativeError::Encode(format!("raw ECDSA signature of {} octets: expected r||s", raw.len())))?;
     Ok(PyBytes::new(py, &der))
 }
 
 #[pyfunction]
-pub fn tbs_digests<'py>(
-    py: Python<'py>,
-    tbs: &DerBatch,
-    hash: &str,
-) -> NativeResult<Bound<'py, PyArray2<u8>>> {
-    let h = HashAlg::parse(hash)
-        .ok_or_else(|| NativeError::Batch(format!("hash: unknown '{hash}'")))?;
+pub fn tbs_digests<'py>(py: Python<'py>, tbs: &DerBatch, hash: &str) -> NativeResult<Bound<'py, PyArray2<u8>>> {
+    let h = HashAlg::parse(hash).ok_or_else(|| NativeError::Batch(format!("hash: unknown '{hash}'")))?;
     let (data, offsets) = tbs.to_owned_items(py)?;
     let n = offsets.len().saturating_sub(1);
-    let flat = py.detach(|| {
-        sign::digest_batch(
-            offsets
-                .windows(2)
-                .map(|w| &data[w[0] as usize..w[1] as usize]),
-            h,
-        )
-    });
+    let flat = py.detach(|| sign::digest_batch(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]), h));
     Ok(flat.into_pyarray(py).reshape([n, h.output_len()])?)
 }
 
@@ -163,8 +115,7 @@ pub fn bench_sign_p256(py: Python<'_>, n: usize) -> NativeResult<f64> {
     py.detach(|| {
         let start = std::time::Instant::now();
         for _ in 0..n {
-            key.sign(&msg)
-                .map_err(|e| NativeError::Sign(e.to_string()))?;
+            key.sign(&msg).map_err(|e| NativeError::Sign(e.to_string()))?;
         }
         Ok(start.elapsed().as_secs_f64())
     })

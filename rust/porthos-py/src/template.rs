@@ -47,51 +47,35 @@ fn extract_items(
     check_len("not_before", not_before.len(), n)?;
     let not_after = i64_items(not_after, "not_after")?;
     check_len("not_after", not_after.len(), n)?;
-    let subjects: Vec<Names> = subjects.extract().map_err(|_| {
-        NativeError::Batch(
-            "subjects: expected a sequence of [(attribute, value), ...] lists".into(),
-        )
-    })?;
+    let subjects: Vec<Names> = subjects
+        .extract()
+        .map_err(|_| NativeError::Batch("subjects: expected a sequence of [(attribute, value), ...] lists".into()))?;
     check_len("subjects", subjects.len(), n)?;
     let sans: Option<Vec<Option<Names>>> = match sans {
         None => None,
         Some(s) if s.is_none() => None,
-        Some(s) => Some(s.extract().map_err(|_| {
-            NativeError::Batch("sans: expected a sequence of [(kind, value), ...] or None".into())
-        })?),
+        Some(s) => Some(
+            s.extract()
+                .map_err(|_| NativeError::Batch("sans: expected a sequence of [(kind, value), ...] or None".into()))?,
+        ),
     };
     if let Some(s) = &sans {
         check_len("sans", s.len(), n)?;
         if !has_san && s.iter().any(|x| x.as_ref().is_some_and(|v| !v.is_empty())) {
-            return Err(NativeError::Batch(
-                "sans: this profile has no subject_alt_name extension".into(),
-            ));
+            return Err(NativeError::Batch("sans: this profile has no subject_alt_name extension".into()));
         }
     }
-    Ok(Items {
-        serials,
-        not_before,
-        not_after,
-        subjects,
-        spkis,
-        sans,
-    })
+    Ok(Items { serials, not_before, not_after, subjects, spkis, sans })
 }
 
 /// Encode subjects and SANs (in parallel), then run `f` over the TbsInputs.
-fn with_inputs<T>(
-    items: &Items,
-    f: impl FnOnce(&[TbsInput<'_>]) -> NativeResult<T>,
-) -> NativeResult<T> {
+fn with_inputs<T>(items: &Items, f: impl FnOnce(&[TbsInput<'_>]) -> NativeResult<T>) -> NativeResult<T> {
     let n = items.spkis.len();
     let subjects: Vec<Vec<u8>> = items
         .subjects
         .par_iter()
         .enumerate()
-        .map(|(i, s)| {
-            name_encode::encode_name(s)
-                .map_err(|e| NativeError::Encode(format!("subjects[{i}]: {e}")))
-        })
+        .map(|(i, s)| name_encode::encode_name(s).map_err(|e| NativeError::Encode(format!("subjects[{i}]: {e}"))))
         .collect::<NativeResult<_>>()?;
     let sans: Vec<Option<Vec<u8>>> = match &items.sans {
         None => vec![None; n],
@@ -99,11 +83,9 @@ fn with_inputs<T>(
             .par_iter()
             .enumerate()
             .map(|(i, s)| match s {
-                Some(names) if !names.is_empty() => {
-                    ext::general_names(names, &format!("sans[{i}]"))
-                        .map(Some)
-                        .map_err(|e| NativeError::Encode(e.to_string()))
-                }
+                Some(names) if !names.is_empty() => ext::general_names(names, &format!("sans[{i}]"))
+                    .map(Some)
+                    .map_err(|e| NativeError::Encode(e.to_string())),
                 _ => Ok(None),
             })
             .collect::<NativeResult<_>>()?,
@@ -135,21 +117,13 @@ impl Template {
         signature_algorithm: &str,
     ) -> NativeResult<Template> {
         let alg = parse_alg(signature_algorithm)?;
-        Ok(Template {
-            inner: template::Template::compile(spec_json, issuer_name_der, issuer_key_id, alg)?,
-        })
+        Ok(Template { inner: template::Template::compile(spec_json, issuer_name_der, issuer_key_id, alg)? })
     }
 
     #[staticmethod]
-    fn for_issuer(
-        spec_json: &str,
-        issuer_cert_der: &[u8],
-        signature_algorithm: &str,
-    ) -> NativeResult<Template> {
+    fn for_issuer(spec_json: &str, issuer_cert_der: &[u8], signature_algorithm: &str) -> NativeResult<Template> {
         let alg = parse_alg(signature_algorithm)?;
-        Ok(Template {
-            inner: template::Template::for_issuer(spec_json, issuer_cert_der, alg)?,
-        })
+        Ok(Template { inner: template::Template::for_issuer(spec_json, issuer_cert_der, alg)? })
     }
 
     #[getter]
@@ -169,21 +143,9 @@ impl Template {
         spkis: &Bound<'_, PyAny>,
         sans: Option<&Bound<'_, PyAny>>,
     ) -> NativeResult<DerBatch> {
-        let items = extract_items(
-            serials,
-            not_before,
-            not_after,
-            subjects,
-            spkis,
-            sans,
-            self.inner.has_san(),
-        )?;
+        let items = extract_items(serials, not_before, not_after, subjects, spkis, sans, self.inner.has_san())?;
         let (data, offsets) = py.detach(|| {
-            with_inputs(&items, |inputs| {
-                self.inner
-                    .fill_batch(inputs)
-                    .map_err(|(i, e)| item_error(i, e))
-            })
+            with_inputs(&items, |inputs| self.inner.fill_batch(inputs).map_err(|(i, e)| item_error(i, e)))
         })?;
         Ok(DerBatch::new(py, data, offsets)?)
     }
@@ -202,39 +164,22 @@ impl Template {
         sans: Option<&Bound<'_, PyAny>>,
         threads: Option<usize>,
     ) -> NativeResult<DerBatch> {
-        let items = extract_items(
-            serials,
-            not_before,
-            not_after,
-            subjects,
-            spkis,
-            sans,
-            self.inner.has_san(),
-        )?;
+        let items = extract_items(serials, not_before, not_after, subjects, spkis, sans, self.inner.has_san())?;
         let pool = pool(threads)?;
         let (data, offsets) = py.detach(|| {
             run_in(&pool, || {
                 with_inputs(&items, |inputs| {
-                    self.inner
-                        .issue_batch(&signer.inner, inputs)
-                        .map_err(|(i, e)| match e {
-                            template::ItemError::Sign(s) => {
-                                NativeError::Sign(format!("item {i}: {s}"))
-                            }
-                            template::ItemError::Encode(d) => item_error(i, d),
-                        })
+                    self.inner.issue_batch(&signer.inner, inputs).map_err(|(i, e)| match e {
+                        template::ItemError::Sign(s) => NativeError::Sign(format!("item {i}: {s}")),
+                        template::ItemError::Encode(d) => item_error(i, d),
+                    })
                 })
             })
         })?;
         Ok(DerBatch::new(py, data, offsets)?)
     }
 
-    fn assemble(
-        &self,
-        py: Python<'_>,
-        tbs: &DerBatch,
-        signatures: &Bound<'_, PyAny>,
-    ) -> NativeResult<DerBatch> {
+    fn assemble(&self, py: Python<'_>, tbs: &DerBatch, signatures: &Bound<'_, PyAny>) -> NativeResult<DerBatch> {
         let sigs = byte_items(signatures, "signatures")?;
         let (data, offsets) = tbs.to_owned_items(py)?;
         let n = offsets.len().saturating_sub(1);

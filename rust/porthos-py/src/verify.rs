@@ -50,9 +50,7 @@ pub fn verify_signatures<'py>(
                 .into_par_iter()
                 .with_min_len(64)
                 .map(|i| match parse_spki(keys.get(i)) {
-                    Ok(k) => {
-                        verify_signature(alg, &k, msgs.get(i), sigs.get(i)) == VerifyStatus::Ok
-                    }
+                    Ok(k) => verify_signature(alg, &k, msgs.get(i), sigs.get(i)) == VerifyStatus::Ok,
                     Err(_) => false,
                 })
                 .collect()
