@@ -117,17 +117,23 @@ def _process_worker(
 ) -> None:
     # A fresh process: python-pkcs11 initialises its own module instance, used by
     # this one thread only, so C_Initialize(NULL) is safe here.
-    import pkcs11
+    try:
+        import pkcs11
 
-    lib = pkcs11.lib(module)
-    tok = lib.get_token(token_label=token)
-    with tok.open(user_pin=pin.decode()) as session:
+        lib = pkcs11.lib(module)
+        tok = lib.get_token(token_label=token)
+        session = tok.open(user_pin=pin.decode())
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, never the PIN
+        ready.put(f"{type(exc).__name__}: {exc}")
+        return
+    try:
         key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
         mech = _mechanism(key_type)
         data = _sign_input(key_type)
         key.sign(data, mechanism=mech)  # type: ignore[attr-defined]
-        ready.put(1)
-        go.wait()
+        ready.put("")
+        if not go.wait(timeout=300):
+            return
         t0 = time.perf_counter()
         deadline = t0 + seconds
         c = 0
@@ -135,6 +141,10 @@ def _process_worker(
             key.sign(data, mechanism=mech)  # type: ignore[attr-defined]
             c += 1
         out.put((c, time.perf_counter() - t0))
+    except Exception as exc:  # noqa: BLE001
+        ready.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        session.close()
 
 
 def raw_processes(
@@ -147,17 +157,25 @@ def raw_processes(
         ctx.Process(
             target=_process_worker,
             args=(module, token, label, pin.reveal(), key_type, seconds, ready, go, out),
+            daemon=True,
         )
         for _ in range(n)
     ]
     for p in procs:
         p.start()
-    for _ in procs:
-        ready.get(timeout=120)
-    go.set()
-    results = [out.get(timeout=seconds + 120) for _ in procs]
-    for p in procs:
-        p.join()
+    try:
+        for _ in procs:
+            err = ready.get(timeout=120)
+            if err:
+                raise hsm.HsmError(f"raw C_Sign worker process failed: {err}")
+        go.set()
+        results = [out.get(timeout=seconds + 120) for _ in procs]
+    finally:
+        go.set()
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
     # All workers ran concurrently for ~seconds each: the sum of their rates.
     return sum(c / dt for c, dt in results)
 
