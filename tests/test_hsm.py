@@ -356,6 +356,30 @@ def test_killed_sessions_are_reopened_and_the_item_retried(token: Token) -> None
         _verify_digest(token.spki["p256"], "ecdsa-sha256", d[i].tobytes(), again[i])
 
 
+def test_pin_changed_under_the_pool_fails_items_without_login_loop(softhsm_dir: Path) -> None:
+    """The session dies and the PIN has changed meanwhile: the reopen's C_Login is
+    refused once, every item of the batch gets SESSION_LOST naming the PIN, and the
+    pool makes no further login attempts (no retry loop that would lock the token)."""
+    t = Token("porthos-pinchange")
+    t.key("k", "ec-p256")
+    d = np.zeros((40, 32), dtype=np.uint8)
+    with t.signer("k", "ecdsa-sha256", sessions=2) as signer:
+        assert len(signer.sign_digests(d[:2])) == 2
+        _native.pkcs11_close_all_sessions(t.module, t.label)
+        tok = hsm._token(t.module, t.label)
+        with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
+            session.set_pin(USER_PIN.decode(), "changed-5e1d")
+        sigs, status, reasons = signer.sign_digests_partial(d)
+        assert all(s is None for s in sigs)
+        assert set(status.tolist()) == {1}  # HsmItemStatus.SESSION_LOST
+        assert all("PIN incorrect" in r for r in reasons)
+        with pytest.raises(SigningError, match="40 of 40 signatures failed"):
+            signer.sign_digests(d)
+        for r in reasons:
+            _no_pin(r)
+            assert "changed-5e1d" not in r
+
+
 def test_pins_never_in_reprs_or_audit(tmp_path: Path) -> None:
     s = hsm.Secret(USER_PIN)
     _no_pin(repr(s) + str(s) + f"{s}" + repr([s]))

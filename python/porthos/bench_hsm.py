@@ -114,15 +114,28 @@ def _process_worker(
     ready: Any,
     go: Any,
     out: Any,
+    setup_lock: Any,
 ) -> None:
     # A fresh process: python-pkcs11 initialises its own module instance, used by
     # this one thread only, so C_Initialize(NULL) is safe here.
     try:
         import pkcs11
 
-        lib = pkcs11.lib(module)
-        tok = lib.get_token(token_label=token)
-        session = tok.open(user_pin=pin.decode())
+        # One worker at a time loads the token list and logs in: SoftHSM2 rewrites a
+        # token's file on login, and a process enumerating tokens at that moment can
+        # miss it (seen as NoSuchToken). Only the setup is serialised, not signing.
+        with setup_lock:
+            lib = pkcs11.lib(module)
+            for attempt in range(20):
+                try:
+                    tok = lib.get_token(token_label=token)
+                    break
+                except pkcs11.NoSuchToken:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.05)
+                    lib.reinitialize()
+            session = tok.open(user_pin=pin.decode())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, never the PIN
         ready.put(f"{type(exc).__name__}: {exc}")
         return
@@ -152,11 +165,22 @@ def raw_processes(
 ) -> float:
     """C_Sign/s with n processes, one session each (the HSM's capacity)."""
     ctx = mp.get_context("spawn")
-    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    ready, out, go, setup_lock = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Lock()
     procs = [
         ctx.Process(
             target=_process_worker,
-            args=(module, token, label, pin.reveal(), key_type, seconds, ready, go, out),
+            args=(
+                module,
+                token,
+                label,
+                pin.reveal(),
+                key_type,
+                seconds,
+                ready,
+                go,
+                out,
+                setup_lock,
+            ),
             daemon=True,
         )
         for _ in range(n)
@@ -332,8 +356,6 @@ def run(
                 }
             )
         from importlib.metadata import version
-
-        import pkcs11 as _p11mod  # noqa: F401  (version below)
 
         result: dict[str, Any] = {
             "benchmark": "porthos bench hsm",

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -395,6 +395,9 @@ pub struct Pool {
     key_label: String,
     alg: SigAlg,
     pin: AuthPin,
+    /// Set once C_Login refused the PIN: no session is reopened after that, so a
+    /// batch can never turn into a loop of failed logins that locks the token.
+    pin_refused: AtomicBool,
     workers: Vec<Mutex<Option<Worker>>>,
 }
 
@@ -423,6 +426,7 @@ impl Pool {
             key_label: key_label.to_string(),
             alg,
             pin,
+            pin_refused: AtomicBool::new(false),
             workers: Vec::with_capacity(sessions),
         };
         for _ in 0..sessions {
@@ -433,17 +437,28 @@ impl Pool {
     }
 
     fn login(&self, session: &Session) -> Result<(), HsmError> {
+        if self.pin_refused.load(Ordering::Acquire) {
+            return Err(HsmError::PinIncorrect {
+                token: self.token.clone(),
+            });
+        }
         match session.login(UserType::User, Some(&self.pin)) {
             Ok(()) => Ok(()),
             Err(e) => match rv_of(&e) {
                 // Another session of this process already logged the user in.
                 Some(RvError::UserAlreadyLoggedIn) => Ok(()),
-                Some(RvError::PinIncorrect) => Err(HsmError::PinIncorrect {
-                    token: self.token.clone(),
-                }),
-                Some(RvError::PinLocked) => Err(HsmError::PinLocked {
-                    token: self.token.clone(),
-                }),
+                Some(RvError::PinIncorrect) => {
+                    self.pin_refused.store(true, Ordering::Release);
+                    Err(HsmError::PinIncorrect {
+                        token: self.token.clone(),
+                    })
+                }
+                Some(RvError::PinLocked) => {
+                    self.pin_refused.store(true, Ordering::Release);
+                    Err(HsmError::PinLocked {
+                        token: self.token.clone(),
+                    })
+                }
                 _ => Err(call_err("C_Login")(e)),
             },
         }
@@ -517,13 +532,10 @@ impl Pool {
                         *slot = Some(w);
                         *reopened += 1;
                     }
+                    // The worker has no session only because an earlier item
+                    // lost it (or close() was called): a lost session either way.
                     Err(e) => {
-                        let status = if lost_before {
-                            ITEM_SESSION_LOST
-                        } else {
-                            ITEM_HSM_ERROR
-                        };
-                        return Err((status, format!("reopening the session: {e}")));
+                        return Err((ITEM_SESSION_LOST, format!("reopening the session: {e}")))
                     }
                 }
             }
