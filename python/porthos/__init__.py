@@ -28,6 +28,7 @@ from porthos.status import CsrStatus, IssueStatus, KeyType
 if TYPE_CHECKING:
     from porthos._native import (
         CsrBatch,
+        CsrVerification,
         DerBatch,
         SoftwareKey,
         Template,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         parse_csrs,
     )
     from porthos.ca import CertificateAuthority, IssueResult, Workspace
+    from porthos.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,7 @@ __all__ = [
     "CertificateAuthority",
     "CsrBatch",
     "CsrStatus",
+    "CsrVerification",
     "DerBatch",
     "DerDecodeError",
     "EncodeError",
@@ -62,6 +65,9 @@ __all__ = [
     "generate_serials",
     "load_profile_set",
     "parse_csrs",
+    "SIGNATURE_ALGORITHMS",
+    "verify_csrs",
+    "verify_signatures",
 ]
 
 _LAZY: dict[str, str] = {
@@ -74,6 +80,10 @@ _LAZY: dict[str, str] = {
     "CertificateAuthority": "porthos.ca",
     "IssueResult": "porthos.ca",
     "Workspace": "porthos.ca",
+    "CsrVerification": "porthos._native",
+    "SIGNATURE_ALGORITHMS": "porthos.verify",
+    "verify_csrs": "porthos.verify",
+    "verify_signatures": "porthos.verify",
 }
 
 

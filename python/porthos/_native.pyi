@@ -5,6 +5,7 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 """
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,9 +48,9 @@ def parse_csrs(
 ) -> CsrBatch: ...
 def verify_signatures(
     algorithm: str,
-    public_keys: Sequence[bytes],
-    messages: Sequence[bytes],
-    signatures: Sequence[bytes],
+    public_keys: Any,  # Sequence[bytes] or (buffer, offsets)
+    messages: Any,
+    signatures: Any,
     *,
     threads: int | None = None,
 ) -> NDArray[np.bool_]:
@@ -236,3 +237,20 @@ def pkcs11_init_token(module: str, label: str, so_pin: bytes, user_pin: bytes) -
 
 def pkcs11_close_all_sessions(module: str, token: str) -> None:
     """C_CloseAllSessions on the token (ends this process's login there)."""
+
+
+# --- issue 3: batch verification (porthos.verify wraps these) ---------------------------
+
+class CsrVerification:
+    """Per-item outcome of verify_csrs: status codes, and reasons on demand."""
+
+    def __len__(self) -> int: ...
+    @property
+    def status(self) -> NDArray[np.uint8]: ...  # porthos.CsrStatus codes, 0 = ok
+    def detail(self, index: int) -> str: ...  # "" when ok; recomputed for this item only
+    def der(self, index: int) -> bytes: ...
+    def signature_algorithm(self, index: int) -> str: ...  # "" if unknown or malformed
+
+def verify_csrs(
+    csrs: Any, *, threads: int | None = None
+) -> tuple[NDArray[np.uint8], CsrVerification]: ...

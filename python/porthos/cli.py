@@ -484,5 +484,8 @@ from porthos.cli_hsm import register as _register_hsm  # noqa: E402
 
 _register_hsm(main, bench)
 
+# verify-csrs and bench verify (issue 3) live in cli_verify.py.
+__import__("porthos.cli_verify").cli_verify.register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

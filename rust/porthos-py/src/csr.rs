@@ -5,10 +5,10 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use porthos_core::verify::{check_csrs, VerifyStatus};
+use porthos_core::verify::{check_csr, VerifyStatus};
 
-use crate::args::byte_items;
-use crate::error::{NativeError, NativeResult};
+use crate::args::{byte_items, par_chunked, pool};
+use crate::error::NativeResult;
 
 struct Item {
     subject: Vec<(String, String)>,
@@ -93,7 +93,9 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> (usize, usize) {
     (start, start + inner.len())
 }
 
-/// Parse (and by default verify) a batch of DER CSRs.
+/// Parse (and by default verify) a batch of DER CSRs: the same engine as
+/// verify_csrs (core `check_csr`, chunked, GIL released, Ctrl-C between chunks), plus
+/// the parsed fields the issuance path needs.
 #[pyfunction]
 #[pyo3(signature = (csrs, *, verify = true, threads = None))]
 pub fn parse_csrs(
@@ -103,60 +105,59 @@ pub fn parse_csrs(
     threads: Option<usize>,
 ) -> NativeResult<CsrBatch> {
     let items = byte_items(csrs, "csrs")?;
-    if threads == Some(0) {
-        return Err(NativeError::Batch("threads: must be at least 1".into()));
-    }
-    Ok(py.detach(move || {
-        let slices = items.slices();
-        let outcomes = check_csrs(&slices, verify, threads);
-        let n = outcomes.len();
-        let mut status = Vec::with_capacity(n);
-        let mut key_type = Vec::with_capacity(n);
-        let mut key_bits = Vec::with_capacity(n);
-        let mut out = Vec::with_capacity(n);
-        for o in &outcomes {
-            status.push(o.status as u8);
-            match &o.csr {
-                Some(c) => {
-                    key_type.push(c.spki.key_type as u8);
-                    key_bits.push(c.spki.key_bits);
-                    out.push(Item {
-                        subject: c
-                            .subject
-                            .iter()
-                            .map(|a| (a.oid.clone(), a.value.clone()))
-                            .collect(),
-                        spki: offset_in(&items.data, c.spki.der),
-                        signature_algorithm: c.signature_algorithm.name(),
-                        detail: o.detail.clone(),
-                        extensions: c
-                            .extensions
-                            .iter()
-                            .map(|e| (e.oid.clone(), e.critical, e.value.to_vec()))
-                            .collect(),
-                    });
-                }
-                None => {
-                    debug_assert_ne!(o.status, VerifyStatus::Ok);
-                    key_type.push(0);
-                    key_bits.push(0);
-                    out.push(Item {
-                        subject: Vec::new(),
-                        spki: (0, 0),
-                        signature_algorithm: "",
-                        detail: o.detail.clone(),
-                        extensions: Vec::new(),
-                    });
-                }
+    let pool = pool(threads)?;
+    let rows = par_chunked(py, items.len(), &pool, |i| {
+        let o = check_csr(items.get(i), verify);
+        match &o.csr {
+            Some(c) => (
+                o.status as u8,
+                c.spki.key_type as u8,
+                c.spki.key_bits,
+                Item {
+                    subject: c
+                        .subject
+                        .iter()
+                        .map(|a| (a.oid.clone(), a.value.clone()))
+                        .collect(),
+                    spki: offset_in(&items.data, c.spki.der),
+                    signature_algorithm: c.signature_algorithm.name(),
+                    detail: o.detail.clone(),
+                    extensions: c
+                        .extensions
+                        .iter()
+                        .map(|e| (e.oid.clone(), e.critical, e.value.to_vec()))
+                        .collect(),
+                },
+            ),
+            None => {
+                debug_assert_ne!(o.status, VerifyStatus::Ok);
+                let item = Item {
+                    subject: Vec::new(),
+                    spki: (0, 0),
+                    signature_algorithm: "",
+                    detail: o.detail.clone(),
+                    extensions: Vec::new(),
+                };
+                (o.status as u8, 0, 0, item)
             }
         }
-        drop(outcomes);
-        CsrBatch {
-            data: items.data,
-            status,
-            key_type,
-            key_bits,
-            items: out,
-        }
-    }))
+    })?;
+    let n = rows.len();
+    let mut status = Vec::with_capacity(n);
+    let mut key_type = Vec::with_capacity(n);
+    let mut key_bits = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    for (s, t, b, item) in rows {
+        status.push(s);
+        key_type.push(t);
+        key_bits.push(b);
+        out.push(item);
+    }
+    Ok(CsrBatch {
+        data: items.data,
+        status,
+        key_type,
+        key_bits,
+        items: out,
+    })
 }

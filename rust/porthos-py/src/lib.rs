@@ -34,6 +34,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<template::Template>()?;
     m.add_function(wrap_pyfunction!(csr::parse_csrs, m)?)?;
     m.add_function(wrap_pyfunction!(verify::verify_signatures, m)?)?;
+    m.add_function(wrap_pyfunction!(verify::verify_csrs, m)?)?;
+    m.add_class::<verify::CsrVerification>()?;
     m.add_function(wrap_pyfunction!(keys::generate_serials, m)?)?;
     m.add_function(wrap_pyfunction!(keys::encode_name, m)?)?;
     m.add_function(wrap_pyfunction!(keys::key_identifier, m)?)?;

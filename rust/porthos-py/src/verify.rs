@@ -1,14 +1,18 @@
-//! verify_signatures: raw batch verification over (key, message, signature) triples.
+//! verify_signatures (raw batch verification over (key, message, signature) triples)
+//! and verify_csrs (parse + proof of possession, status per item, details on demand).
+//!
+//! Both copy their arguments out under the GIL, then work in chunks with the GIL
+//! released (args::par_chunked), so Ctrl-C interrupts a batch of millions.
 
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use rayon::prelude::*;
+use pyo3::types::PyBytes;
 
-use porthos_core::verify::{verify_signature, VerifyStatus};
+use porthos_core::verify::{check_csr, csr_status, verify_signature, VerifyStatus};
 use porthos_core::x509::csr::SignatureAlgorithm;
 use porthos_core::x509::spki::parse_spki;
 
-use crate::args::{byte_items, check_len, pool, run_in};
+use crate::args::{check_len, item_refs, par_chunked, pool, ItemRefs};
 use crate::error::{NativeError, NativeResult};
 
 const ALGORITHMS: [SignatureAlgorithm; 10] = [
@@ -24,6 +28,10 @@ const ALGORITHMS: [SignatureAlgorithm; 10] = [
     SignatureAlgorithm::Ed25519,
 ];
 
+/// Verify N signatures. Item i is valid iff `public_keys[i]` is a SubjectPublicKeyInfo
+/// acceptable for `algorithm` (same key checks as CSRs: EC point on the curve, RSA
+/// 2048-4096 bits) and `signatures[i]` verifies over `messages[i]`. A malformed key or
+/// signature is `False`, never an exception.
 #[pyfunction]
 #[pyo3(signature = (algorithm, public_keys, messages, signatures, *, threads = None))]
 pub fn verify_signatures<'py>(
@@ -37,26 +45,94 @@ pub fn verify_signatures<'py>(
     let alg = ALGORITHMS
         .into_iter()
         .find(|a| a.name() == algorithm)
-        .ok_or_else(|| NativeError::Batch(format!("algorithm: unknown '{algorithm}'")))?;
-    let keys = byte_items(public_keys, "public_keys")?;
-    let msgs = byte_items(messages, "messages")?;
-    let sigs = byte_items(signatures, "signatures")?;
+        .ok_or_else(|| {
+            let known: Vec<_> = ALGORITHMS.iter().map(|a| a.name()).collect();
+            NativeError::Batch(format!(
+                "algorithm: unknown '{algorithm}' (one of {})",
+                known.join(", ")
+            ))
+        })?;
+    let keys = item_refs(public_keys, "public_keys")?;
+    let msgs = item_refs(messages, "messages")?;
+    let sigs = item_refs(signatures, "signatures")?;
     check_len("messages", msgs.len(), keys.len())?;
     check_len("signatures", sigs.len(), keys.len())?;
     let pool = pool(threads)?;
-    let result: Vec<bool> = py.detach(|| {
-        run_in(&pool, || {
-            (0..keys.len())
-                .into_par_iter()
-                .with_min_len(64)
-                .map(|i| match parse_spki(keys.get(i)) {
-                    Ok(k) => {
-                        verify_signature(alg, &k, msgs.get(i), sigs.get(i)) == VerifyStatus::Ok
-                    }
-                    Err(_) => false,
-                })
-                .collect()
-        })
-    });
+    let result = par_chunked(py, keys.len(), &pool, |i| match parse_spki(keys.get(i)) {
+        Ok(k) => verify_signature(alg, &k, msgs.get(i), sigs.get(i)) == VerifyStatus::Ok,
+        Err(_) => false,
+    })?;
     Ok(result.into_pyarray(py))
+}
+
+/// What verify_csrs found, per item: the status array and, on demand, the reason.
+/// Only the status is computed for the whole batch; `detail(i)` re-checks item i
+/// alone, so a batch of millions carries no per-item strings.
+#[pyclass(frozen, module = "porthos._native")]
+pub struct CsrVerification {
+    items: ItemRefs,
+    status: Vec<u8>,
+}
+
+impl CsrVerification {
+    fn index(&self, index: isize) -> PyResult<usize> {
+        let n = self.status.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "CsrVerification index {index} out of range for {n} items"
+            )));
+        }
+        Ok(i as usize)
+    }
+}
+
+#[pymethods]
+impl CsrVerification {
+    fn __len__(&self) -> usize {
+        self.status.len()
+    }
+    /// The status codes (porthos.CsrStatus values), a fresh uint8 array.
+    #[getter]
+    fn status<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.status.clone().into_pyarray(py)
+    }
+    /// Why item `index` is not OK: what failed and where (byte offset and field path
+    /// for malformed DER); "" for an OK item.
+    fn detail(&self, py: Python<'_>, index: isize) -> PyResult<String> {
+        let i = self.index(index)?;
+        let der = self.items.get(i);
+        Ok(py.detach(|| check_csr(der, true).detail))
+    }
+    /// The DER of item `index` as given.
+    fn der<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyBytes>> {
+        let i = self.index(index)?;
+        Ok(PyBytes::new(py, self.items.get(i)))
+    }
+    /// The signature algorithm name of item `index` ("" when unknown or malformed).
+    fn signature_algorithm(&self, index: isize) -> PyResult<&'static str> {
+        let i = self.index(index)?;
+        Ok(check_csr(self.items.get(i), false)
+            .csr
+            .map_or("", |c| c.signature_algorithm.name()))
+    }
+    fn __repr__(&self) -> String {
+        let ok = self.status.iter().filter(|&&s| s == 0).count();
+        format!("CsrVerification(len={}, ok={ok})", self.status.len())
+    }
+}
+
+/// Parse and verify the proof of possession of N DER CSRs.
+#[pyfunction]
+#[pyo3(signature = (csrs, *, threads = None))]
+pub fn verify_csrs<'py>(
+    py: Python<'py>,
+    csrs: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> NativeResult<(Bound<'py, PyArray1<u8>>, CsrVerification)> {
+    let items = item_refs(csrs, "csrs")?;
+    let pool = pool(threads)?;
+    let status = par_chunked(py, items.len(), &pool, |i| csr_status(items.get(i)) as u8)?;
+    let array = status.clone().into_pyarray(py);
+    Ok((array, CsrVerification { items, status }))
 }

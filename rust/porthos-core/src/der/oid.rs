@@ -53,6 +53,31 @@ fn push_base128(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// Whether OID content octets decode (the same rules as [`decode_oid`]) without
+/// building the dotted text: the validity check on every parse path allocates nothing.
+pub fn is_valid_oid(content: &[u8]) -> bool {
+    if content.is_empty() || content[content.len() - 1] & 0x80 != 0 {
+        return false;
+    }
+    let mut cur: u64 = 0;
+    let mut start = true;
+    for &b in content {
+        if start && b == 0x80 {
+            return false;
+        }
+        start = false;
+        if cur > (u64::MAX >> 7) {
+            return false;
+        }
+        cur = (cur << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            cur = 0;
+            start = true;
+        }
+    }
+    true
+}
+
 /// Decode OID content octets into dotted text. Rejects empty content, non-minimal
 /// arcs (a leading 0x80 octet) and arcs past 64 bits.
 pub fn decode_oid(content: &[u8]) -> Option<String> {
@@ -131,6 +156,12 @@ mod tests {
             for r in &rest { s.push_str(&format!(".{r}")); }
             let enc = encode_oid(&s).unwrap();
             proptest::prop_assert_eq!(decode_oid(&enc).unwrap(), s);
+        }
+
+        /// The allocation-free check agrees with the decoder on any content octets.
+        #[test]
+        fn validity_check_agrees_with_decoder(content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)) {
+            proptest::prop_assert_eq!(is_valid_oid(&content), decode_oid(&content).is_some());
         }
     }
 }

@@ -271,7 +271,7 @@ pub fn check_integer(tlv: &Tlv<'_>) -> Result<(), DerError> {
 
 /// Check that an OID TLV's content decodes (X.690 §8.19).
 pub fn check_oid(tlv: &Tlv<'_>) -> Result<(), DerError> {
-    if crate::der::oid::decode_oid(tlv.value).is_none() {
+    if !crate::der::oid::is_valid_oid(tlv.value) {
         return Err(DerError::new(
             DerErrorKind::InvalidValue("malformed OBJECT IDENTIFIER"),
             tlv.offset,

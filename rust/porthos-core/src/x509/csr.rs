@@ -259,13 +259,14 @@ pub fn parse_csr(der: &[u8]) -> Result<Csr<'_>, DerError> {
     outer.finish(CSR)?;
 
     let (info_tlv, mut info) = csr.enter(tag::SEQUENCE, INFO)?;
-    let alg_tlv = csr.expect(tag::SEQUENCE, &format!("{CSR}.signatureAlgorithm"))?;
+    let alg_tlv = csr.expect(tag::SEQUENCE, "CertificationRequest.signatureAlgorithm")?;
     let signature_algorithm = parse_signature_algorithm(&csr, &alg_tlv)
         .map_err(|e| e.within(&format!("{CSR}.signatureAlgorithm")))?;
-    let signature = csr.read_bit_string(&format!("{CSR}.signature"))?;
+    let signature = csr.read_bit_string("CertificationRequest.signature")?;
     csr.finish(CSR)?;
 
-    let version = info.read_integer_bytes(&format!("{INFO}.version"))?;
+    let version =
+        info.read_integer_bytes("CertificationRequest.certificationRequestInfo.version")?;
     if version != [0] {
         return Err(DerError::new(
             DerErrorKind::InvalidValue("version must be v1(0)"),
@@ -273,16 +274,23 @@ pub fn parse_csr(der: &[u8]) -> Result<Csr<'_>, DerError> {
             format!("{INFO}.version"),
         ));
     }
-    let subject_tlv = info.expect(tag::SEQUENCE, &format!("{INFO}.subject"))?;
+    let subject_tlv = info.expect(
+        tag::SEQUENCE,
+        "CertificationRequest.certificationRequestInfo.subject",
+    )?;
     let subject =
         parse_name_in(&info, &subject_tlv).map_err(|e| e.within(&format!("{INFO}.subject")))?;
-    let spki_tlv = info.expect(tag::SEQUENCE, &format!("{INFO}.subjectPKInfo"))?;
+    let spki_tlv = info.expect(
+        tag::SEQUENCE,
+        "CertificationRequest.certificationRequestInfo.subjectPKInfo",
+    )?;
     let spki =
         parse_spki_in(&info, &spki_tlv).map_err(|e| e.within(&format!("{INFO}.subjectPKInfo")))?;
-    let attrs_path = format!("{INFO}.attributes");
-    let (_, mut attrs) = info.enter(tag::context_constructed(0), &attrs_path)?;
+    // Literal paths (not format!): the success path of a batch allocates no path text.
+    let attrs_path = "CertificationRequest.certificationRequestInfo.attributes";
+    let (_, mut attrs) = info.enter(tag::context_constructed(0), attrs_path)?;
     info.finish(INFO)?;
-    let extensions = parse_attributes(&mut attrs).map_err(|e| e.within(&attrs_path))?;
+    let extensions = parse_attributes(&mut attrs).map_err(|e| e.within(attrs_path))?;
 
     Ok(Csr {
         der,

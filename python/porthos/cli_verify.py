@@ -1,0 +1,142 @@
+"""``porthos verify-csrs FILE [--json OUT]`` and ``porthos bench verify``.
+
+verify-csrs reads a PEM bundle (any number of ``CERTIFICATE REQUEST`` blocks) or one
+DER request, runs the batch engine (:func:`porthos.verify.verify_csrs`: parse + proof
+of possession, all cores, GIL released) and prints a summary per status.
+
+Exit codes: 0 every request is OK; 3 some request is not (the same code as ``issue``
+for rejected requests); 2 usage or input errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from porthos.cli import EXIT_REJECTED, _console, _errors_exit_2, _fail, _flatten
+from porthos.status import CsrStatus
+
+_PEM = re.compile(
+    rb"-----BEGIN (NEW )?CERTIFICATE REQUEST-----\s*(.*?)-----END (NEW )?CERTIFICATE REQUEST-----",
+    re.S,
+)
+
+
+def read_requests(data: bytes) -> list[bytes]:
+    """The DER requests in a PEM bundle, or ``[data]`` for DER input (RFC 7468 §7:
+    both the ``CERTIFICATE REQUEST`` and the legacy ``NEW CERTIFICATE REQUEST`` labels).
+    A PEM block whose base64 does not decode raises ValueError naming the block."""
+    if b"-----BEGIN" not in data:
+        return [data]
+    out = []
+    for i, m in enumerate(_PEM.finditer(data)):
+        try:
+            out.append(base64.b64decode(b"".join(m.group(2).split()), validate=True))
+        except binascii.Error as exc:
+            raise ValueError(f"PEM block {i}: bad base64: {exc}") from exc
+    return out
+
+
+@click.command("verify-csrs")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every item's status (and reason when not OK) as JSON.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
+@_errors_exit_2
+def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -> None:
+    """Parse every CSR in FILE (PEM bundle or one DER) and check its proof of possession."""
+    from porthos.verify import verify_csrs
+
+    try:
+        requests = read_requests(file.read_bytes())
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    if not requests:
+        _fail(f"{file}: no CERTIFICATE REQUEST found")
+    t0 = time.perf_counter()
+    status, details = verify_csrs(requests, threads=threads)
+    seconds = time.perf_counter() - t0
+    codes = status.tolist()
+    counts = {s.name: codes.count(int(s)) for s in CsrStatus}
+    items = [
+        {"index": i, "status": CsrStatus(c).name, "code": c, "detail": details.detail(i)}
+        for i, c in enumerate(codes)
+        if c != CsrStatus.OK
+    ]
+    table = Table(title=f"{file.name}: {len(codes)} requests in {seconds:.3f} s")
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, str(count))
+    console = _console()
+    console.print(table)
+    for item in items[:20]:
+        console.print(f"  [{item['index']}] {item['status']}: {item['detail']}")
+    if len(items) > 20:
+        console.print(f"  … {len(items) - 20} more (see --json)")
+    if json_out:
+        report = {
+            "file": str(file),
+            "n": len(codes),
+            "seconds": seconds,
+            "counts": counts,
+            "status_codes": {s.name: int(s) for s in CsrStatus},
+            "not_ok": items,
+        }
+        Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
+    if items:
+        raise SystemExit(EXIT_REJECTED)
+
+
+@click.command("verify")
+@click.option("--n", "n", type=click.IntRange(min=1), default=100000, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads for the all-cores variants (default: every core).",
+)
+@click.option("--openssl-seconds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+@_errors_exit_2
+def bench_verify(
+    n: int, repeats: int, threads: int | None, openssl_seconds: int, json_out: str | None
+) -> None:
+    """Batch verification against openssl speed and pyca/cryptography."""
+    from porthos.bench import verify as bench_verify_module
+
+    result: dict[str, Any] = bench_verify_module.run(
+        n=n,
+        repeats=repeats,
+        threads=threads,
+        openssl_seconds=openssl_seconds,
+        json_out=json_out,
+    )
+    table = Table(title=f"bench verify (n={n}, repeats={repeats})")
+    table.add_column("key")
+    table.add_column("value")
+    for key, value in _flatten({k: result[k] for k in ("ratios", "targets", "load")}):
+        table.add_row(key, value)
+    _console().print(table)
+
+
+def register(main: click.Group) -> None:
+    """Add ``verify-csrs`` to the top-level command and ``verify`` to ``bench``."""
+    main.add_command(verify_csrs_command)
+    bench = main.commands.get("bench")
+    if isinstance(bench, click.Group):
+        bench.add_command(bench_verify)
