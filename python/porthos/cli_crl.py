@@ -69,10 +69,16 @@ def crl() -> None:
 @crl.command()
 @_WORKDIR
 @click.option("--ca", "ca_name", default=None, help="Only this CA (default: every CA).")
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
+)
 @_errors_exit_2
-def publish(workdir: Path, ca_name: str | None) -> None:
+def publish(workdir: Path, ca_name: str | None, delta: bool) -> None:
     """Write each CA's CRL from the store to the repository folder, under the file name
-    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...)."""
+    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...; shard CRLs under their
+    shard URL's file name)."""
     from porthos import crl as crlmod
     from porthos.ca import Workspace
 
@@ -82,7 +88,7 @@ def publish(workdir: Path, ca_name: str | None) -> None:
         for col in ("CA", "CRL number", "entries", "file"):
             table.add_column(col)
         with _Bar("building CRLs") as bar:
-            results = crlmod.publish(ws, ca_name, progress=bar)
+            results = crlmod.publish(ws, ca_name, delta=delta, progress=bar)
         for name, path, number, entries in results:
             table.add_row(name, str(number), str(entries), str(path))
         console.print(table)
