@@ -2,7 +2,8 @@
 # what they need and work with no other step; a second run only redoes what changed
 # (stamp files under .make/, all ignored by git).
 #
-#   make demo    build, then run `porthos demo` in a fresh ./demo-workspace (env prod)
+#   make demo    build, then run `porthos demo --hsm softhsm` in a fresh ./demo-workspace
+#                (env prod; the CA keys live in a SoftHSM2 token inside the workspace)
 #   make test    lint, then the Rust tests (incl. Wycheproof), then pytest
 #   make lint    cargo fmt --check, clippy -D warnings, ruff, mypy
 #   make bench   porthos bench issue --n 10000 --repeats 5 -> bench-results/issue.json
@@ -14,7 +15,7 @@ SHELL := /bin/bash
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
 # Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl
+DEB_PACKAGES = openssl softhsm2
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -78,7 +79,7 @@ build: $(STAMPS)/build
 # --- targets -----------------------------------------------------------------------------
 demo: build
 	rm -rf demo-workspace
-	$(VENV)/bin/porthos demo --workdir demo-workspace
+	$(VENV)/bin/porthos demo --workdir demo-workspace --hsm softhsm
 
 lint: $(STAMPS)/venv | rust-toolchain
 	cargo fmt --all --check

@@ -77,6 +77,12 @@ class CsrFactory:
         return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hsm: needs SoftHSM2 (Debian package softhsm2); skipped only if absent"
+    )
+
+
 @pytest.fixture(scope="session")
 def csr_factory() -> CsrFactory:
     return CsrFactory()

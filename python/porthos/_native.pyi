@@ -199,3 +199,41 @@ _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[n
 def crl_delta_columns(base: _Cols, current: _Cols) -> _Cols: ...
 def crl_merge_columns(base: _Cols, delta_cols: _Cols) -> _Cols: ...
 def crl_shard_of(serials: NDArray[np.uint8], shards: int) -> NDArray[np.uint32]: ...
+
+# --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
+
+class Pkcs11Pool:
+    """Sessions on one token signing with one private key, one worker thread each.
+    The PIN is bytes (never str) and appears in no repr or message."""
+
+    def __init__(
+        self,
+        module: str,
+        token: str,
+        key: str,
+        signature_algorithm: str,
+        pin: bytes,
+        sessions: int,
+    ) -> None: ...
+    def sign_digests(
+        self, digests: NDArray[np.uint8]
+    ) -> tuple[list[bytes | None], NDArray[np.uint8], list[str], NDArray[np.uint64], int]:
+        """(signatures, HsmItemStatus per item, reasons, latency ns, sessions reopened)."""
+    def close(self) -> None: ...
+    @property
+    def sessions(self) -> int: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def key_label(self) -> str: ...
+    @property
+    def signature_algorithm(self) -> str: ...
+
+def pkcs11_load_module(module: str) -> None:
+    """Load a module and leave it initialised with CKF_OS_LOCKING_OK."""
+
+def pkcs11_init_token(module: str, label: str, so_pin: bytes, user_pin: bytes) -> None:
+    """C_InitToken + C_InitPIN on the first uninitialised token."""
+
+def pkcs11_close_all_sessions(module: str, token: str) -> None:
+    """C_CloseAllSessions on the token (ends this process's login there)."""

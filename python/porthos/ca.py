@@ -3,7 +3,11 @@
 A workspace is a directory:
 
     W/porthos.sqlite            the store (store.py); its presence means "initialised"
-    W/keys/<ca>.p8              software CA keys, PKCS#8 DER, mode 0600 (HSM comes later)
+    W/keys/<ca>.p8              software CA keys, PKCS#8 DER, mode 0600 (software mode)
+    W/hsm/                      HSM mode: hsm.json (module, tokens) and, for SoftHSM2, its
+                                configuration and token store; the store's key_ref is then
+                                an RFC 7512 PKCS#11 URI naming token and key label
+    W/audit/hsm.jsonl           HSM mode: key activations and the officers behind them
     W/repository/<ca>.crt       each CA certificate, DER, under the file name its AIA
                                 URL uses (000 §2.1: root-ca-1.crt, ha-device-ca-1.crt, ...)
 
@@ -20,15 +24,19 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding as hsm_encoding
+from cryptography.hazmat.primitives.serialization import PublicFormat as hsm_format
 from numpy.typing import NDArray
 
-from porthos import _native, policy, signers
+from porthos import _native, hsm, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
@@ -224,8 +232,12 @@ class CertificateAuthority:
         self.not_after = int(cert.not_valid_after_utc.timestamp())
         self.serial_hex = format(cert.serial_number, "x")
         self.subject: list[tuple[str, str]] = list(spec.subject)
+        self.key_ref = row.key_ref
+        #: Set when the key lives in a PKCS#11 token (HSM mode).
+        self.hsm_ref = hsm.HsmKeyRef.parse(row.key_ref)
         self._key_path = workspace.path / row.key_ref
         self._key: _native.SoftwareKey | None = None
+        self._hsm_signer: signers.Pkcs11Signer | None = None
         self._templates: dict[tuple[str, int | None], _native.Template] = {}
 
     def __repr__(self) -> str:
@@ -237,7 +249,26 @@ class CertificateAuthority:
         return [p.name for p in self.workspace.profile_set.profiles_of(self.name)]
 
     @property
+    def signer(self) -> signers.Signer:
+        """The software key, or the PKCS#11 signer of an activated HSM workspace."""
+        if self.hsm_ref is None:
+            return self.key
+        if self._hsm_signer is None:
+            self._hsm_signer = self.workspace._open_hsm_signer(self)
+        return self._hsm_signer
+
+    def close(self) -> None:
+        if self._hsm_signer is not None:
+            self._hsm_signer.close()
+            self._hsm_signer = None
+
+    @property
     def key(self) -> _native.SoftwareKey:
+        if self.hsm_ref is not None:
+            raise KeyMaterialError(
+                f"the key of CA {self.name} is in the HSM (token '{self.hsm_ref.token}', "
+                f"label '{self.hsm_ref.label}'); it never leaves it (000 §6.2.6)"
+            )
         if self._key is None:
             try:
                 der = self._key_path.read_bytes()
@@ -262,7 +293,7 @@ class CertificateAuthority:
         if tpl is None:
             prof = self._profile(profile)
             tpl = _native.Template.for_issuer(
-                prof.template_spec_json(shard), self.certificate, self.key.signature_algorithm
+                prof.template_spec_json(shard), self.certificate, self.spec.signature_algorithm
             )
             self._templates[(profile, shard)] = tpl
         return tpl
@@ -359,20 +390,35 @@ class CertificateAuthority:
                 # cached and the groups still sign in parallel.
                 of = _native.crl_shard_of(serials, prof.crl_shards)
                 groups = [(int(s), np.flatnonzero(of == s)) for s in np.unique(of)]
-            issued: list[bytes] = [b""] * k
+            signer = self.signer
+            signed: list[bytes | None] = [None] * k
+            sign_status = np.zeros(k, dtype=np.uint8)
+            sign_reasons = [""] * k
             for shard, idx in groups:
-                part = signers.issue_certificates(
-                    self.template(profile, shard),
-                    self.key,
+                template = self.template(profile, shard)
+                args: dict[str, Any] = dict(
                     serials=serials[idx],
                     not_before=np.full(len(idx), not_before, dtype=np.int64),
                     not_after=np.full(len(idx), not_after, dtype=np.int64),
                     subjects=[subjects[j] for j in idx],
                     spkis=[spkis[j] for j in idx],
-                    threads=threads,
-                ).to_list()
+                )
+                if isinstance(signer, signers.Pkcs11Signer):
+                    # One item the HSM cannot sign fails alone; the batch goes on (issue 5).
+                    part, part_status, part_reasons = signers.issue_certificates_partial(
+                        template, signer, **args
+                    )
+                    for r, j in enumerate(idx.tolist()):
+                        sign_status[j] = part_status[r]
+                        sign_reasons[j] = part_reasons[r]
+                else:
+                    part = list(
+                        signers.issue_certificates(
+                            template, signer, threads=threads, **args
+                        ).to_list()
+                    )
                 for j, der in zip(idx.tolist(), part, strict=True):
-                    issued[j] = der
+                    signed[j] = der
             issued_at = int(time.time())
             rows = [
                 CertificateRow(
@@ -381,15 +427,20 @@ class CertificateAuthority:
                     prof.name,
                     not_before,
                     not_after,
-                    issued[r],
+                    der,
                     issued_at,
                 )
-                for r in range(k)
+                for r, der in enumerate(signed)
+                if der is not None
             ]
             # Committed before any certificate leaves this call (ARCHITECTURE "Store").
             self.workspace.store.insert_certificates(self.name, rows)
             for r, i in enumerate(accepted):
-                certificates[i] = issued[r]
+                if signed[r] is None:
+                    status[i] = IssueStatus.SIGNING_FAILED
+                    reasons[i] = f"HSM signing failed: {sign_reasons[r]} (status {sign_status[r]})"
+                else:
+                    certificates[i] = signed[r]
         return IssueResult(certificates, status, reasons, profile=prof.name, ca=self.name)
 
     def revoke(
@@ -446,6 +497,10 @@ class Workspace:
         self.path = path
         self.store = store
         self.profile_set = profile_set
+        #: HSM mode: module and tokens (None for software keys).
+        self.hsm = hsm.WorkspaceHsm.load(path)
+        self._hsm_pin: hsm.Secret | None = None
+        self._hsm_sessions: int | None = None
         self._cas: dict[str, CertificateAuthority] = {}
         rows = {row.name: row for row in store.cas()}
         for name, spec in profile_set.cas.items():
@@ -486,7 +541,81 @@ class Workspace:
     def repository_path(self, ca_name: str) -> Path:
         return self.path / REPOSITORY_DIR / f"{ca_name}.crt"
 
+    # -- HSM mode ----------------------------------------------------------------------
+
+    def activate(self, pin: hsm.Secret, *, sessions: int | None = None) -> None:
+        """Give the issuing-CA token's PIN (one PIN: 000 §6.2.2); the issuing CAs
+        then sign through session pools of ``sessions`` sessions (default: cores)."""
+        if self.hsm is None:
+            raise WorkspaceError(f"{self.path} keeps software keys; there is no HSM to activate")
+        self.hsm.activate_module(self.path)
+        self._hsm_pin = pin
+        self._hsm_sessions = sessions
+        hsm.audit(self.path / hsm.AUDIT_FILE, "issuing-activation", token=self.hsm.issuing_token)
+
+    def _open_hsm_signer(self, ca: CertificateAuthority) -> signers.Pkcs11Signer:
+        assert ca.hsm_ref is not None and self.hsm is not None
+        if ca.spec.self_signed:
+            raise KeyMaterialError(
+                f"the root key ({ca.name}) signs only inside Workspace.root_activation, "
+                "with the PIN halves of two officers (000 §6.2.2)"
+            )
+        if self._hsm_pin is None:
+            raise KeyMaterialError(
+                f"the key of CA {ca.name} is in token '{ca.hsm_ref.token}': activate the "
+                "workspace with the issuing-CA PIN first (Workspace.activate, --pin-file)"
+            )
+        spki = (
+            x509.load_der_x509_certificate(ca.certificate)
+            .public_key()
+            .public_bytes(hsm_encoding.DER, hsm_format.SubjectPublicKeyInfo)
+        )
+        return signers.Pkcs11Signer(
+            self.hsm.module,
+            ca.hsm_ref.token,
+            ca.hsm_ref.label,
+            self._hsm_pin,
+            ca.spec.signature_algorithm,
+            sessions=self._hsm_sessions,
+            public_key=spki,
+        )
+
+    @contextmanager
+    def root_activation(
+        self, halves: Sequence[tuple[str, hsm.Secret]], purpose: str
+    ) -> Iterator[signers.Pkcs11Signer]:
+        """The root key, activated by two officers' PIN halves for one root operation
+        (issuing-CA certificates, the root CRL); its sessions close on exit (000 §6.2.2)."""
+        if self.hsm is None:
+            raise WorkspaceError(f"{self.path} keeps software keys; the root is not in an HSM")
+        root = self.cas[0]
+        assert root.hsm_ref is not None
+        pin, officers = hsm.dual_control_pin(halves)
+        self.hsm.activate_module(self.path)
+        signer = signers.Pkcs11Signer(
+            self.hsm.module,
+            root.hsm_ref.token,
+            root.hsm_ref.label,
+            pin,
+            root.spec.signature_algorithm,
+            sessions=1,
+        )
+        hsm.audit(
+            self.path / hsm.AUDIT_FILE,
+            "root-activation",
+            token=root.hsm_ref.token,
+            officers=officers,
+            purpose=purpose,
+        )
+        try:
+            yield signer
+        finally:
+            signer.close()
+            hsm.audit(self.path / hsm.AUDIT_FILE, "root-deactivation", token=root.hsm_ref.token)
+
     def close(self) -> None:
+        for ca in self._cas.values():
+            ca.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:
@@ -522,14 +651,18 @@ class Workspace:
         *,
         profile_set: str = "porthos",
         now: int | None = None,
+        hsm_setup: hsm.HsmSetup | None = None,
     ) -> Workspace:
-        """Create the hierarchy of a profile set: software keys, the self-signed root,
-        the issuing CAs signed by it, the store, the published CA certificates."""
+        """Create the hierarchy of a profile set: CA keys (software, or generated in
+        the HSM with ``hsm_setup``: 000 §6.1.1), the self-signed root, the issuing CAs
+        signed by it, the store, the published CA certificates."""
         root = Path(path)
         if (root / STORE_FILE).exists():
             raise WorkspaceError(f"{root} is already an initialised porthos workspace")
         ps = load_profile_set(profile_set, env)
         now = int(time.time()) if now is None else int(now)
+        if hsm_setup is not None:
+            return cls._init_hsm(root, env, ps, profile_set, now, hsm_setup)
 
         built: dict[str, _Built] = {}
         for spec in ps.cas.values():
@@ -617,5 +750,115 @@ class Workspace:
                     p.unlink(missing_ok=True)
                     for suffix in ("-wal", "-shm"):
                         Path(str(p) + suffix).unlink(missing_ok=True)
+            raise
+        return cls(root, store, ps)
+
+    @classmethod
+    def _init_hsm(
+        cls,
+        root: Path,
+        env: str,
+        ps: ProfileSet,
+        profile_set: str,
+        now: int,
+        setup: hsm.HsmSetup,
+    ) -> Workspace:
+        """HSM mode of init: every CA key generated inside a token, the root key in its
+        own token under the officers' dual-control PIN, used once (for its own
+        certificate and the issuing-CA certificates) and its session closed."""
+        for d in (root, root / REPOSITORY_DIR):
+            d.mkdir(parents=True, exist_ok=True)
+        pin, officers = hsm.dual_control_pin(setup.root_pin_halves)
+        conf_rel: str | None = None
+        if setup.softhsm:
+            conf = hsm.softhsm_conf(root / "hsm")
+            hsm.use_softhsm_conf(conf)
+            conf_rel = str(conf.relative_to(root.resolve()))
+        module = str(hsm.find_module(setup.module))
+        hsm.load_module(module)
+        hsm.init_token(module, setup.root_token, setup.so_pin, pin)
+        hsm.init_token(module, setup.issuing_token, setup.so_pin, setup.user_pin)
+        audit_path = root / hsm.AUDIT_FILE
+        hsm.audit(audit_path, "token-init", token=setup.root_token, officers=officers)
+        hsm.audit(audit_path, "token-init", token=setup.issuing_token)
+        spkis: dict[str, bytes] = {}
+        for spec in ps.cas.values():
+            token = setup.root_token if spec.self_signed else setup.issuing_token
+            key_pin = pin if spec.self_signed else setup.user_pin
+            spkis[spec.name] = hsm.generate_key(module, token, key_pin, spec.name, spec.key_type)
+            hsm.audit(audit_path, "keygen", token=token, label=spec.name, key_type=spec.key_type)
+
+        root_spec = next(s for s in ps.cas.values() if s.self_signed)
+        ders: dict[str, bytes] = {}
+        hsm.audit(
+            audit_path,
+            "root-activation",
+            token=setup.root_token,
+            officers=officers,
+            purpose="root and issuing-CA certificates",
+        )
+        with signers.Pkcs11Signer(
+            module,
+            setup.root_token,
+            root_spec.name,
+            pin,
+            root_spec.signature_algorithm,
+            sessions=1,
+            public_key=spkis[root_spec.name],
+        ) as root_signer:
+            for spec in ps.cas.values():
+                spki = spkis[spec.name]
+                if spec.self_signed:
+                    template = _native.Template(
+                        spec.template_spec_json(),
+                        _native.encode_name(list(spec.subject)),
+                        _native.key_identifier(spki),
+                        spec.signature_algorithm,
+                    )
+                else:
+                    if spec.issuer != root_spec.name:
+                        raise WorkspaceError(
+                            f"CA {spec.name} is issued by {spec.issuer}; HSM mode supports "
+                            "a root and issuing CAs directly under it"
+                        )
+                    if spec.validity.not_after(now) > root_spec.validity.not_after(now):
+                        raise WorkspaceError(f"CA {spec.name} would outlive its issuer")
+                    template = _native.Template.for_issuer(
+                        spec.template_spec_json(), ders[root_spec.name], spec.signature_algorithm
+                    )
+                ders[spec.name] = signers.issue_certificates(
+                    template,
+                    root_signer,
+                    serials=_native.generate_serials(1),
+                    not_before=np.array([now], dtype=np.int64),
+                    not_after=np.array([spec.validity.not_after(now)], dtype=np.int64),
+                    subjects=[list(spec.subject)],
+                    spkis=[spki],
+                )[0]
+        hsm.audit(audit_path, "root-deactivation", token=setup.root_token)
+
+        ws_hsm = hsm.WorkspaceHsm(module, conf_rel, setup.root_token, setup.issuing_token)
+        ws_hsm.save(root)
+        rows = []
+        for spec in ps.cas.values():
+            token = setup.root_token if spec.self_signed else setup.issuing_token
+            (root / REPOSITORY_DIR / f"{spec.name}.crt").write_bytes(ders[spec.name])
+            rows.append(
+                CaRow(
+                    name=spec.name,
+                    env=env,
+                    subject=subject_text(spec.subject),
+                    certificate=ders[spec.name],
+                    key_ref=hsm.HsmKeyRef(token, spec.name).uri(),
+                    key_type=spec.key_type,
+                    parent=spec.issuer,
+                    created_at=now,
+                )
+            )
+        store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
+        try:
+            store.add_cas(rows)
+        except BaseException:
+            store.close()
             raise
         return cls(root, store, ps)

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from porthos import __version__
+from porthos.cli_hsm_options import hsm_init_options, hsm_setup_from_options
 from porthos.exceptions import PorthosError
 
 if TYPE_CHECKING:
@@ -111,17 +112,25 @@ def _ca_table(ws: Workspace) -> Table:
 @main.command()
 @_WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
+@hsm_init_options
 @_errors_exit_2
-def init(workdir: Path, env: str) -> None:
+def init(workdir: Path, env: str, hsm_kind: str | None, **hsm_opts: Any) -> None:
     """Create the CA hierarchy (000 §7.1.1-2) in a new workspace."""
     from porthos.ca import Workspace
 
     console = _console()
-    with Workspace.init(workdir, env) as ws:
-        console.print(
-            "[yellow]CA keys are software keys[/] (PKCS#8, mode 0600, in "
-            f"{ws.path / 'keys'}); HSM (PKCS#11) keys come later."
-        )
+    setup = hsm_setup_from_options(**hsm_opts) if hsm_kind else None
+    with Workspace.init(workdir, env, hsm_setup=setup) as ws:
+        if ws.hsm is not None:
+            console.print(
+                f"[green]CA keys generated in the HSM[/] ({ws.hsm.module}): root in token "
+                f"'{ws.hsm.root_token}' (dual control), issuing CAs in '{ws.hsm.issuing_token}'."
+            )
+        else:
+            console.print(
+                "[yellow]CA keys are software keys[/] (PKCS#8, mode 0600, in "
+                f"{ws.path / 'keys'}); use --hsm softhsm to generate them in an HSM."
+            )
         console.print(_ca_table(ws))
 
 
@@ -176,6 +185,12 @@ def show(workdir: Path) -> None:
     help="JSON report listing every rejected request.",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
+)
 @click.pass_context
 @_errors_exit_2
 def issue(
@@ -186,6 +201,7 @@ def issue(
     out_file: Path,
     report_file: Path | None,
     threads: int | None,
+    pin_file: Path | None,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
     from porthos.ca import normalise_csr_input
@@ -199,6 +215,10 @@ def issue(
 
     console = _console()
     with Workspace.open(workdir) as ws:
+        if ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         ca = ws.ca_for_profile(profile)
         started = time.perf_counter()
         result = ca.issue_batch(data, profile, threads=threads)
@@ -306,21 +326,43 @@ def _flip_signature(der: bytes) -> bytes:
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
 @click.option("--count", type=click.IntRange(min=7), default=3000, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--hsm",
+    "hsm_kind",
+    type=click.Choice(["softhsm", "none"]),
+    default="none",
+    show_default=True,
+    help="softhsm: CA keys in SoftHSM2 tokens inside the workspace (demo PINs in "
+    "<workdir>/hsm/demo-pins/, mode 0600).",
+)
 @_errors_exit_2
-def demo(workdir: Path, env: str, count: int, threads: int | None) -> None:
+def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str) -> None:
     """Init (if needed), issue COUNT certificates across all profiles, show rejections."""
     from cryptography import x509
 
     from porthos.ca import STORE_FILE, Workspace
+    from porthos.cli_hsm_options import demo_hsm_setup
 
     console = _console()
     if (workdir / STORE_FILE).exists():
         ws = Workspace.open(workdir)
         console.print(f"using the existing workspace {workdir} ({ws.env})")
+    elif hsm_kind == "softhsm":
+        setup = demo_hsm_setup(workdir)
+        ws = Workspace.init(workdir, env, hsm_setup=setup)
+        console.print(
+            "[green]CA keys generated in SoftHSM2[/] (tokens in "
+            f"{workdir / 'hsm' / 'tokens'}; root under two demo officers' PIN halves)."
+        )
+        console.print(_ca_table(ws))
     else:
         ws = Workspace.init(workdir, env)
-        console.print("[yellow]CA keys are software keys[/]; HSM (PKCS#11) keys come later.")
+        console.print("[yellow]CA keys are software keys[/] (use --hsm softhsm for the HSM).")
         console.print(_ca_table(ws))
+    if ws.hsm is not None:
+        from porthos.cli_hsm_options import demo_pin
+
+        ws.activate(demo_pin(workdir, "issuing"))
     with ws:
         profiles = list(ws.profile_set.profiles)
         with console.status("generating CSRs with pyca/cryptography ..."):
@@ -438,6 +480,9 @@ from porthos.cli_crl import bench_crl, crl  # noqa: E402
 main.add_command(crl)
 bench.add_command(bench_crl)
 
+from porthos.cli_hsm import register as _register_hsm  # noqa: E402
+
+_register_hsm(main, bench)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

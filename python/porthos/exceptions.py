@@ -49,6 +49,26 @@ class SigningError(PorthosError):
     code = "signing"
 
 
+class HsmError(SigningError):
+    """A PKCS#11 call failed (the message names the function and the CKR_ code).
+
+    No HSM error message ever contains a PIN."""
+
+    code = "hsm"
+
+
+class HsmPinError(HsmError):
+    """The token refused the PIN (CKR_PIN_INCORRECT / CKR_PIN_LOCKED). Never retried."""
+
+    code = "hsm-pin"
+
+
+class HsmNotFoundError(HsmError):
+    """The PKCS#11 module, the token or the key named is missing."""
+
+    code = "hsm-missing"
+
+
 class StoreError(PorthosError):
     """The store refused a change (duplicate serial, missing CA, schema mismatch)."""
 

@@ -12,13 +12,14 @@ Two paths, chosen per signer type:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from porthos import _native
+from porthos import _native, hsm
 from porthos.exceptions import SigningError
 
 #: Hash of each signature algorithm: the digest an external signer receives.
@@ -93,3 +94,155 @@ def issue_certificates(
     if len(signatures) != len(tbs):
         raise SigningError(f"external signer returned {len(signatures)} signatures for {len(tbs)}")
     return template.assemble(tbs, signatures)
+
+
+def issue_certificates_partial(
+    template: _native.Template,
+    signer: Pkcs11Signer,
+    *,
+    serials: NDArray[np.uint8],
+    not_before: NDArray[np.int64],
+    not_after: NDArray[np.int64],
+    subjects: Sequence[Sequence[tuple[str, str]]],
+    spkis: Sequence[bytes],
+    sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+) -> tuple[list[bytes | None], NDArray[np.uint8], list[str]]:
+    """Like ``issue_certificates`` through an HSM, but an item the HSM fails to sign
+    becomes None with an HsmItemStatus and a reason while the others are issued.
+
+    A fill is deterministic, so the signed subset is re-filled and assembled with its
+    signatures (only when some item failed)."""
+    if signer.signature_algorithm != template.signature_algorithm:
+        raise SigningError(
+            f"signer uses {signer.signature_algorithm}, the template was compiled for "
+            f"{template.signature_algorithm}"
+        )
+    tbs = template.fill(
+        serials=serials,
+        not_before=not_before,
+        not_after=not_after,
+        subjects=subjects,
+        spkis=spkis,
+        sans=sans,
+    )
+    digests = _native.tbs_digests(tbs, HASH_OF[template.signature_algorithm])
+    sigs, status, reasons = signer.sign_digests_partial(digests)
+    if not np.any(status):
+        full = template.assemble(tbs, [s for s in sigs if s is not None]).to_list()
+        return list[bytes | None](full), status, reasons
+    ok = np.flatnonzero(status == 0)
+    out: list[bytes | None] = [None] * len(sigs)
+    if ok.size:
+        sub = template.fill(
+            serials=serials[ok],
+            not_before=not_before[ok],
+            not_after=not_after[ok],
+            subjects=[subjects[i] for i in ok.tolist()],
+            spkis=[spkis[i] for i in ok.tolist()],
+            sans=None if sans is None else [sans[i] for i in ok.tolist()],
+        )
+        for i, der in zip(
+            ok.tolist(),
+            template.assemble(sub, [sigs[i] or b"" for i in ok.tolist()]).to_list(),
+            strict=True,
+        ):
+            out[i] = der
+    return out, status, reasons
+
+
+class Pkcs11Signer:
+    """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
+
+    The N digests of a batch go to a pool of sessions in Rust (porthos-pkcs11), one
+    worker thread per session, GIL released, module initialised with
+    CKF_OS_LOCKING_OK, one C_Login for the pool. ``sign_digests`` returns signatures in
+    X.509 form (DER Ecdsa-Sig-Value for CKM_ECDSA; CKM_RSA_PKCS over DigestInfo;
+    CKM_RSA_PKCS_PSS with MGF1 and salt = hash length).
+
+    ``sessions`` defaults to the number of cores. ``close()`` (or leaving a ``with``
+    block) closes every session at once: the root key's signer is used that way, one
+    root operation per activation (000 §6.2.2)."""
+
+    def __init__(
+        self,
+        module: str | os.PathLike[str],
+        token: str,
+        key_label: str,
+        pin: hsm.Secret,
+        signature_algorithm: str,
+        *,
+        sessions: int | None = None,
+        public_key: bytes | None = None,
+    ) -> None:
+        self.module = str(hsm.find_module(module))
+        hsm.load_module(self.module)
+        self._spki = (
+            public_key
+            if public_key is not None
+            else hsm.public_key_der(self.module, token, key_label)
+        )
+        self._pool = _native.Pkcs11Pool(
+            self.module,
+            token,
+            key_label,
+            signature_algorithm,
+            pin.reveal(),
+            sessions if sessions is not None else (os.cpu_count() or 1),
+        )
+        #: Per-item latencies (ns) and sessions reopened, of the last batch.
+        self.last_latency_ns: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+        self.last_reopened = 0
+
+    def __repr__(self) -> str:
+        return f"<Pkcs11Signer {self._pool!r}>"
+
+    @property
+    def signature_algorithm(self) -> str:
+        return str(self._pool.signature_algorithm)
+
+    @property
+    def sessions(self) -> int:
+        return int(self._pool.sessions)
+
+    @property
+    def token(self) -> str:
+        return str(self._pool.token)
+
+    @property
+    def key_label(self) -> str:
+        return str(self._pool.key_label)
+
+    def public_key_der(self) -> bytes:
+        return self._spki
+
+    def sign_digests_partial(
+        self, digests: NDArray[np.uint8]
+    ) -> tuple[list[bytes | None], NDArray[np.uint8], list[str]]:
+        """One slot per digest: signature or None, HsmItemStatus, reason. One failed
+        item never stops the batch; a lost session is reopened and the item retried once."""
+        sigs, status, reasons, latency, reopened = self._pool.sign_digests(
+            np.ascontiguousarray(digests, dtype=np.uint8)
+        )
+        self.last_latency_ns = latency
+        self.last_reopened = int(reopened)
+        return sigs, status, reasons
+
+    def sign_digests(self, digests: NDArray[np.uint8]) -> Sequence[bytes]:
+        sigs, status, reasons = self.sign_digests_partial(digests)
+        failed = np.flatnonzero(status != 0)
+        if failed.size:
+            first = int(failed[0])
+            raise SigningError(
+                f"{failed.size} of {len(sigs)} signatures failed in token "
+                f"'{self.token}' (first: item {first}: {reasons[first]})"
+            )
+        return [s for s in sigs if s is not None]
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> Pkcs11Signer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

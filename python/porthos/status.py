@@ -38,3 +38,12 @@ class IssueStatus(IntEnum):
     SUBJECT_INVALID = 6  # subject does not satisfy the profile (000 §3.1, §7.1.3)
     DUPLICATE_IN_BATCH = 7  # same request twice in one batch
     REFUSED = 8  # another policy rule refused it; the reason says which
+    SIGNING_FAILED = 9  # the HSM could not sign this item (the reason names the CKR_ code)
+
+
+class HsmItemStatus(IntEnum):
+    """Outcome of one digest signed by the PKCS#11 pool (porthos-pkcs11)."""
+
+    OK = 0
+    SESSION_LOST = 1  # session invalid / device removed; reopened, and the retry failed
+    HSM_ERROR = 2  # another PKCS#11 error; the reason names the function and CKR_ code

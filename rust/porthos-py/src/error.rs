@@ -15,6 +15,9 @@ pyo3::import_exception!(porthos.exceptions, ProfileError);
 pyo3::import_exception!(porthos.exceptions, KeyMaterialError);
 pyo3::import_exception!(porthos.exceptions, SigningError);
 pyo3::import_exception!(porthos.exceptions, CrlSignatureError);
+pyo3::import_exception!(porthos.exceptions, HsmError);
+pyo3::import_exception!(porthos.exceptions, HsmPinError);
+pyo3::import_exception!(porthos.exceptions, HsmNotFoundError);
 
 pub enum NativeError {
     /// Input DER that does not parse.
@@ -28,6 +31,8 @@ pub enum NativeError {
     Sign(String),
     /// CRL build/parse errors (porthos_core::crl).
     Crl(CrlError),
+    /// PKCS#11 (porthos-pkcs11): missing module/token/key, PIN, other CKR_ codes.
+    Hsm(porthos_pkcs11::HsmError),
     Py(PyErr),
 }
 
@@ -62,6 +67,18 @@ impl From<NativeError> for PyErr {
                 // Rows that cannot be encoded, duplicates, cancellation.
                 other => EncodeError::new_err(other.to_string()),
             },
+            NativeError::Hsm(e) => {
+                use porthos_pkcs11::HsmError as H;
+                let msg = e.to_string();
+                match e {
+                    H::PinIncorrect { .. } | H::PinLocked { .. } => HsmPinError::new_err(msg),
+                    H::ModuleNotFound { .. } | H::TokenNotFound { .. } | H::KeyNotFound { .. } => {
+                        HsmNotFoundError::new_err(msg)
+                    }
+                    H::Argument(_) => BatchArgumentError::new_err(msg),
+                    H::Call { .. } => HsmError::new_err(msg),
+                }
+            }
             NativeError::Py(e) => e,
         }
     }

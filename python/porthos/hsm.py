@@ -1,0 +1,486 @@
+"""PKCS#11 tokens, CA keys in the HSM, root dual control (000 §6.1.1, §6.2, §6.4).
+
+Who does what:
+
+* python-pkcs11 loads the module for key generation and public-key export (single
+  thread) and is the reference raw C_Sign measurement of ``porthos bench hsm``.
+* porthos-pkcs11 (Rust, through ``porthos._native``) initialises tokens (python-pkcs11
+  0.10.1 has no C_InitToken) and signs: the session pool of ``signers.Pkcs11Signer``.
+
+Known hazard (issue 5): python-pkcs11 0.10.1 calls ``C_Initialize(NULL)``, which lets a
+module assume a single thread; SoftHSM2 then runs without its locks and crashes when two
+threads sign at once. :func:`load_module` therefore re-initialises the module with
+``CKF_OS_LOCKING_OK`` right after python-pkcs11 loaded it and before any session exists,
+and every threaded path in porthos goes through it. Worker *processes* (the raw
+per-process benchmark) load the module themselves, one instance each.
+
+PINs are :class:`Secret` objects: their ``repr``/``str`` never show the value, they are
+read from files or prompts (never from argv), and no log line, audit record or exception
+message carries them.
+
+SoftHSM2 reads ``SOFTHSM2_CONF`` when the module is initialised, so one process uses one
+SoftHSM2 configuration; :func:`use_softhsm_conf` refuses to switch once loaded.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from porthos.exceptions import HsmError, HsmNotFoundError, KeyMaterialError
+
+__all__ = [
+    "KEY_TYPES",
+    "HsmKeyRef",
+    "Secret",
+    "audit",
+    "dual_control_pin",
+    "find_module",
+    "generate_key",
+    "init_token",
+    "load_module",
+    "public_key_der",
+    "read_pin",
+    "softhsm_conf",
+    "use_softhsm_conf",
+]
+
+#: Where Debian, Fedora and Homebrew put SoftHSM2's module.
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+)
+
+#: Key types ``porthos hsm keygen`` creates, and the signature algorithm each signs with.
+KEY_TYPES = {
+    "ec-p256": "ecdsa-sha256",
+    "ec-p384": "ecdsa-sha384",
+    "rsa-2048": "rsa-pkcs1-sha256",
+    "rsa-3072": "rsa-pkcs1-sha256",
+    "rsa-4096": "rsa-pkcs1-sha384",
+}
+
+
+class Secret:
+    """A PIN (or a half of one). Never printed: repr/str/format show ``<secret>``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        if not value:
+            raise KeyMaterialError("empty PIN")
+        self._value = bytes(value)
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def reveal_text(self) -> str:
+        return self._value.decode("utf-8")
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "<secret>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        # Pickling would put the PIN into a byte stream nobody audits.
+        raise TypeError("a Secret cannot be pickled")
+
+
+def read_pin(path: str | os.PathLike[str] | None, prompt: str, *, confirm: bool = False) -> Secret:
+    """A PIN from a file (first line, trailing newline dropped) or an interactive
+    prompt without echo. Never from a command-line argument."""
+    if path is not None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise KeyMaterialError(f"cannot read the PIN file {path}: {exc.strerror}") from None
+        line = data.splitlines()[0] if data.strip() else b""
+        if not line:
+            raise KeyMaterialError(f"the PIN file {path} is empty")
+        return Secret(line)
+    value = getpass.getpass(f"{prompt}: ")
+    if confirm and getpass.getpass(f"{prompt} (again): ") != value:
+        raise KeyMaterialError("the two PIN entries differ")
+    if not value:
+        raise KeyMaterialError("empty PIN")
+    return Secret(value.encode("utf-8"))
+
+
+def dual_control_pin(halves: Sequence[tuple[str, Secret]]) -> tuple[Secret, list[str]]:
+    """The root key's PIN from two HSM Security Officers (000 §6.2.2 two-person
+    control, §6.4.1 activation data): officer 1's half followed by officer 2's.
+    Returns the PIN and the officer identities to record in the audit log."""
+    if len(halves) != 2:
+        raise KeyMaterialError(
+            f"the root PIN needs exactly two halves from two officers, got {len(halves)} "
+            "(000 §6.2.2)"
+        )
+    (o1, h1), (o2, h2) = halves
+    if not o1.strip() or not o2.strip():
+        raise KeyMaterialError("each root PIN half needs an officer identity (000 §6.2.2)")
+    if o1.strip() == o2.strip():
+        raise KeyMaterialError(
+            f"both root PIN halves come from officer {o1.strip()!r}; two distinct "
+            "officers are required (000 §6.2.2)"
+        )
+    return Secret(h1.reveal() + h2.reveal()), [o1.strip(), o2.strip()]
+
+
+# --------------------------------------------------------------------------------------
+# Module loading
+# --------------------------------------------------------------------------------------
+
+_loaded: dict[str, Any] = {}
+_conf_in_use: str | None = None
+
+
+def find_module(path: str | os.PathLike[str] | None = None) -> Path:
+    """The PKCS#11 module to use: ``path``, else $PORTHOS_PKCS11_MODULE, else SoftHSM2
+    at its usual places. HsmNotFoundError names what was looked for."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise HsmNotFoundError(f"PKCS#11 module {p} does not exist")
+        return p
+    env = os.environ.get("PORTHOS_PKCS11_MODULE")
+    if env:
+        return find_module(env)
+    for candidate in SOFTHSM_MODULES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise HsmNotFoundError(
+        "no PKCS#11 module: SoftHSM2 is not installed (Debian package softhsm2; looked in "
+        + ", ".join(SOFTHSM_MODULES)
+        + ") and neither --module nor $PORTHOS_PKCS11_MODULE names one"
+    )
+
+
+def softhsm_conf(directory: str | os.PathLike[str]) -> Path:
+    """Write ``<directory>/softhsm2.conf`` with its token store in ``<directory>/tokens``
+    (created 0700) unless it exists; return its path. Nothing touches the system store."""
+    d = Path(directory).resolve()
+    tokens = d / "tokens"
+    tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conf = d / "softhsm2.conf"
+    if not conf.exists():
+        conf.write_text(
+            "# porthos: SoftHSM2 configuration of this workspace (token store inside it)\n"
+            f"directories.tokendir = {tokens}\n"
+            "objectstore.backend = file\n"
+            "log.level = ERROR\n"
+            "slots.removable = false\n",
+            encoding="utf-8",
+        )
+    return conf
+
+
+def use_softhsm_conf(conf: str | os.PathLike[str]) -> None:
+    """Point SoftHSM2 at ``conf`` for this process (before the module is loaded)."""
+    global _conf_in_use
+    path = str(Path(conf).resolve())
+    if _loaded and _conf_in_use not in (None, path):
+        raise HsmError(
+            f"the PKCS#11 module is already initialised in this process with SOFTHSM2_CONF "
+            f"{_conf_in_use}; one process uses one SoftHSM2 configuration"
+        )
+    os.environ["SOFTHSM2_CONF"] = path
+    _conf_in_use = path
+
+
+def load_module(module: str | os.PathLike[str]) -> Any:
+    """python-pkcs11's ``lib`` for ``module``, with the module re-initialised with
+    CKF_OS_LOCKING_OK (see the module docstring). Once per process and path."""
+    global _conf_in_use
+    path = str(find_module(module))
+    lib = _loaded.get(path)
+    if lib is not None:
+        return lib
+    import pkcs11
+
+    from porthos import _native
+
+    try:
+        lib = pkcs11.lib(path)
+    except pkcs11.PKCS11Error as exc:
+        raise HsmNotFoundError(f"PKCS#11 module {path} cannot be loaded: {exc}") from None
+    # Before any session exists: C_Finalize + C_Initialize(CKF_OS_LOCKING_OK).
+    _native.pkcs11_load_module(path)
+    _loaded[path] = lib
+    if _conf_in_use is None:
+        _conf_in_use = os.environ.get("SOFTHSM2_CONF")
+    return lib
+
+
+def _token(module: str | os.PathLike[str], label: str) -> Any:
+    import pkcs11
+
+    lib = load_module(module)
+    try:
+        return lib.get_token(token_label=label)
+    except pkcs11.NoSuchToken:
+        present = [t.label for t in lib.get_tokens()]
+        raise HsmNotFoundError(
+            f"no token labelled '{label}' in PKCS#11 module {find_module(module)} "
+            f"(tokens present: {', '.join(present) or 'none'})"
+        ) from None
+
+
+def init_token(
+    module: str | os.PathLike[str], label: str, so_pin: Secret, user_pin: Secret
+) -> None:
+    """Initialise a fresh token labelled ``label`` and set its user PIN."""
+    from porthos import _native
+
+    load_module(module)
+    _native.pkcs11_init_token(str(find_module(module)), label, so_pin.reveal(), user_pin.reveal())
+
+
+@contextmanager
+def _user_session(
+    module: str | os.PathLike[str], token: str, pin: Secret, rw: bool = False
+) -> Iterator[Any]:
+    import pkcs11
+
+    tok = _token(module, token)
+    try:
+        session = tok.open(rw=rw, user_pin=pin.reveal_text())
+    except pkcs11.PinIncorrect:
+        from porthos.exceptions import HsmPinError
+
+        raise HsmPinError(
+            f"PIN incorrect for token '{token}' (CKR_PIN_INCORRECT); not retried"
+        ) from None
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def generate_key(
+    module: str | os.PathLike[str], token: str, pin: Secret, label: str, key_type: str
+) -> bytes:
+    """Generate a key pair inside the token (000 §6.1.1): the private key is private,
+    sensitive and never extractable; the public key is readable. Returns its SPKI DER."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    if key_type not in KEY_TYPES:
+        raise KeyMaterialError(f"key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
+    key_id = hashlib.sha256(f"{token}/{label}".encode()).digest()[:16]
+    private = {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: True,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.ID: key_id,
+    }
+    public = {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: False,
+        Attribute.VERIFY: True,
+        Attribute.ENCRYPT: False,
+        Attribute.WRAP: False,
+        Attribute.ID: key_id,
+    }
+    with _user_session(module, token, pin, rw=True) as session:
+        try:
+            session.get_key(label=label, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
+        except pkcs11.NoSuchKey:
+            pass
+        except pkcs11.MultipleObjectsReturned:
+            raise KeyMaterialError(
+                f"token '{token}' already holds keys labelled '{label}'"
+            ) from None
+        else:
+            raise KeyMaterialError(f"token '{token}' already holds a key labelled '{label}'")
+        if key_type.startswith("ec-"):
+            curve = "secp256r1" if key_type == "ec-p256" else "secp384r1"
+            params = session.create_domain_parameters(
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters(curve)},
+                local=True,
+            )
+            params.generate_keypair(
+                store=True, label=label, public_template=public, private_template=private
+            )
+        else:
+            session.generate_keypair(
+                KeyType.RSA,
+                int(key_type[4:]),
+                store=True,
+                label=label,
+                public_template=public,
+                private_template=private,
+            )
+    return public_key_der(module, token, label)
+
+
+def public_key_der(module: str | os.PathLike[str], token: str, label: str) -> bytes:
+    """SubjectPublicKeyInfo DER of the public key labelled ``label`` (a public object:
+    no login needed)."""
+    import pkcs11
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from pkcs11 import Attribute, KeyType
+    from pkcs11.util.ec import encode_ec_public_key
+
+    tok = _token(module, token)
+    with tok.open() as session:
+        try:
+            key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PUBLIC_KEY)
+        except pkcs11.NoSuchKey:
+            raise HsmNotFoundError(
+                f"no public key labelled '{label}' in token '{token}'"
+            ) from None
+        if key.key_type == KeyType.EC:
+            return bytes(encode_ec_public_key(key))
+        n = int.from_bytes(key[Attribute.MODULUS], "big")
+        e = int.from_bytes(key[Attribute.PUBLIC_EXPONENT], "big")
+        return (
+            rsa.RSAPublicNumbers(e, n)
+            .public_key()
+            .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Key references and the audit log
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HsmKeyRef:
+    """Where a CA key lives: an RFC 7512 PKCS#11 URI in the store's key_ref column."""
+
+    token: str
+    label: str
+
+    def uri(self) -> str:
+        from urllib.parse import quote
+
+        token, label = quote(self.token, safe=""), quote(self.label, safe="")
+        return f"pkcs11:token={token};object={label};type=private"
+
+    @classmethod
+    def parse(cls, uri: str) -> HsmKeyRef | None:
+        """None when ``uri`` is not a PKCS#11 URI (a software key path)."""
+        from urllib.parse import unquote
+
+        if not uri.startswith("pkcs11:"):
+            return None
+        attrs = dict(
+            part.split("=", 1) for part in uri[len("pkcs11:") :].split(";") if "=" in part
+        )
+        if "token" not in attrs or "object" not in attrs:
+            raise KeyMaterialError(f"PKCS#11 URI without token or object: {uri}")
+        return cls(unquote(attrs["token"]), unquote(attrs["object"]))
+
+
+def audit(path: str | os.PathLike[str], event: str, **fields: Any) -> None:
+    """Append one JSON line to the HSM audit log, hash-chained to the previous line
+    (000 §5.4.1 records key activation and officer identities). Callers pass no
+    secret: Secret values are refused outright."""
+    for k, v in fields.items():
+        if isinstance(v, Secret):
+            raise TypeError(f"audit field {k!r} is a Secret; PINs are never logged")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    prev = "0" * 64
+    if p.exists():
+        lines = p.read_bytes().splitlines()
+        if lines:
+            prev = hashlib.sha256(lines[-1]).hexdigest()
+    record = {"time": int(time.time()), "event": event, "prev": prev, **fields}
+    with p.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# A workspace's HSM
+# --------------------------------------------------------------------------------------
+
+#: File in a workspace naming its PKCS#11 module, SoftHSM2 configuration and tokens.
+HSM_FILE = "hsm/hsm.json"
+AUDIT_FILE = "audit/hsm.jsonl"
+
+
+@dataclass
+class HsmSetup:
+    """What ``Workspace.init(hsm=...)`` needs: the module and the activation data.
+
+    Two tokens: ``<prefix>-root`` holds the root key under the dual-control PIN (two
+    halves, two officers: 000 §6.2.2), ``<prefix>-issuing`` holds the four issuing-CA
+    keys under one PIN (000 §6.2.2). With ``softhsm`` true, the token store and
+    SoftHSM2 configuration live in ``<workspace>/hsm/``."""
+
+    module: str
+    so_pin: Secret
+    user_pin: Secret
+    root_pin_halves: list[tuple[str, Secret]]
+    softhsm: bool = True
+    token_prefix: str = "porthos"
+
+    @property
+    def root_token(self) -> str:
+        return f"{self.token_prefix}-root"
+
+    @property
+    def issuing_token(self) -> str:
+        return f"{self.token_prefix}-issuing"
+
+
+@dataclass(frozen=True)
+class WorkspaceHsm:
+    """The contents of ``<workspace>/hsm/hsm.json``."""
+
+    module: str
+    softhsm_conf: str | None
+    root_token: str
+    issuing_token: str
+
+    def save(self, workspace: Path) -> Path:
+        p = workspace / HSM_FILE
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, workspace: Path) -> WorkspaceHsm | None:
+        p = workspace / HSM_FILE
+        if not p.is_file():
+            return None
+        d = json.loads(p.read_text(encoding="utf-8"))
+        return cls(d["module"], d.get("softhsm_conf"), d["root_token"], d["issuing_token"])
+
+    def activate_module(self, workspace: Path) -> None:
+        """Point SoftHSM2 at the workspace's configuration and load the module."""
+        if self.softhsm_conf:
+            use_softhsm_conf(workspace / self.softhsm_conf)
+        load_module(self.module)
