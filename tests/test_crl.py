@@ -29,6 +29,8 @@ from porthos.exceptions import (
     CrlSignatureError,
     DerDecodeError,
     EncodeError,
+    PolicyError,
+    ProfileError,
     StoreError,
 )
 
@@ -629,7 +631,7 @@ def test_store_migrates_schema_1(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = Store.open(tmp_path / "s.sqlite")
-    assert store.meta("schema_version") == "2"
+    assert store.meta("schema_version") == "3"
     assert store.revocations("x") == []
     store.close()
 
@@ -684,6 +686,144 @@ def test_openssl_crl_check(
     revoked = verify("bad")
     assert revoked.returncode != 0
     assert "certificate revoked" in revoked.stdout + revoked.stderr
+
+
+def _sharded_profile_set(tmp_path: Path, shards: int = 4) -> Path:
+    """The porthos profile set with ha-device's CDP sharded (test only: the bundled
+    set keeps the CP/CPS URLs)."""
+    from importlib import resources
+
+    text = resources.files("porthos.profiles").joinpath("porthos.toml").read_text()
+    at = text.index("[profiles.ha-device]")
+    old = 'uris = ["{crl}/ha-device-ca-1.crl"] }'
+    new = f'uris = ["{{crl}}/ha-device-ca-1-shard-{{shard}}.crl"], shards = {shards} }}'
+    assert old in text[at:]
+    path = tmp_path / "sharded.toml"
+    path.write_text(text[:at] + text[at:].replace(old, new, 1))
+    return path
+
+
+def _pem(der: bytes) -> bytes:
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) -> None:
+    from porthos.ca import Workspace
+    from porthos.profiles import load_profile_set
+
+    assert load_profile_set().profile("ha-device").crl_shards is None
+    ws = Workspace.init(tmp_path / "ws", "prod", profile_set=str(_sharded_profile_set(tmp_path)))
+    try:
+        leaves = _issue_leaves(ws, csr_factory, 12)
+        certs = [x509.load_der_x509_certificate(d) for d in leaves]
+        revoked = {c.serial_number for c in certs[:5]}
+        ws.ca("ha-device-ca-1").revoke(sorted(revoked), "keyCompromise", when=NOW)
+        C.publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
+        repo = ws.path / "repository"
+        issuer = (repo / "ha-device-ca-1.crt").read_bytes()
+        (tmp_path / "root.pem").write_bytes(_pem((repo / "root-ca-1.crt").read_bytes()))
+        (tmp_path / "ca.pem").write_bytes(_pem(issuer))
+        shards_seen = set()
+        for cert in certs:
+            cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+            url = cdp[0].full_name[0].value
+            shard = cert.serial_number % 4
+            shards_seen.add(shard)
+            assert url == f"http://crl.pki.porthos.services/ha-device-ca-1-shard-{shard}.crl"
+            der = (repo / url.rsplit("/", 1)[1]).read_bytes()
+            parsed = C.parse_crl(der, issuer)
+            # The shard CRL's IDP names exactly the URL in the certificate's CDP
+            # (RFC 5280 §6.3.3 (b)(2)(i)), and it lists exactly its shard's revocations.
+            assert parsed.idp_urls == [url]
+            assert sorted(C.serial_ints(parsed.columns.serials)) == sorted(
+                s for s in revoked if s % 4 == shard
+            )
+            assert parsed.is_revoked(cert.serial_number) == (cert.serial_number in revoked)
+            if OPENSSL is None:
+                continue
+            pem = tmp_path / "leaf.pem"
+            pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            (tmp_path / "shard.pem").write_bytes(
+                x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
+            )
+            res = subprocess.run(
+                [
+                    OPENSSL,
+                    "verify",
+                    "-crl_check",
+                    "-CAfile",
+                    str(tmp_path / "root.pem"),
+                    "-untrusted",
+                    str(tmp_path / "ca.pem"),
+                    "-CRLfile",
+                    str(tmp_path / "shard.pem"),
+                    str(pem),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if cert.serial_number in revoked:
+                assert "certificate revoked" in res.stdout + res.stderr
+            else:
+                assert res.returncode == 0, res.stdout + res.stderr
+        assert len(shards_seen) > 1
+    finally:
+        ws.close()
+
+
+def test_sharded_cdp_profile_rules(tmp_path: Path) -> None:
+    from porthos.profiles import load_profile_set
+
+    path = _sharded_profile_set(tmp_path)
+    prof = load_profile_set(str(path)).profile("ha-device")
+    assert prof.crl_shards == 4
+    with pytest.raises(ProfileError, match="shard number"):
+        prof.template_spec_json()
+    assert "ha-device-ca-1-shard-3.crl" in prof.template_spec_json(3)
+    text = path.read_text()
+    for old, new, match in (
+        ("shards = 4 }", "shards = 0 }", "1..4096"),
+        ("shard-{shard}.crl", "shard.crl", "sharded CDP URL"),
+        ("ha-device-ca-1-shard-", "sa-device-ca-1-shard-", "sharded CDP URL"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text.replace(old, new, 1))
+        with pytest.raises(ProfileError, match=match):
+            load_profile_set(str(bad))
+    # "{shard}" is only a placeholder where shards are declared.
+    (tmp_path / "bad.toml").write_text(text.replace(", shards = 4", "", 1))
+    with pytest.raises(ProfileError, match="placeholder"):
+        load_profile_set(str(tmp_path / "bad.toml"))
+
+
+def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory) -> None:
+    ws = fresh_workspace
+    ca = ws.ca("ha-device-ca-1")
+    serials = [
+        x509.load_der_x509_certificate(d).serial_number for d in _issue_leaves(ws, csr_factory, 6)
+    ]
+    with pytest.raises(PolicyError, match="no full CRL"):
+        C.publish(ws, "ha-device-ca-1", delta=True, now=NOW)
+    ca.revoke(serials[:2], "keyCompromise", when=NOW)
+    C.publish(ws, "ha-device-ca-1", now=NOW + 10)
+    repo = ws.path / "repository"
+    issuer = (repo / "ha-device-ca-1.crt").read_bytes()
+    base = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
+    ca.revoke(serials[2:5], "superseded", when=NOW + 20)
+    out = CliRunner().invoke(
+        main, ["crl", "publish", "--workdir", str(ws.path), "--ca", "ha-device-ca-1", "--delta"]
+    )
+    assert out.exit_code == 0, out.output
+    delta = C.parse_crl((repo / "ha-device-ca-1-delta.crl").read_bytes(), issuer)
+    assert delta.delta_base == base.crl_number
+    assert delta.crl_number is not None and base.crl_number is not None
+    assert delta.crl_number > base.crl_number
+    assert sorted(C.serial_ints(delta.columns.serials)) == sorted(serials[2:5])
+    C.publish(ws, "ha-device-ca-1", now=NOW + 30)
+    full = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
+    assert len(full) == 5
+    assert C.check_delta(base, delta, full)
 
 
 # --------------------------------------------------------------------------------------

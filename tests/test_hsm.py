@@ -727,3 +727,41 @@ def test_cli_hsm_init_token_keygen_and_bench(tmp_path: Path, cli_env: dict[str, 
     assert out.with_suffix(".png").stat().st_size > 1000
     for pin in PINS:
         assert pin.decode() not in r.stdout + r.stderr + out.read_text()
+
+
+def test_crl_build_cli_signs_in_the_hsm(token: Token, tmp_path: Path) -> None:
+    """`porthos crl build --token/--key-label/--pin-file`: one digest to the HSM, one
+    signature back; the CRL verifies against the issuer certificate."""
+    from click.testing import CliRunner
+    from porthos import crl as C
+    from porthos.cli import main
+
+    with token.signer("p256", "ecdsa-sha256") as signer:
+        ca_der = _self_signed_ca(signer, "HSM CRL build CA")
+    (tmp_path / "ca.der").write_bytes(ca_der)
+    (tmp_path / "pin").write_bytes(USER_PIN + b"\n")
+    (tmp_path / "revoked.csv").write_text(
+        "0a1b,2025-01-02T03:04:05Z,keyCompromise\n0c,2025-02-01T00:00:00Z,superseded\n"
+    )
+    base = ["crl", "build", "--revoked", str(tmp_path / "revoked.csv")]
+    base += ["--issuer-cert", str(tmp_path / "ca.der"), "--number", "7"]
+    base += ["--next-update", "7", "--out", str(tmp_path / "out.crl")]
+    hsm_args = ["--module", token.module, "--token", token.label]
+    res = CliRunner().invoke(
+        main,
+        [*base, *hsm_args, "--key-label", "p256", "--pin-file", str(tmp_path / "pin")],
+    )
+    assert res.exit_code == 0, res.output
+    parsed = C.parse_crl((tmp_path / "out.crl").read_bytes(), ca_der)
+    assert parsed.signature_checked and parsed.crl_number == 7
+    assert sorted(C.serial_ints(parsed.columns.serials)) == [0x0C, 0x0A1B]
+    for p in PINS:
+        assert p.decode() not in res.output
+    # A token key that is not the certificate's is refused before anything is signed.
+    (tmp_path / "out.crl").unlink()
+    res = CliRunner().invoke(
+        main,
+        [*base, *hsm_args, "--key-label", "p384", "--pin-file", str(tmp_path / "pin")],
+    )
+    assert res.exit_code != 0 and "not the issuer certificate's key" in res.output
+    assert not (tmp_path / "out.crl").exists()

@@ -46,7 +46,7 @@ def _row(serial: str, profile: str = "user") -> CertificateRow:
 def test_meta_and_wal(tmp_path: Path) -> None:
     store = _store(tmp_path)
     assert store.journal_mode == "wal"
-    assert (store.env, store.profile_set, store.meta("schema_version")) == ("prod", "porthos", "2")
+    assert (store.env, store.profile_set, store.meta("schema_version")) == ("prod", "porthos", "3")
     store.close()
     reopened = Store.open(tmp_path / "porthos.sqlite")
     assert reopened.journal_mode == "wal"

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cryptography import x509
@@ -237,7 +238,7 @@ class CertificateAuthority:
         self._key_path = workspace.path / row.key_ref
         self._key: _native.SoftwareKey | None = None
         self._hsm_signer: signers.Pkcs11Signer | None = None
-        self._templates: dict[str, _native.Template] = {}
+        self._templates: dict[tuple[str, int | None], _native.Template] = {}
 
     def __repr__(self) -> str:
         return f"<CertificateAuthority {self.name} ({self.workspace.env})>"
@@ -285,15 +286,16 @@ class CertificateAuthority:
             )
         return prof
 
-    def template(self, profile: str) -> _native.Template:
-        """The profile compiled against this CA's certificate, once per CA object."""
-        tpl = self._templates.get(profile)
+    def template(self, profile: str, shard: int | None = None) -> _native.Template:
+        """The profile compiled against this CA's certificate, once per CA object (and
+        per CRL shard when the profile's CDP is sharded)."""
+        tpl = self._templates.get((profile, shard))
         if tpl is None:
             prof = self._profile(profile)
             tpl = _native.Template.for_issuer(
-                prof.template_spec_json(), self.certificate, self.spec.signature_algorithm
+                prof.template_spec_json(shard), self.certificate, self.spec.signature_algorithm
             )
-            self._templates[profile] = tpl
+            self._templates[(profile, shard)] = tpl
         return tpl
 
     def issue_batch(
@@ -311,7 +313,8 @@ class CertificateAuthority:
         serials -> one fill+sign call -> one store transaction. Rejected items get a
         status and a reason and nothing is stored for them."""
         prof = self._profile(profile)
-        template = self.template(profile)
+        if prof.crl_shards is None:
+            self.template(profile)  # compile errors surface before any work
         now = int(time.time()) if now is None else int(now)
 
         items = normalise_csr_input(csrs)
@@ -377,33 +380,45 @@ class CertificateAuthority:
         k = len(accepted)
         if k:
             serials = _native.generate_serials(k)
-            signer = self.signer
-            if isinstance(signer, signers.Pkcs11Signer):
-                # One item the HSM cannot sign fails alone; the batch goes on (issue 5).
-                signed, sign_status, sign_reasons = signers.issue_certificates_partial(
-                    template,
-                    signer,
-                    serials=serials,
-                    not_before=np.full(k, not_before, dtype=np.int64),
-                    not_after=np.full(k, not_after, dtype=np.int64),
-                    subjects=subjects,
-                    spkis=spkis,
-                )
+            groups: list[tuple[int | None, NDArray[np.intp]]]
+            if prof.crl_shards is None:
+                groups = [(None, np.arange(k))]
             else:
-                signed = list(
-                    signers.issue_certificates(
-                        template,
-                        signer,
-                        serials=serials,
-                        not_before=np.full(k, not_before, dtype=np.int64),
-                        not_after=np.full(k, not_after, dtype=np.int64),
-                        subjects=subjects,
-                        spkis=spkis,
-                        threads=threads,
-                    ).to_list()
+                # Sharded CDP: one compiled template per shard (its CDP names the shard
+                # URL); the serial decides the shard, so items are grouped by it. A
+                # per-item CDP hole would save the compiles, but the templates are
+                # cached and the groups still sign in parallel.
+                of = _native.crl_shard_of(serials, prof.crl_shards)
+                groups = [(int(s), np.flatnonzero(of == s)) for s in np.unique(of)]
+            signer = self.signer
+            signed: list[bytes | None] = [None] * k
+            sign_status = np.zeros(k, dtype=np.uint8)
+            sign_reasons = [""] * k
+            for shard, idx in groups:
+                template = self.template(profile, shard)
+                args: dict[str, Any] = dict(
+                    serials=serials[idx],
+                    not_before=np.full(len(idx), not_before, dtype=np.int64),
+                    not_after=np.full(len(idx), not_after, dtype=np.int64),
+                    subjects=[subjects[j] for j in idx],
+                    spkis=[spkis[j] for j in idx],
                 )
-                sign_status = np.zeros(k, dtype=np.uint8)
-                sign_reasons = [""] * k
+                if isinstance(signer, signers.Pkcs11Signer):
+                    # One item the HSM cannot sign fails alone; the batch goes on (issue 5).
+                    part, part_status, part_reasons = signers.issue_certificates_partial(
+                        template, signer, **args
+                    )
+                    for r, j in enumerate(idx.tolist()):
+                        sign_status[j] = part_status[r]
+                        sign_reasons[j] = part_reasons[r]
+                else:
+                    part = list(
+                        signers.issue_certificates(
+                            template, signer, threads=threads, **args
+                        ).to_list()
+                    )
+                for j, der in zip(idx.tolist(), part, strict=True):
+                    signed[j] = der
             issued_at = int(time.time())
             rows = [
                 CertificateRow(
@@ -428,7 +443,6 @@ class CertificateAuthority:
                     certificates[i] = signed[r]
         return IssueResult(certificates, status, reasons, profile=prof.name, ca=self.name)
 
-
     def revoke(
         self,
         serials: Iterable[int | str],
@@ -450,9 +464,7 @@ class CertificateAuthority:
             value = int(s, 16) if isinstance(s, str) else int(s)
             # The store keys serials as the hex of the generated 16-octet row.
             hex_serial = format(value, "x").zfill(32) if value < 1 << 128 else format(value, "x")
-            rows.append(
-                (hex_serial, when, None if code == REASON_NONE else code, invalidity_date)
-            )
+            rows.append((hex_serial, when, None if code == REASON_NONE else code, invalidity_date))
         return self.workspace.store.add_revocations(self.name, rows)
 
 

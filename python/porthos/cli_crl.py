@@ -69,10 +69,16 @@ def crl() -> None:
 @crl.command()
 @_WORKDIR
 @click.option("--ca", "ca_name", default=None, help="Only this CA (default: every CA).")
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
+)
 @_errors_exit_2
-def publish(workdir: Path, ca_name: str | None) -> None:
+def publish(workdir: Path, ca_name: str | None, delta: bool) -> None:
     """Write each CA's CRL from the store to the repository folder, under the file name
-    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...)."""
+    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...; shard CRLs under their
+    shard URL's file name)."""
     from porthos import crl as crlmod
     from porthos.ca import Workspace
 
@@ -82,7 +88,7 @@ def publish(workdir: Path, ca_name: str | None) -> None:
         for col in ("CA", "CRL number", "entries", "file"):
             table.add_column(col)
         with _Bar("building CRLs") as bar:
-            results = crlmod.publish(ws, ca_name, progress=bar)
+            results = crlmod.publish(ws, ca_name, delta=delta, progress=bar)
         for name, path, number, entries in results:
             table.add_row(name, str(number), str(entries), str(path))
         console.print(table)
@@ -117,6 +123,38 @@ def _load_signer(issuer_key: Path, issuer_cert: bytes) -> Any:
     return _native.SoftwareKey.from_pkcs8(data, alg)
 
 
+def _hsm_signer(
+    issuer_cert: bytes, module: Path | None, token: str, key_label: str, pin_file: Path | None
+) -> Any:
+    """A Pkcs11Signer for the CA key in the token: the CRL's one digest goes to the
+    HSM and one signature comes back (the key never leaves it, 000 §6.2.6). The
+    token's public key must be the issuer certificate's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from porthos import hsm, signers
+
+    pub = x509.load_der_x509_certificate(issuer_cert).public_key()
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        alg = "ecdsa-sha384" if pub.curve.name == "secp384r1" else "ecdsa-sha256"
+    elif isinstance(pub, rsa.RSAPublicKey):
+        alg = "rsa-pkcs1-sha256"
+    else:
+        raise KeyMaterialError("issuer certificate: only EC and RSA keys can sign CRLs here")
+    mod = hsm.find_module(module)
+    spki = hsm.public_key_der(mod, token, key_label)
+    want = pub.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if spki != want:
+        raise KeyMaterialError(
+            f"key '{key_label}' in token '{token}' is not the issuer certificate's key"
+        )
+    pin = hsm.read_pin(pin_file, f"user PIN of token {token}")
+    return signers.Pkcs11Signer(mod, token, key_label, pin, alg, sessions=1, public_key=spki)
+
+
 def _read_cert(path: Path) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -142,7 +180,21 @@ def _read_cert(path: Path) -> bytes:
     "--issuer-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="PKCS#8 (DER or PEM) software key. HSM keys: not yet wired here.",
+    help="PKCS#8 (DER or PEM) software key; or the HSM options below.",
+)
+@click.option(
+    "--module",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM: PKCS#11 module (default: $PORTHOS_PKCS11_MODULE, else SoftHSM2).",
+)
+@click.option("--token", default=None, help="HSM: token label.")
+@click.option("--key-label", default=None, help="HSM: label of the CA key in the token.")
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM: file with the user PIN (else a prompt; never an argument).",
 )
 @click.option("--number", required=True, type=click.IntRange(min=0), help="CRL number (§5.2.3).")
 @click.option(
@@ -168,17 +220,28 @@ def build(
     shards: int | None,
     url_template: str | None,
     threads: int | None,
+    module: Path | None = None,
+    token: str | None = None,
+    key_label: str | None = None,
+    pin_file: Path | None = None,
 ) -> None:
     """Build a CRL outside a workspace. Bad rows are reported with their line number
     and nothing is written."""
     from porthos import crl as crlmod
 
-    if issuer_key is None:
-        raise KeyMaterialError("--issuer-key is required (HSM options come with the HSM issue)")
+    hsm_mode = token is not None or key_label is not None
+    if (issuer_key is None) == (not hsm_mode):
+        raise KeyMaterialError("give either --issuer-key or --token with --key-label (HSM)")
+    if hsm_mode and (token is None or key_label is None):
+        raise KeyMaterialError("HSM mode needs both --token and --key-label")
     if (shards is None) != (url_template is None):
         raise BatchArgumentError("--shards and --url-template go together")
     cert = _read_cert(issuer_cert)
-    signer = _load_signer(issuer_key, cert)
+    signer = (
+        _load_signer(issuer_key, cert)
+        if issuer_key is not None
+        else _hsm_signer(cert, module, token or "", key_label or "", pin_file)
+    )
     columns = crlmod.load_revocations(revoked)
     now = int(time.time())
     console = _console()

@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
 from porthos import _native
-from porthos.exceptions import BatchArgumentError, EncodeError, SigningError
+from porthos.exceptions import BatchArgumentError, EncodeError, PolicyError, SigningError
 
 if TYPE_CHECKING:
     from porthos.ca import CertificateAuthority, Workspace
@@ -478,8 +479,9 @@ def crl_file_name(ca: CertificateAuthority) -> str:
     return f"{ca.name}.crl"
 
 
-def store_columns(ws: Workspace, ca_name: str) -> RevocationColumns:
-    rows = ws.store.revocations(ca_name)
+def store_columns(ws: Workspace, ca_name: str, upto: int | None = None) -> RevocationColumns:
+    """A CA's revocations from the store (with ``upto``: the set a CRL covered)."""
+    rows = ws.store.revocations(ca_name, upto=upto)
     if not rows:
         return RevocationColumns.empty()
     return RevocationColumns(
@@ -488,6 +490,15 @@ def store_columns(ws: Workspace, ca_name: str) -> RevocationColumns:
         np.array([REASON_NONE if r[2] is None else r[2] for r in rows], dtype=np.uint8),
         np.array([INVALIDITY_NONE if r[3] is None else r[3] for r in rows], dtype=np.int64),
     )
+
+
+def _allocate(ws: Workspace, ca_name: str, now: int, kind: str) -> tuple[int, RevocationColumns]:
+    """Allocate (and commit) a CRL number, then read exactly the revocations it
+    covers: a revocation recorded in between goes into the next CRL, never half in."""
+    number = ws.store.next_crl_number(ca_name, this_update=now, kind=kind)
+    record = ws.store.crl_record(ca_name, number)
+    assert record is not None
+    return number, store_columns(ws, ca_name, upto=record[2])
 
 
 def build_for_ca(
@@ -502,8 +513,7 @@ def build_for_ca(
     numbers strictly increase)."""
     ca = ws.ca(ca_name)
     now = int(time.time()) if now is None else int(now)
-    columns = store_columns(ws, ca_name)
-    number = ws.store.next_crl_number(ca_name, this_update=now, entries=len(columns))
+    number, columns = _allocate(ws, ca_name, now, "full")
     crl = build_crl(
         ca.certificate,
         ca.key,
@@ -516,19 +526,103 @@ def build_for_ca(
     return crl, number
 
 
+def delta_for_ca(
+    ws: Workspace,
+    ca_name: str,
+    *,
+    now: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[Crl, int, int, int]:
+    """A delta CRL (RFC 5280 §5.2.4) over the CA's newest full CRL from the store:
+    (CRL, its number, the base number, entries). The base's entries are the
+    revocations that CRL number recorded as covered (store schema 3)."""
+    ca = ws.ca(ca_name)
+    now = int(time.time()) if now is None else int(now)
+    base = ws.store.last_full_crl(ca_name)
+    if base is None:
+        raise PolicyError(
+            f"CA {ca_name} has no full CRL to be the base of a delta CRL; publish one first"
+        )
+    base_number, base_upto = base
+    number, current = _allocate(ws, ca_name, now, "delta")
+    changes = delta_columns(store_columns(ws, ca_name, upto=base_upto), current)
+    crl = build_crl(
+        ca.certificate,
+        ca.key,
+        changes,
+        crl_number=number,
+        this_update=now,
+        next_update=now + crl_validity(ca),
+        delta_base=base_number,
+        progress=progress,
+    )
+    return crl, number, base_number, len(changes)
+
+
+def shard_scheme(ws: Workspace, ca_name: str) -> tuple[int, str] | None:
+    """(shards, URL template) when the CA's profiles put shard URLs in their CDPs
+    (profiles/__init__.py checks that all of a CA's sharded profiles agree)."""
+    for prof in ws.profile_set.profiles.values():
+        if prof.issuer == ca_name and prof.crl_shards is not None:
+            return prof.crl_shards, prof.crl_shard_urls[0]
+    return None
+
+
+def shard_file_name(url_template: str, shard: int) -> str:
+    """The repository file a shard URL names (its last path segment)."""
+    return Path(urlsplit(url_template.replace("{shard}", str(shard))).path).name
+
+
 def publish(
     ws: Workspace,
     ca_name: str | None = None,
     *,
     now: int | None = None,
+    delta: bool = False,
     progress: Progress | None = None,
 ) -> list[tuple[str, Path, int, int]]:
-    """Write each CA's CRL (or one CA's) to the repository: (CA, path, number, entries)."""
+    """Write each CA's CRL (or one CA's) to the repository: (CA, path, number, entries).
+
+    A CA whose profiles name shard URLs in their CDP also gets one CRL per shard,
+    each under the file name of its URL and with that URL in its IDP. With ``delta``
+    each CA gets a delta CRL over its newest full CRL instead (``<ca>-delta.crl``)."""
     names = [ca_name] if ca_name else [ca.name for ca in ws.cas]
+    now = int(time.time()) if now is None else int(now)
+    repo = ws.path / "repository"
     out = []
     for name in names:
+        if delta:
+            crl, number, _base, entries = delta_for_ca(ws, name, now=now, progress=progress)
+            path = repo / f"{name}-delta.crl"
+            crl.write(path)
+            out.append((name, path, number, entries))
+            continue
         crl, number = build_for_ca(ws, name, now=now, progress=progress)
-        path = ws.path / "repository" / crl_file_name(ws.ca(name))
+        path = repo / crl_file_name(ws.ca(name))
         crl.write(path)
-        out.append((name, path, number, len(ws.store.revocations(name))))
+        record = ws.store.crl_record(name, number)
+        out.append((name, path, number, 0 if record is None else record[3]))
+        scheme = shard_scheme(ws, name)
+        if scheme is None:
+            continue
+        shards, url = scheme
+        ca = ws.ca(name)
+        # One number for the whole set: each shard is its own scope, and each scope's
+        # numbers still strictly increase (RFC 5280 §5.2.3).
+        number, columns = _allocate(ws, name, now, "shards")
+        crls = build_shards(
+            ca.certificate,
+            ca.key,
+            columns,
+            crl_numbers=[number] * shards,
+            url_template=url,
+            this_update=now,
+            next_update=now + crl_validity(ca),
+            progress=progress,
+        )
+        counts = np.bincount(_native.crl_shard_of(columns.serials, shards), minlength=shards)
+        for s, shard_crl in enumerate(crls):
+            path = repo / shard_file_name(url, s)
+            shard_crl.write(path)
+            out.append((name, path, number, int(counts[s])))
     return out

@@ -18,7 +18,7 @@ from porthos.exceptions import StoreError
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
 # place, in one transaction, when it is opened.
@@ -44,7 +44,18 @@ CREATE TABLE crls (
 );
 """
 
-_SCHEMA = """
+# Version 3: what each issued CRL number covers, so that delta CRLs can be built from
+# the store. Revocations are only ever added (rowids grow), so the set a CRL listed
+# is "this CA's revocations with rowid <= revocations_upto": one integer per CRL
+# instead of a copy of its entries. kind: 'full', 'delta' or 'shards'. Rows written
+# by version 2 have revocations_upto NULL (unknown: never used as a delta base).
+_SCHEMA_V3 = """
+ALTER TABLE crls ADD COLUMN kind TEXT NOT NULL DEFAULT 'full';
+ALTER TABLE crls ADD COLUMN revocations_upto INTEGER;
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -71,7 +82,10 @@ CREATE TABLE certificates (
     UNIQUE (ca_name, serial_hex)
 );
 CREATE INDEX certificates_profile ON certificates (ca_name, profile);
-""" + _SCHEMA_V2
+"""
+    + _SCHEMA_V2
+    + _SCHEMA_V3
+)
 
 
 class CertificateRow(NamedTuple):
@@ -159,7 +173,10 @@ class Store:
             raise StoreError(f"{path} is not a porthos store: {exc}") from None
         store = cls(conn, path)
         if version == "1":
-            store._migrate_1_to_2()
+            store._migrate(_SCHEMA_V2, 2)
+            version = store.meta("schema_version")
+        if version == "2":
+            store._migrate(_SCHEMA_V3, 3)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
@@ -168,13 +185,15 @@ class Store:
             )
         return store
 
-    def _migrate_1_to_2(self) -> None:
+    def _migrate(self, schema: str, to: int) -> None:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA_V2.split(";"):
+            for statement in schema.split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
-            self._conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),)
+            )
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -357,22 +376,62 @@ class Store:
             raise
         return len(rows)
 
-    def revocations(self, ca_name: str) -> list[tuple[str, int, int | None, int | None]]:
+    def revocations(
+        self, ca_name: str, *, upto: int | None = None
+    ) -> list[tuple[str, int, int | None, int | None]]:
+        """(serial_hex, revoked_at, reason, invalidity_date) rows; with ``upto`` only
+        those a CRL recorded with that ``revocations_upto`` covered."""
         rows = self._conn.execute(
             "SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
-            " WHERE ca_name = ? ORDER BY rowid",
-            (ca_name,),
+            " WHERE ca_name = ? AND rowid <= ? ORDER BY rowid",
+            (ca_name, (1 << 63) - 1 if upto is None else upto),
         ).fetchall()
         return [(str(a), int(b), c, d) for a, b, c, d in rows]
 
+    def crl_record(self, ca_name: str, number: int) -> tuple[str, int, int | None, int] | None:
+        """(kind, this_update, revocations_upto, entries) of an allocated CRL number."""
+        row = self._conn.execute(
+            "SELECT kind, this_update, revocations_upto, entries FROM crls"
+            " WHERE ca_name = ? AND number = ?",
+            (ca_name, number),
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), row[2], int(row[3]))
+
+    def last_full_crl(self, ca_name: str) -> tuple[int, int] | None:
+        """(number, revocations_upto) of the CA's newest full CRL whose coverage is
+        known: the base a delta CRL refers to (RFC 5280 §5.2.4)."""
+        row = self._conn.execute(
+            "SELECT number, revocations_upto FROM crls WHERE ca_name = ? AND kind = 'full'"
+            " AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
+            (ca_name,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def next_crl_number(
-        self, ca_name: str, *, this_update: int, entries: int, count: int = 1
+        self,
+        ca_name: str,
+        *,
+        this_update: int,
+        entries: int | None = None,
+        count: int = 1,
+        kind: str = "full",
     ) -> int:
         """Allocate ``count`` consecutive CRL numbers for a CA and commit them before
         returning the first (RFC 5280 §5.2.3: monotonically increasing; a crash after
-        this call skips numbers, it never reuses one)."""
+        this call skips numbers, it never reuses one). In the same transaction the
+        numbers record which revocations exist now (``crl_record``): build the CRL
+        from ``revocations(ca, upto=...)`` so that it lists exactly that set."""
+        if kind not in ("full", "delta", "shards"):
+            raise StoreError(f"unknown CRL kind {kind!r}")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            upto_row = self._conn.execute(
+                "SELECT COALESCE(MAX(rowid), 0), COUNT(*) FROM revocations WHERE ca_name = ?",
+                (ca_name,),
+            ).fetchone()
+            upto = int(upto_row[0])
+            if entries is None:
+                entries = int(upto_row[1])
             row = self._conn.execute(
                 "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
             ).fetchone()
@@ -384,8 +443,9 @@ class Store:
                 (ca_name, last),
             )
             self._conn.executemany(
-                "INSERT INTO crls (ca_name, number, this_update, entries) VALUES (?, ?, ?, ?)",
-                [(ca_name, n, this_update, entries) for n in range(first, last + 1)],
+                "INSERT INTO crls (ca_name, number, this_update, entries, kind,"
+                " revocations_upto) VALUES (?, ?, ?, ?, ?, ?)",
+                [(ca_name, n, this_update, entries, kind, upto) for n in range(first, last + 1)],
             )
             self._conn.execute("COMMIT")
         except BaseException:

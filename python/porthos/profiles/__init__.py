@@ -55,7 +55,7 @@ SIGNATURE_ALGORITHMS = (
 _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "authority_key_identifier": frozenset({"critical"}),
     "subject_key_identifier": frozenset({"critical"}),
-    "crl_distribution_points": frozenset({"critical", "uris"}),
+    "crl_distribution_points": frozenset({"critical", "uris", "shards"}),
     "authority_info_access": frozenset({"critical", "ca_issuers", "ocsp"}),
     "key_usage": frozenset({"critical", "usages"}),
     "extended_key_usage": frozenset({"critical", "purposes"}),
@@ -64,6 +64,8 @@ _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "certificate_policies": frozenset({"critical", "policies"}),
     "raw": frozenset({"critical", "oid", "value_hex"}),
 }
+# Most shards a CDP may name: each shard is a CRL the CA republishes every period.
+MAX_CRL_SHARDS = 4096
 # RFC 5280 §4.2.1.1, §4.2.1.2, §4.2.1.13, §4.2.2.1: these MUST be non-critical.
 _NEVER_CRITICAL = frozenset(
     {
@@ -157,8 +159,34 @@ class Profile:
     validity: Validity
     extensions: tuple[Mapping[str, Any], ...]
 
-    def template_spec_json(self) -> str:
-        return _spec_json([dict(e) for e in self.extensions])
+    def template_spec_json(self, shard: int | None = None) -> str:
+        """The template spec; a profile whose CDP is sharded needs the certificate's
+        shard (``crl_shard_of(serial, crl_shards)``) and gets that shard's URL."""
+        exts = []
+        for e in self.extensions:
+            e = dict(e)
+            if "shards" in e:
+                n = e.pop("shards")
+                if shard is None or not 0 <= shard < n:
+                    raise ProfileError(
+                        f"profile {self.name!r}: its CDP is sharded ({n} shards); "
+                        f"a shard number 0..{n - 1} is needed, got {shard!r}"
+                    )
+                e["uris"] = [u.replace("{shard}", str(shard)) for u in e["uris"]]
+            exts.append(e)
+        return _spec_json(exts)
+
+    @property
+    def crl_shards(self) -> int | None:
+        """Number of CRL shards the CDP names (None: one CRL per CA)."""
+        cdp = self.extension("crl_distribution_points")
+        return None if cdp is None else cdp.get("shards")
+
+    @property
+    def crl_shard_urls(self) -> tuple[str, ...]:
+        """The CDP URL templates (with ``{shard}``) of a sharded profile."""
+        cdp = self.extension("crl_distribution_points")
+        return tuple(cdp["uris"]) if cdp is not None and "shards" in cdp else ()
 
     def extension(self, type_: str) -> Mapping[str, Any] | None:
         for ext in self.extensions:
@@ -298,7 +326,7 @@ def _validity(value: Any, path: str) -> Validity:
 
 
 def _extensions(
-    value: Any, path: str, urls: Mapping[str, str], issuer: str
+    value: Any, path: str, urls: Mapping[str, str], issuer: str, allow_shards: bool = True
 ) -> tuple[dict[str, Any], ...]:
     seen: dict[str, str] = {}
     out: list[dict[str, Any]] = []
@@ -321,15 +349,45 @@ def _extensions(
         dup_key = type_
         if type_ == "crl_distribution_points" or type_ == "authority_info_access":
             lists = ("uris",) if type_ == "crl_distribution_points" else ("ca_issuers", "ocsp")
+            shards = None
+            if "shards" in ext:
+                # A sharded CDP (the Let's Encrypt way): each URI carries "{shard}", the
+                # certificate gets shard crl_shard_of(serial, shards)'s URL, and that
+                # shard CRL's IssuingDistributionPoint names the same URL (RFC 5280
+                # §5.2.5, §6.3.3 (b)(2)(i)).
+                sp = _join(p, "shards")
+                shards = ext["shards"]
+                if not allow_shards:
+                    raise _fail(sp, "only end-entity profiles may shard their CDP")
+                if isinstance(shards, bool) or not isinstance(shards, int):
+                    raise _fail(sp, f"expected an integer, got {shards!r}")
+                if not 1 <= shards <= MAX_CRL_SHARDS:
+                    raise _fail(sp, f"expected 1..{MAX_CRL_SHARDS}, got {shards}")
+                clean["shards"] = shards
+            # "{shard}" survives URL expansion only in a sharded CDP.
+            with_shard = {**urls, "shard": "{shard}"} if shards is not None else urls
             for key in lists:
                 if key in ext:
                     kp = _join(p, key)
-                    uris = [_url(u, f"{kp}[{j}]", urls) for j, u in enumerate(_list(ext[key], kp))]
+                    uris = [
+                        _url(u, f"{kp}[{j}]", with_shard)
+                        for j, u in enumerate(_list(ext[key], kp))
+                    ]
                     for j, u in enumerate(uris):
                         # The repository publishes <ca>.crl / <ca>.crt (000 §2.1): a URL
-                        # naming another CA is a copy-paste slip.
+                        # naming another CA is a copy-paste slip. A shard's file is
+                        # <ca>-<anything with {shard}>.crl.
                         stem = Path(urlsplit(u).path).stem
-                        if key != "ocsp" and stem != issuer:
+                        if shards is not None:
+                            if "{shard}" not in urlsplit(u).path or not stem.startswith(
+                                f"{issuer}-"
+                            ):
+                                raise _fail(
+                                    f"{kp}[{j}]",
+                                    f"a sharded CDP URL must be .../{issuer}-...{{shard}}...crl, "
+                                    f"got {u!r}",
+                                )
+                        elif key != "ocsp" and stem != issuer:
                             raise _fail(
                                 f"{kp}[{j}]", f"URL names {stem!r}, the issuing CA is {issuer!r}"
                             )
@@ -524,7 +582,9 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
             )
         if any(s.subject == subject for s in cas.values()):
             raise _fail(_join(p, f"subject.{env}"), "same subject as another CA")
-        exts = _extensions(t["extensions"], _join(p, "extensions"), urls, issuer)
+        exts = _extensions(
+            t["extensions"], _join(p, "extensions"), urls, issuer, allow_shards=False
+        )
         bc = _bc(exts)
         if bc is None or not bc["ca"]:
             raise _fail(_join(p, "extensions"), "a CA needs basic_constraints with ca = true")
@@ -614,7 +674,18 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
             validity=_validity(t["validity"], _join(p, "validity")),
             extensions=exts,
         )
+    shard_scheme: dict[str, tuple[str, int | None, tuple[str, ...]]] = {}
     for prof in profiles.values():
+        if prof.crl_shards is not None:
+            # One set of shard CRLs per CA: every sharded profile of a CA must name it
+            # the same way, or a certificate's shard URL would have no CRL behind it.
+            scheme = (prof.name, prof.crl_shards, prof.crl_shard_urls)
+            first = shard_scheme.setdefault(prof.issuer, scheme)
+            if first[1:] != scheme[1:]:
+                raise _fail(
+                    f"profiles.{prof.name}.extensions",
+                    f"CDP shards differ from profile {first[0]!r} of the same CA",
+                )
         ca = cas[prof.issuer]
         if prof.validity.not_after(0) > ca.validity.not_after(0):
             raise _fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")

@@ -209,6 +209,23 @@ impl<'a> Columns<'a> {
     /// Row indices in serial order; a duplicate serial is an error naming it.
     /// Sorting an index array (4 octets per row) keeps the input untouched.
     pub fn sorted_order(&self) -> Result<Vec<u32>, CrlError> {
+        Ok(self.sorted_order_sized(&|_| 0, usize::MAX)?.0)
+    }
+
+    /// [`Columns::sorted_order`], plus the sum of `size(row)` over each run of
+    /// `chunk` consecutive rows in serial order (the writer's per-chunk byte counts).
+    ///
+    /// Why this shape: on unsorted input every pass that visits rows in serial order
+    /// is a random gather across the columns (a cache miss per column per row).
+    /// So `size` and the sort prefix are computed in ONE sequential pass over the
+    /// input and carried in the sort records; duplicates can only sit inside runs of
+    /// equal prefixes, so the duplicate check touches rows only there. What is left
+    /// for the caller is one gather (the write), which it can prefetch.
+    pub fn sorted_order_sized(
+        &self,
+        size: &(dyn Fn(usize) -> usize + Sync),
+        chunk: usize,
+    ) -> Result<(Vec<u32>, Vec<usize>), CrlError> {
         let n = self.len();
         if n > u32::MAX as usize {
             return Err(CrlError::Argument(format!(
@@ -216,49 +233,65 @@ impl<'a> Columns<'a> {
                 u32::MAX
             )));
         }
+        let chunk = chunk.max(1);
         let sorted_already = (1..n)
             .into_par_iter()
             .with_min_len(4096)
             .all(|i| self.cmp_serials(i - 1, i) == Ordering::Less);
-        let order: Vec<u32> = if sorted_already {
-            (0..n as u32).collect()
-        } else {
-            // Sort (prefix, row) pairs: the 8-octet prefix (key length, then the first
-            // 7 key octets) orders almost every pair without touching the serial rows;
-            // only equal prefixes fall back to the full comparison. The pairs are
-            // freed before the output buffer is allocated.
-            let mut pairs: Vec<u128> = (0..n)
+        if sorted_already {
+            let sizes = (0..n.div_ceil(chunk))
                 .into_par_iter()
-                .with_min_len(4096)
-                .map(|i| (u128::from(self.prefix(i)) << 32) | i as u128)
+                .map(|c| {
+                    (c * chunk..n.min(c.saturating_add(1).saturating_mul(chunk)))
+                        .map(size)
+                        .sum()
+                })
                 .collect();
-            pairs.par_sort_unstable();
-            let mut order: Vec<u32> = pairs.iter().map(|&p| p as u32).collect();
-            // Runs of equal prefixes: finish them with the full comparison.
-            let mut k = 0;
-            while k < n {
-                let mut e = k + 1;
-                while e < n && pairs[e] >> 32 == pairs[k] >> 32 {
-                    e += 1;
-                }
-                if e - k > 1 {
-                    order[k..e].sort_unstable_by(|&a, &b| self.cmp_serials(a as usize, b as usize));
-                }
-                k = e;
-            }
-            order
-        };
-        let dup = (1..n).into_par_iter().with_min_len(4096).find_first(|&k| {
-            self.cmp_serials(order[k - 1] as usize, order[k] as usize) == Ordering::Equal
-        });
-        if let Some(k) = dup {
-            let (a, b) = (order[k - 1] as usize, order[k] as usize);
-            return Err(CrlError::Duplicate {
-                serial_hex: hex(self.key(a)),
-                rows: (a.min(b), a.max(b)),
-            });
+            return Ok(((0..n as u32).collect(), sizes));
         }
-        Ok(order)
+        // Records: (prefix: key length then the first 7 key octets) << 64 |
+        // size << 32 | row. The prefix orders almost every pair without touching the
+        // serial rows; equal prefixes are finished with the full comparison below.
+        // The records are freed before the caller allocates its output.
+        let mut recs: Vec<u128> = (0..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| {
+                (u128::from(self.prefix(i)) << 64)
+                    | ((size(i) as u128 & 0xffff_ffff) << 32)
+                    | i as u128
+            })
+            .collect();
+        recs.par_sort_unstable();
+        let mut order: Vec<u32> = recs.iter().map(|&r| r as u32).collect();
+        let sizes: Vec<usize> = recs
+            .par_chunks(chunk)
+            .map(|c| c.iter().map(|&r| ((r >> 32) as u32) as usize).sum())
+            .collect();
+        // Runs of equal prefixes: full comparison, and the only place a duplicate
+        // can be.
+        let mut k = 0;
+        while k < n {
+            let mut e = k + 1;
+            while e < n && recs[e] >> 64 == recs[k] >> 64 {
+                e += 1;
+            }
+            if e - k > 1 {
+                let run = &mut order[k..e];
+                run.sort_unstable_by(|&a, &b| self.cmp_serials(a as usize, b as usize));
+                for w in run.windows(2) {
+                    let (a, b) = (w[0] as usize, w[1] as usize);
+                    if self.cmp_serials(a, b) == Ordering::Equal {
+                        return Err(CrlError::Duplicate {
+                            serial_hex: hex(self.key(a)),
+                            rows: (a.min(b), a.max(b)),
+                        });
+                    }
+                }
+            }
+            k = e;
+        }
+        Ok((order, sizes))
     }
 }
 

@@ -177,6 +177,73 @@ fn parse_idp(v: &Tlv<'_>, path: &str) -> Result<Idp, CrlError> {
     Ok(idp)
 }
 
+/// The reasonCode entry extension up to its code, as the fast path expects it:
+/// `crlEntryExtensions SEQUENCE { SEQUENCE { OID reasonCode, OCTET STRING {
+/// ENUMERATED } } }`.
+const REASON_ONLY_EXTS: [u8; 13] = [
+    0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01,
+];
+
+/// Fast path for the common entry shape (short lengths, a minimal positive serial of
+/// at most 20 octets, a UTCTime, and either no extensions or exactly one
+/// reasonCode): the octets are checked in place, with no reader, no path strings and
+/// no per-entry allocation. It accepts only what [`parse_entry`] accepts; anything
+/// else (including every malformed entry) returns `None` and goes the slow way,
+/// which produces the error with its offset and path. Returns the position after
+/// the entry.
+#[inline]
+fn fast_entry(
+    body: &[u8],
+    pos: usize,
+    base: usize,
+    out: &mut OwnedColumns,
+) -> Result<Option<usize>, CrlError> {
+    let b = &body[pos..];
+    if b.len() < 2 || b[0] != tag::SEQUENCE || b[1] >= 0x80 || b.len() < 2 + b[1] as usize {
+        return Ok(None);
+    }
+    let e = &b[2..2 + b[1] as usize];
+    if e.len() < 2 || e[0] != tag::INTEGER {
+        return Ok(None);
+    }
+    let sl = e[1] as usize;
+    // 1..=20 content octets, positive (top bit clear), minimal (X.690 §8.3.2).
+    if sl == 0 || sl > 20 || e.len() < 2 + sl + 15 {
+        return Ok(None);
+    }
+    let serial = &e[2..2 + sl];
+    if serial[0] & 0x80 != 0 || (serial[0] == 0 && (sl == 1 || serial[1] & 0x80 == 0)) {
+        return Ok(None);
+    }
+    let key = &serial[usize::from(serial[0] == 0)..];
+    let t = &e[2 + sl..2 + sl + 15];
+    if t[0] != tag::UTC_TIME || t[1] != 13 {
+        return Ok(None);
+    }
+    let rest = &e[2 + sl + 15..];
+    let reason = match rest {
+        [] => REASON_NONE,
+        [head @ .., c] if head == REASON_ONLY_EXTS && *c <= REASON_MAX && *c != 7 => *c,
+        _ => return Ok(None),
+    };
+    let offset = base + pos + 4 + sl;
+    let tlv = Tlv {
+        tag: tag::UTC_TIME,
+        value: &t[2..],
+        raw: t,
+        offset,
+    };
+    // UTCTime is always the right form (§5.1.2.6 → §5.1.2.4), so only the digits and
+    // ranges need checking.
+    let time = parse_time(&tlv).map_err(|x| {
+        CrlError::Decode(
+            x.within("CertificateList.tbsCertList.revokedCertificates[].revocationDate"),
+        )
+    })?;
+    out.push(key, time, reason, INVALIDITY_NONE);
+    Ok(Some(pos + 2 + e.len()))
+}
+
 /// Parse one revokedCertificates entry into `out`.
 fn parse_entry(r: &mut Reader<'_>, out: &mut OwnedColumns) -> Result<(), CrlError> {
     let (_, mut e) = r.enter(tag::SEQUENCE, ENTRY)?;
@@ -312,7 +379,7 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
         tag::SEQUENCE,
         "CertificateList.tbsCertList.revokedCertificates",
     )? {
-        let mut entries = tbs.nested(&list)?;
+        let entries = tbs.nested(&list)?;
         if entries.is_empty() {
             // §5.1.2.6: when there are no revoked certificates the list MUST be absent.
             return Err(invalid(
@@ -323,8 +390,16 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
         }
         // ~35 octets per entry; a capacity guess, not a bound.
         columns = OwnedColumns::with_capacity(list.value.len() / 32);
-        while !entries.is_empty() {
-            parse_entry(&mut entries, &mut columns)?;
+        let (body, base) = (list.value, list.value_offset());
+        let mut pos = 0;
+        while pos < body.len() {
+            if let Some(next) = fast_entry(body, pos, base, &mut columns)? {
+                pos = next;
+                continue;
+            }
+            let mut r = Reader::with_base(&body[pos..], base + pos);
+            parse_entry(&mut r, &mut columns)?;
+            pos = r.offset() - base;
         }
     }
     let mut p = ParsedCrl {
@@ -425,7 +500,8 @@ pub fn parse_crl<'a>(der: &'a [u8], issuer_cert: Option<&[u8]>) -> Result<Parsed
 fn sort_and_check(c: &mut OwnedColumns) -> Result<(), CrlError> {
     let n = c.len();
     let v = c.view();
-    let sorted = (1..n).all(|i| v.cmp_serials(i - 1, i) == Ordering::Less);
+    // Rows are right-aligned 20-octet magnitudes: octet order is numeric order.
+    let sorted = c.serials.windows(40).step_by(20).all(|w| w[..20] < w[20..]);
     if sorted {
         return Ok(());
     }
@@ -448,4 +524,54 @@ fn sort_and_check(c: &mut OwnedColumns) -> Result<(), CrlError> {
     }
     *c = out;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the slow path makes of `entry` (Ok(row) or Err).
+    fn slow(entry: &[u8]) -> Result<(OwnedColumns, usize), CrlError> {
+        let mut out = OwnedColumns::default();
+        let mut r = Reader::with_base(entry, 0);
+        parse_entry(&mut r, &mut out)?;
+        Ok((out, r.offset()))
+    }
+
+    proptest::proptest! {
+        // The fast path never accepts what the strict path refuses, and reads the same
+        // row when both accept: mutate a valid entry's octets and compare.
+        #[test]
+        fn fast_path_agrees_with_strict_path(
+            serial in proptest::collection::vec(0u8..=255, 1..22),
+            reason in proptest::option::of(0u8..12),
+            flips in proptest::collection::vec((0usize..64, 0u8..=255), 0..3),
+        ) {
+            let mut e = vec![0x02, serial.len() as u8];
+            e.extend(&serial);
+            e.extend([0x17, 13]);
+            e.extend(b"240229235959Z");
+            if let Some(c) = reason {
+                e.extend(REASON_ONLY_EXTS);
+                e.push(c);
+            }
+            let mut entry = vec![0x30, e.len() as u8];
+            entry.extend(e);
+            for (at, v) in flips {
+                if at < entry.len() {
+                    entry[at] = v;
+                }
+            }
+            let mut fast = OwnedColumns::default();
+            match fast_entry(&entry, 0, 0, &mut fast) {
+                Ok(Some(end)) => {
+                    let (row, slow_end) = slow(&entry).expect("fast path accepted what the strict path refuses");
+                    proptest::prop_assert_eq!(end, slow_end);
+                    proptest::prop_assert_eq!(fast, row);
+                }
+                Ok(None) => {}
+                Err(e) => proptest::prop_assert_eq!(Err(e), slow(&entry).map(|_| ())),
+            }
+        }
+    }
 }
