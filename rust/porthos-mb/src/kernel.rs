@@ -100,7 +100,7 @@ pub(crate) fn verify8<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64]) -> u8 {
         let base = V::from_array(d.map(|d| d * (QSTRIDE as u64) * 8)).add(lanes);
         let g = |c: usize| V::gather(tq, base.add(V::splat((c * 8) as u64)));
         Jac {
-            x: core::array::from_fn(|c| g(c)),
+            x: core::array::from_fn(&g),
             y: core::array::from_fn(|c| g(5 + c)),
             z: core::array::from_fn(|c| g(10 + c)),
         }
@@ -139,7 +139,7 @@ pub(crate) fn verify8<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64]) -> u8 {
         let base = V::from_array(e);
         let g = |c: usize| V::gather(gtab, base.add(V::splat(c as u64)));
         (
-            core::array::from_fn(|c| g(c)),
+            core::array::from_fn(&g),
             core::array::from_fn(|c| g(5 + c)),
             zero_digits(&d),
         )

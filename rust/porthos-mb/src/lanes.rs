@@ -50,6 +50,7 @@ pub(crate) trait Lanes: Copy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Soft(pub [u64; 8]);
 
+#[allow(clippy::needless_range_loop)]
 impl Soft {
     #[inline(always)]
     fn map2(self, o: Self, f: impl Fn(u64, u64) -> u64) -> Self {
@@ -66,6 +67,8 @@ fn mul52(a: u64, b: u64) -> u128 {
     u128::from(a & MASK52) * u128::from(b & MASK52)
 }
 
+// Index loops over the eight lanes read more plainly than zipped iterators here.
+#[allow(clippy::needless_range_loop)]
 impl Lanes for Soft {
     #[inline(always)]
     fn splat(x: u64) -> Self {
