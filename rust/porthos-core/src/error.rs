@@ -39,12 +39,20 @@ pub struct DerError {
 
 impl DerError {
     pub fn new(kind: DerErrorKind, offset: usize, path: impl Into<String>) -> Self {
-        DerError { kind, offset, path: path.into() }
+        DerError {
+            kind,
+            offset,
+            path: path.into(),
+        }
     }
 
     /// Prefix the path with an enclosing field name (callers add context on the way out).
     pub fn within(mut self, outer: &str) -> Self {
-        self.path = if self.path.is_empty() { outer.to_string() } else { format!("{outer}.{}", self.path) };
+        self.path = if self.path.is_empty() {
+            outer.to_string()
+        } else {
+            format!("{outer}.{}", self.path)
+        };
         self
     }
 }

@@ -103,16 +103,27 @@ impl SigAlg {
         let null = [tag::NULL, 0];
         let hash_id = |h: HashAlg| writer::constructed(tag::SEQUENCE, &[&oid(h.oid()), &null]);
         match self {
-            SigAlg::EcdsaSha256 => writer::constructed(tag::SEQUENCE, &[&oid(oids::ECDSA_WITH_SHA256)]),
-            SigAlg::EcdsaSha384 => writer::constructed(tag::SEQUENCE, &[&oid(oids::ECDSA_WITH_SHA384)]),
-            SigAlg::RsaPkcs1Sha256 => writer::constructed(tag::SEQUENCE, &[&oid(oids::SHA256_WITH_RSA), &null]),
-            SigAlg::RsaPkcs1Sha384 => writer::constructed(tag::SEQUENCE, &[&oid(oids::SHA384_WITH_RSA), &null]),
+            SigAlg::EcdsaSha256 => {
+                writer::constructed(tag::SEQUENCE, &[&oid(oids::ECDSA_WITH_SHA256)])
+            }
+            SigAlg::EcdsaSha384 => {
+                writer::constructed(tag::SEQUENCE, &[&oid(oids::ECDSA_WITH_SHA384)])
+            }
+            SigAlg::RsaPkcs1Sha256 => {
+                writer::constructed(tag::SEQUENCE, &[&oid(oids::SHA256_WITH_RSA), &null])
+            }
+            SigAlg::RsaPkcs1Sha384 => {
+                writer::constructed(tag::SEQUENCE, &[&oid(oids::SHA384_WITH_RSA), &null])
+            }
             SigAlg::RsaPssSha256 | SigAlg::RsaPssSha384 => {
                 let h = self.hash();
                 let hash = writer::tlv(tag::context_constructed(0), &hash_id(h));
                 let mgf = writer::constructed(tag::SEQUENCE, &[&oid(oids::MGF1), &hash_id(h)]);
                 let mgf = writer::tlv(tag::context_constructed(1), &mgf);
-                let salt = writer::tlv(tag::context_constructed(2), &writer::integer_u64(h.output_len() as u64));
+                let salt = writer::tlv(
+                    tag::context_constructed(2),
+                    &writer::integer_u64(h.output_len() as u64),
+                );
                 let params = writer::constructed(tag::SEQUENCE, &[&hash, &mgf, &salt]);
                 writer::constructed(tag::SEQUENCE, &[&oid(oids::RSASSA_PSS), &params])
             }
@@ -123,7 +134,10 @@ impl SigAlg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignError {
     /// The key cannot produce this signature algorithm.
-    AlgorithmMismatch { key: &'static str, algorithm: &'static str },
+    AlgorithmMismatch {
+        key: &'static str,
+        algorithm: &'static str,
+    },
     UnknownKeyType(String),
     UnknownAlgorithm(String),
     KeyRejected(String),
@@ -138,7 +152,10 @@ impl std::fmt::Display for SignError {
                 write!(f, "a {key} key cannot sign with {algorithm}")
             }
             SignError::UnknownKeyType(k) => {
-                write!(f, "unknown key type '{k}' (ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096)")
+                write!(
+                    f,
+                    "unknown key type '{k}' (ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096)"
+                )
             }
             SignError::UnknownAlgorithm(a) => write!(f, "unknown signature algorithm '{a}'"),
             SignError::KeyRejected(why) => write!(f, "key rejected: {why}"),
@@ -199,7 +216,10 @@ fn check_alg(key_type: &'static str, alg: SigAlg) -> Result<(), SignError> {
         _ => !alg.is_ecdsa(),
     };
     if !ok {
-        return Err(SignError::AlgorithmMismatch { key: key_type, algorithm: alg.name() });
+        return Err(SignError::AlgorithmMismatch {
+            key: key_type,
+            algorithm: alg.name(),
+        });
     }
     Ok(())
 }
@@ -214,7 +234,8 @@ impl SoftwareKey {
                 let kt = if p384 { "ec-p384" } else { "ec-p256" };
                 let a = alg.unwrap_or(default_alg(kt));
                 check_alg(kt, a)?;
-                let kp = EcdsaKeyPair::generate(ec_signing_alg(p384)).map_err(|_| SignError::Crypto)?;
+                let kp =
+                    EcdsaKeyPair::generate(ec_signing_alg(p384)).map_err(|_| SignError::Crypto)?;
                 (kt, KeyMaterial::Ec(kp))
             }
             "rsa-2048" | "rsa-3072" | "rsa-4096" => {
@@ -223,7 +244,10 @@ impl SoftwareKey {
                     "rsa-3072" => ("rsa-3072", KeySize::Rsa3072),
                     _ => ("rsa-4096", KeySize::Rsa4096),
                 };
-                (kt, KeyMaterial::Rsa(RsaKeyPair::generate(size).map_err(|_| SignError::Crypto)?))
+                (
+                    kt,
+                    KeyMaterial::Rsa(RsaKeyPair::generate(size).map_err(|_| SignError::Crypto)?),
+                )
             }
             other => return Err(SignError::UnknownKeyType(other.to_string())),
         };
@@ -243,22 +267,42 @@ impl SoftwareKey {
             2048 => "rsa-2048",
             3072 => "rsa-3072",
             4096 => "rsa-4096",
-            bits => return Err(SignError::KeyRejected(format!("RSA-{bits} is not a supported CA key size"))),
+            bits => {
+                return Err(SignError::KeyRejected(format!(
+                    "RSA-{bits} is not a supported CA key size"
+                )))
+            }
         };
         Self::assemble(kt, KeyMaterial::Rsa(kp), alg)
     }
 
-    fn assemble(key_type: &'static str, material: KeyMaterial, alg: Option<SigAlg>) -> Result<Self, SignError> {
+    fn assemble(
+        key_type: &'static str,
+        material: KeyMaterial,
+        alg: Option<SigAlg>,
+    ) -> Result<Self, SignError> {
         let alg = alg.unwrap_or(default_alg(key_type));
         check_alg(key_type, alg)?;
         let spki = match &material {
-            KeyMaterial::Ec(kp) => kp.public_key().as_der().map_err(|_| SignError::Crypto)?.as_ref().to_vec(),
+            KeyMaterial::Ec(kp) => kp
+                .public_key()
+                .as_der()
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec(),
             KeyMaterial::Rsa(kp) => {
-                let der: PublicKeyX509Der<'static> = kp.public_key().as_der().map_err(|_| SignError::Crypto)?;
+                let der: PublicKeyX509Der<'static> =
+                    kp.public_key().as_der().map_err(|_| SignError::Crypto)?;
                 der.as_ref().to_vec()
             }
         };
-        Ok(SoftwareKey { material, key_type, alg, spki, rng: SystemRandom::new() })
+        Ok(SoftwareKey {
+            material,
+            key_type,
+            alg,
+            spki,
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn key_type(&self) -> &'static str {
@@ -268,7 +312,11 @@ impl SoftwareKey {
     /// PKCS#8 v1 export, for the software-mode key files of a workspace.
     pub fn to_pkcs8(&self) -> Result<Vec<u8>, SignError> {
         match &self.material {
-            KeyMaterial::Ec(kp) => Ok(kp.to_pkcs8v1().map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
+            KeyMaterial::Ec(kp) => Ok(kp
+                .to_pkcs8v1()
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec()),
             KeyMaterial::Rsa(kp) => {
                 let der: Pkcs8V1Der<'static> = kp.as_der().map_err(|_| SignError::Crypto)?;
                 Ok(der.as_ref().to_vec())
@@ -288,7 +336,11 @@ impl Signer for SoftwareKey {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         match &self.material {
-            KeyMaterial::Ec(kp) => Ok(kp.sign(&self.rng, message).map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
+            KeyMaterial::Ec(kp) => Ok(kp
+                .sign(&self.rng, message)
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec()),
             KeyMaterial::Rsa(kp) => {
                 let padding: &'static dyn sig::RsaEncoding = match self.alg {
                     SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
@@ -298,7 +350,8 @@ impl Signer for SoftwareKey {
                     _ => unreachable!("checked at construction"),
                 };
                 let mut out = vec![0u8; kp.public_modulus_len()];
-                kp.sign(padding, &self.rng, message, &mut out).map_err(|_| SignError::Crypto)?;
+                kp.sign(padding, &self.rng, message, &mut out)
+                    .map_err(|_| SignError::Crypto)?;
                 Ok(out)
             }
         }
@@ -358,7 +411,9 @@ mod tests {
                 KeyMaterial::Ec(kp) => kp.public_key().as_ref().to_vec(),
                 _ => unreachable!(),
             };
-            UnparsedPublicKey::new(verify, kp).verify(b"tbs", &s).unwrap();
+            UnparsedPublicKey::new(verify, kp)
+                .verify(b"tbs", &s)
+                .unwrap();
             let back = SoftwareKey::from_pkcs8(&k.to_pkcs8().unwrap(), None).unwrap();
             assert_eq!(back.public_key_der(), k.public_key_der());
         }
@@ -392,6 +447,9 @@ mod tests {
     fn pss_identifier_shape() {
         // Known-good DER of RSASSA-PSS SHA-256/MGF1-SHA-256/salt 32 (as openssl emits it).
         let expected = "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120";
-        assert_eq!(hex::encode(SigAlg::RsaPssSha256.algorithm_identifier()), expected);
+        assert_eq!(
+            hex::encode(SigAlg::RsaPssSha256.algorithm_identifier()),
+            expected
+        );
     }
 }

@@ -211,6 +211,24 @@ pub fn check_csrs<'a>(
     verify: bool,
     threads: Option<usize>,
 ) -> Vec<CsrOutcome<'a>> {
+    // P-256/SHA-256 proofs of possession go eight at a time through the AVX-512
+    // IFMA kernel when the CPU has it (issue 7); chunks keep rayon busy.
+    if verify && porthos_mb::ifma_enabled() {
+        let run = || {
+            items
+                .par_chunks(IFMA_CHUNK)
+                .flat_map_iter(check_csrs_ifma)
+                .collect::<Vec<_>>()
+        };
+        return match threads {
+            Some(1) => items.chunks(IFMA_CHUNK).flat_map(check_csrs_ifma).collect(),
+            Some(n) if n > 1 => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+                Ok(pool) => pool.install(run),
+                Err(_) => items.chunks(IFMA_CHUNK).flat_map(check_csrs_ifma).collect(),
+            },
+            _ => run(),
+        };
+    }
     let run = || {
         items
             .par_iter()
@@ -227,6 +245,152 @@ pub fn check_csrs<'a>(
         },
         _ => run(),
     }
+}
+
+/// CSRs per work unit on the IFMA path: large enough that the batch inversion of
+/// s and the 8-lane groups amortise, small enough to spread over threads.
+const IFMA_CHUNK: usize = 256;
+
+/// `check_csr(_, true)` for each of `items`, with the ECDSA P-256/SHA-256 ones
+/// verified by [`verify_p256_sha256_batch`].
+fn check_csrs_ifma<'a>(items: &[&'a [u8]]) -> Vec<CsrOutcome<'a>> {
+    let mut out: Vec<CsrOutcome<'a>> = Vec::with_capacity(items.len());
+    let mut batch = Vec::new();
+    for der in items {
+        match parse_csr(der) {
+            Err(e) => out.push(CsrOutcome {
+                status: VerifyStatus::Malformed,
+                csr: None,
+                detail: e.to_string(),
+            }),
+            Ok(csr) => {
+                if csr.signature_algorithm == SignatureAlgorithm::EcdsaSha256
+                    && csr.spki.key_type == KeyType::EcP256
+                {
+                    batch.push(out.len());
+                    out.push(CsrOutcome {
+                        status: VerifyStatus::Ok,
+                        csr: Some(csr),
+                        detail: String::new(),
+                    });
+                } else {
+                    let (status, detail) = verify_detailed(
+                        csr.signature_algorithm,
+                        &csr.spki,
+                        csr.info,
+                        csr.signature,
+                    );
+                    out.push(CsrOutcome {
+                        status,
+                        csr: Some(csr),
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+    let args: Vec<(&PublicKeyInfo<'_>, &[u8], &[u8])> = batch
+        .iter()
+        .filter_map(|&i| out[i].csr.as_ref())
+        .map(|c| (&c.spki, c.info, c.signature))
+        .collect();
+    let results = verify_p256_sha256_batch(&args);
+    drop(args);
+    for (i, (status, detail)) in batch.into_iter().zip(results) {
+        out[i].status = status;
+        out[i].detail = detail;
+    }
+    out
+}
+
+/// Verify many ECDSA P-256 / SHA-256 signatures (`(key, message, DER signature)`),
+/// giving exactly what [`verify_signature`] gives for each, status and detail:
+/// keys are checked with the same code first (WeakKey etc.), the
+/// ECDSA-Sig-Value is parsed as strictly as aws-lc does, and only well-formed
+/// items reach the IFMA kernel. Without the kernel (CPU or
+/// `PORTHOS_DISABLE_IFMA=1`), each item goes through `verify_signature`.
+pub fn verify_p256_sha256_batch(
+    items: &[(&PublicKeyInfo<'_>, &[u8], &[u8])],
+) -> Vec<(VerifyStatus, String)> {
+    let alg = SignatureAlgorithm::EcdsaSha256;
+    let bad = || {
+        (
+            VerifyStatus::BadSignature,
+            format!("{} signature does not verify", alg.name()),
+        )
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut kernel_items = Vec::new();
+    let mut kernel_at = Vec::new();
+    for (key, message, sig) in items {
+        if let Err(e) = checked_key(alg, key) {
+            out.push(e);
+            continue;
+        }
+        let Some((r, s)) = ecdsa_sig_rs(sig) else {
+            out.push(bad());
+            continue;
+        };
+        let Ok(public_key) = <[u8; 65]>::try_from(key.subject_public_key) else {
+            out.push(bad()); // unreachable: checked_key required 65 octets
+            continue;
+        };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+        let Ok(digest) = <[u8; 32]>::try_from(digest.as_ref()) else {
+            out.push(bad());
+            continue;
+        };
+        kernel_at.push(out.len());
+        out.push((VerifyStatus::Ok, String::new()));
+        kernel_items.push(porthos_mb::P256Item {
+            public_key,
+            digest,
+            r,
+            s,
+        });
+    }
+    let verdicts = porthos_mb::verify_p256_batch_ifma(&kernel_items).unwrap_or_else(|| {
+        kernel_at
+            .iter()
+            .map(|&i| {
+                let (key, message, sig) = items[i];
+                verify_signature(alg, key, message, sig) == VerifyStatus::Ok
+            })
+            .collect()
+    });
+    for (i, ok) in kernel_at.into_iter().zip(verdicts) {
+        if !ok {
+            out[i] = bad();
+        }
+    }
+    out
+}
+
+/// ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 §2.2.3 /
+/// RFC 3279 §2.2.3), strict DER, no trailing bytes, both positive and at most 32
+/// octets once the sign octet is dropped. Anything else is rejected here exactly
+/// as aws-lc's `ECDSA_SIG_from_bytes` + range check reject it; r, s ∈ [1, n-1] is
+/// left to the kernel.
+fn ecdsa_sig_rs(sig: &[u8]) -> Option<([u8; 32], [u8; 32])> {
+    use crate::der::{tag, Reader};
+    let mut outer = Reader::new(sig);
+    let (_, mut seq) = outer.enter(tag::SEQUENCE, "ECDSA-Sig-Value").ok()?;
+    outer.finish("ECDSA-Sig-Value").ok()?;
+    let mut int = || -> Option<[u8; 32]> {
+        let v = seq.read_integer_bytes("r/s").ok()?;
+        if v[0] & 0x80 != 0 {
+            return None; // negative
+        }
+        let v = if v[0] == 0 { &v[1..] } else { v };
+        let mut o = [0u8; 32];
+        o.get_mut(32usize.checked_sub(v.len())?..)?
+            .copy_from_slice(v);
+        Some(o)
+    };
+    let r = int()?;
+    let s = int()?;
+    seq.finish("ECDSA-Sig-Value").ok()?;
+    Some((r, s))
 }
 
 #[cfg(test)]
@@ -306,6 +470,121 @@ mod tests {
             check_key(alg, &crate::x509::spki::parse_spki(&der).unwrap()),
             VerifyStatus::WeakKey
         );
+    }
+
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        match body.len() {
+            n if n < 0x80 => v.push(n as u8),
+            n if n < 0x100 => v.extend([0x81, n as u8]),
+            n => v.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        v.extend(body);
+        v
+    }
+
+    /// A minimal PKCS#10 request (empty subject, no attributes) signed with `kp`.
+    fn p256_csr(kp: &EcdsaKeyPair, corrupt: bool) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let spki = ec_spki(kp.public_key().as_ref());
+        let info = tlv(
+            0x30,
+            &[&[0x02, 0x01, 0x00][..], &[0x30, 0x00], &spki, &[0xa0, 0x00]].concat(),
+        );
+        let mut sig = kp.sign(&rng, &info).unwrap().as_ref().to_vec();
+        if corrupt {
+            let last = sig.len() - 1;
+            sig[last] ^= 1;
+        }
+        let alg = tlv(
+            0x30,
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+        );
+        let bits = tlv(0x03, &[&[0u8][..], &sig].concat());
+        tlv(0x30, &[info, alg, bits].concat())
+    }
+
+    #[test]
+    fn batch_path_matches_single_path() {
+        // On an IFMA machine check_csrs takes the kernel path and check_csr the
+        // aws-lc-rs one: statuses and details must be identical.
+        let rng = SystemRandom::new();
+        let keys: Vec<EcdsaKeyPair> = (0..5)
+            .map(|_| {
+                let pkcs8 =
+                    EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+                        .unwrap();
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
+                    .unwrap()
+            })
+            .collect();
+        let mut ders: Vec<Vec<u8>> = (0..37)
+            .map(|i| p256_csr(&keys[i % 5], i % 4 == 3))
+            .collect();
+        ders.push(vec![0x30, 0x00]);
+        // Signature with trailing garbage inside the BIT STRING: BadSignature.
+        let mut d = p256_csr(&keys[0], false);
+        d.push(0);
+        ders.push(d);
+        let items: Vec<&[u8]> = ders.iter().map(|d| d.as_slice()).collect();
+        let single: Vec<_> = items.iter().map(|d| check_csr(d, true)).collect();
+        assert!(
+            single[..37].iter().all(|o| o.csr.is_some()),
+            "{:?}",
+            single[0].detail
+        );
+        for threads in [Some(1), Some(2), None] {
+            let batch = check_csrs(&items, true, threads);
+            for (i, (a, b)) in single.iter().zip(&batch).enumerate() {
+                assert_eq!((a.status, &a.detail), (b.status, &b.detail), "item {i}");
+            }
+        }
+        assert_eq!(
+            single[..37]
+                .iter()
+                .filter(|o| o.status == VerifyStatus::Ok)
+                .count(),
+            28
+        );
+    }
+
+    #[test]
+    fn wycheproof_p256_sha256_batch_equals_single() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/wycheproof/ecdsa_secp256r1_sha256_test.json"
+        );
+        let text = std::fs::read_to_string(path).expect("Wycheproof vectors beside the worktree");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut owned = Vec::new();
+        for group in doc["testGroups"].as_array().unwrap() {
+            let spki = hex::decode(group["publicKeyDer"].as_str().unwrap()).unwrap();
+            for t in group["tests"].as_array().unwrap() {
+                owned.push((
+                    spki.clone(),
+                    hex::decode(t["msg"].as_str().unwrap()).unwrap(),
+                    hex::decode(t["sig"].as_str().unwrap()).unwrap(),
+                    t["result"] == "valid",
+                    t["tcId"].as_u64().unwrap(),
+                ));
+            }
+        }
+        let keys: Vec<_> = owned
+            .iter()
+            .map(|(k, ..)| crate::x509::spki::parse_spki(k).unwrap())
+            .collect();
+        let args: Vec<(&PublicKeyInfo<'_>, &[u8], &[u8])> = owned
+            .iter()
+            .zip(&keys)
+            .map(|((_, m, s, ..), k)| (k, m.as_slice(), s.as_slice()))
+            .collect();
+        let batch = verify_p256_sha256_batch(&args);
+        assert_eq!(batch.len(), owned.len());
+        for (((k, m, s), got), (_, _, _, valid, id)) in args.iter().zip(&batch).zip(&owned) {
+            let single = verify_detailed(SignatureAlgorithm::EcdsaSha256, k, m, s);
+            assert_eq!(got, &single, "tcId {id}");
+            assert_eq!(got.0 == VerifyStatus::Ok, *valid, "tcId {id}");
+        }
     }
 
     #[test]

@@ -4,11 +4,20 @@ use crate::error::{DerError, DerErrorKind};
 
 /// Encode dotted text (`"2.5.4.3"`) into OID content octets (no tag or length).
 pub fn encode_oid(dotted: &str) -> Result<Vec<u8>, DerError> {
-    let bad = || DerError::new(DerErrorKind::Unencodable("object identifier"), 0, dotted.to_string());
+    let bad = || {
+        DerError::new(
+            DerErrorKind::Unencodable("object identifier"),
+            0,
+            dotted.to_string(),
+        )
+    };
     let mut arcs = Vec::new();
     for part in dotted.split('.') {
         // Each arc is plain decimal: no sign, no leading zero, no empty arc.
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || (part.len() > 1 && part.starts_with('0')) {
+        if part.is_empty()
+            || !part.bytes().all(|b| b.is_ascii_digit())
+            || (part.len() > 1 && part.starts_with('0'))
+        {
             return Err(bad());
         }
         arcs.push(part.parse::<u64>().map_err(|_| bad())?);
@@ -16,7 +25,10 @@ pub fn encode_oid(dotted: &str) -> Result<Vec<u8>, DerError> {
     if arcs.len() < 2 || arcs[0] > 2 || (arcs[0] < 2 && arcs[1] >= 40) {
         return Err(bad());
     }
-    let first = arcs[0].checked_mul(40).and_then(|v| v.checked_add(arcs[1])).ok_or_else(bad)?;
+    let first = arcs[0]
+        .checked_mul(40)
+        .and_then(|v| v.checked_add(arcs[1]))
+        .ok_or_else(bad)?;
     let mut out = Vec::with_capacity(arcs.len() * 2);
     for arc in std::iter::once(first).chain(arcs[2..].iter().copied()) {
         push_base128(&mut out, arc);
@@ -87,7 +99,10 @@ mod tests {
 
     #[test]
     fn known_oids() {
-        assert_eq!(encode_oid("1.2.840.10045.4.3.2").unwrap(), [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+        assert_eq!(
+            encode_oid("1.2.840.10045.4.3.2").unwrap(),
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]
+        );
         assert_eq!(encode_oid("2.5.29.19").unwrap(), [0x55, 0x1d, 0x13]);
         assert_eq!(encode_oid("2.999.3").unwrap(), [0x88, 0x37, 0x03]);
         assert_eq!(decode_oid(&[0x88, 0x37, 0x03]).unwrap(), "2.999.3");
@@ -95,7 +110,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_text() {
-        for bad in ["", "1", "3.1", "1.40", "1.2.", "1..2", "1.02", "-1.2", "1.2.x"] {
+        for bad in [
+            "", "1", "3.1", "1.40", "1.2.", "1..2", "1.02", "-1.2", "1.2.x",
+        ] {
             assert!(encode_oid(bad).is_err(), "{bad}");
         }
     }

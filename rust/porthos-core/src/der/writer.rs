@@ -90,7 +90,11 @@ pub fn integer_u64(v: u64) -> Vec<u8> {
 pub fn serial_integer(magnitude: &[u8]) -> Result<Vec<u8>, DerError> {
     let content = unsigned_integer_content(magnitude);
     if content == [0] {
-        return Err(DerError::new(DerErrorKind::Unencodable("serial number is zero"), 0, "serialNumber"));
+        return Err(DerError::new(
+            DerErrorKind::Unencodable("serial number is zero"),
+            0,
+            "serialNumber",
+        ));
     }
     if content.len() > 20 {
         return Err(DerError::new(
@@ -148,7 +152,10 @@ mod tests {
         assert_eq!(tlv(0x04, &[0u8; 0x7f])[..2], [0x04, 0x7f]);
         assert_eq!(tlv(0x04, &[0u8; 0x80])[..3], [0x04, 0x81, 0x80]);
         assert_eq!(tlv(0x04, &[0u8; 0x100])[..4], [0x04, 0x82, 0x01, 0x00]);
-        assert_eq!(tlv(0x04, &vec![0u8; 0x10000])[..5], [0x04, 0x83, 0x01, 0x00, 0x00]);
+        assert_eq!(
+            tlv(0x04, &vec![0u8; 0x10000])[..5],
+            [0x04, 0x83, 0x01, 0x00, 0x00]
+        );
     }
 
     #[test]
@@ -158,7 +165,10 @@ mod tests {
         assert_eq!(integer_u64(128), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(unsigned_integer_content(&[0, 0, 1]), [1]);
         assert!(serial_integer(&[0, 0]).is_err());
-        assert!(serial_integer(&[0x80; 20]).is_err(), "21 octets once the sign octet is added");
+        assert!(
+            serial_integer(&[0x80; 20]).is_err(),
+            "21 octets once the sign octet is added"
+        );
         assert_eq!(serial_integer(&[0x7f; 20]).unwrap().len(), 22);
     }
 

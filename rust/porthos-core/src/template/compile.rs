@@ -30,11 +30,18 @@ impl std::fmt::Display for SpecError {
 impl std::error::Error for SpecError {}
 
 fn spec_err(path: impl Into<String>, message: impl Into<String>) -> SpecError {
-    SpecError { path: path.into(), message: message.into() }
+    SpecError {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 fn from_der(path: &str, e: DerError) -> SpecError {
-    let at = if e.path.is_empty() { path.to_string() } else { format!("{path}.{}", e.path) };
+    let at = if e.path.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}.{}", e.path)
+    };
     spec_err(at, e.kind.to_string())
 }
 
@@ -45,7 +52,9 @@ pub(crate) enum ExtPiece {
     /// SubjectKeyIdentifier computed from the subject key.
     Ski,
     /// SubjectAltName from the item's GeneralNames; omitted when the item has none.
-    San { critical: bool },
+    San {
+        critical: bool,
+    },
 }
 
 /// A compiled certificate profile.
@@ -85,8 +94,8 @@ impl Template {
         issuer_key_id: Option<&[u8]>,
         alg: SigAlg,
     ) -> Result<Template, SpecError> {
-        let spec: TemplateSpec =
-            serde_json::from_str(spec_json).map_err(|e| spec_err("", format!("template spec: {e}")))?;
+        let spec: TemplateSpec = serde_json::from_str(spec_json)
+            .map_err(|e| spec_err("", format!("template spec: {e}")))?;
         name_parse::parse_name(issuer_name_der).map_err(|e| from_der("issuer", e))?;
 
         let mut pieces: Vec<ExtPiece> = Vec::new();
@@ -94,9 +103,13 @@ impl Template {
         let mut seen_raw: HashSet<Vec<u8>> = HashSet::new();
         for (i, value) in spec.extensions.iter().enumerate() {
             let path = format!("extensions[{i}]");
-            let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
-            let parsed: ExtensionSpec =
-                serde_json::from_value(value.clone()).map_err(|e| spec_err(&path, e.to_string()))?;
+            let kind = value
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string();
+            let parsed: ExtensionSpec = serde_json::from_value(value.clone())
+                .map_err(|e| spec_err(&path, e.to_string()))?;
             if kind != "raw" && !seen_types.insert(kind.clone()) {
                 return Err(spec_err(&path, format!("duplicate extension '{kind}'")));
             }
@@ -104,7 +117,10 @@ impl Template {
                 // RFC 5280 §4.2.1.1, §4.2.1.2, §4.2.1.13, §4.2.2.1: MUST be non-critical
                 // (conforming CAs mark these non-critical).
                 if c == Some(true) {
-                    Err(spec_err(format!("{path}.critical"), format!("{what} must not be critical")))
+                    Err(spec_err(
+                        format!("{path}.critical"),
+                        format!("{what} must not be critical"),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -113,8 +129,9 @@ impl Template {
             let piece = match parsed {
                 ExtensionSpec::AuthorityKeyIdentifier { critical } => {
                     never_critical(critical, "authorityKeyIdentifier")?;
-                    let kid = issuer_key_id
-                        .ok_or_else(|| spec_err(&path, "authority_key_identifier needs the issuer's key id"))?;
+                    let kid = issuer_key_id.ok_or_else(|| {
+                        spec_err(&path, "authority_key_identifier needs the issuer's key id")
+                    })?;
                     ExtPiece::Fixed(ext::authority_key_identifier(kid))
                 }
                 ExtensionSpec::SubjectKeyIdentifier { critical } => {
@@ -125,17 +142,28 @@ impl Template {
                     never_critical(critical, "cRLDistributionPoints")?;
                     ExtPiece::Fixed(ext::crl_distribution_points(&uris, "").map_err(d)?)
                 }
-                ExtensionSpec::AuthorityInfoAccess { ca_issuers, ocsp, critical } => {
+                ExtensionSpec::AuthorityInfoAccess {
+                    ca_issuers,
+                    ocsp,
+                    critical,
+                } => {
                     never_critical(critical, "authorityInfoAccess")?;
                     ExtPiece::Fixed(ext::authority_info_access(&ocsp, &ca_issuers, "").map_err(d)?)
                 }
                 ExtensionSpec::KeyUsage { usages, critical } => {
                     let mut bits = Vec::new();
                     for (j, u) in usages.iter().enumerate() {
-                        let bit = ext::key_usage_bit(u)
-                            .ok_or_else(|| spec_err(format!("{path}.usages[{j}]"), format!("unknown key usage '{u}'")))?;
+                        let bit = ext::key_usage_bit(u).ok_or_else(|| {
+                            spec_err(
+                                format!("{path}.usages[{j}]"),
+                                format!("unknown key usage '{u}'"),
+                            )
+                        })?;
                         if bits.contains(&bit) {
-                            return Err(spec_err(format!("{path}.usages[{j}]"), format!("duplicate key usage '{u}'")));
+                            return Err(spec_err(
+                                format!("{path}.usages[{j}]"),
+                                format!("duplicate key usage '{u}'"),
+                            ));
                         }
                         bits.push(bit);
                     }
@@ -146,45 +174,86 @@ impl Template {
                     ExtPiece::Fixed(ext::key_usage(crit(critical, true), &bits))
                 }
                 ExtensionSpec::ExtendedKeyUsage { purposes, critical } => ExtPiece::Fixed(
-                    ext::extended_key_usage(crit(critical, false), &purposes, "purposes").map_err(d)?,
+                    ext::extended_key_usage(crit(critical, false), &purposes, "purposes")
+                        .map_err(d)?,
                 ),
-                ExtensionSpec::BasicConstraints { ca, path_len, critical } => {
+                ExtensionSpec::BasicConstraints {
+                    ca,
+                    path_len,
+                    critical,
+                } => {
                     if path_len.is_some() && !ca {
                         // RFC 5280 §4.2.1.9: pathLenConstraint only when cA is TRUE.
-                        return Err(spec_err(format!("{path}.path_len"), "path_len requires ca = true"));
+                        return Err(spec_err(
+                            format!("{path}.path_len"),
+                            "path_len requires ca = true",
+                        ));
                     }
                     ExtPiece::Fixed(ext::basic_constraints(crit(critical, true), ca, path_len))
                 }
-                ExtensionSpec::SubjectAltName { critical } => ExtPiece::San { critical: crit(critical, false) },
+                ExtensionSpec::SubjectAltName { critical } => ExtPiece::San {
+                    critical: crit(critical, false),
+                },
                 ExtensionSpec::CertificatePolicies { policies, critical } => {
                     let infos: Vec<ext::PolicyInfo> = policies
                         .into_iter()
-                        .map(|p| ext::PolicyInfo { oid: p.oid, cps_uris: p.cps_uris, user_notices: p.user_notices })
+                        .map(|p| ext::PolicyInfo {
+                            oid: p.oid,
+                            cps_uris: p.cps_uris,
+                            user_notices: p.user_notices,
+                        })
                         .collect();
-                    ExtPiece::Fixed(ext::certificate_policies(crit(critical, false), &infos, "policies").map_err(d)?)
-                }
-                ExtensionSpec::NameConstraints { permitted, excluded, critical } => ExtPiece::Fixed(
-                    ext::name_constraints(crit(critical, true), &permitted, &excluded, "").map_err(d)?,
-                ),
-                ExtensionSpec::PolicyMappings { mappings, critical } => {
-                    ExtPiece::Fixed(ext::policy_mappings(crit(critical, true), &mappings, "mappings").map_err(d)?)
-                }
-                ExtensionSpec::PolicyConstraints { require_explicit_policy, inhibit_policy_mapping, critical } => {
                     ExtPiece::Fixed(
-                        ext::policy_constraints(crit(critical, true), require_explicit_policy, inhibit_policy_mapping, "")
+                        ext::certificate_policies(crit(critical, false), &infos, "policies")
                             .map_err(d)?,
                     )
                 }
-                ExtensionSpec::InhibitAnyPolicy { skip_certs, critical } => {
-                    ExtPiece::Fixed(ext::inhibit_any_policy(crit(critical, true), skip_certs))
-                }
-                ExtensionSpec::Raw { oid, critical, value_hex } => {
-                    let content = encode_oid(&oid).map_err(|e| from_der(&format!("{path}.oid"), e))?;
+                ExtensionSpec::NameConstraints {
+                    permitted,
+                    excluded,
+                    critical,
+                } => ExtPiece::Fixed(
+                    ext::name_constraints(crit(critical, true), &permitted, &excluded, "")
+                        .map_err(d)?,
+                ),
+                ExtensionSpec::PolicyMappings { mappings, critical } => ExtPiece::Fixed(
+                    ext::policy_mappings(crit(critical, true), &mappings, "mappings").map_err(d)?,
+                ),
+                ExtensionSpec::PolicyConstraints {
+                    require_explicit_policy,
+                    inhibit_policy_mapping,
+                    critical,
+                } => ExtPiece::Fixed(
+                    ext::policy_constraints(
+                        crit(critical, true),
+                        require_explicit_policy,
+                        inhibit_policy_mapping,
+                        "",
+                    )
+                    .map_err(d)?,
+                ),
+                ExtensionSpec::InhibitAnyPolicy {
+                    skip_certs,
+                    critical,
+                } => ExtPiece::Fixed(ext::inhibit_any_policy(crit(critical, true), skip_certs)),
+                ExtensionSpec::Raw {
+                    oid,
+                    critical,
+                    value_hex,
+                } => {
+                    let content =
+                        encode_oid(&oid).map_err(|e| from_der(&format!("{path}.oid"), e))?;
                     if typed_oid(&content) {
-                        return Err(spec_err(format!("{path}.oid"), format!("{oid} has a typed entry; use it")));
+                        return Err(spec_err(
+                            format!("{path}.oid"),
+                            format!("{oid} has a typed entry; use it"),
+                        ));
                     }
                     if !seen_raw.insert(content) {
-                        return Err(spec_err(format!("{path}.oid"), format!("duplicate extension {oid}")));
+                        return Err(spec_err(
+                            format!("{path}.oid"),
+                            format!("duplicate extension {oid}"),
+                        ));
                     }
                     let value = ext::hex_decode(&value_hex)
                         .ok_or_else(|| spec_err(format!("{path}.value_hex"), "not hex"))?;
@@ -202,17 +271,37 @@ impl Template {
                 (_, p) => merged.push(p),
             }
         }
-        let fixed_ext_len = merged.iter().map(|p| if let ExtPiece::Fixed(r) = p { r.len() } else { 0 }).sum();
+        let fixed_ext_len = merged
+            .iter()
+            .map(|p| {
+                if let ExtPiece::Fixed(r) = p {
+                    r.len()
+                } else {
+                    0
+                }
+            })
+            .sum();
         let alg_id = alg.algorithm_identifier();
         let mut sig_and_issuer = alg_id.clone();
         sig_and_issuer.extend_from_slice(issuer_name_der);
-        Ok(Template { alg, alg_id, sig_and_issuer, ext_pieces: merged, fixed_ext_len })
+        Ok(Template {
+            alg,
+            alg_id,
+            sig_and_issuer,
+            ext_pieces: merged,
+            fixed_ext_len,
+        })
     }
 
     /// Compile against an issuer certificate: its subject becomes the issuer name and
     /// its SKI (or, without one, the method-1 key id of its key) the AKI.
-    pub fn for_issuer(spec_json: &str, issuer_cert_der: &[u8], alg: SigAlg) -> Result<Template, SpecError> {
-        let info = cert::parse_certificate(issuer_cert_der).map_err(|e| from_der("issuer_certificate", e))?;
+    pub fn for_issuer(
+        spec_json: &str,
+        issuer_cert_der: &[u8],
+        alg: SigAlg,
+    ) -> Result<Template, SpecError> {
+        let info = cert::parse_certificate(issuer_cert_der)
+            .map_err(|e| from_der("issuer_certificate", e))?;
         let kid = match info.subject_key_id {
             Some(k) => k.to_vec(),
             None => sha1(info.spki.subject_public_key).to_vec(),
@@ -229,7 +318,9 @@ impl Template {
     }
 
     pub fn has_san(&self) -> bool {
-        self.ext_pieces.iter().any(|p| matches!(p, ExtPiece::San { .. }))
+        self.ext_pieces
+            .iter()
+            .any(|p| matches!(p, ExtPiece::San { .. }))
     }
 }
 
@@ -251,4 +342,3 @@ fn typed_oid(content: &[u8]) -> bool {
     ]
     .contains(&content)
 }
-

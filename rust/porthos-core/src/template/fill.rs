@@ -60,13 +60,22 @@ impl Template {
     pub fn write_tbs(&self, input: &TbsInput<'_>, out: &mut Vec<u8>) -> Result<(), DerError> {
         let serial = writer::serial_integer(input.serial)?;
         if input.not_after < input.not_before {
-            return Err(DerError::new(DerErrorKind::Unencodable("notAfter before notBefore"), 0, "validity"));
+            return Err(DerError::new(
+                DerErrorKind::Unencodable("notAfter before notBefore"),
+                0,
+                "validity",
+            ));
         }
-        let validity_len = time::time_tlv_len(input.not_before) + time::time_tlv_len(input.not_after);
+        let validity_len =
+            time::time_tlv_len(input.not_before) + time::time_tlv_len(input.not_after);
         single_tlv(input.subject, tag::SEQUENCE, "subject")?;
         let key = spki::parse_spki(input.spki).map_err(|e| e.within("subjectPublicKeyInfo"))?;
         let has_ski = self.ext_pieces.iter().any(|p| matches!(p, ExtPiece::Ski));
-        let ski = if has_ski { ext::subject_key_identifier(&sha1(key.subject_public_key)) } else { Vec::new() };
+        let ski = if has_ski {
+            ext::subject_key_identifier(&sha1(key.subject_public_key))
+        } else {
+            Vec::new()
+        };
         debug_assert!(!has_ski || ski.len() == SKI_EXT_LEN);
         let san_ext = match (input.san, self.san_critical()) {
             (Some(names), Some(critical)) if names.len() > 2 => {
@@ -77,7 +86,11 @@ impl Template {
         };
         let ext_content = self.fixed_ext_len + ski.len() + san_ext.as_ref().map_or(0, Vec::len);
         // RFC 5280 §4.1.2.9: when present, extensions holds at least one extension.
-        let ext_total = if ext_content > 0 { writer::tlv_len(writer::tlv_len(ext_content)) } else { 0 };
+        let ext_total = if ext_content > 0 {
+            writer::tlv_len(writer::tlv_len(ext_content))
+        } else {
+            0
+        };
         let content = VERSION_V3.len()
             + serial.len()
             + self.sig_and_issuer.len()
@@ -98,7 +111,11 @@ impl Template {
         out.extend_from_slice(input.subject);
         out.extend_from_slice(input.spki);
         if ext_content > 0 {
-            writer::write_header(out, tag::context_constructed(3), writer::tlv_len(ext_content));
+            writer::write_header(
+                out,
+                tag::context_constructed(3),
+                writer::tlv_len(ext_content),
+            );
             writer::write_header(out, tag::SEQUENCE, ext_content);
             for piece in &self.ext_pieces {
                 match piece {
@@ -112,12 +129,22 @@ impl Template {
                 }
             }
         }
-        debug_assert_eq!(out.len() - start, writer::tlv_len(content), "length computation is exact");
+        debug_assert_eq!(
+            out.len() - start,
+            writer::tlv_len(content),
+            "length computation is exact"
+        );
         Ok(())
     }
 
     fn san_critical(&self) -> Option<bool> {
-        self.ext_pieces.iter().find_map(|p| if let ExtPiece::San { critical } = p { Some(*critical) } else { None })
+        self.ext_pieces.iter().find_map(|p| {
+            if let ExtPiece::San { critical } = p {
+                Some(*critical)
+            } else {
+                None
+            }
+        })
     }
 
     /// TBSCertificates for a batch, in parallel, as one buffer plus offsets (N + 1).
@@ -130,7 +157,8 @@ impl Template {
                 let mut lens = Vec::with_capacity(chunk.len());
                 for (j, item) in chunk.iter().enumerate() {
                     let before = buf.len();
-                    self.write_tbs(item, &mut buf).map_err(|e| (c * CHUNK + j, e))?;
+                    self.write_tbs(item, &mut buf)
+                        .map_err(|e| (c * CHUNK + j, e))?;
                     lens.push((buf.len() - before) as u64);
                 }
                 Ok((buf, lens))
@@ -148,7 +176,10 @@ impl Template {
         if signer.algorithm() != self.alg {
             return Err((
                 0,
-                ItemError::Sign(SignError::AlgorithmMismatch { key: "signer", algorithm: self.alg.name() }),
+                ItemError::Sign(SignError::AlgorithmMismatch {
+                    key: "signer",
+                    algorithm: self.alg.name(),
+                }),
             ));
         }
         let parts: Vec<Result<DerItems, (usize, ItemError)>> = inputs
@@ -161,7 +192,8 @@ impl Template {
                 for (j, item) in chunk.iter().enumerate() {
                     let idx = c * CHUNK + j;
                     tbs.clear();
-                    self.write_tbs(item, &mut tbs).map_err(|e| (idx, ItemError::Encode(e)))?;
+                    self.write_tbs(item, &mut tbs)
+                        .map_err(|e| (idx, ItemError::Encode(e)))?;
                     let sig = signer.sign(&tbs).map_err(|e| (idx, ItemError::Sign(e)))?;
                     let before = buf.len();
                     assemble_certificate(&tbs, &self.alg_id, &sig, &mut buf);

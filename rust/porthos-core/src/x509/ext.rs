@@ -16,7 +16,9 @@ fn err(what: &'static str, path: impl Into<String>) -> DerError {
 
 /// Wrap an extnValue into a complete Extension TLV.
 pub fn extension(oid_content: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
-    let inner = writer::tlv_len(oid_content.len()) + if critical { 3 } else { 0 } + writer::tlv_len(value.len());
+    let inner = writer::tlv_len(oid_content.len())
+        + if critical { 3 } else { 0 }
+        + writer::tlv_len(value.len());
     let mut out = Vec::with_capacity(writer::tlv_len(inner));
     writer::write_header(&mut out, tag::SEQUENCE, inner);
     writer::push_tlv(&mut out, tag::OID, oid_content);
@@ -29,7 +31,12 @@ pub fn extension(oid_content: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
 
 /// A GeneralName (RFC 5280 §4.2.1.6) from a (kind, value) pair.
 /// kinds: dns, email, uri, ip (an address; in name constraints a CIDR), dirname_hex.
-pub fn general_name(kind: &str, value: &str, constraint: bool, path: &str) -> Result<Vec<u8>, DerError> {
+pub fn general_name(
+    kind: &str,
+    value: &str,
+    constraint: bool,
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     let ia5 = |t: u8| -> Result<Vec<u8>, DerError> {
         if value.is_empty() && !constraint {
             return Err(err("empty name", path));
@@ -53,7 +60,9 @@ pub fn general_name(kind: &str, value: &str, constraint: bool, path: &str) -> Re
         }
         "ip" => {
             // Name constraints carry address || mask (RFC 5280 §4.2.1.10).
-            let (a, bits) = value.split_once('/').ok_or_else(|| err("IP constraint must be CIDR", path))?;
+            let (a, bits) = value
+                .split_once('/')
+                .ok_or_else(|| err("IP constraint must be CIDR", path))?;
             let addr: IpAddr = a.parse().map_err(|_| err("not an IP address", path))?;
             let mut bytes = match addr {
                 IpAddr::V4(a) => a.octets().to_vec(),
@@ -83,10 +92,18 @@ pub fn general_name(kind: &str, value: &str, constraint: bool, path: &str) -> Re
 }
 
 /// GeneralNames SEQUENCE from (kind, value) pairs.
-pub fn general_names<K: AsRef<str>, V: AsRef<str>>(names: &[(K, V)], path: &str) -> Result<Vec<u8>, DerError> {
+pub fn general_names<K: AsRef<str>, V: AsRef<str>>(
+    names: &[(K, V)],
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     let mut body = Vec::new();
     for (i, (k, v)) in names.iter().enumerate() {
-        body.extend(general_name(k.as_ref(), v.as_ref(), false, &format!("{path}[{i}]"))?);
+        body.extend(general_name(
+            k.as_ref(),
+            v.as_ref(),
+            false,
+            &format!("{path}[{i}]"),
+        )?);
     }
     Ok(writer::tlv(tag::SEQUENCE, &body))
 }
@@ -95,7 +112,10 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 pub fn basic_constraints(critical: bool, ca: bool, path_len: Option<u32>) -> Vec<u8> {
@@ -106,7 +126,11 @@ pub fn basic_constraints(critical: bool, ca: bool, path_len: Option<u32>) -> Vec
     if let Some(n) = path_len {
         body.extend(writer::integer_u64(u64::from(n)));
     }
-    extension(oids::BASIC_CONSTRAINTS, critical, &writer::tlv(tag::SEQUENCE, &body))
+    extension(
+        oids::BASIC_CONSTRAINTS,
+        critical,
+        &writer::tlv(tag::SEQUENCE, &body),
+    )
 }
 
 /// KeyUsage bit numbers (RFC 5280 §4.2.1.3).
@@ -137,22 +161,38 @@ pub fn oid_sequence(dotted: &[String], path: &str) -> Result<Vec<u8>, DerError> 
     Ok(writer::tlv(tag::SEQUENCE, &body))
 }
 
-pub fn extended_key_usage(critical: bool, purposes: &[String], path: &str) -> Result<Vec<u8>, DerError> {
+pub fn extended_key_usage(
+    critical: bool,
+    purposes: &[String],
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     if purposes.is_empty() {
         return Err(err("extended key usage needs at least one purpose", path));
     }
-    Ok(extension(oids::EXT_KEY_USAGE, critical, &oid_sequence(purposes, path)?))
+    Ok(extension(
+        oids::EXT_KEY_USAGE,
+        critical,
+        &oid_sequence(purposes, path)?,
+    ))
 }
 
 /// SubjectKeyIdentifier extension from a 20-octet key id (never critical, §4.2.1.2).
 pub fn subject_key_identifier(key_id: &[u8]) -> Vec<u8> {
-    extension(oids::SUBJECT_KEY_IDENTIFIER, false, &writer::tlv(tag::OCTET_STRING, key_id))
+    extension(
+        oids::SUBJECT_KEY_IDENTIFIER,
+        false,
+        &writer::tlv(tag::OCTET_STRING, key_id),
+    )
 }
 
 /// AuthorityKeyIdentifier with keyIdentifier only (RFC 5280 §4.2.1.1).
 pub fn authority_key_identifier(key_id: &[u8]) -> Vec<u8> {
     let kid = writer::tlv(tag::context_primitive(0), key_id);
-    extension(oids::AUTHORITY_KEY_IDENTIFIER, false, &writer::tlv(tag::SEQUENCE, &kid))
+    extension(
+        oids::AUTHORITY_KEY_IDENTIFIER,
+        false,
+        &writer::tlv(tag::SEQUENCE, &kid),
+    )
 }
 
 /// CRLDistributionPoints with one DistributionPoint whose fullName lists every URI:
@@ -164,16 +204,29 @@ pub fn crl_distribution_points(uris: &[String], path: &str) -> Result<Vec<u8>, D
     }
     let mut names = Vec::new();
     for (i, uri) in uris.iter().enumerate() {
-        names.extend(general_name("uri", uri, false, &format!("{path}.uris[{i}]"))?);
+        names.extend(general_name(
+            "uri",
+            uri,
+            false,
+            &format!("{path}.uris[{i}]"),
+        )?);
     }
     let full_name = writer::tlv(tag::context_constructed(0), &names);
     let dp_name = writer::tlv(tag::context_constructed(0), &full_name);
     let dp = writer::tlv(tag::SEQUENCE, &dp_name);
-    Ok(extension(oids::CRL_DISTRIBUTION_POINTS, false, &writer::tlv(tag::SEQUENCE, &dp)))
+    Ok(extension(
+        oids::CRL_DISTRIBUTION_POINTS,
+        false,
+        &writer::tlv(tag::SEQUENCE, &dp),
+    ))
 }
 
 /// AuthorityInfoAccess: OCSP entries first, then caIssuers (RFC 5280 §4.2.2.1).
-pub fn authority_info_access(ocsp: &[String], ca_issuers: &[String], path: &str) -> Result<Vec<u8>, DerError> {
+pub fn authority_info_access(
+    ocsp: &[String],
+    ca_issuers: &[String],
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     if ocsp.is_empty() && ca_issuers.is_empty() {
         return Err(err("at least one access description", path));
     }
@@ -185,7 +238,11 @@ pub fn authority_info_access(ocsp: &[String], ca_issuers: &[String], path: &str)
             body.extend(writer::tlv(tag::SEQUENCE, &ad));
         }
     }
-    Ok(extension(oids::AUTHORITY_INFO_ACCESS, false, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(extension(
+        oids::AUTHORITY_INFO_ACCESS,
+        false,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
 pub struct PolicyInfo {
@@ -196,7 +253,11 @@ pub struct PolicyInfo {
 
 /// CertificatePolicies with CPS-pointer and user-notice (explicitText, UTF8String)
 /// qualifiers (RFC 5280 §4.2.1.4), qualifiers in that order.
-pub fn certificate_policies(critical: bool, policies: &[PolicyInfo], path: &str) -> Result<Vec<u8>, DerError> {
+pub fn certificate_policies(
+    critical: bool,
+    policies: &[PolicyInfo],
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     if policies.is_empty() {
         return Err(err("at least one policy", path));
     }
@@ -228,7 +289,11 @@ pub fn certificate_policies(critical: bool, policies: &[PolicyInfo], path: &str)
         }
         body.extend(writer::tlv(tag::SEQUENCE, &info));
     }
-    Ok(extension(oids::CERTIFICATE_POLICIES, critical, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(extension(
+        oids::CERTIFICATE_POLICIES,
+        critical,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
 /// NameConstraints (RFC 5280 §4.2.1.10); GeneralSubtree minimum/maximum are left at
@@ -254,10 +319,18 @@ pub fn name_constraints(
         }
         body.extend(writer::tlv(tag::context_constructed(n), &subtrees));
     }
-    Ok(extension(oids::NAME_CONSTRAINTS, critical, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(extension(
+        oids::NAME_CONSTRAINTS,
+        critical,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
-pub fn policy_mappings(critical: bool, mappings: &[(String, String)], path: &str) -> Result<Vec<u8>, DerError> {
+pub fn policy_mappings(
+    critical: bool,
+    mappings: &[(String, String)],
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     if mappings.is_empty() {
         return Err(err("at least one mapping", path));
     }
@@ -272,25 +345,48 @@ pub fn policy_mappings(critical: bool, mappings: &[(String, String)], path: &str
         m.extend(writer::oid(subject).map_err(|e| e.within(&p))?);
         body.extend(writer::tlv(tag::SEQUENCE, &m));
     }
-    Ok(extension(oids::POLICY_MAPPINGS, critical, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(extension(
+        oids::POLICY_MAPPINGS,
+        critical,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
-pub fn policy_constraints(critical: bool, require: Option<u32>, inhibit: Option<u32>, path: &str) -> Result<Vec<u8>, DerError> {
+pub fn policy_constraints(
+    critical: bool,
+    require: Option<u32>,
+    inhibit: Option<u32>,
+    path: &str,
+) -> Result<Vec<u8>, DerError> {
     if require.is_none() && inhibit.is_none() {
         // RFC 5280 §4.2.1.11: the sequence MUST NOT be empty.
-        return Err(err("requireExplicitPolicy or inhibitPolicyMapping required", path));
+        return Err(err(
+            "requireExplicitPolicy or inhibitPolicyMapping required",
+            path,
+        ));
     }
     let mut body = Vec::new();
     for (n, v) in [(0u8, require), (1u8, inhibit)] {
         if let Some(v) = v {
-            body.extend(writer::tlv(tag::context_primitive(n), &writer::unsigned_integer_content(&u64::from(v).to_be_bytes())));
+            body.extend(writer::tlv(
+                tag::context_primitive(n),
+                &writer::unsigned_integer_content(&u64::from(v).to_be_bytes()),
+            ));
         }
     }
-    Ok(extension(oids::POLICY_CONSTRAINTS, critical, &writer::tlv(tag::SEQUENCE, &body)))
+    Ok(extension(
+        oids::POLICY_CONSTRAINTS,
+        critical,
+        &writer::tlv(tag::SEQUENCE, &body),
+    ))
 }
 
 pub fn inhibit_any_policy(critical: bool, skip_certs: u32) -> Vec<u8> {
-    extension(oids::INHIBIT_ANY_POLICY, critical, &writer::integer_u64(u64::from(skip_certs)))
+    extension(
+        oids::INHIBIT_ANY_POLICY,
+        critical,
+        &writer::integer_u64(u64::from(skip_certs)),
+    )
 }
 
 /// Any extension by OID; the value must be one complete DER TLV.
@@ -305,7 +401,10 @@ pub fn raw(oid: &str, critical: bool, value: &[u8], path: &str) -> Result<Vec<u8
 /// strict reader's job when the certificate is parsed back in tests.)
 fn check_single_tlv(value: &[u8]) -> Result<(), DerError> {
     let bad = |what| DerError::new(DerErrorKind::InvalidValue(what), 0, "value_hex");
-    let (&first_len, rest) = value.get(1..).and_then(|r| r.split_first()).ok_or_else(|| bad("not a TLV"))?;
+    let (&first_len, rest) = value
+        .get(1..)
+        .and_then(|r| r.split_first())
+        .ok_or_else(|| bad("not a TLV"))?;
     let (len, header) = if first_len < 0x80 {
         (usize::from(first_len), 2)
     } else {
@@ -313,7 +412,9 @@ fn check_single_tlv(value: &[u8]) -> Result<(), DerError> {
         if n == 0 || n > 4 || rest.len() < n || rest[0] == 0 {
             return Err(bad("bad length"));
         }
-        let len = rest[..n].iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
         if len < 0x80 {
             return Err(bad("non-minimal length"));
         }
@@ -338,7 +439,10 @@ mod tests {
         );
         let ca0 = basic_constraints(true, true, Some(0));
         // extnValue OCTET STRING { SEQUENCE { TRUE, INTEGER 0 } }
-        assert_eq!(&ca0[ca0.len() - 10..], &[0x04, 0x08, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00][..]);
+        assert_eq!(
+            &ca0[ca0.len() - 10..],
+            &[0x04, 0x08, 0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00][..]
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub fn attribute_oid(name: &str) -> &str {
 
 fn is_printable(s: &str) -> bool {
     // X.680 §41.4 PrintableString character set.
-    s.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }
 
 /// The string tag an attribute gets, by dotted OID.
@@ -53,10 +54,18 @@ pub fn encode_name<S: AsRef<str>, V: AsRef<str>>(attrs: &[(S, V)]) -> Result<Vec
         let path = || format!("subject[{i}]");
         let dotted = attribute_oid(name);
         let oid_content = encode_oid(dotted).map_err(|_| {
-            DerError::new(DerErrorKind::Unencodable("unknown attribute name"), 0, format!("{}: {name}", path()))
+            DerError::new(
+                DerErrorKind::Unencodable("unknown attribute name"),
+                0,
+                format!("{}: {name}", path()),
+            )
         })?;
         if value.is_empty() {
-            return Err(DerError::new(DerErrorKind::Unencodable("empty attribute value"), 0, path()));
+            return Err(DerError::new(
+                DerErrorKind::Unencodable("empty attribute value"),
+                0,
+                path(),
+            ));
         }
         let value_tag = string_tag(dotted);
         if value_tag == tag::PRINTABLE_STRING && !is_printable(value) {
@@ -67,7 +76,11 @@ pub fn encode_name<S: AsRef<str>, V: AsRef<str>>(attrs: &[(S, V)]) -> Result<Vec
             ));
         }
         if dotted == "2.5.4.6" && value.len() != 2 {
-            return Err(DerError::new(DerErrorKind::Unencodable("countryName must be 2 letters"), 0, path()));
+            return Err(DerError::new(
+                DerErrorKind::Unencodable("countryName must be 2 letters"),
+                0,
+                path(),
+            ));
         }
         push_rdn(&mut body, &oid_content, value_tag, value.as_bytes());
     }
@@ -80,9 +93,16 @@ mod tests {
 
     #[test]
     fn porthos_root_name() {
-        let der = encode_name(&[("C", "CH"), ("O", "dormakaba"), ("CN", "Porthos Root CA 1")]).unwrap();
+        let der =
+            encode_name(&[("C", "CH"), ("O", "dormakaba"), ("CN", "Porthos Root CA 1")]).unwrap();
         // openssl-compatible layout: SEQ { SET { SEQ { 2.5.4.6, PrintableString "CH" } } ... }
-        assert_eq!(&der[..15], &[0x30, 0x3d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C', b'H']);
+        assert_eq!(
+            &der[..15],
+            &[
+                0x30, 0x3d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C',
+                b'H'
+            ]
+        );
         assert_eq!(der.len(), 0x3f);
     }
 

@@ -23,7 +23,14 @@ pub fn civil_from_unix(t: i64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = if m <= 2 { y + 1 } else { y };
-    (year, m, d, (secs / 3600) as u32, ((secs % 3600) / 60) as u32, (secs % 60) as u32)
+    (
+        year,
+        m,
+        d,
+        (secs / 3600) as u32,
+        ((secs % 3600) / 60) as u32,
+        (secs % 60) as u32,
+    )
 }
 
 /// Encoded size of the Time TLV for `t` (15 for UTCTime, 17 for GeneralizedTime).
@@ -39,7 +46,11 @@ pub fn time_tlv_len(t: i64) -> usize {
 /// Append the Time TLV for `t`.
 pub fn push_time(out: &mut Vec<u8>, t: i64, path: &'static str) -> Result<(), DerError> {
     if !(MIN_TIME..=MAX_TIME).contains(&t) {
-        return Err(DerError::new(DerErrorKind::Unencodable("time outside years 1..9999"), 0, path));
+        return Err(DerError::new(
+            DerErrorKind::Unencodable("time outside years 1..9999"),
+            0,
+            path,
+        ));
     }
     let (y, mo, d, h, mi, s) = civil_from_unix(t);
     let two = |out: &mut Vec<u8>, v: u32| {
