@@ -411,3 +411,32 @@ fn wycheproof_p256_sha256() {
         items.len()
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(case_count()))]
+    /// Stable-toolchain twin of `fuzz/fuzz_targets/kernel_vs_fallback.rs`: raw
+    /// random items, plus a real key with random digest/r/s (random bytes are
+    /// almost never a point on the curve, so the kernel's arithmetic would
+    /// otherwise be skipped).
+    #[test]
+    fn random_inputs_agree(
+        raw in proptest::collection::vec((any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u8>()), 1..20)
+    ) {
+        let items: Vec<P256Item> = raw
+            .iter()
+            .map(|(a, d, r, s, k)| {
+                let mut public_key = keys()[usize::from(*k) % 16].public;
+                if k & 0x80 != 0 {
+                    public_key[1..33].copy_from_slice(a);
+                }
+                // Small r/s sometimes, so the range checks pass.
+                let mut r = *r;
+                let mut s = *s;
+                if k & 1 == 1 { r[0] &= 0x7f; }
+                if k & 2 == 2 { s[0] &= 0x7f; }
+                P256Item { public_key, digest: *d, r, s }
+            })
+            .collect();
+        check(&items);
+    }
+}
