@@ -63,6 +63,68 @@ fn store<V: Lanes>(dst: &mut [u64], v: V) {
     dst[..8].copy_from_slice(&v.to_array());
 }
 
+#[inline(always)]
+fn put_q<V: Lanes>(tq: &mut [u64], k: usize, p: &Jac<V>) {
+    for (c, v) in p.x.iter().chain(&p.y).chain(&p.z).enumerate() {
+        store(&mut tq[(k * QSTRIDE + c) * 8..], *v);
+    }
+}
+
+/// Lane l gets entry d[l] of its own table (layout of `put_q`).
+#[inline(always)]
+fn lookup_q<V: Lanes>(tq: &[u64], d: &[u64; 8], lanes: V) -> Jac<V> {
+    let base = V::from_array(d.map(|d| d * (QSTRIDE as u64) * 8)).add(lanes);
+    let mut c = [V::zero(); QSTRIDE];
+    for (k, v) in c.iter_mut().enumerate() {
+        *v = V::gather(tq, base.add(V::splat((k * 8) as u64)));
+    }
+    Jac {
+        x: [c[0], c[1], c[2], c[3], c[4]],
+        y: [c[5], c[6], c[7], c[8], c[9]],
+        z: [c[10], c[11], c[12], c[13], c[14]],
+    }
+}
+
+#[inline(always)]
+fn zero_digits(d: &[u64; 8]) -> u8 {
+    let mut m = 0u8;
+    for (i, &x) in d.iter().enumerate() {
+        m |= u8::from(x == 0) << i;
+    }
+    m
+}
+
+#[inline(always)]
+fn q_digits(inp: &[LaneInput; 8], j: usize) -> [u64; 8] {
+    let mut d = [0u64; 8];
+    for (i, v) in d.iter_mut().enumerate() {
+        *v = window(&inp[i].u2, QW * j as u32, QW);
+    }
+    d
+}
+
+/// Window i of u1 for each lane: the affine table point (digit 0 reads digit 1's
+/// entry, masked out by the caller) and the mask of zero digits.
+#[inline(always)]
+fn lookup_g<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64], i: usize) -> (Fe<V>, Fe<V>, u8) {
+    let mut d = [0u64; 8];
+    let mut e = [0u64; 8];
+    for l in 0..8 {
+        d[l] = window(&inp[l].u1, WINDOW * i as u32, WINDOW);
+        e[l] = ((i * DIGITS) as u64 + d[l].max(1) - 1) * ENTRY as u64;
+    }
+    let base = V::from_array(e);
+    let mut c = [V::zero(); 10];
+    for (k, v) in c.iter_mut().enumerate() {
+        *v = V::gather(gtab, base.add(V::splat(k as u64)));
+    }
+    (
+        [c[0], c[1], c[2], c[3], c[4]],
+        [c[5], c[6], c[7], c[8], c[9]],
+        zero_digits(&d),
+    )
+}
+
 /// Verify eight lanes; bit i of the result is lane i's verdict.
 #[inline(always)]
 pub(crate) fn verify8<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64]) -> u8 {
@@ -79,75 +141,40 @@ pub(crate) fn verify8<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64]) -> u8 {
     // Per-lane table k·Q, k = 1..31, entry k at [(15k + c)·8 + lane]; entry 0 is
     // zeros and is only ever read for lanes whose result is discarded.
     let mut tq = [0u64; QENTRIES * QSTRIDE * 8];
-    let put = |tq: &mut [u64], k: usize, p: &Jac<V>| {
-        for (c, v) in p.x.iter().chain(&p.y).chain(&p.z).enumerate() {
-            store(&mut tq[(k * QSTRIDE + c) * 8..], *v);
-        }
-    };
     let q1 = Jac {
         x: qx,
         y: qy,
         z: one,
     };
-    put(&mut tq, 1, &q1);
+    put_q(&mut tq, 1, &q1);
     let mut t = double(&q1);
-    put(&mut tq, 2, &t);
+    put_q(&mut tq, 2, &t);
     for k in 3..QENTRIES {
         t = add_affine(&t, &qx, &qy);
-        put(&mut tq, k, &t);
+        put_q(&mut tq, k, &t);
     }
-    let lookup_q = |tq: &[u64], d: &[u64; 8]| -> Jac<V> {
-        let base = V::from_array(d.map(|d| d * (QSTRIDE as u64) * 8)).add(lanes);
-        let g = |c: usize| V::gather(tq, base.add(V::splat((c * 8) as u64)));
-        Jac {
-            x: core::array::from_fn(&g),
-            y: core::array::from_fn(|c| g(5 + c)),
-            z: core::array::from_fn(|c| g(10 + c)),
-        }
-    };
-    let zero_digits = |d: &[u64; 8]| -> u8 {
-        d.iter()
-            .enumerate()
-            .fold(0u8, |m, (i, &x)| m | (u8::from(x == 0) << i))
-    };
 
     // u2·Q.
-    let digits =
-        |j: usize| -> [u64; 8] { core::array::from_fn(|i| window(&inp[i].u2, QW * j as u32, QW)) };
-    let d = digits(QWINDOWS - 1);
-    let mut acc = lookup_q(&tq, &d);
+    let d = q_digits(inp, QWINDOWS - 1);
+    let mut acc = lookup_q(&tq, &d, lanes);
     let mut inf1 = zero_digits(&d);
     for j in (0..QWINDOWS - 1).rev() {
         for _ in 0..QW {
             acc = double(&acc);
         }
-        let d = digits(j);
+        let d = q_digits(inp, j);
         let z = zero_digits(&d);
-        let t = lookup_q(&tq, &d);
+        let t = lookup_q(&tq, &d, lanes);
         let sum = add_full(&acc, &t).0;
         acc = Jac::select(inf1, &t, &Jac::select(z, &acc, &sum));
         inf1 &= z;
     }
 
     // u1·G.
-    let lookup_g = |i: usize| -> (Fe<V>, Fe<V>, u8) {
-        let d: [u64; 8] = core::array::from_fn(|l| window(&inp[l].u1, WINDOW * i as u32, WINDOW));
-        let e = d.map(|d| {
-            let e = (i * DIGITS) as u64 + d.max(1) - 1;
-            e * ENTRY as u64
-        });
-        let base = V::from_array(e);
-        let g = |c: usize| V::gather(gtab, base.add(V::splat(c as u64)));
-        (
-            core::array::from_fn(&g),
-            core::array::from_fn(|c| g(5 + c)),
-            zero_digits(&d),
-        )
-    };
-    let (x, y, mut inf2) = lookup_g(0);
+    let (x, y, mut inf2) = lookup_g(inp, gtab, 0);
     let mut acc2 = Jac { x, y, z: one };
     for i in 1..WINDOWS {
-        let (x, y, z) = lookup_g(i);
+        let (x, y, z) = lookup_g(inp, gtab, i);
         let sum = add_affine(&acc2, &x, &y);
         let fresh = Jac { x, y, z: one };
         acc2 = Jac::select(inf2, &fresh, &Jac::select(z, &acc2, &sum));
