@@ -25,6 +25,8 @@ mod field;
 mod kernel;
 mod lanes;
 mod point;
+#[doc(hidden)]
+pub mod profile;
 mod scalar;
 mod table;
 

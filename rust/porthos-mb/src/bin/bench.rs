@@ -141,9 +141,16 @@ fn main() {
             r.map_or("null".into(), |r| format!("{:.3}", r / fb))
         ));
     }
+    let prof = porthos_mb::profile::primitive_costs_ns(200_000).map_or("null".into(), |c| {
+        format!(
+            "{{\"ns_per_8lane\": {{\"field_mul\": {:.1}, \"field_add\": {:.1}, \"field_sub\": {:.1}, \"double\": {:.1}, \"add_jacobian\": {:.1}, \"add_affine\": {:.1}}}, \"ops_per_8_verifications\": {{\"double\": 256, \"add_jacobian\": 52, \"add_affine\": 65, \"field_mul_total\": 3620}}}}",
+            c[0], c[1], c[2], c[3], c[4], c[5]
+        )
+    });
     println!(
-        "{{\"bench\": \"porthos-mb verify p256 single-thread\", \"repeats\": {repeats}, \"seconds_per_repeat\": {secs}, \"ifma_detected\": {have_ifma}, \"fallback_aws_lc_rs_per_s\": {fb:.1}, \"aws_lc_rs_preparsed_keys_per_s\": {fb_pre:.1}, \"ifma\": [{}], \"peak_rss_kib\": {}}}",
+        "{{\"bench\": \"porthos-mb verify p256 single-thread\", \"repeats\": {repeats}, \"seconds_per_repeat\": {secs}, \"ifma_detected\": {have_ifma}, \"fallback_aws_lc_rs_per_s\": {fb:.1}, \"aws_lc_rs_preparsed_keys_per_s\": {fb_pre:.1}, \"ifma\": [{}], \"profile\": {}, \"peak_rss_kib\": {}}}",
         rows.join(", "),
+        prof,
         peak_rss_kib().map_or("null".into(), |v| v.to_string())
     );
 }
