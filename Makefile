@@ -43,9 +43,9 @@ deb:
 	fi
 
 # --- Rust toolchain ----------------------------------------------------------------------
-# rustc >= 1.85 must come with the machine (rustup); only missing components are added.
+# rustc >= 1.89 must come with the machine (rustup); only missing components are added.
 rust-toolchain:
-	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.85 (rustup)" >&2; exit 1; }
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup)" >&2; exit 1; }
 	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 

@@ -463,6 +463,11 @@ def bench_issue(n: int, repeats: int, threads: int | None, json_out: str | None)
     _console().print(table)
 
 
+from porthos.bench.ifma import command as _bench_ifma  # noqa: E402  (issue 7)
+
+bench.add_command(_bench_ifma)
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         rows: list[tuple[str, str]] = []

@@ -396,7 +396,7 @@ pub fn digest_batch<'a>(items: impl Iterator<Item = &'a [u8]>, hash: HashAlg) ->
 /// PKCS#11 CKM_ECDSA returns r || s, each the curve's byte length; X.509 wants
 /// `Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` (RFC 3279 §2.2.3).
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 || raw.len() > 132 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) || raw.len() > 132 {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);

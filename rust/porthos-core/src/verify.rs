@@ -266,20 +266,77 @@ pub fn check_csrs<'a>(
 ) -> Vec<CsrOutcome<'a>> {
     let run = || {
         items
-            .par_iter()
-            .map(|der| check_csr(der, verify))
+            .par_chunks(RUN_LEN)
+            .flat_map_iter(|run| check_csr_run(run, verify))
             .collect::<Vec<_>>()
     };
+    let sequential = || {
+        items
+            .chunks(RUN_LEN)
+            .flat_map(|run| check_csr_run(run, verify))
+            .collect()
+    };
     match threads {
-        Some(1) => items.iter().map(|der| check_csr(der, verify)).collect(),
+        Some(1) => sequential(),
         Some(n) if n > 1 => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
             Ok(pool) => pool.install(run),
             // Could not spawn threads (resource limits): the answer is the same
             // sequentially, only slower.
-            Err(_) => items.iter().map(|der| check_csr(der, verify)).collect(),
+            Err(_) => sequential(),
         },
         _ => run(),
     }
+}
+
+/// Items per run handed to [`check_csr_run`] / [`verify_signature_run`]: large enough
+/// that the IFMA kernel's batch inversion of s and its 8-lane groups amortise, small
+/// enough to spread a batch over threads.
+pub const RUN_LEN: usize = 256;
+
+/// `check_csr` for each item of a run, in order. With `verify` and the AVX-512 IFMA
+/// kernel enabled, the ECDSA P-256/SHA-256 proofs of possession of the run go through
+/// the kernel eight at a time (issue 7); statuses and details equal `check_csr`'s.
+pub fn check_csr_run<'a>(items: &[&'a [u8]], verify: bool) -> Vec<CsrOutcome<'a>> {
+    if verify && porthos_mb::ifma_enabled() {
+        check_csrs_ifma(items)
+    } else {
+        items.iter().map(|der| check_csr(der, verify)).collect()
+    }
+}
+
+/// `verify_signature` for each `(key, message, signature)` of a run, in order; ECDSA
+/// P-256/SHA-256 items go through the IFMA kernel when it is enabled.
+pub fn verify_signature_run(
+    alg: SignatureAlgorithm,
+    items: &[(&PublicKeyInfo<'_>, &[u8], &[u8])],
+) -> Vec<VerifyStatus> {
+    if alg != SignatureAlgorithm::EcdsaSha256 || !porthos_mb::ifma_enabled() {
+        return items
+            .iter()
+            .map(|(k, m, s)| verify_signature(alg, k, m, s))
+            .collect();
+    }
+    // Only P-256 keys fit the kernel; a P-384 key with SHA-256 takes the single path.
+    let (p256, at): (Vec<_>, Vec<usize>) = items
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _, _))| k.key_type == KeyType::EcP256)
+        .map(|(i, item)| (*item, i))
+        .unzip();
+    let mut out: Vec<VerifyStatus> = items
+        .iter()
+        .map(|(k, m, s)| {
+            if k.key_type == KeyType::EcP256 {
+                VerifyStatus::Ok // replaced below
+            } else {
+                verify_signature(alg, k, m, s)
+            }
+        })
+        .collect();
+    for (i, (status, _)) in at.into_iter().zip(verify_p256_sha256_batch(&p256)) {
+        out[i] = status;
+    }
+    out
 }
 
 /// The properties every input must satisfy, asserted (panics on violation). Shared by
@@ -314,6 +371,145 @@ pub fn assert_csr_invariants(data: &[u8]) {
         VerifyStatus::BadSignature => assert_eq!(key_only, VerifyStatus::Ok),
         s => assert_eq!(key_only, s),
     }
+}
+
+/// `check_csr(_, true)` for each of `items`, with the ECDSA P-256/SHA-256 ones
+/// verified by [`verify_p256_sha256_batch`].
+fn check_csrs_ifma<'a>(items: &[&'a [u8]]) -> Vec<CsrOutcome<'a>> {
+    let mut out: Vec<CsrOutcome<'a>> = Vec::with_capacity(items.len());
+    let mut batch = Vec::new();
+    for der in items {
+        match parse_csr(der) {
+            Err(e) => out.push(CsrOutcome {
+                status: VerifyStatus::Malformed,
+                csr: None,
+                detail: e.to_string(),
+            }),
+            Ok(csr) => {
+                if csr.signature_algorithm == SignatureAlgorithm::EcdsaSha256
+                    && csr.spki.key_type == KeyType::EcP256
+                {
+                    batch.push(out.len());
+                    out.push(CsrOutcome {
+                        status: VerifyStatus::Ok,
+                        csr: Some(csr),
+                        detail: String::new(),
+                    });
+                } else {
+                    let o =
+                        verify_outcome(csr.signature_algorithm, &csr.spki, csr.info, csr.signature);
+                    let (status, detail) = (o.status(), o.detail());
+                    out.push(CsrOutcome {
+                        status,
+                        csr: Some(csr),
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+    let args: Vec<(&PublicKeyInfo<'_>, &[u8], &[u8])> = batch
+        .iter()
+        .filter_map(|&i| out[i].csr.as_ref())
+        .map(|c| (&c.spki, c.info, c.signature))
+        .collect();
+    let results = verify_p256_sha256_batch(&args);
+    drop(args);
+    for (i, (status, detail)) in batch.into_iter().zip(results) {
+        out[i].status = status;
+        out[i].detail = detail;
+    }
+    out
+}
+
+/// Verify many ECDSA P-256 / SHA-256 signatures (`(key, message, DER signature)`),
+/// giving exactly what [`verify_signature`] gives for each, status and detail:
+/// keys are checked with the same code first (WeakKey etc.), the
+/// ECDSA-Sig-Value is parsed as strictly as aws-lc does, and only well-formed
+/// items reach the IFMA kernel. Without the kernel (CPU or
+/// `PORTHOS_DISABLE_IFMA=1`), each item goes through `verify_signature`.
+pub fn verify_p256_sha256_batch(
+    items: &[(&PublicKeyInfo<'_>, &[u8], &[u8])],
+) -> Vec<(VerifyStatus, String)> {
+    let alg = SignatureAlgorithm::EcdsaSha256;
+    let bad = || {
+        (
+            VerifyStatus::BadSignature,
+            format!("{} signature does not verify", alg.name()),
+        )
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut kernel_items = Vec::new();
+    let mut kernel_at = Vec::new();
+    for (key, message, sig) in items {
+        if let Err(p) = checked_key(alg, key) {
+            out.push((p.status(), p.detail()));
+            continue;
+        }
+        let Some((r, s)) = ecdsa_sig_rs(sig) else {
+            out.push(bad());
+            continue;
+        };
+        let Ok(public_key) = <[u8; 65]>::try_from(key.subject_public_key) else {
+            out.push(bad()); // unreachable: checked_key required 65 octets
+            continue;
+        };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+        let Ok(digest) = <[u8; 32]>::try_from(digest.as_ref()) else {
+            out.push(bad());
+            continue;
+        };
+        kernel_at.push(out.len());
+        out.push((VerifyStatus::Ok, String::new()));
+        kernel_items.push(porthos_mb::P256Item {
+            public_key,
+            digest,
+            r,
+            s,
+        });
+    }
+    let verdicts = porthos_mb::verify_p256_batch_ifma(&kernel_items).unwrap_or_else(|| {
+        kernel_at
+            .iter()
+            .map(|&i| {
+                let (key, message, sig) = items[i];
+                verify_signature(alg, key, message, sig) == VerifyStatus::Ok
+            })
+            .collect()
+    });
+    for (i, ok) in kernel_at.into_iter().zip(verdicts) {
+        if !ok {
+            out[i] = bad();
+        }
+    }
+    out
+}
+
+/// ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 §2.2.3 /
+/// RFC 3279 §2.2.3), strict DER, no trailing bytes, both positive and at most 32
+/// octets once the sign octet is dropped. Anything else is rejected here exactly
+/// as aws-lc's `ECDSA_SIG_from_bytes` + range check reject it; r, s ∈ [1, n-1] is
+/// left to the kernel.
+fn ecdsa_sig_rs(sig: &[u8]) -> Option<([u8; 32], [u8; 32])> {
+    use crate::der::{tag, Reader};
+    let mut outer = Reader::new(sig);
+    let (_, mut seq) = outer.enter(tag::SEQUENCE, "ECDSA-Sig-Value").ok()?;
+    outer.finish("ECDSA-Sig-Value").ok()?;
+    let mut int = || -> Option<[u8; 32]> {
+        let v = seq.read_integer_bytes("r/s").ok()?;
+        if v[0] & 0x80 != 0 {
+            return None; // negative
+        }
+        let v = if v[0] == 0 { &v[1..] } else { v };
+        let mut o = [0u8; 32];
+        o.get_mut(32usize.checked_sub(v.len())?..)?
+            .copy_from_slice(v);
+        Some(o)
+    };
+    let r = int()?;
+    let s = int()?;
+    seq.finish("ECDSA-Sig-Value").ok()?;
+    Some((r, s))
 }
 
 #[cfg(test)]
@@ -393,6 +589,170 @@ mod tests {
             check_key(alg, &crate::x509::spki::parse_spki(&der).unwrap()),
             VerifyStatus::WeakKey
         );
+    }
+
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        match body.len() {
+            n if n < 0x80 => v.push(n as u8),
+            n if n < 0x100 => v.extend([0x81, n as u8]),
+            n => v.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        v.extend(body);
+        v
+    }
+
+    /// A minimal PKCS#10 request (empty subject, no attributes) signed with `kp`.
+    fn p256_csr(kp: &EcdsaKeyPair, corrupt: bool) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let spki = ec_spki(kp.public_key().as_ref());
+        let info = tlv(
+            0x30,
+            &[&[0x02, 0x01, 0x00][..], &[0x30, 0x00], &spki, &[0xa0, 0x00]].concat(),
+        );
+        let mut sig = kp.sign(&rng, &info).unwrap().as_ref().to_vec();
+        if corrupt {
+            let last = sig.len() - 1;
+            sig[last] ^= 1;
+        }
+        let alg = tlv(
+            0x30,
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+        );
+        let bits = tlv(0x03, &[&[0u8][..], &sig].concat());
+        tlv(0x30, &[info, alg, bits].concat())
+    }
+
+    #[test]
+    fn batch_path_matches_single_path() {
+        // On an IFMA machine check_csrs takes the kernel path and check_csr the
+        // aws-lc-rs one: statuses and details must be identical.
+        let rng = SystemRandom::new();
+        let keys: Vec<EcdsaKeyPair> = (0..5)
+            .map(|_| {
+                let pkcs8 =
+                    EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+                        .unwrap();
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
+                    .unwrap()
+            })
+            .collect();
+        let mut ders: Vec<Vec<u8>> = (0..37)
+            .map(|i| p256_csr(&keys[i % 5], i % 4 == 3))
+            .collect();
+        ders.push(vec![0x30, 0x00]);
+        // Signature with trailing garbage inside the BIT STRING: BadSignature.
+        let mut d = p256_csr(&keys[0], false);
+        d.push(0);
+        ders.push(d);
+        let items: Vec<&[u8]> = ders.iter().map(|d| d.as_slice()).collect();
+        let single: Vec<_> = items.iter().map(|d| check_csr(d, true)).collect();
+        assert!(
+            single[..37].iter().all(|o| o.csr.is_some()),
+            "{:?}",
+            single[0].detail
+        );
+        for threads in [Some(1), Some(2), None] {
+            let batch = check_csrs(&items, true, threads);
+            for (i, (a, b)) in single.iter().zip(&batch).enumerate() {
+                assert_eq!((a.status, &a.detail), (b.status, &b.detail), "item {i}");
+            }
+        }
+        assert_eq!(
+            single[..37]
+                .iter()
+                .filter(|o| o.status == VerifyStatus::Ok)
+                .count(),
+            28
+        );
+    }
+
+    #[test]
+    fn wycheproof_p256_sha256_batch_equals_single() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/wycheproof/ecdsa_secp256r1_sha256_test.json"
+        );
+        let text = std::fs::read_to_string(path).expect("Wycheproof vectors beside the worktree");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut owned = Vec::new();
+        for group in doc["testGroups"].as_array().unwrap() {
+            let spki = hex::decode(group["publicKeyDer"].as_str().unwrap()).unwrap();
+            for t in group["tests"].as_array().unwrap() {
+                owned.push((
+                    spki.clone(),
+                    hex::decode(t["msg"].as_str().unwrap()).unwrap(),
+                    hex::decode(t["sig"].as_str().unwrap()).unwrap(),
+                    t["result"] == "valid",
+                    t["tcId"].as_u64().unwrap(),
+                ));
+            }
+        }
+        let keys: Vec<_> = owned
+            .iter()
+            .map(|(k, ..)| crate::x509::spki::parse_spki(k).unwrap())
+            .collect();
+        let args: Vec<(&PublicKeyInfo<'_>, &[u8], &[u8])> = owned
+            .iter()
+            .zip(&keys)
+            .map(|((_, m, s, ..), k)| (k, m.as_slice(), s.as_slice()))
+            .collect();
+        let batch = verify_p256_sha256_batch(&args);
+        assert_eq!(batch.len(), owned.len());
+        for (((k, m, s), got), (_, _, _, valid, id)) in args.iter().zip(&batch).zip(&owned) {
+            let o = verify_outcome(SignatureAlgorithm::EcdsaSha256, k, m, s);
+            let single = (o.status(), o.detail());
+            assert_eq!(got, &single, "tcId {id}");
+            assert_eq!(got.0 == VerifyStatus::Ok, *valid, "tcId {id}");
+        }
+    }
+
+    /// A run mixing P-256 and P-384 keys under ecdsa-sha256: the P-256 items may go
+    /// through the kernel, the P-384 ones may not, and every verdict equals the
+    /// single-item path, in order.
+    #[test]
+    fn signature_run_mixes_curves() {
+        use crate::sign::{Signer, SoftwareKey};
+        let p256 = SoftwareKey::generate("ec-p256", None).unwrap();
+        let p384 = SoftwareKey::generate("ec-p384", None).unwrap();
+        let mut owned = Vec::new();
+        for i in 0..40u8 {
+            let msg = vec![i; 100];
+            let (key, mut sig) = if i % 3 == 0 {
+                (p384.public_key_der().to_vec(), p384.sign(&msg).unwrap())
+            } else {
+                (p256.public_key_der().to_vec(), p256.sign(&msg).unwrap())
+            };
+            if i % 5 == 0 {
+                let last = sig.len() - 1;
+                sig[last] ^= 1;
+            }
+            owned.push((key, msg, sig));
+        }
+        let keys: Vec<_> = owned
+            .iter()
+            .map(|(k, ..)| crate::x509::spki::parse_spki(k).unwrap())
+            .collect();
+        let items: Vec<(&PublicKeyInfo<'_>, &[u8], &[u8])> = owned
+            .iter()
+            .zip(&keys)
+            .map(|((_, m, s), k)| (k, m.as_slice(), s.as_slice()))
+            .collect();
+        let run = verify_signature_run(SignatureAlgorithm::EcdsaSha256, &items);
+        for (i, ((k, m, s), got)) in items.iter().zip(&run).enumerate() {
+            assert_eq!(
+                *got,
+                verify_signature(SignatureAlgorithm::EcdsaSha256, k, m, s),
+                "item {i}"
+            );
+        }
+        // P-256 items that were not corrupted verify; P-384 keys signed SHA-384, so
+        // under ecdsa-sha256 they never do.
+        for (i, got) in run.iter().enumerate() {
+            let i = i as u8;
+            let expect_ok = !i.is_multiple_of(3) && !i.is_multiple_of(5);
+            assert_eq!(*got == VerifyStatus::Ok, expect_ok, "item {i}");
+        }
     }
 
     #[test]

@@ -572,7 +572,7 @@ impl Pool {
                 self.alg.hash()
             )));
         }
-        if digests.len() % hl != 0 {
+        if !digests.len().is_multiple_of(hl) {
             return Err(HsmError::Argument(format!(
                 "digests: {} octets is not a whole number of {hl}-octet digests",
                 digests.len()

@@ -370,26 +370,39 @@ pub fn run_in<T: Send>(pool: &Option<rayon::ThreadPool>, f: impl FnOnce() -> T +
 /// one rayon fork-join) stays far under 0.1 %.
 pub const CHUNK_PER_THREAD: usize = 1024;
 
-/// Map `f` over `0..n` in parallel, in order, with the GIL released, in chunks; the GIL
-/// is taken back between chunks to run Python's signal handlers, so a SIGINT raises
-/// KeyboardInterrupt (and drops the partial work) instead of waiting for the batch.
-pub fn par_chunked<T: Send>(
+/// Map `f` over `0..n` in parallel and in order, with the GIL released, in chunks;
+/// the GIL is taken back between chunks to run Python's signal handlers, so a SIGINT
+/// raises KeyboardInterrupt (and drops the partial work) instead of waiting for the
+/// batch. `f` gets a run of `run_len` consecutive indices and returns one result per
+/// index, in order: batch kernels (the IFMA P-256 verifier works eight lanes at a
+/// time and inverts all s of a run at once) need runs, not single items.
+pub fn par_runs<T: Send>(
     py: Python<'_>,
     n: usize,
     pool: &Option<rayon::ThreadPool>,
-    f: impl Fn(usize) -> T + Sync,
+    run_len: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
 ) -> PyResult<Vec<T>> {
     let threads = pool
         .as_ref()
         .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let chunk = CHUNK_PER_THREAD * threads.max(1);
+    let run_len = run_len.max(1);
     let mut out: Vec<T> = Vec::with_capacity(n);
     let mut start = 0;
     while start < n {
         let end = n.min(start + chunk);
         py.detach(|| {
             run_in(pool, || {
-                out.par_extend((start..end).into_par_iter().with_min_len(8).map(&f))
+                let runs: Vec<Vec<T>> = (start..end)
+                    .step_by(run_len)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|a| f(a..end.min(a + run_len)))
+                    .collect();
+                for run in runs {
+                    out.extend(run);
+                }
             })
         });
         py.check_signals()?;

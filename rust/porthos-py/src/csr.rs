@@ -5,9 +5,9 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use porthos_core::verify::{check_csr, VerifyStatus};
+use porthos_core::verify::{check_csr_run, CsrOutcome, VerifyStatus, RUN_LEN};
 
-use crate::args::{byte_items, par_chunked, pool};
+use crate::args::{byte_items, par_runs, pool};
 use crate::error::NativeResult;
 
 struct Item {
@@ -93,6 +93,43 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> (usize, usize) {
     (start, start + inner.len())
 }
 
+/// One CsrBatch row from a core outcome: status, key type, key bits, owned fields.
+fn row(data: &[u8], o: CsrOutcome<'_>) -> (u8, u8, u32, Item) {
+    match &o.csr {
+        Some(c) => (
+            o.status as u8,
+            c.spki.key_type as u8,
+            c.spki.key_bits,
+            Item {
+                subject: c
+                    .subject
+                    .iter()
+                    .map(|a| (a.oid.clone(), a.value.clone()))
+                    .collect(),
+                spki: offset_in(data, c.spki.der),
+                signature_algorithm: c.signature_algorithm.name(),
+                detail: o.detail.clone(),
+                extensions: c
+                    .extensions
+                    .iter()
+                    .map(|e| (e.oid.clone(), e.critical, e.value.to_vec()))
+                    .collect(),
+            },
+        ),
+        None => {
+            debug_assert_ne!(o.status, VerifyStatus::Ok);
+            let item = Item {
+                subject: Vec::new(),
+                spki: (0, 0),
+                signature_algorithm: "",
+                detail: o.detail.clone(),
+                extensions: Vec::new(),
+            };
+            (o.status as u8, 0, 0, item)
+        }
+    }
+}
+
 /// Parse (and by default verify) a batch of DER CSRs: the same engine as
 /// verify_csrs (core `check_csr`, chunked, GIL released, Ctrl-C between chunks), plus
 /// the parsed fields the issuance path needs.
@@ -106,41 +143,12 @@ pub fn parse_csrs(
 ) -> NativeResult<CsrBatch> {
     let items = byte_items(csrs, "csrs")?;
     let pool = pool(threads)?;
-    let rows = par_chunked(py, items.len(), &pool, |i| {
-        let o = check_csr(items.get(i), verify);
-        match &o.csr {
-            Some(c) => (
-                o.status as u8,
-                c.spki.key_type as u8,
-                c.spki.key_bits,
-                Item {
-                    subject: c
-                        .subject
-                        .iter()
-                        .map(|a| (a.oid.clone(), a.value.clone()))
-                        .collect(),
-                    spki: offset_in(&items.data, c.spki.der),
-                    signature_algorithm: c.signature_algorithm.name(),
-                    detail: o.detail.clone(),
-                    extensions: c
-                        .extensions
-                        .iter()
-                        .map(|e| (e.oid.clone(), e.critical, e.value.to_vec()))
-                        .collect(),
-                },
-            ),
-            None => {
-                debug_assert_ne!(o.status, VerifyStatus::Ok);
-                let item = Item {
-                    subject: Vec::new(),
-                    spki: (0, 0),
-                    signature_algorithm: "",
-                    detail: o.detail.clone(),
-                    extensions: Vec::new(),
-                };
-                (o.status as u8, 0, 0, item)
-            }
-        }
+    let rows = par_runs(py, items.len(), &pool, RUN_LEN, |run| {
+        let ders: Vec<&[u8]> = run.map(|i| items.get(i)).collect();
+        check_csr_run(&ders, verify)
+            .into_iter()
+            .map(|o| row(&items.data, o))
+            .collect()
     })?;
     let n = rows.len();
     let mut status = Vec::with_capacity(n);

@@ -130,7 +130,7 @@ pub fn decode_string(tlv: &Tlv<'_>) -> Result<String, DerError> {
         // means Latin-1 by it (RFC 5280 §4.1.2.4 keeps it only for legacy names).
         tag::TELETEX_STRING => Ok(v.iter().map(|&b| char::from(b)).collect()),
         tag::BMP_STRING => {
-            if v.len() % 2 != 0 {
+            if !v.len().is_multiple_of(2) {
                 return Err(bad("BMPString of odd length"));
             }
             // UCS-2: the Basic Multilingual Plane without surrogates.
@@ -142,7 +142,7 @@ pub fn decode_string(tlv: &Tlv<'_>) -> Result<String, DerError> {
                 .collect()
         }
         tag::UNIVERSAL_STRING => {
-            if v.len() % 4 != 0 {
+            if !v.len().is_multiple_of(4) {
                 return Err(bad("UniversalString length not a multiple of 4"));
             }
             v.chunks_exact(4)

@@ -1,0 +1,258 @@
+//! Arithmetic mod p = 2^256 - 2^224 + 2^192 + 2^96 - 1 in radix 2^52 (five limbs),
+//! eight independent lanes.
+//!
+//! Representation: Montgomery form with R = 2^260, values kept *almost reduced*
+//! in [0, 2p) with every limb normalised to 52 bits (IFMA reads only bits 0..51
+//! of its multiplicands, so normalised limbs are a hard requirement).
+//!
+//! Montgomery multiplication needs -p^-1 mod 2^52; because p ≡ -1 (mod 2^96),
+//! that constant is 1 and the quotient digit is simply the low limb.
+//! Output bound: (a·b + m·p)/R < a·b/R + p < 4p²/2^260 + p < 2p for a, b < 2p.
+
+use crate::lanes::{Lanes, MASK52};
+
+/// Five 52-bit limbs, least significant first.
+pub(crate) type Fe<V> = [V; 5];
+
+pub(crate) const P: [u64; 5] = [
+    0xfffffffffffff,
+    0xfffffffffff,
+    0x0,
+    0x1000000000,
+    0xffffffff0000,
+];
+const P2: [u64; 5] = [
+    0xffffffffffffe,
+    0x1fffffffffff,
+    0x0,
+    0x2000000000,
+    0x1fffffffe0000,
+];
+/// R² mod p, to enter Montgomery form.
+const R2: [u64; 5] = [
+    0x300,
+    0xffffffff00000,
+    0xffffefffffffb,
+    0xfdfffffffffff,
+    0x4ffffff,
+];
+/// R mod p: one in Montgomery form.
+pub(crate) const ONE_M: [u64; 5] = [
+    0x10,
+    0xf000000000000,
+    0xfffffffffffff,
+    0xffeffffffffff,
+    0xfffff,
+];
+/// b·R mod p (curve coefficient, SEC 2 §2.4.2).
+pub(crate) const B_M: [u64; 5] = [
+    0xdf6229c4bddfd,
+    0xca8843090d89c,
+    0x212ed6acf005c,
+    0x83415a220abf7,
+    0xc30061dd4874,
+];
+
+#[inline(always)]
+pub(crate) fn constant<V: Lanes>(c: &[u64; 5]) -> Fe<V> {
+    [
+        V::splat(c[0]),
+        V::splat(c[1]),
+        V::splat(c[2]),
+        V::splat(c[3]),
+        V::splat(c[4]),
+    ]
+}
+
+/// Carry-propagate signed limbs: limbs 0..3 end in [0, 2^52), limb 4 keeps the
+/// (signed) rest.
+#[inline(always)]
+fn normalize<V: Lanes>(mut t: Fe<V>) -> Fe<V> {
+    let m = V::splat(MASK52);
+    for i in 0..4 {
+        t[i + 1] = t[i + 1].add(t[i].sar52());
+        t[i] = t[i].and(m);
+    }
+    t
+}
+
+/// `x` with signed, unnormalised limbs whose value lies in [0, 4p) → the same
+/// residue in [0, 2p), normalised.
+#[inline(always)]
+fn reduce_4p<V: Lanes>(x: Fe<V>) -> Fe<V> {
+    let x = normalize(x);
+    let mut t = x;
+    for i in 0..5 {
+        t[i] = t[i].sub(V::splat(P2[i]));
+    }
+    let t = normalize(t);
+    let neg = t[4].neg_mask();
+    select(neg, &x, &t)
+}
+
+#[inline(always)]
+pub(crate) fn select<V: Lanes>(m: u8, a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    [
+        V::select(m, a[0], b[0]),
+        V::select(m, a[1], b[1]),
+        V::select(m, a[2], b[2]),
+        V::select(m, a[3], b[3]),
+        V::select(m, a[4], b[4]),
+    ]
+}
+
+#[inline(always)]
+pub(crate) fn add<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    let mut t = *a;
+    for i in 0..5 {
+        t[i] = t[i].add(b[i]);
+    }
+    reduce_4p(t)
+}
+
+/// a - b + 2p lies in (0, 4p) for a, b in [0, 2p).
+#[inline(always)]
+pub(crate) fn sub<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    let mut t = *a;
+    for i in 0..5 {
+        t[i] = t[i].add(V::splat(P2[i])).sub(b[i]);
+    }
+    reduce_4p(t)
+}
+
+/// Montgomery product a·b·2^-260 mod p, in [0, 2p) for a, b < 2^258.
+#[inline(always)]
+pub(crate) fn mul<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    let mask = V::splat(MASK52);
+    let p = constant::<V>(&P);
+    let mut t = [V::zero(); 6];
+    for bi in b {
+        for j in 0..5 {
+            t[j] = t[j].madd_lo(a[j], *bi);
+            t[j + 1] = t[j + 1].madd_hi(a[j], *bi);
+        }
+        // Quotient digit: -p^-1 ≡ 1 (mod 2^52).
+        let m = t[0].and(mask);
+        for j in 0..5 {
+            if P[j] != 0 {
+                t[j] = t[j].madd_lo(m, p[j]);
+                t[j + 1] = t[j + 1].madd_hi(m, p[j]);
+            }
+        }
+        // t[0] ≡ 0 (mod 2^52) now: drop it, keep its carry.
+        let c = t[0].shr52();
+        t = [t[1].add(c), t[2], t[3], t[4], t[5], V::zero()];
+    }
+    let m = V::splat(MASK52);
+    let mut r = [t[0], t[1], t[2], t[3], t[4]];
+    for i in 0..4 {
+        r[i + 1] = r[i + 1].add(r[i].shr52());
+        r[i] = r[i].and(m);
+    }
+    r
+}
+
+#[inline(always)]
+pub(crate) fn sqr<V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    mul(a, a)
+}
+
+/// Into Montgomery form (input: normalised limbs, value < 2^258).
+#[inline(always)]
+pub(crate) fn to_mont<V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    mul(a, &constant(&R2))
+}
+
+/// Out of Montgomery form, fully reduced to [0, p).
+#[cfg(test)]
+#[inline(always)]
+pub(crate) fn from_mont<V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    canonical(&mul(a, &constant(&[1, 0, 0, 0, 0])))
+}
+
+/// [0, 2p) → [0, p).
+#[inline(always)]
+pub(crate) fn canonical<V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    let mut t = *a;
+    for i in 0..5 {
+        t[i] = t[i].sub(V::splat(P[i]));
+    }
+    let t = normalize(t);
+    select(t[4].neg_mask(), a, &t)
+}
+
+/// Lanes where a ≡ b (mod p).
+#[inline(always)]
+pub(crate) fn eq_mask<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> u8 {
+    let a = canonical(a);
+    let b = canonical(b);
+    let mut d = V::zero();
+    for i in 0..5 {
+        d = d.or(a[i].sub(b[i]));
+    }
+    d.zero_mask()
+}
+
+/// Lanes where a ≡ 0 (mod p).
+#[inline(always)]
+pub(crate) fn zero_mask<V: Lanes>(a: &Fe<V>) -> u8 {
+    eq_mask(a, &[V::zero(); 5])
+}
+
+/// a^(p-2) = a^-1 (Fermat); 0 maps to 0. Only used off the hot path (table
+/// generation, tests).
+pub(crate) fn invert<V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    // p - 2 as 64-bit words, most significant first.
+    const E: [u64; 4] = [
+        0xffffffff00000001,
+        0x0000000000000000,
+        0x00000000ffffffff,
+        0xfffffffffffffffd,
+    ];
+    let mut r = constant::<V>(&ONE_M);
+    for w in E {
+        for bit in (0..64).rev() {
+            r = sqr(&r);
+            if w >> bit & 1 == 1 {
+                r = mul(&r, a);
+            }
+        }
+    }
+    r
+}
+
+/// 32 big-endian bytes → five 52-bit limbs (no reduction).
+pub(crate) fn limbs_from_be(b: &[u8; 32]) -> [u64; 5] {
+    let mut w = [0u64; 4];
+    for (i, c) in b.rchunks_exact(8).enumerate() {
+        w[i] = u64::from_be_bytes(c.try_into().expect("8-byte chunk"));
+    }
+    words_to_limbs(&w)
+}
+
+/// Four little-endian 64-bit words → five 52-bit limbs.
+pub(crate) fn words_to_limbs(w: &[u64; 4]) -> [u64; 5] {
+    [
+        w[0] & MASK52,
+        (w[0] >> 52 | w[1] << 12) & MASK52,
+        (w[1] >> 40 | w[2] << 24) & MASK52,
+        (w[2] >> 28 | w[3] << 36) & MASK52,
+        w[3] >> 16,
+    ]
+}
+
+/// Lane `i` of a field element as limbs.
+pub(crate) fn lane<V: Lanes>(a: &Fe<V>, i: usize) -> [u64; 5] {
+    [
+        a[0].to_array()[i],
+        a[1].to_array()[i],
+        a[2].to_array()[i],
+        a[3].to_array()[i],
+        a[4].to_array()[i],
+    ]
+}
+
+/// Field element whose lane `i` is `limbs[i]`.
+pub(crate) fn from_lanes<V: Lanes>(limbs: &[[u64; 5]; 8]) -> Fe<V> {
+    core::array::from_fn(|k| V::from_array(core::array::from_fn(|i| limbs[i][k])))
+}
