@@ -49,35 +49,28 @@ fn push_item(item: &Bound<'_, PyAny>, data: &mut Vec<u8>) -> bool {
     }
 }
 
+/// Signed offsets as u64, naming the first negative one.
+fn non_negative(offsets: impl Iterator<Item = i64>, name: &str) -> NativeResult<Vec<u64>> {
+    offsets
+        .enumerate()
+        .map(|(i, o)| {
+            u64::try_from(o)
+                .map_err(|_| NativeError::Batch(format!("{name}: offsets[{i}] = {o} is negative")))
+        })
+        .collect()
+}
+
 /// The offsets of the packed form as u64, whatever integer dtype NumPy gave them.
 fn offsets_of(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<Vec<u64>> {
     let bad = || NativeError::Batch(format!("{name}: offsets must be a 1-D integer NumPy array"));
     if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
-        return a
-            .as_array()
-            .iter()
-            .enumerate()
-            .map(|(i, &o)| {
-                u64::try_from(o).map_err(|_| {
-                    NativeError::Batch(format!("{name}: offsets[{i}] = {o} is negative"))
-                })
-            })
-            .collect();
+        return non_negative(a.as_array().iter().copied(), name);
     }
     if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u64>>() {
         return Ok(a.as_array().to_vec());
     }
     if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i32>>() {
-        return a
-            .as_array()
-            .iter()
-            .enumerate()
-            .map(|(i, &o)| {
-                u64::try_from(o).map_err(|_| {
-                    NativeError::Batch(format!("{name}: offsets[{i}] = {o} is negative"))
-                })
-            })
-            .collect();
+        return non_negative(a.as_array().iter().map(|&o| i64::from(o)), name);
     }
     if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u32>>() {
         return Ok(a.as_array().iter().map(|&o| u64::from(o)).collect());
