@@ -224,6 +224,18 @@ fn check_alg(key_type: &'static str, alg: SigAlg) -> Result<(), SignError> {
     Ok(())
 }
 
+/// The aws-lc-rs padding of an RSA signature algorithm. `SoftwareKey` checks at
+/// construction that an RSA key never carries an ECDSA algorithm.
+fn rsa_padding(alg: SigAlg) -> &'static dyn sig::RsaEncoding {
+    match alg {
+        SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
+        SigAlg::RsaPkcs1Sha384 => &sig::RSA_PKCS1_SHA384,
+        SigAlg::RsaPssSha256 => &sig::RSA_PSS_SHA256,
+        SigAlg::RsaPssSha384 => &sig::RSA_PSS_SHA384,
+        SigAlg::EcdsaSha256 | SigAlg::EcdsaSha384 => unreachable!("checked at construction"),
+    }
+}
+
 impl SoftwareKey {
     /// Generate a key inside aws-lc-rs. `alg` defaults to ECDSA with the curve's hash
     /// (SHA-256 for P-256, SHA-384 for P-384) or PKCS#1 v1.5 SHA-256 for RSA.
@@ -320,13 +332,7 @@ impl SoftwareKey {
                 .as_ref()
                 .to_vec()),
             KeyMaterial::Rsa(kp) => {
-                let padding: &'static dyn sig::RsaEncoding = match self.alg {
-                    SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
-                    SigAlg::RsaPkcs1Sha384 => &sig::RSA_PKCS1_SHA384,
-                    SigAlg::RsaPssSha256 => &sig::RSA_PSS_SHA256,
-                    SigAlg::RsaPssSha384 => &sig::RSA_PSS_SHA384,
-                    _ => unreachable!("checked at construction"),
-                };
+                let padding = rsa_padding(self.alg);
                 let mut out = vec![0u8; kp.public_modulus_len()];
                 kp.sign_digest(padding, digest, &mut out)
                     .map_err(|_| SignError::Crypto)?;
@@ -368,13 +374,7 @@ impl Signer for SoftwareKey {
                 .as_ref()
                 .to_vec()),
             KeyMaterial::Rsa(kp) => {
-                let padding: &'static dyn sig::RsaEncoding = match self.alg {
-                    SigAlg::RsaPkcs1Sha256 => &sig::RSA_PKCS1_SHA256,
-                    SigAlg::RsaPkcs1Sha384 => &sig::RSA_PKCS1_SHA384,
-                    SigAlg::RsaPssSha256 => &sig::RSA_PSS_SHA256,
-                    SigAlg::RsaPssSha384 => &sig::RSA_PSS_SHA384,
-                    _ => unreachable!("checked at construction"),
-                };
+                let padding = rsa_padding(self.alg);
                 let mut out = vec![0u8; kp.public_modulus_len()];
                 kp.sign(padding, &self.rng, message, &mut out)
                     .map_err(|_| SignError::Crypto)?;

@@ -4,7 +4,7 @@
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyIterator, PyString, PyTuple};
 use rayon::prelude::*;
 
 use crate::error::{NativeError, NativeResult};
@@ -47,6 +47,22 @@ fn push_item(item: &Bound<'_, PyAny>, data: &mut Vec<u8>) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// An iterator over a sequence argument; one bytes or str object is refused (it
+/// iterates, but as characters or ints, never as the items the caller meant).
+fn sequence_iter<'py>(obj: &Bound<'py, PyAny>, name: &str) -> NativeResult<Bound<'py, PyIterator>> {
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyString>() {
+        return Err(NativeError::Batch(format!(
+            "{name}: expected a sequence of byte strings, got one {}",
+            obj.get_type().name()?
+        )));
+    }
+    obj.try_iter().map_err(|_| {
+        NativeError::Batch(format!(
+            "{name}: expected a sequence of byte strings or (buffer, offsets)"
+        ))
+    })
 }
 
 /// Signed offsets as u64, naming the first negative one.
@@ -165,17 +181,7 @@ pub fn byte_items(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<ByteItems>
         }
         return Ok(ByteItems { data, offsets });
     }
-    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyString>() {
-        return Err(NativeError::Batch(format!(
-            "{name}: expected a sequence of byte strings, got one {}",
-            obj.get_type().name()?
-        )));
-    }
-    let iter = obj.try_iter().map_err(|_| {
-        NativeError::Batch(format!(
-            "{name}: expected a sequence of byte strings or (buffer, offsets)"
-        ))
-    })?;
+    let iter = sequence_iter(obj, name)?;
     for (i, item) in iter.enumerate() {
         let item = item?;
         if !push_item(&item, &mut data) {
@@ -279,17 +285,7 @@ pub fn item_refs(obj: &Bound<'_, PyAny>, name: &str) -> NativeResult<ItemRefs> {
         out.own_items(byte_items(obj, name)?);
         return Ok(out);
     }
-    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyString>() {
-        return Err(NativeError::Batch(format!(
-            "{name}: expected a sequence of byte strings, got one {}",
-            obj.get_type().name()?
-        )));
-    }
-    let iter = obj.try_iter().map_err(|_| {
-        NativeError::Batch(format!(
-            "{name}: expected a sequence of byte strings or (buffer, offsets)"
-        ))
-    })?;
+    let iter = sequence_iter(obj, name)?;
     for (i, item) in iter.enumerate() {
         let item = item?;
         if let Ok(b) = item.cast::<PyBytes>() {
