@@ -619,20 +619,23 @@ def test_revoke_publish_numbers_increase(
 
 
 def test_store_migrates_schema_1(tmp_path: Path) -> None:
-    from porthos.store import Store
+    """A store written by schema 1 (no revocations, CRLs or audit) opens as the current
+    version, migrated in place."""
+    from porthos import store as S
 
-    store = Store.create(tmp_path / "s.sqlite", env="prod", profile_set="porthos")
-    store.close()
+    v1 = S._SCHEMA.split(S._SCHEMA_V2)[0]
     conn = sqlite3.connect(tmp_path / "s.sqlite")
-    conn.execute("DROP TABLE revocations")
-    conn.execute("DROP TABLE crl_numbers")
-    conn.execute("DROP TABLE crls")
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.executescript(v1)
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("schema_version", "1"), ("env", "prod"), ("profile_set", "porthos")],
+    )
     conn.commit()
     conn.close()
-    store = Store.open(tmp_path / "s.sqlite")
-    assert store.meta("schema_version") == "3"
+    store = S.Store.open(tmp_path / "s.sqlite")
+    assert store.meta("schema_version") == str(S.SCHEMA_VERSION)
     assert store.revocations("x") == []
+    assert store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 0
     store.close()
 
 

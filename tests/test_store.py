@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from porthos.exceptions import StoreError
-from porthos.store import CaRow, CertificateRow, Store
+from porthos.store import SCHEMA_VERSION, CaRow, CertificateRow, Store
 
 
 def _store(tmp_path: Path) -> Store:
@@ -46,7 +46,11 @@ def _row(serial: str, profile: str = "user") -> CertificateRow:
 def test_meta_and_wal(tmp_path: Path) -> None:
     store = _store(tmp_path)
     assert store.journal_mode == "wal"
-    assert (store.env, store.profile_set, store.meta("schema_version")) == ("prod", "porthos", "3")
+    assert (store.env, store.profile_set, store.meta("schema_version")) == (
+        "prod",
+        "porthos",
+        str(SCHEMA_VERSION),
+    )
     store.close()
     reopened = Store.open(tmp_path / "porthos.sqlite")
     assert reopened.journal_mode == "wal"
@@ -72,20 +76,20 @@ def test_uniqueness_is_in_the_schema(tmp_path: Path) -> None:
     """Bypass the Store API: the UNIQUE constraint itself refuses a second serial."""
     _store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "porthos.sqlite")
-    row = ("user-ca-1", "0a", "CN=x", "user", 1, 2, b"\x00", 1)
-    conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+    row = ("user-ca-1", "0a", "CN=x", "user", 1, 2, b"\x00", 1, None)
+    conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        conn.execute("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     # Same serial under another CA is fine (unique per issuer, RFC 5280 §4.1.2.2).
     conn.execute(
-        "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ("root-ca-1", *row[1:])
+        "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ("root-ca-1", *row[1:])
     )
     conn.commit()
     # A certificate of an unknown CA is refused too (foreign key).
     conn.execute("PRAGMA foreign_keys=ON")
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(
-            "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ("nope", *row[1:])
+            "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ("nope", *row[1:])
         )
     conn.close()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import time
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import Encoding as hsm_encodin
 from cryptography.hazmat.primitives.serialization import PublicFormat as hsm_format
 from numpy.typing import NDArray
 
-from porthos import _native, hsm, policy, signers
+from porthos import _native, audit, hsm, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
@@ -305,13 +306,19 @@ class CertificateAuthority:
         *,
         now: int | None = None,
         threads: int | None = None,
+        actor: str | None = None,
+        audit_details: dict[str, Any] | None = None,
     ) -> IssueResult:
         """Issue one certificate per acceptable request; one slot per input in the result.
 
         Steps: split PEM -> parse + verify proof of possession in one Rust call (000
         §3.2.1) -> key and subject rules (policy.py) -> duplicates in the batch -> CSPRNG
-        serials -> one fill+sign call -> one store transaction. Rejected items get a
-        status and a reason and nothing is stored for them."""
+        serials -> one fill+sign call -> one store transaction, which also holds the
+        batch's audit records (000 §5.4.1: one ``certificates.issued`` record listing the
+        serials, one ``application.rejected`` record listing the refused items). Rejected
+        items get a status and a reason and nothing is stored for them. ``actor`` and
+        ``audit_details`` go into those records (the RA passes who asked and how the
+        identity was checked)."""
         prof = self._profile(profile)
         if prof.crl_shards is None:
             self.template(profile)  # compile errors surface before any work
@@ -429,18 +436,56 @@ class CertificateAuthority:
                     not_after,
                     der,
                     issued_at,
+                    hashlib.sha256(spkis[r]).digest(),
                 )
                 for r, der in enumerate(signed)
                 if der is not None
             ]
-            # Committed before any certificate leaves this call (ARCHITECTURE "Store").
-            self.workspace.store.insert_certificates(self.name, rows)
+            # Committed before any certificate leaves this call (ARCHITECTURE "Store"),
+            # with its audit record in the same transaction.
+            store = self.workspace.store
+            with store.transaction():
+                store.insert_certificates(self.name, rows)
+                if rows:
+                    audit.record(
+                        store,
+                        audit.Event.CERTIFICATES_ISSUED,
+                        actor=actor,
+                        subject=rows[0].subject if len(rows) == 1 else None,
+                        serial=rows[0].serial_hex if len(rows) == 1 else None,
+                        ca=self.name,
+                        profile=prof.name,
+                        count=len(rows),
+                        serials=[r.serial_hex for r in rows],
+                        **(audit_details or {}),
+                    )
             for r, i in enumerate(accepted):
                 if signed[r] is None:
                     status[i] = IssueStatus.SIGNING_FAILED
                     reasons[i] = f"HSM signing failed: {sign_reasons[r]} (status {sign_status[r]})"
                 else:
                     certificates[i] = signed[r]
+        refused = np.flatnonzero(status != IssueStatus.ISSUED)
+        if len(refused):
+            # Failed applications are audited too (000 §5.4.1), in their own record.
+            audit.record(
+                self.workspace.store,
+                audit.Event.APPLICATION_REJECTED,
+                actor=actor,
+                outcome="failure",
+                ca=self.name,
+                profile=prof.name,
+                count=len(refused),
+                items=[
+                    {
+                        "index": int(i),
+                        "status": IssueStatus(int(status[i])).name,
+                        "reason": reasons[i],
+                    }
+                    for i in refused[:1000]
+                ],
+                **(audit_details or {}),
+            )
         return IssueResult(certificates, status, reasons, profile=prof.name, ca=self.name)
 
     def revoke(
@@ -471,6 +516,37 @@ class CertificateAuthority:
 # --------------------------------------------------------------------------------------
 # Workspace
 # --------------------------------------------------------------------------------------
+
+
+def _record_hierarchy(store: Store, rows: Sequence[CaRow], *, mode: str) -> None:
+    """Store the CAs of a new hierarchy with their audit records, in one transaction
+    (000 §5.4.1: CA key generation and CA certificate lifecycle events)."""
+    from porthos import __version__
+
+    with store.transaction():
+        store.add_cas(rows)
+        for r in rows:
+            cert = x509.load_der_x509_certificate(r.certificate)
+            audit.record(
+                store,
+                audit.Event.CA_KEYGEN,
+                subject=r.subject,
+                ca=r.name,
+                key_type=r.key_type,
+                key_ref=r.key_ref,
+                mode=mode,
+            )
+            audit.record(
+                store,
+                audit.Event.CA_CREATED,
+                subject=r.subject,
+                serial=format(cert.serial_number, "x"),
+                ca=r.name,
+                issuer=r.parent,
+                not_after=int(cert.not_valid_after_utc.timestamp()),
+                fingerprint_sha256=hashlib.sha256(r.certificate).hexdigest(),
+            )
+        audit.note_software_version(store, __version__)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -638,7 +714,13 @@ class Workspace:
             raise WorkspaceError(str(exc)) from None
         try:
             profile_set = load_profile_set(store.profile_set, store.env)
-            return cls(root, store, profile_set)
+            ws = cls(root, store, profile_set)
+            # 000 §5.4.1: a change of the CA software is an audited event; detected
+            # here, the first time a porthos of another version opens the store.
+            from porthos import __version__
+
+            audit.note_software_version(store, __version__)
+            return ws
         except BaseException:
             store.close()
             raise
@@ -735,7 +817,7 @@ class Workspace:
             store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
             created.append(root / STORE_FILE)
             try:
-                store.add_cas(rows)
+                _record_hierarchy(store, rows, mode="software")
             except BaseException:
                 store.close()
                 raise
@@ -857,7 +939,7 @@ class Workspace:
             )
         store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
         try:
-            store.add_cas(rows)
+            _record_hierarchy(store, rows, mode="hsm")
         except BaseException:
             store.close()
             raise

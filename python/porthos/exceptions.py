@@ -91,3 +91,23 @@ class CrlSignatureError(PorthosError, ValueError):
     """A CRL does not belong to the given issuer: name, AKI or signature mismatch."""
 
     code = "crl-signature"
+
+
+class AuditError(PorthosError):
+    """An audit record was refused (a secret in it) or the audit trail is broken."""
+
+    code = "audit"
+
+
+class RegistrationError(PorthosError, ValueError):
+    """The RA refused a request: the message names the rule (CP/CPS section) and the
+    item (issue 6: identity checks, transaction IDs, unique names, re-key windows)."""
+
+    code = "registration"
+
+
+class LifecycleError(PorthosError):
+    """A lifecycle operation (revocation, CRL schedule, rollover, termination) cannot
+    be done as asked; the message says why and nothing was changed."""
+
+    code = "lifecycle"

@@ -9,7 +9,8 @@ unique per issuer; 000 §7.1.3 "unique serial number within issuing CA").
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -18,7 +19,7 @@ from porthos.exceptions import StoreError
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
 # place, in one transaction, when it is opened.
@@ -54,6 +55,70 @@ ALTER TABLE crls ADD COLUMN kind TEXT NOT NULL DEFAULT 'full';
 ALTER TABLE crls ADD COLUMN revocations_upto INTEGER;
 """
 
+# Version 4 (issue 6, the RA and lifecycle): the audit trail, the RA's registries, CA
+# generations and scheduled revocations. Everything the lifecycle needs lives here, in
+# one migration, so every part of it shares one transaction model.
+_SCHEMA_V4 = """
+ALTER TABLE certificates ADD COLUMN spki_sha256 BLOB;
+CREATE INDEX certificates_subject ON certificates (subject);
+CREATE INDEX certificates_spki ON certificates (spki_sha256);
+ALTER TABLE cas ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE cas ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE revocations ADD COLUMN requested_by TEXT;
+CREATE TABLE audit (
+    seq     INTEGER PRIMARY KEY,
+    time    INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    event   TEXT NOT NULL,
+    subject TEXT,
+    serial  TEXT,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev    TEXT NOT NULL,
+    hash    TEXT NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
+CREATE TABLE manufacturers (
+    name          TEXT PRIMARY KEY,
+    root_der      BLOB NOT NULL,
+    issuing_der   BLOB NOT NULL,
+    acceptable_dns TEXT NOT NULL,
+    chip_id_attr  TEXT NOT NULL,
+    added_at      INTEGER NOT NULL
+);
+CREATE TABLE chip_allowlist (
+    chip_id  TEXT PRIMARY KEY,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE transactions (
+    id          TEXT PRIMARY KEY,
+    csr_sha256  BLOB NOT NULL,
+    agent       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);
+CREATE TABLE aors (
+    name     TEXT NOT NULL,
+    domain   TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    UNIQUE (name, domain)
+);
+CREATE TABLE scheduled_revocations (
+    ca_name      TEXT NOT NULL REFERENCES cas(name),
+    serial_hex   TEXT NOT NULL,
+    reason       INTEGER,
+    due_at       INTEGER NOT NULL,
+    requested_by TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    done_at      INTEGER,
+    UNIQUE (ca_name, serial_hex)
+)
+"""
+
 _SCHEMA = (
     """
 CREATE TABLE meta (
@@ -85,6 +150,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
 """
     + _SCHEMA_V2
     + _SCHEMA_V3
+    + ";"
+    + _SCHEMA_V4
 )
 
 
@@ -96,6 +163,9 @@ class CertificateRow(NamedTuple):
     not_after: int
     der: bytes
     issued_at: int
+    #: SHA-256 of the subject's SubjectPublicKeyInfo DER: unique names (000 §3.1) and
+    #: re-key (§4.7) ask "is this subject held by another key?".
+    spki_sha256: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +180,58 @@ class CaRow:
     created_at: int
 
 
+def _statements(script: str) -> Iterator[str]:
+    """Split a schema script into statements; a trigger body (BEGIN ... END) keeps its
+    inner ';'. sqlite3.complete_statement decides where a statement ends."""
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf.strip()
+            buf = ""
+    if buf.strip(" \n;"):
+        yield buf.strip()
+
+
 class Store:
     """One SQLite connection. Not shared between threads (sqlite3's default check)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        self._depth = 0
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for modules that own their tables (ra.py, lifecycle.py,
+        audit.py). Writes go inside ``transaction()``."""
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: the write lock is taken at once, so
+        two processes serialise here instead of failing at COMMIT). Re-entrant: an
+        inner ``with`` joins the outer transaction, so a batch and its audit records
+        commit or roll back together (issue 6 "Atomicity")."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._conn
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self._conn
+        except BaseException:
+            self._depth = 0
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._conn.execute("COMMIT")
 
     # -- opening ------------------------------------------------------------------------
 
@@ -123,7 +239,9 @@ class Store:
     def _connect(path: Path) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; every write below opens its
         # own BEGIN IMMEDIATE ... COMMIT, so "one transaction per batch" is explicit.
-        conn = sqlite3.connect(str(path), isolation_level=None)
+        # timeout: a second process (issue 6 "Concurrency") waits for the write lock
+        # instead of failing with "database is locked".
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=60.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         # WAL + NORMAL is durable against process crashes; a power loss can only lose
@@ -140,9 +258,8 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             # executescript() would COMMIT first; plain execute keeps one transaction.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -178,6 +295,9 @@ class Store:
         if version == "2":
             store._migrate(_SCHEMA_V3, 3)
             version = store.meta("schema_version")
+        if version == "3":
+            store._migrate(_SCHEMA_V4, 4)
+            version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
             raise StoreError(
@@ -186,19 +306,10 @@ class Store:
         return store
 
     def _migrate(self, schema: str, to: int) -> None:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for statement in schema.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            self._conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),)
-            )
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
+        with self.transaction() as conn:
+            for statement in _statements(schema):
+                conn.execute(statement)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),))
 
     def close(self) -> None:
         self._conn.close()
@@ -229,30 +340,29 @@ class Store:
 
     # -- CAs ----------------------------------------------------------------------------
 
-    def add_cas(self, rows: Sequence[CaRow]) -> None:
+    def add_cas(self, rows: Sequence[CaRow], *, generation: int = 1) -> None:
         """Insert the CAs of a hierarchy in one transaction (all or none)."""
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(
-                "INSERT INTO cas (name, env, subject, certificate, key_ref, key_type, parent,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.name,
-                        r.env,
-                        r.subject,
-                        r.certificate,
-                        r.key_ref,
-                        r.key_type,
-                        r.parent,
-                        r.created_at,
-                    )
-                    for r in rows
-                ],
-            )
-            self._conn.execute("COMMIT")
+            with self.transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO cas (name, env, subject, certificate, key_ref, key_type,"
+                    " parent, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            r.name,
+                            r.env,
+                            r.subject,
+                            r.certificate,
+                            r.key_ref,
+                            r.key_type,
+                            r.parent,
+                            r.created_at,
+                            generation,
+                        )
+                        for r in rows
+                    ],
+                )
         except sqlite3.IntegrityError as exc:
-            self._conn.execute("ROLLBACK")
             raise StoreError(f"cannot record CAs: {exc}") from None
 
     def cas(self) -> list[CaRow]:
@@ -276,23 +386,20 @@ class Store:
 
     def insert_certificates(self, ca_name: str, rows: Iterable[CertificateRow]) -> int:
         """Store one batch in one transaction: every row or none. A serial already used
-        by this CA (in the store or twice in the batch) raises StoreError naming it."""
+        by this CA (in the store or twice in the batch) raises StoreError naming it.
+        Inside an outer ``transaction()`` the rows commit with it (and its audit
+        records); a failure rolls the whole outer transaction back."""
         rows = list(rows)
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(
-                "INSERT INTO certificates (ca_name, serial_hex, subject, profile, not_before,"
-                " not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(ca_name, *r) for r in rows],
-            )
-            self._conn.execute("COMMIT")
+            with self.transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO certificates (ca_name, serial_hex, subject, profile,"
+                    " not_before, not_after, der, issued_at, spki_sha256)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(ca_name, *r) for r in rows],
+                )
         except sqlite3.IntegrityError as exc:
-            self._conn.execute("ROLLBACK")
             raise StoreError(self._explain(ca_name, rows, exc)) from None
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def _explain(self, ca_name: str, rows: Sequence[CertificateRow], exc: Exception) -> str:
@@ -343,37 +450,36 @@ class Store:
     # -- revocations and CRL numbers (schema 2) -----------------------------------------
 
     def add_revocations(
-        self, ca_name: str, rows: Sequence[tuple[str, int, int | None, int | None]]
+        self,
+        ca_name: str,
+        rows: Sequence[tuple[str, int, int | None, int | None]],
+        *,
+        requested_by: str | None = None,
     ) -> int:
         """Record (serial_hex, revoked_at, reason, invalidity_date) rows in one
         transaction. Every serial must have been issued by this CA and not be revoked
-        yet; otherwise nothing is stored and the error names the serial."""
+        yet; otherwise nothing is stored and the error names the serial. The requester
+        is recorded with each row (000 §3.4, §4.9.3)."""
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for serial_hex, *_ in rows:
-                hit = self._conn.execute(
-                    "SELECT 1 FROM certificates WHERE ca_name = ? AND serial_hex = ?",
-                    (ca_name, serial_hex),
-                ).fetchone()
-                if hit is None:
-                    raise StoreError(
-                        f"serial {serial_hex} was not issued by CA {ca_name}; nothing revoked"
-                    )
-            self._conn.executemany(
-                "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
-                " invalidity_date) VALUES (?, ?, ?, ?, ?)",
-                [(ca_name, *r) for r in rows],
-            )
-            self._conn.execute("COMMIT")
+            with self.transaction() as conn:
+                for serial_hex, *_ in rows:
+                    hit = conn.execute(
+                        "SELECT 1 FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+                        (ca_name, serial_hex),
+                    ).fetchone()
+                    if hit is None:
+                        raise StoreError(
+                            f"serial {serial_hex} was not issued by CA {ca_name}; nothing revoked"
+                        )
+                conn.executemany(
+                    "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
+                    " invalidity_date, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(ca_name, *r, requested_by) for r in rows],
+                )
         except sqlite3.IntegrityError:
-            self._conn.execute("ROLLBACK")
             raise StoreError(
                 f"a serial is already revoked (or listed twice) for CA {ca_name}; nothing revoked"
             ) from None
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def revocations(
@@ -423,35 +529,29 @@ class Store:
         from ``revocations(ca, upto=...)`` so that it lists exactly that set."""
         if kind not in ("full", "delta", "shards"):
             raise StoreError(f"unknown CRL kind {kind!r}")
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            upto_row = self._conn.execute(
+        with self.transaction() as conn:
+            upto_row = conn.execute(
                 "SELECT COALESCE(MAX(rowid), 0), COUNT(*) FROM revocations WHERE ca_name = ?",
                 (ca_name,),
             ).fetchone()
             upto = int(upto_row[0])
             if entries is None:
                 entries = int(upto_row[1])
-            row = self._conn.execute(
+            row = conn.execute(
                 "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
             ).fetchone()
             first = 1 if row is None else int(row[0]) + 1
             last = first + count - 1
-            self._conn.execute(
+            conn.execute(
                 "INSERT INTO crl_numbers (ca_name, last_number) VALUES (?, ?)"
                 " ON CONFLICT(ca_name) DO UPDATE SET last_number = excluded.last_number",
                 (ca_name, last),
             )
-            self._conn.executemany(
+            conn.executemany(
                 "INSERT INTO crls (ca_name, number, this_update, entries, kind,"
                 " revocations_upto) VALUES (?, ?, ?, ?, ?, ?)",
                 [(ca_name, n, this_update, entries, kind, upto) for n in range(first, last + 1)],
             )
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         return first
 
     def last_crl_number(self, ca_name: str) -> int | None:

@@ -1,0 +1,347 @@
+"""The audit trail (000 §5.4): append-only records in the store, hash-chained.
+
+Each record carries time, actor, event, subject or serial, outcome and free details,
+and ``prev``: the chain value of the record before it. A record's chain value is
+SHA-256 over ``prev`` and the canonical JSON of its own fields, so editing, deleting,
+inserting or reordering any record breaks the chain at (or right after) that record,
+and ``verify`` names the first bad one (§5.4.8 vulnerability assessment, §5.4.4
+protection of the audit log).
+
+Records are written with ``record()`` *inside* the store transaction of the change they
+describe (``with store.transaction(): ...; audit.record(store, ...)``): a batch and its
+audit records commit together or not at all (issue 6 "Atomicity"). Failures that roll
+a transaction back are recorded afterwards in a transaction of their own
+(``record_failure``). SQL triggers refuse UPDATE and DELETE on the table; the chain
+catches whoever drops them.
+
+No secrets: a ``hsm.Secret`` or any bytes value in the details is refused outright, and
+detail keys that name a PIN or key material are refused too (§5.4.1 lists no secret;
+§6.4.2 activation data is never recorded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from porthos.exceptions import AuditError
+from porthos.store import Store
+
+__all__ = [
+    "GENESIS",
+    "AuditRecord",
+    "Event",
+    "default_actor",
+    "export_jsonl",
+    "record",
+    "record_failure",
+    "records",
+    "verify",
+]
+
+#: The ``prev`` of the first record.
+GENESIS = "0" * 64
+
+
+class Event:
+    """The event names (000 §5.4.1); one constant per kind so a typo cannot invent one."""
+
+    # CA certificate lifecycle, key generation, rollover, termination (§5.4.1, §5.6, §5.8)
+    CA_CREATED = "ca.created"
+    CA_KEYGEN = "ca.keygen"
+    CA_ROLLOVER = "ca.rollover"
+    CA_LINK_CERTIFICATE = "ca.link-certificate"
+    CA_TERMINATED = "ca.terminated"
+    CA_KEY_DESTROYED = "ca.key-destroyed"
+    CA_KEY_EXPORTED = "ca.key-exported"
+    # HSM (§5.4.1, §6.2): token initialisation, activation with officer identities
+    HSM_TOKEN_INIT = "hsm.token-init"
+    HSM_ACTIVATION = "hsm.activation"
+    HSM_DEACTIVATION = "hsm.deactivation"
+    # Subscriber applications and issuance (§4.1, §4.3, §4.7)
+    APPLICATION_ACCEPTED = "application.accepted"
+    APPLICATION_REJECTED = "application.rejected"
+    CERTIFICATES_ISSUED = "certificates.issued"
+    REKEY = "certificate.rekey"
+    # RA registries (§3.2.3)
+    RA_MANUFACTURER_ADDED = "ra.manufacturer-added"
+    RA_CHIPS_ALLOWED = "ra.chips-allowed"
+    RA_CSR_REGISTERED = "ra.csr-registered"
+    RA_AOR_ADDED = "ra.aor-added"
+    # Revocation (§4.9)
+    REVOCATION_REQUESTED = "revocation.requested"
+    REVOCATION_SCHEDULED = "revocation.scheduled"
+    # CRLs (§4.9.7)
+    CRL_CREATED = "crl.created"
+    CRL_PUBLISHED = "crl.published"
+    # Software (§5.4.1 "software version change")
+    SOFTWARE_VERSION = "software.version"
+    # Anything that failed and was rolled back
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    time: int
+    actor: str
+    event: str
+    subject: str | None
+    serial: str | None
+    outcome: str
+    details: dict[str, Any]
+    prev: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "actor": self.actor,
+            "event": self.event,
+            "subject": self.subject,
+            "serial": self.serial,
+            "outcome": self.outcome,
+            "details": self.details,
+            "prev": self.prev,
+            "hash": self.hash,
+        }
+
+
+_SECRET_KEYS = ("pin", "password", "secret", "private", "so_pin", "user_pin")
+
+
+def _check_details(details: Mapping[str, Any], where: str = "details") -> None:
+    from porthos.hsm import Secret
+
+    for k, v in details.items():
+        lowered = k.lower()
+        if any(word in lowered for word in _SECRET_KEYS):
+            raise AuditError(f"audit {where}.{k}: keys naming PINs or key material are refused")
+        if isinstance(v, Secret):
+            raise AuditError(f"audit {where}.{k} is a Secret; PINs are never recorded")
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            raise AuditError(f"audit {where}.{k} is raw bytes; record a hex digest instead")
+        if isinstance(v, Mapping):
+            _check_details(v, f"{where}.{k}")
+
+
+def _canonical(
+    seq: int,
+    when: int,
+    actor: str,
+    event: str,
+    subject: str | None,
+    serial: str | None,
+    outcome: str,
+    details_json: str,
+) -> bytes:
+    return json.dumps(
+        [seq, when, actor, event, subject, serial, outcome, details_json],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def chain_value(prev: str, body: bytes) -> str:
+    return hashlib.sha256(prev.encode("ascii") + b"\n" + body).hexdigest()
+
+
+def default_actor() -> str:
+    """Who is acting: $PORTHOS_ACTOR, else the operating-system user (000 §5.4.1 asks
+    for the identity of the person performing the action)."""
+    actor = os.environ.get("PORTHOS_ACTOR")
+    if actor:
+        return actor
+    try:
+        import getpass
+
+        return f"os:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no passwd entry in a container: still record something
+        return f"uid:{os.getuid()}"
+
+
+def record(
+    store: Store,
+    event: str,
+    *,
+    actor: str | None = None,
+    subject: str | None = None,
+    serial: str | None = None,
+    outcome: str = "success",
+    when: int | None = None,
+    **details: Any,
+) -> int:
+    """Append one record; returns its sequence number. Joins the caller's open
+    ``store.transaction()`` (or runs its own)."""
+    if outcome not in ("success", "failure"):
+        raise AuditError(f"audit outcome must be 'success' or 'failure', not {outcome!r}")
+    _check_details(details)
+    actor = actor or default_actor()
+    when = int(time.time()) if when is None else int(when)
+    details_json = json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+    with store.transaction() as conn:
+        last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+        body = _canonical(seq, when, actor, event, subject, serial, outcome, details_json)
+        value = chain_value(prev, body)
+        conn.execute(
+            "INSERT INTO audit (seq, time, actor, event, subject, serial, outcome, details,"
+            " prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, when, actor, event, subject, serial, outcome, details_json, prev, value),
+        )
+    return seq
+
+
+def record_failure(
+    store: Store,
+    event: str,
+    error: BaseException | str,
+    *,
+    actor: str | None = None,
+    subject: str | None = None,
+    serial: str | None = None,
+    **details: Any,
+) -> int | None:
+    """Record that ``event`` failed (after its transaction rolled back). Never raises
+    for a store that cannot take the record (the original error matters more);
+    returns None then."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    try:
+        return record(
+            store,
+            event,
+            actor=actor,
+            subject=subject,
+            serial=serial,
+            outcome="failure",
+            error=text,
+            **details,
+        )
+    except (sqlite3.Error, AuditError):
+        return None
+
+
+def records(store: Store, *, since: int = 1) -> Iterator[AuditRecord]:
+    cur = store.conn.execute(
+        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
+        " FROM audit WHERE seq >= ? ORDER BY seq",
+        (since,),
+    )
+    for row in cur:
+        try:
+            details = json.loads(row[7])
+        except (TypeError, ValueError):
+            details = {"unparseable": str(row[7])}
+        yield AuditRecord(
+            int(row[0]),
+            int(row[1]),
+            str(row[2]),
+            str(row[3]),
+            row[4],
+            row[5],
+            str(row[6]),
+            details,
+            str(row[8]),
+            str(row[9]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    first_bad: int | None
+    problem: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def verify(store: Store) -> VerifyResult:
+    """Walk the chain from the first record. Finds an edited record (its chain value no
+    longer matches), a deletion or insertion (a sequence gap, or a ``prev`` that is not
+    the previous record's value) and a reordering (both); names the first bad record."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    cur = store.conn.execute(
+        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
+        " FROM audit ORDER BY seq"
+    )
+    for seq, when, actor, event, subject, serial, outcome, details_json, rec_prev, value in cur:
+        count += 1
+        if seq != expected_seq:
+            what = "missing" if seq > expected_seq else "out of order"
+            return VerifyResult(
+                False,
+                count,
+                int(seq),
+                f"record {seq}: expected sequence number {expected_seq} (records {what})",
+            )
+        if rec_prev != prev:
+            return VerifyResult(
+                False,
+                count,
+                int(seq),
+                f"record {seq}: prev does not match the chain value of record {seq - 1}"
+                " (a record before it was deleted, inserted, reordered or edited)",
+            )
+        body = _canonical(
+            int(seq),
+            int(when),
+            str(actor),
+            str(event),
+            subject,
+            serial,
+            str(outcome),
+            str(details_json),
+        )
+        if chain_value(prev, body) != value:
+            return VerifyResult(
+                False, count, int(seq), f"record {seq}: contents do not match its chain value"
+            )
+        prev = str(value)
+        expected_seq += 1
+    return VerifyResult(True, count, None, "")
+
+
+def export_jsonl(store: Store, path: str | os.PathLike[str] | None) -> int:
+    """Write every record as one JSON line (to ``path``, or stdout when None); the
+    chain values travel with them so the export can be checked offline."""
+    import sys
+
+    n = 0
+    out = sys.stdout if path is None else Path(path).open("w", encoding="utf-8")
+    try:
+        for rec in records(store):
+            out.write(json.dumps(rec.as_json(), sort_keys=True, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        if path is not None:
+            out.close()
+    return n
+
+
+def note_software_version(store: Store, version: str, *, actor: str | None = None) -> bool:
+    """Record a software version change (000 §5.4.1) the first time a porthos of another
+    version opens the store; returns True when one was recorded."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'software_version'").fetchone()
+        old = None if row is None else str(row[0])
+        if old == version:
+            return False
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('software_version', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (version,),
+        )
+        record(store, Event.SOFTWARE_VERSION, actor=actor, previous=old, current=version)
+    return True
