@@ -1,0 +1,478 @@
+"""Key changeover (000 §5.6) and CA termination (000 §5.8), end to end through the CLI.
+
+Judges: ``openssl verify -crl_check_all`` (the chain and every CRL on it), pyca for
+CRL signatures and fields, pkilint for the link certificates, the store and the audit
+chain for what was recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CsrFactory
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from interop import assert_pkilint_clean, to_pem
+from porthos import audit, crl
+from porthos.ca import Workspace
+from porthos.changeover import LINK_PROFILE, derive_generation, generation_name
+from porthos.cli import main
+from porthos.exceptions import LifecycleError
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+
+GEN1 = ("root-ca-1", "ha-device-ca-1", "sa-device-ca-1", "infrastructure-ca-1", "user-ca-1")
+GEN2 = tuple(generation_name(n, 2) for n in GEN1)
+
+
+def _cli(args: Sequence[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _issue(ws: Path, profile: str, pem: str, out: Path) -> bytes:
+    req = out.with_suffix(".req.pem")
+    req.write_text(pem)
+    code, output = _cli(
+        ["issue", "-w", str(ws), "-p", profile, "--csr", str(req), "--out", str(out)]
+    )
+    assert code == 0, output
+    return x509.load_pem_x509_certificate(out.read_bytes()).public_bytes(Encoding.DER)
+
+
+def _verify(
+    tmp: Path,
+    anchor: bytes,
+    untrusted: Sequence[bytes],
+    leaf: bytes,
+    crls: Sequence[Path],
+    *,
+    crl_check: str = "-crl_check_all",
+) -> subprocess.CompletedProcess[str]:
+    assert OPENSSL is not None
+    (tmp / "anchor.pem").write_bytes(to_pem(anchor))
+    (tmp / "leaf.pem").write_bytes(to_pem(leaf))
+    cmd = [OPENSSL, "verify", "-x509_strict", "-CAfile", str(tmp / "anchor.pem")]
+    if untrusted:
+        (tmp / "untrusted.pem").write_bytes(b"".join(to_pem(c) for c in untrusted))
+        cmd += ["-untrusted", str(tmp / "untrusted.pem")]
+    if crls:
+        (tmp / "crls.pem").write_bytes(b"".join(to_pem(p.read_bytes(), "X509 CRL") for p in crls))
+        cmd += [crl_check, "-CRLfile", str(tmp / "crls.pem")]
+    cmd.append(str(tmp / "leaf.pem"))
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode == 0 and proc.stdout.rstrip().endswith(": OK")
+
+
+@dataclass
+class Rolled:
+    ws: Path
+    repo: Path
+    gen1_leaf: bytes
+    gen1_revoked: bytes
+    gen2_leaf: bytes
+
+
+@pytest.fixture(scope="module")
+def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) -> Rolled:
+    """A prod workspace: two gen-1 certificates (one revoked), ``porthos rollover``,
+    one gen-2 certificate, then every CA's CRL published (porthos.crl.publish)."""
+    tmp = tmp_path_factory.mktemp("rollover")
+    ws = tmp / "ws"
+    code, output = _cli(["init", "-w", str(ws)])
+    assert code == 0, output
+    uuid1, uuid2, uuid3 = (
+        "0b5e1c7a-8f6d-4e0b-9a51-3c2f4d5e6a71",
+        "1c6f2d8b-9a7e-4f1c-8b62-4d3a5e6f7b82",
+        "2d7a3e9c-ab8f-4a2d-9c73-5e4b6f7a8c93",
+    )
+    gen1_leaf = _issue(ws, "ha-device", csr_factory.pem([("CN", uuid1)], slot=1), tmp / "g1.pem")
+    gen1_revoked = _issue(
+        ws, "ha-device", csr_factory.pem([("CN", uuid2)], slot=2), tmp / "g1r.pem"
+    )
+    with Workspace.open(ws) as w:
+        w.ca("ha-device-ca-1").revoke(
+            [x509.load_der_x509_certificate(gen1_revoked).serial_number], "keyCompromise"
+        )
+
+    code, output = _cli(["rollover", "-w", str(ws)])
+    assert code == 0, output
+    assert "Porthos High Assurance Device CA 2" in output
+    assert "generation 1 retired" in output
+
+    gen2_leaf = _issue(ws, "ha-device", csr_factory.pem([("CN", uuid3)], slot=3), tmp / "g2.pem")
+    with Workspace.open(ws) as w:
+        crl.publish(w)
+    return Rolled(ws, ws / "repository", gen1_leaf, gen1_revoked, gen2_leaf)
+
+
+def _crt(r: Rolled, name: str) -> bytes:
+    return (r.repo / f"{name}.crt").read_bytes()
+
+
+def _uris(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    return (
+        [n.value for dp in cdp for n in (dp.full_name or [])],
+        [d.access_location.value for d in aia],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# rollover (000 §5.6)
+# --------------------------------------------------------------------------------------
+
+
+def test_generation_is_derived_from_the_profile_set() -> None:
+    import tomllib
+
+    from porthos.profiles import profile_set_text
+
+    doc = tomllib.loads(profile_set_text("porthos")[0])
+    gen2 = derive_generation(doc, 2)
+    assert list(gen2["cas"]) == list(GEN2)
+    ha = gen2["cas"]["ha-device-ca-2"]
+    assert ha["issuer"] == "root-ca-2"
+    assert ["CN", "Non-Prod Porthos High Assurance Device CA 2"] in ha["subject"]["nonprod"]
+    assert ha["extensions"][2]["uris"] == ["{crl}/root-ca-2.crl"]
+    assert gen2["profiles"]["tls-server"]["issuer"] == "infrastructure-ca-2"
+    # The generation-1 document is untouched.
+    assert "root-ca-1" in doc["cas"]
+
+
+def test_rollover_creates_generation_2_and_retires_generation_1(rolled: Rolled) -> None:
+    with Workspace.open(rolled.ws) as w:
+        assert w.generation == 2
+        assert [ca.name for ca in w.cas_of(2)] == list(GEN2)
+        assert {ca.status for ca in w.cas_of(1)} == {"retired"}
+        assert {ca.status for ca in w.cas_of(2)} == {"active"}
+        assert w.ca_for_profile("ha-device").name == "ha-device-ca-2"
+        assert w.ca_for_profile("tls-server").name == "infrastructure-ca-2"
+        assert w.root.name == "root-ca-2"
+        # Both generations' subjects: "... 1" and "... 2" (000 §7.1 naming).
+        assert dict(w.ca("user-ca-2").subject)["CN"] == "Porthos User CA 2"
+        assert dict(w.ca("root-ca-2").subject)["CN"] == "Porthos Root CA 2"
+        # Store: generation and status columns, link certificates under their issuer.
+        rows = w.store.conn.execute(
+            "SELECT name, generation, status FROM cas ORDER BY rowid"
+        ).fetchall()
+        assert rows == [(n, 1, "retired") for n in GEN1] + [(n, 2, "active") for n in GEN2]
+        links = w.store.conn.execute(
+            "SELECT ca_name FROM certificates WHERE profile = ? ORDER BY ca_name",
+            (LINK_PROFILE,),
+        ).fetchall()
+        assert links == [("root-ca-1",), ("root-ca-2",)]
+        events = [r.event for r in audit.records(w.store)]
+        assert events.count("ca.rollover") == 1
+        assert events.count("ca.link-certificate") == 2
+        assert events.count("ca.keygen") == 10 and events.count("ca.created") == 10
+        assert audit.verify(w.store)
+    for name in GEN2:
+        assert (rolled.repo / f"{name}.crt").is_file()
+        assert (rolled.ws / "keys" / f"{name}.p8").stat().st_mode & 0o777 == 0o600
+    # Generation-2 CDP/AIA URLs name generation-2 files.
+    ha2 = x509.load_der_x509_certificate(_crt(rolled, "ha-device-ca-2"))
+    assert _uris(ha2) == (
+        ["http://crl.pki.porthos.services/root-ca-2.crl"],
+        ["http://crt.pki.porthos.services/root-ca-2.crt"],
+    )
+    leaf = x509.load_der_x509_certificate(rolled.gen2_leaf)
+    assert _uris(leaf) == (
+        ["http://crl.pki.porthos.services/ha-device-ca-2.crl"],
+        ["http://crt.pki.porthos.services/ha-device-ca-2.crt"],
+    )
+    assert leaf.issuer == ha2.subject
+
+
+def test_link_certificates(rolled: Rolled) -> None:
+    root1 = x509.load_der_x509_certificate(_crt(rolled, "root-ca-1"))
+    root2 = x509.load_der_x509_certificate(_crt(rolled, "root-ca-2"))
+    nwo = x509.load_der_x509_certificate(_crt(rolled, "root-ca-2-by-root-ca-1"))
+    own = x509.load_der_x509_certificate(_crt(rolled, "root-ca-1-by-root-ca-2"))
+    # NewWithOld: Root CA 2's key, signed by Root CA 1 (RFC 4210 §4.4).
+    assert nwo.subject == root2.subject and nwo.issuer == root1.subject
+    assert nwo.public_key() == root2.public_key()
+    nwo.verify_directly_issued_by(root1)
+    # OldWithNew: Root CA 1's key, signed by Root CA 2.
+    assert own.subject == root1.subject and own.issuer == root2.subject
+    assert own.public_key() == root1.public_key()
+    own.verify_directly_issued_by(root2)
+    for link in (nwo, own):
+        bc = link.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert bc.critical and bc.value.ca and bc.value.path_length is None
+        assert link.not_valid_after_utc <= root1.not_valid_after_utc
+        assert_pkilint_clean(link.public_bytes(Encoding.DER), "link certificate")
+    assert _uris(nwo)[0] == ["http://crl.pki.porthos.services/root-ca-1.crl"]
+    assert _uris(own)[0] == ["http://crl.pki.porthos.services/root-ca-2.crl"]
+
+
+@needs_openssl
+def test_new_certificate_chains_to_root_2_with_crls(rolled: Rolled, tmp_path: Path) -> None:
+    crls = [rolled.repo / "root-ca-2.crl", rolled.repo / "ha-device-ca-2.crl"]
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        [_crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        crls,
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # A relying party that still trusts only Root CA 1 gets there through NewWithOld.
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-1"),
+        [_crt(rolled, "root-ca-2-by-root-ca-1"), _crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        [*crls, rolled.repo / "root-ca-1.crl"],
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # Without the link it cannot (the refusing case).
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-1"),
+        [_crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        [],
+    )
+    assert not _ok(proc)
+
+
+@needs_openssl
+def test_generation_1_certificate_verifies_through_the_link(
+    rolled: Rolled, tmp_path: Path
+) -> None:
+    """Root CA 2 is the only trust anchor; OldWithNew bridges to generation 1, and the
+    CRLs come from both generations (root-ca-2.crl covers the link, root-ca-1.crl the
+    gen-1 issuing CA, ha-device-ca-1.crl the leaf)."""
+    untrusted = [_crt(rolled, "root-ca-1-by-root-ca-2"), _crt(rolled, "ha-device-ca-1")]
+    crls = [
+        rolled.repo / "root-ca-2.crl",
+        rolled.repo / "root-ca-1.crl",
+        rolled.repo / "ha-device-ca-1.crl",
+    ]
+    proc = _verify(tmp_path, _crt(rolled, "root-ca-2"), untrusted, rolled.gen1_leaf, crls)
+    assert _ok(proc), proc.stdout + proc.stderr
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        untrusted,
+        rolled.gen1_leaf,
+        [rolled.repo / "ha-device-ca-1.crl"],
+        crl_check="-crl_check",
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # The gen-1 CRL, signed by the retired gen-1 key, still revokes.
+    proc = _verify(tmp_path, _crt(rolled, "root-ca-2"), untrusted, rolled.gen1_revoked, crls)
+    assert not _ok(proc) and "revoked" in proc.stdout + proc.stderr
+    # Without the link, Root CA 2 does not reach generation 1.
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        [_crt(rolled, "ha-device-ca-1")],
+        rolled.gen1_leaf,
+        [],
+    )
+    assert not _ok(proc)
+
+
+def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> None:
+    for gen1, gen2 in zip(GEN1, GEN2, strict=True):
+        c1 = x509.load_der_x509_certificate(_crt(rolled, gen1))
+        c2 = x509.load_der_x509_certificate(_crt(rolled, gen2))
+        lst = x509.load_der_x509_crl((rolled.repo / f"{gen1}.crl").read_bytes())
+        assert lst.issuer == c1.subject
+        assert lst.is_signature_valid(c1.public_key())  # type: ignore[arg-type]
+        assert not lst.is_signature_valid(c2.public_key())  # type: ignore[arg-type]
+    lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
+    serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
+    assert lst.get_revoked_certificate_by_serial_number(serial) is not None
+
+
+def test_retired_ca_refuses_to_issue(
+    rolled: Rolled, csr_factory: CsrFactory, tmp_path: Path
+) -> None:
+    pem = csr_factory.pem([("CN", "3e8b4fad-bc9a-4b3e-8d84-6f5c7a8b9da4")], slot=4)
+    with Workspace.open(rolled.ws) as w:
+        before = w.store.count_certificates("ha-device-ca-1")
+        with pytest.raises(LifecycleError, match=r"retired.*000 §5\.6"):
+            w.ca("ha-device-ca-1").issue_batch(pem, "ha-device")
+        assert w.store.count_certificates("ha-device-ca-1") == before
+    # The CLI issues from generation 2 (the accepting case of the same rule).
+    leaf = x509.load_der_x509_certificate(_issue(rolled.ws, "ha-device", pem, tmp_path / "x.pem"))
+    assert "High Assurance Device CA 2" in leaf.issuer.rfc4514_string()
+
+
+def test_rollover_failure_records_nothing_and_removes_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from porthos.store import Store
+
+    with Workspace.init(tmp_path / "ws", "nonprod") as w:
+        events_before = [r.event for r in audit.records(w.store)]
+
+        def boom(self: Store, *a: object, **k: object) -> int:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(Store, "insert_certificates", boom)
+        with pytest.raises(RuntimeError, match="disk full"):
+            w.rollover()
+        monkeypatch.undo()
+        assert [n for (n,) in w.store.conn.execute("SELECT name FROM cas ORDER BY rowid")] == list(
+            GEN1
+        )
+        assert w.generation == 1 and {ca.status for ca in w.cas} == {"active"}
+        assert sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir()) == sorted(
+            f"{n}.p8" for n in GEN1
+        )
+        assert not list((tmp_path / "ws" / "repository").glob("*-2*"))
+        after = list(audit.records(w.store))
+        assert [r.event for r in after[: len(events_before)]] == events_before
+        assert [(r.event, r.outcome) for r in after[len(events_before) :]] == [
+            ("ca.rollover", "failure")
+        ]
+        assert audit.verify(w.store)
+        # And it still works afterwards.
+        result = w.rollover()
+        assert result.generation == 2 and w.ca("root-ca-2").status == "active"
+
+
+# --------------------------------------------------------------------------------------
+# termination (000 §5.8)
+# --------------------------------------------------------------------------------------
+
+
+def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
+    ws = tmp_path / "ws"
+    assert _cli(["init", "-w", str(ws), "--env", "nonprod"])[0] == 0
+    leaves = [
+        _issue(
+            ws,
+            "tls-server",
+            csr_factory.pem([("CN", "a.porthos.example")], slot=5),
+            tmp_path / "a.pem",
+        ),
+        _issue(ws, "user", csr_factory.pem([("CN", "Alice Example")], slot=6), tmp_path / "u.pem"),
+    ]
+    compromised = x509.load_der_x509_certificate(leaves[1]).serial_number
+    with Workspace.open(ws) as w:
+        w.ca("user-ca-1").revoke([compromised], "keyCompromise")
+    assert _cli(["rollover", "-w", str(ws)])[0] == 0
+    leaves.append(
+        _issue(
+            ws,
+            "tls-server",
+            csr_factory.pem([("CN", "b.porthos.example")], slot=7),
+            tmp_path / "b.pem",
+        )
+    )
+
+    # Refusing cases first: neither/both choices, and an export of software keys;
+    # none of them changes anything.
+    code, output = _cli(["terminate", "-w", str(ws)])
+    assert code == 2 and "exactly one" in output
+    code, output = _cli(["terminate", "-w", str(ws), "--export-to", "successor"])
+    assert code == 2 and "software files" in output and "--destroy-keys" in output
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"retired", "active"}
+        assert w.store.revocations("infrastructure-ca-1") == []
+
+    code, output = _cli(["terminate", "-w", str(ws), "--destroy-keys"])
+    assert code == 0, output
+
+    repo = ws / "repository"
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        # Every certificate revoked: subscriber, link and issuing-CA certificates.
+        for ca in w.cas:
+            issued = {
+                s
+                for (s,) in w.store.conn.execute(
+                    "SELECT serial_hex FROM certificates WHERE ca_name = ?", (ca.name,)
+                )
+            }
+            issued |= {
+                format(x509.load_der_x509_certificate(c.certificate).serial_number, "x").zfill(32)
+                for c in w.cas
+                if c.parent == ca.name and c is not ca
+            }
+            revoked = {r[0]: r[2] for r in w.store.revocations(ca.name)}
+            assert issued == set(revoked), ca.name
+            lst = x509.load_der_x509_crl((repo / f"{ca.name}.crl").read_bytes())
+            cert = x509.load_der_x509_certificate(ca.certificate)
+            assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
+            assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
+            # nextUpdate after the last expiry of anything this CA issued (000 §5.8).
+            expiries = [
+                n
+                for (n,) in w.store.conn.execute(
+                    "SELECT not_after FROM certificates WHERE ca_name = ?", (ca.name,)
+                )
+            ] + [c.not_after for c in w.cas if c.parent == ca.name and c is not ca]
+            assert lst.next_update_utc is not None
+            if expiries:
+                assert lst.next_update_utc.timestamp() > max(expiries)
+            for entry in lst:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+                expected = (
+                    x509.ReasonFlags.key_compromise
+                    if entry.serial_number == compromised
+                    else x509.ReasonFlags.cessation_of_operation
+                )
+                assert reason == expected
+        records = list(audit.records(w.store))
+        events = [r.event for r in records if r.outcome == "success"]
+        # The refused export was audited as a failure (000 §5.4.1).
+        failures = [(r.event, r.details["error"]) for r in records if r.outcome == "failure"]
+        assert len(failures) == 1 and failures[0][0] == "ca.terminated"
+        assert "software files" in failures[0][1]
+        assert events.count("ca.terminated") == 10
+        assert events.count("ca.key-destroyed") == 10
+        assert events.count("crl.created") >= 10 and "crl.published" in events
+        assert audit.verify(w.store)
+    # The keys are gone.
+    assert list((ws / "keys").iterdir()) == []
+
+    # openssl accepts the final CRLs and so refuses the revoked leaf.
+    if OPENSSL is not None:
+        proc = _verify(
+            tmp_path,
+            (repo / "root-ca-2.crt").read_bytes(),
+            [(repo / "infrastructure-ca-2.crt").read_bytes()],
+            leaves[2],
+            [repo / "infrastructure-ca-2.crl"],
+            crl_check="-crl_check",
+        )
+        assert not _ok(proc) and "revoked" in proc.stdout + proc.stderr
+
+    # Twice is refused cleanly, and so is everything that would sign again.
+    code, output = _cli(["terminate", "-w", str(ws), "--destroy-keys"])
+    assert code == 2 and "already terminated" in output and "Traceback" not in output
+    code, output = _cli(["rollover", "-w", str(ws)])
+    assert code == 2 and "terminated" in output
+    req = tmp_path / "c.req.pem"
+    req.write_text(csr_factory.pem([("CN", "c.porthos.example")], slot=8))
+    code, output = _cli(
+        [
+            "issue",
+            "-w",
+            str(ws),
+            "-p",
+            "tls-server",
+            "--csr",
+            str(req),
+            "--out",
+            str(tmp_path / "c.pem"),
+        ]
+    )
+    assert code == 2 and "terminated" in output
