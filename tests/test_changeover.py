@@ -476,3 +476,219 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
         ]
     )
     assert code == 2 and "terminated" in output
+
+
+# --------------------------------------------------------------------------------------
+# HSM mode: keys generated in and destroyed inside SoftHSM2 tokens
+# --------------------------------------------------------------------------------------
+
+
+def _softhsm() -> bool:
+    from porthos import hsm
+    from porthos.exceptions import HsmNotFoundError
+
+    try:
+        hsm.find_module()
+    except HsmNotFoundError:
+        return False
+    return True
+
+
+_HALVES = (b"half-r0ll", b"half-0ver")
+_USER_PIN = b"user-5c0ffee1"
+_SO_PIN = b"so-8badf00d"
+
+
+def _run(args: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Own processes: SoftHSM2 reads SOFTHSM2_CONF once per process (porthos.hsm).
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", "from porthos.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+_LIST_KEYS = """
+import sys, pkcs11
+lib = pkcs11.lib(sys.argv[1])
+out = []
+for label, pin in (("porthos-root", sys.argv[2]), ("porthos-issuing", sys.argv[3])):
+    with lib.get_token(token_label=label).open(user_pin=pin) as s:
+        out += [o.label for o in s.get_objects({pkcs11.Attribute.CLASS:
+                pkcs11.ObjectClass.PRIVATE_KEY})]
+print(",".join(sorted(out)))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_hsm_rollover_export_refused_and_keys_destroyed(
+    tmp_path: Path, csr_factory: CsrFactory
+) -> None:
+    import os
+    import sys
+
+    import porthos
+    from porthos import hsm
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    for name, pin in (
+        ("so", _SO_PIN),
+        ("user", _USER_PIN),
+        ("alice", _HALVES[0]),
+        ("bob", _HALVES[1]),
+    ):
+        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+    officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
+    ws = tmp_path / "ws"
+    outputs = []
+
+    def ok(args: Sequence[str]) -> str:
+        r = _run(args, tmp_path, env)
+        outputs.append(r.stdout + r.stderr)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    def refused(args: Sequence[str]) -> str:
+        r = _run(args, tmp_path, env)
+        outputs.append(r.stdout + r.stderr)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr
+        return r.stderr
+
+    ok(
+        [
+            "init",
+            "-w",
+            str(ws),
+            "--hsm",
+            "softhsm",
+            "--so-pin-file",
+            "so.pin",
+            "--pin-file",
+            "user.pin",
+            *officers,
+        ]
+    )
+    # Key creation needs both officers (000 §6.2.2): refused with one.
+    err = refused(
+        ["rollover", "-w", str(ws), "--pin-file", "user.pin", "--root-officer", "alice=alice.pin"]
+    )
+    assert "two" in err
+    ok(["rollover", "-w", str(ws), "--pin-file", "user.pin", *officers])
+    assert not (ws / "keys").exists()
+    (tmp_path / "req.pem").write_text(
+        csr_factory.pem([("CN", "4f9c5abe-cdab-4c4f-9e95-7a6d8b9caeb5")], slot=9)
+    )
+    ok(
+        [
+            "issue",
+            "-w",
+            str(ws),
+            "-p",
+            "ha-device",
+            "--csr",
+            "req.pem",
+            "--out",
+            "leaf.pem",
+            "--pin-file",
+            "user.pin",
+        ]
+    )
+    leaf = x509.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
+    assert leaf.issuer.rfc4514_string().startswith("CN=Porthos High Assurance Device CA 2")
+    repo = ws / "repository"
+    if OPENSSL is not None:
+        proc = _verify(
+            tmp_path,
+            (repo / "root-ca-2.crt").read_bytes(),
+            [(repo / "ha-device-ca-2.crt").read_bytes()],
+            leaf.public_bytes(Encoding.DER),
+            [],
+        )
+        assert _ok(proc), proc.stdout + proc.stderr
+        # Generation 1 through the OldWithNew link, HSM-signed.
+        root1 = x509.load_der_x509_certificate((repo / "root-ca-1.crt").read_bytes())
+        own = x509.load_der_x509_certificate((repo / "root-ca-1-by-root-ca-2.crt").read_bytes())
+        own.verify_directly_issued_by(
+            x509.load_der_x509_certificate((repo / "root-ca-2.crt").read_bytes())
+        )
+        assert own.public_key() == root1.public_key()
+
+    module = str(hsm.find_module())
+    key_env = dict(env, SOFTHSM2_CONF=str(ws / "hsm" / "softhsm2.conf"))
+    root_pin = (_HALVES[0] + _HALVES[1]).decode()
+
+    def keys_left() -> list[str]:
+        r = subprocess.run(
+            [sys.executable, "-c", _LIST_KEYS, module, root_pin, _USER_PIN.decode()],
+            env=key_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [k for k in r.stdout.strip().split(",") if k]
+
+    assert keys_left() == sorted([*GEN1, *GEN2])
+
+    # Export to a successor token: refused, the keys are non-extractable (000 §6.2.6).
+    ok(
+        [
+            "hsm",
+            "init-token",
+            "--softhsm-dir",
+            str(ws / "hsm"),
+            "--label",
+            "successor",
+            "--so-pin-file",
+            "so.pin",
+            "--pin-file",
+            "user.pin",
+        ]
+    )
+    err = refused(
+        [
+            "terminate",
+            "-w",
+            str(ws),
+            "--export-to",
+            "successor",
+            "--pin-file",
+            "user.pin",
+            *officers,
+        ]
+    )
+    assert "non-extractable" in err and "--destroy-keys" in err
+    assert keys_left() == sorted([*GEN1, *GEN2])
+
+    out = ok(["terminate", "-w", str(ws), "--destroy-keys", "--pin-file", "user.pin", *officers])
+    assert "destroyed" in out
+    assert keys_left() == []
+    for name in (*GEN1, *GEN2):
+        ca = x509.load_der_x509_certificate((repo / f"{name}.crt").read_bytes())
+        lst = x509.load_der_x509_crl((repo / f"{name}.crl").read_bytes())
+        assert lst.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+        assert lst.next_update_utc is not None
+    final = x509.load_der_x509_crl((repo / "ha-device-ca-2.crl").read_bytes())
+    assert final.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    assert final.next_update_utc is not None
+    assert final.next_update_utc > leaf.not_valid_after_utc
+    err = refused(
+        ["terminate", "-w", str(ws), "--destroy-keys", "--pin-file", "user.pin", *officers]
+    )
+    assert "already terminated" in err
+    # No PIN (nor a half) in any output or workspace file.
+    blobs = list(outputs)
+    for p in ws.rglob("*"):
+        if p.is_file() and "tokens" not in p.parts:
+            blobs.append(p.read_bytes().decode("latin-1"))
+    text = "\n".join(blobs)
+    for pin in (*_HALVES, _USER_PIN, _SO_PIN, _HALVES[0] + _HALVES[1]):
+        assert pin.decode() not in text
