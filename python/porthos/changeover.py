@@ -451,12 +451,14 @@ def _rollover(
     written: list[Path] = []
     opened: list[signers.Pkcs11Signer] = []
     hsm_mode = ws.hsm is not None
+    root_activated = False
     try:
         # 1. Keys first (000 §6.1.1): software, or generated inside the tokens.
         if hsm_mode:
             assert ws.hsm is not None
             root_pin, officers, issuing_pin = _hsm_pins(ws, root_pin_halves, pin, "a rollover")
             ws.hsm.activate_module(ws.path)
+            root_activated = True
             hsm.audit(
                 ws.path / hsm.AUDIT_FILE,
                 "root-activation",
@@ -656,7 +658,7 @@ def _rollover(
     finally:
         for s in opened:
             s.close()
-        if hsm_mode and ws.hsm is not None:
+        if root_activated and ws.hsm is not None:
             hsm.audit(ws.path / hsm.AUDIT_FILE, "root-deactivation", token=ws.hsm.root_token)
 
     attach_generations(ws)
