@@ -692,3 +692,42 @@ def test_hsm_rollover_export_refused_and_keys_destroyed(
     text = "\n".join(blobs)
     for pin in (*_HALVES, _USER_PIN, _SO_PIN, _HALVES[0] + _HALVES[1]):
         assert pin.decode() not in text
+
+
+def test_terminate_resumes_key_destruction_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the final CRLs (step 4) leaves keys behind: a second terminate
+    --destroy-keys destroys only those; without keys left it is refused."""
+    from porthos import changeover
+
+    with Workspace.init(tmp_path / "ws", "prod") as w:
+        real = changeover._destroy_software_key
+        calls = []
+
+        def crash_on_third(path: Path) -> bool:
+            calls.append(path.name)
+            if len(calls) == 3:
+                raise OSError("power lost")
+            return real(path)
+
+        monkeypatch.setattr(changeover, "_destroy_software_key", crash_on_third)
+        with pytest.raises(OSError, match="power lost"):
+            w.terminate(destroy_keys=True)
+        monkeypatch.undo()
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        left = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
+        assert left == sorted(f"{n}.p8" for n in GEN1[2:])
+        crl_numbers = {ca.name: w.store.last_crl_number(ca.name) for ca in w.cas}
+    code, output = _cli(["terminate", "-w", str(tmp_path / "ws"), "--destroy-keys"])
+    assert code == 0, output
+    assert list((tmp_path / "ws" / "keys").iterdir()) == []
+    with Workspace.open(tmp_path / "ws") as w:
+        # No second set of final CRLs, no second revocation.
+        assert {ca.name: w.store.last_crl_number(ca.name) for ca in w.cas} == crl_numbers
+        events = [r.event for r in audit.records(w.store) if r.outcome == "success"]
+        assert events.count("ca.key-destroyed") == len(GEN1)
+        assert events.count("ca.terminated") == len(GEN1)
+        assert audit.verify(w.store)
+    code, output = _cli(["terminate", "-w", str(tmp_path / "ws"), "--destroy-keys"])
+    assert code == 2 and "already terminated" in output
