@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import Encoding as hsm_encodin
 from cryptography.hazmat.primitives.serialization import PublicFormat as hsm_format
 from numpy.typing import NDArray
 
-from porthos import _native, audit, hsm, policy, signers
+from porthos import _native, audit, changeover, hsm, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
@@ -240,6 +240,11 @@ class CertificateAuthority:
         self._key: _native.SoftwareKey | None = None
         self._hsm_signer: signers.Pkcs11Signer | None = None
         self._templates: dict[tuple[str, int | None], _native.Template] = {}
+        #: CA generation (000 §5.6) and state ('active'|'retired'|'terminated'), with
+        #: the profile set of that generation; changeover.attach_generations sets them.
+        self.generation = 1
+        self.status = "active"
+        self.profile_set: ProfileSet = workspace.profile_set
 
     def __repr__(self) -> str:
         return f"<CertificateAuthority {self.name} ({self.workspace.env})>"
@@ -247,7 +252,7 @@ class CertificateAuthority:
     @property
     def profiles(self) -> list[str]:
         """Names of the certificate profiles this CA issues."""
-        return [p.name for p in self.workspace.profile_set.profiles_of(self.name)]
+        return [p.name for p in self.profile_set.profiles_of(self.name)]
 
     @property
     def signer(self) -> signers.Signer:
@@ -279,7 +284,9 @@ class CertificateAuthority:
         return self._key
 
     def _profile(self, name: str) -> Profile:
-        prof = self.workspace.profile_set.profiles.get(name)
+        # A retired (000 §5.6) or terminated (§5.8) CA signs no certificate any more.
+        changeover.check_may_issue(self)
+        prof = self.profile_set.profiles.get(name)
         if prof is None or prof.issuer != self.name:
             mine = ", ".join(self.profiles) or "none"
             raise PolicyError(
@@ -518,13 +525,16 @@ class CertificateAuthority:
 # --------------------------------------------------------------------------------------
 
 
-def _record_hierarchy(store: Store, rows: Sequence[CaRow], *, mode: str) -> None:
-    """Store the CAs of a new hierarchy with their audit records, in one transaction
-    (000 §5.4.1: CA key generation and CA certificate lifecycle events)."""
+def _record_hierarchy(
+    store: Store, rows: Sequence[CaRow], *, mode: str, generation: int = 1
+) -> None:
+    """Store the CAs of a new hierarchy (or CA generation, 000 §5.6) with their audit
+    records, in one transaction (000 §5.4.1: CA key generation and CA certificate
+    lifecycle events)."""
     from porthos import __version__
 
     with store.transaction():
-        store.add_cas(rows)
+        store.add_cas(rows, generation=generation)
         for r in rows:
             cert = x509.load_der_x509_certificate(r.certificate)
             audit.record(
@@ -584,6 +594,10 @@ class Workspace:
             if row is None:
                 raise WorkspaceError(f"{path}: CA {name} is missing from the store")
             self._cas[name] = CertificateAuthority(self, spec, row)
+        #: Profile set per CA generation (000 §5.6); ``profile_set`` is the active one.
+        self.profile_sets: dict[int, ProfileSet] = {1: profile_set}
+        self.generation = 1
+        changeover.attach_generations(self)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path} ({self.env})>"
@@ -604,6 +618,50 @@ class Workspace:
             raise WorkspaceError(
                 f"no CA {name!r} in this workspace; CAs: {', '.join(self._cas)}"
             ) from None
+
+    @property
+    def root(self) -> CertificateAuthority:
+        """The self-signed root of the active generation (000 §5.6)."""
+        return next(ca for ca in self.cas_of(self.generation) if ca.spec.self_signed)
+
+    def cas_of(self, generation: int) -> list[CertificateAuthority]:
+        """The CAs of one generation, root first."""
+        return [ca for ca in self._cas.values() if ca.generation == generation]
+
+    def rollover(
+        self,
+        *,
+        now: int | None = None,
+        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
+        pin: hsm.Secret | None = None,
+        actor: str | None = None,
+    ) -> changeover.RolloverResult:
+        """Create the next CA generation and the link certificates between the two
+        roots (000 §5.6); see porthos.changeover.rollover."""
+        return changeover.rollover(
+            self, now=now, root_pin_halves=root_pin_halves, pin=pin, actor=actor
+        )
+
+    def terminate(
+        self,
+        *,
+        destroy_keys: bool = False,
+        export_to: str | None = None,
+        now: int | None = None,
+        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
+        pin: hsm.Secret | None = None,
+        actor: str | None = None,
+    ) -> changeover.TerminationResult:
+        """Terminate every CA of the workspace (000 §5.8); see porthos.changeover.terminate."""
+        return changeover.terminate(
+            self,
+            destroy_keys=destroy_keys,
+            export_to=export_to,
+            now=now,
+            root_pin_halves=root_pin_halves,
+            pin=pin,
+            actor=actor,
+        )
 
     def ca_for_profile(self, profile: str) -> CertificateAuthority:
         """The CA that issues a profile (PolicyError for an unknown profile)."""
@@ -658,13 +716,17 @@ class Workspace:
 
     @contextmanager
     def root_activation(
-        self, halves: Sequence[tuple[str, hsm.Secret]], purpose: str
+        self,
+        halves: Sequence[tuple[str, hsm.Secret]],
+        purpose: str,
+        root_name: str | None = None,
     ) -> Iterator[signers.Pkcs11Signer]:
         """The root key, activated by two officers' PIN halves for one root operation
-        (issuing-CA certificates, the root CRL); its sessions close on exit (000 §6.2.2)."""
+        (issuing-CA certificates, the root CRL); its sessions close on exit (000 §6.2.2).
+        ``root_name``: a root of another generation (000 §5.6); default: the active one."""
         if self.hsm is None:
             raise WorkspaceError(f"{self.path} keeps software keys; the root is not in an HSM")
-        root = self.cas[0]
+        root = self.ca(root_name) if root_name else self.root
         assert root.hsm_ref is not None
         pin, officers = hsm.dual_control_pin(halves)
         self.hsm.activate_module(self.path)

@@ -492,5 +492,8 @@ _register_hsm(main, bench)
 # verify-csrs and bench verify (issue 3) live in cli_verify.py.
 __import__("porthos.cli_verify").cli_verify.register(main)
 
+# rollover and terminate (issue 6, 000 §5.6, §5.8) live in cli_changeover.py.
+__import__("porthos.cli_changeover").cli_changeover.register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,6 +30,7 @@ __all__ = [
     "build_profile_set",
     "load_profile_set",
     "parse_profile_set",
+    "profile_set_text",
 ]
 
 KEY_USAGES = (
@@ -701,18 +702,24 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
     )
 
 
-def load_profile_set(name: str = "porthos", env: str = "prod") -> ProfileSet:
-    """Load a bundled profile set (``porthos/profiles/<name>.toml``) or a TOML path."""
+def profile_set_text(name: str = "porthos") -> tuple[str, str]:
+    """(TOML text, source) of a bundled profile set or a TOML path. Rollover (000
+    §5.6, changeover.py) derives the next CA generation from this document."""
     if name.endswith(".toml") or "/" in name:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
             raise ProfileError(f"cannot read profile set {name!r}: {exc}") from None
-        return parse_profile_set(text, env, source=str(path))
     if not _NAME_RE.fullmatch(name):
         raise ProfileError(f"bad profile set name {name!r}")
     resource = resources.files(__name__).joinpath(f"{name}.toml")
     if not resource.is_file():
         raise ProfileError(f"no bundled profile set {name!r}")
-    return parse_profile_set(resource.read_text(encoding="utf-8"), env, source=f"{name}.toml")
+    return resource.read_text(encoding="utf-8"), f"{name}.toml"
+
+
+def load_profile_set(name: str = "porthos", env: str = "prod") -> ProfileSet:
+    """Load a bundled profile set (``porthos/profiles/<name>.toml``) or a TOML path."""
+    text, source = profile_set_text(name)
+    return parse_profile_set(text, env, source=source)

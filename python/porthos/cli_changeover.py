@@ -1,0 +1,134 @@
+"""``porthos rollover`` (000 §5.6) and ``porthos terminate`` (000 §5.8).
+
+Both change the whole hierarchy at once; both are refused with exit status 2 and a
+one-line reason (LifecycleError) when the workspace is not in a state that allows them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from porthos.cli_hsm_options import root_halves
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+_PIN_FILE = click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
+)
+_ROOT_OFFICER = click.option(
+    "--root-officer",
+    "root_officers",
+    multiple=True,
+    metavar="NAME=PINFILE",
+    help="HSM workspaces, twice: an HSM Security Officer and their half of the root "
+    "PIN (000 §6.2.2: creating and deleting CA keys needs two officers).",
+)
+
+
+def register(main: click.Group) -> None:
+    """Add ``rollover`` and ``terminate`` to the ``porthos`` group."""
+    from porthos.cli import _WORKDIR, _console, _errors_exit_2
+
+    @main.command()
+    @_WORKDIR
+    @_PIN_FILE
+    @_ROOT_OFFICER
+    @_errors_exit_2
+    def rollover(workdir: Path, pin_file: Path | None, root_officers: tuple[str, ...]) -> None:
+        """Create the next CA generation and the root link certificates (000 §5.6)."""
+        from porthos.ca import Workspace
+        from porthos.hsm import read_pin
+
+        console = _console()
+        with Workspace.open(workdir) as ws:
+            halves = pin = None
+            if ws.hsm is not None:
+                halves = root_halves(root_officers)
+                pin = read_pin(pin_file, "PIN of the issuing-CA token")
+            result = ws.rollover(root_pin_halves=halves, pin=pin)
+            table = Table(title=f"CA generation {result.generation} ({ws.env})")
+            for col in ("name", "subject", "not after", "file"):
+                table.add_column(col)
+            for name in result.cas:
+                ca = ws.ca(name)
+                table.add_row(
+                    name,
+                    ", ".join(f"{a}={v}" for a, v in reversed(ca.subject)),
+                    _when(ca.not_after),
+                    str(ws.repository_path(name).relative_to(ws.path)),
+                )
+            console.print(table)
+            for kind, issuer, path in result.links:
+                console.print(f"link certificate ({kind}, signed by {issuer}): {path}")
+            console.print(
+                f"generation {result.from_generation} retired: "
+                f"{', '.join(result.retired)} (their keys now sign only CRLs)"
+            )
+
+    @main.command()
+    @_WORKDIR
+    @click.option(
+        "--destroy-keys",
+        is_flag=True,
+        help="Destroy every CA key after the final CRLs (000 §5.8).",
+    )
+    @click.option(
+        "--export-to",
+        metavar="TOKEN",
+        default=None,
+        help="Export the CA keys to this successor token instead (000 §5.8; refused "
+        "for non-extractable keys).",
+    )
+    @_PIN_FILE
+    @_ROOT_OFFICER
+    @click.pass_context
+    @_errors_exit_2
+    def terminate(
+        ctx: click.Context,
+        workdir: Path,
+        destroy_keys: bool,
+        export_to: str | None,
+        pin_file: Path | None,
+        root_officers: tuple[str, ...],
+    ) -> None:
+        """Terminate the PKI (000 §5.8): revoke every unexpired certificate, publish
+        final CRLs valid past the last expiry, then destroy or export the CA keys."""
+        from porthos.ca import Workspace
+        from porthos.hsm import read_pin
+
+        if destroy_keys == (export_to is not None):
+            raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)
+        console = _console()
+        with Workspace.open(workdir) as ws:
+            halves = pin = None
+            if ws.hsm is not None:
+                halves = root_halves(root_officers)
+                pin = read_pin(pin_file, "PIN of the issuing-CA token")
+            result = ws.terminate(
+                destroy_keys=destroy_keys, export_to=export_to, root_pin_halves=halves, pin=pin
+            )
+        table = Table(title="Final CRLs (000 §5.8)")
+        for col in ("CA", "revoked now", "CRL number", "entries", "next update", "file"):
+            table.add_column(col)
+        for name, path, number, entries, next_update in result.crls:
+            table.add_row(
+                name,
+                str(result.revoked.get(name, 0)),
+                str(number),
+                str(entries),
+                _when(next_update),
+                str(path),
+            )
+        console.print(table)
+        for name, what in result.keys:
+            console.print(f"key of {name}: {what}")

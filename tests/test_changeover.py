@@ -1,0 +1,733 @@
+"""Key changeover (000 §5.6) and CA termination (000 §5.8), end to end through the CLI.
+
+Judges: ``openssl verify -crl_check_all`` (the chain and every CRL on it), pyca for
+CRL signatures and fields, pkilint for the link certificates, the store and the audit
+chain for what was recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CsrFactory
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from interop import assert_pkilint_clean, to_pem
+from porthos import audit, crl
+from porthos.ca import Workspace
+from porthos.changeover import LINK_PROFILE, derive_generation, generation_name
+from porthos.cli import main
+from porthos.exceptions import LifecycleError
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+
+GEN1 = ("root-ca-1", "ha-device-ca-1", "sa-device-ca-1", "infrastructure-ca-1", "user-ca-1")
+GEN2 = tuple(generation_name(n, 2) for n in GEN1)
+
+
+def _cli(args: Sequence[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _issue(ws: Path, profile: str, pem: str, out: Path) -> bytes:
+    req = out.with_suffix(".req.pem")
+    req.write_text(pem)
+    code, output = _cli(
+        ["issue", "-w", str(ws), "-p", profile, "--csr", str(req), "--out", str(out)]
+    )
+    assert code == 0, output
+    return x509.load_pem_x509_certificate(out.read_bytes()).public_bytes(Encoding.DER)
+
+
+def _verify(
+    tmp: Path,
+    anchor: bytes,
+    untrusted: Sequence[bytes],
+    leaf: bytes,
+    crls: Sequence[Path],
+    *,
+    crl_check: str = "-crl_check_all",
+) -> subprocess.CompletedProcess[str]:
+    assert OPENSSL is not None
+    (tmp / "anchor.pem").write_bytes(to_pem(anchor))
+    (tmp / "leaf.pem").write_bytes(to_pem(leaf))
+    cmd = [OPENSSL, "verify", "-x509_strict", "-CAfile", str(tmp / "anchor.pem")]
+    if untrusted:
+        (tmp / "untrusted.pem").write_bytes(b"".join(to_pem(c) for c in untrusted))
+        cmd += ["-untrusted", str(tmp / "untrusted.pem")]
+    if crls:
+        (tmp / "crls.pem").write_bytes(b"".join(to_pem(p.read_bytes(), "X509 CRL") for p in crls))
+        cmd += [crl_check, "-CRLfile", str(tmp / "crls.pem")]
+    cmd.append(str(tmp / "leaf.pem"))
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode == 0 and proc.stdout.rstrip().endswith(": OK")
+
+
+@dataclass
+class Rolled:
+    ws: Path
+    repo: Path
+    gen1_leaf: bytes
+    gen1_revoked: bytes
+    gen2_leaf: bytes
+
+
+@pytest.fixture(scope="module")
+def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) -> Rolled:
+    """A prod workspace: two gen-1 certificates (one revoked), ``porthos rollover``,
+    one gen-2 certificate, then every CA's CRL published (porthos.crl.publish)."""
+    tmp = tmp_path_factory.mktemp("rollover")
+    ws = tmp / "ws"
+    code, output = _cli(["init", "-w", str(ws)])
+    assert code == 0, output
+    uuid1, uuid2, uuid3 = (
+        "0b5e1c7a-8f6d-4e0b-9a51-3c2f4d5e6a71",
+        "1c6f2d8b-9a7e-4f1c-8b62-4d3a5e6f7b82",
+        "2d7a3e9c-ab8f-4a2d-9c73-5e4b6f7a8c93",
+    )
+    gen1_leaf = _issue(ws, "ha-device", csr_factory.pem([("CN", uuid1)], slot=1), tmp / "g1.pem")
+    gen1_revoked = _issue(
+        ws, "ha-device", csr_factory.pem([("CN", uuid2)], slot=2), tmp / "g1r.pem"
+    )
+    with Workspace.open(ws) as w:
+        w.ca("ha-device-ca-1").revoke(
+            [x509.load_der_x509_certificate(gen1_revoked).serial_number], "keyCompromise"
+        )
+
+    code, output = _cli(["rollover", "-w", str(ws)])
+    assert code == 0, output
+    assert "Porthos High Assurance Device CA 2" in output
+    assert "generation 1 retired" in output
+
+    gen2_leaf = _issue(ws, "ha-device", csr_factory.pem([("CN", uuid3)], slot=3), tmp / "g2.pem")
+    with Workspace.open(ws) as w:
+        crl.publish(w)
+    return Rolled(ws, ws / "repository", gen1_leaf, gen1_revoked, gen2_leaf)
+
+
+def _crt(r: Rolled, name: str) -> bytes:
+    return (r.repo / f"{name}.crt").read_bytes()
+
+
+def _uris(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    return (
+        [n.value for dp in cdp for n in (dp.full_name or [])],
+        [d.access_location.value for d in aia],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# rollover (000 §5.6)
+# --------------------------------------------------------------------------------------
+
+
+def test_generation_is_derived_from_the_profile_set() -> None:
+    import tomllib
+
+    from porthos.profiles import profile_set_text
+
+    doc = tomllib.loads(profile_set_text("porthos")[0])
+    gen2 = derive_generation(doc, 2)
+    assert list(gen2["cas"]) == list(GEN2)
+    ha = gen2["cas"]["ha-device-ca-2"]
+    assert ha["issuer"] == "root-ca-2"
+    assert ["CN", "Non-Prod Porthos High Assurance Device CA 2"] in ha["subject"]["nonprod"]
+    assert ha["extensions"][2]["uris"] == ["{crl}/root-ca-2.crl"]
+    assert gen2["profiles"]["tls-server"]["issuer"] == "infrastructure-ca-2"
+    # The generation-1 document is untouched.
+    assert "root-ca-1" in doc["cas"]
+
+
+def test_rollover_creates_generation_2_and_retires_generation_1(rolled: Rolled) -> None:
+    with Workspace.open(rolled.ws) as w:
+        assert w.generation == 2
+        assert [ca.name for ca in w.cas_of(2)] == list(GEN2)
+        assert {ca.status for ca in w.cas_of(1)} == {"retired"}
+        assert {ca.status for ca in w.cas_of(2)} == {"active"}
+        assert w.ca_for_profile("ha-device").name == "ha-device-ca-2"
+        assert w.ca_for_profile("tls-server").name == "infrastructure-ca-2"
+        assert w.root.name == "root-ca-2"
+        # Both generations' subjects: "... 1" and "... 2" (000 §7.1 naming).
+        assert dict(w.ca("user-ca-2").subject)["CN"] == "Porthos User CA 2"
+        assert dict(w.ca("root-ca-2").subject)["CN"] == "Porthos Root CA 2"
+        # Store: generation and status columns, link certificates under their issuer.
+        rows = w.store.conn.execute(
+            "SELECT name, generation, status FROM cas ORDER BY rowid"
+        ).fetchall()
+        assert rows == [(n, 1, "retired") for n in GEN1] + [(n, 2, "active") for n in GEN2]
+        links = w.store.conn.execute(
+            "SELECT ca_name FROM certificates WHERE profile = ? ORDER BY ca_name",
+            (LINK_PROFILE,),
+        ).fetchall()
+        assert links == [("root-ca-1",), ("root-ca-2",)]
+        events = [r.event for r in audit.records(w.store)]
+        assert events.count("ca.rollover") == 1
+        assert events.count("ca.link-certificate") == 2
+        assert events.count("ca.keygen") == 10 and events.count("ca.created") == 10
+        assert audit.verify(w.store)
+    for name in GEN2:
+        assert (rolled.repo / f"{name}.crt").is_file()
+        assert (rolled.ws / "keys" / f"{name}.p8").stat().st_mode & 0o777 == 0o600
+    # Generation-2 CDP/AIA URLs name generation-2 files.
+    ha2 = x509.load_der_x509_certificate(_crt(rolled, "ha-device-ca-2"))
+    assert _uris(ha2) == (
+        ["http://crl.pki.porthos.services/root-ca-2.crl"],
+        ["http://crt.pki.porthos.services/root-ca-2.crt"],
+    )
+    leaf = x509.load_der_x509_certificate(rolled.gen2_leaf)
+    assert _uris(leaf) == (
+        ["http://crl.pki.porthos.services/ha-device-ca-2.crl"],
+        ["http://crt.pki.porthos.services/ha-device-ca-2.crt"],
+    )
+    assert leaf.issuer == ha2.subject
+
+
+def test_link_certificates(rolled: Rolled) -> None:
+    root1 = x509.load_der_x509_certificate(_crt(rolled, "root-ca-1"))
+    root2 = x509.load_der_x509_certificate(_crt(rolled, "root-ca-2"))
+    nwo = x509.load_der_x509_certificate(_crt(rolled, "root-ca-2-by-root-ca-1"))
+    own = x509.load_der_x509_certificate(_crt(rolled, "root-ca-1-by-root-ca-2"))
+    # NewWithOld: Root CA 2's key, signed by Root CA 1 (RFC 4210 §4.4).
+    assert nwo.subject == root2.subject and nwo.issuer == root1.subject
+    assert nwo.public_key() == root2.public_key()
+    nwo.verify_directly_issued_by(root1)
+    # OldWithNew: Root CA 1's key, signed by Root CA 2.
+    assert own.subject == root1.subject and own.issuer == root2.subject
+    assert own.public_key() == root1.public_key()
+    own.verify_directly_issued_by(root2)
+    for link in (nwo, own):
+        bc = link.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert bc.critical and bc.value.ca and bc.value.path_length is None
+        assert link.not_valid_after_utc <= root1.not_valid_after_utc
+        assert_pkilint_clean(link.public_bytes(Encoding.DER), "link certificate")
+    assert _uris(nwo)[0] == ["http://crl.pki.porthos.services/root-ca-1.crl"]
+    assert _uris(own)[0] == ["http://crl.pki.porthos.services/root-ca-2.crl"]
+
+
+@needs_openssl
+def test_new_certificate_chains_to_root_2_with_crls(rolled: Rolled, tmp_path: Path) -> None:
+    crls = [rolled.repo / "root-ca-2.crl", rolled.repo / "ha-device-ca-2.crl"]
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        [_crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        crls,
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # A relying party that still trusts only Root CA 1 gets there through NewWithOld.
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-1"),
+        [_crt(rolled, "root-ca-2-by-root-ca-1"), _crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        [*crls, rolled.repo / "root-ca-1.crl"],
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # Without the link it cannot (the refusing case).
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-1"),
+        [_crt(rolled, "ha-device-ca-2")],
+        rolled.gen2_leaf,
+        [],
+    )
+    assert not _ok(proc)
+
+
+@needs_openssl
+def test_generation_1_certificate_verifies_through_the_link(
+    rolled: Rolled, tmp_path: Path
+) -> None:
+    """Root CA 2 is the only trust anchor; OldWithNew bridges to generation 1, and the
+    CRLs come from both generations (root-ca-2.crl covers the link, root-ca-1.crl the
+    gen-1 issuing CA, ha-device-ca-1.crl the leaf)."""
+    untrusted = [_crt(rolled, "root-ca-1-by-root-ca-2"), _crt(rolled, "ha-device-ca-1")]
+    crls = [
+        rolled.repo / "root-ca-2.crl",
+        rolled.repo / "root-ca-1.crl",
+        rolled.repo / "ha-device-ca-1.crl",
+    ]
+    proc = _verify(tmp_path, _crt(rolled, "root-ca-2"), untrusted, rolled.gen1_leaf, crls)
+    assert _ok(proc), proc.stdout + proc.stderr
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        untrusted,
+        rolled.gen1_leaf,
+        [rolled.repo / "ha-device-ca-1.crl"],
+        crl_check="-crl_check",
+    )
+    assert _ok(proc), proc.stdout + proc.stderr
+    # The gen-1 CRL, signed by the retired gen-1 key, still revokes.
+    proc = _verify(tmp_path, _crt(rolled, "root-ca-2"), untrusted, rolled.gen1_revoked, crls)
+    assert not _ok(proc) and "revoked" in proc.stdout + proc.stderr
+    # Without the link, Root CA 2 does not reach generation 1.
+    proc = _verify(
+        tmp_path,
+        _crt(rolled, "root-ca-2"),
+        [_crt(rolled, "ha-device-ca-1")],
+        rolled.gen1_leaf,
+        [],
+    )
+    assert not _ok(proc)
+
+
+def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> None:
+    for gen1, gen2 in zip(GEN1, GEN2, strict=True):
+        c1 = x509.load_der_x509_certificate(_crt(rolled, gen1))
+        c2 = x509.load_der_x509_certificate(_crt(rolled, gen2))
+        lst = x509.load_der_x509_crl((rolled.repo / f"{gen1}.crl").read_bytes())
+        assert lst.issuer == c1.subject
+        assert lst.is_signature_valid(c1.public_key())  # type: ignore[arg-type]
+        assert not lst.is_signature_valid(c2.public_key())  # type: ignore[arg-type]
+    lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
+    serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
+    assert lst.get_revoked_certificate_by_serial_number(serial) is not None
+
+
+def test_retired_ca_refuses_to_issue(
+    rolled: Rolled, csr_factory: CsrFactory, tmp_path: Path
+) -> None:
+    pem = csr_factory.pem([("CN", "3e8b4fad-bc9a-4b3e-8d84-6f5c7a8b9da4")], slot=4)
+    with Workspace.open(rolled.ws) as w:
+        before = w.store.count_certificates("ha-device-ca-1")
+        with pytest.raises(LifecycleError, match=r"retired.*000 §5\.6"):
+            w.ca("ha-device-ca-1").issue_batch(pem, "ha-device")
+        assert w.store.count_certificates("ha-device-ca-1") == before
+    # The CLI issues from generation 2 (the accepting case of the same rule).
+    leaf = x509.load_der_x509_certificate(_issue(rolled.ws, "ha-device", pem, tmp_path / "x.pem"))
+    assert "High Assurance Device CA 2" in leaf.issuer.rfc4514_string()
+
+
+def test_rollover_failure_records_nothing_and_removes_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from porthos.store import Store
+
+    with Workspace.init(tmp_path / "ws", "nonprod") as w:
+        events_before = [r.event for r in audit.records(w.store)]
+
+        def boom(self: Store, *a: object, **k: object) -> int:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(Store, "insert_certificates", boom)
+        with pytest.raises(RuntimeError, match="disk full"):
+            w.rollover()
+        monkeypatch.undo()
+        assert [n for (n,) in w.store.conn.execute("SELECT name FROM cas ORDER BY rowid")] == list(
+            GEN1
+        )
+        assert w.generation == 1 and {ca.status for ca in w.cas} == {"active"}
+        assert sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir()) == sorted(
+            f"{n}.p8" for n in GEN1
+        )
+        assert not list((tmp_path / "ws" / "repository").glob("*-2*"))
+        after = list(audit.records(w.store))
+        assert [r.event for r in after[: len(events_before)]] == events_before
+        assert [(r.event, r.outcome) for r in after[len(events_before) :]] == [
+            ("ca.rollover", "failure")
+        ]
+        assert audit.verify(w.store)
+        # And it still works afterwards.
+        result = w.rollover()
+        assert result.generation == 2 and w.ca("root-ca-2").status == "active"
+
+
+# --------------------------------------------------------------------------------------
+# termination (000 §5.8)
+# --------------------------------------------------------------------------------------
+
+
+def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
+    ws = tmp_path / "ws"
+    assert _cli(["init", "-w", str(ws), "--env", "nonprod"])[0] == 0
+    leaves = [
+        _issue(
+            ws,
+            "tls-server",
+            csr_factory.pem([("CN", "a.porthos.example")], slot=5),
+            tmp_path / "a.pem",
+        ),
+        _issue(ws, "user", csr_factory.pem([("CN", "Alice Example")], slot=6), tmp_path / "u.pem"),
+    ]
+    compromised = x509.load_der_x509_certificate(leaves[1]).serial_number
+    with Workspace.open(ws) as w:
+        w.ca("user-ca-1").revoke([compromised], "keyCompromise")
+    assert _cli(["rollover", "-w", str(ws)])[0] == 0
+    leaves.append(
+        _issue(
+            ws,
+            "tls-server",
+            csr_factory.pem([("CN", "b.porthos.example")], slot=7),
+            tmp_path / "b.pem",
+        )
+    )
+
+    # Refusing cases first: neither/both choices, and an export of software keys;
+    # none of them changes anything.
+    code, output = _cli(["terminate", "-w", str(ws)])
+    assert code == 2 and "exactly one" in output
+    code, output = _cli(["terminate", "-w", str(ws), "--export-to", "successor"])
+    assert code == 2 and "software files" in output and "--destroy-keys" in output
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"retired", "active"}
+        assert w.store.revocations("infrastructure-ca-1") == []
+
+    code, output = _cli(["terminate", "-w", str(ws), "--destroy-keys"])
+    assert code == 0, output
+
+    repo = ws / "repository"
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        # Every certificate revoked: subscriber, link and issuing-CA certificates.
+        for ca in w.cas:
+            issued = {
+                s
+                for (s,) in w.store.conn.execute(
+                    "SELECT serial_hex FROM certificates WHERE ca_name = ?", (ca.name,)
+                )
+            }
+            issued |= {
+                format(x509.load_der_x509_certificate(c.certificate).serial_number, "x").zfill(32)
+                for c in w.cas
+                if c.parent == ca.name and c is not ca
+            }
+            revoked = {r[0]: r[2] for r in w.store.revocations(ca.name)}
+            assert issued == set(revoked), ca.name
+            lst = x509.load_der_x509_crl((repo / f"{ca.name}.crl").read_bytes())
+            cert = x509.load_der_x509_certificate(ca.certificate)
+            assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
+            assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
+            # nextUpdate after the last expiry of anything this CA issued (000 §5.8).
+            expiries = [
+                n
+                for (n,) in w.store.conn.execute(
+                    "SELECT not_after FROM certificates WHERE ca_name = ?", (ca.name,)
+                )
+            ] + [c.not_after for c in w.cas if c.parent == ca.name and c is not ca]
+            assert lst.next_update_utc is not None
+            if expiries:
+                assert lst.next_update_utc.timestamp() > max(expiries)
+            for entry in lst:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+                expected = (
+                    x509.ReasonFlags.key_compromise
+                    if entry.serial_number == compromised
+                    else x509.ReasonFlags.cessation_of_operation
+                )
+                assert reason == expected
+        records = list(audit.records(w.store))
+        events = [r.event for r in records if r.outcome == "success"]
+        # The refused export was audited as a failure (000 §5.4.1).
+        failures = [(r.event, r.details["error"]) for r in records if r.outcome == "failure"]
+        assert len(failures) == 1 and failures[0][0] == "ca.terminated"
+        assert "software files" in failures[0][1]
+        assert events.count("ca.terminated") == 10
+        assert events.count("ca.key-destroyed") == 10
+        assert events.count("crl.created") >= 10 and "crl.published" in events
+        assert audit.verify(w.store)
+    # The keys are gone.
+    assert list((ws / "keys").iterdir()) == []
+
+    # openssl accepts the final CRLs and so refuses the revoked leaf.
+    if OPENSSL is not None:
+        proc = _verify(
+            tmp_path,
+            (repo / "root-ca-2.crt").read_bytes(),
+            [(repo / "infrastructure-ca-2.crt").read_bytes()],
+            leaves[2],
+            [repo / "infrastructure-ca-2.crl"],
+            crl_check="-crl_check",
+        )
+        assert not _ok(proc) and "revoked" in proc.stdout + proc.stderr
+
+    # Twice is refused cleanly, and so is everything that would sign again.
+    code, output = _cli(["terminate", "-w", str(ws), "--destroy-keys"])
+    assert code == 2 and "already terminated" in output and "Traceback" not in output
+    code, output = _cli(["rollover", "-w", str(ws)])
+    assert code == 2 and "terminated" in output
+    req = tmp_path / "c.req.pem"
+    req.write_text(csr_factory.pem([("CN", "c.porthos.example")], slot=8))
+    code, output = _cli(
+        [
+            "issue",
+            "-w",
+            str(ws),
+            "-p",
+            "tls-server",
+            "--csr",
+            str(req),
+            "--out",
+            str(tmp_path / "c.pem"),
+        ]
+    )
+    assert code == 2 and "terminated" in output
+
+
+# --------------------------------------------------------------------------------------
+# HSM mode: keys generated in and destroyed inside SoftHSM2 tokens
+# --------------------------------------------------------------------------------------
+
+
+def _softhsm() -> bool:
+    from porthos import hsm
+    from porthos.exceptions import HsmNotFoundError
+
+    try:
+        hsm.find_module()
+    except HsmNotFoundError:
+        return False
+    return True
+
+
+_HALVES = (b"half-r0ll", b"half-0ver")
+_USER_PIN = b"user-5c0ffee1"
+_SO_PIN = b"so-8badf00d"
+
+
+def _run(args: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Own processes: SoftHSM2 reads SOFTHSM2_CONF once per process (porthos.hsm).
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", "from porthos.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+_LIST_KEYS = """
+import sys, pkcs11
+lib = pkcs11.lib(sys.argv[1])
+out = []
+for label, pin in (("porthos-root", sys.argv[2]), ("porthos-issuing", sys.argv[3])):
+    with lib.get_token(token_label=label).open(user_pin=pin) as s:
+        out += [o.label for o in s.get_objects({pkcs11.Attribute.CLASS:
+                pkcs11.ObjectClass.PRIVATE_KEY})]
+print(",".join(sorted(out)))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_hsm_rollover_export_refused_and_keys_destroyed(
+    tmp_path: Path, csr_factory: CsrFactory
+) -> None:
+    import os
+    import sys
+
+    import porthos
+    from porthos import hsm
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    for name, pin in (
+        ("so", _SO_PIN),
+        ("user", _USER_PIN),
+        ("alice", _HALVES[0]),
+        ("bob", _HALVES[1]),
+    ):
+        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+    officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
+    ws = tmp_path / "ws"
+    outputs = []
+
+    def ok(args: Sequence[str]) -> str:
+        r = _run(args, tmp_path, env)
+        outputs.append(r.stdout + r.stderr)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    def refused(args: Sequence[str]) -> str:
+        r = _run(args, tmp_path, env)
+        outputs.append(r.stdout + r.stderr)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr
+        return r.stderr
+
+    ok(
+        [
+            "init",
+            "-w",
+            str(ws),
+            "--hsm",
+            "softhsm",
+            "--so-pin-file",
+            "so.pin",
+            "--pin-file",
+            "user.pin",
+            *officers,
+        ]
+    )
+    # Key creation needs both officers (000 §6.2.2): refused with one.
+    err = refused(
+        ["rollover", "-w", str(ws), "--pin-file", "user.pin", "--root-officer", "alice=alice.pin"]
+    )
+    assert "two" in err
+    ok(["rollover", "-w", str(ws), "--pin-file", "user.pin", *officers])
+    assert not (ws / "keys").exists()
+    (tmp_path / "req.pem").write_text(
+        csr_factory.pem([("CN", "4f9c5abe-cdab-4c4f-9e95-7a6d8b9caeb5")], slot=9)
+    )
+    ok(
+        [
+            "issue",
+            "-w",
+            str(ws),
+            "-p",
+            "ha-device",
+            "--csr",
+            "req.pem",
+            "--out",
+            "leaf.pem",
+            "--pin-file",
+            "user.pin",
+        ]
+    )
+    leaf = x509.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
+    assert leaf.issuer.rfc4514_string().startswith("CN=Porthos High Assurance Device CA 2")
+    repo = ws / "repository"
+    if OPENSSL is not None:
+        proc = _verify(
+            tmp_path,
+            (repo / "root-ca-2.crt").read_bytes(),
+            [(repo / "ha-device-ca-2.crt").read_bytes()],
+            leaf.public_bytes(Encoding.DER),
+            [],
+        )
+        assert _ok(proc), proc.stdout + proc.stderr
+        # Generation 1 through the OldWithNew link, HSM-signed.
+        root1 = x509.load_der_x509_certificate((repo / "root-ca-1.crt").read_bytes())
+        own = x509.load_der_x509_certificate((repo / "root-ca-1-by-root-ca-2.crt").read_bytes())
+        own.verify_directly_issued_by(
+            x509.load_der_x509_certificate((repo / "root-ca-2.crt").read_bytes())
+        )
+        assert own.public_key() == root1.public_key()
+
+    module = str(hsm.find_module())
+    key_env = dict(env, SOFTHSM2_CONF=str(ws / "hsm" / "softhsm2.conf"))
+    root_pin = (_HALVES[0] + _HALVES[1]).decode()
+
+    def keys_left() -> list[str]:
+        r = subprocess.run(
+            [sys.executable, "-c", _LIST_KEYS, module, root_pin, _USER_PIN.decode()],
+            env=key_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [k for k in r.stdout.strip().split(",") if k]
+
+    assert keys_left() == sorted([*GEN1, *GEN2])
+
+    # Export to a successor token: refused, the keys are non-extractable (000 §6.2.6).
+    ok(
+        [
+            "hsm",
+            "init-token",
+            "--softhsm-dir",
+            str(ws / "hsm"),
+            "--label",
+            "successor",
+            "--so-pin-file",
+            "so.pin",
+            "--pin-file",
+            "user.pin",
+        ]
+    )
+    err = refused(
+        [
+            "terminate",
+            "-w",
+            str(ws),
+            "--export-to",
+            "successor",
+            "--pin-file",
+            "user.pin",
+            *officers,
+        ]
+    )
+    assert "non-extractable" in err and "--destroy-keys" in err
+    assert keys_left() == sorted([*GEN1, *GEN2])
+
+    out = ok(["terminate", "-w", str(ws), "--destroy-keys", "--pin-file", "user.pin", *officers])
+    assert "destroyed" in out
+    assert keys_left() == []
+    for name in (*GEN1, *GEN2):
+        ca = x509.load_der_x509_certificate((repo / f"{name}.crt").read_bytes())
+        lst = x509.load_der_x509_crl((repo / f"{name}.crl").read_bytes())
+        assert lst.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+        assert lst.next_update_utc is not None
+    final = x509.load_der_x509_crl((repo / "ha-device-ca-2.crl").read_bytes())
+    assert final.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    assert final.next_update_utc is not None
+    assert final.next_update_utc > leaf.not_valid_after_utc
+    err = refused(
+        ["terminate", "-w", str(ws), "--destroy-keys", "--pin-file", "user.pin", *officers]
+    )
+    assert "already terminated" in err
+    # No PIN (nor a half) in any output or workspace file.
+    blobs = list(outputs)
+    for p in ws.rglob("*"):
+        if p.is_file() and "tokens" not in p.parts:
+            blobs.append(p.read_bytes().decode("latin-1"))
+    text = "\n".join(blobs)
+    for pin in (*_HALVES, _USER_PIN, _SO_PIN, _HALVES[0] + _HALVES[1]):
+        assert pin.decode() not in text
+
+
+def test_terminate_resumes_key_destruction_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the final CRLs (step 4) leaves keys behind: a second terminate
+    --destroy-keys destroys only those; without keys left it is refused."""
+    from porthos import changeover
+
+    with Workspace.init(tmp_path / "ws", "prod") as w:
+        real = changeover._destroy_software_key
+        calls = []
+
+        def crash_on_third(path: Path) -> bool:
+            calls.append(path.name)
+            if len(calls) == 3:
+                raise OSError("power lost")
+            return real(path)
+
+        monkeypatch.setattr(changeover, "_destroy_software_key", crash_on_third)
+        with pytest.raises(OSError, match="power lost"):
+            w.terminate(destroy_keys=True)
+        monkeypatch.undo()
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        left = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
+        assert left == sorted(f"{n}.p8" for n in GEN1[2:])
+        crl_numbers = {ca.name: w.store.last_crl_number(ca.name) for ca in w.cas}
+    code, output = _cli(["terminate", "-w", str(tmp_path / "ws"), "--destroy-keys"])
+    assert code == 0, output
+    assert list((tmp_path / "ws" / "keys").iterdir()) == []
+    with Workspace.open(tmp_path / "ws") as w:
+        # No second set of final CRLs, no second revocation.
+        assert {ca.name: w.store.last_crl_number(ca.name) for ca in w.cas} == crl_numbers
+        events = [r.event for r in audit.records(w.store) if r.outcome == "success"]
+        assert events.count("ca.key-destroyed") == len(GEN1)
+        assert events.count("ca.terminated") == len(GEN1)
+        assert audit.verify(w.store)
+    code, output = _cli(["terminate", "-w", str(tmp_path / "ws"), "--destroy-keys"])
+    assert code == 2 and "already terminated" in output
