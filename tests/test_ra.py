@@ -572,6 +572,10 @@ def test_rekey_refusals_type_b_only_foreign_signer_revoked(
     )  # fmt: skip
     r = _rekey(wsdir, tmp_path, _csr(_key(), CN="x"), foreign, foreign_key)
     assert r.exit_code == 2 and "did not issue" in flat(r)
+    # Not a CMS at all: the offset and field path of the bad byte are named.
+    (tmp_path / "junk.p7").write_bytes(b"\x30\x03\x02\x01")
+    r = run("ra", "rekey", "-w", wsdir, "--cms", tmp_path / "junk.p7", "--out", tmp_path / "n")
+    assert r.exit_code == 2 and "not a CMS SignedData" in flat(r) and "at byte" in flat(r)
     # Another key signed the request.
     old_key = _key()
     device = str(uuid.uuid4())

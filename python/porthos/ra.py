@@ -378,7 +378,13 @@ class RegistrationAuthority:
             )
             return
         assert info.signer_certificate is not None and info.content is not None
-        dmc = x509.load_der_x509_certificate(info.signer_certificate)
+        try:
+            dmc = x509.load_der_x509_certificate(info.signer_certificate)
+        except ValueError as exc:
+            # The strict DER reader took it; pyca may still refuse a field it checks
+            # more closely. One bad request must not sink the batch.
+            item.refuse(IssueStatus.MALFORMED, f"DMC certificate refused: {exc} ({rule})")
+            return
         item.meta["dmc_subject"] = dmc.subject.rfc4514_string()
         issuer_key = _dn_key(dmc.issuer)
         candidates = [m for m in self._manufacturers() if _dn_key(m[2].subject) == issuer_key]
@@ -887,7 +893,10 @@ class RegistrationAuthority:
         der = info.signer_certificate
         if der is None:
             return None
-        cert = x509.load_der_x509_certificate(der)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            return None
         for ca in self.workspace.cas:
             ca_cert = x509.load_der_x509_certificate(ca.certificate)
             if ca_cert.subject != cert.issuer:
