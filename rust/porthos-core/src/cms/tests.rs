@@ -263,7 +263,8 @@ fn refuses_digest_and_content_type_mismatch() {
     let c = cert("DMC", "Maker CA", 1, &dmc, &ca);
     let mut b = Build::new(CONTENT, &dmc, c, "Maker CA", 1);
     b.attr_digest = Some(vec![0u8; 32]);
-    let v = verify_signed_data(&b.der(), &[]).unwrap();
+    let der = b.der();
+    let v = verify_signed_data(&der, &[]).unwrap();
     assert_eq!(v.status, CmsStatus::DigestMismatch);
     assert!(v.detail.contains("messageDigest"));
     b.attr_digest = None;
@@ -280,7 +281,8 @@ fn refuses_signature_from_another_key() {
     let other = SoftwareKey::generate("ec-p256", None).unwrap();
     let c = cert("DMC", "Maker CA", 1, &dmc, &ca);
     let b = Build::new(CONTENT, &other, c, "Maker CA", 1);
-    let v = verify_signed_data(&b.der(), &[]).unwrap();
+    let der = b.der();
+    let v = verify_signed_data(&der, &[]).unwrap();
     assert_eq!(v.status, CmsStatus::BadSignature);
     assert_eq!(v.signer_index, Some(0));
 }
