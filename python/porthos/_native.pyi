@@ -255,3 +255,35 @@ class CsrVerification:
 def verify_csrs(
     csrs: Any, *, threads: int | None = None
 ) -> tuple[NDArray[np.uint8], CsrVerification]: ...
+
+
+# --- issue 6: CMS SignedData for the RA (porthos.ra) ------------------------------------
+
+class SignedDataInfo:
+    """verify_signed_data's answer: the one signer's status and the SignedData's parts."""
+
+    status: int  # 0 OK, 2 UNSUPPORTED_ALGORITHM, 3 BAD_SIGNATURE, 4 WEAK_KEY,
+    # 5 SIGNER_NOT_FOUND, 6 DIGEST_MISMATCH, 7 CONTENT_TYPE_MISMATCH, 8 NO_CONTENT,
+    # 9 SIGNER_COUNT, 10 MISSING_ATTRIBUTE
+    status_name: str
+    detail: str
+    content_type: str  # dotted eContentType
+    content: bytes | None
+    certificates: list[bytes]
+    signer_index: int | None  # into certificates + extra_certificates
+    signer_certificate: bytes | None
+    signer_spki: bytes | None
+    sid_issuer: bytes | None
+    sid_serial_hex: str | None
+    sid_key_id: bytes | None
+    digest_algorithm: str
+    signature_algorithm: str
+    signer_count: int
+    @property
+    def ok(self) -> bool: ...
+
+def verify_signed_data(
+    der: bytes, extra_certificates: Sequence[bytes] = ...
+) -> SignedDataInfo:
+    """Parse + verify one DER CMS SignedData (RFC 5652); DerDecodeError (.offset, .path)
+    when malformed."""

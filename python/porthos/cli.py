@@ -191,6 +191,18 @@ def show(workdir: Path) -> None:
     default=None,
     help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
 )
+@click.option(
+    "--transaction-id",
+    default=None,
+    help="RA (000 §3.2.3.2): the transaction-ID of the one CSR in --csr.",
+)
+@click.option(
+    "--transactions",
+    "transactions_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="RA (000 §3.2.3.2): JSON list of transaction-IDs, one per CSR of --csr, in order.",
+)
 @click.pass_context
 @_errors_exit_2
 def issue(
@@ -202,6 +214,8 @@ def issue(
     report_file: Path | None,
     threads: int | None,
     pin_file: Path | None,
+    transaction_id: str | None,
+    transactions_file: Path | None,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
     from porthos.ca import normalise_csr_input
@@ -221,7 +235,14 @@ def issue(
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         ca = ws.ca_for_profile(profile)
         started = time.perf_counter()
-        result = ca.issue_batch(data, profile, threads=threads)
+        if transaction_id is not None or transactions_file is not None:
+            from porthos.cli_ra import issue_with_transaction_ids
+
+            result = issue_with_transaction_ids(
+                ws, data, profile, transaction_id, transactions_file, threads
+            )
+        else:
+            result = ca.issue_batch(data, profile, threads=threads)
         seconds = time.perf_counter() - started
     out_file.write_text(result.pem(), encoding="ascii")
     rejected = [
@@ -494,6 +515,8 @@ __import__("porthos.cli_verify").cli_verify.register(main)
 
 # rollover and terminate (issue 6, 000 §5.6, §5.8) live in cli_changeover.py.
 __import__("porthos.cli_changeover").cli_changeover.register(main)
+# The registration authority (issue 6): porthos ra ...
+main.add_command(__import__("porthos.cli_ra").cli_ra.ra)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

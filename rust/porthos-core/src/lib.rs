@@ -5,10 +5,12 @@
 //! * [`template`]: certificate profiles compiled into fixed bytes plus typed holes.
 //! * [`sign`]: the `Signer` trait and aws-lc-rs software keys.
 //! * [`crl`]: streaming CRL writer, strict parser, shards and delta CRLs.
+//! * [`cms`]: CMS SignedData (RFC 5652) reading and signer verification.
 //! * [`verify`]: batch signature verification (CSR proof of possession).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod cms;
 pub mod crl;
 pub mod der;
 pub mod error;

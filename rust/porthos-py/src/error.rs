@@ -83,3 +83,17 @@ impl From<NativeError> for PyErr {
         }
     }
 }
+
+/// DerDecodeError for `e` with `.offset` (byte offset into the input) and `.path`
+/// (dotted field path) as attributes, for callers that point at the bad byte
+/// (porthos.cms: a CMS request from a device).
+pub fn decode_error_located(py: pyo3::Python<'_>, e: &DerError) -> PyErr {
+    use pyo3::types::PyAnyMethods;
+    let err = DerDecodeError::new_err(e.to_string());
+    let value = err.value(py);
+    // Setting attributes on a fresh exception instance cannot fail short of memory
+    // exhaustion; the message already names offset and path either way.
+    let _ = value.setattr("offset", e.offset);
+    let _ = value.setattr("path", e.path.as_str());
+    err
+}

@@ -6,6 +6,7 @@
 
 mod args;
 mod batch;
+mod cms;
 mod crl;
 mod csr;
 mod error;
@@ -54,5 +55,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hsm::pkcs11_load_module, m)?)?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_close_all_sessions, m)?)?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_init_token, m)?)?;
+    // CMS SignedData for the RA (issue 6).
+    m.add_class::<cms::SignedDataInfo>()?;
+    m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
     Ok(())
 }

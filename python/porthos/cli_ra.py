@@ -1,0 +1,391 @@
+"""`porthos ra ...`: the registration authority's commands (000 §3.2.3, §4.7).
+
+Exit codes as in cli.py: 0 done; 2 a refusal of the whole request (the message names
+the rule and its CP/CPS section) or bad input; 3 a batch where some items were refused
+(the per-item report names each rule).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.table import Table
+
+from porthos.cli import EXIT_REJECTED, _console, _errors_exit_2
+
+if TYPE_CHECKING:
+    from porthos.ca import IssueResult, Workspace
+    from porthos.ra import RegistrationAuthority
+
+_WORKDIR = click.option(
+    "--workdir",
+    "-w",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace directory.",
+)
+_OUT = click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM bundle of the issued certificates.",
+)
+_REPORT = click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON report listing every refused request and its rule.",
+)
+_PIN = click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
+)
+_THREADS = click.option("--threads", type=click.IntRange(min=1), default=None)
+_INFILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@contextmanager
+def _ra(
+    workdir: Path, pin_file: Path | None = None, *, sign: bool = False
+) -> Iterator[RegistrationAuthority]:
+    from porthos.ca import Workspace
+    from porthos.ra import RegistrationAuthority
+
+    with Workspace.open(workdir) as ws:
+        if sign and ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+        yield RegistrationAuthority(ws)
+
+
+def report_batch(
+    ctx: click.Context,
+    result: IssueResult,
+    out_file: Path,
+    report_file: Path | None,
+    seconds: float,
+    how: str,
+) -> None:
+    """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
+    (the same contract as `porthos issue`)."""
+    out_file.write_text(result.pem(), encoding="ascii")
+    rejected = [
+        {"index": i, "status": status.name, "reason": reason}
+        for i, status, reason in result.rejected()
+    ]
+    if report_file is not None:
+        report = {
+            "profile": result.profile,
+            "ca": result.ca,
+            "identity_check": how,
+            "requests": len(result),
+            "issued": result.issued_count,
+            "rejected": rejected,
+        }
+        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console = _console()
+    console.print(
+        f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
+        f"(profile {result.profile}, {how}) in {seconds:.3f} s -> {out_file}"
+    )
+    if rejected:
+        table = Table(title="Refused requests")
+        table.add_column("index", justify="right")
+        table.add_column("status")
+        table.add_column("reason")
+        for row in rejected[:50]:
+            table.add_row(str(row["index"]), str(row["status"]), str(row["reason"]))
+        console.print(table)
+        if len(rejected) > 50:
+            console.print(f"... and {len(rejected) - 50} more (see --report)")
+        ctx.exit(EXIT_REJECTED)
+
+
+def issue_with_transaction_ids(
+    ws: Workspace,
+    data: bytes,
+    profile: str,
+    transaction_id: str | None,
+    transactions_file: Path | None,
+    threads: int | None,
+) -> IssueResult:
+    """`porthos issue --transaction-id ID | --transactions PAIRS.json` (000 §3.2.3.2):
+    the CSRs of --csr paired, in order, with the IDs (one ID, or a JSON list of IDs
+    with one entry per CSR of the bundle)."""
+    from porthos.ca import normalise_csr_input
+    from porthos.exceptions import RegistrationError
+    from porthos.ra import RegistrationAuthority
+
+    items = normalise_csr_input(data)
+    if transaction_id is not None and transactions_file is not None:
+        raise RegistrationError("give --transaction-id or --transactions, not both")
+    if transaction_id is not None:
+        ids = [transaction_id]
+    else:
+        assert transactions_file is not None
+        try:
+            ids = json.loads(transactions_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RegistrationError(f"{transactions_file}: not JSON: {exc}") from None
+        if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
+            raise RegistrationError(
+                f"{transactions_file}: expected a JSON list of transaction-IDs, one per CSR"
+            )
+    if len(ids) != len(items):
+        raise RegistrationError(
+            f"{len(items)} CSRs but {len(ids)} transaction-IDs; they pair one to one, in order"
+        )
+    pairs = [(item.der or b"", tid) for item, tid in zip(items, ids, strict=True)]
+    return RegistrationAuthority(ws).issue_with_transactions(
+        pairs, profile=profile, threads=threads
+    )
+
+
+@click.group()
+def ra() -> None:
+    """Registration authority: identity checks (000 §3.2.3), re-key (000 §4.7)."""
+
+
+@ra.command("add-manufacturer")
+@_WORKDIR
+@click.option("--name", required=True, help="Manufacturer name.")
+@click.option("--root", "root_file", required=True, type=_INFILE, help="Root certificate.")
+@click.option(
+    "--issuing", "issuing_file", required=True, type=_INFILE, help="Issuing CA certificate."
+)
+@click.option(
+    "--acceptable-dn",
+    "acceptable_dns",
+    required=True,
+    multiple=True,
+    help="RFC 4514 DN a DMC's issuer may carry (repeatable).",
+)
+@click.option(
+    "--chip-id-attr",
+    default="serialNumber",
+    show_default=True,
+    help="DMC subject attribute holding the Chip-ID (name or dotted OID).",
+)
+@_errors_exit_2
+def add_manufacturer(
+    workdir: Path,
+    name: str,
+    root_file: Path,
+    issuing_file: Path,
+    acceptable_dns: tuple[str, ...],
+    chip_id_attr: str,
+) -> None:
+    """Register a device manufacturer's root and issuing CA (000 §3.2.3.1)."""
+    root = _read_cert(root_file)
+    issuing = _read_cert(issuing_file)
+    with _ra(workdir) as r:
+        r.add_manufacturer(name, root, issuing, list(acceptable_dns), chip_id_attr)
+    _console().print(f"manufacturer {name} registered (Chip-ID from {chip_id_attr})")
+
+
+@ra.command("allow-chips")
+@_WORKDIR
+@click.argument("chip_file", type=_INFILE)
+@_errors_exit_2
+def allow_chips(workdir: Path, chip_file: Path) -> None:
+    """Add the Chip-IDs of FILE (one a line, '#' comments) to the allowlist."""
+    ids = [
+        line.strip()
+        for line in chip_file.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    with _ra(workdir) as r:
+        added = r.allow_chips(ids)
+    _console().print(f"{added} of {len(ids)} Chip-IDs added to the allowlist")
+
+
+@ra.command("register-csr")
+@_WORKDIR
+@click.option("--csr", "csr_file", required=True, type=_INFILE, help="One CSR, PEM or DER.")
+@click.option("--agent", required=True, help="The trusted agent registering it.")
+@click.option(
+    "--ttl-hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True
+)
+@_errors_exit_2
+def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float) -> None:
+    """Register a CSR; print its transaction-ID (000 §3.2.3.2) on stdout."""
+    with _ra(workdir) as r:
+        tid = r.register_csr(csr_file.read_bytes(), agent, int(ttl_hours * 3600))
+    click.echo(tid)
+
+
+@ra.command("add-aor")
+@_WORKDIR
+@click.option("--name", required=True, help="The Authorized Organizational Representative.")
+@click.option("--domain", "domains", required=True, multiple=True, help="Domain (repeatable).")
+@_errors_exit_2
+def add_aor(workdir: Path, name: str, domains: tuple[str, ...]) -> None:
+    """Allow an AOR to request certificates for domains (000 §3.2.3.3)."""
+    with _ra(workdir) as r:
+        added = r.add_aor(name, list(domains))
+    _console().print(f"AOR {name}: {added} domain(s) added")
+
+
+@ra.command("issue-ha")
+@_WORKDIR
+@click.option(
+    "--cms",
+    "cms_files",
+    required=True,
+    multiple=True,
+    type=_INFILE,
+    help="CMS SignedData (DER) over a CSR, signed with the DMC key (repeatable).",
+)
+@click.option("--profile", "-p", default="ha-device", show_default=True)
+@_OUT
+@_REPORT
+@_THREADS
+@_PIN
+@click.pass_context
+@_errors_exit_2
+def issue_ha(
+    ctx: click.Context,
+    workdir: Path,
+    cms_files: tuple[Path, ...],
+    profile: str,
+    out_file: Path,
+    report_file: Path | None,
+    threads: int | None,
+    pin_file: Path | None,
+) -> None:
+    """Issue high assurance device certificates (000 §3.2.3.1)."""
+    ders = [f.read_bytes() for f in cms_files]
+    with _ra(workdir, pin_file, sign=True) as r:
+        started = time.perf_counter()
+        result = r.issue_ha_device(ders, profile=profile, threads=threads)
+    report_batch(ctx, result, out_file, report_file, time.perf_counter() - started, "DMC")
+
+
+@ra.command("issue-infra")
+@_WORKDIR
+@click.option("--profile", "-p", required=True, help="tls-server or tls-client.")
+@click.option("--csr", "csr_file", required=True, type=_INFILE, help="PEM bundle or DER CSR.")
+@click.option("--aor", required=True, help="The AOR passing the requests on.")
+@_OUT
+@_REPORT
+@_THREADS
+@_PIN
+@click.pass_context
+@_errors_exit_2
+def issue_infra(
+    ctx: click.Context,
+    workdir: Path,
+    profile: str,
+    csr_file: Path,
+    aor: str,
+    out_file: Path,
+    report_file: Path | None,
+    threads: int | None,
+    pin_file: Path | None,
+) -> None:
+    """Issue application/service certificates requested by an AOR (000 §3.2.3.3)."""
+    data = csr_file.read_bytes()
+    with _ra(workdir, pin_file, sign=True) as r:
+        started = time.perf_counter()
+        result = r.issue_infrastructure(data, profile, aor=aor, threads=threads)
+    report_batch(ctx, result, out_file, report_file, time.perf_counter() - started, f"AOR {aor}")
+
+
+@ra.command("issue-user")
+@_WORKDIR
+@click.option("--csr", "csr_file", required=True, type=_INFILE, help="PEM bundle or DER CSR.")
+@click.option("--agent", required=True, help="The trusted agent submitting the requests.")
+@_OUT
+@_REPORT
+@_THREADS
+@_PIN
+@click.pass_context
+@_errors_exit_2
+def issue_user(
+    ctx: click.Context,
+    workdir: Path,
+    csr_file: Path,
+    agent: str,
+    out_file: Path,
+    report_file: Path | None,
+    threads: int | None,
+    pin_file: Path | None,
+) -> None:
+    """Issue user certificates submitted by a trusted agent (000 §3.2.3.4)."""
+    data = csr_file.read_bytes()
+    with _ra(workdir, pin_file, sign=True) as r:
+        started = time.perf_counter()
+        result = r.issue_user(data, agent=agent, threads=threads)
+    report_batch(
+        ctx, result, out_file, report_file, time.perf_counter() - started, f"agent {agent}"
+    )
+
+
+@ra.command("rekey")
+@_WORKDIR
+@click.option(
+    "--cms",
+    "cms_file",
+    required=True,
+    type=_INFILE,
+    help="CMS SignedData (DER) over the new CSR, signed with the current key.",
+)
+@_OUT
+@click.option(
+    "--early",
+    is_flag=True,
+    help="Accept before the renewal window opens; the old certificate is then "
+    "revoked as superseded after the grace period (000 §4.9.1, §4.9.4).",
+)
+@click.option(
+    "--grace-days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Grace period of an early re-key [default: 14].",
+)
+@_PIN
+@_errors_exit_2
+def rekey(
+    workdir: Path,
+    cms_file: Path,
+    out_file: Path,
+    early: bool,
+    grace_days: float | None,
+    pin_file: Path | None,
+) -> None:
+    """Type A re-key (000 §4.7.3): a new certificate for the same subject."""
+    from porthos.ra import DEFAULT_REKEY_GRACE
+
+    grace = DEFAULT_REKEY_GRACE if grace_days is None else int(grace_days * 86400)
+    with _ra(workdir, pin_file, sign=True) as r:
+        result = r.rekey(cms_file.read_bytes(), early=early, grace=grace)
+    out_file.write_text(result.pem(), encoding="ascii")
+    console = _console()
+    console.print(
+        f"re-keyed {result.old_serial_hex} -> {result.serial_hex} ({result.ca}, profile "
+        f"{result.profile}) -> {out_file}"
+    )
+    if result.revocation_due_at is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(result.revocation_due_at))
+        console.print(f"early re-key: {result.old_serial_hex} is revoked as superseded at {when}")
+
+
+def _read_cert(path: Path) -> bytes:
+    """DER or PEM certificate file -> DER."""
+    data = path.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+    return data
