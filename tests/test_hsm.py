@@ -917,6 +917,11 @@ def test_worker_processes_sign_and_verify(token: Token, label: str, alg: str) ->
         pids = pool.pids()
         assert len(set(pids)) == 2 and os.getpid() not in pids
         assert signer.session_key_copies == 2
+        _no_pin(repr(signer))
+        for pid in pids:  # the PIN went over a pipe: not in argv, not in the environment
+            for what in ("cmdline", "environ"):
+                raw = Path(f"/proc/{pid}/{what}").read_bytes()
+                assert all(pin not in raw for pin in PINS)
         sigs = signer.sign_digests(d)
         assert signer.last_latency_ns.shape == (300,)
     for i, sig in enumerate(sigs):

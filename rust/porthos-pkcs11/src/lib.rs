@@ -1,10 +1,13 @@
 //! PKCS#11 signing pool: the HSM dispatcher of porthos (no pyo3 here).
 //!
-//! Why Rust and threads: python-pkcs11 threads barely scale for ECDSA (SoftHSM2
-//! P-256: 10.6 k/s with one session, 12.1 k/s with two threads) while SoftHSM2
-//! itself reaches 22-24 k/s from two threads of a plain C loop. Calls made from
-//! here run without the GIL, one session per worker thread, so the pool can reach
-//! the module's capacity.
+//! Why Rust and threads: calls made from here run without the GIL, one session per
+//! worker thread. That reaches an HSM's capacity where the module lets threads run
+//! in parallel (RSA on SoftHSM2 does). For ECDSA on SoftHSM2 it does not: a plain C
+//! loop with two threads of one process signs P-256 no faster than one thread,
+//! while two processes double the rate (measured; docs/hsm.md, "Scaling"), because
+//! SoftHSM2 takes process-wide mutexes on every C_SignInit/C_Sign. For more than
+//! one session porthos therefore runs one process per session
+//! (python/porthos/hsm_workers.py), each using this pool with one session.
 //!
 //! Why OS locking: a module initialised with `C_Initialize(NULL)` (what
 //! python-pkcs11 0.10.1 does) may assume one thread; SoftHSM2 then switches its
