@@ -127,6 +127,7 @@ class _Worker:
         assert proc.stdin is not None and proc.stdout is not None
         self.stdin: IO[bytes] = proc.stdin
         self.stdout: IO[bytes] = proc.stdout
+        self.copies = 0  # sessions of this worker signing with a session copy (0 or 1)
 
     def stop(self, timeout: float = 10.0) -> None:
         for step in (lambda: self.stdin.write(_REQ.pack(0, 0)), self.stdin.close):
@@ -200,6 +201,9 @@ class ProcessPool:
             stdout=subprocess.PIPE,
             env=env,
             close_fds=True,
+            # Not in the terminal's process group: a Ctrl-C reaches the parent, which
+            # stops its workers; a parent that dies closes their stdin and they exit.
+            start_new_session=True,
         )
         w = _Worker(proc)
         header = {
@@ -227,8 +231,9 @@ class ProcessPool:
             if issubclass(kind, exceptions.HsmPinError):
                 self.pin_refused = True
             raise kind(str(reply.get("message")))
+        w.copies = int(reply.get("copies", 0))
         with self._lock:
-            self.session_key_copies += int(reply.get("copies", 0))
+            self.session_key_copies += w.copies
         return w
 
     def _discard(self, i: int) -> int | None:
@@ -238,7 +243,7 @@ class ProcessPool:
         if old is None:
             return None
         with self._lock:
-            self.session_key_copies = max(0, self.session_key_copies - 1)
+            self.session_key_copies -= old.copies
         old.proc.kill()
         old.stop(timeout=2)
         return old.proc.returncode
