@@ -24,8 +24,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from porthos import _native, hsm, signers
-from porthos.exceptions import HsmNotFoundError, HsmPinError, KeyMaterialError, SigningError
+from porthos import _native, hsm, hsm_workers, signers
+from porthos.exceptions import (
+    BatchArgumentError,
+    HsmNotFoundError,
+    HsmPinError,
+    KeyMaterialError,
+    SigningError,
+)
 
 
 def _softhsm_module() -> str | None:
@@ -75,9 +81,21 @@ class Token:
             )
         return self.spki[label]
 
-    def signer(self, label: str, alg: str, sessions: int = 2) -> signers.Pkcs11Signer:
+    def signer(
+        self, label: str, alg: str, sessions: int = 2, workers: str = "threads", **kw: Any
+    ) -> signers.Pkcs11Signer:
+        # "threads" by default: most tests here exercise the Rust pool in this process
+        # (C_CloseAllSessions from this process reaches its sessions); the worker
+        # processes have their own tests below.
         return signers.Pkcs11Signer(
-            self.module, self.label, label, hsm.Secret(USER_PIN), alg, sessions=sessions
+            self.module,
+            self.label,
+            label,
+            hsm.Secret(USER_PIN),
+            alg,
+            sessions=sessions,
+            workers=workers,
+            **kw,
         )
 
 
@@ -765,3 +783,219 @@ def test_crl_build_cli_signs_in_the_hsm(token: Token, tmp_path: Path) -> None:
     )
     assert res.exit_code != 0 and "not the issuer certificate's key" in res.output
     assert not (tmp_path / "out.crl").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Session copies of the key, worker processes (why: docs/hsm.md, "Scaling")
+# --------------------------------------------------------------------------------------
+
+
+def _digests(n: int, width: int = 32) -> np.ndarray:
+    return np.frombuffer(secrets.token_bytes(width * n), dtype=np.uint8).reshape(n, width)
+
+
+def _session_copies(token: Token, label: str) -> list[Any]:
+    """The private-key session objects labelled ``label`` visible to this process."""
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    tok = hsm._token(token.module, token.label)
+    try:
+        opened = tok.open(user_pin=USER_PIN.decode())
+    except pkcs11.UserAlreadyLoggedIn:
+        # A live pool of this process is logged in (one login per application,
+        # PKCS#11 v2.40 §5.6); a session without its own login must not log it out.
+        opened = tok.open()
+    with opened as session:
+        found = list(
+            session.get_objects(
+                {
+                    Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                    Attribute.LABEL: label,
+                    Attribute.TOKEN: False,
+                }
+            )
+        )
+        out = []
+        for key in found:
+            with pytest.raises(pkcs11.AttributeSensitive):
+                key[Attribute.VALUE if label.startswith("p") else Attribute.PRIVATE_EXPONENT]
+            out.append(
+                {
+                    a: key[a]
+                    for a in (
+                        Attribute.SENSITIVE,
+                        Attribute.EXTRACTABLE,
+                        Attribute.PRIVATE,
+                        Attribute.NEVER_EXTRACTABLE,
+                    )
+                }
+            )
+        return out
+
+
+def test_thread_pool_signs_with_sensitive_session_copies(token: Token) -> None:
+    """Each session of the Rust pool signs with its own session copy of the key; the
+    copies stay sensitive, never extractable and private, and go with the sessions."""
+    from pkcs11 import Attribute
+
+    d = _digests(200)
+    with token.signer("p256", "ecdsa-sha256", sessions=2) as signer:
+        assert signer.session_key_copies == 2
+        copies = _session_copies(token, "p256")
+        assert len(copies) == 2
+        for attrs in copies:
+            assert attrs[Attribute.SENSITIVE] is True
+            assert attrs[Attribute.EXTRACTABLE] is False
+            assert attrs[Attribute.PRIVATE] is True
+            assert attrs[Attribute.NEVER_EXTRACTABLE] is True
+        sigs = signer.sign_digests(d)
+    for i, sig in enumerate(sigs):
+        _verify_digest(token.spki["p256"], "ecdsa-sha256", d[i].tobytes(), sig)
+    # close() closed the sessions; their session objects are gone with them.
+    assert _session_copies(token, "p256") == []
+
+
+def test_thread_pool_token_object_placement(token: Token) -> None:
+    d = _digests(50)
+    with token.signer("p256", "ecdsa-sha256", sessions=2, key_placement="token-object") as s:
+        assert s.session_key_copies == 0
+        assert _session_copies(token, "p256") == []
+        sigs = s.sign_digests(d)
+    for i, sig in enumerate(sigs):
+        _verify_digest(token.spki["p256"], "ecdsa-sha256", d[i].tobytes(), sig)
+    with pytest.raises(Exception, match="key_placement"):
+        token.signer("p256", "ecdsa-sha256", key_placement="extract-it")
+
+
+def test_uncopyable_key_falls_back_to_the_token_object(softhsm_dir: Path) -> None:
+    """CKA_COPYABLE=false: C_CopyObject is refused, the pool signs with the token key."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    t = Token("porthos-nocopy")
+    tok = hsm._token(t.module, t.label)
+    with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
+        params = session.create_domain_parameters(
+            KeyType.EC,
+            {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+            local=True,
+        )
+        try:
+            pub, _priv = params.generate_keypair(
+                store=True,
+                label="k",
+                private_template={
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.COPYABLE: False,
+                },
+            )
+        except (pkcs11.PKCS11Error, AttributeError) as exc:
+            pytest.skip(f"module refuses CKA_COPYABLE at generation: {exc}")
+        spki = hsm.public_key_der(t.module, t.label, "k")
+    d = _digests(20)
+    with t.signer("k", "ecdsa-sha256", sessions=2) as signer:
+        assert signer.session_key_copies == 0
+        sigs = signer.sign_digests(d)
+    for i, sig in enumerate(sigs):
+        _verify_digest(spki, "ecdsa-sha256", d[i].tobytes(), sig)
+
+
+@pytest.mark.parametrize(
+    "label,alg",
+    [("p256", "ecdsa-sha256"), ("p384", "ecdsa-sha384"), ("rsa2048", "rsa-pss-sha256")],
+)
+def test_worker_processes_sign_and_verify(token: Token, label: str, alg: str) -> None:
+    width = 48 if alg.endswith("384") else 32
+    d = _digests(300, width)
+    with token.signer(label, alg, sessions=2, workers="processes") as signer:
+        assert signer.workers == "processes"
+        pool = signer._pool
+        assert isinstance(pool, hsm_workers.ProcessPool)
+        pids = pool.pids()
+        assert len(set(pids)) == 2 and os.getpid() not in pids
+        assert signer.session_key_copies == 2
+        _no_pin(repr(signer))
+        for pid in pids:  # the PIN went over a pipe: not in argv, not in the environment
+            for what in ("cmdline", "environ"):
+                raw = Path(f"/proc/{pid}/{what}").read_bytes()
+                assert all(pin not in raw for pin in PINS)
+        sigs = signer.sign_digests(d)
+        assert signer.last_latency_ns.shape == (300,)
+    for i, sig in enumerate(sigs):
+        _verify_digest(token.spki[label], alg, d[i].tobytes(), sig)
+    assert pool.pids() == []
+
+
+def test_auto_workers_are_processes_for_several_sessions(token: Token) -> None:
+    with token.signer("p256", "ecdsa-sha256", sessions=2, workers="auto") as s2:
+        assert s2.workers == "processes"
+    with token.signer("p256", "ecdsa-sha256", sessions=1, workers="auto") as s1:
+        assert s1.workers == "threads"
+
+
+def test_killed_worker_process_is_restarted_and_the_chunk_retried(token: Token) -> None:
+    import signal
+
+    d = _digests(400)
+    with token.signer("p256", "ecdsa-sha256", sessions=2, workers="processes") as signer:
+        signer.sign_digests(d[:10])
+        pool = signer._pool
+        assert isinstance(pool, hsm_workers.ProcessPool)
+        victim = pool.pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        sigs = signer.sign_digests(d)
+        assert signer.last_reopened >= 1
+        assert victim not in pool.pids() and len(pool.pids()) == 2
+    for i, sig in enumerate(sigs):
+        _verify_digest(token.spki["p256"], "ecdsa-sha256", d[i].tobytes(), sig)
+
+
+def test_worker_processes_wrong_pin_and_changed_pin(softhsm_dir: Path) -> None:
+    """A wrong PIN at start raises HsmPinError (the first worker's login is awaited
+    before any other starts). A PIN changed under a running pool: the restarted
+    workers' logins are refused, every item fails naming the PIN, the refusal
+    latches and no worker is started again."""
+    import signal
+
+    t = Token("porthos-procpin")
+    t.key("k", "ec-p256")
+    with pytest.raises(HsmPinError) as info:
+        signers.Pkcs11Signer(
+            t.module,
+            t.label,
+            "k",
+            hsm.Secret(WRONG_PIN),
+            "ecdsa-sha256",
+            sessions=2,
+            workers="processes",
+        )
+    _no_pin(str(info.value))
+    d = np.zeros((40, 32), dtype=np.uint8)
+    with t.signer("k", "ecdsa-sha256", sessions=2, workers="processes") as signer:
+        assert len(signer.sign_digests(d[:4])) == 4
+        pool = signer._pool
+        assert isinstance(pool, hsm_workers.ProcessPool)
+        tok = hsm._token(t.module, t.label)
+        with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
+            session.set_pin(USER_PIN.decode(), "changed-91c0")
+        for pid in pool.pids():
+            os.kill(pid, signal.SIGKILL)
+        sigs, status, reasons = signer.sign_digests_partial(d)
+        assert all(s is None for s in sigs)
+        assert set(status.tolist()) == {1}  # HsmItemStatus.SESSION_LOST
+        assert all("PIN" in r for r in reasons), reasons[:2]
+        assert pool.pin_refused and pool.pids() == []
+        sigs, status, reasons = signer.sign_digests_partial(d)
+        assert set(status.tolist()) == {1} and pool.pids() == []
+        for r in reasons:
+            _no_pin(r)
+            assert "changed-91c0" not in r
+
+
+def test_worker_processes_refuse_mismatched_digests(token: Token) -> None:
+    with token.signer("p256", "ecdsa-sha256", sessions=2, workers="processes") as signer:
+        with pytest.raises(BatchArgumentError, match="ecdsa-sha256"):
+            signer.sign_digests(_digests(4, 48))

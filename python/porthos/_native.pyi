@@ -215,6 +215,7 @@ class Pkcs11Pool:
         signature_algorithm: str,
         pin: bytes,
         sessions: int,
+        key_placement: str = "session-copy",
     ) -> None: ...
     def sign_digests(
         self, digests: NDArray[np.uint8]
@@ -228,6 +229,13 @@ class Pkcs11Pool:
     @property
     def key_label(self) -> str: ...
     @property
+    def session_key_copies(self) -> int:
+        """Open sessions signing with a session copy of the key."""
+    @property
+    def key_placement(self) -> str: ...
+    @property
+    def pin_refused(self) -> bool: ...
+    @property
     def signature_algorithm(self) -> str: ...
 
 def pkcs11_load_module(module: str) -> None:
@@ -238,7 +246,6 @@ def pkcs11_init_token(module: str, label: str, so_pin: bytes, user_pin: bytes) -
 
 def pkcs11_close_all_sessions(module: str, token: str) -> None:
     """C_CloseAllSessions on the token (ends this process's login there)."""
-
 
 # --- issue 3: batch verification (porthos.verify wraps these) ---------------------------
 

@@ -102,6 +102,21 @@ def keygen(
 @click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--workers",
+    type=click.Choice(["auto", "processes", "threads"]),
+    default="auto",
+    show_default=True,
+    help="porthos pool: worker processes, the Rust thread pool, or auto "
+    "(processes for more than one session).",
+)
+@click.option(
+    "--key-placement",
+    type=click.Choice(["session-copy", "token-object"]),
+    default="session-copy",
+    show_default=True,
+    help="Sign with a session copy of the key per session, or with the token object.",
+)
 @_errors_exit_2
 def bench_hsm(
     module: Path | None,
@@ -115,6 +130,8 @@ def bench_hsm(
     pin_file: Path | None,
     json_out: Path | None,
     plot: Path | None,
+    workers: str,
+    key_placement: str,
 ) -> None:
     """Raw C_Sign rate (threads, processes) vs porthos issuance through the HSM."""
     from porthos.bench import hsm as bh
@@ -136,6 +153,8 @@ def bench_hsm(
         pin_file=pin_file,
         json_out=json_out,
         plot=plot,
+        workers=workers,
+        key_placement=key_placement,
     )
     table = Table(title=f"bench hsm ({alg}, {result['module']}, median of {repeats})")
     for col in (

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from porthos import _native, hsm
 from porthos.exceptions import SigningError
+from porthos.hsm_workers import ProcessPool
 
 #: Hash of each signature algorithm: the digest an external signer receives.
 HASH_OF = {
@@ -153,11 +154,23 @@ def issue_certificates_partial(
 class Pkcs11Signer:
     """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
 
-    The N digests of a batch go to a pool of sessions in Rust (porthos-pkcs11), one
-    worker thread per session, GIL released, module initialised with
-    CKF_OS_LOCKING_OK, one C_Login for the pool. ``sign_digests`` returns signatures in
+    The N digests of a batch go to a pool of sessions: worker processes
+    (porthos.hsm_workers) or the Rust thread pool (porthos-pkcs11, GIL released),
+    see ``workers`` below; the module is always initialised with CKF_OS_LOCKING_OK.
+    ``sign_digests`` returns signatures in
     X.509 form (DER Ecdsa-Sig-Value for CKM_ECDSA; CKM_RSA_PKCS over DigestInfo;
     CKM_RSA_PKCS_PSS with MGF1 and salt = hash length).
+
+    ``key_placement="session-copy"`` (default): each session signs with its own
+    session copy of the key (C_CopyObject, CKA_TOKEN=false, still sensitive and not
+    extractable, gone with the session): SoftHSM2 serialises every use of a token
+    object within a process on one per-token mutex (docs/hsm.md). ``"token-object"``
+    signs with the token key itself.
+
+    ``workers="auto"`` (default): one worker *process* per session when ``sessions``
+    > 1 (porthos.hsm_workers: SoftHSM2 serialises the threads of one process on
+    its own mutexes, processes scale), the Rust thread pool for one session;
+    ``"threads"`` / ``"processes"`` force one or the other.
 
     ``sessions`` defaults to the number of cores. ``close()`` (or leaving a ``with``
     block) closes every session at once: the root key's signer is used that way, one
@@ -173,6 +186,8 @@ class Pkcs11Signer:
         *,
         sessions: int | None = None,
         public_key: bytes | None = None,
+        key_placement: str = "session-copy",
+        workers: str = "auto",
     ) -> None:
         self.module = str(hsm.find_module(module))
         hsm.load_module(self.module)
@@ -181,14 +196,21 @@ class Pkcs11Signer:
             if public_key is not None
             else hsm.public_key_der(self.module, token, key_label)
         )
-        self._pool = _native.Pkcs11Pool(
-            self.module,
-            token,
-            key_label,
-            signature_algorithm,
-            pin.reveal(),
-            sessions if sessions is not None else (os.cpu_count() or 1),
-        )
+        n = sessions if sessions is not None else (os.cpu_count() or 1)
+        if workers == "auto":
+            workers = "processes" if n > 1 else "threads"
+        self._pool: _native.Pkcs11Pool | ProcessPool
+        if workers == "processes":
+            self._pool = ProcessPool(
+                self.module, token, key_label, signature_algorithm, pin, n, key_placement
+            )
+        elif workers == "threads":
+            self._pool = _native.Pkcs11Pool(
+                self.module, token, key_label, signature_algorithm, pin.reveal(), n, key_placement
+            )
+        else:
+            raise ValueError(f"workers: {workers!r}; expected 'auto', 'processes' or 'threads'")
+        self.workers = workers
         #: Per-item latencies (ns) and sessions reopened, of the last batch.
         self.last_latency_ns: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
         self.last_reopened = 0
@@ -211,6 +233,11 @@ class Pkcs11Signer:
     @property
     def key_label(self) -> str:
         return str(self._pool.key_label)
+
+    @property
+    def session_key_copies(self) -> int:
+        """Open sessions that sign with a session copy of the key."""
+        return int(self._pool.session_key_copies)
 
     def public_key_der(self) -> bytes:
         return self._spki

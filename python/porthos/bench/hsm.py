@@ -8,7 +8,9 @@ For each session count N, interleaved, ``repeats`` times (medians reported):
 * raw processes: N processes (spawned, each its own module instance initialised by
   python-pkcs11), one session each: the HSM's capacity without a GIL in the way;
 * porthos: batch issuance through the same key — Template.fill + TBS digests +
-  Pkcs11Signer (the Rust session pool with N sessions) + assembly — for ``seconds``;
+  Pkcs11Signer (N sessions: worker processes by default for N > 1, or the Rust
+  thread pool; each session signs with a session copy of the key) + assembly — for
+  ``seconds``;
   certificates per second, and p50/p99 of the per-signature C_Sign latency.
 
 ratio = porthos / max(raw threads, raw processes). Target (issue 5): >= 0.90.
@@ -291,6 +293,8 @@ def run(
     pin_file: str | os.PathLike[str] | None = None,
     json_out: str | os.PathLike[str] | None = None,
     plot: str | os.PathLike[str] | None = None,
+    workers: str = "auto",
+    key_placement: str = "session-copy",
 ) -> dict[str, Any]:
     from porthos import _native, signers
 
@@ -322,6 +326,7 @@ def run(
             n: {"raw_threads": [], "raw_processes": [], "porthos": [], "p50": [], "p99": []}
             for n in sessions
         }
+        pool_kind: dict[int, dict[str, Any]] = {}
         spki = hsm.public_key_der(module_path, token, key_label)
         for _ in range(repeats):
             for n in sessions:
@@ -333,8 +338,21 @@ def run(
                     raw_processes(module_path, token, key_label, pin, key_type, n, seconds)
                 )
                 with signers.Pkcs11Signer(
-                    module_path, token, key_label, pin, sig_alg, sessions=n, public_key=spki
+                    module_path,
+                    token,
+                    key_label,
+                    pin,
+                    sig_alg,
+                    sessions=n,
+                    public_key=spki,
+                    workers=workers,
+                    key_placement=key_placement,
                 ) as signer:
+                    pool_kind[n] = {
+                        "workers": signer.workers,
+                        "key_placement": key_placement,
+                        "session_key_copies": signer.session_key_copies,
+                    }
                     ops, lat = porthos_issuance(signer, key_type, sig_alg, batch * n, seconds)
                 r["porthos"].append(ops)
                 r["p50"].append(float(np.percentile(lat, 50)) / 1000.0)
@@ -352,6 +370,7 @@ def run(
                     "porthos_ops": med["porthos"],
                     "ratio_porthos_to_best_raw": med["porthos"] / best if best else 0.0,
                     "porthos_latency_us": {"p50": med["p50"], "p99": med["p99"]},
+                    "porthos_pool": pool_kind[n],
                     "repeats": {k: v for k, v in r.items()},
                 }
             )
@@ -365,7 +384,9 @@ def run(
                 "process, module initialised with CKF_OS_LOCKING_OK",
                 "raw_processes_ops": "C_Sign/s, python-pkcs11, N spawned processes x 1 session",
                 "porthos_ops": "certificates/s: Template.fill + tbs_digests + Pkcs11Signer "
-                "(Rust pool, N sessions, GIL released) + assemble",
+                "(N sessions; porthos_pool says whether on worker processes or the Rust "
+                "thread pool, and whether each session signs with a session copy of the "
+                "key) + assemble",
                 "ratio_porthos_to_best_raw": "porthos_ops / max(raw_threads_ops, "
                 "raw_processes_ops); target >= 0.90",
                 "porthos_latency_us": "per-signature C_SignInit+C_Sign time in the pool, "

@@ -1,10 +1,13 @@
 //! PKCS#11 signing pool: the HSM dispatcher of porthos (no pyo3 here).
 //!
-//! Why Rust and threads: python-pkcs11 threads barely scale for ECDSA (SoftHSM2
-//! P-256: 10.6 k/s with one session, 12.1 k/s with two threads) while SoftHSM2
-//! itself reaches 22-24 k/s from two threads of a plain C loop. Calls made from
-//! here run without the GIL, one session per worker thread, so the pool can reach
-//! the module's capacity.
+//! Why Rust and threads: calls made from here run without the GIL, one session per
+//! worker thread. That reaches an HSM's capacity where the module lets threads run
+//! in parallel (RSA on SoftHSM2 does). For ECDSA on SoftHSM2 it does not: a plain C
+//! loop with two threads of one process signs P-256 no faster than one thread,
+//! while two processes double the rate (measured; docs/hsm.md, "Scaling"), because
+//! SoftHSM2 takes process-wide mutexes on every C_SignInit/C_Sign. For more than
+//! one session porthos therefore runs one process per session
+//! (python/porthos/hsm_workers.py), each using this pool with one session.
 //!
 //! Why OS locking: a module initialised with `C_Initialize(NULL)` (what
 //! python-pkcs11 0.10.1 does) may assume one thread; SoftHSM2 then switches its
@@ -12,6 +15,18 @@
 //! always leaves the module initialised with `CKF_OS_LOCKING_OK` (PKCS#11 v2.40
 //! §5.4, C_Initialize), re-initialising it if something else in the process got
 //! there first without it.
+//!
+//! Why each session signs with a session copy of the key: SoftHSM2 (2.6) re-checks
+//! a token object against its files on every attribute read, and does so under one
+//! mutex per token (`OSToken::index` -> `Generation::wasUpdated`: open, fcntl-lock
+//! and read the token's generation file while holding `genMutex`). C_SignInit reads
+//! several attributes of the key, so every signature of every thread of the process
+//! queues on that one mutex and its file I/O; processes do not share it, threads
+//! do. C_CopyObject with CKA_TOKEN=false (PKCS#11 v2.40 §4.4.1, §5.7) makes a
+//! session object inside the token's memory, which is never refreshed from disk.
+//! The copy inherits CKA_SENSITIVE=true, CKA_EXTRACTABLE=false and CKA_PRIVATE=true
+//! (a copy can only tighten the first two: v2.40 §4.9), is checked after the copy,
+//! and dies with its session. Nothing leaves the token. See docs/hsm.md.
 //!
 //! PINs are held as `secrecy` strings (zeroised on drop) and never formatted into
 //! an error message.
@@ -27,7 +42,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -381,7 +396,61 @@ type ItemDone = (usize, Result<Vec<u8>, (u8, String)>, u64, usize);
 
 struct Worker {
     session: Session,
+    /// The key C_SignInit uses: a session copy of the token key when the module
+    /// allowed one ([`Pool::session_key`]), else the token object itself.
     key: ObjectHandle,
+    key_is_session_copy: bool,
+}
+
+/// Where the workers' signing key lives (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPlacement {
+    /// Each session signs with its own session object copied from the token key
+    /// (C_CopyObject, CKA_TOKEN=false; still sensitive and non-extractable). Falls
+    /// back to the token object when the module refuses the copy (CKA_COPYABLE=false,
+    /// CKR_FUNCTION_NOT_SUPPORTED, ...).
+    SessionCopy,
+    /// Every session signs with the token object (SoftHSM2: serialised per token).
+    TokenObject,
+}
+
+/// C_CopyObject of the token key into a session object of `session` (PKCS#11 v2.40
+/// §5.7) with CKA_TOKEN=false; every other attribute is copied. The template does
+/// not name CKA_SENSITIVE/CKA_EXTRACTABLE: SoftHSM2 answers CKR_ATTRIBUTE_READ_ONLY
+/// even for the values they already have. Instead the copy is read back and used
+/// only if it is private, sensitive and not extractable; otherwise it is destroyed.
+/// `None` when the module refuses (CKA_COPYABLE=false gives CKR_ACTION_PROHIBITED)
+/// or the check fails: the caller then signs with the token object, always correct.
+fn session_copy(session: &Session, token_key: ObjectHandle) -> Option<ObjectHandle> {
+    let template = [Attribute::Token(false)];
+    let copy = session.copy_object(token_key, &template).ok()?;
+    let attrs = session
+        .get_attributes(
+            copy,
+            &[
+                AttributeType::Token,
+                AttributeType::Private,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+            ],
+        )
+        .unwrap_or_default();
+    let mut seen = 0;
+    for a in &attrs {
+        match a {
+            Attribute::Token(false)
+            | Attribute::Private(true)
+            | Attribute::Sensitive(true)
+            | Attribute::Extractable(false) => seen += 1,
+            _ => {}
+        }
+    }
+    if seen == 4 {
+        Some(copy)
+    } else {
+        let _ = session.destroy_object(copy);
+        None
+    }
 }
 
 /// A fixed set of sessions on one token, each used by one worker thread at a time,
@@ -398,12 +467,14 @@ pub struct Pool {
     /// Set once C_Login refused the PIN: no session is reopened after that, so a
     /// batch can never turn into a loop of failed logins that locks the token.
     pin_refused: AtomicBool,
+    placement: KeyPlacement,
     workers: Vec<Mutex<Option<Worker>>>,
 }
 
 impl Pool {
     /// Open `sessions` sessions on token `token` of module `module`, log in once
-    /// with `pin` and find the private key labelled `key_label`.
+    /// with `pin` and find the private key labelled `key_label`; each session signs
+    /// with a session copy of it ([`KeyPlacement::SessionCopy`]).
     pub fn open(
         module: &Path,
         token: &str,
@@ -411,6 +482,27 @@ impl Pool {
         alg: SigAlg,
         pin: AuthPin,
         sessions: usize,
+    ) -> Result<Pool, HsmError> {
+        Self::open_with(
+            module,
+            token,
+            key_label,
+            alg,
+            pin,
+            sessions,
+            KeyPlacement::SessionCopy,
+        )
+    }
+
+    /// [`Pool::open`] with the key placement chosen (the benchmark compares both).
+    pub fn open_with(
+        module: &Path,
+        token: &str,
+        key_label: &str,
+        alg: SigAlg,
+        pin: AuthPin,
+        sessions: usize,
+        placement: KeyPlacement,
     ) -> Result<Pool, HsmError> {
         if sessions == 0 {
             return Err(HsmError::Argument("sessions: must be at least 1".into()));
@@ -427,6 +519,7 @@ impl Pool {
             alg,
             pin,
             pin_refused: AtomicBool::new(false),
+            placement,
             workers: Vec::with_capacity(sessions),
         };
         for _ in 0..sessions {
@@ -478,18 +571,60 @@ impl Pool {
             Err(e) => return Err(call_err("C_OpenSession")(e)),
         };
         self.login(&session)?;
+        // CKA_TOKEN=true: only the token key, never another worker's session copy
+        // (session objects are visible to every session of the application).
         let template = [
             Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Token(true),
             Attribute::Label(self.key_label.as_bytes().to_vec()),
         ];
         let found = session
             .find_objects(&template)
             .map_err(call_err("C_FindObjects"))?;
-        let key = *found.first().ok_or_else(|| HsmError::KeyNotFound {
+        let token_key = *found.first().ok_or_else(|| HsmError::KeyNotFound {
             token: self.token.clone(),
             key: self.key_label.clone(),
         })?;
-        Ok(Worker { session, key })
+        let copy = match self.placement {
+            KeyPlacement::SessionCopy => session_copy(&session, token_key),
+            KeyPlacement::TokenObject => None,
+        };
+        Ok(match copy {
+            Some(key) => Worker {
+                session,
+                key,
+                key_is_session_copy: true,
+            },
+            None => Worker {
+                session,
+                key: token_key,
+                key_is_session_copy: false,
+            },
+        })
+    }
+
+    /// True once C_Login refused the PIN: the pool will not log in again.
+    pub fn pin_refused(&self) -> bool {
+        self.pin_refused.load(Ordering::Acquire)
+    }
+
+    /// The key placement asked for at open.
+    pub fn placement(&self) -> KeyPlacement {
+        self.placement
+    }
+
+    /// How many open sessions sign with a session copy of the key (the others, if
+    /// any, use the token object because the module refused the copy).
+    pub fn session_key_copies(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| {
+                w.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_some_and(|w| w.key_is_session_copy)
+            })
+            .count()
     }
 
     pub fn sessions(&self) -> usize {
@@ -668,6 +803,7 @@ impl fmt::Debug for Pool {
             .field("key", &self.key_label)
             .field("algorithm", &self.alg.name())
             .field("sessions", &self.workers.len())
+            .field("key_placement", &self.placement)
             .finish()
     }
 }

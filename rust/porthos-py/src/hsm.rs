@@ -43,8 +43,12 @@ type SignResult<'py> = (
 
 #[pymethods]
 impl Pkcs11Pool {
+    /// `key_placement`: "session-copy" (default: each session signs with a
+    /// non-extractable session copy of the key, see porthos_pkcs11) or
+    /// "token-object" (every session signs with the token object).
     #[new]
-    #[pyo3(signature = (module, token, key, signature_algorithm, pin, sessions))]
+    #[pyo3(signature = (module, token, key, signature_algorithm, pin, sessions, key_placement="session-copy"))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         module: PathBuf,
@@ -53,11 +57,23 @@ impl Pkcs11Pool {
         signature_algorithm: &str,
         pin: &Bound<'_, PyAny>,
         sessions: usize,
+        key_placement: &str,
     ) -> NativeResult<Pkcs11Pool> {
         let alg = parse_alg(signature_algorithm)?;
+        let placement = match key_placement {
+            "session-copy" => p11::KeyPlacement::SessionCopy,
+            "token-object" => p11::KeyPlacement::TokenObject,
+            other => {
+                return Err(NativeError::Batch(format!(
+                    "key_placement: {other:?}; expected \"session-copy\" or \"token-object\""
+                )))
+            }
+        };
         let pin = secret_pin(pin)?;
         let inner = py
-            .detach(move || p11::Pool::open(&module, &token, &key, alg, pin, sessions))
+            .detach(move || {
+                p11::Pool::open_with(&module, &token, &key, alg, pin, sessions, placement)
+            })
             .map_err(NativeError::Hsm)?;
         Ok(Pkcs11Pool { inner })
     }
@@ -119,6 +135,26 @@ impl Pkcs11Pool {
     #[getter]
     fn key_label(&self) -> &str {
         self.inner.key_label()
+    }
+
+    /// How many open sessions sign with a session copy of the key.
+    #[getter]
+    fn session_key_copies(&self) -> usize {
+        self.inner.session_key_copies()
+    }
+
+    /// True once C_Login refused the PIN (the pool never logs in again).
+    #[getter]
+    fn pin_refused(&self) -> bool {
+        self.inner.pin_refused()
+    }
+
+    #[getter]
+    fn key_placement(&self) -> &'static str {
+        match self.inner.placement() {
+            p11::KeyPlacement::SessionCopy => "session-copy",
+            p11::KeyPlacement::TokenObject => "token-object",
+        }
     }
 
     #[getter]
