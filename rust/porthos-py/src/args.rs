@@ -359,6 +359,9 @@ pub fn run_in<T: Send>(pool: &Option<rayon::ThreadPool>, f: impl FnOnce() -> T +
 /// small batch does not pay for the watcher thread of a large one.
 pub const CHUNK_PER_THREAD: usize = 1024;
 
+/// Where par_runs' helper thread leaves the batch's runs (or its panic).
+type Finished<T> = std::sync::Mutex<Option<std::thread::Result<Vec<Vec<T>>>>>;
+
 /// How often the calling thread takes the GIL back to run Python's signal handlers
 /// while a large batch runs.
 const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
@@ -421,8 +424,7 @@ pub fn par_runs<T: Send>(
 
     // The batch runs on a scoped helper thread (it blocks in the pool while rayon's
     // workers do the work); this thread only waits and polls for signals.
-    let done: (Mutex<Option<std::thread::Result<Vec<Vec<T>>>>>, Condvar) =
-        (Mutex::new(None), Condvar::new());
+    let done: (Finished<T>, Condvar) = (Mutex::new(None), Condvar::new());
     let (stop, done) = (&stop, &done);
     let starts = &starts;
     let outcome = std::thread::scope(|s| {
