@@ -416,7 +416,6 @@ class CertificateAuthority:
             signed: list[bytes | None] = [None] * k
             sign_status = np.zeros(k, dtype=np.uint8)
             sign_reasons = [""] * k
-            issued_at = int(time.time())
             # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
             # so its RFC 4514 text is the tail's text, then the prefix's, made once.
             cut = len(prof.subject_prefix)
@@ -485,6 +484,7 @@ class CertificateAuthority:
                         signed[j] = der
             # Committed before any certificate leaves this call (ARCHITECTURE "Store"),
             # with its audit record in the same transaction.
+            issued_at = int(time.time())  # read by make_rows
             store = self.workspace.store
             rows: list[CertificateRow] = [] if pipelined else make_rows(0, k)
             with store.transaction():
