@@ -151,8 +151,11 @@ def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
     return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
 
 
-# Items per piece when issue_batch stores one piece while the next is signed.
-_PIPELINE_PIECE = 2048
+# Items per piece when issue_batch stores one piece while the next is signed: small
+# enough that the first signing and the last insert (nothing to overlap them with) are
+# short, large enough that each Template.issue call is still a real batch. 1,024 was
+# as fast as or faster than 2,048 and 512 at N = 10,000 on 2 cores (min of 7).
+_PIPELINE_PIECE = 1024
 
 _ESCAPE_RE = re.compile(r'([,+"\\<>;=])')
 _SPECIAL = frozenset(',+"\\<>;=')
