@@ -410,3 +410,59 @@ def test_split_csr_pem_edge_cases() -> None:
     assert mismatched[0].der is None
     empty = split_csr_pem("-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----")
     assert empty[0].der is None
+
+
+@pytest.mark.parametrize("threads", [None, 2, 1])
+def test_batch_stored_while_signed_matches_the_sequential_path(
+    fresh_workspace: Workspace,
+    csr_factory: CsrFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    threads: int | None,
+) -> None:
+    # With more than one thread a large batch is stored piece by piece while the next
+    # piece is signed (ca._PIPELINE_PIECE items a piece; shrunk here so 13 requests
+    # make 5 pieces). Same result as the one-thread path: one slot per request, refused
+    # items untouched, rows stored in request order with the SPKI hash, one audit
+    # record listing the serials in that order, and everything in one transaction.
+    from porthos import audit, ca
+
+    monkeypatch.setattr(ca, "_PIPELINE_PIECE", 3)
+    good = [request_for("ha-device", csr_factory, n)[0] for n in range(11)]
+    csrs = [*good[:4], b"\x30\x00", *good[4:9], good[2], *good[9:]]
+    authority = fresh_workspace.ca("ha-device-ca-1")
+    before = fresh_workspace.store.count_certificates()
+    res = authority.issue_batch(csrs, "ha-device", now=NOW, threads=threads)
+    want = [IssueStatus.ISSUED] * len(csrs)
+    want[4], want[10] = IssueStatus.MALFORMED, IssueStatus.DUPLICATE_IN_BATCH
+    assert [IssueStatus(int(s)) for s in res.status] == want
+    issued = [c for c in res.certificates if c is not None]
+    assert len(issued) == 11
+    store = fresh_workspace.store
+    assert store.count_certificates() == before + 11
+    rows = store.conn.execute(
+        "SELECT serial_hex, subject, der, spki_sha256 FROM certificates"
+        " WHERE ca_name = ? ORDER BY rowid DESC LIMIT 11",
+        ("ha-device-ca-1",),
+    ).fetchall()[::-1]
+    assert [r[2] for r in rows] == issued
+    for (serial_hex, subject, der, spki_sha256), csr in zip(rows, good, strict=True):
+        cert = x509.load_der_x509_certificate(der)
+        assert int(serial_hex, 16) == cert.serial_number
+        assert subject == cert.subject.rfc4514_string()
+        spki = (
+            x509.load_der_x509_csr(csr)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        assert (
+            cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            == spki
+        )
+        assert spki_sha256 == hashlib.sha256(spki).digest()
+    (issued_rec,) = [r for r in audit.records(store) if r.event == audit.Event.CERTIFICATES_ISSUED]
+    assert issued_rec.details["serials"] == [r[0] for r in rows]
+    assert issued_rec.details["count"] == 11

@@ -8,6 +8,7 @@ the way its name says.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -208,6 +209,21 @@ def test_good_requests_are_decoded() -> None:
     (ext,) = batch.requested_extensions(i256)
     san = pyca.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert ext == ("2.5.29.17", False, san.value.public_bytes())
+
+
+def test_batch_columns_match_the_per_item_accessors() -> None:
+    # subjects()/spkis()/spki_sha256() are what issuance reads (one call each): the same
+    # values as subject(i)/spki(i)/sha256(spki(i)); empty/zeros where nothing parsed.
+    c, batch = parsed()
+    subjects, spkis, hashes = batch.subjects(), batch.spkis(), batch.spki_sha256()
+    assert len(subjects) == len(spkis) == len(hashes) == len(c)
+    for i, (name, _, status) in enumerate(c):
+        assert subjects[i] == batch.subject(i), name
+        assert spkis[i] == batch.spki(i), name
+        if spkis[i]:
+            assert hashes[i] == hashlib.sha256(spkis[i]).digest(), name
+        else:
+            assert status is not CsrStatus.OK and hashes[i] == bytes(32), name
 
 
 def test_verify_false_skips_only_the_signature() -> None:

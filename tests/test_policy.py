@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from porthos import load_profile_set
 from porthos.policy import (
@@ -13,6 +14,7 @@ from porthos.policy import (
     build_subject,
     check_key,
     decide,
+    decide_batch,
     is_fqdn,
     validity,
 )
@@ -222,6 +224,46 @@ def test_decide() -> None:
     assert d.status == IssueStatus.KEY_NOT_ALLOWED and d.subject is None
     d = decide(ha, [(CN, "x")], KeyType.EC_P256, 256)
     assert d.status == IssueStatus.SUBJECT_INVALID and "UUID" in d.reason
+
+
+@pytest.mark.parametrize("profile", sorted(PS.profiles))
+def test_decide_batch_is_decide(profile: str) -> None:
+    # Issuance decides whole batches (decide_batch, with a short path for one-CN UUID
+    # subjects); every answer must be decide()'s, reasons included, for every profile.
+    p = PS.profiles[profile]
+    subjects: list[list[tuple[str, str]]] = [
+        [(CN, UUID)],
+        [(CN, UUID.upper())],
+        [(CN, "x")],
+        [(CN, UUID), (CN, UUID)],
+        [(ORG, "dormakaba"), (CN, UUID)],
+        [(CN, UUID), (SN, "12345")],
+        [(OU, "realm-1"), (CN, UUID)],
+        [(ORG, "dormakaba")],
+        [],
+        [(CN, "host.example.com")],
+        [(CN, "host.example.com:app")],
+        [(CN, "ABCdef123")],
+        [(CN, "Jane Doe")],
+        [(CN, " " + UUID)],
+        [(C, "CH"), (CN, "a" * 65)],
+    ]
+    keys = [
+        (KeyType.EC_P256, 256),
+        (KeyType.EC_P384, 384),
+        (KeyType.RSA, 2048),
+        (KeyType.RSA, 3072),
+        (KeyType.ED25519, 0),
+        (KeyType.UNKNOWN, 0),
+    ]
+    cases = [(s, k) for s in subjects for k in keys]
+    kt = np.array([int(k[0]) for _, k in cases], dtype=np.uint8)
+    kb = np.array([k[1] for _, k in cases], dtype=np.uint32)
+    statuses, reasons, out = decide_batch(p, [s for s, _ in cases], kt, kb)
+    for i, (s, (t, b)) in enumerate(cases):
+        d = decide(p, s, int(t), b)
+        assert (statuses[i], reasons[i], out[i]) == (int(d.status), d.reason, d.subject), (s, t)
+    assert decide_batch(p, [], kt[:0], kb[:0]) == ([], [], [])
 
 
 def _ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:

@@ -38,6 +38,10 @@ class CsrBatch:
     def subject(self, index: int) -> list[tuple[str, str]]:
         """(dotted OID, value) per attribute, DER order (most general first)."""
     def spki(self, index: int) -> bytes: ...  # SubjectPublicKeyInfo DER
+    # Whole-batch columns, one slot per item (empty / b"" / zeros where it did not parse).
+    def subjects(self) -> list[list[tuple[str, str]]]: ...
+    def spkis(self) -> list[bytes]: ...
+    def spki_sha256(self) -> list[bytes]: ...  # SHA-256 of each SPKI DER, 32 bytes
     def signature_algorithm(self, index: int) -> str: ...  # e.g. "ecdsa-sha256"; "" if unknown
     def detail(self, index: int) -> str: ...  # "" when ok; what and where otherwise
     def requested_extensions(self, index: int) -> list[tuple[str, bool, bytes]]:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+from numpy.typing import NDArray
+
 from porthos.status import IssueStatus, KeyType
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ __all__ = [
     "build_subject",
     "check_key",
     "decide",
+    "decide_batch",
     "describe_key",
     "validity",
 ]
@@ -345,3 +349,49 @@ def decide(
     except SubjectInvalid as exc:
         return Decision(IssueStatus.SUBJECT_INVALID, str(exc), None)
     return Decision(IssueStatus.ISSUED, "", subject)
+
+
+def decide_batch(
+    profile: Profile,
+    csr_subjects: Sequence[Sequence[tuple[str, str]]],
+    key_types: NDArray[np.uint8],
+    key_bits: NDArray[np.uint32],
+) -> tuple[list[int], list[str], list[list[tuple[str, str]] | None]]:
+    """:func:`decide` for a whole batch, same answers: (statuses, reasons, subjects),
+    one slot per request (subject None where refused).
+
+    Why a batch form: issuance calls this for 10,000s of requests, and per request
+    :func:`decide` costs ~15 µs of Python (key loop, rule dispatch, a Decision object),
+    serial work that no core count speeds up. Here the key rule is one NumPy pass and
+    the common subjects take a short path; anything the short path does not settle
+    goes through :func:`decide` itself, so every reason stays the same.
+    """
+    n = len(csr_subjects)
+    key_ok = np.zeros(n, dtype=bool)
+    for name in profile.key_types:
+        kt, bits = KEY_TYPE_NAMES[name]
+        hit = key_types == int(kt)
+        if bits is not None:
+            hit &= key_bits == bits
+        key_ok |= hit
+    ok = key_ok.tolist()
+    statuses = [int(IssueStatus.ISSUED)] * n
+    reasons = [""] * n
+    subjects: list[list[tuple[str, str]] | None] = [None] * n
+    prefix = list(profile.subject_prefix)
+    # Short path of the "uuid" rule (000 §7.1.3.1): a subject that is exactly one CN
+    # holding a UUID gets [CN=<lower-case UUID>] after the prefix, as _rule_uuid gives
+    # (one CN; 36 characters is under ub-common-name; RFC 4122 lower case).
+    uuid_rule = profile.subject_rule == "uuid"
+    fullmatch = _UUID_RE.fullmatch
+    for i, s in enumerate(csr_subjects):
+        if ok[i] and uuid_rule and len(s) == 1:
+            attr, cn = s[0]
+            if attr == _CN and fullmatch(cn):
+                subjects[i] = [*prefix, ("CN", cn.lower())]
+                continue
+        d = decide(profile, s, int(key_types[i]), int(key_bits[i]))
+        statuses[i] = int(d.status)
+        reasons[i] = d.reason
+        subjects[i] = d.subject
+    return statuses, reasons, subjects

@@ -39,8 +39,8 @@ bits, Ed25519. High-s ECDSA signatures are valid (X.509 has no low-s rule).
 
 A malformed *argument* (lengths that disagree, offsets out of range or decreasing, a
 non-bytes item, ``threads=0``) raises :class:`~porthos.BatchArgumentError`; a malformed
-*item* is a status (or ``False``). Work runs in chunks of ~1,000 items per thread; between
-chunks the GIL is re-taken for Python's signal handlers, so Ctrl-C raises
+*item* is a status (or ``False``). A batch is one parallel job with the GIL released; the
+calling thread re-takes the GIL every 20 ms for Python's signal handlers, so Ctrl-C raises
 ``KeyboardInterrupt`` within a fraction of a second, whatever the batch size.
 """
 

@@ -284,6 +284,31 @@ def run(
         "csrs_1t_time_over_sig_1t_time": rate("sig_1t") / rate("csrs_1t"),
         "floor_1t_time_over_sig_1t_time": rate("sig_1t") / rate("floor_1t"),
         "csrs_all_over_pyca": rate("csrs_all") / rate("pyca"),
+        # Diagnostics, not targets: why a scaling figure falls short. CPU seconds per
+        # item, all cores over one thread: ~1.0 means every core did useful work and
+        # the shortfall is idle time (waiting at a barrier, a core lost to another
+        # process); >1.0 means each item cost more CPU with all cores busy (another
+        # process's cache traffic, hypervisor steal, clock) and no change to the
+        # batching can win it back.
+        "sig_all_cpu_over_sig_1t_cpu": cpu_rate("sig_1t") / cpu_rate("sig_all"),
+        "csrs_all_cpu_over_csrs_1t_cpu": cpu_rate("csrs_1t") / cpu_rate("csrs_all"),
+        # Busy cores during the call: process CPU seconds over wall seconds.
+        "sig_all_busy_cores": float(
+            statistics.median(
+                c / w
+                for c, w in zip(
+                    runs["sig_all"]["cpu_seconds"], runs["sig_all"]["seconds"], strict=True
+                )
+            )
+        ),
+        "csrs_all_busy_cores": float(
+            statistics.median(
+                c / w
+                for c, w in zip(
+                    runs["csrs_all"]["cpu_seconds"], runs["csrs_all"]["seconds"], strict=True
+                )
+            )
+        ),
     }
     scaling_target = TARGET_SCALING_2_CORES * cores / 2
     targets = {

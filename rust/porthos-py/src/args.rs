@@ -353,18 +353,33 @@ pub fn run_in<T: Send>(pool: &Option<rayon::ThreadPool>, f: impl FnOnce() -> T +
     }
 }
 
-/// Items per worker thread between two signal checks. One item costs 30-100 µs (P-256
-/// ~35 µs, RSA-4096 and Ed25519 longer), so a chunk is ~30-100 ms of work: Ctrl-C
-/// lands within a fraction of a second, and the per-chunk cost (re-taking the GIL,
-/// one rayon fork-join) stays far under 0.1 %.
+/// Items per worker thread below which a batch runs as one fork-join with no signal
+/// checks: under ~30-100 ms of work (one item costs 30-100 µs: P-256 ~35 µs, RSA-4096
+/// and Ed25519 longer), so Ctrl-C still lands within a fraction of a second, and a
+/// small batch does not pay for the watcher thread of a large one.
 pub const CHUNK_PER_THREAD: usize = 1024;
 
-/// Map `f` over `0..n` in parallel and in order, with the GIL released, in chunks;
-/// the GIL is taken back between chunks to run Python's signal handlers, so a SIGINT
-/// raises KeyboardInterrupt (and drops the partial work) instead of waiting for the
-/// batch. `f` gets a run of `run_len` consecutive indices and returns one result per
-/// index, in order: batch kernels (the IFMA P-256 verifier works eight lanes at a
-/// time and inverts all s of a run at once) need runs, not single items.
+/// Where par_runs' helper thread leaves the batch's runs (or its panic).
+type Finished<T> = std::sync::Mutex<Option<std::thread::Result<Vec<Vec<T>>>>>;
+
+/// How often the calling thread takes the GIL back to run Python's signal handlers
+/// while a large batch runs.
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Map `f` over `0..n` in parallel and in order, with the GIL released. `f` gets a run
+/// of `run_len` consecutive indices and returns one result per index, in order: batch
+/// kernels (the IFMA P-256 verifier works eight lanes at a time and inverts all s of
+/// a run at once) need runs, not single items.
+///
+/// A large batch is ONE parallel job over all its runs, so rayon's work stealing
+/// balances it to the end: a worker that loses its core for a while (another process,
+/// an interrupt) is covered by the others. (It used to be cut into chunks of
+/// 1,024 items per thread with a fork-join barrier each, and at every barrier the
+/// workers waited for the slowest one; on 2 cores that cost 5-10 % of the scaling of a
+/// 100k-item batch.) Meanwhile the calling thread waits on a condition variable and
+/// takes the GIL back every 20 ms for Python's signal handlers, so a SIGINT raises
+/// KeyboardInterrupt: the runs not yet started are skipped, the partial work is
+/// dropped.
 pub fn par_runs<T: Send>(
     py: Python<'_>,
     n: usize,
@@ -372,30 +387,80 @@ pub fn par_runs<T: Send>(
     run_len: usize,
     f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
 ) -> PyResult<Vec<T>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Condvar, Mutex};
+
     let threads = pool
         .as_ref()
         .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-    let chunk = CHUNK_PER_THREAD * threads.max(1);
     let run_len = run_len.max(1);
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    let mut start = 0;
-    while start < n {
-        let end = n.min(start + chunk);
-        py.detach(|| {
-            run_in(pool, || {
-                let runs: Vec<Vec<T>> = (start..end)
-                    .step_by(run_len)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|a| f(a..end.min(a + run_len)))
-                    .collect();
-                for run in runs {
-                    out.extend(run);
+    let starts = |stop: &AtomicBool| {
+        (0..n)
+            .step_by(run_len)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|a| {
+                if stop.load(Ordering::Relaxed) {
+                    Vec::new()
+                } else {
+                    f(a..n.min(a + run_len))
                 }
             })
-        });
+            .collect::<Vec<Vec<T>>>()
+    };
+    let flatten = |runs: Vec<Vec<T>>| {
+        let mut out: Vec<T> = Vec::with_capacity(n);
+        for run in runs {
+            out.extend(run);
+        }
+        out
+    };
+    let stop = AtomicBool::new(false);
+    if n <= CHUNK_PER_THREAD * threads.max(1) {
+        let runs = py.detach(|| run_in(pool, || starts(&stop)));
         py.check_signals()?;
-        start = end;
+        return Ok(flatten(runs));
     }
-    Ok(out)
+
+    // The batch runs on a scoped helper thread (it blocks in the pool while rayon's
+    // workers do the work); this thread only waits and polls for signals.
+    let done: (Finished<T>, Condvar) = (Mutex::new(None), Condvar::new());
+    let (stop, done) = (&stop, &done);
+    let starts = &starts;
+    let outcome = std::thread::scope(|s| {
+        s.spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_in(pool, || starts(stop))
+            }));
+            let mut slot = done.0.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = Some(r);
+            done.1.notify_all();
+        });
+        let mut interrupted: Option<PyErr> = None;
+        loop {
+            let finished = py.detach(|| {
+                let slot = done.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut slot, _) = done
+                    .1
+                    .wait_timeout_while(slot, SIGNAL_POLL, |r| r.is_none())
+                    .unwrap_or_else(|e| e.into_inner());
+                slot.take()
+            });
+            if let Some(r) = finished {
+                break interrupted.map_or(Ok(r), Err);
+            }
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    // Skip the runs not yet started, then wait for those in flight.
+                    stop.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                }
+            }
+        }
+    });
+    match outcome? {
+        Ok(runs) => Ok(flatten(runs)),
+        // A panic in `f` reaches Python as PanicException, as it did on this thread.
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
 }

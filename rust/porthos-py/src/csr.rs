@@ -3,8 +3,9 @@
 
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
+use porthos_core::sign::{digest_batch, HashAlg};
 use porthos_core::verify::{check_csr_run, CsrOutcome, VerifyStatus, RUN_LEN};
 
 use crate::args::{byte_items, par_runs, pool};
@@ -13,6 +14,10 @@ use crate::error::NativeResult;
 struct Item {
     subject: Vec<(String, String)>,
     spki: (usize, usize),
+    /// SHA-256 of the SPKI DER (zeros when the request did not parse): the store keys
+    /// subjects' keys by it (000 §3.1, §4.7); hashed here, on the parse workers, so
+    /// issuance does not hash 10,000s of keys one by one under the GIL.
+    spki_sha256: [u8; 32],
     signature_algorithm: &'static str,
     detail: String,
     extensions: Vec<(String, bool, Vec<u8>)>,
@@ -64,6 +69,35 @@ impl CsrBatch {
         let (a, b) = self.item(index)?.spki;
         Ok(PyBytes::new(py, &self.data[a..b]))
     }
+    /// Every item's subject as one list (empty for an item that did not parse): the
+    /// issuance path reads all of them, and one call costs far less than N `subject(i)`.
+    fn subjects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let lists = self
+            .items
+            .iter()
+            .map(|it| PyList::new(py, it.subject.iter().map(|(o, v)| (o.as_str(), v.as_str()))))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
+    }
+    /// Every item's SubjectPublicKeyInfo DER as one list (b"" where it did not parse).
+    fn spkis<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.items
+                .iter()
+                .map(|it| PyBytes::new(py, &self.data[it.spki.0..it.spki.1])),
+        )
+    }
+    /// Every item's SHA-256 of its SPKI DER as one list of 32-byte strings (zeros
+    /// where it did not parse).
+    fn spki_sha256<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.items
+                .iter()
+                .map(|it| PyBytes::new(py, &it.spki_sha256)),
+        )
+    }
     fn signature_algorithm(&self, index: isize) -> PyResult<&'static str> {
         Ok(self.item(index)?.signature_algorithm)
     }
@@ -107,6 +141,9 @@ fn row(data: &[u8], o: CsrOutcome<'_>) -> (u8, u8, u32, Item) {
                     .map(|a| (a.oid.clone(), a.value.clone()))
                     .collect(),
                 spki: offset_in(data, c.spki.der),
+                spki_sha256: digest_batch(std::iter::once(c.spki.der), HashAlg::Sha256)
+                    .try_into()
+                    .unwrap_or([0; 32]),
                 signature_algorithm: c.signature_algorithm.name(),
                 detail: o.detail.clone(),
                 extensions: c
@@ -121,6 +158,7 @@ fn row(data: &[u8], o: CsrOutcome<'_>) -> (u8, u8, u32, Item) {
             let item = Item {
                 subject: Vec::new(),
                 spki: (0, 0),
+                spki_sha256: [0; 32],
                 signature_algorithm: "",
                 detail: o.detail.clone(),
                 extensions: Vec::new(),
@@ -131,7 +169,7 @@ fn row(data: &[u8], o: CsrOutcome<'_>) -> (u8, u8, u32, Item) {
 }
 
 /// Parse (and by default verify) a batch of DER CSRs: the same engine as
-/// verify_csrs (core `check_csr`, chunked, GIL released, Ctrl-C between chunks), plus
+/// verify_csrs (core `check_csr`, one parallel job, GIL released, Ctrl-C polled), plus
 /// the parsed fields the issuance path needs.
 #[pyfunction]
 #[pyo3(signature = (csrs, *, verify = true, threads = None))]

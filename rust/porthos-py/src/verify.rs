@@ -1,7 +1,7 @@
 //! verify_signatures (raw batch verification over (key, message, signature) triples)
 //! and verify_csrs (parse + proof of possession, status per item, details on demand).
 //!
-//! Both copy their arguments out under the GIL, then work in chunks with the GIL
+//! Both copy their arguments out under the GIL, then work as one parallel job with the GIL
 //! released (args::par_runs), so Ctrl-C interrupts a batch of millions.
 
 use numpy::{IntoPyArray, PyArray1};
