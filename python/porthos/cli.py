@@ -492,5 +492,8 @@ _register_hsm(main, bench)
 # verify-csrs and bench verify (issue 3) live in cli_verify.py.
 __import__("porthos.cli_verify").cli_verify.register(main)
 
+# revoke and crl due (issue 6, lifecycle) live in cli_lifecycle.py.
+__import__("porthos.cli_lifecycle").cli_lifecycle.register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
