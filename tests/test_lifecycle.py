@@ -381,9 +381,16 @@ def test_ca_certificate_rules(ws: Workspace, tmp_path: Path) -> None:
     r = revoke(ws, user_ca.serial_hex, "cACompromise", "--now", at(t0 + 5))
     assert r.exit_code == 0, r.output
     assert due_cas(ws, t0 + 6) == {"root-ca-1"}
-    publish(ws, t0 + 6)
+    # §5.8 termination revokes a CA certificate with cessationOfOperation.
+    sa_ca = ws.ca("sa-device-ca-1")
+    r = revoke(ws, sa_ca.serial_hex, "cessationOfOperation", "--now", at(t0 + 7))
+    assert r.exit_code == 0, r.output
+    publish(ws, t0 + 8)
     crl = crl_at(ws, "root-ca-1")
-    assert crl.get_revoked_certificate_by_serial_number(int(user_ca.serial_hex, 16)) is not None
+    for ca, flag in ((user_ca, "ca_compromise"), (sa_ca, "cessation_of_operation")):
+        entry = crl.get_revoked_certificate_by_serial_number(int(ca.serial_hex, 16))
+        assert entry is not None
+        assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name == (flag)
     check_crls(ws, tmp_path)
 
 
@@ -685,3 +692,19 @@ def test_hsm_workspace_publish_needs_pins(
     with Workspace.open(w) as ws:
         assert due_cas(ws, ws.ca("root-ca-1").not_before + 60) == set()
         check_crls(ws, tmp_path, revoked=bad, good=good)
+
+
+def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
+    """A slower concurrent publisher holding an older CRL number must not overwrite the
+    newer file (RFC 5280 §5.2.3, 000 §4.9.8)."""
+    from porthos import lifecycle
+
+    t0 = ws.ca("root-ca-1").not_before + 10
+    publish(ws, t0, "--ca", "user-ca-1")
+    path = ws.path / "repository" / CRL_HOST / "user-ca-1.crl"
+    older = path.read_bytes()
+    publish(ws, t0 + 60, "--ca", "user-ca-1")
+    newer = path.read_bytes()
+    assert older != newer
+    assert lifecycle._write_crl(path, older, 1) is False
+    assert path.read_bytes() == newer

@@ -25,11 +25,13 @@ system clock (§6.8: times come from the operating system).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -735,6 +737,41 @@ def publication_map(ws: Workspace) -> dict[str, tuple[str, str]]:
     return out
 
 
+@contextmanager
+def _repository_lock(ws: Workspace) -> Iterator[None]:
+    """One publisher at a time writes the repository (an advisory lock on
+    W/repository/.lock), so two concurrent ``crl publish`` runs cannot leave an older
+    CRL in place of a newer one."""
+    lock = ws.path / "repository" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _write_crl(path: Path, der: bytes, number: int) -> bool:
+    """Write a CRL unless the file already holds a newer one of the same issuer (a
+    slower concurrent publisher must not replace it: RFC 5280 §5.2.3 numbers only
+    grow, and relying parties keep the newest, §4.9.8). Call under the lock."""
+    if path.is_file():
+        try:
+            old = crlmod.parse_crl(path.read_bytes())
+        except PorthosError:
+            old = None
+        new_issuer = crlmod.parse_crl(der).issuer_der
+        if (
+            old is not None
+            and old.issuer_der == new_issuer
+            and old.crl_number is not None
+            and old.crl_number > number
+        ):
+            return False
+    return _write(path, der)
+
+
 def _write(path: Path, data: bytes) -> bool:
     """Atomic write (temporary file renamed into place); False if unchanged."""
     if path.is_file() and path.read_bytes() == data:
@@ -801,8 +838,9 @@ def _publish_crl(
         paths = [repository_path(ws, u) for u in urls]
         # The flat copy W/repository/<ca>.crl of issue 4 stays, for tools that read it.
         paths.append(ws.path / "repository" / crlmod.crl_file_name(ca))
-        for p in paths:
-            _write(p, der)
+        with _repository_lock(ws):
+            for p in paths:
+                _write_crl(p, der, number)
     except BaseException as exc:
         audit.record_failure(store, audit.Event.CRL_PUBLISHED, exc, ca=ca.name, number=number)
         raise
@@ -865,7 +903,8 @@ def _publish_shards(
         der = bytes(shard_crl)
         shard_url = url.replace("{shard}", str(s))
         paths = (repository_path(ws, shard_url),)
-        _write(paths[0], der)
+        with _repository_lock(ws):
+            _write_crl(paths[0], der, number)
         digest = hashlib.sha256(der).hexdigest()
         audit.record(
             store,
