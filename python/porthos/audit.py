@@ -81,6 +81,8 @@ class Event:
     # CRLs (§4.9.7)
     CRL_CREATED = "crl.created"
     CRL_PUBLISHED = "crl.published"
+    # CA certificates written where the AIA URLs point (§2.1, §2.3)
+    CA_CERTIFICATE_PUBLISHED = "ca.certificate-published"
     # Software (§5.4.1 "software version change")
     SOFTWARE_VERSION = "software.version"
     # Anything that failed and was rolled back

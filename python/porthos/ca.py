@@ -577,22 +577,29 @@ class CertificateAuthority:
         *,
         when: int | None = None,
         invalidity_date: int | None = None,
+        requester: str | None = None,
+        now: int | None = None,
     ) -> int:
-        """Record revocations (one store transaction): serials as ints or hex, a
-        RFC 5280 §5.3.1 reason name or code ("unspecified"/None: no reasonCode). The
-        next CRL of this CA lists them (porthos.crl.publish). Minimal by design: the
-        RA lifecycle (who may revoke, §4.9 of the CP/CPS) is layered on later."""
-        from porthos.crl import REASON_NONE, reason_code
+        """Revoke certificates of this CA (serials as ints or hex) with a RFC 5280
+        §5.3.1 reason, through the rules of porthos.lifecycle.revoke (000 §4.9: reason
+        allowed for the certificate, no suspension, all or nothing, requester and
+        reason recorded and audited). ``requester`` defaults to the acting operator
+        (audit.default_actor). Returns the number revoked; refusals raise
+        LifecycleError. The next CRL of this CA lists them (§4.9.7)."""
+        from porthos import lifecycle
 
-        code = reason_code(reason)
-        when = int(time.time()) if when is None else int(when)
-        rows: list[tuple[str, int, int | None, int | None]] = []
-        for s in serials:
-            value = int(s, 16) if isinstance(s, str) else int(s)
-            # The store keys serials as the hex of the generated 16-octet row.
-            hex_serial = format(value, "x").zfill(32) if value < 1 << 128 else format(value, "x")
-            rows.append((hex_serial, when, None if code == REASON_NONE else code, invalidity_date))
-        return self.workspace.store.add_revocations(self.name, rows)
+        return len(
+            lifecycle.revoke(
+                self.workspace,
+                serials,
+                reason,
+                requester=requester or audit.default_actor(),
+                ca=self.name,
+                when=when,
+                invalidity_date=invalidity_date,
+                now=now,
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------

@@ -517,6 +517,8 @@ __import__("porthos.cli_verify").cli_verify.register(main)
 __import__("porthos.cli_changeover").cli_changeover.register(main)
 # The registration authority (issue 6): porthos ra ...
 main.add_command(__import__("porthos.cli_ra").cli_ra.ra)
+# revoke and crl due (issue 6, lifecycle) live in cli_lifecycle.py.
+__import__("porthos.cli_lifecycle").cli_lifecycle.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

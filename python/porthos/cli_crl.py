@@ -66,29 +66,63 @@ def crl() -> None:
     """Certificate revocation lists (RFC 5280 §5)."""
 
 
+def _publish_options(func: Any) -> Any:
+    # --now, --pin-file, --root-officer: shared with porthos revoke / crl due (issue 6).
+    from porthos.cli_options import NOW_OPTION, PIN_OPTIONS
+
+    for option in reversed([NOW_OPTION, *PIN_OPTIONS]):
+        func = option(func)
+    return func
+
+
 @crl.command()
 @_WORKDIR
-@click.option("--ca", "ca_name", default=None, help="Only this CA (default: every CA).")
+@click.option("--ca", "ca_name", default=None, help="Only this CA, due or not.")
+@click.option("--all", "everything", is_flag=True, help="Every CA, due or not.")
 @click.option(
     "--delta",
     is_flag=True,
     help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
 )
+@_publish_options
 @_errors_exit_2
-def publish(workdir: Path, ca_name: str | None, delta: bool) -> None:
-    """Write each CA's CRL from the store to the repository folder, under the file name
-    its CDP URL uses (root-ca-1.crl, ha-device-ca-1.crl, ...; shard CRLs under their
-    shard URL's file name)."""
+def publish(
+    workdir: Path,
+    ca_name: str | None,
+    everything: bool,
+    delta: bool,
+    now: int | None,
+    pin_file: Path | None,
+    root_officers: tuple[str, ...],
+) -> None:
+    """Issue the CRLs that are due (000 §4.9.7; see `porthos crl due`), after carrying
+    out the scheduled revocations whose time has come (§4.9.4), or every CA's (--all)
+    or one CA's (--ca). Each CRL and each CA certificate is written where its CDP / AIA
+    URL points: W/repository/<host>/<path> (e.g.
+    W/repository/crl.pki.porthos.io/root-ca-1.crl), so that a web server can serve
+    W/repository as is (§2.1); the CRL is also copied to W/repository/<ca>.crl.
+    HSM workspaces: the issuing CAs need --pin-file, the root CRL two --root-officer."""
+    if not delta:
+        if everything and ca_name:
+            raise click.UsageError("--all and --ca exclude each other")
+        # By name, like cli.py's registrations: cli_lifecycle imports porthos.cli.
+        lifecycle_cli = __import__("porthos.cli_lifecycle").cli_lifecycle
+        lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
+        return
     from porthos import crl as crlmod
     from porthos.ca import Workspace
 
     console = _console()
     with Workspace.open(workdir) as ws:
-        table = Table(title="CRLs published")
+        if ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+        table = Table(title="delta CRLs published")
         for col in ("CA", "CRL number", "entries", "file"):
             table.add_column(col)
         with _Bar("building CRLs") as bar:
-            results = crlmod.publish(ws, ca_name, delta=delta, progress=bar)
+            results = crlmod.publish(ws, ca_name, delta=True, now=now, progress=bar)
         for name, path, number, entries in results:
             table.add_row(name, str(number), str(entries), str(path))
         console.print(table)

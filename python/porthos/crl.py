@@ -516,7 +516,7 @@ def build_for_ca(
     number, columns = _allocate(ws, ca_name, now, "full")
     crl = build_crl(
         ca.certificate,
-        ca.key,
+        ca.signer,
         columns,
         crl_number=number,
         this_update=now,
@@ -548,7 +548,7 @@ def delta_for_ca(
     changes = delta_columns(store_columns(ws, ca_name, upto=base_upto), current)
     crl = build_crl(
         ca.certificate,
-        ca.key,
+        ca.signer,
         changes,
         crl_number=number,
         this_update=now,
@@ -612,7 +612,7 @@ def publish(
         number, columns = _allocate(ws, name, now, "shards")
         crls = build_shards(
             ca.certificate,
-            ca.key,
+            ca.signer,
             columns,
             crl_numbers=[number] * shards,
             url_template=url,

@@ -1,0 +1,185 @@
+"""``porthos revoke`` and ``porthos crl due`` (000 §4.9), and the options that
+``porthos crl publish`` (cli_crl.py) shares with them: ``--now`` and the HSM PINs.
+
+``--now`` says which time the command acts at: ISO-8601 (``2027-03-01T12:00:00Z``; no
+zone means UTC) or ``@<unix seconds>``. Without it the system clock is used (000 §6.8).
+It exists so that the schedule (§4.9.7) and scheduled revocations (§4.9.4) can be
+exercised and replayed without waiting a year; it is recorded in the audit records
+of what it causes (``revoked_at``, ``this_update``), next to the real record time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from porthos.cli import _console, _errors_exit_2
+from porthos.cli_options import NOW_OPTION, TIME
+
+_WORKDIR = click.option(
+    "--workdir",
+    "-w",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace directory (store, keys, repository).",
+)
+
+
+def _when(ts: int | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.command()
+@_WORKDIR
+@click.option(
+    "--serial",
+    "serials",
+    multiple=True,
+    required=True,
+    help="Serial of a certificate to revoke, hex (0x and colons allowed); repeatable. "
+    "All of them are revoked, or none.",
+)
+@click.option(
+    "--reason",
+    required=True,
+    help="RFC 5280 §5.3.1 reason: unspecified, keyCompromise, cACompromise, "
+    "affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn "
+    "(certificateHold, removeFromCRL, aACompromise are refused).",
+)
+@click.option(
+    "--requester",
+    required=True,
+    help="Who requested the revocation (000 §4.9.2, §3.4); recorded and audited.",
+)
+@click.option("--ca", "ca_name", default=None, help="The issuing CA (default: from the store).")
+@click.option(
+    "--invalidity-date",
+    type=TIME,
+    default=None,
+    help="When the key is known or suspected compromised (RFC 5280 §5.3.2).",
+)
+@click.option("--comment", default=None, help="Free text for the audit record.")
+@NOW_OPTION
+@_errors_exit_2
+def revoke(
+    workdir: Path,
+    serials: tuple[str, ...],
+    reason: str,
+    requester: str,
+    ca_name: str | None,
+    invalidity_date: int | None,
+    comment: str | None,
+    now: int | None,
+) -> None:
+    """Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7)."""
+    from porthos import lifecycle
+    from porthos.ca import Workspace
+
+    with Workspace.open(workdir) as ws:
+        done = lifecycle.revoke(
+            ws,
+            serials,
+            reason,
+            requester=requester,
+            ca=ca_name,
+            now=now,
+            invalidity_date=invalidity_date,
+            comment=comment,
+        )
+    table = Table(title=f"{len(done)} certificate(s) revoked")
+    for col in ("CA", "serial", "subject", "reason", "revoked at", "requested by"):
+        table.add_column(col)
+    for r in done:
+        table.add_row(r.ca, r.serial_hex, r.subject, r.reason, _when(r.revoked_at), r.requested_by)
+    _console().print(table)
+    _console().print("their CRLs are due now: porthos crl publish (000 §4.9.7)")
+
+
+@click.command("due")
+@_WORKDIR
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option("--all", "show_all", is_flag=True, help="Also list what is not due yet.")
+@NOW_OPTION
+@_errors_exit_2
+def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
+    """What is due (000 §4.9.7): the root's CRL every year, the issuing CAs' every 14
+    days, a CA's CRL after a revocation, and scheduled revocations whose grace period
+    ended (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
+    from porthos import lifecycle
+    from porthos.ca import Workspace
+
+    now = int(time.time()) if now is None else now
+    with Workspace.open(workdir) as ws:
+        items = lifecycle.schedule(ws, now) if show_all else lifecycle.due(ws, now)
+    if as_json:
+        click.echo(json.dumps({"now": now, "items": [i.as_json() for i in items]}, indent=1))
+        return
+    table = Table(title=f"due at {_when(now)}" if items else f"nothing due at {_when(now)}")
+    for col in ("CA", "kind", "due", "why", "last CRL", "next due"):
+        table.add_column(col)
+    for i in items:
+        last = "-" if i.last_number is None else f"#{i.last_number} {_when(i.last_this_update)}"
+        table.add_row(i.ca, i.kind, "yes" if i.is_due else "no", i.why, last, _when(i.next_due))
+    _console().print(table)
+
+
+def publish_lifecycle(
+    workdir: Path,
+    ca_name: str | None,
+    everything: bool,
+    now: int | None,
+    pin_file: Path | None,
+    root_officers: tuple[str, ...],
+) -> None:
+    """The body of ``porthos crl publish`` without --delta (cli_crl.py)."""
+    from porthos import lifecycle
+    from porthos.ca import Workspace
+    from porthos.cli_hsm_options import root_halves
+
+    now = int(time.time()) if now is None else now
+    console = _console()
+    with Workspace.open(workdir) as ws:
+        # Scheduled revocations first: they can make a CA due (§4.9.4, §4.9.7).
+        revoked = lifecycle.process_scheduled(ws, now)
+        names = lifecycle.crl_targets(ws, now, everything=everything, ca=ca_name)
+        halves = None
+        if ws.hsm is not None and names:
+            from porthos.hsm import read_pin
+
+            if any(not ws.ca(n).spec.self_signed for n in names):
+                ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+            if any(ws.ca(n).spec.self_signed for n in names):
+                halves = root_halves(root_officers)
+        results = lifecycle.publish(ws, names, now=now, root_halves=halves)
+    for r in revoked:
+        console.print(
+            f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
+            f"requested by {r.requested_by})"
+        )
+    table = Table(title=f"published at {_when(now)}" if results else "nothing was due")
+    for col in ("CA", "what", "CRL number", "entries", "files", "SHA-256"):
+        table.add_column(col)
+    for p in results:
+        table.add_row(
+            p.ca,
+            p.kind,
+            "-" if p.number is None else str(p.number),
+            "-" if p.entries is None else str(p.entries),
+            "\n".join(str(x.relative_to(workdir)) for x in p.paths),
+            p.sha256[:16],
+        )
+    console.print(table)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(revoke)
+    crl_group = main.commands["crl"]
+    assert isinstance(crl_group, click.Group)
+    crl_group.add_command(due)

@@ -1,0 +1,61 @@
+"""Options shared by ``porthos revoke``, ``porthos crl due`` and ``porthos crl publish``
+(issue 6): ``--now`` and the HSM PINs. Imported at definition time by cli_crl.py and
+cli_lifecycle.py, so this module must not import porthos.cli."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class _Time(click.ParamType):
+    """ISO-8601 or @unix-seconds -> Unix seconds."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.startswith("@"):
+            try:
+                return int(text[1:])
+            except ValueError:
+                self.fail(f"{value!r}: @ must be followed by Unix seconds", param, ctx)
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is neither ISO-8601 nor @<unix seconds>", param, ctx)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return int(dt.timestamp())
+
+
+TIME = _Time()
+
+NOW_OPTION = click.option(
+    "--now",
+    type=TIME,
+    default=None,
+    help="Act as if it were this time (ISO-8601 or @unix); default: the system clock.",
+)
+
+PIN_OPTIONS = [
+    click.option(
+        "--pin-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
+    ),
+    click.option(
+        "--root-officer",
+        "root_officers",
+        multiple=True,
+        metavar="NAME=PINFILE",
+        help="HSM workspaces, root CRL: twice, an HSM Security Officer and the file with "
+        "their half of the root PIN (000 §6.2.2); else two prompts.",
+    ),
+]
