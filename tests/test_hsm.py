@@ -401,8 +401,17 @@ def test_pin_changed_under_the_pool_fails_items_without_login_loop(softhsm_dir: 
 def test_pins_never_in_reprs_or_audit(tmp_path: Path) -> None:
     s = hsm.Secret(USER_PIN)
     _no_pin(repr(s) + str(s) + f"{s}" + repr([s]))
-    with pytest.raises(TypeError):
-        hsm.audit(tmp_path / "a.jsonl", "x", pin=s)
+    # The audit trail refuses a Secret (and any detail key naming a PIN) outright.
+    from porthos import audit
+    from porthos.exceptions import AuditError
+    from porthos.store import Store
+
+    with Store.create(tmp_path / "a.sqlite", env="prod", profile_set="porthos") as store:
+        with pytest.raises(AuditError):
+            audit.record(store, audit.Event.HSM_ACTIVATION, token=s)
+        with pytest.raises(AuditError):
+            audit.record(store, audit.Event.HSM_ACTIVATION, user_pin="x")
+        assert audit.verify(store).records == 0
     import pickle
 
     with pytest.raises(TypeError):
@@ -642,8 +651,15 @@ def test_cli_init_hsm_issue_and_openssl_verify(
     assert r3.returncode == 2 and "PIN incorrect" in r3.stderr, r3.stdout + r3.stderr
     # Officers are in the audit log; no PIN (nor a half) is in any output or file
     # porthos wrote (the token store holds only SoftHSM2's wrapped key material).
-    audit = (ws / "audit" / "hsm.jsonl").read_text()
-    assert '"alice"' in audit and '"bob"' in audit
+    # They are in the store's audit trail (issue 6: no separate HSM log any more).
+    from porthos import audit
+    from porthos.store import Store
+
+    with Store.open(ws / "porthos.sqlite") as store:
+        acts = [r for r in audit.records(store) if r.event == audit.Event.HSM_ACTIVATION]
+        assert any(r.details.get("officers") == ["alice", "bob"] for r in acts)
+        assert any(r.details.get("role") == "issuing" for r in acts)
+        assert audit.verify(store).ok
     blobs = [r.stdout, r.stderr, r2.stdout, r2.stderr, r3.stdout, r3.stderr]
     for p in ws.rglob("*"):
         if p.is_file():

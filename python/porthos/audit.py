@@ -44,6 +44,7 @@ __all__ = [
     "record_failure",
     "records",
     "verify",
+    "verify_export",
 ]
 
 #: The ``prev`` of the first record.
@@ -262,23 +263,23 @@ class VerifyResult:
     records: int
     first_bad: int | None
     problem: str
+    #: The chain value of the last record (GENESIS for an empty trail); only when ok.
+    head: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
 
 
-def verify(store: Store) -> VerifyResult:
-    """Walk the chain from the first record. Finds an edited record (its chain value no
-    longer matches), a deletion or insertion (a sequence gap, or a ``prev`` that is not
-    the previous record's value) and a reordering (both); names the first bad record."""
+Row = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, Any]
+
+
+def _verify_rows(rows: Iterator[Row] | list[Row]) -> VerifyResult:
+    """The chain walk shared by the store and an exported file: rows of (seq, time,
+    actor, event, subject, serial, outcome, details_json, prev, hash)."""
     prev = GENESIS
     expected_seq = 1
     count = 0
-    cur = store.conn.execute(
-        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
-        " FROM audit ORDER BY seq"
-    )
-    for seq, when, actor, event, subject, serial, outcome, details_json, rec_prev, value in cur:
+    for seq, when, actor, event, subject, serial, outcome, details_json, rec_prev, value in rows:
         count += 1
         if seq != expected_seq:
             what = "missing" if seq > expected_seq else "out of order"
@@ -312,7 +313,55 @@ def verify(store: Store) -> VerifyResult:
             )
         prev = str(value)
         expected_seq += 1
-    return VerifyResult(True, count, None, "")
+    return VerifyResult(True, count, None, "", prev)
+
+
+def verify(store: Store) -> VerifyResult:
+    """Walk the chain from the first record. Finds an edited record (its chain value no
+    longer matches), a deletion or insertion (a sequence gap, or a ``prev`` that is not
+    the previous record's value) and a reordering (both); names the first bad record.
+
+    Cutting records off the *end* leaves a shorter chain that still holds; compare
+    ``head`` with a value kept elsewhere (an earlier export, ``porthos audit verify
+    --head``) to catch that (000 §5.4.6: the archive copy)."""
+    cur = store.conn.execute(
+        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
+        " FROM audit ORDER BY seq"
+    )
+    return _verify_rows(cur)
+
+
+def _export_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
+    with Path(path).open("r", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                details_json = json.dumps(
+                    obj["details"], sort_keys=True, ensure_ascii=False, default=str
+                )
+                yield (
+                    int(obj["seq"]),
+                    int(obj["time"]),
+                    obj["actor"],
+                    obj["event"],
+                    obj["subject"],
+                    obj["serial"],
+                    obj["outcome"],
+                    details_json,
+                    obj["prev"],
+                    obj["hash"],
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise AuditError(f"{path} line {lineno}: not an audit record ({exc})") from None
+
+
+def verify_export(path: str | os.PathLike[str]) -> VerifyResult:
+    """Verify a file written by ``export_jsonl`` offline, without the store: the same
+    walk as ``verify``. The details are re-serialised the way ``record`` wrote them
+    (sorted keys, no ASCII escaping), so the chain values carry over."""
+    return _verify_rows(_export_rows(path))
 
 
 def export_jsonl(store: Store, path: str | os.PathLike[str] | None) -> int:

@@ -7,7 +7,6 @@ A workspace is a directory:
     W/hsm/                      HSM mode: hsm.json (module, tokens) and, for SoftHSM2, its
                                 configuration and token store; the store's key_ref is then
                                 an RFC 7512 PKCS#11 URI naming token and key label
-    W/audit/hsm.jsonl           HSM mode: key activations and the officers behind them
     W/repository/<ca>.crt       each CA certificate, DER, under the file name its AIA
                                 URL uses (000 §2.1: root-ca-1.crt, ha-device-ca-1.crt, ...)
 
@@ -314,6 +313,43 @@ class CertificateAuthority:
         return tpl
 
     def issue_batch(
+        self,
+        csrs: CsrInput,
+        profile: str,
+        *,
+        now: int | None = None,
+        threads: int | None = None,
+        actor: str | None = None,
+        audit_details: dict[str, Any] | None = None,
+    ) -> IssueResult:
+        """See ``_issue_batch``. A batch that fails with an exception (HSM signing,
+        store error, ...) rolled back and stored nothing; it is recorded as a failed
+        ``certificates.issued`` (000 §5.4.1 "failures"), unless an outer transaction
+        of the caller is still open: that one rolls back too, and its owner records."""
+        try:
+            return self._issue_batch(
+                csrs,
+                profile,
+                now=now,
+                threads=threads,
+                actor=actor,
+                audit_details=audit_details,
+            )
+        except Exception as exc:
+            store = self.workspace.store
+            if not store.conn.in_transaction:
+                audit.record_failure(
+                    store,
+                    audit.Event.CERTIFICATES_ISSUED,
+                    exc,
+                    actor=actor,
+                    ca=self.name,
+                    profile=profile,
+                    **(audit_details or {}),
+                )
+            raise
+
+    def _issue_batch(
         self,
         csrs: CsrInput,
         profile: str,
@@ -767,7 +803,10 @@ class Workspace:
         self.hsm.activate_module(self.path)
         self._hsm_pin = pin
         self._hsm_sessions = sessions
-        hsm.audit(self.path / hsm.AUDIT_FILE, "issuing-activation", token=self.hsm.issuing_token)
+        # 000 §5.4.1: key activation is an audited event (the PIN itself never is, §6.4.2).
+        audit.record(
+            self.store, audit.Event.HSM_ACTIVATION, token=self.hsm.issuing_token, role="issuing"
+        )
 
     def _open_hsm_signer(self, ca: CertificateAuthority) -> signers.Pkcs11Signer:
         assert ca.hsm_ref is not None and self.hsm is not None
@@ -820,10 +859,14 @@ class Workspace:
             root.spec.signature_algorithm,
             sessions=1,
         )
-        hsm.audit(
-            self.path / hsm.AUDIT_FILE,
-            "root-activation",
+        # 000 §5.4.1, §6.2.2: the activation names both officers. Recorded through the
+        # caller's open transaction if there is one (a rollover records it with the
+        # certificates the root signs), else on its own.
+        audit.record(
+            self.store,
+            audit.Event.HSM_ACTIVATION,
             token=root.hsm_ref.token,
+            role="root",
             officers=officers,
             purpose=purpose,
         )
@@ -831,7 +874,9 @@ class Workspace:
             yield signer
         finally:
             signer.close()
-            hsm.audit(self.path / hsm.AUDIT_FILE, "root-deactivation", token=root.hsm_ref.token)
+            audit.record(
+                self.store, audit.Event.HSM_DEACTIVATION, token=root.hsm_ref.token, role="root"
+            )
 
     def close(self) -> None:
         for ca in self._cas.values():
@@ -1004,22 +1049,27 @@ class Workspace:
         hsm.load_module(module)
         hsm.init_token(module, setup.root_token, setup.so_pin, pin)
         hsm.init_token(module, setup.issuing_token, setup.so_pin, setup.user_pin)
-        audit_path = root / hsm.AUDIT_FILE
-        hsm.audit(audit_path, "token-init", token=setup.root_token, officers=officers)
-        hsm.audit(audit_path, "token-init", token=setup.issuing_token)
+        # The store does not exist yet: the HSM events are kept here and recorded, with
+        # their own times, in the transaction that records the CAs (000 §5.4.1).
+        events: list[tuple[str, int, dict[str, Any]]] = []
+
+        def note(event: str, **details: Any) -> None:
+            events.append((event, int(time.time()), details))
+
+        note(audit.Event.HSM_TOKEN_INIT, token=setup.root_token, role="root", officers=officers)
+        note(audit.Event.HSM_TOKEN_INIT, token=setup.issuing_token, role="issuing")
         spkis: dict[str, bytes] = {}
         for spec in ps.cas.values():
             token = setup.root_token if spec.self_signed else setup.issuing_token
             key_pin = pin if spec.self_signed else setup.user_pin
             spkis[spec.name] = hsm.generate_key(module, token, key_pin, spec.name, spec.key_type)
-            hsm.audit(audit_path, "keygen", token=token, label=spec.name, key_type=spec.key_type)
 
         root_spec = next(s for s in ps.cas.values() if s.self_signed)
         ders: dict[str, bytes] = {}
-        hsm.audit(
-            audit_path,
-            "root-activation",
+        note(
+            audit.Event.HSM_ACTIVATION,
             token=setup.root_token,
+            role="root",
             officers=officers,
             purpose="root and issuing-CA certificates",
         )
@@ -1061,7 +1111,7 @@ class Workspace:
                     subjects=[list(spec.subject)],
                     spkis=[spki],
                 )[0]
-        hsm.audit(audit_path, "root-deactivation", token=setup.root_token)
+        note(audit.Event.HSM_DEACTIVATION, token=setup.root_token, role="root")
 
         ws_hsm = hsm.WorkspaceHsm(module, conf_rel, setup.root_token, setup.issuing_token)
         ws_hsm.save(root)
@@ -1083,7 +1133,12 @@ class Workspace:
             )
         store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
         try:
-            _record_hierarchy(store, rows, mode="hsm")
+            # One transaction (the inner one joins it): the HSM events noted while no
+            # store existed, then the CAs and their records.
+            with store.transaction():
+                for event, when, details in events:
+                    audit.record(store, event, when=when, **details)
+                _record_hierarchy(store, rows, mode="hsm")
         except BaseException:
             store.close()
             raise

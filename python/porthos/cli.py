@@ -55,15 +55,36 @@ def _errors_exit_2(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except PorthosError as exc:
+            _audit_failure(kwargs, exc)
             _fail(f"{exc} [{exc.code}]")
         except OSError as exc:
+            _audit_failure(kwargs, exc)
             _fail(str(exc))
         except ImportError as exc:
             _fail(f"porthos is not fully built: {exc}")
+        except Exception as exc:
+            _audit_failure(kwargs, exc)
+            raise
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
+    # 000 §5.4.1 "failures": a command that fails in a workspace leaves a record there
+    # (cli_audit.record_command_failure; the actor is $PORTHOS_ACTOR or the OS user).
+    from porthos.cli_audit import record_command_failure
+
+    names = []
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(["porthos", *reversed(names)])
+    record_command_failure(kwargs.get("workdir"), command, exc)
 
 
 _WORKDIR = click.option(
@@ -505,6 +526,9 @@ from porthos.cli_crl import bench_crl, crl  # noqa: E402
 
 main.add_command(crl)
 bench.add_command(bench_crl)
+
+# porthos audit verify|export|show (issue 6, 000 §5.4) live in cli_audit.py.
+__import__("porthos.cli_audit").cli_audit.register(main)
 
 from porthos.cli_hsm import register as _register_hsm  # noqa: E402
 

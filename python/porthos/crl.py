@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -203,9 +204,11 @@ class Crl:
         return int(o[self._index + 1] - o[self._index])
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically: a temporary file renamed into place."""
+        """Write atomically: a temporary file renamed into place. The temporary name is
+        unique per writer: two processes publishing at once (issue 6 "Concurrency")
+        must not write into, or rename away, each other's file."""
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         with open(tmp, "wb") as f:
             f.write(self.der)
             f.flush()

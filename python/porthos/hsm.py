@@ -28,7 +28,6 @@ import getpass
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +40,6 @@ __all__ = [
     "KEY_TYPES",
     "HsmKeyRef",
     "Secret",
-    "audit",
     "dual_control_pin",
     "find_module",
     "generate_key",
@@ -371,7 +369,7 @@ def public_key_der(module: str | os.PathLike[str], token: str, label: str) -> by
 
 
 # --------------------------------------------------------------------------------------
-# Key references and the audit log
+# Key references
 # --------------------------------------------------------------------------------------
 
 
@@ -403,32 +401,12 @@ class HsmKeyRef:
         return cls(unquote(attrs["token"]), unquote(attrs["object"]))
 
 
-def audit(path: str | os.PathLike[str], event: str, **fields: Any) -> None:
-    """Append one JSON line to the HSM audit log, hash-chained to the previous line
-    (000 §5.4.1 records key activation and officer identities). Callers pass no
-    secret: Secret values are refused outright."""
-    for k, v in fields.items():
-        if isinstance(v, Secret):
-            raise TypeError(f"audit field {k!r} is a Secret; PINs are never logged")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    prev = "0" * 64
-    if p.exists():
-        lines = p.read_bytes().splitlines()
-        if lines:
-            prev = hashlib.sha256(lines[-1]).hexdigest()
-    record = {"time": int(time.time()), "event": event, "prev": prev, **fields}
-    with p.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-
-
 # --------------------------------------------------------------------------------------
 # A workspace's HSM
 # --------------------------------------------------------------------------------------
 
 #: File in a workspace naming its PKCS#11 module, SoftHSM2 configuration and tokens.
 HSM_FILE = "hsm/hsm.json"
-AUDIT_FILE = "audit/hsm.jsonl"
 
 
 @dataclass
