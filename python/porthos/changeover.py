@@ -459,10 +459,13 @@ def _rollover(
             root_pin, officers, issuing_pin = _hsm_pins(ws, root_pin_halves, pin, "a rollover")
             ws.hsm.activate_module(ws.path)
             root_activated = True
-            hsm.audit(
-                ws.path / hsm.AUDIT_FILE,
-                "root-activation",
+            # 000 §5.4.1, §6.2.2: the activation names both officers (never the PIN).
+            audit.record(
+                ws.store,
+                audit.Event.HSM_ACTIVATION,
+                actor=actor,
                 token=ws.hsm.root_token,
+                role="root",
                 officers=officers,
                 purpose=f"rollover to CA generation {new_gen}",
             )
@@ -472,14 +475,8 @@ def _rollover(
                 spkis[spec.name] = hsm.generate_key(
                     ws.hsm.module, token, key_pin, spec.name, spec.key_type
                 )
+                # Its ca.keygen record is written with the new CAs (_record_hierarchy).
                 generated_in_hsm.append((token, spec.name, key_pin))
-                hsm.audit(
-                    ws.path / hsm.AUDIT_FILE,
-                    "keygen",
-                    token=token,
-                    label=spec.name,
-                    key_type=spec.key_type,
-                )
             old_signer = _hsm_signer(
                 ws,
                 old_root.name,
@@ -659,7 +656,13 @@ def _rollover(
         for s in opened:
             s.close()
         if root_activated and ws.hsm is not None:
-            hsm.audit(ws.path / hsm.AUDIT_FILE, "root-deactivation", token=ws.hsm.root_token)
+            audit.record(
+                ws.store,
+                audit.Event.HSM_DEACTIVATION,
+                actor=actor,
+                token=ws.hsm.root_token,
+                role="root",
+            )
 
     attach_generations(ws)
     return RolloverResult(
@@ -1020,13 +1023,6 @@ def _destroy_all(
                 ws, ca.hsm_ref.token, ca.hsm_ref.label, pins[ca.hsm_ref.token]
             )
             where = ca.hsm_ref.uri()
-            if ws.hsm is not None:
-                hsm.audit(
-                    ws.path / hsm.AUDIT_FILE,
-                    "key-destroyed",
-                    token=ca.hsm_ref.token,
-                    label=ca.hsm_ref.label,
-                )
         ca.close()
         audit.record(
             ws.store,
