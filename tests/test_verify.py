@@ -192,7 +192,6 @@ def test_packed_form_equals_sequence_form() -> None:
     assert got.tolist() == want.tolist()
 
 
-
 def test_argument_errors_raise() -> None:
     k, m, s = [spki(key("p256"))], [b"m"], [sign("p256", "ecdsa-sha256", b"m")]
     offs = np.array([0, 3, 2])

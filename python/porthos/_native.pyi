@@ -267,7 +267,6 @@ def verify_csrs(
     csrs: Any, *, threads: int | None = None
 ) -> tuple[NDArray[np.uint8], CsrVerification]: ...
 
-
 # --- issue 6: CMS SignedData for the RA (porthos.ra) ------------------------------------
 
 class SignedDataInfo:
@@ -293,8 +292,6 @@ class SignedDataInfo:
     @property
     def ok(self) -> bool: ...
 
-def verify_signed_data(
-    der: bytes, extra_certificates: Sequence[bytes] = ...
-) -> SignedDataInfo:
+def verify_signed_data(der: bytes, extra_certificates: Sequence[bytes] = ...) -> SignedDataInfo:
     """Parse + verify one DER CMS SignedData (RFC 5652); DerDecodeError (.offset, .path)
     when malformed."""

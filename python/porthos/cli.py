@@ -14,7 +14,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,12 +23,13 @@ from rich.table import Table
 
 from porthos import __version__
 from porthos.cli_hsm_options import hsm_init_options, hsm_setup_from_options
+from porthos.cli_options import WORKDIR, when_utc
 from porthos.exceptions import PorthosError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-    from porthos.ca import Workspace
+    from porthos.ca import IssueResult, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,15 +87,6 @@ def _audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
     record_command_failure(kwargs.get("workdir"), command, exc)
 
 
-_WORKDIR = click.option(
-    "--workdir",
-    "-w",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (store, keys, repository).",
-)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porthos")
 def main() -> None:
@@ -105,10 +96,6 @@ def main() -> None:
 # --------------------------------------------------------------------------------------
 # init / show
 # --------------------------------------------------------------------------------------
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _ca_table(ws: Workspace) -> Table:
@@ -124,14 +111,14 @@ def _ca_table(ws: Workspace) -> Table:
             ca.name,
             ", ".join(f"{a}={v}" for a, v in reversed(ca.subject)),
             ca.serial_hex,
-            _when(ca.not_after),
+            when_utc(ca.not_after),
             str(rel),
         )
     return table
 
 
 @main.command()
-@_WORKDIR
+@WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
 @hsm_init_options
 @_errors_exit_2
@@ -156,7 +143,7 @@ def init(workdir: Path, env: str, hsm_kind: str | None, **hsm_opts: Any) -> None
 
 
 @main.command()
-@_WORKDIR
+@WORKDIR
 @_errors_exit_2
 def show(workdir: Path) -> None:
     """Show the CAs and the certificates issued per CA and profile."""
@@ -183,7 +170,7 @@ def show(workdir: Path) -> None:
 
 
 @main.command()
-@_WORKDIR
+@WORKDIR
 @click.option("--profile", "-p", required=True, help="Certificate profile, e.g. ha-device.")
 @click.option(
     "--csr",
@@ -248,7 +235,6 @@ def issue(
         raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
     from porthos.ca import Workspace
 
-    console = _console()
     with Workspace.open(workdir) as ws:
         if ws.hsm is not None:
             from porthos.hsm import read_pin
@@ -265,6 +251,19 @@ def issue(
         else:
             result = ca.issue_batch(data, profile, threads=threads)
         seconds = time.perf_counter() - started
+    report_batch(ctx, result, out_file, report_file, seconds)
+
+
+def report_batch(
+    ctx: click.Context,
+    result: IssueResult,
+    out_file: Path,
+    report_file: Path | None,
+    seconds: float,
+    how: str | None = None,
+) -> None:
+    """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
+    (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
     out_file.write_text(result.pem(), encoding="ascii")
     rejected = [
         {"index": i, "status": status.name, "reason": reason}
@@ -272,27 +271,30 @@ def issue(
     ]
     if report_file is not None:
         report = {
-            "profile": profile,
-            "ca": ca.name,
+            "profile": result.profile,
+            "ca": result.ca,
             "requests": len(result),
             "issued": result.issued_count,
             "rejected": rejected,
         }
+        if how is not None:
+            report["identity_check"] = how
         report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console = _console()
     console.print(
-        f"{result.issued_count} of {len(result)} certificates issued by {ca.name} "
-        f"(profile {profile}) in {seconds:.3f} s -> {out_file}"
+        f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
+        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
     )
     if rejected:
-        table = Table(title="Rejected requests")
+        table = Table(title="Refused requests")
         table.add_column("index", justify="right")
         table.add_column("status")
         table.add_column("reason")
-        for row in rejected[:20]:
+        for row in rejected[:50]:
             table.add_row(str(row["index"]), str(row["status"]), str(row["reason"]))
         console.print(table)
-        if len(rejected) > 20:
-            console.print(f"... and {len(rejected) - 20} more (see --report)")
+        if len(rejected) > 50:
+            console.print(f"... and {len(rejected) - 50} more (see --report)")
         ctx.exit(EXIT_REJECTED)
 
 
@@ -364,7 +366,7 @@ def _flip_signature(der: bytes) -> bytes:
 
 
 @main.command()
-@_WORKDIR
+@WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
 @click.option("--count", type=click.IntRange(min=7), default=3000, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None)

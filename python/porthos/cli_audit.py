@@ -17,7 +17,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import click
 from rich.table import Table
 
 from porthos.cli import _console, _errors_exit_2
+from porthos.cli_options import when_utc
 from porthos.exceptions import WorkspaceError
 
 EXIT_BROKEN = 1
@@ -181,10 +181,6 @@ def export_cmd(workdir: Path | None, out_file: Path | None) -> None:
         _console(stderr=True).print(f"{n} audit records -> {out_file}")
 
 
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def _summary(details: dict[str, Any], limit: int = 90) -> str:
     parts = []
     for k, v in details.items():
@@ -223,7 +219,7 @@ def show_cmd(
             outcome = rec.outcome if rec.outcome == "success" else f"[red]{rec.outcome}[/]"
             table.add_row(
                 str(rec.seq),
-                _when(rec.time),
+                when_utc(rec.time),
                 rec.actor,
                 rec.event,
                 outcome,

@@ -6,18 +6,13 @@ one-line reason (LifecycleError) when the workspace is not in a state that allow
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from porthos.cli_hsm_options import root_halves
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
+from porthos.cli_options import when_utc
 
 _PIN_FILE = click.option(
     "--pin-file",
@@ -37,10 +32,11 @@ _ROOT_OFFICER = click.option(
 
 def register(main: click.Group) -> None:
     """Add ``rollover`` and ``terminate`` to the ``porthos`` group."""
-    from porthos.cli import _WORKDIR, _console, _errors_exit_2
+    from porthos.cli import _console, _errors_exit_2
+    from porthos.cli_options import WORKDIR
 
     @main.command()
-    @_WORKDIR
+    @WORKDIR
     @_PIN_FILE
     @_ROOT_OFFICER
     @_errors_exit_2
@@ -64,7 +60,7 @@ def register(main: click.Group) -> None:
                 table.add_row(
                     name,
                     ", ".join(f"{a}={v}" for a, v in reversed(ca.subject)),
-                    _when(ca.not_after),
+                    when_utc(ca.not_after),
                     str(ws.repository_path(name).relative_to(ws.path)),
                 )
             console.print(table)
@@ -76,7 +72,7 @@ def register(main: click.Group) -> None:
             )
 
     @main.command()
-    @_WORKDIR
+    @WORKDIR
     @click.option(
         "--destroy-keys",
         is_flag=True,
@@ -126,7 +122,7 @@ def register(main: click.Group) -> None:
                 str(result.revoked.get(name, 0)),
                 str(number),
                 str(entries),
-                _when(next_update),
+                when_utc(next_update),
                 str(path),
             )
         console.print(table)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from porthos.cli import _console, _errors_exit_2, _flatten
+from porthos.cli_options import WORKDIR, when_utc
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
-
-_WORKDIR = click.option(
-    "--workdir",
-    "-w",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (store, keys, repository).",
-)
-
-
-def _when(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 class _Bar:
@@ -76,7 +62,7 @@ def _publish_options(func: Any) -> Any:
 
 
 @crl.command()
-@_WORKDIR
+@WORKDIR
 @click.option("--ca", "ca_name", default=None, help="Only this CA, due or not.")
 @click.option("--all", "everything", is_flag=True, help="Every CA, due or not.")
 @click.option(
@@ -350,8 +336,8 @@ def inspect(file: Path, issuer_cert: Path | None) -> None:
     table.add_column("value")
     # pyca parses lazily: only the issuer is decoded here (porthos parsed the rest).
     table.add_row("issuer", x509.load_der_x509_crl(der).issuer.rfc4514_string())
-    table.add_row("thisUpdate", _when(p.this_update))
-    table.add_row("nextUpdate", _when(p.next_update))
+    table.add_row("thisUpdate", when_utc(p.this_update))
+    table.add_row("nextUpdate", when_utc(p.next_update))
     table.add_row("CRL number", str(p.crl_number))
     if p.delta_base is not None:
         table.add_row("delta of base", str(p.delta_base))

@@ -12,32 +12,17 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from porthos.cli import _console, _errors_exit_2
-from porthos.cli_options import NOW_OPTION, TIME
-
-_WORKDIR = click.option(
-    "--workdir",
-    "-w",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory (store, keys, repository).",
-)
-
-
-def _when(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+from porthos.cli_options import NOW_OPTION, TIME, WORKDIR, when_utc
 
 
 @click.command()
-@_WORKDIR
+@WORKDIR
 @click.option(
     "--serial",
     "serials",
@@ -97,13 +82,15 @@ def revoke(
     for col in ("CA", "serial", "subject", "reason", "revoked at", "requested by"):
         table.add_column(col)
     for r in done:
-        table.add_row(r.ca, r.serial_hex, r.subject, r.reason, _when(r.revoked_at), r.requested_by)
+        table.add_row(
+            r.ca, r.serial_hex, r.subject, r.reason, when_utc(r.revoked_at), r.requested_by
+        )
     _console().print(table)
     _console().print("their CRLs are due now: porthos crl publish (000 §4.9.7)")
 
 
 @click.command("due")
-@_WORKDIR
+@WORKDIR
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option("--all", "show_all", is_flag=True, help="Also list what is not due yet.")
 @NOW_OPTION
@@ -121,12 +108,12 @@ def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     if as_json:
         click.echo(json.dumps({"now": now, "items": [i.as_json() for i in items]}, indent=1))
         return
-    table = Table(title=f"due at {_when(now)}" if items else f"nothing due at {_when(now)}")
+    table = Table(title=f"due at {when_utc(now)}" if items else f"nothing due at {when_utc(now)}")
     for col in ("CA", "kind", "due", "why", "last CRL", "next due"):
         table.add_column(col)
     for i in items:
-        last = "-" if i.last_number is None else f"#{i.last_number} {_when(i.last_this_update)}"
-        table.add_row(i.ca, i.kind, "yes" if i.is_due else "no", i.why, last, _when(i.next_due))
+        last = "-" if i.last_number is None else f"#{i.last_number} {when_utc(i.last_this_update)}"
+        table.add_row(i.ca, i.kind, "yes" if i.is_due else "no", i.why, last, when_utc(i.next_due))
     _console().print(table)
 
 
@@ -163,7 +150,7 @@ def publish_lifecycle(
             f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
             f"requested by {r.requested_by})"
         )
-    table = Table(title=f"published at {_when(now)}" if results else "nothing was due")
+    table = Table(title=f"published at {when_utc(now)}" if results else "nothing was due")
     for col in ("CA", "what", "CRL number", "entries", "files", "SHA-256"):
         table.add_column(col)
     for p in results:

@@ -1,5 +1,6 @@
-"""Options shared by ``porthos revoke``, ``porthos crl due`` and ``porthos crl publish``
-(issue 6): ``--now`` and the HSM PINs. Imported at definition time by cli_crl.py and
+"""Options and formatting shared by the CLI modules: ``--workdir``, the UTC time format,
+and for ``porthos revoke``, ``porthos crl due`` and ``porthos crl publish`` (issue 6)
+``--now`` and the HSM PINs. Imported at definition time by cli_crl.py and
 cli_lifecycle.py, so this module must not import porthos.cli."""
 
 from __future__ import annotations
@@ -35,6 +36,22 @@ class _Time(click.ParamType):
 
 
 TIME = _Time()
+
+WORKDIR = click.option(
+    "--workdir",
+    "-w",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace directory (store, keys, repository).",
+)
+
+
+def when_utc(ts: int | None) -> str:
+    """Unix seconds -> 'YYYY-MM-DD HH:MM:SSZ' (UTC), '-' for None."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
 
 NOW_OPTION = click.option(
     "--now",

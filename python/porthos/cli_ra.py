@@ -15,21 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from porthos.cli import EXIT_REJECTED, _console, _errors_exit_2
+from porthos.cli import _console, _errors_exit_2, report_batch
+from porthos.cli_options import WORKDIR
 
 if TYPE_CHECKING:
     from porthos.ca import IssueResult, Workspace
     from porthos.ra import RegistrationAuthority
 
-_WORKDIR = click.option(
-    "--workdir",
-    "-w",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace directory.",
-)
 _OUT = click.option(
     "--out",
     "out_file",
@@ -66,49 +59,6 @@ def _ra(
 
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         yield RegistrationAuthority(ws)
-
-
-def report_batch(
-    ctx: click.Context,
-    result: IssueResult,
-    out_file: Path,
-    report_file: Path | None,
-    seconds: float,
-    how: str,
-) -> None:
-    """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
-    (the same contract as `porthos issue`)."""
-    out_file.write_text(result.pem(), encoding="ascii")
-    rejected = [
-        {"index": i, "status": status.name, "reason": reason}
-        for i, status, reason in result.rejected()
-    ]
-    if report_file is not None:
-        report = {
-            "profile": result.profile,
-            "ca": result.ca,
-            "identity_check": how,
-            "requests": len(result),
-            "issued": result.issued_count,
-            "rejected": rejected,
-        }
-        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    console = _console()
-    console.print(
-        f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
-        f"(profile {result.profile}, {how}) in {seconds:.3f} s -> {out_file}"
-    )
-    if rejected:
-        table = Table(title="Refused requests")
-        table.add_column("index", justify="right")
-        table.add_column("status")
-        table.add_column("reason")
-        for row in rejected[:50]:
-            table.add_row(str(row["index"]), str(row["status"]), str(row["reason"]))
-        console.print(table)
-        if len(rejected) > 50:
-            console.print(f"... and {len(rejected) - 50} more (see --report)")
-        ctx.exit(EXIT_REJECTED)
 
 
 def issue_with_transaction_ids(
@@ -157,7 +107,7 @@ def ra() -> None:
 
 
 @ra.command("add-manufacturer")
-@_WORKDIR
+@WORKDIR
 @click.option("--name", required=True, help="Manufacturer name.")
 @click.option("--root", "root_file", required=True, type=_INFILE, help="Root certificate.")
 @click.option(
@@ -194,7 +144,7 @@ def add_manufacturer(
 
 
 @ra.command("allow-chips")
-@_WORKDIR
+@WORKDIR
 @click.argument("chip_file", type=_INFILE)
 @_errors_exit_2
 def allow_chips(workdir: Path, chip_file: Path) -> None:
@@ -210,7 +160,7 @@ def allow_chips(workdir: Path, chip_file: Path) -> None:
 
 
 @ra.command("register-csr")
-@_WORKDIR
+@WORKDIR
 @click.option("--csr", "csr_file", required=True, type=_INFILE, help="One CSR, PEM or DER.")
 @click.option("--agent", required=True, help="The trusted agent registering it.")
 @click.option(
@@ -225,7 +175,7 @@ def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float) ->
 
 
 @ra.command("add-aor")
-@_WORKDIR
+@WORKDIR
 @click.option("--name", required=True, help="The Authorized Organizational Representative.")
 @click.option("--domain", "domains", required=True, multiple=True, help="Domain (repeatable).")
 @_errors_exit_2
@@ -237,7 +187,7 @@ def add_aor(workdir: Path, name: str, domains: tuple[str, ...]) -> None:
 
 
 @ra.command("issue-ha")
-@_WORKDIR
+@WORKDIR
 @click.option(
     "--cms",
     "cms_files",
@@ -272,7 +222,7 @@ def issue_ha(
 
 
 @ra.command("issue-infra")
-@_WORKDIR
+@WORKDIR
 @click.option("--profile", "-p", required=True, help="tls-server or tls-client.")
 @click.option("--csr", "csr_file", required=True, type=_INFILE, help="PEM bundle or DER CSR.")
 @click.option("--aor", required=True, help="The AOR passing the requests on.")
@@ -302,7 +252,7 @@ def issue_infra(
 
 
 @ra.command("issue-user")
-@_WORKDIR
+@WORKDIR
 @click.option("--csr", "csr_file", required=True, type=_INFILE, help="PEM bundle or DER CSR.")
 @click.option("--agent", required=True, help="The trusted agent submitting the requests.")
 @_OUT
@@ -332,7 +282,7 @@ def issue_user(
 
 
 @ra.command("rekey")
-@_WORKDIR
+@WORKDIR
 @click.option(
     "--cms",
     "cms_file",

@@ -41,7 +41,7 @@ from cryptography import x509
 
 from porthos import audit
 from porthos import crl as crlmod
-from porthos.exceptions import LifecycleError, PorthosError
+from porthos.exceptions import EncodeError, LifecycleError, PorthosError
 
 if TYPE_CHECKING:
     from porthos import hsm
@@ -121,26 +121,14 @@ _REFUSED_REASONS: dict[int, str] = {
 
 def parse_reason(value: str | int | None) -> int:
     """An RFC 5280 §5.3.1 CRLReason by name (case-insensitive) or number -> its code
-    (0 for unspecified; None means unspecified). Unknown names and codes are refused."""
-    if value is None or value == "":
-        return R["unspecified"]
-    if isinstance(value, int):
-        code = value
-    else:
-        text = value.strip()
-        if text.isdigit():
-            code = int(text)
-        else:
-            lowered = {k.lower(): v for k, v in R.items()}
-            if text.lower() not in lowered:
-                names = ", ".join(R)
-                raise LifecycleError(
-                    f"unknown revocation reason {value!r}; RFC 5280 §5.3.1: {names}"
-                )
-            code = lowered[text.lower()]
-    if code not in crlmod.REASON_NAMES:
-        raise LifecycleError(f"reason code {code} is not a CRLReason (RFC 5280 §5.3.1)")
-    return code
+    (0 for unspecified; None means unspecified). Unknown names and codes are refused.
+    The spelling rules are crl.reason_code's; only "unspecified" differs (kept as 0
+    here, where the revocation row records it, rather than crl's "no extension")."""
+    try:
+        code = crlmod.reason_code(value)
+    except EncodeError as exc:
+        raise LifecycleError(f"{exc}: {', '.join(R)}") from None
+    return R["unspecified"] if code == crlmod.REASON_NONE else code
 
 
 def parse_serial(value: int | str) -> int:
