@@ -191,5 +191,20 @@ def test_demo_small(tmp_path: Path) -> None:
         assert status in out
     from porthos import Workspace
 
+    # The lifecycle half (porthos.demo_lifecycle): RA issuance and refusals, three
+    # revocations and a refused certificateHold, the due CRLs published, openssl
+    # -crl_check_all telling a revoked certificate from a valid one, the audit chain.
+    for text in ("single use", "may not request", "certificateHold is suspension",
+                 "certificate revoked", "chain verified"):  # fmt: skip
+        assert text in " ".join(out.split()), text
+    from porthos import audit, lifecycle
+
     with Workspace.open(tmp_path / "d") as ws:
-        assert ws.store.count_certificates() == 35
+        # 35 from the batches + one each through a transaction-ID, an AOR, an agent.
+        assert ws.store.count_certificates() == 35 + 3
+        assert len(ws.store.revocations("ha-device-ca-1")) == 3
+        assert not [d for d in lifecycle.due(ws) if d.kind == "crl" and d.is_due]
+        assert audit.verify(ws.store).ok
+    assert (tmp_path / "d" / "audit-export.jsonl").is_file()
+    too_few = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "e"), "--count", "27"])
+    assert too_few.exit_code == 2

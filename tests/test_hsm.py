@@ -551,6 +551,30 @@ def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
+def test_demo_hsm_end_to_end(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    # `make demo` runs exactly this (with --count 3000): keys in the workspace token, the
+    # root CRL under the two demo officers' PIN halves, every due CRL published, openssl
+    # telling a revoked certificate from a valid one, and an intact audit chain.
+    r = _porthos(["demo", "-w", "d", "--hsm", "softhsm", "--count", "28"], cli_env, tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "CA keys generated in SoftHSM2" in flat
+    assert "certificate revoked" in flat and "chain verified" in flat
+    for pin in (tmp_path / "d" / "hsm" / "demo-pins").iterdir():
+        assert pin.read_text().strip() not in r.stdout + r.stderr
+    from porthos import Workspace, audit
+
+    with Workspace.open(tmp_path / "d") as ws:
+        assert audit.verify(ws.store).ok
+        officers = [
+            rec.details.get("officers")
+            for rec in audit.records(ws.store)
+            if rec.event == audit.Event.HSM_ACTIVATION and rec.details.get("role") == "root"
+        ]
+        # init, then the root CRL: each activation names both officers (000 §6.2.2).
+        assert len(officers) >= 2 and all(o and len(o) == 2 for o in officers)
+
+
 def test_cli_init_hsm_issue_and_openssl_verify(
     tmp_path: Path, cli_env: dict[str, str], csr_factory: Any
 ) -> None:

@@ -368,7 +368,13 @@ def _flip_signature(der: bytes) -> bytes:
 @main.command()
 @WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
-@click.option("--count", type=click.IntRange(min=7), default=3000, show_default=True)
+@click.option(
+    "--count",
+    type=click.IntRange(min=28),
+    default=3000,
+    show_default=True,
+    help="Requests across the 7 profiles (at least 4 each: the demo revokes 3 and keeps 1).",
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option(
     "--hsm",
@@ -403,9 +409,9 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
         ws = Workspace.init(workdir, env)
         console.print("[yellow]CA keys are software keys[/] (use --hsm softhsm for the HSM).")
         console.print(_ca_table(ws))
-    if ws.hsm is not None:
-        from porthos.cli_hsm_options import demo_pin
+    from porthos.cli_hsm_options import demo_pin
 
+    if ws.hsm is not None:
         ws.activate(demo_pin(workdir, "issuing"))
     with ws:
         profiles = list(ws.profile_set.profiles)
@@ -429,6 +435,7 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
         for col in ("profile", "CA", "issued", "rejected", "seconds", "certs/s", "chain"):
             table.add_column(col, justify="left" if col in ("profile", "CA", "chain") else "right")
         rejections: list[tuple[str, int, str, str]] = []
+        results: dict[str, IssueResult] = {}
         total_issued = 0
         total_seconds = 0.0
         for name in profiles:
@@ -436,6 +443,7 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
             started = time.perf_counter()
             result = ca.issue_batch(batches[name], name, threads=threads)
             seconds = time.perf_counter() - started
+            results[name] = result
             total_issued += result.issued_count
             total_seconds += seconds
             rejections += [(name, i, s.name, r) for i, s, r in result.rejected()]
@@ -476,6 +484,20 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
             "chain: one certificate per profile verified against its issuing CA and the "
             "root with pyca/cryptography (Certificate.verify_directly_issued_by)."
         )
+        if ws.hsm is not None:
+            console.print(
+                "(HSM: a CA's first batch includes starting its signing workers, one process "
+                "per PKCS#11 session; see docs/hsm.md.)"
+            )
+        # The rest of the CP/CPS on the same workspace: RA, revocation, CRLs, audit.
+        from porthos import demo_lifecycle
+
+        halves = None
+        if ws.hsm is not None:
+            halves = [
+                (f"demo-officer-{k}", demo_pin(workdir, f"root-officer-{k}")) for k in (1, 2)
+            ]
+        demo_lifecycle.run(ws, console, maker.make, results, halves)
 
 
 # --------------------------------------------------------------------------------------
