@@ -413,27 +413,31 @@ def test_split_csr_pem_edge_cases() -> None:
 
 
 @pytest.mark.parametrize("threads", [None, 2, 1])
-def test_batch_stored_while_signed_matches_the_sequential_path(
+def test_streamed_batch_matches_the_sequential_path(
     fresh_workspace: Workspace,
     csr_factory: CsrFactory,
     monkeypatch: pytest.MonkeyPatch,
     threads: int | None,
 ) -> None:
-    # With more than one thread a large batch is stored piece by piece while the next
-    # piece is signed (ca._PIPELINE_PIECE items a piece; shrunk here so 13 requests
-    # make 5 pieces). Same result as the one-thread path: one slot per request, refused
-    # items untouched, rows stored in request order with the SPKI hash, one audit
-    # record listing the serials in that order, and everything in one transaction.
+    # With more than one thread a large batch is streamed: parsed, screened, signed and
+    # stored piece by piece (ca._PIPELINE_PIECE requests a piece; shrunk here so 15
+    # requests make 5 pieces). Same result as the one-thread path: one slot per request,
+    # refused items untouched (a refusal in a later piece, a duplicate of a request two
+    # pieces back), rows stored in request order with the SPKI hash, one audit record
+    # listing the serials in that order, and everything in one transaction.
     from porthos import audit, ca
 
     monkeypatch.setattr(ca, "_PIPELINE_PIECE", 3)
     good = [request_for("ha-device", csr_factory, n)[0] for n in range(11)]
-    csrs = [*good[:4], b"\x30\x00", *good[4:9], good[2], *good[9:]]
+    p384 = csr_factory.make([("CN", str(uuid.uuid4()))], "ec-p384")
+    not_uuid = csr_factory.make([("CN", "not-a-uuid")])
+    csrs = [*good[:4], b"\x30\x00", *good[4:9], good[2], p384, *good[9:], not_uuid]
     authority = fresh_workspace.ca("ha-device-ca-1")
     before = fresh_workspace.store.count_certificates()
     res = authority.issue_batch(csrs, "ha-device", now=NOW, threads=threads)
     want = [IssueStatus.ISSUED] * len(csrs)
     want[4], want[10] = IssueStatus.MALFORMED, IssueStatus.DUPLICATE_IN_BATCH
+    want[11], want[14] = IssueStatus.KEY_NOT_ALLOWED, IssueStatus.SUBJECT_INVALID
     assert [IssueStatus(int(s)) for s in res.status] == want
     issued = [c for c in res.certificates if c is not None]
     assert len(issued) == 11
@@ -466,3 +470,29 @@ def test_batch_stored_while_signed_matches_the_sequential_path(
     (issued_rec,) = [r for r in audit.records(store) if r.event == audit.Event.CERTIFICATES_ISSUED]
     assert issued_rec.details["serials"] == [r[0] for r in rows]
     assert issued_rec.details["count"] == 11
+
+
+def test_streamed_batch_failing_mid_way_stores_nothing(
+    fresh_workspace: Workspace, csr_factory: CsrFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store refuses the third piece of a streamed batch: the pieces already inserted
+    # roll back with it, no certificate is returned, and the trail records the failure.
+    from porthos import audit, ca
+    from porthos.exceptions import StoreError
+
+    monkeypatch.setattr(ca, "_PIPELINE_PIECE", 3)
+    store = fresh_workspace.store
+    before = store.count_certificates()
+    store.conn.execute(
+        "CREATE TRIGGER refuse_third_piece BEFORE INSERT ON certificates"
+        f" WHEN (SELECT count(*) FROM certificates) >= {before + 6}"
+        " BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+    )
+    csrs = [request_for("ha-device", csr_factory, n)[0] for n in range(12)]
+    with pytest.raises(StoreError, match="disk full"):
+        fresh_workspace.ca("ha-device-ca-1").issue_batch(csrs, "ha-device", now=NOW, threads=2)
+    assert store.count_certificates() == before
+    assert not store.conn.in_transaction
+    last = list(audit.records(store))[-1]
+    assert last.event == audit.Event.CERTIFICATES_ISSUED and last.outcome == "failure"
+    assert audit.verify(store).ok

@@ -61,6 +61,27 @@ def test_meta_and_wal(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
+    # Version 5 drops the SPKI-hash index that nothing queried; a version-4 store (with
+    # the index and its rows) opens as version 5 with its rows intact.
+    store = _store(tmp_path)
+    store.insert_certificates("user-ca-1", [_row("0a"), _row("0b")])
+    store.conn.execute("CREATE INDEX certificates_spki ON certificates (spki_sha256)")
+    store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    store.close()
+    migrated = Store.open(tmp_path / "porthos.sqlite")
+    assert migrated.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+    indexes = {
+        name
+        for (name,) in migrated.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'certificates'"
+        )
+    }
+    assert "certificates_spki" not in indexes and "certificates_subject" in indexes
+    assert migrated.count_certificates() == 2
+    migrated.close()
+
+
 def test_create_refuses_existing_and_open_refuses_missing(tmp_path: Path) -> None:
     _store(tmp_path).close()
     with pytest.raises(StoreError, match="already exists"):

@@ -19,7 +19,7 @@ from porthos.exceptions import StoreError
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
 # place, in one transaction, when it is opened.
@@ -119,6 +119,14 @@ CREATE TABLE scheduled_revocations (
 )
 """
 
+# Version 5: drop the SPKI-hash index of version 4. Nothing looks certificates up by
+# key (the unique-names rule of 000 §3.1 goes through the subject index and compares
+# the key hashes of the few rows it finds), and a random-order index costs every
+# issuance ~5 µs a certificate (10,000 rows: 0.05 s of SQLite time in the batch).
+_SCHEMA_V5 = """
+DROP INDEX IF EXISTS certificates_spki
+"""
+
 _SCHEMA = (
     """
 CREATE TABLE meta (
@@ -152,6 +160,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + _SCHEMA_V3
     + ";"
     + _SCHEMA_V4
+    + ";"
+    + _SCHEMA_V5
 )
 
 
@@ -297,6 +307,9 @@ class Store:
             version = store.meta("schema_version")
         if version == "3":
             store._migrate(_SCHEMA_V4, 4)
+            version = store.meta("schema_version")
+        if version == "4":
+            store._migrate(_SCHEMA_V5, 5)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
