@@ -182,7 +182,16 @@ def _rfc4514_escape(value: str) -> str:
 
 def subject_text(attributes: Sequence[tuple[str, str]]) -> str:
     """RFC 4514 string (most specific first) of a most-general-first attribute list."""
+    if len(attributes) == 1:
+        # One attribute (the CN of most profiles) whose value needs no escaping: the
+        # common case of issuance, once per certificate, so no join and no regex.
+        attr, value = attributes[0]
+        if _SPECIAL.isdisjoint(value) and value[:1] not in _EDGE and value[-1:] != " ":
+            return attr + "=" + value
     return ",".join([f"{a}={_rfc4514_escape(v)}" for a, v in reversed(attributes)])
+
+
+_EDGE = ("", " ", "#")  # a value starting with these is escaped (or empty)
 
 
 def _iso(ts: int) -> str:
