@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from porthos import IssueStatus, Workspace
 from porthos.ca import split_csr_pem
 from porthos.exceptions import PolicyError, WorkspaceError
@@ -496,3 +498,29 @@ def test_streamed_batch_failing_mid_way_stores_nothing(
     last = list(audit.records(store))[-1]
     assert last.event == audit.Event.CERTIFICATES_ISSUED and last.outcome == "failure"
     assert audit.verify(store).ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    attrs=st.lists(
+        st.tuples(
+            st.sampled_from(["CN", "O", "OU", "ST", "L"]),
+            st.text(
+                alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_subject_text_is_rfc4514_as_pyca_writes_it(attrs: list[tuple[str, str]]) -> None:
+    # The store's subject column (and the unique-names rule, 000 §3.1, that compares it)
+    # must be the text pyca gives for the certificate's subject, fast path or not.
+    from cryptography.x509.oid import NameOID
+    from porthos.ca import subject_text
+
+    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
+            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME,
+            "L": NameOID.LOCALITY_NAME}  # fmt: skip
+    name = x509.Name([x509.NameAttribute(oids[a], v) for a, v in attrs])
+    assert subject_text(attrs) == name.rfc4514_string()

@@ -164,8 +164,11 @@ def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
 # (medians of 7, /tmp-style script in the issue 2 notes).
 _PIPELINE_PIECE = 2048
 
-_ESCAPE_RE = re.compile(r'([,+"\\<>;=])')
-_SPECIAL = frozenset(',+"\\<>;=')
+# RFC 4514 §2.4: these are escaped anywhere in a value ('=' may be, but need not be;
+# pyca/cryptography's rfc4514_string does not, and the store's subject column is
+# compared with text that tools make from certificates).
+_ESCAPE_RE = re.compile(r'([,+"\\<>;])')
+_SPECIAL = frozenset(',+"\\<>;')
 
 
 def _rfc4514_escape(value: str) -> str:
@@ -175,7 +178,8 @@ def _rfc4514_escape(value: str) -> str:
         value = _ESCAPE_RE.sub(r"\\\1", value)
     if value.startswith((" ", "#")):
         value = "\\" + value
-    if value.endswith(" "):
+    # A trailing space is escaped too, unless it is the lone space just escaped.
+    if value.endswith(" ") and value != "\\ ":
         value = value[:-1] + "\\ "
     return value
 
