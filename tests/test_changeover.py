@@ -377,12 +377,26 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
         )
     )
 
-    # Refusing cases first: neither/both choices, and an export of software keys;
+    # Refusing cases first: neither/both choices, and an export to a PKCS#11 module
+    # that does not exist (the exports themselves: test_terminate_exports_...);
     # none of them changes anything.
     code, output = _cli(["terminate", "-w", str(ws)])
     assert code == 2 and "exactly one" in output
-    code, output = _cli(["terminate", "-w", str(ws), "--export-to", "successor"])
-    assert code == 2 and "software files" in output and "--destroy-keys" in output
+    (tmp_path / "successor.pin").write_bytes(b"0000\n")
+    code, output = _cli(
+        [
+            "terminate",
+            "-w",
+            str(ws),
+            "--export-to",
+            "successor",
+            "--module",
+            str(tmp_path / "no-such-module.so"),
+            "--successor-pin-file",
+            str(tmp_path / "successor.pin"),
+        ]
+    )
+    assert code == 2 and "no-such-module.so does not exist" in output
     with Workspace.open(ws) as w:
         assert {ca.status for ca in w.cas} == {"retired", "active"}
         assert w.store.revocations("infrastructure-ca-1") == []
@@ -436,7 +450,7 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
         # The operation's own record, then the CLI's record of the failed command.
         failures = [(r.event, r.details["error"]) for r in records if r.outcome == "failure"]
         assert [event for event, _ in failures] == ["ca.terminated", "failure"]
-        assert all("software files" in error for _, error in failures)
+        assert all("no-such-module.so does not exist" in error for _, error in failures)
         assert events.count("ca.terminated") == 10
         assert events.count("ca.key-destroyed") == 10
         assert events.count("crl.created") >= 10 and "crl.published" in events
@@ -732,3 +746,264 @@ def test_terminate_resumes_key_destruction_after_a_crash(
         assert audit.verify(w.store)
     code, output = _cli(["terminate", "-w", str(tmp_path / "ws"), "--destroy-keys"])
     assert code == 2 and "already terminated" in output
+
+
+# --------------------------------------------------------------------------------------
+# Export of software CA keys to a successor token (000 §5.8, §6.2.6)
+# --------------------------------------------------------------------------------------
+
+#: Run in its own process with SOFTHSM2_CONF of the successor: every object of the
+#: token (label, class, attributes), and for each private key a signature over a
+#: digest made INSIDE the token, and whether CKA_VALUE can be read.
+_INSPECT = """
+import json, sys, pkcs11
+from pkcs11 import Attribute, Mechanism, ObjectClass
+lib = pkcs11.lib(sys.argv[1])
+digest = bytes.fromhex(sys.argv[4])
+out = []
+with lib.get_token(token_label=sys.argv[2]).open(user_pin=sys.argv[3]) as s:
+    for o in list(s.get_objects()):
+        item = {"label": o.label, "class": int(o[Attribute.CLASS])}
+        if o[Attribute.CLASS] == ObjectClass.PRIVATE_KEY:
+            for a in ("SENSITIVE", "EXTRACTABLE", "NEVER_EXTRACTABLE", "PRIVATE", "TOKEN",
+                      "SIGN", "DECRYPT", "UNWRAP", "DERIVE", "LOCAL"):
+                item[a] = bool(o[getattr(Attribute, a)])
+            try:
+                o[Attribute.VALUE]
+                item["value_readable"] = True
+            except pkcs11.AttributeSensitive:
+                item["value_readable"] = False
+            item["sig"] = o.sign(digest, mechanism=Mechanism.ECDSA).hex()
+        out.append(item)
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Successor:
+    dir: Path
+    env: dict[str, str]
+    module: str
+
+    def objects(self, token: str, pin: bytes, digest: bytes = bytes(32)) -> list[dict]:
+        import json
+        import sys
+
+        r = subprocess.run(
+            [sys.executable, "-c", _INSPECT, self.module, token, pin.decode(), digest.hex()],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr
+        return list(json.loads(r.stdout))
+
+
+@pytest.fixture
+def successor(tmp_path: Path) -> Successor:
+    """A SoftHSM2 store in tmp_path with token 'successor' (empty) and token 'occupied'
+    (already holding a key labelled ha-device-ca-1), made through the CLI."""
+    import os
+
+    import porthos
+    from porthos import hsm
+
+    d = tmp_path / "successor-hsm"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    env["SOFTHSM2_CONF"] = str(hsm.softhsm_conf(d))
+    env.pop("PORTHOS_PKCS11_MODULE", None)
+    (tmp_path / "so.pin").write_bytes(_SO_PIN + b"\n")
+    (tmp_path / "user.pin").write_bytes(_USER_PIN + b"\n")
+    (tmp_path / "wrong.pin").write_bytes(b"not-the-pin\n")
+    for label in ("successor", "occupied"):
+        r = _run(
+            [
+                "hsm",
+                "init-token",
+                "--label",
+                label,
+                "--so-pin-file",
+                "so.pin",
+                "--pin-file",
+                "user.pin",
+            ],
+            tmp_path,
+            env,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = _run(
+        [
+            "hsm",
+            "keygen",
+            "--token",
+            "occupied",
+            "--label",
+            "ha-device-ca-1",
+            "--type",
+            "ec-p256",
+            "--pin-file",
+            "user.pin",
+        ],
+        tmp_path,
+        env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    return Successor(d, env, str(hsm.find_module()))
+
+
+def _unchanged(ws: Path, names: Sequence[str]) -> None:
+    assert sorted(p.name for p in (ws / "keys").iterdir()) == sorted(f"{n}.p8" for n in names)
+    with Workspace.open(ws) as w:
+        assert "terminated" not in {ca.status for ca in w.cas}
+        assert all(w.store.revocations(ca.name) == [] for ca in w.cas)
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_terminate_exports_software_keys_to_successor_token(
+    tmp_path: Path, csr_factory: CsrFactory, successor: Successor
+) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+    from pkcs11.util.ec import encode_ecdsa_signature
+
+    ws = tmp_path / "ws"
+    assert _cli(["init", "-w", str(ws), "--env", "nonprod"])[0] == 0
+    leaf = _issue(
+        ws,
+        "tls-server",
+        csr_factory.pem([("CN", "a.porthos.example")], slot=5),
+        tmp_path / "a.pem",
+    )
+    assert _cli(["rollover", "-w", str(ws)])[0] == 0
+    names = (*GEN1, *GEN2)
+    outputs = []
+
+    def terminate(*extra: str) -> subprocess.CompletedProcess[str]:
+        r = _run(["terminate", "-w", str(ws), *extra], tmp_path, successor.env)
+        outputs.append(r.stdout + r.stderr)
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    # Wrong successor PIN: a clear error, nothing changed anywhere.
+    r = terminate("--export-to", "successor", "--successor-pin-file", "wrong.pin")
+    assert r.returncode == 2 and "PIN incorrect" in r.stderr and "successor" in r.stderr
+    _unchanged(ws, names)
+    assert successor.objects("successor", _USER_PIN) == []
+
+    # A successor that already holds a CA's label: refused, nothing changed, and the
+    # object already there is left alone.
+    r = terminate("--export-to", "occupied", "--successor-pin-file", "user.pin")
+    assert r.returncode == 2 and "already holds" in r.stderr and "ha-device-ca-1" in r.stderr
+    _unchanged(ws, names)
+    assert sorted(o["label"] for o in successor.objects("occupied", _USER_PIN)) == [
+        "ha-device-ca-1",
+        "ha-device-ca-1",
+    ]
+
+    # No such token: refused naming the tokens there.
+    r = terminate("--export-to", "nowhere", "--successor-pin-file", "user.pin")
+    assert r.returncode == 2 and "nowhere" in r.stderr and "occupied" in r.stderr
+    _unchanged(ws, names)
+
+    # The export.
+    r = terminate("--export-to", "successor", "--successor-pin-file", "user.pin")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "exported to token 'successor'" in r.stdout
+    assert list((ws / "keys").iterdir()) == []
+
+    digest = hashlib.sha256(b"successor check").digest()
+    objects = successor.objects("successor", _USER_PIN, digest)
+    private = {o["label"]: o for o in objects if "sig" in o}
+    assert sorted(private) == sorted(names)
+    assert sorted(o["label"] for o in objects if "sig" not in o) == sorted(names)  # public
+    repo = ws / "repository"
+    spki_hashes = {}
+    for name in names:
+        o = private[name]
+        assert o["SENSITIVE"] and o["PRIVATE"] and o["TOKEN"] and o["SIGN"]
+        assert not o["EXTRACTABLE"] and not o["value_readable"]
+        assert not (o["DECRYPT"] or o["UNWRAP"] or o["DERIVE"])
+        # Imported, so never-extractable is (correctly) false: the key existed outside.
+        assert o["NEVER_EXTRACTABLE"] is False and o["LOCAL"] is False
+        cert = x509.load_der_x509_certificate((repo / f"{name}.crt").read_bytes())
+        public = cert.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        public.verify(
+            encode_ecdsa_signature(bytes.fromhex(o["sig"])),
+            digest,
+            ec.ECDSA(utils.Prehashed(hashes.SHA256())),
+        )
+        spki_hashes[name] = hashlib.sha256(
+            public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        ).hexdigest()
+
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        records = list(audit.records(w.store))
+        exported = [r for r in records if r.event == "ca.key-exported"]
+        assert sorted(r.details["ca"] for r in exported) == sorted(names)
+        for rec in exported:
+            assert rec.outcome == "success"
+            assert rec.details["token"] == "successor"
+            assert rec.details["label"] == rec.details["ca"]
+            assert rec.details["spki_sha256"] == spki_hashes[rec.details["ca"]]
+        destroyed = [r for r in records if r.event == "ca.key-destroyed"]
+        assert len(destroyed) == len(names)
+        assert all(r.details["after"] == "exported to successor" for r in destroyed)
+        # Every exported record precedes every file destruction.
+        assert max(r.seq for r in exported) < min(r.seq for r in destroyed)
+        # The refusals were audited as failures, and nothing else happened before.
+        assert [r.event for r in records if r.outcome == "failure"].count("ca.terminated") == 3
+        assert audit.verify(w.store)
+        final = x509.load_der_x509_crl((repo / "infrastructure-ca-1.crl").read_bytes())
+        assert final.get_revoked_certificate_by_serial_number(
+            x509.load_der_x509_certificate(leaf).serial_number
+        )
+        dump = "\n".join(f"{r.event} {r.details}" for r in records)
+    text = dump + "\n".join(outputs)
+    for pin in (_USER_PIN, _SO_PIN):
+        assert pin.decode() not in text
+
+    r = terminate("--export-to", "successor", "--successor-pin-file", "user.pin")
+    assert r.returncode == 2 and "already terminated" in r.stderr
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_failed_export_removes_what_it_imported(tmp_path: Path, successor: Successor) -> None:
+    """The last key file does not belong to its CA: the keys imported before it are
+    destroyed again, the workspace is untouched (all or nothing)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+    ws = tmp_path / "ws"
+    assert _cli(["init", "-w", str(ws)])[0] == 0
+    last = ws / "keys" / f"{GEN1[-1]}.p8"
+    assert last.exists()
+    last.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            Encoding.DER, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
+    r = _run(
+        [
+            "terminate",
+            "-w",
+            str(ws),
+            "--export-to",
+            "successor",
+            "--successor-pin-file",
+            "user.pin",
+        ],
+        tmp_path,
+        successor.env,
+    )
+    assert r.returncode == 2 and "does not belong" in r.stderr, r.stdout + r.stderr
+    assert successor.objects("successor", _USER_PIN) == []
+    _unchanged(ws, GEN1)

@@ -1039,3 +1039,61 @@ def test_worker_processes_refuse_mismatched_digests(token: Token) -> None:
     with token.signer("p256", "ecdsa-sha256", sessions=2, workers="processes") as signer:
         with pytest.raises(BatchArgumentError, match="ecdsa-sha256"):
             signer.sign_digests(_digests(4, 48))
+
+
+# --------------------------------------------------------------------------------------
+# Transferable keys (000 §6.2.6): wrapping only under an SO-trusted key
+# --------------------------------------------------------------------------------------
+
+
+def test_transferable_key_wraps_only_under_a_trusted_key(softhsm_dir: Path) -> None:
+    """What porthos relies on for --transferable-keys, proven on SoftHSM2 itself: a
+    CKA_WRAP_WITH_TRUSTED key refuses an untrusted wrapping key (CKR_KEY_NOT_WRAPPABLE);
+    the user cannot mark a key CKA_TRUSTED nor clear CKA_WRAP_WITH_TRUSTED
+    (CKR_ATTRIBUTE_READ_ONLY); the Security Officer can make a trusted wrapping key,
+    under which the wrap works; a default key is not extractable at all."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+    t = Token("porthos-transfer")
+    hsm.generate_key(t.module, t.label, hsm.Secret(USER_PIN), "ca", "ec-p256", transferable=True)
+    t.key("fixed", "ec-p256")
+    tok = hsm._token(t.module, t.label)
+    with tok.open(rw=True, user_pin=USER_PIN.decode()) as s:
+        ca = s.get_key(label="ca", object_class=ObjectClass.PRIVATE_KEY)
+        assert ca[Attribute.SENSITIVE] and ca[Attribute.EXTRACTABLE]
+        assert ca[Attribute.WRAP_WITH_TRUSTED]
+        untrusted = s.generate_key(KeyType.AES, 256, store=False, template={Attribute.WRAP: True})
+        with pytest.raises(pkcs11.KeyNotWrappable):
+            untrusted.wrap_key(ca, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+        with pytest.raises(pkcs11.AttributeReadOnly):
+            s.generate_key(
+                KeyType.AES,
+                256,
+                store=False,
+                template={Attribute.WRAP: True, Attribute.TRUSTED: True},
+            )
+        with pytest.raises(pkcs11.AttributeReadOnly):
+            ca[Attribute.WRAP_WITH_TRUSTED] = False
+        fixed = s.get_key(label="fixed", object_class=ObjectClass.PRIVATE_KEY)
+        with pytest.raises(pkcs11.KeyUnextractable):
+            untrusted.wrap_key(fixed, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+    with tok.open(rw=True, so_pin=SO_PIN.decode()) as s:
+        s.generate_key(
+            KeyType.AES,
+            256,
+            store=True,
+            label="trusted-transport",
+            template={
+                Attribute.PRIVATE: False,
+                Attribute.TRUSTED: True,
+                Attribute.WRAP: True,
+                Attribute.EXTRACTABLE: False,
+            },
+        )
+    with tok.open(rw=True, user_pin=USER_PIN.decode()) as s:
+        ca = s.get_key(label="ca", object_class=ObjectClass.PRIVATE_KEY)
+        trusted = s.get_key(label="trusted-transport", object_class=ObjectClass.SECRET_KEY)
+        assert trusted[Attribute.TRUSTED]
+        assert len(trusted.wrap_key(ca, mechanism=Mechanism.AES_KEY_WRAP_PAD)) > 32
+        trusted.destroy()

@@ -865,8 +865,12 @@ class Workspace:
         root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
         pin: hsm.Secret | None = None,
         actor: str | None = None,
+        module: str | None = None,
+        successor_pin: hsm.Secret | None = None,
     ) -> changeover.TerminationResult:
-        """Terminate every CA of the workspace (000 §5.8); see porthos.changeover.terminate."""
+        """Terminate every CA of the workspace (000 §5.8), destroying the CA keys or
+        exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
+        user PIN ``successor_pin``); see porthos.changeover.terminate."""
         return changeover.terminate(
             self,
             destroy_keys=destroy_keys,
@@ -875,6 +879,8 @@ class Workspace:
             root_pin_halves=root_pin_halves,
             pin=pin,
             actor=actor,
+            module=module,
+            successor_pin=successor_pin,
         )
 
     def ca_for_profile(self, profile: str) -> CertificateAuthority:

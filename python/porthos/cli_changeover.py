@@ -82,8 +82,22 @@ def register(main: click.Group) -> None:
         "--export-to",
         metavar="TOKEN",
         default=None,
-        help="Export the CA keys to this successor token instead (000 §5.8; refused "
-        "for non-extractable keys).",
+        help="Export the CA keys to this successor token instead (000 §5.8): software "
+        "keys are imported non-extractable and checked before their files are "
+        "destroyed; HSM keys generated non-extractable are refused.",
+    )
+    @click.option(
+        "--module",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="--export-to from a software workspace: PKCS#11 module of the successor "
+        "token (default: $PORTHOS_PKCS11_MODULE, else SoftHSM2 with $SOFTHSM2_CONF).",
+    )
+    @click.option(
+        "--successor-pin-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="--export-to: file with the successor token's user PIN (else a prompt).",
     )
     @_PIN_FILE
     @_ROOT_OFFICER
@@ -94,11 +108,14 @@ def register(main: click.Group) -> None:
         workdir: Path,
         destroy_keys: bool,
         export_to: str | None,
+        module: Path | None,
+        successor_pin_file: Path | None,
         pin_file: Path | None,
         root_officers: tuple[str, ...],
     ) -> None:
         """Terminate the PKI (000 §5.8): revoke every unexpired certificate, publish
-        final CRLs valid past the last expiry, then destroy or export the CA keys."""
+        final CRLs valid past the last expiry, then destroy the CA keys or export them
+        to a successor token."""
         from porthos.ca import Workspace
         from porthos.hsm import read_pin
 
@@ -106,12 +123,23 @@ def register(main: click.Group) -> None:
             raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)
         console = _console()
         with Workspace.open(workdir) as ws:
-            halves = pin = None
+            halves = pin = successor_pin = None
             if ws.hsm is not None:
                 halves = root_halves(root_officers)
                 pin = read_pin(pin_file, "PIN of the issuing-CA token")
+            # An HSM workspace's non-extractable keys are refused before any PIN of
+            # the successor is needed.
+            if export_to is not None and ws.hsm is None:
+                successor_pin = read_pin(
+                    successor_pin_file, f"user PIN of the successor token '{export_to}'"
+                )
             result = ws.terminate(
-                destroy_keys=destroy_keys, export_to=export_to, root_pin_halves=halves, pin=pin
+                destroy_keys=destroy_keys,
+                export_to=export_to,
+                root_pin_halves=halves,
+                pin=pin,
+                module=None if module is None else str(module),
+                successor_pin=successor_pin,
             )
         table = Table(title="Final CRLs (000 §5.8)")
         for col in ("CA", "revoked now", "CRL number", "entries", "next update", "file"):

@@ -277,10 +277,23 @@ def _user_session(
 
 
 def generate_key(
-    module: str | os.PathLike[str], token: str, pin: Secret, label: str, key_type: str
+    module: str | os.PathLike[str],
+    token: str,
+    pin: Secret,
+    label: str,
+    key_type: str,
+    *,
+    transferable: bool = False,
 ) -> bytes:
     """Generate a key pair inside the token (000 §6.1.1): the private key is private,
-    sensitive and never extractable; the public key is readable. Returns its SPKI DER."""
+    sensitive and never extractable; the public key is readable. Returns its SPKI DER.
+
+    ``transferable`` (opt-in, 000 §6.2.6 "transferred in encrypted form into the new
+    HSM using multi-person control"): the private key stays CKA_SENSITIVE but is
+    CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED, so it can leave the token only wrapped
+    under a key marked CKA_TRUSTED, which only the token's Security Officer can set
+    (PKCS#11 v2.40 §4.8; SoftHSM2 enforces both: CKR_KEY_NOT_WRAPPABLE,
+    CKR_ATTRIBUTE_READ_ONLY). Both attributes are sticky: they cannot be undone."""
     import pkcs11
     from pkcs11 import Attribute, KeyType
     from pkcs11.util.ec import encode_named_curve_parameters
@@ -299,6 +312,8 @@ def generate_key(
         Attribute.DERIVE: False,
         Attribute.ID: key_id,
     }
+    if transferable:
+        private |= {Attribute.EXTRACTABLE: True, Attribute.WRAP_WITH_TRUSTED: True}
     public = {
         Attribute.TOKEN: True,
         Attribute.PRIVATE: False,
