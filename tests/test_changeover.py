@@ -297,6 +297,19 @@ def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> No
     lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
     serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
     assert lst.get_revoked_certificate_by_serial_number(serial) is not None
+    # `porthos crl publish` (porthos.lifecycle) puts a retired CA's CRL where the
+    # generation-1 certificates' CDP points (000 §2.1, §5.6), signed by its own key.
+    from porthos import lifecycle
+
+    with Workspace.open(rolled.ws) as w:
+        lifecycle.publish(w, ["ha-device-ca-1"])
+    leaf = x509.load_der_x509_certificate(rolled.gen1_leaf)
+    (point,) = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    host, path = point.full_name[0].value.removeprefix("http://").split("/", 1)
+    lst = x509.load_der_x509_crl((rolled.repo / host / path).read_bytes())
+    issuer = x509.load_der_x509_certificate(_crt(rolled, "ha-device-ca-1"))
+    assert lst.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    assert lst.get_revoked_certificate_by_serial_number(serial) is not None
 
 
 def test_retired_ca_refuses_to_issue(
@@ -422,10 +435,18 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
             }
             revoked = {r[0]: r[2] for r in w.store.revocations(ca.name)}
             assert issued == set(revoked), ca.name
-            lst = x509.load_der_x509_crl((repo / f"{ca.name}.crl").read_bytes())
+            final = (repo / f"{ca.name}.crl").read_bytes()
+            lst = x509.load_der_x509_crl(final)
             cert = x509.load_der_x509_certificate(ca.certificate)
             assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
             assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
+            # The final CRL is also where the certificates' CDP URLs point (000 §2.1).
+            from porthos import lifecycle
+
+            urls = lifecycle.crl_urls(w, ca.name)
+            assert urls, ca.name
+            for url in urls:
+                assert lifecycle.repository_path(w, url).read_bytes() == final, url
             # nextUpdate after the last expiry of anything this CA issued (000 §5.8).
             expiries = [
                 n

@@ -873,7 +873,7 @@ def _final_crls(
     export_to: str | None,
 ) -> TerminationResult:
     """Steps 1-4 of :func:`terminate`; the result's ``keys`` are left empty."""
-    from porthos.crl import build_crl, crl_file_name, crl_validity, store_columns
+    from porthos.crl import build_crl, crl_validity, store_columns
 
     store = ws.store
 
@@ -1005,18 +1005,24 @@ def _final_crls(
             opened_signer.close()
 
     # 4. Publication, after the commit: the repository never shows a CRL the store
-    # does not record (000 §2.2, §5.8 "available for download until nextUpdate").
-    repo = ws.path / "repository"
+    # does not record (000 §2.2, §5.8 "available for download until nextUpdate"). The
+    # final CRLs go where the CDP URLs point, like every published CRL (§2.1), and to
+    # the flat W/repository/<ca>.crl.
+    from porthos import lifecycle
+
     crls = []
+    written: list[str] = []
     for ca, crl, number, entries, next_update in built:
-        path = repo / crl_file_name(ca)
-        crl.write(path)
-        crls.append((ca.name, path, number, entries, next_update))
+        paths = lifecycle.write_crl_files(
+            ws, ca, bytes(crl), number, lifecycle.crl_urls(ws, ca.name)
+        )
+        crls.append((ca.name, paths[-1], number, entries, next_update))
+        written += [str(p.relative_to(ws.path)) for p in paths]
     audit.record(
         store,
         audit.Event.CRL_PUBLISHED,
         actor=actor,
-        files=[p.name for _, p, _, _, _ in crls],
+        files=written,
         final=True,
     )
     attach_generations(ws)

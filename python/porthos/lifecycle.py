@@ -709,11 +709,15 @@ def repository_path(ws: Workspace, url: str) -> Path:
 
 
 def publication_map(ws: Workspace) -> dict[str, tuple[str, str]]:
-    """Each CDP and AIA URL of the profile set (CA and subscriber profiles) -> ("crl" or
+    """Each CDP and AIA URL of the profile sets (CA and subscriber profiles) -> ("crl" or
     "crt", the CA whose CRL or certificate it names: the issuer of the certificates
-    carrying it). Sharded CDP URLs are left to the shard publication."""
+    carrying it). Sharded CDP URLs are left to the shard publication. Every generation
+    counts: a retired generation-1 CA keeps publishing its CRLs (000 §5.6) at the URLs
+    its certificates carry."""
     out: dict[str, tuple[str, str]] = {}
-    specs: list[Any] = [*ws.profile_set.cas.values(), *ws.profile_set.profiles.values()]
+    specs: list[Any] = []
+    for _, ps in sorted(ws.profile_sets.items()):
+        specs += [*ps.cas.values(), *ps.profiles.values()]
     for spec in specs:
         for ext in spec.extensions:
             if ext["type"] == "crl_distribution_points" and "shards" not in ext:
@@ -738,6 +742,26 @@ def _repository_lock(ws: Workspace) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def crl_urls(ws: Workspace, ca_name: str) -> list[str]:
+    """The CDP URLs (000 §2.1) that name CA ``ca_name``'s full CRL."""
+    urls = publication_map(ws)
+    return sorted(u for u, (kind, n) in urls.items() if kind == "crl" and n == ca_name)
+
+
+def write_crl_files(
+    ws: Workspace, ca: CertificateAuthority, der: bytes, number: int, urls: Sequence[str]
+) -> list[Path]:
+    """Write one CRL where each of ``urls`` points, and to the flat
+    ``W/repository/<ca>.crl`` of issue 4 (kept for tools that read it), under the
+    repository lock and never over a newer CRL. Returns the paths."""
+    paths = [repository_path(ws, u) for u in urls]
+    paths.append(ws.path / "repository" / crlmod.crl_file_name(ca))
+    with _repository_lock(ws):
+        for p in paths:
+            _write_crl(p, der, number)
+    return paths
 
 
 def _write_crl(path: Path, der: bytes, number: int) -> bool:
@@ -823,12 +847,7 @@ def _publish_crl(
             next_update=next_update,
         )
         der = bytes(built)
-        paths = [repository_path(ws, u) for u in urls]
-        # The flat copy W/repository/<ca>.crl of issue 4 stays, for tools that read it.
-        paths.append(ws.path / "repository" / crlmod.crl_file_name(ca))
-        with _repository_lock(ws):
-            for p in paths:
-                _write_crl(p, der, number)
+        paths = write_crl_files(ws, ca, der, number, urls)
     except BaseException as exc:
         audit.record_failure(store, audit.Event.CRL_PUBLISHED, exc, ca=ca.name, number=number)
         raise
