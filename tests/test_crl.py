@@ -824,6 +824,16 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     assert delta.crl_number is not None and base.crl_number is not None
     assert delta.crl_number > base.crl_number
     assert sorted(C.serial_ints(delta.columns.serials)) == sorted(serials[2:5])
+    # Audited like a full CRL (000 §5.4.1): created with its number, then published.
+    from porthos import audit
+
+    recs = [r for r in audit.records(ws.store) if r.details.get("kind") == "delta"]
+    assert [(r.event, r.details["number"]) for r in recs] == [
+        (audit.Event.CRL_CREATED, delta.crl_number),
+        (audit.Event.CRL_PUBLISHED, delta.crl_number),
+    ]
+    assert recs[0].details["delta_base"] == base.crl_number
+    assert recs[1].details["paths"] == ["repository/ha-device-ca-1-delta.crl"]
     C.publish(ws, "ha-device-ca-1", now=NOW + 30)
     full = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
     assert len(full) == 5

@@ -95,7 +95,7 @@ def publish(
         lifecycle_cli = __import__("porthos.cli_lifecycle").cli_lifecycle
         lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
         return
-    from porthos import crl as crlmod
+    from porthos import lifecycle
     from porthos.ca import Workspace
 
     console = _console()
@@ -108,9 +108,11 @@ def publish(
         for col in ("CA", "CRL number", "entries", "file"):
             table.add_column(col)
         with _Bar("building CRLs") as bar:
-            results = crlmod.publish(ws, ca_name, delta=True, now=now, progress=bar)
-        for name, path, number, entries in results:
-            table.add_row(name, str(number), str(entries), str(path))
+            results = lifecycle.publish_deltas(
+                ws, [ca_name] if ca_name else None, now=now, progress=bar
+            )
+        for p in results:
+            table.add_row(p.ca, str(p.number), str(p.entries), str(p.paths[0]))
         console.print(table)
 
 
