@@ -114,6 +114,13 @@ def test_issue_some_rejected_exit_3_and_report(
     assert "UUID" in report["rejected"][0]["reason"]
     assert "§6.1.5" in report["rejected"][1]["reason"]
     assert len(x509.load_pem_x509_certificates((tmp_path / "out.pem").read_bytes())) == 1
+    # The engine path says, on screen and in the trail, that no RA check ran (§3.2.3).
+    assert "porthos ra issue-ha" in " ".join(result.output.split())
+    from porthos import Workspace, audit
+
+    with Workspace.open(initialised) as ws:
+        (rec,) = [r for r in audit.records(ws.store) if r.event == "certificates.issued"][-1:]
+        assert rec.details["identity_check"] == "none by porthos (porthos issue)"
 
 
 @pytest.mark.parametrize(

@@ -249,8 +249,24 @@ def issue(
                 ws, data, profile, transaction_id, transactions_file, threads
             )
         else:
-            result = ca.issue_batch(data, profile, threads=threads)
+            # The engine path: no RA identity check (000 §3.2.3) ran here, and the
+            # trail says so; `porthos ra ...` is the path that makes the checks.
+            result = ca.issue_batch(
+                data,
+                profile,
+                threads=threads,
+                audit_details={"identity_check": "none by porthos (porthos issue)"},
+            )
         seconds = time.perf_counter() - started
+    if transaction_id is None and transactions_file is None:
+        from porthos.ra import RA_COMMAND_FOR_PROFILE
+
+        command = RA_COMMAND_FOR_PROFILE.get(profile)
+        if command is not None:
+            _console().print(
+                f"[dim]note: issued without the RA's identity check; for profile {profile} "
+                f"the CP/CPS check is `{command}` (000 §3.2.3)[/]"
+            )
     report_batch(ctx, result, out_file, report_file, seconds)
 
 

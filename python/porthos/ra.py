@@ -85,6 +85,15 @@ _USER_PROFILES = ("user",)
 # 000 §4.7.3 table: automatic type A re-key only at the two device CAs; the
 # Infrastructure and User CAs re-key by type B (initial registration) only.
 _TYPE_A_PROFILES = ("ha-device", "sa-device")
+#: The RA command that makes a profile's identity check (000 §3.2.3); `porthos issue`
+#: without RA input names it when it issues on the engine path.
+RA_COMMAND_FOR_PROFILE = {
+    "ha-device": "porthos ra issue-ha (DMC, §3.2.3.1)",
+    "sa-device": "porthos ra register-csr + porthos issue --transaction-id (§3.2.3.2)",
+    "tls-server": "porthos ra issue-infra --aor (§3.2.3.3)",
+    "tls-client": "porthos ra issue-infra --aor (§3.2.3.3)",
+    "user": "porthos ra issue-user --agent (§3.2.3.4)",
+}
 
 # Chip-ID attribute names accepted in add_manufacturer (short name -> OID); a dotted
 # OID is accepted too.
