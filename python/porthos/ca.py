@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import os
 import re
@@ -740,7 +741,12 @@ class CertificateAuthority:
 
 
 def _record_hierarchy(
-    store: Store, rows: Sequence[CaRow], *, mode: str, generation: int = 1
+    store: Store,
+    rows: Sequence[CaRow],
+    *,
+    mode: str,
+    generation: int = 1,
+    transferable: bool = False,
 ) -> None:
     """Store the CAs of a new hierarchy (or CA generation, 000 §5.6) with their audit
     records, in one transaction (000 §5.4.1: CA key generation and CA certificate
@@ -759,6 +765,8 @@ def _record_hierarchy(
                 key_type=r.key_type,
                 key_ref=r.key_ref,
                 mode=mode,
+                # 000 §6.2.6: say so when the key may leave the HSM (wrapped, trusted).
+                **({"transferable": "wrap-with-trusted only"} if transferable else {}),
             )
             audit.record(
                 store,
@@ -1025,13 +1033,26 @@ class Workspace:
         profile_set: str = "porthos",
         now: int | None = None,
         hsm_setup: hsm.HsmSetup | None = None,
+        transferable_keys: bool = False,
     ) -> Workspace:
         """Create the hierarchy of a profile set: CA keys (software, or generated in
         the HSM with ``hsm_setup``: 000 §6.1.1), the self-signed root, the issuing CAs
-        signed by it, the store, the published CA certificates."""
+        signed by it, the store, the published CA certificates.
+
+        ``transferable_keys`` (HSM mode only): the CA keys are generated sensitive but
+        extractable under a trusted key only (hsm.generate_key ``transferable``), so
+        that ``terminate --export-to`` can transfer them to a successor HSM in
+        encrypted form under multi-person control (000 §6.2.6, §5.8)."""
         root = Path(path)
         if (root / STORE_FILE).exists():
             raise WorkspaceError(f"{root} is already an initialised porthos workspace")
+        if transferable_keys:
+            if hsm_setup is None:
+                raise WorkspaceError(
+                    "transferable keys are an HSM option (000 §6.2.6): software CA keys "
+                    "are files and are exported by terminate --export-to without it"
+                )
+            hsm_setup = dataclasses.replace(hsm_setup, transferable_keys=True)
         ps = load_profile_set(profile_set, env)
         now = int(time.time()) if now is None else int(now)
         if hsm_setup is not None:
@@ -1164,7 +1185,14 @@ class Workspace:
         for spec in ps.cas.values():
             token = setup.root_token if spec.self_signed else setup.issuing_token
             key_pin = pin if spec.self_signed else setup.user_pin
-            spkis[spec.name] = hsm.generate_key(module, token, key_pin, spec.name, spec.key_type)
+            spkis[spec.name] = hsm.generate_key(
+                module,
+                token,
+                key_pin,
+                spec.name,
+                spec.key_type,
+                transferable=setup.transferable_keys,
+            )
 
         root_spec = next(s for s in ps.cas.values() if s.self_signed)
         ders: dict[str, bytes] = {}
@@ -1215,7 +1243,9 @@ class Workspace:
                 )[0]
         note(audit.Event.HSM_DEACTIVATION, token=setup.root_token, role="root")
 
-        ws_hsm = hsm.WorkspaceHsm(module, conf_rel, setup.root_token, setup.issuing_token)
+        ws_hsm = hsm.WorkspaceHsm(
+            module, conf_rel, setup.root_token, setup.issuing_token, setup.transferable_keys
+        )
         ws_hsm.save(root)
         rows = []
         for spec in ps.cas.values():
@@ -1240,7 +1270,7 @@ class Workspace:
             with store.transaction():
                 for event, when, details in events:
                     audit.record(store, event, when=when, **details)
-                _record_hierarchy(store, rows, mode="hsm")
+                _record_hierarchy(store, rows, mode="hsm", transferable=setup.transferable_keys)
         except BaseException:
             store.close()
             raise

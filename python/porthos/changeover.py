@@ -476,8 +476,14 @@ def _rollover(
             for spec in new_ps.cas.values():
                 token = ws.hsm.root_token if spec.self_signed else ws.hsm.issuing_token
                 key_pin = root_pin if spec.self_signed else issuing_pin
+                # 000 §6.2.6: a workspace made with transferable keys keeps them so.
                 spkis[spec.name] = hsm.generate_key(
-                    ws.hsm.module, token, key_pin, spec.name, spec.key_type
+                    ws.hsm.module,
+                    token,
+                    key_pin,
+                    spec.name,
+                    spec.key_type,
+                    transferable=ws.hsm.transferable_keys,
                 )
                 # Its ca.keygen record is written with the new CAs (_record_hierarchy).
                 generated_in_hsm.append((token, spec.name, key_pin))
@@ -610,7 +616,13 @@ def _rollover(
                 created=list(new_ps.cas),
                 mode=mode,
             )
-            _record_hierarchy(store, rows, mode=mode, generation=new_gen)
+            _record_hierarchy(
+                store,
+                rows,
+                mode=mode,
+                generation=new_gen,
+                transferable=ws.hsm is not None and ws.hsm.transferable_keys,
+            )
             conn.execute("UPDATE cas SET status = ? WHERE generation = ?", (RETIRED, old_gen))
             for kind, issuer, subject_ca, der, serial in links:
                 cert = x509.load_der_x509_certificate(der)
