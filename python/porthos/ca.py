@@ -753,6 +753,11 @@ def _record_hierarchy(
     lifecycle events)."""
     from porthos import __version__
 
+    extra: dict[str, Any] = {}
+    if mode == "hsm":
+        # 000 §6.2.6: whether the key may ever leave the HSM (wrapped under a key the
+        # Security Officer trusts) or never (000 §6.1.1).
+        extra["extractable"] = "wrap-with-trusted only" if transferable else "never"
     with store.transaction():
         store.add_cas(rows, generation=generation)
         for r in rows:
@@ -765,8 +770,7 @@ def _record_hierarchy(
                 key_type=r.key_type,
                 key_ref=r.key_ref,
                 mode=mode,
-                # 000 §6.2.6: say so when the key may leave the HSM (wrapped, trusted).
-                **({"transferable": "wrap-with-trusted only"} if transferable else {}),
+                **extra,
             )
             audit.record(
                 store,
@@ -875,10 +879,12 @@ class Workspace:
         actor: str | None = None,
         module: str | None = None,
         successor_pin: hsm.Secret | None = None,
+        so_pin: hsm.Secret | None = None,
     ) -> changeover.TerminationResult:
         """Terminate every CA of the workspace (000 §5.8), destroying the CA keys or
         exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
-        user PIN ``successor_pin``); see porthos.changeover.terminate."""
+        user PIN ``successor_pin``; HSM keys also need the tokens' Security Officer PIN
+        ``so_pin``); see porthos.changeover.terminate."""
         return changeover.terminate(
             self,
             destroy_keys=destroy_keys,
@@ -889,6 +895,7 @@ class Workspace:
             actor=actor,
             module=module,
             successor_pin=successor_pin,
+            so_pin=so_pin,
         )
 
     def ca_for_profile(self, profile: str) -> CertificateAuthority:

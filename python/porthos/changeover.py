@@ -723,7 +723,8 @@ def _destroy_hsm_key(ws: Workspace, token: str, label: str, pin: hsm.Secret) -> 
 def _hsm_private_key(
     ws: Workspace, token: str, label: str, pin: hsm.Secret
 ) -> dict[str, bool] | None:
-    """CKA_EXTRACTABLE / CKA_SENSITIVE of a private key, or None when it is absent."""
+    """CKA_EXTRACTABLE / CKA_SENSITIVE / CKA_WRAP_WITH_TRUSTED of a private key, or
+    None when it is absent."""
     assert ws.hsm is not None
     import pkcs11
     from pkcs11 import Attribute
@@ -736,6 +737,7 @@ def _hsm_private_key(
         return {
             "extractable": bool(key[Attribute.EXTRACTABLE]),
             "sensitive": bool(key[Attribute.SENSITIVE]),
+            "wrap_with_trusted": bool(key[Attribute.WRAP_WITH_TRUSTED]),
         }
 
 
@@ -777,6 +779,7 @@ def terminate(
     actor: str | None = None,
     module: str | None = None,
     successor_pin: hsm.Secret | None = None,
+    so_pin: hsm.Secret | None = None,
 ) -> TerminationResult:
     """Terminate every CA of the workspace, all generations (000 §5.8):
 
@@ -792,7 +795,11 @@ def terminate(
        ``successor_pin``). Software keys are imported and checked in the successor
        BEFORE step 1, so a refusal or failure changes nothing; their files are
        destroyed in step 5, each audited ca.key-exported and ca.key-destroyed. HSM
-       keys: see the module docstring.
+       keys of a workspace made with transferable keys are transferred the same way,
+       before step 1, in encrypted form under the tokens' Security Officer
+       (``so_pin``) and the root officers (porthos.key_export.transfer_hsm_keys,
+       000 §6.2.6); the source keys are destroyed in step 5. Never-extractable HSM
+       keys are refused (see the module docstring).
 
     A workspace already terminated is refused; one whose keys survived a crash after
     step 4 only gets its remaining keys destroyed (or exported)."""
@@ -808,6 +815,7 @@ def terminate(
             actor,
             module,
             successor_pin,
+            so_pin,
         )
     except Exception as exc:
         audit.record_failure(ws.store, audit.Event.CA_TERMINATED, exc, actor=actor)
@@ -824,6 +832,7 @@ def _terminate(
     actor: str,
     module: str | None,
     successor_pin: hsm.Secret | None,
+    so_pin: hsm.Secret | None,
 ) -> TerminationResult:
     if destroy_keys == (export_to is not None):
         raise LifecycleError(
@@ -853,12 +862,16 @@ def _terminate(
         # A crash after the final CRLs left keys behind: finish step 5 only.
         if export_to is None:
             return TerminationResult({}, [], _destroy_all(ws, left, pins, actor))
-        resumed = _prepare_export(ws, left, export_to, pins, module, successor_pin)
+        resumed = _prepare_export(
+            ws, left, export_to, pins, module, successor_pin, so_pin, officers, actor
+        )
         return TerminationResult({}, [], _finish_export(ws, left, resumed, pins, actor))
 
     export: key_export.Export | None = None
     if export_to is not None:
-        export = _prepare_export(ws, cas, export_to, pins, module, successor_pin)
+        export = _prepare_export(
+            ws, cas, export_to, pins, module, successor_pin, so_pin, officers, actor
+        )
     try:
         result = _final_crls(ws, cas, now, pins, officers, actor, destroy_keys, export_to)
     except BaseException:
@@ -1048,11 +1061,16 @@ def _prepare_export(
     pins: dict[str, hsm.Secret],
     module: str | None,
     successor_pin: hsm.Secret | None,
+    so_pin: hsm.Secret | None,
+    officers: Sequence[str],
+    actor: str,
 ) -> key_export.Export:
     """Import and check every CA key in the successor token, or refuse; nothing in
     the workspace has changed when this returns or raises."""
     if ws.hsm is not None:
-        _refuse_export(ws, export_to, pins)
+        return _prepare_hsm_transfer(
+            ws, cas, export_to, pins, module, successor_pin, so_pin, officers, actor
+        )
     if successor_pin is None:
         raise LifecycleError(
             f"an export to the successor token '{export_to}' needs that token's user PIN"
@@ -1067,27 +1085,97 @@ def _prepare_export(
     return key_export.import_software_keys(path, export_to, successor_pin, keys)
 
 
-def _refuse_export(ws: Workspace, export_to: str, pins: dict[str, hsm.Secret]) -> None:
-    """An export from an HSM workspace is refused before anything changes: the keys
-    are non-extractable by construction (000 §6.1.1, §6.2.6)."""
+def _prepare_hsm_transfer(
+    ws: Workspace,
+    cas: Sequence[CertificateAuthority],
+    export_to: str,
+    pins: dict[str, hsm.Secret],
+    module: str | None,
+    successor_pin: hsm.Secret | None,
+    so_pin: hsm.Secret | None,
+    officers: Sequence[str],
+    actor: str,
+) -> key_export.Export:
+    """The encrypted transfer of transferable HSM keys (000 §6.2.6), or a refusal;
+    the source keys are untouched either way."""
+    assert ws.hsm is not None
+    _check_transferable(ws, cas, export_to, pins)
+    if so_pin is None:
+        # 000 §6.2.6 "using multi-person control": the SO trusts the transport key,
+        # the root officers and the issuing-token holder release their keys.
+        raise LifecycleError(
+            "a transfer of HSM keys needs the Security Officer PIN of the workspace's "
+            "tokens (000 §6.2.6 multi-person control); nothing was changed"
+        )
+    if successor_pin is None:
+        raise LifecycleError(
+            f"an export to the successor token '{export_to}' needs that token's user PIN"
+        )
+    path = ws.hsm.module if module is None else str(hsm.find_module(module))
+    hsm.load_module(path)
+    sources = {
+        t: key_export.HsmSource(t, pins[t], so_pin)
+        for t in dict.fromkeys(ca.hsm_ref.token for ca in cas if ca.hsm_ref is not None)
+    }
+    keys = [
+        (ca.name, ca.hsm_ref.token, ca.hsm_ref.label, ca.certificate)
+        for ca in cas
+        if ca.hsm_ref is not None
+    ]
+
+    def note(*, role: str, token: str, deactivated: bool = False, **details: Any) -> None:
+        # 000 §5.4.1: every HSM login of the transfer, with who acted (never a PIN);
+        # the root token's user is the pair of officers (000 §6.2.2).
+        assert ws.hsm is not None
+        if role == "user":
+            role = "root" if token == ws.hsm.root_token else "issuing"
+            if role == "root" and not deactivated:
+                details["officers"] = list(officers)
+        event = audit.Event.HSM_DEACTIVATION if deactivated else audit.Event.HSM_ACTIVATION
+        audit.record(ws.store, event, actor=actor, token=token, role=role, **details)
+
+    return key_export.transfer_hsm_keys(
+        ws.hsm.module, keys, sources, path, export_to, successor_pin, note
+    )
+
+
+def _check_transferable(
+    ws: Workspace,
+    cas: Sequence[CertificateAuthority],
+    export_to: str,
+    pins: dict[str, hsm.Secret],
+) -> None:
+    """Refuse, before anything changes, an export of HSM keys that were not generated
+    transferable: those are non-extractable by construction (000 §6.1.1, §6.2.6)."""
     assert ws.hsm is not None
     hsm._token(ws.hsm.module, export_to)  # HsmNotFoundError names the tokens present
-    for ca in ws.cas:
+    for ca in cas:
         assert ca.hsm_ref is not None
         attrs = _hsm_private_key(ws, ca.hsm_ref.token, ca.hsm_ref.label, pins[ca.hsm_ref.token])
-        if attrs is not None and not attrs["extractable"]:
+        if attrs is None:
+            raise LifecycleError(
+                f"the key of CA {ca.name} is missing from token '{ca.hsm_ref.token}'; "
+                "nothing was changed"
+            )
+        if not attrs["extractable"]:
             raise LifecycleError(
                 f"the key of CA {ca.name} (token '{ca.hsm_ref.token}') was generated "
                 "non-extractable (CKA_EXTRACTABLE=false, CKA_SENSITIVE=true: 000 §6.1.1, "
                 "§6.2.6) and cannot be wrapped out to token "
-                f"'{export_to}' through PKCS#11; porthos never makes a CA key extractable. "
+                f"'{export_to}' through PKCS#11; only a workspace made with `init --hsm "
+                "--transferable-keys` has transferable keys, and porthos never makes a "
+                "key extractable afterwards. "
                 "Transfer it with the HSM vendor's encrypted backup under two officers "
                 "(000 §6.2.4, §6.2.6), or terminate with --destroy-keys. Nothing was changed"
             )
-    raise LifecycleError(
-        "an export of extractable CA keys is not supported: porthos generates CA keys "
-        "non-extractable (000 §6.1.1); nothing was changed"
-    )
+        if not (attrs["sensitive"] and attrs["wrap_with_trusted"]):
+            # Extractable without CKA_WRAP_WITH_TRUSTED: not a key porthos generated,
+            # and one any wrapping key could take out; porthos does not vouch for it.
+            raise LifecycleError(
+                f"the key of CA {ca.name} (token '{ca.hsm_ref.token}') is extractable "
+                "without CKA_WRAP_WITH_TRUSTED/CKA_SENSITIVE, which porthos never "
+                "generates; refusing to export it. Nothing was changed"
+            )
 
 
 def _finish_export(
@@ -1113,10 +1201,11 @@ def _finish_export(
             label=key.label,
             module=export.module,
             spki_sha256=key.spki_sha256,
-            method="C_CreateObject",
-            attributes="CKA_TOKEN CKA_PRIVATE CKA_SENSITIVE !CKA_EXTRACTABLE CKA_SIGN only",
+            method=export.method,
+            attributes=export.attributes,
+            source=key.source or "file",
             checked="test signature verified with the CA certificate's public key",
-            section="000 §5.8",
+            section="000 §6.2.6" if key.source else "000 §5.8",
         )
     for name, _ in _destroy_all(ws, cas, pins, actor, reason=f"exported to {export.token}"):
         key = by_ca[name]
