@@ -1230,3 +1230,74 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
     text = "\n".join(blobs)
     for pin in (*_HALVES, _USER_PIN, _SO_PIN, _HALVES[0] + _HALVES[1]):
         assert pin.decode() not in text
+
+
+#: In its own process (one SoftHSM2 configuration per process): a transferable HSM
+#: workspace through the Python API, a successor token, and a transfer whose check of
+#: the LAST key fails (an injected fault: the successor would not sign for it).
+_FAILED_TRANSFER = """
+import json, sys
+from pathlib import Path
+from porthos import hsm, key_export
+from porthos.ca import Workspace
+from porthos.exceptions import LifecycleError
+
+ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])
+setup = hsm.HsmSetup(str(hsm.find_module()), so, user, [("alice", h1), ("bob", h2)])
+ws = Workspace.init(ws_path, "prod", hsm_setup=setup, transferable_keys=True)
+hsm.init_token(ws.hsm.module, "successor", so, user)
+real, calls = key_export.check_signs, []
+def failing(session, label, certificate):
+    calls.append(label)
+    real(session, label, certificate)
+    if len(calls) == len(ws.cas):
+        raise LifecycleError(f"injected: '{label}' does not sign")
+key_export.check_signs = failing
+try:
+    ws.terminate(export_to="successor", root_pin_halves=[("alice", h1), ("bob", h2)],
+                 pin=user, successor_pin=user, so_pin=so)
+    error = None
+except LifecycleError as exc:
+    error = str(exc)
+out = {"error": error, "checked": calls, "status": sorted({ca.status for ca in ws.cas})}
+with hsm._user_session(ws.hsm.module, "successor", user) as s:
+    out["successor"] = sorted(o.label for o in s.get_objects())
+root_pin = hsm.Secret(h1.reveal() + h2.reveal())
+for token, pin in ((ws.hsm.root_token, root_pin), (ws.hsm.issuing_token, user)):
+    with hsm._user_session(ws.hsm.module, token, pin) as s:
+        out[token] = sorted(o.label for o in s.get_objects())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_failed_hsm_transfer_removes_successor_keys_and_keeps_source(tmp_path: Path) -> None:
+    """All or nothing: the last key fails its check after every key was unwrapped;
+    the successor's copies are removed, the transport keys are gone, the source keys
+    stay and the workspace is not terminated."""
+    import json
+    import os
+    import sys
+
+    import porthos
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    pins = [p.decode() for p in (_SO_PIN, _USER_PIN, *_HALVES)]
+    r = subprocess.run(
+        [sys.executable, "-c", _FAILED_TRANSFER, str(tmp_path / "ws"), *pins],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["error"] == f"injected: '{GEN1[-1]}' does not sign"
+    assert out["checked"] == list(GEN1)
+    assert out["status"] == ["active"]
+    assert out["successor"] == []
+    assert out["porthos-root"] == ["root-ca-1", "root-ca-1"]
+    assert out["porthos-issuing"] == sorted([*GEN1[1:], *GEN1[1:]])

@@ -334,9 +334,10 @@ TRANSFER_METHOD = (
 
 
 def _oaep() -> tuple[Any, Any, None]:
-    """RSA-OAEP with SHA-1 and MGF1-SHA-1 (RFC 8017 §7.1): SoftHSM2 2.6 accepts no
-    other hash for OAEP; SHA-1's collision weakness does not touch OAEP, whose proof
-    needs the hash as a mask generator, not collision resistance."""
+    """RSA-OAEP with SHA-1 and MGF1-SHA-1 (RFC 8017 §7.1): SoftHSM2 2.6.1 answers
+    CKR_ARGUMENTS_BAD to OAEP with SHA-256 (tried); SHA-1's collision weakness does
+    not touch OAEP, whose security needs the hash as a mask generator, not collision
+    resistance."""
     from pkcs11 import MGF, Mechanism
 
     return (Mechanism.SHA_1, MGF.SHA1, None)
