@@ -1028,3 +1028,297 @@ def test_failed_export_removes_what_it_imported(tmp_path: Path, successor: Succe
     assert r.returncode == 2 and "does not belong" in r.stderr, r.stdout + r.stderr
     assert successor.objects("successor", _USER_PIN) == []
     _unchanged(ws, GEN1)
+
+
+# --------------------------------------------------------------------------------------
+# Encrypted transfer of transferable HSM keys to a successor token (000 §6.2.6)
+# --------------------------------------------------------------------------------------
+
+#: Every object label in the two tokens of an HSM workspace, by token (user sessions
+#: see public and private objects alike): transport keys left behind would show here.
+_TOKEN_OBJECTS = """
+import json, sys, pkcs11
+lib = pkcs11.lib(sys.argv[1])
+out = {}
+for label, pin in (("porthos-root", sys.argv[2]), ("porthos-issuing", sys.argv[3])):
+    with lib.get_token(token_label=label).open(user_pin=pin) as s:
+        out[label] = sorted(o.label for o in s.get_objects())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_terminate_transfers_transferable_hsm_keys_to_successor(
+    tmp_path: Path, csr_factory: CsrFactory
+) -> None:
+    import hashlib
+    import json
+    import os
+    import sys
+
+    import porthos
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+    from pkcs11.util.ec import encode_ecdsa_signature
+    from porthos import hsm, key_export
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    for name, pin in (
+        ("so", _SO_PIN),
+        ("user", _USER_PIN),
+        ("alice", _HALVES[0]),
+        ("bob", _HALVES[1]),
+    ):
+        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+    (tmp_path / "wrong.pin").write_bytes(b"not-the-so-pin\n")
+    officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
+    ws = tmp_path / "ws"
+    outputs: list[str] = []
+
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        r = _run(args, tmp_path, env)
+        outputs.append(r.stdout + r.stderr)
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    init = ["init", "-w", str(ws), "--hsm", "softhsm", "--transferable-keys"]
+    r = run([*init, "--so-pin-file", "so.pin", "--pin-file", "user.pin", *officers])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads((ws / "hsm" / "hsm.json").read_text())["transferable_keys"] is True
+    # 000 §5.6: generation 2 is generated transferable as well (checked by its export).
+    r = run(["rollover", "-w", str(ws), "--pin-file", "user.pin", *officers])
+    assert r.returncode == 0, r.stdout + r.stderr
+    (tmp_path / "req.pem").write_text(
+        csr_factory.pem([("CN", "4f9c5abe-cdab-4c4f-9e95-7a6d8b9caeb5")], slot=9)
+    )
+    issue = ["issue", "-w", str(ws), "-p", "ha-device", "--csr", "req.pem", "--out", "leaf.pem"]
+    r = run([*issue, "--pin-file", "user.pin"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    leaf = x509.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
+    # The successor token, here in the workspace's SoftHSM2 store: SoftHSM2 reads one
+    # configuration per process (porthos.hsm), so source and successor share it.
+    r = run(
+        [
+            "hsm",
+            "init-token",
+            "--softhsm-dir",
+            str(ws / "hsm"),
+            "--label",
+            "successor",
+            "--so-pin-file",
+            "so.pin",
+            "--pin-file",
+            "user.pin",
+        ]
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    module = str(hsm.find_module())
+    key_env = dict(env, SOFTHSM2_CONF=str(ws / "hsm" / "softhsm2.conf"))
+    successor = Successor(ws / "hsm", key_env, module)
+    root_pin = (_HALVES[0] + _HALVES[1]).decode()
+    names = (*GEN1, *GEN2)
+
+    def source_objects() -> dict[str, list[str]]:
+        r = subprocess.run(
+            [sys.executable, "-c", _TOKEN_OBJECTS, module, root_pin, _USER_PIN.decode()],
+            env=key_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return dict(json.loads(r.stdout))
+
+    # Each CA: a private and a public object, nothing else.
+    before = {
+        "porthos-root": sorted(["root-ca-1", "root-ca-2"] * 2),
+        "porthos-issuing": sorted([n for n in names if not n.startswith("root")] * 2),
+    }
+    assert source_objects() == before
+
+    def terminate(so_pin_file: str) -> subprocess.CompletedProcess[str]:
+        return run(
+            [
+                "terminate",
+                "-w",
+                str(ws),
+                "--export-to",
+                "successor",
+                "--so-pin-file",
+                so_pin_file,
+                "--successor-pin-file",
+                "user.pin",
+                "--pin-file",
+                "user.pin",
+                *officers,
+            ]
+        )
+
+    # Wrong SO PIN: a clear error before anything changes, anywhere.
+    r = terminate("wrong.pin")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Security Officer PIN incorrect" in r.stderr and "porthos-root" in r.stderr
+    assert source_objects() == before
+    assert successor.objects("successor", _USER_PIN) == []
+    with Workspace.open(ws) as w:
+        assert "terminated" not in {ca.status for ca in w.cas}
+        assert all(w.store.revocations(ca.name) == [] for ca in w.cas)
+
+    # The transfer.
+    r = terminate("so.pin")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in names:
+        assert f"key of {name}: exported to token 'successor'" in r.stdout
+    # Source keys destroyed; no transport key left in either source token.
+    assert source_objects() == {"porthos-root": [], "porthos-issuing": []}
+
+    digest = hashlib.sha256(b"transferred key check").digest()
+    objects = successor.objects("successor", _USER_PIN, digest)
+    private = {o["label"]: o for o in objects if "sig" in o}
+    # Exactly the CA keys and their public halves: the successor's transport keys
+    # (session objects) are gone.
+    assert sorted(private) == sorted(names)
+    assert sorted(o["label"] for o in objects if "sig" not in o) == sorted(names)
+    repo = ws / "repository"
+    spki_hashes = {}
+    for name in names:
+        o = private[name]
+        assert o["SENSITIVE"] and o["PRIVATE"] and o["TOKEN"] and o["SIGN"]
+        assert not o["EXTRACTABLE"] and not o["value_readable"]
+        assert not (o["DECRYPT"] or o["UNWRAP"] or o["DERIVE"])
+        cert = x509.load_der_x509_certificate((repo / f"{name}.crt").read_bytes())
+        public = cert.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        public.verify(
+            encode_ecdsa_signature(bytes.fromhex(o["sig"])),
+            digest,
+            ec.ECDSA(utils.Prehashed(hashes.SHA256())),
+        )
+        spki_hashes[name] = hashlib.sha256(
+            public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        ).hexdigest()
+
+    # The final CRLs were signed by the source keys before they were destroyed.
+    final = x509.load_der_x509_crl((repo / "ha-device-ca-2.crl").read_bytes())
+    assert final.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    with Workspace.open(ws) as w:
+        assert {ca.status for ca in w.cas} == {"terminated"}
+        records = list(audit.records(w.store))
+        assert audit.verify(w.store)
+        keygen = [r for r in records if r.event == "ca.keygen"]
+        assert {r.details["extractable"] for r in keygen} == {"wrap-with-trusted only"}
+        assert len(keygen) == len(names)
+        exported = [r for r in records if r.event == "ca.key-exported"]
+        assert sorted(r.details["ca"] for r in exported) == sorted(names)
+        for rec in exported:
+            assert rec.outcome == "success"
+            assert rec.details["token"] == "successor"
+            assert rec.details["method"] == key_export.TRANSFER_METHOD
+            assert rec.details["spki_sha256"] == spki_hashes[rec.details["ca"]]
+            assert rec.details["source"].startswith("pkcs11:token=porthos-")
+        destroyed = [r for r in records if r.event == "ca.key-destroyed"]
+        assert len(destroyed) == len(names)
+        assert max(r.seq for r in exported) < min(r.seq for r in destroyed)
+        # The Security Officer's part: one login per source token, with the
+        # fingerprint of the successor key it trusted (never a PIN); the root
+        # officers are named for the use of the root keys.
+        so = [
+            r
+            for r in records
+            if r.event == "hsm.activation" and r.details["role"] == "security-officer"
+        ]
+        assert sorted(r.details["token"] for r in so) == ["porthos-issuing", "porthos-root"]
+        assert len({r.details["trusted_key_spki_sha256"] for r in so}) == 1
+        root = [
+            r
+            for r in records
+            if r.event == "hsm.activation"
+            and r.details["role"] == "root"
+            and "transfer" in r.details["purpose"]
+        ]
+        assert len(root) == 1 and root[0].details["officers"] == ["alice", "bob"]
+        # The wrong SO PIN was audited as a failed termination.
+        assert [r.event for r in records if r.outcome == "failure"].count("ca.terminated") == 1
+        dump = "\n".join(f"{r.event} {r.details}" for r in records)
+    blobs = [dump, *outputs]
+    for p in ws.rglob("*"):
+        if p.is_file() and "tokens" not in p.parts:
+            blobs.append(p.read_bytes().decode("latin-1"))
+    text = "\n".join(blobs)
+    for pin in (*_HALVES, _USER_PIN, _SO_PIN, _HALVES[0] + _HALVES[1]):
+        assert pin.decode() not in text
+
+
+#: In its own process (one SoftHSM2 configuration per process): a transferable HSM
+#: workspace through the Python API, a successor token, and a transfer whose check of
+#: the LAST key fails (an injected fault: the successor would not sign for it).
+_FAILED_TRANSFER = """
+import json, sys
+from pathlib import Path
+from porthos import hsm, key_export
+from porthos.ca import Workspace
+from porthos.exceptions import LifecycleError
+
+ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])
+setup = hsm.HsmSetup(str(hsm.find_module()), so, user, [("alice", h1), ("bob", h2)])
+ws = Workspace.init(ws_path, "prod", hsm_setup=setup, transferable_keys=True)
+hsm.init_token(ws.hsm.module, "successor", so, user)
+real, calls = key_export.check_signs, []
+def failing(session, label, certificate):
+    calls.append(label)
+    real(session, label, certificate)
+    if len(calls) == len(ws.cas):
+        raise LifecycleError(f"injected: '{label}' does not sign")
+key_export.check_signs = failing
+try:
+    ws.terminate(export_to="successor", root_pin_halves=[("alice", h1), ("bob", h2)],
+                 pin=user, successor_pin=user, so_pin=so)
+    error = None
+except LifecycleError as exc:
+    error = str(exc)
+out = {"error": error, "checked": calls, "status": sorted({ca.status for ca in ws.cas})}
+with hsm._user_session(ws.hsm.module, "successor", user) as s:
+    out["successor"] = sorted(o.label for o in s.get_objects())
+root_pin = hsm.Secret(h1.reveal() + h2.reveal())
+for token, pin in ((ws.hsm.root_token, root_pin), (ws.hsm.issuing_token, user)):
+    with hsm._user_session(ws.hsm.module, token, pin) as s:
+        out[token] = sorted(o.label for o in s.get_objects())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_failed_hsm_transfer_removes_successor_keys_and_keeps_source(tmp_path: Path) -> None:
+    """All or nothing: the last key fails its check after every key was unwrapped;
+    the successor's copies are removed, the transport keys are gone, the source keys
+    stay and the workspace is not terminated."""
+    import json
+    import os
+    import sys
+
+    import porthos
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    pins = [p.decode() for p in (_SO_PIN, _USER_PIN, *_HALVES)]
+    r = subprocess.run(
+        [sys.executable, "-c", _FAILED_TRANSFER, str(tmp_path / "ws"), *pins],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["error"] == f"injected: '{GEN1[-1]}' does not sign"
+    assert out["checked"] == list(GEN1)
+    assert out["status"] == ["active"]
+    assert out["successor"] == []
+    assert out["porthos-root"] == ["root-ca-1", "root-ca-1"]
+    assert out["porthos-issuing"] == sorted([*GEN1[1:], *GEN1[1:]])

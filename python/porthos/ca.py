@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import os
 import re
@@ -740,13 +741,23 @@ class CertificateAuthority:
 
 
 def _record_hierarchy(
-    store: Store, rows: Sequence[CaRow], *, mode: str, generation: int = 1
+    store: Store,
+    rows: Sequence[CaRow],
+    *,
+    mode: str,
+    generation: int = 1,
+    transferable: bool = False,
 ) -> None:
     """Store the CAs of a new hierarchy (or CA generation, 000 §5.6) with their audit
     records, in one transaction (000 §5.4.1: CA key generation and CA certificate
     lifecycle events)."""
     from porthos import __version__
 
+    extra: dict[str, Any] = {}
+    if mode == "hsm":
+        # 000 §6.2.6: whether the key may ever leave the HSM (wrapped under a key the
+        # Security Officer trusts) or never (000 §6.1.1).
+        extra["extractable"] = "wrap-with-trusted only" if transferable else "never"
     with store.transaction():
         store.add_cas(rows, generation=generation)
         for r in rows:
@@ -759,6 +770,7 @@ def _record_hierarchy(
                 key_type=r.key_type,
                 key_ref=r.key_ref,
                 mode=mode,
+                **extra,
             )
             audit.record(
                 store,
@@ -867,10 +879,12 @@ class Workspace:
         actor: str | None = None,
         module: str | None = None,
         successor_pin: hsm.Secret | None = None,
+        so_pin: hsm.Secret | None = None,
     ) -> changeover.TerminationResult:
         """Terminate every CA of the workspace (000 §5.8), destroying the CA keys or
         exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
-        user PIN ``successor_pin``); see porthos.changeover.terminate."""
+        user PIN ``successor_pin``; HSM keys also need the tokens' Security Officer PIN
+        ``so_pin``); see porthos.changeover.terminate."""
         return changeover.terminate(
             self,
             destroy_keys=destroy_keys,
@@ -881,6 +895,7 @@ class Workspace:
             actor=actor,
             module=module,
             successor_pin=successor_pin,
+            so_pin=so_pin,
         )
 
     def ca_for_profile(self, profile: str) -> CertificateAuthority:
@@ -1025,13 +1040,26 @@ class Workspace:
         profile_set: str = "porthos",
         now: int | None = None,
         hsm_setup: hsm.HsmSetup | None = None,
+        transferable_keys: bool = False,
     ) -> Workspace:
         """Create the hierarchy of a profile set: CA keys (software, or generated in
         the HSM with ``hsm_setup``: 000 §6.1.1), the self-signed root, the issuing CAs
-        signed by it, the store, the published CA certificates."""
+        signed by it, the store, the published CA certificates.
+
+        ``transferable_keys`` (HSM mode only): the CA keys are generated sensitive but
+        extractable under a trusted key only (hsm.generate_key ``transferable``), so
+        that ``terminate --export-to`` can transfer them to a successor HSM in
+        encrypted form under multi-person control (000 §6.2.6, §5.8)."""
         root = Path(path)
         if (root / STORE_FILE).exists():
             raise WorkspaceError(f"{root} is already an initialised porthos workspace")
+        if transferable_keys:
+            if hsm_setup is None:
+                raise WorkspaceError(
+                    "transferable keys are an HSM option (000 §6.2.6): software CA keys "
+                    "are files and are exported by terminate --export-to without it"
+                )
+            hsm_setup = dataclasses.replace(hsm_setup, transferable_keys=True)
         ps = load_profile_set(profile_set, env)
         now = int(time.time()) if now is None else int(now)
         if hsm_setup is not None:
@@ -1164,7 +1192,14 @@ class Workspace:
         for spec in ps.cas.values():
             token = setup.root_token if spec.self_signed else setup.issuing_token
             key_pin = pin if spec.self_signed else setup.user_pin
-            spkis[spec.name] = hsm.generate_key(module, token, key_pin, spec.name, spec.key_type)
+            spkis[spec.name] = hsm.generate_key(
+                module,
+                token,
+                key_pin,
+                spec.name,
+                spec.key_type,
+                transferable=setup.transferable_keys,
+            )
 
         root_spec = next(s for s in ps.cas.values() if s.self_signed)
         ders: dict[str, bytes] = {}
@@ -1215,7 +1250,9 @@ class Workspace:
                 )[0]
         note(audit.Event.HSM_DEACTIVATION, token=setup.root_token, role="root")
 
-        ws_hsm = hsm.WorkspaceHsm(module, conf_rel, setup.root_token, setup.issuing_token)
+        ws_hsm = hsm.WorkspaceHsm(
+            module, conf_rel, setup.root_token, setup.issuing_token, setup.transferable_keys
+        )
         ws_hsm.save(root)
         rows = []
         for spec in ps.cas.values():
@@ -1240,7 +1277,7 @@ class Workspace:
             with store.transaction():
                 for event, when, details in events:
                     audit.record(store, event, when=when, **details)
-                _record_hierarchy(store, rows, mode="hsm")
+                _record_hierarchy(store, rows, mode="hsm", transferable=setup.transferable_keys)
         except BaseException:
             store.close()
             raise

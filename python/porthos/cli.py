@@ -121,19 +121,42 @@ def _ca_table(ws: Workspace) -> Table:
 @WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
 @hsm_init_options
+@click.option(
+    "--transferable-keys",
+    is_flag=True,
+    help="With --hsm: generate the CA keys sensitive but wrappable under a key the "
+    "tokens' Security Officer marks trusted, so that `terminate --export-to` can "
+    "transfer them to a successor HSM in encrypted form (000 §6.2.6). Default: "
+    "never extractable. Cannot be undone for keys already generated.",
+)
+@click.pass_context
 @_errors_exit_2
-def init(workdir: Path, env: str, hsm_kind: str | None, **hsm_opts: Any) -> None:
+def init(
+    ctx: click.Context,
+    workdir: Path,
+    env: str,
+    hsm_kind: str | None,
+    transferable_keys: bool,
+    **hsm_opts: Any,
+) -> None:
     """Create the CA hierarchy (000 §7.1.1-2) in a new workspace."""
     from porthos.ca import Workspace
 
+    if transferable_keys and not hsm_kind:
+        raise click.UsageError("--transferable-keys needs --hsm (000 §6.2.6)", ctx)
     console = _console()
     setup = hsm_setup_from_options(**hsm_opts) if hsm_kind else None
-    with Workspace.init(workdir, env, hsm_setup=setup) as ws:
+    with Workspace.init(workdir, env, hsm_setup=setup, transferable_keys=transferable_keys) as ws:
         if ws.hsm is not None:
             console.print(
                 f"[green]CA keys generated in the HSM[/] ({ws.hsm.module}): root in token "
                 f"'{ws.hsm.root_token}' (dual control), issuing CAs in '{ws.hsm.issuing_token}'."
             )
+            if ws.hsm.transferable_keys:
+                console.print(
+                    "CA keys are transferable: wrappable only under a Security Officer's "
+                    "trusted key (000 §6.2.6; terminate --export-to)."
+                )
         else:
             console.print(
                 "[yellow]CA keys are software keys[/] (PKCS#8, mode 0600, in "

@@ -84,20 +84,31 @@ def register(main: click.Group) -> None:
         default=None,
         help="Export the CA keys to this successor token instead (000 §5.8): software "
         "keys are imported non-extractable and checked before their files are "
-        "destroyed; HSM keys generated non-extractable are refused.",
+        "destroyed; HSM keys made with `init --transferable-keys` are transferred "
+        "wrapped under the Security Officer's trusted transport key (000 §6.2.6), "
+        "checked, then destroyed in the source; other HSM keys are refused.",
     )
     @click.option(
         "--module",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="--export-to from a software workspace: PKCS#11 module of the successor "
-        "token (default: $PORTHOS_PKCS11_MODULE, else SoftHSM2 with $SOFTHSM2_CONF).",
+        help="--export-to: PKCS#11 module of the successor token (software workspace: "
+        "default $PORTHOS_PKCS11_MODULE, else SoftHSM2 with $SOFTHSM2_CONF; HSM "
+        "workspace: default the workspace's module and SoftHSM2 configuration).",
     )
     @click.option(
         "--successor-pin-file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help="--export-to: file with the successor token's user PIN (else a prompt).",
+    )
+    @click.option(
+        "--so-pin-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="--export-to from an HSM workspace with transferable keys: file with the "
+        "Security Officer PIN of the workspace's tokens (else a prompt); the SO makes "
+        "the trusted transport keys (000 §6.2.6 multi-person control).",
     )
     @_PIN_FILE
     @_ROOT_OFFICER
@@ -110,6 +121,7 @@ def register(main: click.Group) -> None:
         export_to: str | None,
         module: Path | None,
         successor_pin_file: Path | None,
+        so_pin_file: Path | None,
         pin_file: Path | None,
         root_officers: tuple[str, ...],
     ) -> None:
@@ -123,13 +135,17 @@ def register(main: click.Group) -> None:
             raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)
         console = _console()
         with Workspace.open(workdir) as ws:
-            halves = pin = successor_pin = None
+            halves = pin = successor_pin = so_pin = None
             if ws.hsm is not None:
                 halves = root_halves(root_officers)
                 pin = read_pin(pin_file, "PIN of the issuing-CA token")
             # An HSM workspace's non-extractable keys are refused before any PIN of
-            # the successor is needed.
-            if export_to is not None and ws.hsm is None:
+            # the successor (or of the SO) is needed.
+            if export_to is not None and (ws.hsm is None or ws.hsm.transferable_keys):
+                if ws.hsm is not None:
+                    so_pin = read_pin(
+                        so_pin_file, "Security Officer PIN of the workspace's tokens"
+                    )
                 successor_pin = read_pin(
                     successor_pin_file, f"user PIN of the successor token '{export_to}'"
                 )
@@ -140,6 +156,7 @@ def register(main: click.Group) -> None:
                 pin=pin,
                 module=None if module is None else str(module),
                 successor_pin=successor_pin,
+                so_pin=so_pin,
             )
         table = Table(title="Final CRLs (000 §5.8)")
         for col in ("CA", "revoked now", "CRL number", "entries", "next update", "file"):

@@ -257,18 +257,50 @@ def init_token(
 
 @contextmanager
 def _user_session(
-    module: str | os.PathLike[str], token: str, pin: Secret, rw: bool = False
+    module: str | os.PathLike[str],
+    token: str,
+    pin: Secret,
+    rw: bool = False,
+    attribute_mapper: Any = None,
 ) -> Iterator[Any]:
     import pkcs11
 
     tok = _token(module, token)
     try:
-        session = tok.open(rw=rw, user_pin=pin.reveal_text())
+        session = tok.open(rw=rw, user_pin=pin.reveal_text(), attribute_mapper=attribute_mapper)
     except pkcs11.PinIncorrect:
         from porthos.exceptions import HsmPinError
 
         raise HsmPinError(
             f"PIN incorrect for token '{token}' (CKR_PIN_INCORRECT); not retried"
+        ) from None
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@contextmanager
+def _so_session(module: str | os.PathLike[str], token: str, so_pin: Secret) -> Iterator[Any]:
+    """A read-write session of the token's Security Officer (PKCS#11 v2.40 §5.6: an
+    SO session is always read-write and sees public objects only)."""
+    import pkcs11
+
+    from porthos.exceptions import HsmPinError
+
+    tok = _token(module, token)
+    try:
+        session = tok.open(rw=True, so_pin=so_pin.reveal_text())
+    except pkcs11.PinIncorrect:
+        raise HsmPinError(
+            f"Security Officer PIN incorrect for token '{token}' (CKR_PIN_INCORRECT); not retried"
+        ) from None
+    except pkcs11.PKCS11Error as exc:
+        # CKR_USER_ANOTHER_ALREADY_LOGGED_IN / CKR_SESSION_READ_ONLY_EXISTS: PKCS#11
+        # logs a whole token in as one role, so no user session may be open on it.
+        raise HsmError(
+            f"the Security Officer cannot log in to token '{token}' "
+            f"({type(exc).__name__}): close every session on that token first"
         ) from None
     try:
         yield session
@@ -439,6 +471,10 @@ class HsmSetup:
     root_pin_halves: list[tuple[str, Secret]]
     softhsm: bool = True
     token_prefix: str = "porthos"
+    #: 000 §6.2.6: CA keys generated ``transferable`` (see :func:`generate_key`), so
+    #: ``terminate --export-to`` can move them to a successor HSM under the Security
+    #: Officer's trusted transport key. Default: never extractable (issue 5).
+    transferable_keys: bool = False
 
     @property
     def root_token(self) -> str:
@@ -457,6 +493,8 @@ class WorkspaceHsm:
     softhsm_conf: str | None
     root_token: str
     issuing_token: str
+    #: The CA keys (init and every rollover) are generated transferable (000 §6.2.6).
+    transferable_keys: bool = False
 
     def save(self, workspace: Path) -> Path:
         p = workspace / HSM_FILE
@@ -470,7 +508,14 @@ class WorkspaceHsm:
         if not p.is_file():
             return None
         d = json.loads(p.read_text(encoding="utf-8"))
-        return cls(d["module"], d.get("softhsm_conf"), d["root_token"], d["issuing_token"])
+        return cls(
+            d["module"],
+            d.get("softhsm_conf"),
+            d["root_token"],
+            d["issuing_token"],
+            # Absent in workspaces made before --transferable-keys: never extractable.
+            bool(d.get("transferable_keys", False)),
+        )
 
     def activate_module(self, workspace: Path) -> None:
         """Point SoftHSM2 at the workspace's configuration and load the module."""
