@@ -308,6 +308,31 @@ def _so_session(module: str | os.PathLike[str], token: str, so_pin: Secret) -> I
         session.close()
 
 
+def ca_key_id(token: str, label: str) -> bytes:
+    """The CKA_ID of a CA key pair porthos generates or imports: derived from token and
+    label, so the private and public halves (and a successor's copy) pair up."""
+    return hashlib.sha256(f"{token}/{label}".encode()).digest()[:16]
+
+
+def ca_private_template(key_id: bytes) -> dict[Any, Any]:
+    """The attributes of every CA private key porthos makes in a token (000 §6.1.1,
+    issue 5): private, sensitive, never extractable, and able to sign only (no decrypt,
+    unwrap or derive: a CA key has one purpose, 000 §6.1.7)."""
+    from pkcs11 import Attribute
+
+    return {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: True,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.ID: key_id,
+    }
+
+
 def generate_key(
     module: str | os.PathLike[str],
     token: str,
@@ -332,18 +357,8 @@ def generate_key(
 
     if key_type not in KEY_TYPES:
         raise KeyMaterialError(f"key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
-    key_id = hashlib.sha256(f"{token}/{label}".encode()).digest()[:16]
-    private = {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-        Attribute.ID: key_id,
-    }
+    key_id = ca_key_id(token, label)
+    private = ca_private_template(key_id)
     if transferable:
         private |= {Attribute.EXTRACTABLE: True, Attribute.WRAP_WITH_TRUSTED: True}
     public = {

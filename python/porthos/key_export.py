@@ -112,30 +112,15 @@ class Export:
         return removed
 
 
-def _key_id(token: str, label: str) -> bytes:
-    # The CKA_ID porthos.hsm.generate_key gives a key: the same derivation, so a
-    # successor token looks like one porthos generated.
-    return hashlib.sha256(f"{token}/{label}".encode()).digest()[:16]
-
-
 def _private_base(token: str, label: str) -> dict[Any, Any]:
-    """The attributes of every CA private key in a successor token."""
+    """The attributes of every CA private key in a successor token: those of a key
+    porthos.hsm.generate_key makes, labelled with the CA's name."""
     from pkcs11 import Attribute, ObjectClass
 
-    # 000 §6.1.1 / issue 5: private, sensitive, never extractable, and able to sign
-    # only (no decrypt, unwrap or derive: a CA key has one purpose, 000 §6.1.7).
     return {
         Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
         Attribute.LABEL: label,
-        Attribute.ID: _key_id(token, label),
+        **hsm.ca_private_template(hsm.ca_key_id(token, label)),
     }
 
 
@@ -153,7 +138,7 @@ def _public_template(public_key: Any, token: str, label: str) -> dict[Any, Any]:
         Attribute.ENCRYPT: False,
         Attribute.WRAP: False,
         Attribute.LABEL: label,
-        Attribute.ID: _key_id(token, label),
+        Attribute.ID: hsm.ca_key_id(token, label),
     }
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         curve = _CURVES.get(public_key.curve.name)
