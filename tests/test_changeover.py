@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -1253,50 +1254,10 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
         assert pin.decode() not in text
 
 
-#: In its own process (one SoftHSM2 configuration per process): a transferable HSM
-#: workspace through the Python API, a successor token, and a transfer whose check of
-#: the LAST key fails (an injected fault: the successor would not sign for it).
-_FAILED_TRANSFER = """
-import json, sys
-from pathlib import Path
-from porthos import hsm, key_export
-from porthos.ca import Workspace
-from porthos.exceptions import LifecycleError
-
-ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])
-setup = hsm.HsmSetup(str(hsm.find_module()), so, user, [("alice", h1), ("bob", h2)])
-ws = Workspace.init(ws_path, "prod", hsm_setup=setup, transferable_keys=True)
-hsm.init_token(ws.hsm.module, "successor", so, user)
-real, calls = key_export.check_signs, []
-def failing(session, label, certificate):
-    calls.append(label)
-    real(session, label, certificate)
-    if len(calls) == len(ws.cas):
-        raise LifecycleError(f"injected: '{label}' does not sign")
-key_export.check_signs = failing
-try:
-    ws.terminate(export_to="successor", root_pin_halves=[("alice", h1), ("bob", h2)],
-                 pin=user, successor_pin=user, so_pin=so)
-    error = None
-except LifecycleError as exc:
-    error = str(exc)
-out = {"error": error, "checked": calls, "status": sorted({ca.status for ca in ws.cas})}
-with hsm._user_session(ws.hsm.module, "successor", user) as s:
-    out["successor"] = sorted(o.label for o in s.get_objects())
-root_pin = hsm.Secret(h1.reveal() + h2.reveal())
-for token, pin in ((ws.hsm.root_token, root_pin), (ws.hsm.issuing_token, user)):
-    with hsm._user_session(ws.hsm.module, token, pin) as s:
-        out[token] = sorted(o.label for o in s.get_objects())
-print(json.dumps(out))
-"""
-
-
-@pytest.mark.hsm
-@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
-def test_failed_hsm_transfer_removes_successor_keys_and_keeps_source(tmp_path: Path) -> None:
-    """All or nothing: the last key fails its check after every key was unwrapped;
-    the successor's copies are removed, the transport keys are gone, the source keys
-    stay and the workspace is not terminated."""
+def _hsm_script(script: str, tmp_path: Path) -> dict[str, Any]:
+    """Run ``script`` in its own process (SoftHSM2 reads one configuration per process)
+    with argv = workspace path, SO PIN, user PIN, the two root PIN halves; its stdout
+    is one JSON object."""
     import json
     import os
     import sys
@@ -1308,15 +1269,174 @@ def test_failed_hsm_transfer_removes_successor_keys_and_keeps_source(tmp_path: P
     env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
     pins = [p.decode() for p in (_SO_PIN, _USER_PIN, *_HALVES)]
     r = subprocess.run(
-        [sys.executable, "-c", _FAILED_TRANSFER, str(tmp_path / "ws"), *pins],
+        [sys.executable, "-c", script, str(tmp_path / "ws"), *pins],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert out["error"] == f"injected: '{GEN1[-1]}' does not sign"
+    return dict(json.loads(r.stdout))
+
+
+#: The start of the scripts below: a transferable HSM workspace through the Python
+#: API, with an empty successor token in the same SoftHSM2 store.
+_TRANSFERABLE_WS = """
+import json, sys
+from pathlib import Path
+from porthos import audit, changeover, hsm, key_export
+from porthos.ca import Workspace
+from porthos.exceptions import LifecycleError
+
+ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])
+halves = [("alice", h1), ("bob", h2)]
+setup = hsm.HsmSetup(str(hsm.find_module()), so, user, halves)
+ws = Workspace.init(ws_path, "prod", hsm_setup=setup, transferable_keys=True)
+hsm.init_token(ws.hsm.module, "successor", so, user)
+root_pin = hsm.Secret(h1.reveal() + h2.reveal())
+
+def labels(token, pin):
+    with hsm._user_session(ws.hsm.module, token, pin) as s:
+        return sorted(o.label for o in s.get_objects())
+
+def tokens():
+    return {"successor": labels("successor", user),
+            ws.hsm.root_token: labels(ws.hsm.root_token, root_pin),
+            ws.hsm.issuing_token: labels(ws.hsm.issuing_token, user)}
+
+def terminate(**kw):
+    try:
+        ws.terminate(root_pin_halves=halves, pin=user, **kw)
+    except (LifecycleError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+"""
+
+#: A CA key swapped for one that is extractable without CKA_WRAP_WITH_TRUSTED (and
+#: not sensitive): any wrapping key could take it out, so porthos must not vouch for
+#: it by exporting it (changeover._check_transferable).
+_FOREIGN_KEY = (
+    _TRANSFERABLE_WS
+    + """
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11.util.ec import encode_named_curve_parameters
+ref = ws.ca("ha-device-ca-1").hsm_ref
+with hsm._user_session(ws.hsm.module, ref.token, user, rw=True) as s:
+    private = {Attribute.LABEL: ref.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+    for o in list(s.get_objects(private)):
+        o.destroy()
+    params = s.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
+    params.generate_keypair(store=True, label=ref.label, private_template={
+        Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True,
+        Attribute.WRAP_WITH_TRUSTED: False})
+before = tokens()
+error = terminate(export_to="successor", successor_pin=user, so_pin=so)
+print(json.dumps({"error": error, "same": tokens() == before, "after": tokens(),
+                  "status": sorted({ca.status for ca in ws.cas}),
+                  "revoked": sum(len(ws.store.revocations(ca.name)) for ca in ws.cas)}))
+"""
+)
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_hsm_transfer_refuses_a_key_extractable_without_wrap_with_trusted(
+    tmp_path: Path,
+) -> None:
+    """A CA key that could leave the token under any wrapping key is not one porthos
+    generated: the transfer is refused, by name, before anything changes."""
+    out = _hsm_script(_FOREIGN_KEY, tmp_path)
+    assert out["error"].startswith("LifecycleError: the key of CA ha-device-ca-1")
+    assert "without CKA_WRAP_WITH_TRUSTED" in out["error"]
+    assert "Nothing was changed" in out["error"]
+    assert out["same"], out["after"]
+    assert out["after"]["successor"] == []
+    assert out["status"] == ["active"] and out["revoked"] == 0
+
+
+#: Step 5 of a transfer interrupted after the second source key was destroyed (every
+#: key already in the successor and checked), then finished as docs/changeover.md says:
+#: --export-to again is refused (the successor holds those labels), --destroy-keys
+#: destroys only what is left.
+_INTERRUPTED_TRANSFER = (
+    _TRANSFERABLE_WS
+    + """
+real, calls = changeover._destroy_hsm_key, []
+def crash_on_third(*args):
+    calls.append(args[2])
+    if len(calls) == 3:
+        raise OSError("power lost")
+    return real(*args)
+changeover._destroy_hsm_key = crash_on_third
+out = {"first": terminate(export_to="successor", successor_pin=user, so_pin=so)}
+changeover._destroy_hsm_key = real
+out["after_crash"] = tokens()
+out["status"] = sorted({ca.status for ca in ws.cas})
+out["again"] = terminate(export_to="successor", successor_pin=user, so_pin=so)
+out["destroy"] = terminate(destroy_keys=True)
+out["end"] = tokens()
+records = list(audit.records(ws.store))
+out["exported"] = sorted(r.details["ca"] for r in records if r.event == "ca.key-exported")
+out["destroyed"] = sorted(r.details["ca"] for r in records
+                          if r.event == "ca.key-destroyed" and r.outcome == "success")
+out["verified"] = bool(audit.verify(ws.store))
+print(json.dumps(out))
+"""
+)
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_hsm_transfer_interrupted_in_step_5_is_finished_by_destroy_keys(
+    tmp_path: Path,
+) -> None:
+    out = _hsm_script(_INTERRUPTED_TRANSFER, tmp_path)
+    assert out["first"] == "OSError: power lost"
+    assert out["status"] == ["terminated"]
+    # Every key is in the successor (private and public halves); the source keeps the
+    # keys of the CAs whose destruction had not run yet.
+    assert out["after_crash"]["successor"] == sorted([*GEN1, *GEN1])
+    assert out["after_crash"]["porthos-root"] == []
+    assert out["after_crash"]["porthos-issuing"] == sorted([*GEN1[2:], *GEN1[2:]])
+    assert out["again"].startswith("LifecycleError: the successor token 'successor' already")
+    assert out["destroy"] is None
+    assert out["end"] == {
+        "successor": sorted([*GEN1, *GEN1]),
+        "porthos-root": [],
+        "porthos-issuing": [],
+    }
+    assert out["exported"] == sorted(GEN1)
+    assert out["destroyed"] == sorted(GEN1)
+    assert out["verified"]
+
+
+#: A transfer whose check of the LAST key fails (an injected fault: the successor
+#: would not sign for it).
+_FAILED_TRANSFER = (
+    _TRANSFERABLE_WS
+    + """
+real, calls = key_export.check_signs, []
+def failing(session, label, certificate):
+    calls.append(label)
+    real(session, label, certificate)
+    if len(calls) == len(ws.cas):
+        raise LifecycleError(f"injected: '{label}' does not sign")
+key_export.check_signs = failing
+out = {"error": terminate(export_to="successor", successor_pin=user, so_pin=so)}
+out.update(checked=calls, status=sorted({ca.status for ca in ws.cas}), **tokens())
+print(json.dumps(out))
+"""
+)
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_failed_hsm_transfer_removes_successor_keys_and_keeps_source(tmp_path: Path) -> None:
+    """All or nothing: the last key fails its check after every key was unwrapped;
+    the successor's copies are removed, the transport keys are gone, the source keys
+    stay and the workspace is not terminated."""
+    out = _hsm_script(_FAILED_TRANSFER, tmp_path)
+    assert out["error"] == f"LifecycleError: injected: '{GEN1[-1]}' does not sign"
     assert out["checked"] == list(GEN1)
     assert out["status"] == ["active"]
     assert out["successor"] == []
