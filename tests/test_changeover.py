@@ -1048,6 +1048,116 @@ print(json.dumps(out))
 """
 
 
+#: Run with the successor's SOFTHSM2_CONF: a software workspace whose export to
+#: token 'successor' crashes while the second key file is being destroyed; then the
+#: resumes. argv: workspace path, successor user PIN.
+_INTERRUPTED_EXPORT = """
+import json, sys
+from pathlib import Path
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11.util.ec import encode_named_curve_parameters
+from porthos import audit, changeover, hsm
+from porthos.ca import Workspace
+from porthos.exceptions import LifecycleError
+
+ws_path, user = Path(sys.argv[1]), hsm.Secret(sys.argv[2].encode())
+ws = Workspace.init(ws_path, "prod")
+module = str(hsm.find_module())
+
+def terminate(**kw):
+    try:
+        ws.terminate(**kw)
+    except (LifecycleError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+def labels(token):
+    with hsm._user_session(module, token, user) as s:
+        return sorted(o.label for o in s.get_objects())
+
+def keys():
+    return sorted(p.name for p in (ws_path / "keys").iterdir())
+
+real, calls = changeover._destroy_software_key, []
+def crash_on_second(path):
+    calls.append(path.name)
+    if len(calls) == 2:
+        raise OSError("power lost")
+    return real(path)
+changeover._destroy_software_key = crash_on_second
+out = {"first": terminate(export_to="successor", successor_pin=user)}
+changeover._destroy_software_key = real
+out["after_crash"] = keys()
+out["other_token"] = terminate(export_to="occupied", successor_pin=user)
+# The successor's copy of user-ca-1 swapped for a key of the same label that is not
+# that CA's: the resume must not take it for the exported key.
+with hsm._user_session(module, "successor", user, rw=True) as s:
+    for o in list(s.get_objects({Attribute.LABEL: "user-ca-1"})):
+        o.destroy()
+    params = s.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+        local=True)
+    params.generate_keypair(store=True, label="user-ca-1", private_template={
+        Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True})
+out["foreign"] = terminate(export_to="successor", successor_pin=user)
+out["after_refusals"] = keys()
+with hsm._user_session(module, "successor", user, rw=True) as s:
+    for o in list(s.get_objects({Attribute.LABEL: "user-ca-1"})):
+        o.destroy()
+# user-ca-1 is now missing from the successor: the resume exports it afresh.
+out["again"] = terminate(export_to="successor", successor_pin=user)
+out["end"] = keys()
+out["successor"] = labels("successor")
+records = list(audit.records(ws.store))
+out["exported"] = sorted(r.details["ca"] for r in records
+                         if r.event == "ca.key-exported" and r.outcome == "success")
+out["destroyed"] = sorted(r.details["ca"] for r in records
+                          if r.event == "ca.key-destroyed" and r.outcome == "success")
+out["verified"] = bool(audit.verify(ws.store))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_software_export_interrupted_in_step_5_resumes(
+    tmp_path: Path, successor: Successor
+) -> None:
+    """A crash while the key files are being destroyed: a resume to another token is
+    refused (the trail names where the keys went), a successor key that does not sign
+    for its CA is refused, and the same --export-to finishes: a key the successor
+    holds and proves is taken as exported, a missing one is exported afresh; every
+    export and destruction is recorded once."""
+    import json
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_EXPORT, str(tmp_path / "ws"), _USER_PIN.decode()],
+        env=successor.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    left = sorted(f"{n}.p8" for n in GEN1[1:])
+    assert out["first"] == "OSError: power lost"
+    assert out["after_crash"] == left
+    assert out["other_token"].startswith("LifecycleError: before the interruption")
+    assert "to 'successor'" in out["other_token"] and "Nothing was changed" in out["other_token"]
+    assert out["foreign"] == (
+        "LifecycleError: the successor token 'successor' holds a key labelled user-ca-1 "
+        "that does not sign for the certificate of CA user-ca-1; nothing was changed"
+    )
+    assert out["after_refusals"] == left
+    assert out["again"] is None
+    assert out["end"] == []
+    assert out["successor"] == sorted([*GEN1, *GEN1])
+    # user-ca-1 went to the successor twice (its first copy was removed), and says so.
+    assert out["exported"] == sorted([*GEN1, "user-ca-1"])
+    assert out["destroyed"] == sorted(GEN1)
+    assert out["verified"]
+
+
 @pytest.mark.hsm
 @pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
 def test_terminate_transfers_transferable_hsm_keys_to_successor(
@@ -1355,9 +1465,8 @@ def test_hsm_transfer_refuses_a_key_extractable_without_wrap_with_trusted(
 
 
 #: Step 5 of a transfer interrupted after the second source key was destroyed (every
-#: key already in the successor and checked), then finished as docs/changeover.md says:
-#: --export-to again is refused (the successor holds those labels), --destroy-keys
-#: destroys only what is left.
+#: key already in the successor, checked and recorded), then finished by the same
+#: --export-to again.
 _INTERRUPTED_TRANSFER = (
     _TRANSFERABLE_WS
     + """
@@ -1372,9 +1481,10 @@ out = {"first": terminate(export_to="successor", successor_pin=user, so_pin=so)}
 changeover._destroy_hsm_key = real
 out["after_crash"] = tokens()
 out["status"] = sorted({ca.status for ca in ws.cas})
-out["again"] = terminate(export_to="successor", successor_pin=user, so_pin=so)
-out["destroy"] = terminate(destroy_keys=True)
+# Every key left is already in the successor: no SO PIN, no second transfer.
+out["again"] = terminate(export_to="successor", successor_pin=user)
 out["end"] = tokens()
+out["third"] = terminate(destroy_keys=True)
 records = list(audit.records(ws.store))
 out["exported"] = sorted(r.details["ca"] for r in records if r.event == "ca.key-exported")
 out["destroyed"] = sorted(r.details["ca"] for r in records
@@ -1387,9 +1497,12 @@ print(json.dumps(out))
 
 @pytest.mark.hsm
 @pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
-def test_hsm_transfer_interrupted_in_step_5_is_finished_by_destroy_keys(
+def test_hsm_transfer_interrupted_in_step_5_is_finished_by_a_second_export(
     tmp_path: Path,
 ) -> None:
+    """A crash while the source keys are being destroyed (every key already in the
+    successor, checked and recorded): the same --export-to again destroys what is
+    left, recording each export and each destruction once."""
     out = _hsm_script(_INTERRUPTED_TRANSFER, tmp_path)
     assert out["first"] == "OSError: power lost"
     assert out["status"] == ["terminated"]
@@ -1398,8 +1511,8 @@ def test_hsm_transfer_interrupted_in_step_5_is_finished_by_destroy_keys(
     assert out["after_crash"]["successor"] == sorted([*GEN1, *GEN1])
     assert out["after_crash"]["porthos-root"] == []
     assert out["after_crash"]["porthos-issuing"] == sorted([*GEN1[2:], *GEN1[2:]])
-    assert out["again"].startswith("LifecycleError: the successor token 'successor' already")
-    assert out["destroy"] is None
+    assert out["again"] is None
+    assert out["third"].startswith("LifecycleError:") and "already terminated" in out["third"]
     assert out["end"] == {
         "successor": sorted([*GEN1, *GEN1]),
         "porthos-root": [],

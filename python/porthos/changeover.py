@@ -43,6 +43,7 @@ Each state change is one store transaction with its audit records (issue 6
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import re
@@ -865,10 +866,13 @@ def _terminate(
         # A crash after the final CRLs left keys behind: finish step 5 only.
         if export_to is None:
             return TerminationResult({}, [], _destroy_all(ws, left, pins, actor))
-        resumed = _prepare_export(
-            ws, left, export_to, pins, module, successor_pin, so_pin, officers, actor
+        return TerminationResult(
+            {},
+            [],
+            _resume_export(
+                ws, left, export_to, pins, module, successor_pin, so_pin, officers, actor
+            ),
         )
-        return TerminationResult({}, [], _finish_export(ws, left, resumed, pins, actor))
 
     export: key_export.Export | None = None
     if export_to is not None:
@@ -1187,19 +1191,84 @@ def _check_transferable(
             )
 
 
+def _resume_export(
+    ws: Workspace,
+    left: Sequence[CertificateAuthority],
+    export_to: str,
+    pins: dict[str, hsm.Secret],
+    module: str | None,
+    successor_pin: hsm.Secret | None,
+    so_pin: hsm.Secret | None,
+    officers: Sequence[str],
+    actor: str,
+) -> list[tuple[str, str]]:
+    """Step 5 again, after a crash in it (the final CRLs are out; ``left`` are the CAs
+    whose keys the workspace still holds). A key the successor already holds from the
+    interrupted run is taken as exported once it proves itself there
+    (key_export.held_keys: label, attributes, a test signature the CA certificate
+    verifies); the others are exported now as in a first run. Then the export records
+    the trail lacks are written and the workspace's copies destroyed."""
+    names = {ca.name for ca in left}
+    earlier = {
+        str(r.details.get("ca")): str(r.details.get("token"))
+        for r in audit.records(ws.store)
+        if r.event == audit.Event.CA_KEY_EXPORTED and r.outcome == "success"
+    }
+    elsewhere = [f"{n} to '{t}'" for n, t in earlier.items() if n in names and t != export_to]
+    if elsewhere:
+        # One successor per CA key: a second copy elsewhere is not what anyone asked.
+        raise LifecycleError(
+            "before the interruption, termination exported the keys of "
+            f"{', '.join(sorted(elsewhere))}; finish with that --export-to (or "
+            "--destroy-keys). Nothing was changed"
+        )
+    if successor_pin is None:
+        raise LifecycleError(
+            f"an export to the successor token '{export_to}' needs that token's user PIN"
+        )
+    path = ws.hsm.module if ws.hsm is not None and module is None else str(hsm.find_module(module))
+    hsm.load_module(path)
+    hsm._token(path, export_to)  # HsmNotFoundError names the tokens present
+    held = key_export.held_keys(
+        path, export_to, successor_pin, [(ca.name, ca.certificate) for ca in left]
+    )
+    in_successor = {k.ca for k in held}
+    rest = [ca for ca in left if ca.name not in in_successor]
+    export = (
+        _prepare_export(ws, rest, export_to, pins, module, successor_pin, so_pin, officers, actor)
+        if rest
+        else key_export.Export(path, export_to, successor_pin)
+    )
+    if ws.hsm is not None:
+        export.method = key_export.TRANSFER_METHOD
+    # Records written before the crash stand for the keys found there; a key exported
+    # afresh now gets its own record.
+    recorded = {n for n, t in earlier.items() if t == export_to and n in in_successor}
+    by_name = {ca.name: ca for ca in left}
+    for key in held:
+        ref = by_name[key.ca].hsm_ref
+        export.keys.append(dataclasses.replace(key, source=None if ref is None else ref.uri()))
+    return _finish_export(ws, left, export, pins, actor, recorded=recorded)
+
+
 def _finish_export(
     ws: Workspace,
     cas: Sequence[CertificateAuthority],
     export: key_export.Export,
     pins: dict[str, hsm.Secret],
     actor: str,
+    *,
+    recorded: set[str] | frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     """Step 5 of an export: every key is in the successor and checked; record each
-    export, then destroy the workspace's copy (audited like --destroy-keys)."""
+    export (but those in ``recorded``, written before a crash interrupted step 5),
+    then destroy the workspace's copy (audited like --destroy-keys)."""
     by_ca = {k.ca: k for k in export.keys}
     done = []
     for ca in cas:
         key = by_ca[ca.name]
+        if ca.name in recorded:
+            continue
         audit.record(
             ws.store,
             audit.Event.CA_KEY_EXPORTED,

@@ -41,6 +41,7 @@ __all__ = [
     "Export",
     "ExportedKey",
     "HsmSource",
+    "held_keys",
     "import_software_keys",
     "spki_sha256",
     "transfer_hsm_keys",
@@ -227,6 +228,54 @@ def check_signs(session: Any, label: str, certificate: bytes) -> None:
             f"the key imported as '{label}' cannot sign in the successor token "
             f"({type(exc).__name__}); the export is undone"
         ) from None
+
+
+def held_keys(
+    module: str, token: str, pin: hsm.Secret, cas: Sequence[tuple[str, bytes]]
+) -> list[ExportedKey]:
+    """The keys of ``cas`` (CA name, CA certificate DER) that token ``token`` already
+    holds from an earlier export that a crash interrupted: a private key labelled with
+    the CA name, sensitive, not extractable, able to sign, that signs a fresh test
+    digest verified with the CA certificate's public key (:func:`check_signs`). A CA
+    with no such label is left out; a label that holds anything else is a
+    LifecycleError, raised before anything changes."""
+    import pkcs11
+    from pkcs11 import Attribute
+
+    held = []
+    with hsm._user_session(module, token, pin) as session:
+        for name, certificate in cas:
+            try:
+                key = session.get_key(label=name, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
+            except pkcs11.NoSuchKey:
+                continue
+            except pkcs11.MultipleObjectsReturned:
+                raise LifecycleError(
+                    f"the successor token '{token}' holds several private keys labelled "
+                    f"{name}; nothing was changed"
+                ) from None
+            if (
+                not key[Attribute.SENSITIVE]
+                or key[Attribute.EXTRACTABLE]
+                or not key[Attribute.SIGN]
+            ):
+                raise LifecycleError(
+                    f"the successor token '{token}' holds a key labelled {name} that is "
+                    f"not {SUCCESSOR_ATTRIBUTES}; porthos did not put it there. Nothing "
+                    "was changed"
+                )
+            try:
+                check_signs(session, name, certificate)
+            except LifecycleError:
+                raise LifecycleError(
+                    f"the successor token '{token}' holds a key labelled {name} that does "
+                    f"not sign for the certificate of CA {name}; nothing was changed"
+                ) from None
+            cert_public = x509.load_der_x509_certificate(certificate).public_key()
+            spki = cert_public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            kind = "ec" if isinstance(cert_public, ec.EllipticCurvePublicKey) else "rsa"
+            held.append(ExportedKey(name, name, spki_sha256(spki), kind))
+    return held
 
 
 def open_successor(module: str, token: str, pin: hsm.Secret, labels: list[str]) -> None:
