@@ -222,10 +222,9 @@ def _fill_sign(csrs: list[bytes], tmp: Path, rep: int) -> float:
 
 
 def _native_bench_sign(n: int) -> float | None:
-    """Seconds for aws-lc-rs to sign n 400-byte messages in Rust, one thread.
-
-    TODO(lead): provided by ``porthos._native.bench_sign_p256(n) -> float``; until the
-    extension exports it, the bare figure and the fill_sign/bare ratio are reported null."""
+    """Seconds for aws-lc-rs to sign n 400-byte messages in Rust, one thread
+    (``porthos._native.bench_sign_p256``); None, and the fill_sign/bare ratio null, for
+    an extension built without it."""
     from porthos import _native
 
     fn: Callable[[int], float] | None = getattr(_native, "bench_sign_p256", None)
