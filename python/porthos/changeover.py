@@ -43,14 +43,13 @@ Each state change is one store transaction with its audit records (issue 6
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import os
 import re
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -866,19 +865,13 @@ def _terminate(
         # A crash after the final CRLs left keys behind: finish step 5 only.
         if export_to is None:
             return TerminationResult({}, [], _destroy_all(ws, left, pins, actor))
-        return TerminationResult(
-            {},
-            [],
-            _resume_export(
-                ws, left, export_to, pins, module, successor_pin, so_pin, officers, actor
-            ),
-        )
+        dest = _Successor(export_to, module, successor_pin, so_pin, officers, actor)
+        return TerminationResult({}, [], _resume_export(ws, left, pins, dest))
 
     export: key_export.Export | None = None
     if export_to is not None:
-        export = _prepare_export(
-            ws, cas, export_to, pins, module, successor_pin, so_pin, officers, actor
-        )
+        dest = _Successor(export_to, module, successor_pin, so_pin, officers, actor)
+        export = _prepare_export(ws, cas, pins, dest)
     try:
         result = _final_crls(ws, cas, now, pins, officers, actor, destroy_keys, export_to)
     except BaseException:
@@ -1067,52 +1060,65 @@ def subject_of(ca: CertificateAuthority) -> str:
     return subject_text(ca.subject)
 
 
+@dataclass(frozen=True)
+class _Successor:
+    """Where an export at termination goes, and who may make it (000 §5.8, §6.2.6)."""
+
+    token: str
+    module: str | None
+    pin: hsm.Secret | None
+    so_pin: hsm.Secret | None
+    officers: Sequence[str]
+    actor: str
+
+    def user_pin(self) -> hsm.Secret:
+        if self.pin is None:
+            raise LifecycleError(
+                f"an export to the successor token '{self.token}' needs that token's user PIN"
+            )
+        return self.pin
+
+    def module_path(self, ws: Workspace) -> str:
+        """The successor's PKCS#11 module (default: the workspace's own), loaded."""
+        if ws.hsm is not None and self.module is None:
+            path = ws.hsm.module
+        else:
+            path = str(hsm.find_module(self.module))
+        hsm.load_module(path)
+        return path
+
+
 def _prepare_export(
     ws: Workspace,
     cas: Sequence[CertificateAuthority],
-    export_to: str,
     pins: dict[str, hsm.Secret],
-    module: str | None,
-    successor_pin: hsm.Secret | None,
-    so_pin: hsm.Secret | None,
-    officers: Sequence[str],
-    actor: str,
+    dest: _Successor,
 ) -> key_export.Export:
     """Import and check every CA key in the successor token, or refuse; nothing in
     the workspace has changed when this returns or raises."""
     if ws.hsm is not None:
-        return _prepare_hsm_transfer(
-            ws, cas, export_to, pins, module, successor_pin, so_pin, officers, actor
-        )
-    if successor_pin is None:
-        raise LifecycleError(
-            f"an export to the successor token '{export_to}' needs that token's user PIN"
-        )
-    path = str(hsm.find_module(module))
-    hsm.load_module(path)
-    hsm._token(path, export_to)  # HsmNotFoundError names the tokens present
+        return _prepare_hsm_transfer(ws, cas, pins, dest)
+    pin = dest.user_pin()
+    path = dest.module_path(ws)
+    hsm._token(path, dest.token)  # HsmNotFoundError names the tokens present
     keys = [(ca.name, ws.path / ca.key_ref, ca.certificate) for ca in cas]
     for name, file, _ in keys:
         if not file.is_file():
             raise LifecycleError(f"the key file of CA {name} ({file}) is missing; nothing changed")
-    return key_export.import_software_keys(path, export_to, successor_pin, keys)
+    return key_export.import_software_keys(path, dest.token, pin, keys)
 
 
 def _prepare_hsm_transfer(
     ws: Workspace,
     cas: Sequence[CertificateAuthority],
-    export_to: str,
     pins: dict[str, hsm.Secret],
-    module: str | None,
-    successor_pin: hsm.Secret | None,
-    so_pin: hsm.Secret | None,
-    officers: Sequence[str],
-    actor: str,
+    dest: _Successor,
 ) -> key_export.Export:
     """The encrypted transfer of transferable HSM keys (000 §6.2.6), or a refusal;
     the source keys are untouched either way."""
     assert ws.hsm is not None
-    _check_transferable(ws, cas, export_to, pins)
+    _check_transferable(ws, cas, dest.token, pins)
+    so_pin = dest.so_pin
     if so_pin is None:
         # 000 §6.2.6 "using multi-person control": the SO trusts the transport key,
         # the root officers and the issuing-token holder release their keys.
@@ -1120,12 +1126,8 @@ def _prepare_hsm_transfer(
             "a transfer of HSM keys needs the Security Officer PIN of the workspace's "
             "tokens (000 §6.2.6 multi-person control); nothing was changed"
         )
-    if successor_pin is None:
-        raise LifecycleError(
-            f"an export to the successor token '{export_to}' needs that token's user PIN"
-        )
-    path = ws.hsm.module if module is None else str(hsm.find_module(module))
-    hsm.load_module(path)
+    pin = dest.user_pin()
+    path = dest.module_path(ws)
     sources = {
         t: key_export.HsmSource(t, pins[t], so_pin)
         for t in dict.fromkeys(ca.hsm_ref.token for ca in cas if ca.hsm_ref is not None)
@@ -1143,13 +1145,11 @@ def _prepare_hsm_transfer(
         if role == "user":
             role = "root" if token == ws.hsm.root_token else "issuing"
             if role == "root" and not deactivated:
-                details["officers"] = list(officers)
+                details["officers"] = list(dest.officers)
         event = audit.Event.HSM_DEACTIVATION if deactivated else audit.Event.HSM_ACTIVATION
-        audit.record(ws.store, event, actor=actor, token=token, role=role, **details)
+        audit.record(ws.store, event, actor=dest.actor, token=token, role=role, **details)
 
-    return key_export.transfer_hsm_keys(
-        ws.hsm.module, keys, sources, path, export_to, successor_pin, note
-    )
+    return key_export.transfer_hsm_keys(ws.hsm.module, keys, sources, path, dest.token, pin, note)
 
 
 def _check_transferable(
@@ -1194,13 +1194,8 @@ def _check_transferable(
 def _resume_export(
     ws: Workspace,
     left: Sequence[CertificateAuthority],
-    export_to: str,
     pins: dict[str, hsm.Secret],
-    module: str | None,
-    successor_pin: hsm.Secret | None,
-    so_pin: hsm.Secret | None,
-    officers: Sequence[str],
-    actor: str,
+    dest: _Successor,
 ) -> list[tuple[str, str]]:
     """Step 5 again, after a crash in it (the final CRLs are out; ``left`` are the CAs
     whose keys the workspace still holds). A key the successor already holds from the
@@ -1214,7 +1209,7 @@ def _resume_export(
         for r in audit.records(ws.store)
         if r.event == audit.Event.CA_KEY_EXPORTED and r.outcome == "success"
     }
-    elsewhere = [f"{n} to '{t}'" for n, t in earlier.items() if n in names and t != export_to]
+    elsewhere = [f"{n} to '{t}'" for n, t in earlier.items() if n in names and t != dest.token]
     if elsewhere:
         # One successor per CA key: a second copy elsewhere is not what anyone asked.
         raise LifecycleError(
@@ -1222,33 +1217,25 @@ def _resume_export(
             f"{', '.join(sorted(elsewhere))}; finish with that --export-to (or "
             "--destroy-keys). Nothing was changed"
         )
-    if successor_pin is None:
-        raise LifecycleError(
-            f"an export to the successor token '{export_to}' needs that token's user PIN"
-        )
-    path = ws.hsm.module if ws.hsm is not None and module is None else str(hsm.find_module(module))
-    hsm.load_module(path)
-    hsm._token(path, export_to)  # HsmNotFoundError names the tokens present
-    held = key_export.held_keys(
-        path, export_to, successor_pin, [(ca.name, ca.certificate) for ca in left]
-    )
+    pin = dest.user_pin()
+    path = dest.module_path(ws)
+    hsm._token(path, dest.token)  # HsmNotFoundError names the tokens present
+    held = key_export.held_keys(path, dest.token, pin, [(ca.name, ca.certificate) for ca in left])
     in_successor = {k.ca for k in held}
     rest = [ca for ca in left if ca.name not in in_successor]
     export = (
-        _prepare_export(ws, rest, export_to, pins, module, successor_pin, so_pin, officers, actor)
-        if rest
-        else key_export.Export(path, export_to, successor_pin)
+        _prepare_export(ws, rest, pins, dest) if rest else key_export.Export(path, dest.token, pin)
     )
     if ws.hsm is not None:
         export.method = key_export.TRANSFER_METHOD
     # Records written before the crash stand for the keys found there; a key exported
     # afresh now gets its own record.
-    recorded = {n for n, t in earlier.items() if t == export_to and n in in_successor}
+    recorded = {n for n, t in earlier.items() if t == dest.token and n in in_successor}
     by_name = {ca.name: ca for ca in left}
     for key in held:
         ref = by_name[key.ca].hsm_ref
-        export.keys.append(dataclasses.replace(key, source=None if ref is None else ref.uri()))
-    return _finish_export(ws, left, export, pins, actor, recorded=recorded)
+        export.keys.append(replace(key, source=None if ref is None else ref.uri()))
+    return _finish_export(ws, left, export, pins, dest.actor, recorded=recorded)
 
 
 def _finish_export(
