@@ -536,6 +536,30 @@ _USER_PIN = b"user-5c0ffee1"
 _SO_PIN = b"so-8badf00d"
 
 
+def _hsm_env() -> dict[str, str]:
+    """This environment for a porthos subprocess that finds its SoftHSM2 store itself
+    (no inherited SOFTHSM2_CONF) and imports this checkout's porthos."""
+    import os
+
+    import porthos
+
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)
+    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
+    return env
+
+
+def _write_pin_files(tmp_path: Path) -> None:
+    """so.pin, user.pin, alice.pin and bob.pin (the two root PIN halves) in tmp_path."""
+    for name, pin in (
+        ("so", _SO_PIN),
+        ("user", _USER_PIN),
+        ("alice", _HALVES[0]),
+        ("bob", _HALVES[1]),
+    ):
+        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+
+
 def _run(args: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # Own processes: SoftHSM2 reads SOFTHSM2_CONF once per process (porthos.hsm).
     import sys
@@ -567,22 +591,12 @@ print(",".join(sorted(out)))
 def test_hsm_rollover_export_refused_and_keys_destroyed(
     tmp_path: Path, csr_factory: CsrFactory
 ) -> None:
-    import os
     import sys
 
-    import porthos
     from porthos import hsm
 
-    env = dict(os.environ)
-    env.pop("SOFTHSM2_CONF", None)
-    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
-    for name, pin in (
-        ("so", _SO_PIN),
-        ("user", _USER_PIN),
-        ("alice", _HALVES[0]),
-        ("bob", _HALVES[1]),
-    ):
-        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+    env = _hsm_env()
+    _write_pin_files(tmp_path)
     officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
     ws = tmp_path / "ws"
     outputs = []
@@ -1165,26 +1179,16 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
 ) -> None:
     import hashlib
     import json
-    import os
     import sys
 
-    import porthos
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, utils
     from cryptography.hazmat.primitives.serialization import PublicFormat
     from pkcs11.util.ec import encode_ecdsa_signature
     from porthos import hsm, key_export
 
-    env = dict(os.environ)
-    env.pop("SOFTHSM2_CONF", None)
-    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
-    for name, pin in (
-        ("so", _SO_PIN),
-        ("user", _USER_PIN),
-        ("alice", _HALVES[0]),
-        ("bob", _HALVES[1]),
-    ):
-        (tmp_path / f"{name}.pin").write_bytes(pin + b"\n")
+    env = _hsm_env()
+    _write_pin_files(tmp_path)
     (tmp_path / "wrong.pin").write_bytes(b"not-the-so-pin\n")
     officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
     ws = tmp_path / "ws"
@@ -1369,18 +1373,12 @@ def _hsm_script(script: str, tmp_path: Path) -> dict[str, Any]:
     with argv = workspace path, SO PIN, user PIN, the two root PIN halves; its stdout
     is one JSON object."""
     import json
-    import os
     import sys
 
-    import porthos
-
-    env = dict(os.environ)
-    env.pop("SOFTHSM2_CONF", None)
-    env["PYTHONPATH"] = str(Path(porthos.__file__).parent.parent)
     pins = [p.decode() for p in (_SO_PIN, _USER_PIN, *_HALVES)]
     r = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "ws"), *pins],
-        env=env,
+        env=_hsm_env(),
         capture_output=True,
         text=True,
         check=False,
