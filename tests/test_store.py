@@ -82,6 +82,40 @@ def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
     migrated.close()
 
 
+def _pragma(store: Store, name: str) -> int:
+    return int(store.conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def test_new_store_has_16k_pages_and_a_4mib_checkpoint_threshold(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert (_pragma(store, "page_size"), _pragma(store, "wal_autocheckpoint")) == (16384, 250)
+    store.close()
+    reopened = Store.open(tmp_path / "porthos.sqlite")
+    assert (_pragma(reopened, "page_size"), _pragma(reopened, "wal_autocheckpoint")) == (
+        16384,
+        250,
+    )
+    reopened.close()
+
+
+def test_store_made_with_4k_pages_keeps_them(tmp_path: Path) -> None:
+    # A store from before the 16 KiB default opens with its own page size (SQLite
+    # cannot change it in WAL mode) and SQLite's usual 1,000-page checkpoint threshold.
+    _store(tmp_path).close()
+    path = tmp_path / "porthos.sqlite"
+    src = sqlite3.connect(path)
+    src.execute("PRAGMA journal_mode=DELETE")
+    src.execute("PRAGMA page_size=4096")
+    src.execute("VACUUM")
+    src.execute("PRAGMA journal_mode=WAL")
+    assert int(src.execute("PRAGMA page_size").fetchone()[0]) == 4096
+    src.close()
+    store = Store.open(path)
+    assert (_pragma(store, "page_size"), _pragma(store, "wal_autocheckpoint")) == (4096, 1000)
+    assert [c.name for c in store.cas()] == ["root-ca-1", "user-ca-1"]
+    store.close()
+
+
 def test_create_refuses_existing_and_open_refuses_missing(tmp_path: Path) -> None:
     _store(tmp_path).close()
     with pytest.raises(StoreError, match="already exists"):
