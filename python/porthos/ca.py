@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from cryptography import x509
@@ -125,6 +125,28 @@ def _looks_pem(data: bytes) -> bool:
     return data[:1] != b"\x30" and b"-----BEGIN " in data
 
 
+def _is_der_list(csrs: CsrInput) -> TypeGuard[list[bytes]]:
+    """The common engine input, a list of DER requests: no PEM to look for. (A request
+    starting 0x30 is never PEM, see _looks_pem.)"""
+    return isinstance(csrs, list) and all(
+        type(e) is bytes and e[:1] == b"\x30"
+        for e in csrs  # noqa: E721 - exact type
+    )
+
+
+def split_csr_input(csrs: CsrInput) -> tuple[list[bytes], list[int], list[tuple[int, str]]]:
+    """The requests of ``csrs`` as (DER of each decodable item, its input index, (index,
+    error) of each item that is not). A list of DER requests passes through as it is:
+    one PemItem per request cost ~0.5 µs, on the one-core start of every batch."""
+    if _is_der_list(csrs):
+        return csrs, list(range(len(csrs))), []
+    items = normalise_csr_input(csrs)
+    ders = [item.der for item in items if item.der is not None]
+    at = [i for i, item in enumerate(items) if item.der is not None]
+    bad = [(i, item.error) for i, item in enumerate(items) if item.der is None]
+    return ders, at, bad
+
+
 def normalise_csr_input(csrs: CsrInput) -> list[PemItem]:
     """DER bytes, PEM text/bytes (a bundle), or a sequence of DER/PEM items -> items."""
     if isinstance(csrs, str):
@@ -132,12 +154,7 @@ def normalise_csr_input(csrs: CsrInput) -> list[PemItem]:
     if isinstance(csrs, (bytes, bytearray, memoryview)):
         data = bytes(csrs)
         return split_csr_pem(data) if _looks_pem(data) else [PemItem(data)]
-    if isinstance(csrs, list) and all(
-        type(e) is bytes and e[:1] == b"\x30"
-        for e in csrs  # noqa: E721 - exact type
-    ):
-        # The common engine input, a list of DER requests: no PEM to look for. (A
-        # request starting 0x30 is never PEM, see _looks_pem.)
+    if _is_der_list(csrs):
         return [PemItem(e) for e in csrs]
     items: list[PemItem] = []
     for element in csrs:
@@ -396,17 +413,14 @@ class CertificateAuthority:
             self.template(profile)  # compile errors surface before any work
         now = int(time.time()) if now is None else int(now)
 
-        items = normalise_csr_input(csrs)
-        n = len(items)
+        ders, parsed_at, malformed = split_csr_input(csrs)
+        n = len(ders) + len(malformed)
         status = np.zeros(n, dtype=np.uint8)
         reasons = [""] * n
         certificates: list[bytes | None] = [None] * n
-
-        parsed_at = [i for i, item in enumerate(items) if item.der is not None]
-        for i, item in enumerate(items):
-            if item.der is None:
-                status[i] = IssueStatus.MALFORMED
-                reasons[i] = item.error
+        for i, error in malformed:
+            status[i] = IssueStatus.MALFORMED
+            reasons[i] = error
 
         not_before, not_after = policy.validity(prof, now)
         refusal = ""
@@ -422,7 +436,6 @@ class CertificateAuthority:
         subjects: list[list[tuple[str, str]]] = []
         spkis: list[bytes] = []
         spki_hashes: list[bytes] = []
-        ders = [items[i].der or b"" for i in parsed_at]  # all non-None here
         first_seen: dict[bytes, int] = {}
 
         def screen(lo: int, hi: int, batch: Any) -> None:
