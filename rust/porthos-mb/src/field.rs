@@ -120,7 +120,83 @@ pub(crate) fn sub<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
     reduce_4p(t)
 }
 
-/// Montgomery product a·b·2^-260 mod p, in [0, 2p) for a, b < 2^258.
+/// a + b for a, b in [0, 2p): a value in [0, 4p) with normalised limbs but *not*
+/// reduced, so it may only be an operand of `mul`/`sqr` (which take [0, 4p)).
+/// Half the work of `add`: the point formulas feed most sums straight into a product.
+#[inline(always)]
+pub(crate) fn add_lazy<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    let mut t = *a;
+    for i in 0..5 {
+        t[i] = t[i].add(b[i]);
+    }
+    normalize(t)
+}
+
+/// a - b + 2p for a, b in [0, 2p): in (0, 4p), normalised, not reduced; like
+/// `add_lazy`, only a `mul`/`sqr` operand.
+#[inline(always)]
+pub(crate) fn sub_lazy<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    let mut t = *a;
+    for i in 0..5 {
+        t[i] = t[i].add(V::splat(P2[i])).sub(b[i]);
+    }
+    normalize(t)
+}
+
+/// k·p as unnormalised limbs (k <= 16, so every limb stays under 2^57): added
+/// before subtractions so that the value of a limb sum cannot go negative.
+#[inline(always)]
+pub(crate) fn kp<V: Lanes>(k: u64) -> Fe<V> {
+    [
+        V::splat(P[0] * k),
+        V::splat(P[1] * k),
+        V::splat(P[2] * k),
+        V::splat(P[3] * k),
+        V::splat(P[4] * k),
+    ]
+}
+
+/// Limbwise a + b, unnormalised (for `fold`).
+#[inline(always)]
+pub(crate) fn plus<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    core::array::from_fn(|i| a[i].add(b[i]))
+}
+
+/// Limbwise a - b, unnormalised, limbs may go negative (for `fold`).
+#[inline(always)]
+pub(crate) fn minus<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
+    core::array::from_fn(|i| a[i].sub(b[i]))
+}
+
+/// Limbwise 2^S·a, unnormalised (for `fold`; normalised limbs of a stay under 2^(52+S)).
+#[inline(always)]
+pub(crate) fn times_pow2<const S: u32, V: Lanes>(a: &Fe<V>) -> Fe<V> {
+    core::array::from_fn(|i| a[i].shl::<S>())
+}
+
+/// Signed limbs (each |limb| < 2^62) whose *value* lies in [0, 2^261) → the same
+/// residue in [0, 2p), normalised: one reduction for a whole sum such as
+/// x² + 4p - 2y, where `add`/`sub` would reduce after every term.
+///
+/// After carrying, limb 4 is floor(V / 2^208) < 2^53; q = floor(V / 2^256) < 32 is
+/// its bits 48 and up. Since 2^256 ≡ 2^224 - 2^192 - 2^96 + 1 (mod p), V - q·p =
+/// (V mod 2^256) + q·2^224 - q·2^192 - q·2^96 + q, which is what the four limb
+/// updates add (2^224 is bit 16 of limb 4, 2^192 bit 36 of limb 3, 2^96 bit 44
+/// of limb 1). The result W = V - q·p is > 0 (q·p < q·2^256 <= V when q > 0) and
+/// < 2^256 + 31·2^224 < 2p, so the final carry leaves limb 4 < 2^49.
+#[inline(always)]
+pub(crate) fn fold<V: Lanes>(t: Fe<V>) -> Fe<V> {
+    let mut t = normalize(t);
+    let q = t[4].shr::<48>();
+    t[4] = t[4].and(V::splat((1 << 48) - 1)).add(q.shl::<16>());
+    t[3] = t[3].sub(q.shl::<36>());
+    t[1] = t[1].sub(q.shl::<44>());
+    t[0] = t[0].add(q);
+    normalize(t)
+}
+
+/// Montgomery product a·b·2^-260 mod p, in [0, 2p) for a, b in [0, 4p) with
+/// normalised limbs: (a·b + m·p)/R < 16p²/2^260 + p < 2p since p < 2^256.
 #[inline(always)]
 pub(crate) fn mul<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
     let mask = V::splat(MASK52);
@@ -152,9 +228,49 @@ pub(crate) fn mul<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
     r
 }
 
+/// `mul(a, a)`, bit for bit, with 15 limb products instead of 25 (Drucker–Gueron
+/// 2019 §3): the ten cross products a_i·a_j (i < j) are summed once and doubled,
+/// then the five squares added, then the same digit-by-digit Montgomery reduction
+/// as `mul` (each quotient digit sees its column complete, as there, so the digits
+/// and the result are the same). Five of the eight products of a doubling are
+/// squares. Column sums stay under 2^57.
 #[inline(always)]
 pub(crate) fn sqr<V: Lanes>(a: &Fe<V>) -> Fe<V> {
-    mul(a, a)
+    let mask = V::splat(MASK52);
+    let p = constant::<V>(&P);
+    let mut t = [V::zero(); 10];
+    for i in 0..5 {
+        for j in i + 1..5 {
+            t[i + j] = t[i + j].madd_lo(a[i], a[j]);
+            t[i + j + 1] = t[i + j + 1].madd_hi(a[i], a[j]);
+        }
+    }
+    // Cross products land in columns 1..=8.
+    for c in t.iter_mut().take(9).skip(1) {
+        *c = c.add(*c);
+    }
+    for i in 0..5 {
+        t[2 * i] = t[2 * i].madd_lo(a[i], a[i]);
+        t[2 * i + 1] = t[2 * i + 1].madd_hi(a[i], a[i]);
+    }
+    for k in 0..5 {
+        // Quotient digit: -p^-1 ≡ 1 (mod 2^52), as in `mul`.
+        let m = t[k].and(mask);
+        for j in 0..5 {
+            if P[j] != 0 {
+                t[k + j] = t[k + j].madd_lo(m, p[j]);
+                t[k + j + 1] = t[k + j + 1].madd_hi(m, p[j]);
+            }
+        }
+        // t[k] ≡ 0 (mod 2^52) now: pass its carry up.
+        t[k + 1] = t[k + 1].add(t[k].shr52());
+    }
+    let mut r = [t[5], t[6], t[7], t[8], t[9]];
+    for i in 0..4 {
+        r[i + 1] = r[i + 1].add(r[i].shr52());
+        r[i] = r[i].and(mask);
+    }
+    r
 }
 
 /// Into Montgomery form (input: normalised limbs, value < 2^258).

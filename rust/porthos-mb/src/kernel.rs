@@ -183,8 +183,8 @@ pub(crate) fn verify8<V: Lanes>(inp: &[LaneInput; 8], gtab: &[u64]) -> u8 {
 
     // P1 + P2 with every case.
     let (sum, parts) = add_full(&acc, &acc2);
-    let hz = field::zero_mask(&parts.h);
-    let rz = field::zero_mask(&parts.r);
+    let hz = field::zero_mask(&field::fold(parts.h));
+    let rz = field::zero_mask(&field::fold(parts.r));
     let dbl = double(&acc);
     let mut res = Jac::select(hz & rz, &dbl, &sum);
     res = Jac::select(inf1, &acc2, &res);

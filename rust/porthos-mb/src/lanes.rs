@@ -25,6 +25,10 @@ pub(crate) trait Lanes: Copy {
     fn shr52(self) -> Self;
     /// Arithmetic (sign-propagating) shift right by 52.
     fn sar52(self) -> Self;
+    /// Logical shift left by `N` (< 64).
+    fn shl<const N: u32>(self) -> Self;
+    /// Logical shift right by `N` (< 64).
+    fn shr<const N: u32>(self) -> Self;
     /// `self + low52(a[51:0] * b[51:0])` (vpmadd52luq).
     fn madd_lo(self, a: Self, b: Self) -> Self;
     /// `self + high52(a[51:0] * b[51:0])` (vpmadd52huq).
@@ -105,6 +109,14 @@ impl Lanes for Soft {
     #[inline(always)]
     fn sar52(self) -> Self {
         self.map2(self, |a, _| ((a as i64) >> 52) as u64)
+    }
+    #[inline(always)]
+    fn shl<const N: u32>(self) -> Self {
+        self.map2(self, |a, _| a << N)
+    }
+    #[inline(always)]
+    fn shr<const N: u32>(self) -> Self {
+        self.map2(self, |a, _| a >> N)
     }
     #[inline(always)]
     fn madd_lo(self, a: Self, b: Self) -> Self {
@@ -219,6 +231,16 @@ mod avx {
         fn sar52(self) -> Self {
             // SAFETY: AVX-512F present (module invariant).
             Avx(unsafe { _mm512_srai_epi64::<52>(self.0) })
+        }
+        #[inline(always)]
+        fn shl<const N: u32>(self) -> Self {
+            // SAFETY: AVX-512F present (module invariant).
+            Avx(unsafe { _mm512_slli_epi64::<N>(self.0) })
+        }
+        #[inline(always)]
+        fn shr<const N: u32>(self) -> Self {
+            // SAFETY: AVX-512F present (module invariant).
+            Avx(unsafe { _mm512_srli_epi64::<N>(self.0) })
         }
         #[inline(always)]
         fn madd_lo(self, a: Self, b: Self) -> Self {

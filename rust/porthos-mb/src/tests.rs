@@ -125,6 +125,145 @@ proptest! {
     }
 }
 
+/// Field elements in [0, 4p) with normalised limbs: the operand range of `mul` and
+/// `sqr`, and the output range of `add_lazy`/`sub_lazy`.
+fn fe4_lanes() -> impl Strategy<Value = [BigUint; 8]> {
+    proptest::array::uniform8(proptest::array::uniform32(any::<u8>()).prop_map(|b| {
+        // 4p > 2^257: scale a 256-bit draw by 1..4 and reduce mod 4p.
+        let x = BigUint::from_bytes_be(&b);
+        (&x * (u32::from(b[0] % 4) + 1)) % (p() * 4u8)
+    }))
+}
+fn fe_of(bigs: &[BigUint; 8]) -> Fe<Soft> {
+    let limbs: [[u64; 5]; 8] = core::array::from_fn(|i| limbs_of_big(&bigs[i]));
+    field::from_lanes(&limbs)
+}
+/// Lane values of signed limbs (limbs read as i64).
+fn lanes_signed(a: &Fe<Soft>) -> Vec<num_bigint::BigInt> {
+    (0..8)
+        .map(|i| {
+            field::lane(a, i)
+                .iter()
+                .rev()
+                .fold(num_bigint::BigInt::from(0), |acc, &x| {
+                    (acc << 52) + x as i64
+                })
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn sqr_is_mul_bit_for_bit(a in fe4_lanes()) {
+        let fa = fe_of(&a);
+        prop_assert_eq!(field::sqr(&fa), field::mul(&fa, &fa));
+    }
+
+    #[test]
+    fn lazy_add_sub_stay_under_4p(a in fe_lanes(), b in fe_lanes(), k in 0u8..2) {
+        // Inputs anywhere in [0, 2p): a + k·p.
+        let p = p();
+        let (_, ba) = to_fe(&a);
+        let (_, bb) = to_fe(&b);
+        let ba: [BigUint; 8] = core::array::from_fn(|i| &ba[i] + &p * k);
+        let bb: [BigUint; 8] = core::array::from_fn(|i| &bb[i] + &p * (1 - k));
+        let (fa, fb) = (fe_of(&ba), fe_of(&bb));
+        let s = field::add_lazy(&fa, &fb);
+        let d = field::sub_lazy(&fa, &fb);
+        check_normalised(&s);
+        check_normalised(&d);
+        let (sb, db) = (lanes_big(&s), lanes_big(&d));
+        for i in 0..8 {
+            prop_assert_eq!(&sb[i], &(&ba[i] + &bb[i]));
+            prop_assert_eq!(&db[i], &(&ba[i] + &p * 2u8 - &bb[i]));
+            prop_assert!(sb[i] < &p * 4u8 && db[i] < &p * 4u8);
+        }
+    }
+
+    #[test]
+    fn fold_reduces_sums_under_2_261(a in fe_lanes(), b in fe_lanes(), c in fe_lanes(), k in 0u64..=16, sa in 0u32..4, sb in 0u32..4) {
+        // The shape of every fold input: 2^sa·a + k·p - 2^sb·b - c, with a, b, c in
+        // [0, 2p); kept only where the value is non-negative and under 2^261.
+        let (fa, _) = to_fe(&a);
+        let (fb, _) = to_fe(&b);
+        let (fc, _) = to_fe(&c);
+        let scale = |x: &Fe<Soft>, s: u32| -> Fe<Soft> {
+            match s {
+                0 => *x,
+                1 => field::times_pow2::<1, Soft>(x),
+                2 => field::times_pow2::<2, Soft>(x),
+                _ => field::times_pow2::<3, Soft>(x),
+            }
+        };
+        let t = field::minus(&field::minus(&field::plus(&scale(&fa, sa), &field::kp(k)), &scale(&fb, sb)), &fc);
+        let vals = lanes_signed(&t);
+        let f = field::fold(t);
+        check_normalised(&f);
+        let got = lanes_big(&f);
+        let p = num_bigint::BigInt::from(p());
+        let top = num_bigint::BigInt::from(1u8) << 261u32;
+        for i in 0..8 {
+            if vals[i] < num_bigint::BigInt::from(0) || vals[i] >= top {
+                continue;
+            }
+            let g = num_bigint::BigInt::from(got[i].clone());
+            prop_assert!(g < &p * 2);
+            prop_assert_eq!(&g % &p, &vals[i] % &p);
+        }
+    }
+}
+
+#[test]
+fn fold_and_lazy_edge_values() {
+    let p = p();
+    let top = (BigUint::from(1u8) << 261u32) - 1u8;
+    // fold: the extremes of its input range, incl. q = 31 and a value whose low
+    // limbs go negative in the fold.
+    for v in [
+        BigUint::from(0u8),
+        &p - 1u8,
+        p.clone(),
+        &p * 18u8 - 1u8,
+        top.clone(),
+        (BigUint::from(1u8) << 256u32) - 1u8,
+        BigUint::from(1u8) << 256u32,
+        &top - (BigUint::from(1u8) << 200u32),
+    ] {
+        // Limbs 0..3 of 52 bits, limb 4 the rest (up to 53 bits here).
+        let mut limbs = limbs_of_big(&v);
+        limbs[4] = (&v >> 208u32).iter_u64_digits().next().unwrap_or(0);
+        let f = field::fold(field::constant::<Soft>(&limbs));
+        check_normalised(&f);
+        let got = big_of_limbs(&field::lane(&f, 0));
+        assert!(got < &p * 2u8, "fold({v:x}) = {got:x}");
+        assert_eq!(got % &p, &v % &p);
+    }
+    // mul/sqr take [0, 4p): the largest operands.
+    let rinv = r_inv_p();
+    for a in [
+        &p * 4u8 - 1u8,
+        &p * 2u8 - 1u8,
+        &p * 3u8,
+        BigUint::from((1u64 << 52) - 1),
+    ] {
+        let fa = field::constant::<Soft>(&limbs_of_big(&a));
+        let sq = field::sqr(&fa);
+        assert_eq!(sq, field::mul(&fa, &fa));
+        let got = big_of_limbs(&field::lane(&sq, 2));
+        assert!(got < &p * 2u8);
+        assert_eq!(got % &p, &a * &a * &rinv % &p);
+    }
+    // Lazy ops at the top of their input range.
+    let hi = field::constant::<Soft>(&limbs_of_big(&(&p * 2u8 - 1u8)));
+    let zero = field::constant::<Soft>(&[0; 5]);
+    let s = big_of_limbs(&field::lane(&field::add_lazy(&hi, &hi), 0));
+    assert_eq!(s, &p * 4u8 - 2u8);
+    let d = big_of_limbs(&field::lane(&field::sub_lazy(&hi, &zero), 0));
+    assert_eq!(d, &p * 4u8 - 1u8);
+}
+
 #[test]
 fn field_edge_values() {
     let p = p();
@@ -248,6 +387,13 @@ mod avx_vs_soft {
             field::sub(&fa, &fb),
             field::canonical(&fa),
             field::select(0b1010_0110, &fa, &fb),
+            field::sqr(&fa),
+            field::add_lazy(&fa, &fb),
+            field::sub_lazy(&fa, &fb),
+            field::fold(field::minus(
+                &field::plus(&field::times_pow2::<3, _>(&fa), &field::kp(16)),
+                &field::times_pow2::<2, _>(&fb),
+            )),
         ];
         res.iter()
             .map(|f| core::array::from_fn(|i| field::lane(f, i)))
@@ -263,6 +409,13 @@ mod avx_vs_soft {
             field::sub(&fa, &fb),
             field::canonical(&fa),
             field::select(0b1010_0110, &fa, &fb),
+            field::sqr(&fa),
+            field::add_lazy(&fa, &fb),
+            field::sub_lazy(&fa, &fb),
+            field::fold(field::minus(
+                &field::plus(&field::times_pow2::<3, _>(&fa), &field::kp(16)),
+                &field::times_pow2::<2, _>(&fb),
+            )),
         ];
         res.iter()
             .map(|f| core::array::from_fn(|i| field::lane(f, i)))
