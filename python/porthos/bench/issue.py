@@ -15,8 +15,11 @@ What is timed (per repeat, on the same N distinct P-256 CSRs, software P-256 CA 
   ``porthos._native.bench_sign_p256(n)`` when the extension provides it (the FFI crossing
   per item of ``SoftwareKey.sign`` would make a Python loop an unfair "bare" figure).
 
-Every variant runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own.
-CSR generation is done once, before any timing, and shared through a temporary file.
+Every variant runs in its own long-lived subprocess, so its peak RSS (``ru_maxrss``) is
+its own, and the repeats are interleaved: round k runs repeat k of every variant, one
+process at a time, so that a slow stretch of a shared machine does not land on one
+variant only. CSR generation is done once, before any timing, and shared through a
+temporary file.
 """
 
 from __future__ import annotations
@@ -228,30 +231,37 @@ def _native_bench_sign(n: int) -> float:
     return float(_native.bench_sign_p256(n))
 
 
-def _worker(variant: str, csr_path: str, repeats: int, threads: int | None) -> dict[str, Any]:
+def _one(variant: str, csrs: list[bytes], tmp: Path, rep: int, threads: int | None) -> float:
+    """Seconds of one repeat of ``variant`` (setup untimed, inside)."""
+    if variant == "porthos_1t":
+        return _porthos(csrs, tmp, rep, 1)
+    if variant == "porthos_all":
+        return _porthos(csrs, tmp, rep, threads)
+    if variant == "peer":
+        return _peer(csrs, tmp, rep)
+    if variant == "fill_sign":
+        return _fill_sign(csrs, tmp, rep)
+    if variant == "bare_sign":
+        return _native_bench_sign(len(csrs))
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+def _serve(variant: str, csr_path: str, threads: int | None) -> None:
+    """Worker process: load the CSRs, say ready, then time one repeat per ``run`` line
+    on stdin until ``quit``; every answer is one JSON line on stdout."""
     csrs = _read_csrs(Path(csr_path))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    seconds: list[float] = []
     with tempfile.TemporaryDirectory(prefix=f"porthos-bench-{variant}-") as d:
-        tmp = Path(d)
-        for rep in range(repeats):
-            if variant == "porthos_1t":
-                seconds.append(_porthos(csrs, tmp, rep, 1))
-            elif variant == "porthos_all":
-                seconds.append(_porthos(csrs, tmp, rep, threads))
-            elif variant == "peer":
-                seconds.append(_peer(csrs, tmp, rep))
-            elif variant == "fill_sign":
-                seconds.append(_fill_sign(csrs, tmp, rep))
-            elif variant == "bare_sign":
-                seconds.append(_native_bench_sign(len(csrs)))
-            else:
-                raise ValueError(f"unknown variant {variant!r}")
-    return {
-        "seconds": seconds,
-        "rss_after_setup_kib": rss_before,
-        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }
+        print(json.dumps({"ready": True, "rss_after_setup_kib": rss_before}), flush=True)
+        rep = 0
+        for line in sys.stdin:
+            if line.strip() == "quit":
+                break
+            if line.strip() != "run":
+                raise ValueError(f"bench worker: unknown command {line!r}")
+            print(json.dumps({"seconds": _one(variant, csrs, Path(d), rep, threads)}), flush=True)
+            rep += 1
+    print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 
 # --------------------------------------------------------------------------------------
@@ -259,22 +269,56 @@ def _worker(variant: str, csr_path: str, repeats: int, threads: int | None) -> d
 # --------------------------------------------------------------------------------------
 
 
-def _run_worker(variant: str, csr_path: Path, repeats: int, threads: int | None) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "porthos.bench.issue",
-        "--worker",
-        variant,
-        str(csr_path),
-        str(repeats),
-        "" if threads is None else str(threads),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench worker {variant} failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+class _Worker:
+    """One variant's process, alive for the whole benchmark, so that its repeats can be
+    interleaved with the other variants' (a slow minute on a shared machine then falls
+    on every variant alike) while its peak RSS stays its own."""
+
+    def __init__(self, variant: str, csr_path: Path, threads: int | None, log: Path) -> None:
+        self.variant = variant
+        self._log_path = log
+        self._log = log.open("w")
+        cmd = [sys.executable, "-m", "porthos.bench.issue", "--serve", variant, str(csr_path),
+               "" if threads is None else str(threads)]  # fmt: skip
+        # stderr to a file: a pipe nobody reads could fill up and stall the worker.
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True
+        )
+        self.rss_after_setup_kib = int(self._answer()["rss_after_setup_kib"])
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait()
+            self._log.flush()
+            err = self._log_path.read_text()[-4000:]
+            raise RuntimeError(f"bench worker {self.variant} failed:\n{err}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _send(self, command: str) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+
+    def run(self) -> float:
+        self._send("run")
+        return float(self._answer()["seconds"])
+
+    def close(self) -> int:
+        """Stop the worker; its peak RSS (KiB)."""
+        self._send("quit")
+        peak = int(self._answer()["peak_rss_kib"])
+        self._proc.wait()
+        self._log.close()
+        return peak
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
 
 
 def _stats(n: int, seconds: list[float]) -> dict[str, Any]:
@@ -347,13 +391,25 @@ def run(
     with tempfile.TemporaryDirectory(prefix="porthos-bench-") as d:
         csr_path = Path(d) / "csrs.bin"
         _write_csrs(csr_path, csrs)
-        for v in (*VARIANTS, "bare_sign"):
-            w = _run_worker(v, csr_path, repeats, threads)
-            variants[v] = {
-                **_stats(n, w["seconds"]),
-                "peak_rss_kib": w["peak_rss_kib"],
-                "rss_after_setup_kib": w["rss_after_setup_kib"],
-            }
+        names = (*VARIANTS, "bare_sign")
+        workers: list[_Worker] = []
+        try:
+            for v in names:
+                workers.append(_Worker(v, csr_path, threads, Path(d) / f"{v}.log"))
+            seconds: dict[str, list[float]] = {v: [] for v in names}
+            # Round k runs repeat k of every variant, one process at a time.
+            for _ in range(repeats):
+                for w in workers:
+                    seconds[w.variant].append(w.run())
+            for w in workers:
+                variants[w.variant] = {
+                    **_stats(n, seconds[w.variant]),
+                    "peak_rss_kib": w.close(),
+                    "rss_after_setup_kib": w.rss_after_setup_kib,
+                }
+        finally:
+            for w in workers:
+                w.kill()
 
     peer, p1, pall = variants["peer"], variants["porthos_1t"], variants["porthos_all"]
     fill_sign, bare = variants["fill_sign"], variants["bare_sign"]
@@ -386,7 +442,8 @@ def run(
         "peak_rss_kib_driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "notes": (
             "medians over repeats; each variant ran in its own process (peak_rss_kib is that "
-            "process's ru_maxrss, incl. the CSR list); bare_sign is "
+            "process's ru_maxrss, incl. the CSR list), the repeats interleaved: round k ran "
+            "repeat k of every variant, one process at a time; bare_sign is "
             "porthos._native.bench_sign_p256: aws-lc-rs signing 400-byte messages in Rust"
         ),
     }
@@ -397,9 +454,8 @@ def run(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
-        _, _, variant_, path_, reps_, threads_ = sys.argv
-        out = _worker(variant_, path_, int(reps_), int(threads_) if threads_ else None)
-        print(json.dumps(out))
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        _, _, variant_, path_, threads_ = sys.argv
+        _serve(variant_, path_, int(threads_) if threads_ else None)
     else:
         sys.exit("usage: porthos bench issue --n N [--repeats R] [--threads T] [--json OUT]")
