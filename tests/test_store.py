@@ -169,6 +169,25 @@ def test_batch_with_duplicate_serial_stores_nothing(tmp_path: Path) -> None:
     store.close()
 
 
+def test_params_rows_store_like_certificate_rows(tmp_path: Path) -> None:
+    # insert_certificate_params (issuance's form: CA name first, column order) stores
+    # the same rows, refuses duplicates the same way, and refuses a row whose CA is
+    # not the batch's before anything is written.
+    store = _store(tmp_path)
+    assert store.insert_certificate_params("user-ca-1", [("user-ca-1", *_row("01"))]) == 1
+    with pytest.raises(StoreError, match="serial 01 already issued by CA user-ca-1"):
+        store.insert_certificate_params(
+            "user-ca-1", [("user-ca-1", *_row("02")), ("user-ca-1", *_row("01"))]
+        )
+    with pytest.raises(StoreError, match="another CA"):
+        store.insert_certificate_params(
+            "user-ca-1", [("user-ca-1", *_row("03")), ("root-ca-1", *_row("04"))]
+        )
+    assert store.count_certificates() == 1
+    assert store.certificate("user-ca-1", "01") == b"\x01"
+    store.close()
+
+
 def test_unknown_ca_is_refused(tmp_path: Path) -> None:
     store = _store(tmp_path)
     with pytest.raises(StoreError):

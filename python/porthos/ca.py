@@ -42,7 +42,14 @@ from porthos import _native, audit, changeover, hsm, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
-from porthos.store import CaRow, CertificateRow, Store
+from porthos.store import (
+    PARAM_DER,
+    PARAM_SERIAL,
+    PARAM_SUBJECT,
+    CaRow,
+    CertificateParams,
+    Store,
+)
 
 __all__ = [
     "CertificateAuthority",
@@ -488,15 +495,18 @@ class CertificateAuthority:
         cut = len(prof.subject_prefix)
         prefix_text = "," + subject_text(prof.subject_prefix) if cut else ""
 
+        name, profile_name = self.name, prof.name
+
         def rows_for(a: int, b: int, serial_hex: str, width: int, signed: Sequence[bytes | None],
-                     issued_at: int) -> list[CertificateRow]:  # fmt: skip
+                     issued_at: int) -> list[CertificateParams]:  # fmt: skip
             # accepted[a:b] -> store rows; serial r - a of serial_hex, certificate r - a
             # of signed; unsigned (HSM-refused) items get no row.
             return [
-                CertificateRow(
+                (
+                    name,
                     serial_hex[(r - a) * width : (r - a + 1) * width],
                     subject_text(subjects[r][cut:]) + prefix_text,
-                    prof.name,
+                    profile_name,
                     not_before,
                     not_after,
                     der,
@@ -524,13 +534,13 @@ class CertificateAuthority:
             and len(parsed_at) >= 2 * _PIPELINE_PIECE
         )
         store = self.workspace.store
-        rows: list[CertificateRow] = []
+        rows: list[CertificateParams] = []
         if streamed:
             rows = self._issue_streamed(prof, ders, screen, spkis, subjects, rows_for,
                                         not_before, not_after, threads, actor,
                                         audit_details)  # fmt: skip
             for row, i in zip(rows, accepted, strict=True):
-                certificates[i] = row.der
+                certificates[i] = row[PARAM_DER]
         elif parsed_at:
             screen(0, len(ders), _native.parse_csrs(ders, verify=True, threads=threads))
 
@@ -583,7 +593,7 @@ class CertificateAuthority:
                 0, k, serials.tobytes().hex(), 2 * serials.shape[1], signed, int(time.time())
             )
             with store.transaction():
-                store.insert_certificates(self.name, rows)
+                store.insert_certificate_params(self.name, rows)
                 self._record_issued(rows, prof, actor, audit_details)
             for r, i in enumerate(accepted):
                 if signed[r] is None:
@@ -616,7 +626,7 @@ class CertificateAuthority:
 
     def _record_issued(
         self,
-        rows: Sequence[CertificateRow],
+        rows: Sequence[CertificateParams],
         prof: Profile,
         actor: str | None,
         audit_details: dict[str, Any] | None,
@@ -629,12 +639,12 @@ class CertificateAuthority:
             self.workspace.store,
             audit.Event.CERTIFICATES_ISSUED,
             actor=actor,
-            subject=rows[0].subject if len(rows) == 1 else None,
-            serial=rows[0].serial_hex if len(rows) == 1 else None,
+            subject=rows[0][PARAM_SUBJECT] if len(rows) == 1 else None,
+            serial=rows[0][PARAM_SERIAL] if len(rows) == 1 else None,
             ca=self.name,
             profile=prof.name,
             count=len(rows),
-            serials=[r.serial_hex for r in rows],
+            serials=[r[PARAM_SERIAL] for r in rows],
             **(audit_details or {}),
         )
 
@@ -651,7 +661,7 @@ class CertificateAuthority:
         threads: int | None,
         actor: str | None,
         audit_details: dict[str, Any] | None,
-    ) -> list[CertificateRow]:
+    ) -> list[CertificateParams]:
         """The streamed form of issue_batch (see there): ``screen`` appends each piece's
         accepted requests to ``subjects``/``spkis`` (and the caller's lists); returns
         the stored rows, in request order, after the commit."""
@@ -660,7 +670,7 @@ class CertificateAuthority:
         store = self.workspace.store
         n = len(ders)
         cuts = [*range(0, n, _PIPELINE_PIECE), n]
-        rows: list[CertificateRow] = []
+        rows: list[CertificateParams] = []
         issued_at = int(time.time())
 
         def sign(a: int, b: int, serials: NDArray[np.uint8]) -> list[bytes | None]:
@@ -708,12 +718,12 @@ class CertificateAuthority:
 
     def _store_piece(
         self, signing: tuple[Any, int, int, NDArray[np.uint8]], rows_for: Any, issued_at: int
-    ) -> list[CertificateRow]:
+    ) -> list[CertificateParams]:
         future, a, b, serials = signing
-        piece: list[CertificateRow] = rows_for(
+        piece: list[CertificateParams] = rows_for(
             a, b, serials.tobytes().hex(), 2 * serials.shape[1], future.result(), issued_at
         )
-        self.workspace.store.insert_certificates(self.name, piece)
+        self.workspace.store.insert_certificate_params(self.name, piece)
         return piece
 
     def revoke(
