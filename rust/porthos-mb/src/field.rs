@@ -103,21 +103,13 @@ pub(crate) fn select<V: Lanes>(m: u8, a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
 
 #[inline(always)]
 pub(crate) fn add<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
-    let mut t = *a;
-    for i in 0..5 {
-        t[i] = t[i].add(b[i]);
-    }
-    reduce_4p(t)
+    reduce_4p(plus(a, b))
 }
 
 /// a - b + 2p lies in (0, 4p) for a, b in [0, 2p).
 #[inline(always)]
 pub(crate) fn sub<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
-    let mut t = *a;
-    for i in 0..5 {
-        t[i] = t[i].add(V::splat(P2[i])).sub(b[i]);
-    }
-    reduce_4p(t)
+    reduce_4p(minus(&plus(a, &kp(2)), b))
 }
 
 /// a + b for a, b in [0, 2p): a value in [0, 4p) with normalised limbs but *not*
@@ -125,22 +117,14 @@ pub(crate) fn sub<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
 /// Half the work of `add`: the point formulas feed most sums straight into a product.
 #[inline(always)]
 pub(crate) fn add_lazy<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
-    let mut t = *a;
-    for i in 0..5 {
-        t[i] = t[i].add(b[i]);
-    }
-    normalize(t)
+    normalize(plus(a, b))
 }
 
 /// a - b + 2p for a, b in [0, 2p): in (0, 4p), normalised, not reduced; like
 /// `add_lazy`, only a `mul`/`sqr` operand.
 #[inline(always)]
 pub(crate) fn sub_lazy<V: Lanes>(a: &Fe<V>, b: &Fe<V>) -> Fe<V> {
-    let mut t = *a;
-    for i in 0..5 {
-        t[i] = t[i].add(V::splat(P2[i])).sub(b[i]);
-    }
-    normalize(t)
+    normalize(minus(&plus(a, &kp(2)), b))
 }
 
 /// k·p as unnormalised limbs (k <= 16, so every limb stays under 2^57): added
