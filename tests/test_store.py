@@ -188,6 +188,27 @@ def test_params_rows_store_like_certificate_rows(tmp_path: Path) -> None:
     store.close()
 
 
+def test_bulk_inserts_start_the_wal_writeback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bulk insert (issuance pieces) asks the kernel to start writing the WAL back
+    # (writeback.py); a small one does not bother. The rows are stored either way.
+    from porthos import store as store_module
+    from porthos import writeback
+
+    hinted: list[str] = []
+    monkeypatch.setattr(writeback, "start_writeback", lambda path: hinted.append(str(path)))
+    store = _store(tmp_path)
+    small = [("user-ca-1", *_row(f"{i:04x}")) for i in range(store_module.WRITEBACK_ROWS - 1)]
+    store.insert_certificate_params("user-ca-1", small)
+    assert hinted == []
+    bulk = [("user-ca-1", *_row(f"01{i:04x}")) for i in range(store_module.WRITEBACK_ROWS)]
+    store.insert_certificate_params("user-ca-1", bulk)
+    assert hinted == [f"{store.path}-wal"]
+    assert store.count_certificates() == 2 * store_module.WRITEBACK_ROWS - 1
+    store.close()
+
+
 def test_unknown_ca_is_refused(tmp_path: Path) -> None:
     store = _store(tmp_path)
     with pytest.raises(StoreError):
