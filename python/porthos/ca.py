@@ -20,12 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,10 +41,10 @@ from numpy.typing import NDArray
 
 from porthos import _native, audit, changeover, hsm, policy, signers
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
+from porthos.pipeline import StageWorker, piece_cuts
 from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import (
-    PARAM_DER,
     PARAM_SERIAL,
     PARAM_SUBJECT,
     CaRow,
@@ -141,12 +142,14 @@ def _is_der_list(csrs: CsrInput) -> TypeGuard[list[bytes]]:
     )
 
 
-def split_csr_input(csrs: CsrInput) -> tuple[list[bytes], list[int], list[tuple[int, str]]]:
+def split_csr_input(
+    csrs: CsrInput,
+) -> tuple[list[bytes], Sequence[int], list[tuple[int, str]]]:
     """The requests of ``csrs`` as (DER of each decodable item, its input index, (index,
     error) of each item that is not). A list of DER requests passes through as it is:
     one PemItem per request cost ~0.5 µs, on the one-core start of every batch."""
     if _is_der_list(csrs):
-        return csrs, list(range(len(csrs))), []
+        return csrs, range(len(csrs)), []
     items = normalise_csr_input(csrs)
     ders = [item.der for item in items if item.der is not None]
     at = [i for i, item in enumerate(items) if item.der is not None]
@@ -183,11 +186,13 @@ def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
 
 
 # Requests per piece when issue_batch streams a batch (parse+verify -> policy -> sign ->
-# store): small enough that the first parse and the last insert (nothing to overlap them
-# with) are short, large enough that each Rust call is still a real batch. At N = 10,000
-# on 2 cores, 2,048 and 3,072 were within noise of each other and ~3 % ahead of 1,024
-# (medians of 7, /tmp-style script in the issue 2 notes).
+# store): small enough that the first parse is short, large enough that each Rust call
+# is still a real batch. At N = 10,000 on 2 cores, 2,048 and 3,072 were within noise of
+# each other and ~3 % ahead of 1,024 (medians of 7, /tmp-style script in the issue 2
+# notes). The last pieces shrink to _PIPELINE_LAST (pipeline.piece_cuts): the insert of
+# the last piece has nothing left to overlap with.
 _PIPELINE_PIECE = 2048
+_PIPELINE_LAST = 256
 
 # RFC 4514 §2.4: these are escaped anywhere in a value ('=' may be, but need not be;
 # pyca/cryptography's rfc4514_string does not, and the store's subject column is
@@ -221,6 +226,32 @@ def subject_text(attributes: Sequence[tuple[str, str]]) -> str:
 
 
 _EDGE = ("", " ", "#")  # a value starting with these is escaped (or empty)
+
+
+@dataclass(slots=True)
+class _Screened:
+    """The requests of one batch piece that passed every check, in request order:
+    input index, the subject to issue, the SPKI DER and its SHA-256."""
+
+    at: list[int]
+    subjects: list[list[tuple[str, str]]]
+    spkis: list[bytes]
+    spki_hashes: list[bytes]
+
+
+@dataclass(slots=True)
+class _Issued:
+    """What the batch's audit record needs of the stored rows: the serials in store
+    order, and the subject of the first row (the record names it when it is alone)."""
+
+    serials: list[str] = field(default_factory=list)
+    first_subject: str | None = None
+
+    def add(self, rows: Sequence[CertificateParams]) -> _Issued:
+        if rows and self.first_subject is None:
+            self.first_subject = rows[0][PARAM_SUBJECT]
+        self.serials += [r[PARAM_SERIAL] for r in rows]
+        return self
 
 
 def _iso(ts: int) -> str:
@@ -439,16 +470,13 @@ class CertificateAuthority:
                 f"{_iso(self.not_after)} (000 §5.6)"
             )
 
-        accepted: list[int] = []
-        subjects: list[list[tuple[str, str]]] = []
-        spkis: list[bytes] = []
-        spki_hashes: list[bytes] = []
         first_seen: dict[bytes, int] = {}
 
-        def screen(lo: int, hi: int, batch: Any) -> None:
+        def screen(lo: int, hi: int, batch: Any) -> _Screened:
             """Verdicts for requests ders[lo:hi] (parsed and verified as ``batch``):
-            refused ones get their status and reason, accepted ones are appended to
-            accepted/subjects/spkis/spki_hashes, in request order."""
+            refused ones get their status and reason; the accepted ones are returned,
+            in request order."""
+            piece = _Screened([], [], [], [])
             csr_status = batch.status
             for j in np.flatnonzero(csr_status != CsrStatus.OK).tolist():
                 code = int(csr_status[j])
@@ -485,10 +513,11 @@ class CertificateAuthority:
                     reasons[i] = refusal
                     continue
                 assert subject is not None
-                accepted.append(i)
-                subjects.append(subject)
-                spkis.append(all_spkis[j])
-                spki_hashes.append(all_hashes[j])
+                piece.at.append(i)
+                piece.subjects.append(subject)
+                piece.spkis.append(all_spkis[j])
+                piece.spki_hashes.append(all_hashes[j])
+            return piece
 
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
         # so its RFC 4514 text is the tail's text, then the prefix's, made once.
@@ -497,14 +526,16 @@ class CertificateAuthority:
 
         name, profile_name = self.name, prof.name
 
-        def rows_for(a: int, b: int, serial_hex: str, width: int, signed: Sequence[bytes | None],
+        def rows_for(piece: _Screened, serials: NDArray[np.uint8], signed: Sequence[bytes | None],
                      issued_at: int) -> list[CertificateParams]:  # fmt: skip
-            # accepted[a:b] -> store rows; serial r - a of serial_hex, certificate r - a
-            # of signed; unsigned (HSM-refused) items get no row.
+            # A screened piece -> store rows: serial r and certificate r of item r;
+            # unsigned (HSM-refused) items get no row.
+            serial_hex, width = serials.tobytes().hex(), 2 * serials.shape[1]
+            subjects, spki_hashes = piece.subjects, piece.spki_hashes
             return [
                 (
                     name,
-                    serial_hex[(r - a) * width : (r - a + 1) * width],
+                    serial_hex[r * width : (r + 1) * width],
                     subject_text(subjects[r][cut:]) + prefix_text,
                     profile_name,
                     not_before,
@@ -513,7 +544,7 @@ class CertificateAuthority:
                     issued_at,
                     spki_hashes[r],
                 )
-                for r, der in zip(range(a, b), signed, strict=True)
+                for r, der in enumerate(signed)
                 if der is not None
             ]
 
@@ -534,17 +565,15 @@ class CertificateAuthority:
             and len(parsed_at) >= 2 * _PIPELINE_PIECE
         )
         store = self.workspace.store
-        rows: list[CertificateParams] = []
+        piece = _Screened([], [], [], [])
         if streamed:
-            rows = self._issue_streamed(prof, ders, screen, spkis, subjects, rows_for,
-                                        not_before, not_after, threads, actor,
-                                        audit_details)  # fmt: skip
-            for row, i in zip(rows, accepted, strict=True):
-                certificates[i] = row[PARAM_DER]
+            self._issue_streamed(prof, ders, screen, rows_for, certificates, not_before,
+                                 not_after, threads, actor, audit_details)  # fmt: skip
         elif parsed_at:
-            screen(0, len(ders), _native.parse_csrs(ders, verify=True, threads=threads))
+            piece = screen(0, len(ders), _native.parse_csrs(ders, verify=True, threads=threads))
 
-        k = len(accepted)
+        k = len(piece.at)
+        subjects, spkis = piece.subjects, piece.spkis
         if k and not streamed:
             signer = self.signer
             serials = _native.generate_serials(k)
@@ -589,13 +618,11 @@ class CertificateAuthority:
                     signed[j] = der
             # Committed before any certificate leaves this call (ARCHITECTURE "Store"),
             # with its audit record in the same transaction.
-            rows = rows_for(
-                0, k, serials.tobytes().hex(), 2 * serials.shape[1], signed, int(time.time())
-            )
+            rows = rows_for(piece, serials, signed, int(time.time()))
             with store.transaction():
                 store.insert_certificate_params(self.name, rows)
-                self._record_issued(rows, prof, actor, audit_details)
-            for r, i in enumerate(accepted):
+                self._record_issued(_Issued().add(rows), prof, actor, audit_details)
+            for r, i in enumerate(piece.at):
                 if signed[r] is None:
                     status[i] = IssueStatus.SIGNING_FAILED
                     reasons[i] = f"HSM signing failed: {sign_reasons[r]} (status {sign_status[r]})"
@@ -626,25 +653,26 @@ class CertificateAuthority:
 
     def _record_issued(
         self,
-        rows: Sequence[CertificateParams],
+        issued: _Issued,
         prof: Profile,
         actor: str | None,
         audit_details: dict[str, Any] | None,
     ) -> None:
         """The batch's one ``certificates.issued`` record (000 §5.4.1), listing the
         serials in store order; inside the caller's transaction."""
-        if not rows:
+        if not issued.serials:
             return
+        one = len(issued.serials) == 1
         audit.record(
             self.workspace.store,
             audit.Event.CERTIFICATES_ISSUED,
             actor=actor,
-            subject=rows[0][PARAM_SUBJECT] if len(rows) == 1 else None,
-            serial=rows[0][PARAM_SERIAL] if len(rows) == 1 else None,
+            subject=issued.first_subject if one else None,
+            serial=issued.serials[0] if one else None,
             ca=self.name,
             profile=prof.name,
-            count=len(rows),
-            serials=[r[PARAM_SERIAL] for r in rows],
+            count=len(issued.serials),
+            serials=issued.serials,
             **(audit_details or {}),
         )
 
@@ -652,79 +680,70 @@ class CertificateAuthority:
         self,
         prof: Profile,
         ders: list[bytes],
-        screen: Any,
-        spkis: list[bytes],
-        subjects: list[list[tuple[str, str]]],
-        rows_for: Any,
+        screen: Callable[[int, int, Any], _Screened],
+        rows_for: Callable[..., list[CertificateParams]],
+        certificates: list[bytes | None],
         not_before: int,
         not_after: int,
         threads: int | None,
         actor: str | None,
         audit_details: dict[str, Any] | None,
-    ) -> list[CertificateParams]:
-        """The streamed form of issue_batch (see there): ``screen`` appends each piece's
-        accepted requests to ``subjects``/``spkis`` (and the caller's lists); returns
-        the stored rows, in request order, after the commit."""
+    ) -> None:
+        """The streamed form of issue_batch (see there): ``screen`` gives each piece's
+        accepted requests; their certificates go into ``certificates`` (returned to the
+        caller only after the commit). Each piece's rows and inputs are dropped once it
+        is stored, so freeing them overlaps the signing instead of following the commit
+        (~3 ms of the one-core tail at N = 10,000)."""
         template = self.template(prof.name)
         signer = self.signer
         store = self.workspace.store
-        n = len(ders)
-        cuts = [*range(0, n, _PIPELINE_PIECE), n]
-        rows: list[CertificateParams] = []
+        cuts = piece_cuts(len(ders), _PIPELINE_PIECE, _PIPELINE_LAST)
         issued_at = int(time.time())
+        issued = _Issued()
 
-        def sign(a: int, b: int, serials: NDArray[np.uint8]) -> list[bytes | None]:
+        def parse(p: int) -> Any:
+            return _native.parse_csrs(ders[cuts[p] : cuts[p + 1]], verify=True, threads=threads)
+
+        def sign(piece: _Screened, serials: NDArray[np.uint8]) -> list[bytes | None]:
+            k = len(piece.at)
             return list(
                 signers.issue_certificates(
                     template,
                     signer,
                     threads=threads,
                     serials=serials,
-                    not_before=np.full(b - a, not_before, dtype=np.int64),
-                    not_after=np.full(b - a, not_after, dtype=np.int64),
-                    subjects=subjects[a:b],
-                    spkis=spkis[a:b],
+                    not_before=np.full(k, not_before, dtype=np.int64),
+                    not_after=np.full(k, not_after, dtype=np.int64),
+                    subjects=piece.subjects,
+                    spkis=piece.spkis,
                 ).to_list()
             )
 
-        # One worker, first in first out: parse(p+1) is queued before sign(p), so while
-        # this thread runs the policy of piece p and stores piece p-1, the worker verifies
-        # piece p+1 and signs piece p.
-        pool = ThreadPoolExecutor(max_workers=1)
-        try:
+        def store_piece(signing: tuple[Future[list[bytes | None]], _Screened, Any]) -> None:
+            future, piece, serials = signing
+            signed = future.result()
+            rows = rows_for(piece, serials, signed, issued_at)
+            store.insert_certificate_params(self.name, rows)
+            issued.add(rows)
+            for i, der in zip(piece.at, signed, strict=True):
+                certificates[i] = der
+
+        # The Rust stages run on one helper thread (pipeline.py): it parses pieces ahead
+        # on its own and signs each piece as soon as this thread has screened it, while
+        # this thread screens piece p and stores piece p-1.
+        with StageWorker[Any, list[bytes | None]](parse, len(cuts) - 1) as stages:
             with store.transaction():
-                parsing = pool.submit(_native.parse_csrs, ders[: cuts[1]], verify=True,
-                                      threads=threads)  # fmt: skip
-                signing: tuple[Any, int, int, NDArray[np.uint8]] | None = None
-                for lo, hi, nxt in zip(cuts[:-1], cuts[1:], [*cuts[2:], None], strict=True):
-                    batch = parsing.result()
-                    if nxt is not None:
-                        parsing = pool.submit(_native.parse_csrs, ders[hi:nxt], verify=True,
-                                              threads=threads)  # fmt: skip
-                    a = len(spkis)
-                    screen(lo, hi, batch)
-                    b = len(spkis)
-                    serials = _native.generate_serials(b - a)
-                    queued = (pool.submit(sign, a, b, serials), a, b, serials)
+                signing = None
+                for p, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+                    piece = screen(lo, hi, stages.parsed(p))
+                    serials = _native.generate_serials(len(piece.at))
+                    queued = (stages.sign(functools.partial(sign, piece, serials)), piece, serials)
                     if signing is not None:
-                        rows += self._store_piece(signing, rows_for, issued_at)
+                        store_piece(signing)
                     signing = queued
                 if signing is not None:
-                    rows += self._store_piece(signing, rows_for, issued_at)
-                self._record_issued(rows, prof, actor, audit_details)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return rows
-
-    def _store_piece(
-        self, signing: tuple[Any, int, int, NDArray[np.uint8]], rows_for: Any, issued_at: int
-    ) -> list[CertificateParams]:
-        future, a, b, serials = signing
-        piece: list[CertificateParams] = rows_for(
-            a, b, serials.tobytes().hex(), 2 * serials.shape[1], future.result(), issued_at
-        )
-        self.workspace.store.insert_certificate_params(self.name, piece)
-        return piece
+                    store_piece(signing)
+                self._record_issued(issued, prof, actor, audit_details)
 
     def revoke(
         self,
