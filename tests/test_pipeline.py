@@ -3,6 +3,7 @@ writeback hint the store gives after bulk inserts (porthos.writeback)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -120,3 +121,20 @@ def test_writeback_hint_is_taken_for_a_file_and_refused_for_a_missing_one(tmp_pa
     assert writeback.start_writeback(path) is True
     assert path.read_bytes() == b"x" * 100_000  # a hint: the content is untouched
     assert writeback.start_writeback(tmp_path / "missing") is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_pushed_while_runs_a_helper_only_while_the_body_runs(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"")
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with writeback.pushed_while(path, tmp_path / "missing"):
+        helpers = [t for t in threading.enumerate() if t.name == "porthos-writeback"]
+        assert len(helpers) == 1
+        with path.open("ab") as f:
+            for _ in range(20):
+                f.write(b"y" * 65536)
+                time.sleep(0.001)
+    assert not helpers[0].is_alive()
+    assert set(os.listdir("/proc/self/fd")) == fds_before  # its descriptors are closed
+    assert path.stat().st_size == 20 * 65536

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,40 @@ def test_bulk_inserts_start_the_wal_writeback(
     store.insert_certificate_params("user-ca-1", bulk)
     assert hinted == [f"{store.path}-wal"]
     assert store.count_certificates() == 2 * store_module.WRITEBACK_ROWS - 1
+    store.close()
+
+
+def test_a_bulk_commit_pushes_the_database_file_while_it_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The COMMIT of a transaction that inserted WRITEBACK_ROWS certificates or more
+    # runs with writeback.pushed_while on the database file; smaller ones do not.
+    from contextlib import contextmanager
+
+    from porthos import store as store_module
+    from porthos import writeback
+
+    pushed: list[tuple[str, ...]] = []
+
+    @contextmanager
+    def recording(*paths: object) -> Iterator[None]:
+        pushed.append(tuple(str(p) for p in paths))
+        yield
+
+    monkeypatch.setattr(writeback, "pushed_while", recording)
+    store = _store(tmp_path)
+    half = store_module.WRITEBACK_ROWS // 2 + 1
+    with store.transaction():
+        store.insert_certificate_params(
+            "user-ca-1", [("user-ca-1", *_row(f"{i:04x}")) for i in range(half)]
+        )
+    assert pushed == []
+    with store.transaction():  # two inserts of one transaction add up
+        for part in range(2):
+            rows = [("user-ca-1", *_row(f"{part + 1:02x}{i:04x}")) for i in range(half)]
+            store.insert_certificate_params("user-ca-1", rows)
+    assert pushed == [(str(store.path),)]
+    assert store.count_certificates() == 3 * half
     store.close()
 
 
