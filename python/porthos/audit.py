@@ -37,9 +37,11 @@ from porthos.store import Store
 __all__ = [
     "GENESIS",
     "AuditRecord",
+    "Details",
     "Event",
     "default_actor",
     "export_jsonl",
+    "prepare",
     "record",
     "record_failure",
     "records",
@@ -145,12 +147,38 @@ def _canonical(
     serial: str | None,
     outcome: str,
     details_json: str,
+    *,
+    quoted_details: str | None = None,
 ) -> bytes:
-    return json.dumps(
-        [seq, when, actor, event, subject, serial, outcome, details_json],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode("utf-8")
+    """The hashed form of a record: the compact JSON array of its fields,
+    ``json.dumps([seq, ..., details_json], ensure_ascii=False, separators=(",", ":"))``.
+    Built item by item, which is the same text (tests/test_audit.py holds it to that),
+    so that the details string's own encoding can be made ahead (``Details.quoted``)."""
+    head = ",".join(_compact(v) for v in (seq, when, actor, event, subject, serial, outcome))
+    quoted = _compact(details_json) if quoted_details is None else quoted_details
+    return f"[{head},{quoted}]".encode()
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """A record's details, checked and encoded ahead of ``record``: the stored JSON
+    text and its encoding inside the hashed form. Why: an issuance batch's record lists
+    every serial, ~4 ms of encoding at 10,000, which issuance pays while its last
+    pieces still sign instead of after them (``prepare``)."""
+
+    json: str
+    quoted: str
+
+
+def prepare(**details: Any) -> Details:
+    """Check and encode ``details`` as ``record`` would (same refusals, same text)."""
+    _check_details(details)
+    text = json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+    return Details(text, _compact(text))
 
 
 def chain_value(prev: str, body: bytes) -> str:
@@ -180,20 +208,28 @@ def record(
     serial: str | None = None,
     outcome: str = "success",
     when: int | None = None,
+    prepared: Details | None = None,
     **details: Any,
 ) -> int:
     """Append one record; returns its sequence number. Joins the caller's open
-    ``store.transaction()`` (or runs its own)."""
+    ``store.transaction()`` (or runs its own). The details are ``details``, or
+    ``prepared`` (from ``prepare``), not both."""
     if outcome not in ("success", "failure"):
         raise AuditError(f"audit outcome must be 'success' or 'failure', not {outcome!r}")
-    _check_details(details)
+    if prepared is None:
+        prepared = prepare(**details)
+    elif details:
+        raise AuditError("audit record: give details or prepared details, not both")
     actor = actor or default_actor()
     when = int(time.time()) if when is None else int(when)
-    details_json = json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+    details_json = prepared.json
     with store.transaction() as conn:
         last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
-        body = _canonical(seq, when, actor, event, subject, serial, outcome, details_json)
+        body = _canonical(
+            seq, when, actor, event, subject, serial, outcome, details_json,
+            quoted_details=prepared.quoted,
+        )  # fmt: skip
         value = chain_value(prev, body)
         conn.execute(
             "INSERT INTO audit (seq, time, actor, event, subject, serial, outcome, details,"
