@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from porthos import audit, signers
-from porthos import store as store_module
 from porthos.bench import issue as issue_bench
+from porthos.issuance import signers
+from porthos.store import audit
+from porthos.store import sqlite as store_module
 
 Spans = dict[str, list[tuple[float, float]]]
 

@@ -29,10 +29,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from porthos import _native, policy, signers
-from porthos import ca as ca_module
-from porthos import store as store_module
+from porthos import _native
 from porthos.bench import issue as issue_bench
+from porthos.cpcps import policy
+from porthos.issuance import signers
+from porthos.store import sqlite as store_module
+from porthos.workspace import authority as ca_module
 
 Event = tuple[str, str, float, float]
 

@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from porthos.store import _SCHEMA, PAGE_SIZE, WAL_CHECKPOINT_BYTES, _statements
+from porthos.store.sqlite import _SCHEMA, PAGE_SIZE, WAL_CHECKPOINT_BYTES, _statements
 
 PIECE = 2048
 _CHECKPOINT = WAL_CHECKPOINT_BYTES // PAGE_SIZE

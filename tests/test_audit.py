@@ -11,11 +11,11 @@ import pytest
 from conftest import CsrFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from porthos import audit
-from porthos.ca import Workspace
 from porthos.exceptions import AuditError, StoreError
 from porthos.hsm import Secret
-from porthos.store import Store
+from porthos.store import audit
+from porthos.store.sqlite import Store
+from porthos.workspace.authority import Workspace
 
 
 def _store(tmp_path: Path, n: int = 5) -> Store:

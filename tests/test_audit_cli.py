@@ -19,10 +19,11 @@ from click.testing import CliRunner, Result
 from conftest import CsrFactory
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
-from porthos import audit, hsm
-from porthos.cli import main
+from porthos import hsm
+from porthos.cli.main import main
 from porthos.exceptions import HsmNotFoundError
-from porthos.store import Store
+from porthos.store import audit
+from porthos.store.sqlite import Store
 
 STORE = "porthos.sqlite"
 

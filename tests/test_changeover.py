@@ -20,11 +20,12 @@ from conftest import CsrFactory
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from interop import assert_pkilint_clean, to_pem
-from porthos import audit, crl
-from porthos.ca import Workspace
-from porthos.changeover import LINK_PROFILE, derive_generation, generation_name
-from porthos.cli import main
+from porthos.cli.main import main
 from porthos.exceptions import LifecycleError
+from porthos.issuance import crl
+from porthos.store import audit
+from porthos.workflows.changeover import LINK_PROFILE, derive_generation, generation_name
+from porthos.workspace.authority import Workspace
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
@@ -87,7 +88,7 @@ class Rolled:
 @pytest.fixture(scope="module")
 def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) -> Rolled:
     """A prod workspace: two gen-1 certificates (one revoked), ``porthos rollover``,
-    one gen-2 certificate, then every CA's CRL published (porthos.crl.publish)."""
+    one gen-2 certificate, then every CA's CRL published (porthos.issuance.crl.publish)."""
     tmp = tmp_path_factory.mktemp("rollover")
     ws = tmp / "ws"
     code, output = _cli(["init", "-w", str(ws)])
@@ -138,7 +139,7 @@ def _uris(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 def test_generation_is_derived_from_the_profile_set() -> None:
     import tomllib
 
-    from porthos.profiles import profile_set_text
+    from porthos.cpcps.loader import profile_set_text
 
     doc = tomllib.loads(profile_set_text("porthos")[0])
     gen2 = derive_generation(doc, 2)
@@ -298,9 +299,9 @@ def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> No
     lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
     serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
     assert lst.get_revoked_certificate_by_serial_number(serial) is not None
-    # `porthos crl publish` (porthos.lifecycle) puts a retired CA's CRL where the
+    # `porthos crl publish` (porthos.workflows.lifecycle) puts a retired CA's CRL where the
     # generation-1 certificates' CDP points (000 §2.1, §5.6), signed by its own key.
-    from porthos import lifecycle
+    from porthos.workflows import lifecycle
 
     with Workspace.open(rolled.ws) as w:
         lifecycle.publish(w, ["ha-device-ca-1"])
@@ -330,7 +331,7 @@ def test_retired_ca_refuses_to_issue(
 def test_rollover_failure_records_nothing_and_removes_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from porthos.store import Store
+    from porthos.store.sqlite import Store
 
     with Workspace.init(tmp_path / "ws", "nonprod") as w:
         events_before = [r.event for r in audit.records(w.store)]
@@ -442,7 +443,7 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
             assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
             assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
             # The final CRL is also where the certificates' CDP URLs point (000 §2.1).
-            from porthos import lifecycle
+            from porthos.workflows import lifecycle
 
             urls = lifecycle.crl_urls(w, ca.name)
             assert urls, ca.name
@@ -565,7 +566,7 @@ def _run(args: Sequence[str], cwd: Path, env: dict[str, str]) -> subprocess.Comp
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", "from porthos.cli import main; main()", *args],
+        [sys.executable, "-c", "from porthos.cli.main import main; main()", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -750,7 +751,7 @@ def test_terminate_resumes_key_destruction_after_a_crash(
 ) -> None:
     """A crash after the final CRLs (step 4) leaves keys behind: a second terminate
     --destroy-keys destroys only those; without keys left it is refused."""
-    from porthos import changeover
+    from porthos.workflows import changeover
 
     with Workspace.init(tmp_path / "ws", "prod") as w:
         real = changeover._destroy_software_key
@@ -1070,8 +1071,10 @@ import json, sys
 from pathlib import Path
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
-from porthos import audit, changeover, hsm
-from porthos.ca import Workspace
+from porthos import hsm
+from porthos.store import audit
+from porthos.workflows import changeover
+from porthos.workspace.authority import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, user = Path(sys.argv[1]), hsm.Secret(sys.argv[2].encode())
@@ -1185,7 +1188,8 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
     from cryptography.hazmat.primitives.asymmetric import ec, utils
     from cryptography.hazmat.primitives.serialization import PublicFormat
     from pkcs11.util.ec import encode_ecdsa_signature
-    from porthos import hsm, key_export
+    from porthos import hsm
+    from porthos.workflows import key_export
 
     env = _hsm_env()
     _write_pin_files(tmp_path)
@@ -1392,8 +1396,11 @@ def _hsm_script(script: str, tmp_path: Path) -> dict[str, Any]:
 _TRANSFERABLE_WS = """
 import json, sys
 from pathlib import Path
-from porthos import audit, changeover, hsm, key_export
-from porthos.ca import Workspace
+from porthos import hsm
+from porthos.store import audit
+from porthos.workflows import changeover
+from porthos.workflows import key_export
+from porthos.workspace.authority import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])

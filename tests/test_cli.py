@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CsrFactory
 from cryptography import x509
-from porthos.cli import main
+from porthos.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,8 @@ def test_issue_some_rejected_exit_3_and_report(
     assert len(x509.load_pem_x509_certificates((tmp_path / "out.pem").read_bytes())) == 1
     # The engine path says, on screen and in the trail, that no RA check ran (§3.2.3).
     assert "porthos ra issue-ha" in " ".join(result.output.split())
-    from porthos import Workspace, audit
+    from porthos import Workspace
+    from porthos.store import audit
 
     with Workspace.open(initialised) as ws:
         (rec,) = [r for r in audit.records(ws.store) if r.event == "certificates.issued"][-1:]
@@ -198,13 +199,14 @@ def test_demo_small(tmp_path: Path) -> None:
         assert status in out
     from porthos import Workspace
 
-    # The lifecycle half (porthos.demo_lifecycle): RA issuance and refusals, three
+    # The lifecycle half (porthos.workflows.demo): RA issuance and refusals, three
     # revocations and a refused certificateHold, the due CRLs published, openssl
     # -crl_check_all telling a revoked certificate from a valid one, the audit chain.
     for text in ("single use", "may not request", "certificateHold is suspension",
                  "certificate revoked", "chain verified"):  # fmt: skip
         assert text in " ".join(out.split()), text
-    from porthos import audit, lifecycle
+    from porthos.store import audit
+    from porthos.workflows import lifecycle
 
     with Workspace.open(tmp_path / "d") as ws:
         # 35 from the batches + one each through a transaction-ID, an AOR, an agent.

@@ -22,8 +22,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from porthos import _native
-from porthos import crl as C
-from porthos.cli import main
+from porthos.cli.main import main
 from porthos.exceptions import (
     BatchArgumentError,
     CrlSignatureError,
@@ -33,9 +32,10 @@ from porthos.exceptions import (
     PolicyError,
     ProfileError,
 )
+from porthos.issuance import crl as C
 
 if TYPE_CHECKING:
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
     from .conftest import CsrFactory
 
@@ -591,7 +591,7 @@ def test_revoke_publish_numbers_increase(
     ca = ws.ca("ha-device-ca-1")
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
     assert ca.revoke([serial], "keyCompromise", when=NOW) == 1
-    # CertificateAuthority.revoke goes through porthos.lifecycle's rules (issue 6).
+    # CertificateAuthority.revoke goes through porthos.workflows.lifecycle's rules (issue 6).
     with pytest.raises(LifecycleError, match="already revoked"):
         ca.revoke([serial], "superseded")
     with pytest.raises(LifecycleError, match="no certificate"):
@@ -622,7 +622,7 @@ def test_revoke_publish_numbers_increase(
 def test_store_migrates_schema_1(tmp_path: Path) -> None:
     """A store written by schema 1 (no revocations, CRLs or audit) opens as the current
     version, migrated in place."""
-    from porthos import store as S
+    from porthos.store import sqlite as S
 
     v1 = S._SCHEMA.split(S._SCHEMA_V2)[0]
     conn = sqlite3.connect(tmp_path / "s.sqlite")
@@ -697,7 +697,7 @@ def _sharded_profile_set(tmp_path: Path, shards: int = 4) -> Path:
     set keeps the CP/CPS URLs)."""
     from importlib import resources
 
-    text = resources.files("porthos.profiles").joinpath("porthos.toml").read_text()
+    text = resources.files("porthos.cpcps.porthos").joinpath("porthos.toml").read_text()
     at = text.index("[profiles.ha-device]")
     old = 'uris = ["{crl}/ha-device-ca-1.crl"] }'
     new = f'uris = ["{{crl}}/ha-device-ca-1-shard-{{shard}}.crl"], shards = {shards} }}'
@@ -712,8 +712,8 @@ def _pem(der: bytes) -> bytes:
 
 
 def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) -> None:
-    from porthos.ca import Workspace
-    from porthos.profiles import load_profile_set
+    from porthos.cpcps.loader import load_profile_set
+    from porthos.workspace.authority import Workspace
 
     assert load_profile_set().profile("ha-device").crl_shards is None
     ws = Workspace.init(tmp_path / "ws", "prod", profile_set=str(_sharded_profile_set(tmp_path)))
@@ -777,7 +777,7 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
 
 
 def test_sharded_cdp_profile_rules(tmp_path: Path) -> None:
-    from porthos.profiles import load_profile_set
+    from porthos.cpcps.loader import load_profile_set
 
     path = _sharded_profile_set(tmp_path)
     prof = load_profile_set(str(path)).profile("ha-device")
@@ -825,7 +825,7 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     assert delta.crl_number > base.crl_number
     assert sorted(C.serial_ints(delta.columns.serials)) == sorted(serials[2:5])
     # Audited like a full CRL (000 §5.4.1): created with its number, then published.
-    from porthos import audit
+    from porthos.store import audit
 
     recs = [r for r in audit.records(ws.store) if r.details.get("kind") == "delta"]
     assert [(r.event, r.details["number"]) for r in recs] == [

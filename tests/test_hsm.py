@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from porthos import _native, hsm, hsm_workers, signers
+from porthos import _native, hsm
 from porthos.exceptions import (
     BatchArgumentError,
     HsmNotFoundError,
@@ -32,6 +32,8 @@ from porthos.exceptions import (
     KeyMaterialError,
     SigningError,
 )
+from porthos.hsm import workers as hsm_workers
+from porthos.issuance import signers
 
 
 def _softhsm_module() -> str | None:
@@ -402,9 +404,9 @@ def test_pins_never_in_reprs_or_audit(tmp_path: Path) -> None:
     s = hsm.Secret(USER_PIN)
     _no_pin(repr(s) + str(s) + f"{s}" + repr([s]))
     # The audit trail refuses a Secret (and any detail key naming a PIN) outright.
-    from porthos import audit
     from porthos.exceptions import AuditError
-    from porthos.store import Store
+    from porthos.store import audit
+    from porthos.store.sqlite import Store
 
     with Store.create(tmp_path / "a.sqlite", env="prod", profile_set="porthos") as store:
         with pytest.raises(AuditError):
@@ -562,7 +564,8 @@ def test_demo_hsm_end_to_end(tmp_path: Path, cli_env: dict[str, str]) -> None:
     assert "certificate revoked" in flat and "chain verified" in flat
     for pin in (tmp_path / "d" / "hsm" / "demo-pins").iterdir():
         assert pin.read_text().strip() not in r.stdout + r.stderr
-    from porthos import Workspace, audit
+    from porthos import Workspace
+    from porthos.store import audit
 
     with Workspace.open(tmp_path / "d") as ws:
         assert audit.verify(ws.store).ok
@@ -676,8 +679,8 @@ def test_cli_init_hsm_issue_and_openssl_verify(
     # Officers are in the audit log; no PIN (nor a half) is in any output or file
     # porthos wrote (the token store holds only SoftHSM2's wrapped key material).
     # They are in the store's audit trail (issue 6: no separate HSM log any more).
-    from porthos import audit
-    from porthos.store import Store
+    from porthos.store import audit
+    from porthos.store.sqlite import Store
 
     with Store.open(ws / "porthos.sqlite") as store:
         acts = [r for r in audit.records(store) if r.event == audit.Event.HSM_ACTIVATION]
@@ -791,8 +794,8 @@ def test_crl_build_cli_signs_in_the_hsm(token: Token, tmp_path: Path) -> None:
     """`porthos crl build --token/--key-label/--pin-file`: one digest to the HSM, one
     signature back; the CRL verifies against the issuer certificate."""
     from click.testing import CliRunner
-    from porthos import crl as C
-    from porthos.cli import main
+    from porthos.cli.main import main
+    from porthos.issuance import crl as C
 
     with token.signer("p256", "ecdsa-sha256") as signer:
         ca_der = _self_signed_ca(signer, "HSM CRL build CA")

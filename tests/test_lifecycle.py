@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from porthos import audit
-from porthos.cli import main
+from porthos.cli.main import main
+from porthos.store import audit
 
 if TYPE_CHECKING:
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
     from .conftest import CsrFactory
 
@@ -259,7 +259,7 @@ def _flag(reason: str) -> str:
 
 
 def _code(reason: str) -> int:
-    from porthos.crl import REASONS
+    from porthos.issuance.crl import REASONS
 
     return REASONS[reason]
 
@@ -336,8 +336,8 @@ def test_unknown_and_already_revoked_and_all_or_nothing(
 def test_future_revocation_and_invalidity_date(
     ws: Workspace, csr_factory: CsrFactory, tmp_path: Path
 ) -> None:
-    from porthos import lifecycle
     from porthos.exceptions import LifecycleError
+    from porthos.workflows import lifecycle
 
     [leaf] = issue(ws, csr_factory, tmp_path)
     now = ws.ca("ha-device-ca-1").not_before + 100
@@ -687,7 +687,7 @@ def test_hsm_workspace_publish_needs_pins(
         ["crl", "publish", "-w", w, "--pin-file", "user.pin", *officers], hsm_env, tmp_path
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
     with Workspace.open(w) as ws:
         assert due_cas(ws, ws.ca("root-ca-1").not_before + 60) == set()
@@ -697,7 +697,7 @@ def test_hsm_workspace_publish_needs_pins(
 def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
     """A slower concurrent publisher holding an older CRL number must not overwrite the
     newer file (RFC 5280 §5.2.3, 000 §4.9.8)."""
-    from porthos import lifecycle
+    from porthos.workflows import lifecycle
 
     t0 = ws.ca("root-ca-1").not_before + 10
     publish(ws, t0, "--ca", "user-ca-1")

@@ -1,5 +1,5 @@
-"""The streamed batch's helper thread and piece cuts (porthos.pipeline), and the WAL
-writeback hint the store gives after bulk inserts (porthos.writeback)."""
+"""The streamed batch's helper thread and piece cuts (porthos.issuance.pipeline), and the WAL
+writeback hint the store gives after bulk inserts (porthos.store.writeback)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from porthos import writeback
-from porthos.pipeline import StageWorker, piece_cuts
+from porthos.issuance.pipeline import StageWorker, piece_cuts
+from porthos.store import writeback
 
 
 @given(

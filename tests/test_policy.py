@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from porthos import load_profile_set
-from porthos.policy import (
+from porthos.cpcps.policy import (
     SubjectInvalid,
     add_months,
     build_subject,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from porthos import load_profile_set
+from porthos.cpcps.loader import Validity, build_profile_set, parse_profile_set
 from porthos.exceptions import ProfileError
-from porthos.profiles import Validity, build_profile_set, parse_profile_set
 
 SEED = "/work/shared/seeds/000_ce300bfce444b8f6.txt"
 CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
@@ -128,7 +128,7 @@ PROFILES: dict[str, tuple[Any, ...]] = {
 
 
 def _bundled() -> dict[str, Any]:
-    text = resources.files("porthos.profiles").joinpath("porthos.toml").read_text("utf-8")
+    text = resources.files("porthos.cpcps.porthos").joinpath("porthos.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -22,11 +22,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
-from porthos import audit, policy
-from porthos.ca import Workspace
-from porthos.cli import main
+from porthos.cli.main import main
+from porthos.cpcps import policy
 from porthos.exceptions import RegistrationError
-from porthos.ra import RegistrationAuthority, rekey_window
+from porthos.store import audit
+from porthos.workflows.ra import RegistrationAuthority, rekey_window
+from porthos.workspace.authority import Workspace
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM

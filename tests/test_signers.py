@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from porthos import _native
 from porthos.exceptions import SigningError
-from porthos.signers import DigestSigner, issue_certificates
+from porthos.issuance.signers import DigestSigner, issue_certificates
 
 SPEC = json.dumps(
     {

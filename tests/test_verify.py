@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 from porthos import BatchArgumentError, CsrStatus
-from porthos.cli import main
+from porthos.cli.main import main
 
 WYCHEPROOF = Path(__file__).resolve().parents[1] / ".." / "shared" / "vectors" / "wycheproof"
 DER = serialization.Encoding.DER
@@ -282,7 +282,7 @@ def test_status_enum_is_the_documented_contract() -> None:
         "BAD_SIGNATURE": 3,
         "WEAK_KEY": 4,
     }
-    assert porthos.verify.__doc__ and "WEAK_KEY" in porthos.verify.__doc__
+    assert porthos.issuance.verify.__doc__ and "WEAK_KEY" in porthos.issuance.verify.__doc__
 
 
 # ---- Wycheproof through the Python API, one batch call per file ------------------------

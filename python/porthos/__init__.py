@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from porthos.cpcps.loader import load_profile_set
 from porthos.exceptions import (
     BatchArgumentError,
     DerDecodeError,
@@ -22,7 +23,6 @@ from porthos.exceptions import (
     StoreError,
     WorkspaceError,
 )
-from porthos.profiles import load_profile_set
 from porthos.status import CsrStatus, IssueStatus, KeyType
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
         generate_serials,
         parse_csrs,
     )
-    from porthos.ca import CertificateAuthority, IssueResult, Workspace
-    from porthos.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
+    from porthos.issuance.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
+    from porthos.workspace.authority import CertificateAuthority, IssueResult, Workspace
 
 __version__ = "0.1.0"
 
@@ -77,13 +77,13 @@ _LAZY: dict[str, str] = {
     "Template": "porthos._native",
     "generate_serials": "porthos._native",
     "parse_csrs": "porthos._native",
-    "CertificateAuthority": "porthos.ca",
-    "IssueResult": "porthos.ca",
-    "Workspace": "porthos.ca",
+    "CertificateAuthority": "porthos.workspace.authority",
+    "IssueResult": "porthos.workspace.authority",
+    "Workspace": "porthos.workspace.authority",
     "CsrVerification": "porthos._native",
-    "SIGNATURE_ALGORITHMS": "porthos.verify",
-    "verify_csrs": "porthos.verify",
-    "verify_signatures": "porthos.verify",
+    "SIGNATURE_ALGORITHMS": "porthos.issuance.verify",
+    "verify_csrs": "porthos.issuance.verify",
+    "verify_signatures": "porthos.issuance.verify",
 }
 
 

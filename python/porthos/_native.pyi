@@ -255,7 +255,7 @@ def pkcs11_init_token(module: str, label: str, so_pin: bytes, user_pin: bytes) -
 def pkcs11_close_all_sessions(module: str, token: str) -> None:
     """C_CloseAllSessions on the token (ends this process's login there)."""
 
-# --- issue 3: batch verification (porthos.verify wraps these) ---------------------------
+# --- issue 3: batch verification (porthos.issuance.verify wraps these) ---------------------------
 
 class CsrVerification:
     """Per-item outcome of verify_csrs: status codes, and reasons on demand."""
@@ -271,7 +271,7 @@ def verify_csrs(
     csrs: Any, *, threads: int | None = None
 ) -> tuple[NDArray[np.uint8], CsrVerification]: ...
 
-# --- issue 6: CMS SignedData for the RA (porthos.ra) ------------------------------------
+# --- issue 6: CMS SignedData for the RA (porthos.workflows.ra) -------------------------------
 
 class SignedDataInfo:
     """verify_signed_data's answer: the one signer's status and the SignedData's parts."""

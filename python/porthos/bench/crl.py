@@ -108,7 +108,7 @@ def worker(variant: str, d: Path) -> dict[str, Any]:
     inputs = serials.nbytes + times.nbytes + reasons.nbytes
     if variant in ("porthos", "porthos-mt", "porthos-parse"):
         from porthos import _native
-        from porthos import crl as C
+        from porthos.issuance import crl as C
 
         key = _native.SoftwareKey.from_pkcs8((d / "ca.p8").read_bytes())
         cert = (d / "ca.der").read_bytes()

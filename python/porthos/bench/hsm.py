@@ -213,7 +213,8 @@ def porthos_issuance(
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from porthos import _native, signers
+    from porthos import _native
+    from porthos.issuance import signers
 
     spki_ca = signer.public_key_der()
     template = _native.Template(
@@ -296,7 +297,8 @@ def run(
     workers: str = "auto",
     key_placement: str = "session-copy",
 ) -> dict[str, Any]:
-    from porthos import _native, signers
+    from porthos import _native
+    from porthos.issuance import signers
 
     if _native.BUILD_PROFILE != "release":
         raise RuntimeError("porthos bench needs a release build (maturin develop --release)")

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from porthos import _native, hsm
 from porthos.exceptions import SigningError
-from porthos.hsm_workers import ProcessPool
+from porthos.hsm.workers import ProcessPool
 
 #: Hash of each signature algorithm: the digest an external signer receives.
 HASH_OF = {
@@ -155,7 +155,7 @@ class Pkcs11Signer:
     """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
 
     The N digests of a batch go to a pool of sessions: worker processes
-    (porthos.hsm_workers) or the Rust thread pool (porthos-pkcs11, GIL released),
+    (porthos.hsm.workers) or the Rust thread pool (porthos-pkcs11, GIL released),
     see ``workers`` below; the module is always initialised with CKF_OS_LOCKING_OK.
     ``sign_digests`` returns signatures in
     X.509 form (DER Ecdsa-Sig-Value for CKM_ECDSA; CKM_RSA_PKCS over DigestInfo;
@@ -168,7 +168,7 @@ class Pkcs11Signer:
     signs with the token key itself.
 
     ``workers="auto"`` (default): one worker *process* per session when ``sessions``
-    > 1 (porthos.hsm_workers: SoftHSM2 serialises the threads of one process on
+    > 1 (porthos.hsm.workers: SoftHSM2 serialises the threads of one process on
     its own mutexes, processes scale), the Rust thread pool for one session;
     ``"threads"`` / ``"processes"`` force one or the other.
 

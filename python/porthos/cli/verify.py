@@ -1,7 +1,7 @@
 """``porthos verify-csrs FILE [--json OUT]`` and ``porthos bench verify``.
 
 verify-csrs reads a PEM bundle (any number of ``CERTIFICATE REQUEST`` blocks) or one
-DER request, runs the batch engine (:func:`porthos.verify.verify_csrs`: parse + proof
+DER request, runs the batch engine (:func:`porthos.issuance.verify.verify_csrs`: parse + proof
 of possession, all cores, GIL released) and prints a summary per status.
 
 Exit codes: 0 every request is OK; 3 some request is not (the same code as ``issue``
@@ -21,7 +21,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from porthos.cli import EXIT_REJECTED, _console, _errors_exit_2, _fail, _flatten
+from porthos.cli.common import EXIT_REJECTED, errors_exit_2, fail, flatten, get_console
 from porthos.status import CsrStatus
 
 _PEM = re.compile(
@@ -55,17 +55,17 @@ def read_requests(data: bytes) -> list[bytes]:
     help="Write every item's status (and reason when not OK) as JSON.",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
-@_errors_exit_2
+@errors_exit_2
 def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -> None:
     """Parse every CSR in FILE (PEM bundle or one DER) and check its proof of possession."""
-    from porthos.verify import verify_csrs
+    from porthos.issuance.verify import verify_csrs
 
     try:
         requests = read_requests(file.read_bytes())
     except ValueError as exc:
-        _fail(f"{file}: {exc}")
+        fail(f"{file}: {exc}")
     if not requests:
-        _fail(f"{file}: no CERTIFICATE REQUEST found")
+        fail(f"{file}: no CERTIFICATE REQUEST found")
     t0 = time.perf_counter()
     status, details = verify_csrs(requests, threads=threads)
     seconds = time.perf_counter() - t0
@@ -81,7 +81,7 @@ def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -
     table.add_column("count", justify="right")
     for name, count in counts.items():
         table.add_row(name, str(count))
-    console = _console()
+    console = get_console()
     console.print(table)
     for item in items[:20]:
         console.print(f"  [{item['index']}] {item['status']}: {item['detail']}")
@@ -112,7 +112,7 @@ def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -
 )
 @click.option("--openssl-seconds", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
-@_errors_exit_2
+@errors_exit_2
 def bench_verify(
     n: int, repeats: int, threads: int | None, openssl_seconds: int, json_out: str | None
 ) -> None:
@@ -129,9 +129,9 @@ def bench_verify(
     table = Table(title=f"bench verify (n={n}, repeats={repeats})")
     table.add_column("key")
     table.add_column("value")
-    for key, value in _flatten({k: result[k] for k in ("ratios", "targets", "load")}):
+    for key, value in flatten({k: result[k] for k in ("ratios", "targets", "load")}):
         table.add_row(key, value)
-    _console().print(table)
+    get_console().print(table)
 
 
 def register(main: click.Group) -> None:

@@ -6,6 +6,7 @@ without touching the other commands.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -16,8 +17,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from porthos.cli import _console, _errors_exit_2, _flatten
-from porthos.cli_options import WORKDIR, when_utc
+from porthos.cli.common import errors_exit_2, flatten, get_console
+from porthos.cli.options import WORKDIR, when_utc
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
 
 
@@ -30,7 +31,7 @@ class _Bar:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=_console(stderr=True),
+            console=get_console(stderr=True),
             transient=True,
         )
         self._task = self._progress.add_task(label, total=None)
@@ -54,7 +55,7 @@ def crl() -> None:
 
 def _publish_options(func: Any) -> Any:
     # --now, --pin-file, --root-officer: shared with porthos revoke / crl due (issue 6).
-    from porthos.cli_options import NOW_OPTION, PIN_OPTIONS
+    from porthos.cli.options import NOW_OPTION, PIN_OPTIONS
 
     for option in reversed([NOW_OPTION, *PIN_OPTIONS]):
         func = option(func)
@@ -71,7 +72,7 @@ def _publish_options(func: Any) -> Any:
     help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
 )
 @_publish_options
-@_errors_exit_2
+@errors_exit_2
 def publish(
     workdir: Path,
     ca_name: str | None,
@@ -91,14 +92,14 @@ def publish(
     if not delta:
         if everything and ca_name:
             raise click.UsageError("--all and --ca exclude each other")
-        # By name, like cli.py's registrations: cli_lifecycle imports porthos.cli.
-        lifecycle_cli = __import__("porthos.cli_lifecycle").cli_lifecycle
+        # By name, like cli.py's registrations: cli_lifecycle imports porthos.cli.main.
+        lifecycle_cli = importlib.import_module("porthos.cli.lifecycle")
         lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
         return
-    from porthos import lifecycle
-    from porthos.ca import Workspace
+    from porthos.workflows import lifecycle
+    from porthos.workspace.authority import Workspace
 
-    console = _console()
+    console = get_console()
     with Workspace.open(workdir) as ws:
         if ws.hsm is not None:
             from porthos.hsm import read_pin
@@ -155,7 +156,8 @@ def _hsm_signer(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    from porthos import hsm, signers
+    from porthos import hsm
+    from porthos.issuance import signers
 
     pub = x509.load_der_x509_certificate(issuer_cert).public_key()
     if isinstance(pub, ec.EllipticCurvePublicKey):
@@ -231,7 +233,7 @@ def _read_cert(path: Path) -> bytes:
 @click.option("--shards", type=click.IntRange(min=1), default=None)
 @click.option("--url-template", default=None, help="IDP URL with {shard} (with --shards).")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
-@_errors_exit_2
+@errors_exit_2
 def build(
     revoked: Path,
     issuer_cert: Path,
@@ -249,7 +251,7 @@ def build(
 ) -> None:
     """Build a CRL outside a workspace. Bad rows are reported with their line number
     and nothing is written."""
-    from porthos import crl as crlmod
+    from porthos.issuance import crl as crlmod
 
     hsm_mode = token is not None or key_label is not None
     if (issuer_key is None) == (not hsm_mode):
@@ -266,7 +268,7 @@ def build(
     )
     columns = crlmod.load_revocations(revoked)
     now = int(time.time())
-    console = _console()
+    console = get_console()
     with _Bar(f"{len(columns):,} entries") as bar:
         if shards is None:
             crl_obj = crlmod.build_crl(
@@ -322,13 +324,13 @@ def _read_crl(path: Path) -> bytes:
     default=None,
     help="Check the signature against this certificate.",
 )
-@_errors_exit_2
+@errors_exit_2
 def inspect(file: Path, issuer_cert: Path | None) -> None:
     """Summarise a CRL."""
     import numpy as np
     from cryptography import x509
 
-    from porthos import crl as crlmod
+    from porthos.issuance import crl as crlmod
 
     cert = _read_cert(issuer_cert) if issuer_cert else None
     der = _read_crl(file)
@@ -358,25 +360,25 @@ def inspect(file: Path, issuer_cert: Path | None) -> None:
             code, "no reasonCode" if code == crlmod.REASON_NONE else str(code)
         )
         table.add_row(f"  {name}", f"{int(np.count_nonzero(reasons == code)):,}")
-    _console().print(table)
+    get_console().print(table)
 
 
 @crl.command()
 @click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_errors_exit_2
+@errors_exit_2
 def diff(a: Path, b: Path) -> None:
     """List serials added in B and removed from A."""
     import numpy as np
 
-    from porthos import crl as crlmod
+    from porthos.issuance import crl as crlmod
 
     pa, pb = crlmod.parse_crl(_read_crl(a)), crlmod.parse_crl(_read_crl(b))
     in_a = pb.lookup(pa.columns.serials) >= 0
     in_b = pa.lookup(pb.columns.serials) >= 0
     removed = pa.columns.serials[~in_a]
     added = pb.columns.serials[~in_b]
-    console = _console()
+    console = get_console()
     for row in added:
         console.print(f"+ {int.from_bytes(row.tobytes(), 'big'):x}")
     for row in removed:
@@ -396,7 +398,7 @@ def diff(a: Path, b: Path) -> None:
     help="Comma-separated: porthos (1 thread), porthos-mt, porthos-parse, pyca, openssl.",
 )
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
-@_errors_exit_2
+@errors_exit_2
 def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None:
     """CRL build: porthos vs pyca/cryptography vs `openssl ca -gencrl` (P-256, every
     entry with a reasonCode); each run in its own process for an honest peak RSS."""
@@ -406,10 +408,10 @@ def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None
     table = Table(title=f"bench crl (n={n:,}, repeats={repeats})")
     table.add_column("key")
     table.add_column("value")
-    for key, value in _flatten(result["summary"]):
+    for key, value in flatten(result["summary"]):
         table.add_row(key, value)
-    _console().print(table)
+    get_console().print(table)
     if json_out:
-        _console().print(f"wrote {json_out}")
+        get_console().print(f"wrote {json_out}")
     else:
-        _console().print(json.dumps(result["summary"], indent=1))
+        get_console().print(json.dumps(result["summary"], indent=1))

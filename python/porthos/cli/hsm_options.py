@@ -1,5 +1,5 @@
 """Options of ``porthos init`` / ``porthos demo`` for HSM mode (imported by cli.py at
-definition time, so this module must not import porthos.cli)."""
+definition time, so this module must not import porthos.cli.main)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import click
 from rich.table import Table
 
 from porthos import hsm
-from porthos.cli import _console, _errors_exit_2
-from porthos.cli_hsm_options import MODULE_OPTION as _MODULE
+from porthos.cli.common import errors_exit_2, get_console
+from porthos.cli.hsm_options import MODULE_OPTION as _MODULE
 
 _SOFTHSM_DIR = click.option(
     "--softhsm-dir",
@@ -43,7 +43,7 @@ def hsm_group() -> None:
 @click.option("--label", required=True, help="Token label.")
 @click.option("--so-pin-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@_errors_exit_2
+@errors_exit_2
 def init_token(
     module: Path | None,
     softhsm_dir: Path | None,
@@ -56,7 +56,7 @@ def init_token(
     so = hsm.read_pin(so_pin_file, "Security Officer PIN", confirm=True)
     user = hsm.read_pin(pin_file, "user PIN", confirm=True)
     hsm.init_token(path, label, so, user)
-    _console().print(f"token '{label}' initialised in {path}")
+    get_console().print(f"token '{label}' initialised in {path}")
 
 
 @hsm_group.command("keygen")
@@ -66,7 +66,7 @@ def init_token(
 @click.option("--label", required=True, help="Key label (CKA_LABEL).")
 @click.option("--type", "key_type", type=click.Choice(list(hsm.KEY_TYPES)), required=True)
 @click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@_errors_exit_2
+@errors_exit_2
 def keygen(
     module: Path | None,
     softhsm_dir: Path | None,
@@ -79,7 +79,7 @@ def keygen(
     path = _prepare(module, softhsm_dir)
     pin = hsm.read_pin(pin_file, f"user PIN of token '{token}'")
     spki = hsm.generate_key(path, token, pin, label, key_type)
-    _console().print(
+    get_console().print(
         f"{key_type} key '{label}' generated in token '{token}' "
         f"(public key: {len(spki)} octets SPKI; private key never leaves the token)"
     )
@@ -117,7 +117,7 @@ def keygen(
     show_default=True,
     help="Sign with a session copy of the key per session, or with the token object.",
 )
-@_errors_exit_2
+@errors_exit_2
 def bench_hsm(
     module: Path | None,
     softhsm_dir: Path | None,
@@ -177,7 +177,7 @@ def bench_hsm(
             f"{row['porthos_latency_us']['p50']:,.0f}",
             f"{row['porthos_latency_us']['p99']:,.0f}",
         )
-    console = _console()
+    console = get_console()
     console.print(table)
     if json_out is not None:
         console.print(f"JSON: {json_out}  plot: {plot}")

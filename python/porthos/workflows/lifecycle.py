@@ -39,14 +39,14 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from porthos import audit
-from porthos import crl as crlmod
 from porthos.exceptions import EncodeError, LifecycleError, PorthosError
+from porthos.issuance import crl as crlmod
+from porthos.store import audit
 
 if TYPE_CHECKING:
     from porthos import hsm
-    from porthos.ca import CertificateAuthority, Workspace
-    from porthos.signers import Signer
+    from porthos.issuance.signers import Signer
+    from porthos.workspace.authority import CertificateAuthority, Workspace
 
 __all__ = [
     "CA_REASONS",

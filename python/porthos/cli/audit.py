@@ -23,8 +23,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from porthos.cli import _console, _errors_exit_2
-from porthos.cli_options import when_utc
+from porthos.cli.common import errors_exit_2, get_console
+from porthos.cli.options import when_utc
 from porthos.exceptions import WorkspaceError
 
 EXIT_BROKEN = 1
@@ -39,9 +39,9 @@ _WORKDIR = click.option(
 
 @contextmanager
 def _store(workdir: Path | None) -> Iterator[Any]:
-    from porthos.ca import STORE_FILE
     from porthos.exceptions import StoreError
-    from porthos.store import Store
+    from porthos.store.sqlite import Store
+    from porthos.workspace.authority import STORE_FILE
 
     if workdir is None:
         raise click.UsageError("give --workdir (or --export FILE to check an export)")
@@ -63,10 +63,10 @@ def _store(workdir: Path | None) -> Iterator[Any]:
 def record_command_failure(workdir: Any, command: str, exc: BaseException) -> None:
     """Record that a CLI command failed with an exception (000 §5.4.1 "failures"), in
     the trail of its workspace when one exists. Never raises: the original error is
-    what the operator must see. Called by cli._errors_exit_2."""
-    from porthos import audit
-    from porthos.ca import STORE_FILE
-    from porthos.store import Store
+    what the operator must see. Called by cli.errors_exit_2."""
+    from porthos.store import audit
+    from porthos.store.sqlite import Store
+    from porthos.workspace.authority import STORE_FILE
 
     if workdir is None or command in ("porthos audit verify", "porthos audit export"):
         return
@@ -118,14 +118,14 @@ def _check_head(result: Any, rows: dict[int, str], head: str) -> str:
     "(detects records cut off the end).",
 )
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def verify_cmd(
     ctx: click.Context, workdir: Path | None, export_file: Path | None, head: str | None
 ) -> None:
     """Walk the chain; exit 0 when it holds, 1 naming the first bad record."""
-    from porthos import audit
+    from porthos.store import audit
 
-    console = _console()
+    console = get_console()
     heads: dict[int, str] = {}
     if export_file is not None:
         result = audit.verify_export(export_file)
@@ -149,7 +149,7 @@ def verify_cmd(
         problem = _check_head(result, heads, head)
     if not result.ok or problem:
         first = f"first bad record: {result.first_bad}; " if result.first_bad else ""
-        _console(stderr=True).print(
+        get_console(stderr=True).print(
             f"[bold red]audit chain broken[/] in {where}: {first}{problem}"
         )
         ctx.exit(EXIT_BROKEN)
@@ -169,16 +169,16 @@ def verify_cmd(
     default=None,
     help="JSON-lines file (default: standard output).",
 )
-@_errors_exit_2
+@errors_exit_2
 def export_cmd(workdir: Path | None, out_file: Path | None) -> None:
     """Write every record as one JSON line, with its chain values (check it offline
     with ``porthos audit verify --export FILE``)."""
-    from porthos import audit
+    from porthos.store import audit
 
     with _store(workdir) as store:
         n = audit.export_jsonl(store, out_file)
     if out_file is not None:
-        _console(stderr=True).print(f"{n} audit records -> {out_file}")
+        get_console(stderr=True).print(f"{n} audit records -> {out_file}")
 
 
 def _summary(details: dict[str, Any], limit: int = 90) -> str:
@@ -199,12 +199,12 @@ def _summary(details: dict[str, Any], limit: int = 90) -> str:
 @click.option("--since", type=click.IntRange(min=1), default=1, help="From this sequence number.")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--failures", is_flag=True, help="Only records with outcome 'failure'.")
-@_errors_exit_2
+@errors_exit_2
 def show_cmd(
     workdir: Path | None, events: tuple[str, ...], since: int, limit: int, failures: bool
 ) -> None:
     """A table of the records (details summarised; ``export`` has them in full)."""
-    from porthos import audit
+    from porthos.store import audit
 
     table = Table(title=f"audit trail of {workdir}")
     for col in ("seq", "time", "actor", "event", "outcome", "subject / serial", "details"):
@@ -229,7 +229,7 @@ def show_cmd(
             shown += 1
             if shown >= limit:
                 break
-    _console().print(table)
+    get_console().print(table)
     if shown >= limit:
         print(f"(first {limit} shown; --since / --limit for more)", file=sys.stderr)
 

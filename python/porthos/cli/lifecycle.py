@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from porthos.cli import _console, _errors_exit_2
-from porthos.cli_options import NOW_OPTION, TIME, WORKDIR, when_utc
+from porthos.cli.common import errors_exit_2, get_console
+from porthos.cli.options import NOW_OPTION, TIME, WORKDIR, when_utc
 
 
 @click.command()
@@ -52,7 +52,7 @@ from porthos.cli_options import NOW_OPTION, TIME, WORKDIR, when_utc
 )
 @click.option("--comment", default=None, help="Free text for the audit record.")
 @NOW_OPTION
-@_errors_exit_2
+@errors_exit_2
 def revoke(
     workdir: Path,
     serials: tuple[str, ...],
@@ -64,8 +64,8 @@ def revoke(
     now: int | None,
 ) -> None:
     """Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7)."""
-    from porthos import lifecycle
-    from porthos.ca import Workspace
+    from porthos.workflows import lifecycle
+    from porthos.workspace.authority import Workspace
 
     with Workspace.open(workdir) as ws:
         done = lifecycle.revoke(
@@ -85,8 +85,8 @@ def revoke(
         table.add_row(
             r.ca, r.serial_hex, r.subject, r.reason, when_utc(r.revoked_at), r.requested_by
         )
-    _console().print(table)
-    _console().print("their CRLs are due now: porthos crl publish (000 §4.9.7)")
+    get_console().print(table)
+    get_console().print("their CRLs are due now: porthos crl publish (000 §4.9.7)")
 
 
 @click.command("due")
@@ -94,13 +94,13 @@ def revoke(
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option("--all", "show_all", is_flag=True, help="Also list what is not due yet.")
 @NOW_OPTION
-@_errors_exit_2
+@errors_exit_2
 def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     """What is due (000 §4.9.7): the root's CRL every year, the issuing CAs' every 14
     days, a CA's CRL after a revocation, and scheduled revocations whose grace period
     ended (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
-    from porthos import lifecycle
-    from porthos.ca import Workspace
+    from porthos.workflows import lifecycle
+    from porthos.workspace.authority import Workspace
 
     now = int(time.time()) if now is None else now
     with Workspace.open(workdir) as ws:
@@ -114,7 +114,7 @@ def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     for i in items:
         last = "-" if i.last_number is None else f"#{i.last_number} {when_utc(i.last_this_update)}"
         table.add_row(i.ca, i.kind, "yes" if i.is_due else "no", i.why, last, when_utc(i.next_due))
-    _console().print(table)
+    get_console().print(table)
 
 
 def publish_lifecycle(
@@ -126,12 +126,12 @@ def publish_lifecycle(
     root_officers: tuple[str, ...],
 ) -> None:
     """The body of ``porthos crl publish`` without --delta (cli_crl.py)."""
-    from porthos import lifecycle
-    from porthos.ca import Workspace
-    from porthos.cli_hsm_options import root_halves
+    from porthos.cli.hsm_options import root_halves
+    from porthos.workflows import lifecycle
+    from porthos.workspace.authority import Workspace
 
     now = int(time.time()) if now is None else now
-    console = _console()
+    console = get_console()
     with Workspace.open(workdir) as ws:
         # Scheduled revocations first: they can make a CA due (§4.9.4, §4.9.7).
         revoked = lifecycle.process_scheduled(ws, now)

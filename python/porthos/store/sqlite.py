@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from porthos import writeback
 from porthos.exceptions import StoreError
+from porthos.store import writeback
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 

@@ -39,18 +39,16 @@ from cryptography.hazmat.primitives.serialization import Encoding as hsm_encodin
 from cryptography.hazmat.primitives.serialization import PublicFormat as hsm_format
 from numpy.typing import NDArray
 
-from porthos import _native, audit, changeover, hsm, policy, signers
+from porthos import _native, hsm
+from porthos.cpcps import policy
+from porthos.cpcps.loader import CaProfile, Profile, ProfileSet, load_profile_set
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
-from porthos.pipeline import StageWorker, piece_cuts
-from porthos.profiles import CaProfile, Profile, ProfileSet, load_profile_set
+from porthos.issuance import signers
+from porthos.issuance.pipeline import StageWorker, piece_cuts
 from porthos.status import CsrStatus, IssueStatus
-from porthos.store import (
-    PARAM_SERIAL,
-    PARAM_SUBJECT,
-    CaRow,
-    CertificateParams,
-    Store,
-)
+from porthos.store import audit
+from porthos.store.sqlite import PARAM_SERIAL, PARAM_SUBJECT, CaRow, CertificateParams, Store
+from porthos.workflows import changeover
 
 __all__ = [
     "CertificateAuthority",
@@ -784,12 +782,12 @@ class CertificateAuthority:
         now: int | None = None,
     ) -> int:
         """Revoke certificates of this CA (serials as ints or hex) with a RFC 5280
-        §5.3.1 reason, through the rules of porthos.lifecycle.revoke (000 §4.9: reason
+        §5.3.1 reason, through the rules of porthos.workflows.lifecycle.revoke (000 §4.9: reason
         allowed for the certificate, no suspension, all or nothing, requester and
         reason recorded and audited). ``requester`` defaults to the acting operator
         (audit.default_actor). Returns the number revoked; refusals raise
         LifecycleError. The next CRL of this CA lists them (§4.9.7)."""
-        from porthos import lifecycle
+        from porthos.workflows import lifecycle
 
         return len(
             lifecycle.revoke(
@@ -933,7 +931,7 @@ class Workspace:
         actor: str | None = None,
     ) -> changeover.RolloverResult:
         """Create the next CA generation and the link certificates between the two
-        roots (000 §5.6); see porthos.changeover.rollover."""
+        roots (000 §5.6); see porthos.workflows.changeover.rollover."""
         return changeover.rollover(
             self, now=now, root_pin_halves=root_pin_halves, pin=pin, actor=actor
         )
@@ -954,7 +952,7 @@ class Workspace:
         """Terminate every CA of the workspace (000 §5.8), destroying the CA keys or
         exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
         user PIN ``successor_pin``; HSM keys also need the tokens' Security Officer PIN
-        ``so_pin``); see porthos.changeover.terminate."""
+        ``so_pin``); see porthos.workflows.changeover.terminate."""
         return changeover.terminate(
             self,
             destroy_keys=destroy_keys,

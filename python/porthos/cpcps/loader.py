@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from porthos.cpcps.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
 from porthos.exceptions import ProfileError
-from porthos.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
 
 __all__ = [
     "CaProfile",
@@ -713,13 +713,16 @@ def profile_set_text(name: str = "porthos") -> tuple[str, str]:
             raise ProfileError(f"cannot read profile set {name!r}: {exc}") from None
     if not _NAME_RE.fullmatch(name):
         raise ProfileError(f"bad profile set name {name!r}")
-    resource = resources.files(__name__).joinpath(f"{name}.toml")
+    try:
+        resource = resources.files(f"porthos.cpcps.{name}").joinpath(f"{name}.toml")
+    except ModuleNotFoundError:
+        raise ProfileError(f"no bundled profile set {name!r}") from None
     if not resource.is_file():
         raise ProfileError(f"no bundled profile set {name!r}")
     return resource.read_text(encoding="utf-8"), f"{name}.toml"
 
 
 def load_profile_set(name: str = "porthos", env: str = "prod") -> ProfileSet:
-    """Load a bundled profile set (``porthos/profiles/<name>.toml``) or a TOML path."""
+    """Load a bundled profile set (``porthos/cpcps/<name>/<name>.toml``) or a TOML path."""
     text, source = profile_set_text(name)
     return parse_profile_set(text, env, source=source)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from porthos.exceptions import AuditError
-from porthos.store import Store
+from porthos.store.sqlite import Store
 
 __all__ = [
     "GENESIS",

@@ -7,85 +7,30 @@ profile, unreadable file), always as one message line, never a traceback.
 
 from __future__ import annotations
 
-import functools
-import json
+import importlib
 import secrets
-import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from porthos import __version__
-from porthos.cli_hsm_options import hsm_init_options, hsm_setup_from_options
-from porthos.cli_options import WORKDIR, when_utc
-from porthos.exceptions import PorthosError
+from porthos.cli.common import (
+    errors_exit_2,
+    flatten,
+    get_console,
+    report_batch,
+)
+from porthos.cli.hsm_options import hsm_init_options, hsm_setup_from_options
+from porthos.cli.options import WORKDIR, when_utc
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-    from porthos.ca import IssueResult, Workspace
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_REJECTED = 3
-EXIT_INPUT = 2
-
-
-def _console(stderr: bool = False) -> Console:
-    # Not a terminal (pipes, CliRunner): wide enough that subjects are not folded.
-    width = None if sys.stdout.isatty() else 160
-    return Console(stderr=stderr, width=width, highlight=False)
-
-
-def _fail(message: str) -> None:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}")
-    sys.exit(EXIT_INPUT)
-
-
-def _errors_exit_2(func: F) -> F:
-    """porthos errors and file errors -> one line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except PorthosError as exc:
-            _audit_failure(kwargs, exc)
-            _fail(f"{exc} [{exc.code}]")
-        except OSError as exc:
-            _audit_failure(kwargs, exc)
-            _fail(str(exc))
-        except ImportError as exc:
-            _fail(f"porthos is not fully built: {exc}")
-        except Exception as exc:
-            _audit_failure(kwargs, exc)
-            raise
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
-    # 000 §5.4.1 "failures": a command that fails in a workspace leaves a record there
-    # (cli_audit.record_command_failure; the actor is $PORTHOS_ACTOR or the OS user).
-    from porthos.cli_audit import record_command_failure
-
-    names = []
-    ctx = click.get_current_context(silent=True)
-    while ctx is not None and ctx.parent is not None:
-        names.append(ctx.info_name or "")
-        ctx = ctx.parent
-    command = " ".join(["porthos", *reversed(names)])
-    record_command_failure(kwargs.get("workdir"), command, exc)
-
+    from porthos.workspace.authority import IssueResult, Workspace
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porthos")
@@ -130,7 +75,7 @@ def _ca_table(ws: Workspace) -> Table:
     "never extractable. Cannot be undone for keys already generated.",
 )
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def init(
     ctx: click.Context,
     workdir: Path,
@@ -140,11 +85,11 @@ def init(
     **hsm_opts: Any,
 ) -> None:
     """Create the CA hierarchy (000 §7.1.1-2) in a new workspace."""
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
     if transferable_keys and not hsm_kind:
         raise click.UsageError("--transferable-keys needs --hsm (000 §6.2.6)", ctx)
-    console = _console()
+    console = get_console()
     setup = hsm_setup_from_options(**hsm_opts) if hsm_kind else None
     with Workspace.init(workdir, env, hsm_setup=setup, transferable_keys=transferable_keys) as ws:
         if ws.hsm is not None:
@@ -167,12 +112,12 @@ def init(
 
 @main.command()
 @WORKDIR
-@_errors_exit_2
+@errors_exit_2
 def show(workdir: Path) -> None:
     """Show the CAs and the certificates issued per CA and profile."""
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
-    console = _console()
+    console = get_console()
     with Workspace.open(workdir) as ws:
         console.print(_ca_table(ws))
         counts = Table(title="Certificates issued")
@@ -235,7 +180,7 @@ def show(workdir: Path) -> None:
     help="RA (000 §3.2.3.2): JSON list of transaction-IDs, one per CSR of --csr, in order.",
 )
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def issue(
     ctx: click.Context,
     workdir: Path,
@@ -249,14 +194,14 @@ def issue(
     transactions_file: Path | None,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
-    from porthos.ca import normalise_csr_input
+    from porthos.workspace.authority import normalise_csr_input
 
     data = csr_file.read_bytes()
     if data[:1] != b"\x30" and b"-----BEGIN " not in data:
         raise click.UsageError(f"{csr_file} is neither a PEM bundle nor a DER CSR", ctx)
     if not normalise_csr_input(data):
         raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
-    from porthos.ca import Workspace
+    from porthos.workspace.authority import Workspace
 
     with Workspace.open(workdir) as ws:
         if ws.hsm is not None:
@@ -266,7 +211,7 @@ def issue(
         ca = ws.ca_for_profile(profile)
         started = time.perf_counter()
         if transaction_id is not None or transactions_file is not None:
-            from porthos.cli_ra import issue_with_transaction_ids
+            from porthos.cli.ra import issue_with_transaction_ids
 
             result = issue_with_transaction_ids(
                 ws, data, profile, transaction_id, transactions_file, threads
@@ -282,64 +227,15 @@ def issue(
             )
         seconds = time.perf_counter() - started
     if transaction_id is None and transactions_file is None:
-        from porthos.ra import RA_COMMAND_FOR_PROFILE
+        from porthos.workflows.ra import RA_COMMAND_FOR_PROFILE
 
         command = RA_COMMAND_FOR_PROFILE.get(profile)
         if command is not None:
-            _console().print(
+            get_console().print(
                 f"[dim]note: issued without the RA's identity check; for profile {profile} "
                 f"the CP/CPS check is `{command}` (000 §3.2.3)[/]"
             )
     report_batch(ctx, result, out_file, report_file, seconds)
-
-
-def report_batch(
-    ctx: click.Context,
-    result: IssueResult,
-    out_file: Path,
-    report_file: Path | None,
-    seconds: float,
-    how: str | None = None,
-) -> None:
-    """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
-    (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
-    out_file.write_text(result.pem(), encoding="ascii")
-    rejected = [
-        {"index": i, "status": status.name, "reason": reason}
-        for i, status, reason in result.rejected()
-    ]
-    if report_file is not None:
-        report = {
-            "profile": result.profile,
-            "ca": result.ca,
-            "requests": len(result),
-            "issued": result.issued_count,
-            "rejected": rejected,
-        }
-        if how is not None:
-            report["identity_check"] = how
-        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    console = _console()
-    console.print(
-        f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
-        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
-    )
-    if rejected:
-        table = Table(title="Refused requests")
-        table.add_column("index", justify="right")
-        table.add_column("status")
-        table.add_column("reason")
-        for row in rejected[:50]:
-            table.add_row(str(row["index"]), str(row["status"]), str(row["reason"]))
-        console.print(table)
-        if len(rejected) > 50:
-            console.print(f"... and {len(rejected) - 50} more (see --report)")
-        ctx.exit(EXIT_REJECTED)
-
-
-# --------------------------------------------------------------------------------------
-# demo
-# --------------------------------------------------------------------------------------
 
 
 class _CsrMaker:
@@ -424,15 +320,15 @@ def _flip_signature(der: bytes) -> bytes:
     help="softhsm: CA keys in SoftHSM2 tokens inside the workspace (demo PINs in "
     "<workdir>/hsm/demo-pins/, mode 0600).",
 )
-@_errors_exit_2
+@errors_exit_2
 def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str) -> None:
     """Init (if needed), issue COUNT certificates across all profiles, show rejections."""
     from cryptography import x509
 
-    from porthos.ca import STORE_FILE, Workspace
-    from porthos.cli_hsm_options import demo_hsm_setup
+    from porthos.cli.hsm_options import demo_hsm_setup
+    from porthos.workspace.authority import STORE_FILE, Workspace
 
-    console = _console()
+    console = get_console()
     if (workdir / STORE_FILE).exists():
         ws = Workspace.open(workdir)
         console.print(f"using the existing workspace {workdir} ({ws.env})")
@@ -448,7 +344,7 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
         ws = Workspace.init(workdir, env)
         console.print("[yellow]CA keys are software keys[/] (use --hsm softhsm for the HSM).")
         console.print(_ca_table(ws))
-    from porthos.cli_hsm_options import demo_pin
+    from porthos.cli.hsm_options import demo_pin
 
     if ws.hsm is not None:
         ws.activate(demo_pin(workdir, "issuing"))
@@ -529,7 +425,7 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
                 "per PKCS#11 session; see docs/hsm.md.)"
             )
         # The rest of the CP/CPS on the same workspace: RA, revocation, CRLs, audit.
-        from porthos import demo_lifecycle
+        from porthos.workflows import demo as demo_lifecycle
 
         halves = None
         if ws.hsm is not None:
@@ -554,7 +450,7 @@ def bench() -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
-@_errors_exit_2
+@errors_exit_2
 def bench_issue(n: int, repeats: int, threads: int | None, json_out: str | None) -> None:
     """Batch issuance throughput against its peers."""
     from porthos.bench import issue as bench_issue_module
@@ -563,9 +459,9 @@ def bench_issue(n: int, repeats: int, threads: int | None, json_out: str | None)
     table = Table(title=f"bench issue (n={n}, repeats={repeats})")
     table.add_column("key")
     table.add_column("value")
-    for key, value in _flatten(result):
+    for key, value in flatten(result):
         table.add_row(key, value)
-    _console().print(table)
+    get_console().print(table)
 
 
 from porthos.bench.ifma import command as _bench_ifma  # noqa: E402  (issue 7)
@@ -573,39 +469,28 @@ from porthos.bench.ifma import command as _bench_ifma  # noqa: E402  (issue 7)
 bench.add_command(_bench_ifma)
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        rows: list[tuple[str, str]] = []
-        for k, v in value.items():
-            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return rows
-    if isinstance(value, float):
-        return [(prefix, f"{value:,.3f}")]
-    return [(prefix, str(value))]
-
-
 # CRL commands (issue 4): porthos crl ..., porthos bench crl.
-from porthos.cli_crl import bench_crl, crl  # noqa: E402
+from porthos.cli.crl import bench_crl, crl  # noqa: E402
 
 main.add_command(crl)
 bench.add_command(bench_crl)
 
 # porthos audit verify|export|show (issue 6, 000 §5.4) live in cli_audit.py.
-__import__("porthos.cli_audit").cli_audit.register(main)
+importlib.import_module("porthos.cli.audit").register(main)
 
-from porthos.cli_hsm import register as _register_hsm  # noqa: E402
+from porthos.cli.hsm import register as _register_hsm  # noqa: E402
 
 _register_hsm(main, bench)
 
 # verify-csrs and bench verify (issue 3) live in cli_verify.py.
-__import__("porthos.cli_verify").cli_verify.register(main)
+importlib.import_module("porthos.cli.verify").register(main)
 
 # rollover and terminate (issue 6, 000 §5.6, §5.8) live in cli_changeover.py.
-__import__("porthos.cli_changeover").cli_changeover.register(main)
+importlib.import_module("porthos.cli.changeover").register(main)
 # The registration authority (issue 6): porthos ra ...
-main.add_command(__import__("porthos.cli_ra").cli_ra.ra)
+main.add_command(importlib.import_module("porthos.cli.ra").ra)
 # revoke and crl due (issue 6, lifecycle) live in cli_lifecycle.py.
-__import__("porthos.cli_lifecycle").cli_lifecycle.register(main)
+importlib.import_module("porthos.cli.lifecycle").register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

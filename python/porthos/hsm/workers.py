@@ -6,7 +6,7 @@ data manager, and for token objects the per-token generation file under
 ``genMutex``). Two threads of one process reach ~1.2x one thread for P-256
 (measured, docs/hsm.md); two processes reach 2x, because each has its own module
 instance and therefore its own locks. So ``ProcessPool`` runs N
-``python -m porthos._hsm_worker`` processes, each with its own module instance, one
+``python -m porthos.hsm.worker_main`` processes, each with its own module instance, one
 session and a session copy of the key (porthos_pkcs11), and hands them chunks of
 the batch over pipes. Keys never leave the token: only digests go in and
 signatures come out.
@@ -196,7 +196,7 @@ class ProcessPool:
             p for p in (pkg_parent, env.get("PYTHONPATH", "")) if p
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "porthos._hsm_worker"],
+            [sys.executable, "-m", "porthos.hsm.worker_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -31,12 +31,13 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
-from porthos import audit, lifecycle
 from porthos.exceptions import LifecycleError
+from porthos.store import audit
+from porthos.workflows import lifecycle
 
 if TYPE_CHECKING:
     from porthos import hsm
-    from porthos.ca import IssueResult, Workspace
+    from porthos.workspace.authority import IssueResult, Workspace
 
 #: make(subject attributes, key kind) -> CSR DER (the demo's _CsrMaker.make).
 CsrMaker = Callable[[list[tuple[str, str]], str], bytes]
@@ -75,7 +76,7 @@ def run(
 def _registration(ws: Workspace, console: Console, make: CsrMaker) -> None:
     import uuid
 
-    from porthos.ra import RegistrationAuthority
+    from porthos.workflows.ra import RegistrationAuthority
 
     ra = RegistrationAuthority(ws)
     table = Table(title="RA identity checks (000 §3.2.3)")
@@ -164,7 +165,7 @@ def _publication(
 
 
 def _pem(der: bytes, label: str) -> str:
-    from porthos.ca import der_to_pem
+    from porthos.workspace.authority import der_to_pem
 
     return der_to_pem(der, label)
 
@@ -176,7 +177,7 @@ def _openssl_check(
     if openssl is None:
         console.print("[yellow]openssl not found: CRL check skipped[/]")
         return
-    from porthos import crl as crlmod
+    from porthos.issuance import crl as crlmod
 
     ca = ws.ca("ha-device-ca-1")
     root = ws.root

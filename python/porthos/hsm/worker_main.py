@@ -1,10 +1,11 @@
-"""One HSM worker process of porthos.hsm_workers.ProcessPool (``python -m porthos._hsm_worker``).
+"""One HSM worker process of porthos.hsm.workers.ProcessPool
+(``python -m porthos.hsm.worker_main``).
 
 It loads the PKCS#11 module itself (its own module instance, initialised with
 CKF_OS_LOCKING_OK by porthos_pkcs11), opens one session, logs in, and signs the
 digests the parent sends over stdin; results go back over stdout. The PIN arrives
 over the pipe (never argv, never the environment) and is held only by the Rust pool.
-The framing is in porthos.hsm_workers.
+The framing is in porthos.hsm.workers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 
 def main() -> int:
-    from porthos import _native, exceptions, hsm_workers
+    from porthos import _native, exceptions
+    from porthos.hsm import workers as hsm_workers
 
     # The protocol owns the real stdout; anything a library prints goes to stderr.
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from porthos.cli_hsm_options import root_halves
-from porthos.cli_options import when_utc
+from porthos.cli.hsm_options import root_halves
+from porthos.cli.options import when_utc
 
 _PIN_FILE = click.option(
     "--pin-file",
@@ -32,20 +32,20 @@ _ROOT_OFFICER = click.option(
 
 def register(main: click.Group) -> None:
     """Add ``rollover`` and ``terminate`` to the ``porthos`` group."""
-    from porthos.cli import _console, _errors_exit_2
-    from porthos.cli_options import WORKDIR
+    from porthos.cli.common import errors_exit_2, get_console
+    from porthos.cli.options import WORKDIR
 
     @main.command()
     @WORKDIR
     @_PIN_FILE
     @_ROOT_OFFICER
-    @_errors_exit_2
+    @errors_exit_2
     def rollover(workdir: Path, pin_file: Path | None, root_officers: tuple[str, ...]) -> None:
         """Create the next CA generation and the root link certificates (000 §5.6)."""
-        from porthos.ca import Workspace
         from porthos.hsm import read_pin
+        from porthos.workspace.authority import Workspace
 
-        console = _console()
+        console = get_console()
         with Workspace.open(workdir) as ws:
             halves = pin = None
             if ws.hsm is not None:
@@ -113,7 +113,7 @@ def register(main: click.Group) -> None:
     @_PIN_FILE
     @_ROOT_OFFICER
     @click.pass_context
-    @_errors_exit_2
+    @errors_exit_2
     def terminate(
         ctx: click.Context,
         workdir: Path,
@@ -128,12 +128,12 @@ def register(main: click.Group) -> None:
         """Terminate the PKI (000 §5.8): revoke every unexpired certificate, publish
         final CRLs valid past the last expiry, then destroy the CA keys or export them
         to a successor token."""
-        from porthos.ca import Workspace
         from porthos.hsm import read_pin
+        from porthos.workspace.authority import Workspace
 
         if destroy_keys == (export_to is not None):
             raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)
-        console = _console()
+        console = get_console()
         with Workspace.open(workdir) as ws:
             halves = pin = successor_pin = so_pin = None
             if ws.hsm is not None:

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from porthos.cli import _console, _errors_exit_2, report_batch
-from porthos.cli_options import WORKDIR
+from porthos.cli.common import errors_exit_2, get_console, report_batch
+from porthos.cli.options import WORKDIR
 
 if TYPE_CHECKING:
-    from porthos.ca import IssueResult, Workspace
-    from porthos.ra import RegistrationAuthority
+    from porthos.workflows.ra import RegistrationAuthority
+    from porthos.workspace.authority import IssueResult, Workspace
 
 _OUT = click.option(
     "--out",
@@ -50,8 +50,8 @@ _INFILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def _ra(
     workdir: Path, pin_file: Path | None = None, *, sign: bool = False
 ) -> Iterator[RegistrationAuthority]:
-    from porthos.ca import Workspace
-    from porthos.ra import RegistrationAuthority
+    from porthos.workflows.ra import RegistrationAuthority
+    from porthos.workspace.authority import Workspace
 
     with Workspace.open(workdir) as ws:
         if sign and ws.hsm is not None:
@@ -72,9 +72,9 @@ def issue_with_transaction_ids(
     """`porthos issue --transaction-id ID | --transactions PAIRS.json` (000 §3.2.3.2):
     the CSRs of --csr paired, in order, with the IDs (one ID, or a JSON list of IDs
     with one entry per CSR of the bundle)."""
-    from porthos.ca import normalise_csr_input
     from porthos.exceptions import RegistrationError
-    from porthos.ra import RegistrationAuthority
+    from porthos.workflows.ra import RegistrationAuthority
+    from porthos.workspace.authority import normalise_csr_input
 
     items = normalise_csr_input(data)
     if transaction_id is not None and transactions_file is not None:
@@ -126,7 +126,7 @@ def ra() -> None:
     show_default=True,
     help="DMC subject attribute holding the Chip-ID (name or dotted OID).",
 )
-@_errors_exit_2
+@errors_exit_2
 def add_manufacturer(
     workdir: Path,
     name: str,
@@ -140,13 +140,13 @@ def add_manufacturer(
     issuing = _read_cert(issuing_file)
     with _ra(workdir) as r:
         r.add_manufacturer(name, root, issuing, list(acceptable_dns), chip_id_attr)
-    _console().print(f"manufacturer {name} registered (Chip-ID from {chip_id_attr})")
+    get_console().print(f"manufacturer {name} registered (Chip-ID from {chip_id_attr})")
 
 
 @ra.command("allow-chips")
 @WORKDIR
 @click.argument("chip_file", type=_INFILE)
-@_errors_exit_2
+@errors_exit_2
 def allow_chips(workdir: Path, chip_file: Path) -> None:
     """Add the Chip-IDs of FILE (one a line, '#' comments) to the allowlist."""
     ids = [
@@ -156,7 +156,7 @@ def allow_chips(workdir: Path, chip_file: Path) -> None:
     ]
     with _ra(workdir) as r:
         added = r.allow_chips(ids)
-    _console().print(f"{added} of {len(ids)} Chip-IDs added to the allowlist")
+    get_console().print(f"{added} of {len(ids)} Chip-IDs added to the allowlist")
 
 
 @ra.command("register-csr")
@@ -166,7 +166,7 @@ def allow_chips(workdir: Path, chip_file: Path) -> None:
 @click.option(
     "--ttl-hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True
 )
-@_errors_exit_2
+@errors_exit_2
 def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float) -> None:
     """Register a CSR; print its transaction-ID (000 §3.2.3.2) on stdout."""
     with _ra(workdir) as r:
@@ -178,12 +178,12 @@ def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float) ->
 @WORKDIR
 @click.option("--name", required=True, help="The Authorized Organizational Representative.")
 @click.option("--domain", "domains", required=True, multiple=True, help="Domain (repeatable).")
-@_errors_exit_2
+@errors_exit_2
 def add_aor(workdir: Path, name: str, domains: tuple[str, ...]) -> None:
     """Allow an AOR to request certificates for domains (000 §3.2.3.3)."""
     with _ra(workdir) as r:
         added = r.add_aor(name, list(domains))
-    _console().print(f"AOR {name}: {added} domain(s) added")
+    get_console().print(f"AOR {name}: {added} domain(s) added")
 
 
 @ra.command("issue-ha")
@@ -202,7 +202,7 @@ def add_aor(workdir: Path, name: str, domains: tuple[str, ...]) -> None:
 @_THREADS
 @_PIN
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def issue_ha(
     ctx: click.Context,
     workdir: Path,
@@ -231,7 +231,7 @@ def issue_ha(
 @_THREADS
 @_PIN
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def issue_infra(
     ctx: click.Context,
     workdir: Path,
@@ -260,7 +260,7 @@ def issue_infra(
 @_THREADS
 @_PIN
 @click.pass_context
-@_errors_exit_2
+@errors_exit_2
 def issue_user(
     ctx: click.Context,
     workdir: Path,
@@ -304,7 +304,7 @@ def issue_user(
     help="Grace period of an early re-key [default: 14].",
 )
 @_PIN
-@_errors_exit_2
+@errors_exit_2
 def rekey(
     workdir: Path,
     cms_file: Path,
@@ -314,13 +314,13 @@ def rekey(
     pin_file: Path | None,
 ) -> None:
     """Type A re-key (000 §4.7.3): a new certificate for the same subject."""
-    from porthos.ra import DEFAULT_REKEY_GRACE
+    from porthos.workflows.ra import DEFAULT_REKEY_GRACE
 
     grace = DEFAULT_REKEY_GRACE if grace_days is None else int(grace_days * 86400)
     with _ra(workdir, pin_file, sign=True) as r:
         result = r.rekey(cms_file.read_bytes(), early=early, grace=grace)
     out_file.write_text(result.pem(), encoding="ascii")
-    console = _console()
+    console = get_console()
     console.print(
         f"re-keyed {result.old_serial_hex} -> {result.serial_hex} ({result.ca}, profile "
         f"{result.profile}) -> {out_file}"

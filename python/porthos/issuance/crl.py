@@ -40,8 +40,8 @@ from porthos import _native
 from porthos.exceptions import BatchArgumentError, EncodeError, PolicyError, SigningError
 
 if TYPE_CHECKING:
-    from porthos.ca import CertificateAuthority, Workspace
-    from porthos.signers import Signer
+    from porthos.issuance.signers import Signer
+    from porthos.workspace.authority import CertificateAuthority, Workspace
 
 __all__ = [
     "INVALIDITY_NONE",

@@ -40,14 +40,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from porthos import _native, audit, policy
-from porthos.ca import IssueResult, der_to_pem, normalise_csr_input, subject_text
+from porthos import _native
+from porthos.cpcps import policy
 from porthos.exceptions import DerDecodeError, RegistrationError
 from porthos.status import CsrStatus, IssueStatus
+from porthos.store import audit
+from porthos.workspace.authority import IssueResult, der_to_pem, normalise_csr_input, subject_text
 
 if TYPE_CHECKING:
-    from porthos.ca import CertificateAuthority, CsrInput, Workspace
-    from porthos.profiles import Profile
+    from porthos.cpcps.loader import Profile
+    from porthos.workspace.authority import CertificateAuthority, CsrInput, Workspace
 
 __all__ = [
     "DEFAULT_REKEY_GRACE",

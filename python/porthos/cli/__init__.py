@@ -1,0 +1,2 @@
+"""Layer 5: the ``porthos`` command, one module per command group.
+"""

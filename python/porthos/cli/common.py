@@ -1,0 +1,138 @@
+"""Helpers shared by the command modules of ``porthos``: the console, the one error
+door (porthos errors and file errors become one line and exit status 2), the batch
+report. Below every command module; imports none of them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from porthos.exceptions import PorthosError
+
+if TYPE_CHECKING:
+    from porthos.workspace.authority import IssueResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_REJECTED = 3
+EXIT_INPUT = 2
+
+
+def get_console(stderr: bool = False) -> Console:
+    # Not a terminal (pipes, CliRunner): wide enough that subjects are not folded.
+    width = None if sys.stdout.isatty() else 160
+    return Console(stderr=stderr, width=width, highlight=False)
+
+
+def fail(message: str) -> None:
+    get_console(stderr=True).print(f"[bold red]error:[/] {message}")
+    sys.exit(EXIT_INPUT)
+
+
+def errors_exit_2(func: F) -> F:
+    """porthos errors and file errors -> one line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except PorthosError as exc:
+            audit_failure(kwargs, exc)
+            fail(f"{exc} [{exc.code}]")
+        except OSError as exc:
+            audit_failure(kwargs, exc)
+            fail(str(exc))
+        except ImportError as exc:
+            fail(f"porthos is not fully built: {exc}")
+        except Exception as exc:
+            audit_failure(kwargs, exc)
+            raise
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
+    # 000 §5.4.1 "failures": a command that fails in a workspace leaves a record there
+    # (cli_audit.record_command_failure; the actor is $PORTHOS_ACTOR or the OS user).
+    from porthos.cli.audit import record_command_failure
+
+    names = []
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(["porthos", *reversed(names)])
+    record_command_failure(kwargs.get("workdir"), command, exc)
+
+
+
+def report_batch(
+    ctx: click.Context,
+    result: IssueResult,
+    out_file: Path,
+    report_file: Path | None,
+    seconds: float,
+    how: str | None = None,
+) -> None:
+    """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
+    (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
+    out_file.write_text(result.pem(), encoding="ascii")
+    rejected = [
+        {"index": i, "status": status.name, "reason": reason}
+        for i, status, reason in result.rejected()
+    ]
+    if report_file is not None:
+        report = {
+            "profile": result.profile,
+            "ca": result.ca,
+            "requests": len(result),
+            "issued": result.issued_count,
+            "rejected": rejected,
+        }
+        if how is not None:
+            report["identity_check"] = how
+        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console = get_console()
+    console.print(
+        f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
+        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
+    )
+    if rejected:
+        table = Table(title="Refused requests")
+        table.add_column("index", justify="right")
+        table.add_column("status")
+        table.add_column("reason")
+        for row in rejected[:50]:
+            table.add_row(str(row["index"]), str(row["status"]), str(row["reason"]))
+        console.print(table)
+        if len(rejected) > 50:
+            console.print(f"... and {len(rejected) - 50} more (see --report)")
+        ctx.exit(EXIT_REJECTED)
+
+
+# --------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------
+
+
+
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for k, v in value.items():
+            rows += flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    if isinstance(value, float):
+        return [(prefix, f"{value:,.3f}")]
+    return [(prefix, str(value))]

@@ -1,0 +1,2 @@
+"""Layer 1: the only place with SQL (SQLite, the embedded default).
+"""

@@ -1,0 +1,2 @@
+"""Layer 4: the RA, revocation, changeover and key export, built on a workspace.
+"""

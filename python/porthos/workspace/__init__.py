@@ -1,0 +1,2 @@
+"""Layer 3: state on disk: Workspace, CertificateAuthority, CA generations, publication.
+"""
