@@ -2,7 +2,7 @@
 
 The public surface. Names that need the Rust extension (``porthos._native``) and the
 modules built on it are imported on first use (PEP 562), so the pure-Python parts
-(profiles, policy, store) stay importable while the extension is being built.
+(the CP/CPS loader, policy, store) stay importable while the extension is being built.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from porthos.cpcps.loader import load_profile_set
 from porthos.exceptions import (
     BatchArgumentError,
     DerDecodeError,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         generate_serials,
         parse_csrs,
     )
+    from porthos.cpcps.loader import load_profile_set
     from porthos.issuance.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
     from porthos.workspace.authority import CertificateAuthority, IssueResult, Workspace
 
@@ -77,6 +77,7 @@ _LAZY: dict[str, str] = {
     "Template": "porthos._native",
     "generate_serials": "porthos._native",
     "parse_csrs": "porthos._native",
+    "load_profile_set": "porthos.cpcps.loader",
     "CertificateAuthority": "porthos.workspace.authority",
     "IssueResult": "porthos.workspace.authority",
     "Workspace": "porthos.workspace.authority",
