@@ -194,8 +194,8 @@ def test_bulk_inserts_start_the_wal_writeback(
 ) -> None:
     # A bulk insert (issuance pieces) asks the kernel to start writing the WAL back
     # (writeback.py); a small one does not bother. The rows are stored either way.
-    from porthos.store import writeback
     from porthos.store import sqlite as store_module
+    from porthos.store import writeback
 
     hinted: list[str] = []
     monkeypatch.setattr(writeback, "start_writeback", lambda path: hinted.append(str(path)))
@@ -217,8 +217,8 @@ def test_a_bulk_commit_pushes_the_database_file_while_it_checkpoints(
     # runs with writeback.pushed_while on the database file; smaller ones do not.
     from contextlib import contextmanager
 
-    from porthos.store import writeback
     from porthos.store import sqlite as store_module
+    from porthos.store import writeback
 
     pushed: list[tuple[str, ...]] = []
 

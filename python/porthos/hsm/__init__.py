@@ -1,4 +1,4 @@
-"""PKCS#11 tokens, CA keys in the HSM, root dual control (000 §6.1.1, §6.2, §6.4).
+"""PKCS#11 tokens, CA keys in the HSM, root dual control (RFC 3647 §6.1.1, §6.2, §6.4).
 
 Who does what:
 
@@ -127,21 +127,21 @@ def read_pin(path: str | os.PathLike[str] | None, prompt: str, *, confirm: bool 
 
 
 def dual_control_pin(halves: Sequence[tuple[str, Secret]]) -> tuple[Secret, list[str]]:
-    """The root key's PIN from two HSM Security Officers (000 §6.2.2 two-person
+    """The root key's PIN from two HSM Security Officers (RFC 3647 §6.2.2 two-person
     control, §6.4.1 activation data): officer 1's half followed by officer 2's.
     Returns the PIN and the officer identities to record in the audit log."""
     if len(halves) != 2:
         raise KeyMaterialError(
             f"the root PIN needs exactly two halves from two officers, got {len(halves)} "
-            "(000 §6.2.2)"
+            "(RFC 3647 §6.2.2)"
         )
     (o1, h1), (o2, h2) = halves
     if not o1.strip() or not o2.strip():
-        raise KeyMaterialError("each root PIN half needs an officer identity (000 §6.2.2)")
+        raise KeyMaterialError("each root PIN half needs an officer identity (RFC 3647 §6.2.2)")
     if o1.strip() == o2.strip():
         raise KeyMaterialError(
             f"both root PIN halves come from officer {o1.strip()!r}; two distinct "
-            "officers are required (000 §6.2.2)"
+            "officers are required (RFC 3647 §6.2.2)"
         )
     return Secret(h1.reveal() + h2.reveal()), [o1.strip(), o2.strip()]
 
@@ -315,9 +315,9 @@ def ca_key_id(token: str, label: str) -> bytes:
 
 
 def ca_private_template(key_id: bytes) -> dict[Any, Any]:
-    """The attributes of every CA private key porthos makes in a token (000 §6.1.1,
+    """The attributes of every CA private key porthos makes in a token (RFC 3647 §6.1.1,
     issue 5): private, sensitive, never extractable, and able to sign only (no decrypt,
-    unwrap or derive: a CA key has one purpose, 000 §6.1.7)."""
+    unwrap or derive: a CA key has one purpose, RFC 3647 §6.1.7)."""
     from pkcs11 import Attribute
 
     return {
@@ -342,10 +342,10 @@ def generate_key(
     *,
     transferable: bool = False,
 ) -> bytes:
-    """Generate a key pair inside the token (000 §6.1.1): the private key is private,
+    """Generate a key pair inside the token (RFC 3647 §6.1.1): the private key is private,
     sensitive and never extractable; the public key is readable. Returns its SPKI DER.
 
-    ``transferable`` (opt-in, 000 §6.2.6 "transferred in encrypted form into the new
+    ``transferable`` (opt-in, RFC 3647 §6.2.6 "transferred in encrypted form into the new
     HSM using multi-person control"): the private key stays CKA_SENSITIVE but is
     CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED, so it can leave the token only wrapped
     under a key marked CKA_TRUSTED, which only the token's Security Officer can set
@@ -476,8 +476,8 @@ class HsmSetup:
     """What ``Workspace.init(hsm=...)`` needs: the module and the activation data.
 
     Two tokens: ``<prefix>-root`` holds the root key under the dual-control PIN (two
-    halves, two officers: 000 §6.2.2), ``<prefix>-issuing`` holds the four issuing-CA
-    keys under one PIN (000 §6.2.2). With ``softhsm`` true, the token store and
+    halves, two officers: RFC 3647 §6.2.2), ``<prefix>-issuing`` holds the issuing-CA
+    keys under one PIN (RFC 3647 §6.2.2). With ``softhsm`` true, the token store and
     SoftHSM2 configuration live in ``<workspace>/hsm/``."""
 
     module: str
@@ -486,7 +486,7 @@ class HsmSetup:
     root_pin_halves: list[tuple[str, Secret]]
     softhsm: bool = True
     token_prefix: str = "porthos"
-    #: 000 §6.2.6: CA keys generated ``transferable`` (see :func:`generate_key`), so
+    #: RFC 3647 §6.2.6: CA keys generated ``transferable`` (see :func:`generate_key`), so
     #: ``terminate --export-to`` can move them to a successor HSM under the Security
     #: Officer's trusted transport key. Default: never extractable (issue 5).
     transferable_keys: bool = False
@@ -508,7 +508,7 @@ class WorkspaceHsm:
     softhsm_conf: str | None
     root_token: str
     issuing_token: str
-    #: The CA keys (init and every rollover) are generated transferable (000 §6.2.6).
+    #: The CA keys (init and every rollover) are generated transferable (RFC 3647 §6.2.6).
     transferable_keys: bool = False
 
     def save(self, workspace: Path) -> Path:

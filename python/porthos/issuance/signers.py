@@ -152,7 +152,7 @@ def issue_certificates_partial(
 
 
 class Pkcs11Signer:
-    """A DigestSigner whose key lives in a PKCS#11 token (000 §6.1.1, §6.2).
+    """A DigestSigner whose key lives in a PKCS#11 token (RFC 3647 §6.1.1, §6.2).
 
     The N digests of a batch go to a pool of sessions: worker processes
     (porthos.hsm.workers) or the Rust thread pool (porthos-pkcs11, GIL released),
@@ -174,7 +174,7 @@ class Pkcs11Signer:
 
     ``sessions`` defaults to the number of cores. ``close()`` (or leaving a ``with``
     block) closes every session at once: the root key's signer is used that way, one
-    root operation per activation (000 §6.2.2)."""
+    root operation per activation (RFC 3647 §6.2.2)."""
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ Two entry points, both thin wrappers over ``porthos._native`` (the Rust engine,
 - :func:`verify_signatures` — raw (key, message, signature) triples under one
   algorithm; a bool per item.
 - :func:`verify_csrs` — parse each PKCS#10 request and check its proof of possession
-  (RFC 2986 §3, CP/CPS 000 §3.2.1); a :class:`~porthos.status.CsrStatus` code per item
+  (RFC 2986 §3, RFC 3647 §3.2.1); a :class:`~porthos.status.CsrStatus` code per item
   and a details object that explains any item on demand.
 
 Every byte-string argument takes either form:

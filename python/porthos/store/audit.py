@@ -1,4 +1,4 @@
-"""The audit trail (000 §5.4): append-only records in the store, hash-chained.
+"""The audit trail (RFC 3647 §5.4): append-only records in the store, hash-chained.
 
 Each record carries time, actor, event, subject or serial, outcome and free details,
 and ``prev``: the chain value of the record before it. A record's chain value is
@@ -54,7 +54,7 @@ GENESIS = "0" * 64
 
 
 class Event:
-    """The event names (000 §5.4.1); one constant per kind so a typo cannot invent one."""
+    """The event names (RFC 3647 §5.4.1); one constant per kind so a typo cannot invent one."""
 
     # CA certificate lifecycle, key generation, rollover, termination (§5.4.1, §5.6, §5.8)
     CA_CREATED = "ca.created"
@@ -186,7 +186,7 @@ def chain_value(prev: str, body: bytes) -> str:
 
 
 def default_actor() -> str:
-    """Who is acting: $PORTHOS_ACTOR, else the operating-system user (000 §5.4.1 asks
+    """Who is acting: $PORTHOS_ACTOR, else the operating-system user (RFC 3647 §5.4.1 asks
     for the identity of the person performing the action)."""
     actor = os.environ.get("PORTHOS_ACTOR")
     if actor:
@@ -359,7 +359,7 @@ def verify(store: Store) -> VerifyResult:
 
     Cutting records off the *end* leaves a shorter chain that still holds; compare
     ``head`` with a value kept elsewhere (an earlier export, ``porthos audit verify
-    --head``) to catch that (000 §5.4.6: the archive copy)."""
+    --head``) to catch that (RFC 3647 §5.4.6: the archive copy)."""
     cur = store.conn.execute(
         "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
         " FROM audit ORDER BY seq"
@@ -418,7 +418,7 @@ def export_jsonl(store: Store, path: str | os.PathLike[str] | None) -> int:
 
 
 def note_software_version(store: Store, version: str, *, actor: str | None = None) -> bool:
-    """Record a software version change (000 §5.4.1) the first time a porthos of another
+    """Record a software version change (RFC 3647 §5.4.1) the first time a porthos of another
     version opens the store; returns True when one was recorded."""
     with store.transaction() as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'software_version'").fetchone()

@@ -3,7 +3,7 @@
 Every state change is one transaction, committed before the artefact leaves the process
 (ARCHITECTURE "Store"). Serial uniqueness per CA is a schema constraint, not a check
 in Python, so no code path can store a duplicate (RFC 5280 §4.1.2.2: the serial is
-unique per issuer; 000 §7.1.3 "unique serial number within issuing CA").
+unique per issuer; RFC 3647 §7.1.3 "unique serial number within issuing CA").
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ CREATE TABLE scheduled_revocations (
 """
 
 # Version 5: drop the SPKI-hash index of version 4. Nothing looks certificates up by
-# key (the unique-names rule of 000 §3.1 goes through the subject index and compares
+# key (the unique-names rule of RFC 3647 §3.1 goes through the subject index and compares
 # the key hashes of the few rows it finds), and a random-order index costs every
 # issuance ~5 µs a certificate (10,000 rows: 0.05 s of SQLite time in the batch).
 _SCHEMA_V5 = """
@@ -188,7 +188,7 @@ class CertificateRow(NamedTuple):
     not_after: int
     der: bytes
     issued_at: int
-    #: SHA-256 of the subject's SubjectPublicKeyInfo DER: unique names (000 §3.1) and
+    #: SHA-256 of the subject's SubjectPublicKeyInfo DER: unique names (RFC 3647 §3.1) and
     #: re-key (§4.7) ask "is this subject held by another key?".
     spki_sha256: bytes | None = None
 
@@ -528,7 +528,7 @@ class Store:
         """Record (serial_hex, revoked_at, reason, invalidity_date) rows in one
         transaction. Every serial must have been issued by this CA and not be revoked
         yet; otherwise nothing is stored and the error names the serial. The requester
-        is recorded with each row (000 §3.4, §4.9.3)."""
+        is recorded with each row (RFC 3647 §3.4, §4.9.3)."""
         try:
             with self.transaction() as conn:
                 for serial_hex, *_ in rows:
