@@ -5,29 +5,74 @@ Validation happens here, at load (as Boulder does with its profiles): a bad prof
 raises ProfileError naming the field path, e.g.
 ``profiles.tls-server.extensions[4].usages[2]: unknown key usage 'crl_sgn'``; nothing is
 left to fail at issuance.
+
+A profile set is one CP/CPS as data: besides the certificate profiles (§7.1 of an RFC
+3647 document) it holds what the lifecycle mechanism must not hard-code (schema of the
+tables below; every field is validated with its path):
+
+* ``[cas.<ca>] crl = {period, validity}``: how often the CA publishes its CRL and its
+  nextUpdate - thisUpdate (required per CA) -> ``CaProfile.crl``.
+* ``[profiles.<p>] identity_check = {procedure, section}``: the RA procedure that
+  authenticates a subscriber (one of ``IDENTITY_CHECK_PROCEDURES``; required) ->
+  ``Profile.identity_check``; ``rekey = ["A", "B"]``: the re-key types the profile
+  offers (default ``["B"]``: initial registration only) -> ``Profile.rekey``;
+  ``ignore_prefix_in_csr``: CSR attributes equal to a fixed subject attribute are
+  dropped before the subject rule reads the CSR (default false) ->
+  ``Profile.ignore_prefix_in_csr``.
+* ``[revocation]`` (required): reasons allowed for subscriber and CA certificates,
+  reasons refused with their explanation, whether suspension is offered ->
+  ``ProfileSet.revocation``.
+* ``[termination]`` (required): the reason of the revocations a termination makes and
+  the margin of the final CRLs' nextUpdate -> ``ProfileSet.termination``.
+* ``[rekey]`` (required when a profile offers type A re-key): renewal window, grace
+  period, and the early re-key (optional) -> ``ProfileSet.rekey`` (None without it).
+* ``[ra]`` (optional): ``transaction_ttl`` (default 24 hours) -> ``ProfileSet.ra``.
+* ``[generations]`` (optional): CA name and CN patterns of a new CA generation
+  (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
+  link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
+
+``load_profile_set`` takes the name of a bundled set or the path of a TOML file; the
+set names itself (``name``, ``document``) and records where it came from (``source``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 from porthos.cpcps.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
 from porthos.exceptions import ProfileError
+from porthos.issuance.crl import REASONS
 
 __all__ = [
+    "IDENTITY_CHECK_PROCEDURES",
+    "REKEY_TYPES",
     "CaProfile",
+    "CrlSchedule",
+    "Duration",
+    "EarlyRekey",
+    "GenerationNaming",
+    "IdentityCheck",
     "Profile",
     "ProfileSet",
+    "RaPolicy",
+    "RekeyPolicy",
+    "RevocationPolicy",
+    "TerminationPolicy",
     "Validity",
     "build_profile_set",
+    "generation_value",
     "load_profile_set",
     "parse_profile_set",
     "profile_set_text",
@@ -96,6 +141,29 @@ _OID_RE = re.compile(
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SHORT_NAMES = frozenset(ATTRIBUTE_OIDS.values())
 
+#: The RA procedures a profile's ``identity_check`` may name (RFC 3647 §3.2.3 of a
+#: CP/CPS says which applies to which subscriber); the RA implements each one:
+#: ``dmc`` (the CSR inside a CMS SignedData by a device manufacturer certificate whose
+#: chip is allow-listed), ``transaction-id`` (a trusted agent registers the CSR and
+#: gets a single-use ID), ``aor`` (an authorized organizational representative may
+#: request the domains registered for it), ``trusted-agent`` (a named trusted agent
+#: submits the request).
+IDENTITY_CHECK_PROCEDURES = ("dmc", "transaction-id", "aor", "trusted-agent")
+#: Re-key types (RFC 3647 §3.3, §4.7): "A" authenticated by the current key, "B" by
+#: going through the initial registration again.
+REKEY_TYPES = ("A", "B")
+# Reasons only suspension uses (RFC 5280 §5.3.1).
+_SUSPENSION_REASONS = ("certificateHold", "removeFromCRL")
+_NO_SUSPENSION = (
+    "{reason} belongs to suspension, which this CP/CPS does not offer "
+    "(revocation.suspension = false)"
+)
+# Defaults of the optional tables (module docstring).
+DEFAULT_TRANSACTION_TTL_HOURS = 24
+DEFAULT_GENERATION_NAME = "{base}-{generation}"
+DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
+DEFAULT_LINK_PROFILE = "root-link"
+
 
 # --------------------------------------------------------------------------------------
 # Data model
@@ -114,12 +182,153 @@ class Validity:
             return add_months(not_before, self.months)
         return not_before + self.days * 86400
 
+    def before(self, timestamp: int) -> int:
+        """The instant this span before ``timestamp`` (months: day clamped)."""
+        if self.months:
+            return add_months(timestamp, -self.months)
+        return timestamp - self.days * 86400
+
     def __str__(self) -> str:
         if self.months:
             if self.months % 12 == 0:
                 return f"{self.months // 12} years"
             return f"{self.months} months"
         return f"{self.days} days"
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A fixed span in seconds (a TTL, a grace period, a margin): written as exactly
+    one of days, hours, minutes, seconds."""
+
+    seconds: int
+
+    def __str__(self) -> str:
+        for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+            if self.seconds and self.seconds % n == 0:
+                return f"{self.seconds // n} {unit}"
+        return f"{self.seconds} seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class CrlSchedule:
+    """A CA's CRL (RFC 3647 §4.9.7, §7.2): published every ``period`` (and after each
+    revocation), valid for ``validity`` (nextUpdate = thisUpdate + validity), written
+    to ``file_name`` (the stem the CDP URLs name: the CA name)."""
+
+    period: Validity
+    validity: Validity
+    file_name: str
+    section: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCheck:
+    """The RA procedure (one of IDENTITY_CHECK_PROCEDURES) that authenticates a
+    profile's subscribers, and the CP/CPS section that defines it."""
+
+    procedure: str
+    section: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRekey:
+    """A type A re-key before the renewal window opens: the old certificate is revoked
+    with ``revocation_reason`` (an RFC 5280 CRLReason code) after ``revocation_grace``."""
+
+    revocation_reason: int
+    revocation_grace: Duration
+    section: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RekeyPolicy:
+    """Type A re-key: accepted from ``renewal_window`` before the current certificate
+    expires until ``grace_period`` after it expired; ``early`` None: refused before."""
+
+    renewal_window: Validity
+    grace_period: Validity
+    early: EarlyRekey | None
+    section: str = ""
+
+    def window(self, not_after: int) -> tuple[int, int]:
+        """(opens, closes) for a certificate expiring at ``not_after``."""
+        return self.renewal_window.before(not_after), self.grace_period.not_after(not_after)
+
+
+@dataclass(frozen=True)
+class RevocationPolicy:
+    """Revocation reasons (RFC 5280 CRLReason codes -> the CP/CPS circumstance or, for
+    ``refused``, why it is refused). A code in none of the three maps is refused by the
+    kind of certificate: subscriber or CA."""
+
+    subscriber_reasons: Mapping[int, str]
+    ca_reasons: Mapping[int, str]
+    refused: Mapping[int, str]
+    suspension: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TerminationPolicy:
+    """CA termination: every unexpired certificate is revoked with
+    ``revocation_reason``; each final CRL's nextUpdate is at least ``final_crl_margin``
+    after the last expiry it covers."""
+
+    revocation_reason: int
+    final_crl_margin: Duration
+    section: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RaPolicy:
+    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID."""
+
+    transaction_ttl: Duration
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationNaming:
+    """How a new CA generation is named: patterns with ``{base}`` and ``{generation}``
+    for CA names (file stems) and CNs (see :func:`generation_value`), and the profile
+    name under which link certificates are stored."""
+
+    name: str = DEFAULT_GENERATION_NAME
+    common_name: str = DEFAULT_GENERATION_COMMON_NAME
+    link_profile: str = DEFAULT_LINK_PROFILE
+    section: str = ""
+
+    def ca_name(self, name: str, generation: int) -> str:
+        return generation_value(self.name, name, generation)
+
+    def ca_common_name(self, common_name: str, generation: int) -> str:
+        return generation_value(self.common_name, common_name, generation)
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for literal, fld, _spec, _conv in string.Formatter().parse(pattern):
+        parts.append(re.escape(literal))
+        if fld == "base":
+            parts.append("(?P<base>.+?)")
+        elif fld == "generation":
+            parts.append("(?P<generation>[0-9]+)")
+        elif fld is not None:
+            raise ProfileError(f"pattern {pattern!r}: unknown placeholder {{{fld}}}")
+    return re.compile("".join(parts))
+
+
+def generation_value(pattern: str, value: str, generation: int) -> str:
+    """``value``, a generation-1 name, in CA generation ``generation``. ``pattern`` has
+    one ``{base}`` and one ``{generation}``: a value that matches it has its generation
+    number replaced (``"{base}-{generation}"``: root-ca-1 -> root-ca-2); a value that
+    does not is its own base, unchanged in generation 1 (root -> root, root-2, ...)."""
+    if generation < 1:
+        raise ProfileError(f"CA generations count from 1, got {generation}")
+    m = _pattern_regex(pattern).fullmatch(value)
+    if m is None:
+        return value if generation == 1 else pattern.format(base=value, generation=generation)
+    return pattern.format(base=m["base"], generation=generation)
 
 
 def _spec_json(extensions: list[dict[str, Any]]) -> str:
@@ -138,6 +347,7 @@ class CaProfile:
     validity: Validity
     subject: tuple[tuple[str, str], ...]
     extensions: tuple[Mapping[str, Any], ...]
+    crl: CrlSchedule
 
     @property
     def self_signed(self) -> bool:
@@ -159,6 +369,12 @@ class Profile:
     key_types: tuple[str, ...]
     validity: Validity
     extensions: tuple[Mapping[str, Any], ...]
+    identity_check: IdentityCheck
+    #: Re-key types offered (REKEY_TYPES), e.g. ("A", "B").
+    rekey: tuple[str, ...]
+    #: Drop CSR attributes equal to one of ``subject_prefix`` before the subject rule
+    #: reads the CSR (subscribers copy the certificate's DN into their requests).
+    ignore_prefix_in_csr: bool
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's
@@ -203,8 +419,27 @@ class ProfileSet:
     document: str
     envs: tuple[str, ...]
     urls: Mapping[str, str]
+    revocation: RevocationPolicy
+    termination: TerminationPolicy
+    #: None when no profile offers type A re-key and the document has no [rekey].
+    rekey: RekeyPolicy | None
+    ra: RaPolicy
+    generations: GenerationNaming
+    #: Where the document came from: "<name>.toml" (bundled) or the path given.
+    source: str = "<string>"
     cas: dict[str, CaProfile] = field(default_factory=dict)  # root first
     profiles: dict[str, Profile] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """How the CP/CPS names itself: ``name (document)``."""
+        return f"{self.name} ({self.document})"
+
+    def profiles_checked_by(self, procedure: str) -> tuple[str, ...]:
+        """The profiles whose identity check is ``procedure``, in document order."""
+        return tuple(
+            p.name for p in self.profiles.values() if p.identity_check.procedure == procedure
+        )
 
     def ca(self, name: str) -> CaProfile:
         try:
@@ -324,6 +559,200 @@ def _validity(value: Any, path: str) -> Validity:
     if unit == "months":
         return Validity(months=n)
     return Validity(days=n)
+
+
+def _duration(value: Any, path: str, *, minimum: int = 1) -> Duration:
+    units = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+    table = _table(value, path)
+    if len(table) != 1 or next(iter(table)) not in units:
+        raise _fail(path, "expected exactly one of days, hours, minutes, seconds")
+    unit, n = next(iter(table.items()))
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise _fail(_join(path, unit), f"expected {what}, got {n!r}")
+    return Duration(n * units[unit])
+
+
+def _reason(value: Any, path: str) -> int:
+    """An RFC 5280 §5.3.1 CRLReason, spelled as there (e.g. keyCompromise) -> its code."""
+    name = _str(value, path)
+    if name not in REASONS:
+        raise _fail(path, f"unknown CRL reason {name!r}; RFC 5280 names: {', '.join(REASONS)}")
+    return REASONS[name]
+
+
+def _reasons(value: Any, path: str) -> dict[int, str]:
+    """A table ``{reason name = "the CP/CPS circumstance or rule"}`` -> {code: text}."""
+    out: dict[int, str] = {}
+    for name, text in _table(value, path).items():
+        out[_reason(name, _join(path, name))] = _str(text, _join(path, name))
+    return out
+
+
+def _revocation(value: Any, path: str) -> RevocationPolicy:
+    t = _table(value, path)
+    _keys(t, path, {"suspension", "subscriber_reasons", "ca_reasons"}, {"refused"})
+    suspension = _bool(t["suspension"], _join(path, "suspension"))
+    if suspension:
+        raise _fail(
+            _join(path, "suspension"),
+            "suspension (certificateHold, removeFromCRL) is not implemented by porthos",
+        )
+    allowed: dict[str, dict[int, str]] = {}
+    for key in ("subscriber_reasons", "ca_reasons"):
+        kp = _join(path, key)
+        allowed[key] = _reasons(t[key], kp)
+        if not allowed[key]:
+            raise _fail(kp, "at least one reason required")
+        for name in t[key]:
+            if name in _SUSPENSION_REASONS:
+                raise _fail(_join(kp, name), "suspension is not offered (suspension = false)")
+    rp = _join(path, "refused")
+    refused = _reasons(t.get("refused", {}), rp)
+    for name in t.get("refused", {}):
+        for key, codes in allowed.items():
+            if REASONS[name] in codes:
+                raise _fail(_join(rp, name), f"also allowed in {_join(path, key)}")
+    for name in _SUSPENSION_REASONS:
+        refused.setdefault(REASONS[name], _NO_SUSPENSION.format(reason=name))
+    return RevocationPolicy(
+        subscriber_reasons=MappingProxyType(allowed["subscriber_reasons"]),
+        ca_reasons=MappingProxyType(allowed["ca_reasons"]),
+        refused=MappingProxyType(refused),
+        suspension=suspension,
+    )
+
+
+def _termination(value: Any, path: str, revocation: RevocationPolicy) -> TerminationPolicy:
+    t = _table(value, path)
+    _keys(t, path, {"revocation_reason", "final_crl_margin"}, {"section"})
+    rp = _join(path, "revocation_reason")
+    reason = _reason(t["revocation_reason"], rp)
+    # Termination revokes subscriber and CA certificates alike with this reason.
+    for key, codes in (
+        ("subscriber_reasons", revocation.subscriber_reasons),
+        ("ca_reasons", revocation.ca_reasons),
+    ):
+        if reason not in codes:
+            raise _fail(rp, f"{t['revocation_reason']} is not in revocation.{key}")
+    return TerminationPolicy(
+        revocation_reason=reason,
+        final_crl_margin=_duration(t["final_crl_margin"], _join(path, "final_crl_margin")),
+        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
+    )
+
+
+def _rekey(value: Any, path: str, revocation: RevocationPolicy) -> RekeyPolicy:
+    t = _table(value, path)
+    _keys(t, path, {"renewal_window", "grace_period"}, {"early", "section"})
+    early = None
+    if "early" in t:
+        ep = _join(path, "early")
+        e = _table(t["early"], ep)
+        _keys(e, ep, {"revocation_reason", "revocation_grace"}, {"section"})
+        rp = _join(ep, "revocation_reason")
+        reason = _reason(e["revocation_reason"], rp)
+        if reason not in revocation.subscriber_reasons:
+            raise _fail(rp, f"{e['revocation_reason']} is not in revocation.subscriber_reasons")
+        early = EarlyRekey(
+            revocation_reason=reason,
+            # 0: revoked at the next processing of scheduled revocations.
+            revocation_grace=_duration(
+                e["revocation_grace"], _join(ep, "revocation_grace"), minimum=0
+            ),
+            section=_str(e.get("section", ""), _join(ep, "section"), empty=True),
+        )
+    return RekeyPolicy(
+        renewal_window=_validity(t["renewal_window"], _join(path, "renewal_window")),
+        grace_period=_validity(t["grace_period"], _join(path, "grace_period")),
+        early=early,
+        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
+    )
+
+
+def _ra(value: Any, path: str) -> RaPolicy:
+    t = _table(value, path)
+    _keys(t, path, set(), {"transaction_ttl"})
+    ttl = Duration(DEFAULT_TRANSACTION_TTL_HOURS * 3600)
+    if "transaction_ttl" in t:
+        ttl = _duration(t["transaction_ttl"], _join(path, "transaction_ttl"))
+    return RaPolicy(transaction_ttl=ttl)
+
+
+def _pattern(value: Any, path: str) -> str:
+    text = _str(value, path)
+    try:
+        parsed = [(f, sp, cv) for _, f, sp, cv in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise _fail(path, f"bad pattern {text!r}: {exc}") from None
+    if any(sp or cv for _, sp, cv in parsed):
+        raise _fail(path, f"no format specs or conversions in a pattern: {text!r}")
+    if sorted(f for f, _, _ in parsed) != ["base", "generation"]:
+        raise _fail(path, f"expected exactly one {{base}} and one {{generation}}, got {text!r}")
+    return text
+
+
+def _generations(value: Any, path: str) -> GenerationNaming:
+    t = _table(value, path)
+    _keys(t, path, set(), {"name", "common_name", "link_profile", "section"})
+    naming = GenerationNaming()
+    name = _pattern(t.get("name", naming.name), _join(path, "name"))
+    if not _NAME_RE.fullmatch(name.format(base="a", generation=2)):
+        raise _fail(_join(path, "name"), "CA names are lower-case letters, digits and '-'")
+    link = _str(t.get("link_profile", naming.link_profile), _join(path, "link_profile"))
+    if not _NAME_RE.fullmatch(link):
+        raise _fail(
+            _join(path, "link_profile"), "profile names are lower-case letters, digits and '-'"
+        )
+    return GenerationNaming(
+        name=name,
+        common_name=_pattern(t.get("common_name", naming.common_name), _join(path, "common_name")),
+        link_profile=link,
+        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
+    )
+
+
+def _crl_schedule(value: Any, path: str, ca_name: str) -> CrlSchedule:
+    t = _table(value, path)
+    _keys(t, path, {"period", "validity"}, {"section"})
+    period = _validity(t["period"], _join(path, "period"))
+    validity = _validity(t["validity"], _join(path, "validity"))
+    # A CRL must be replaced before its nextUpdate (RFC 5280 §5.1.2.5): the period must
+    # be shorter than the validity.
+    if period.not_after(0) >= validity.not_after(0):
+        raise _fail(_join(path, "period"), f"{period} is not shorter than validity ({validity})")
+    return CrlSchedule(
+        period=period,
+        validity=validity,
+        file_name=f"{ca_name}.crl",
+        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
+    )
+
+
+def _identity_check(value: Any, path: str) -> IdentityCheck:
+    t = _table(value, path)
+    _keys(t, path, {"procedure", "section"}, set())
+    procedure = _str(t["procedure"], _join(path, "procedure"))
+    if procedure not in IDENTITY_CHECK_PROCEDURES:
+        raise _fail(
+            _join(path, "procedure"),
+            f"unknown RA procedure {procedure!r}; known: {', '.join(IDENTITY_CHECK_PROCEDURES)}",
+        )
+    return IdentityCheck(procedure=procedure, section=_str(t["section"], _join(path, "section")))
+
+
+def _rekey_types(value: Any, path: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for j, item in enumerate(_list(value, path)):
+        name = _str(item, f"{path}[{j}]")
+        if name not in REKEY_TYPES:
+            raise _fail(f"{path}[{j}]", f"unknown re-key type {name!r}; known: A, B")
+        if name in out:
+            raise _fail(f"{path}[{j}]", f"duplicate re-key type {name!r}")
+        out.append(name)
+    if not out:
+        raise _fail(path, "at least one re-key type required (B: initial registration)")
+    return tuple(out)
 
 
 def _extensions(
@@ -502,17 +931,29 @@ def parse_profile_set(text: str, env: str, *, source: str = "<string>") -> Profi
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
-    return build_profile_set(doc, env)
+    return build_profile_set(doc, env, source=source)
 
 
-def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
+def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<string>") -> ProfileSet:
     """Validate a parsed profile-set document (the TOML as a dict) for one environment."""
     doc = _table(doc, "")
-    _keys(doc, "", {"schema", "name", "envs", "cas", "profiles"}, {"document"})
+    _keys(
+        doc,
+        "",
+        {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
+        {"rekey", "ra", "generations"},
+    )
     if doc["schema"] != 1:
         raise _fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
     set_name = _str(doc["name"], "name")
-    document = _str(doc.get("document", ""), "document", empty=True)
+    if not _NAME_RE.fullmatch(set_name):
+        raise _fail("name", "a CP/CPS name is lower-case letters, digits and '-'")
+    document = _str(doc["document"], "document")
+    revocation = _revocation(doc["revocation"], "revocation")
+    termination = _termination(doc["termination"], "termination", revocation)
+    rekey = _rekey(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
+    ra = _ra(doc.get("ra", {}), "ra")
+    generations = _generations(doc.get("generations", {}), "generations")
 
     envs = _table(doc["envs"], "envs")
     if env not in envs:
@@ -548,6 +989,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
                 "validity",
                 "subject",
                 "extensions",
+                "crl",
             },
             set(),
         )
@@ -603,6 +1045,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
             validity=_validity(t["validity"], _join(p, "validity")),
             subject=subject,
             extensions=exts,
+            crl=_crl_schedule(t["crl"], _join(p, "crl"), ca_name),
         )
     if not cas:
         raise _fail("cas", "no CAs")
@@ -624,8 +1067,9 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
                 "key_types",
                 "validity",
                 "extensions",
+                "identity_check",
             },
-            set(),
+            {"rekey", "ignore_prefix_in_csr"},
         )
         issuer = _str(t["issuer"], _join(p, "issuer"))
         if issuer not in cas:
@@ -674,7 +1118,28 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
             key_types=tuple(key_types),
             validity=_validity(t["validity"], _join(p, "validity")),
             extensions=exts,
+            identity_check=_identity_check(t["identity_check"], _join(p, "identity_check")),
+            rekey=_rekey_types(t.get("rekey", ["B"]), _join(p, "rekey")),
+            ignore_prefix_in_csr=_bool(
+                t.get("ignore_prefix_in_csr", False), _join(p, "ignore_prefix_in_csr")
+            ),
         )
+        if "A" in profiles[prof_name].rekey and rekey is None:
+            raise _fail("rekey", f"missing; {p}.rekey offers type A re-key")
+    if generations.link_profile in profiles:
+        raise _fail(
+            "generations.link_profile",
+            f"{generations.link_profile!r} is a certificate profile of this CP/CPS",
+        )
+    gen2: dict[str, str] = {}
+    for ca_name in cas:
+        # Every CA of the next generation gets a distinct, valid name (000 §5.6 style
+        # rollovers derive it; a clash would only show at the rollover).
+        new = generations.ca_name(ca_name, 2)
+        clash = new in gen2.values() or (new != ca_name and new in cas)
+        if not _NAME_RE.fullmatch(new) or clash:
+            raise _fail("generations.name", f"CA {ca_name} would become {new!r} in generation 2")
+        gen2[ca_name] = new
     shard_scheme: dict[str, tuple[str, int | None, tuple[str, ...]]] = {}
     for prof in profiles.values():
         if prof.crl_shards is not None:
@@ -697,15 +1162,26 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
         document=document,
         envs=tuple(envs),
         urls=urls,
+        revocation=revocation,
+        termination=termination,
+        rekey=rekey,
+        ra=ra,
+        generations=generations,
+        source=source,
         cas=cas,
         profiles=profiles,
     )
 
 
-def profile_set_text(name: str = "porthos") -> tuple[str, str]:
+def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str]:
     """(TOML text, source) of a bundled profile set or a TOML path. Rollover (000
-    §5.6, changeover.py) derives the next CA generation from this document."""
-    if name.endswith(".toml") or "/" in name:
+    §5.6, changeover.py) derives the next CA generation from this document.
+
+    ``name`` is a path when it is an ``os.PathLike``, ends with ``.toml`` or contains a
+    path separator; otherwise the name of a bundled set (``porthos``)."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if name.endswith(".toml") or "/" in name or os.sep in name:
         path = Path(name)
         try:
             return path.read_text(encoding="utf-8"), str(path)
@@ -722,7 +1198,8 @@ def profile_set_text(name: str = "porthos") -> tuple[str, str]:
     return resource.read_text(encoding="utf-8"), f"{name}.toml"
 
 
-def load_profile_set(name: str = "porthos", env: str = "prod") -> ProfileSet:
-    """Load a bundled profile set (``porthos/cpcps/<name>/<name>.toml``) or a TOML path."""
+def load_profile_set(name: str | os.PathLike[str] = "porthos", env: str = "prod") -> ProfileSet:
+    """Load a bundled profile set (``porthos/cpcps/<name>/<name>.toml``) or a TOML file
+    (a path: see :func:`profile_set_text`) for one environment."""
     text, source = profile_set_text(name)
     return parse_profile_set(text, env, source=source)
