@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from porthos.cpcps.loader import (
+from porthos.cpcps.loader import build_profile_set, load_profile_set
+from porthos.cpcps.profiles import (
     Duration,
     GenerationNaming,
     IdentityCheck,
     Validity,
-    build_profile_set,
     generation_value,
-    load_profile_set,
 )
 from porthos.exceptions import ProfileError
 from porthos.issuance.crl import REASONS

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from porthos import load_profile_set
-from porthos.cpcps.loader import Validity, build_profile_set, parse_profile_set
+from porthos.cpcps.loader import build_profile_set, parse_profile_set
+from porthos.cpcps.profiles import Validity
 from porthos.exceptions import ProfileError
 
 SEED = "/work/shared/seeds/000_ce300bfce444b8f6.txt"

@@ -37,888 +37,45 @@ set names itself (``name``, ``document``) and records where it came from (``sour
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import re
-import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
-from porthos.cpcps.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
+from porthos.cpcps.extensions import (
+    SIGNATURE_ALGORITHMS,
+    basic_constraints_of,
+    extensions,
+    key_usage_of,
+)
+from porthos.cpcps.fields import (
+    NAME_RE,
+    as_bool,
+    as_list,
+    as_name,
+    as_table,
+    as_text,
+    as_url,
+    as_validity,
+    fail,
+    join,
+    require_keys,
+)
+from porthos.cpcps.lifecycle_tables import (
+    crl_schedule,
+    generations_table,
+    identity_check,
+    ra_table,
+    rekey_table,
+    rekey_types,
+    revocation_table,
+    termination_table,
+)
+from porthos.cpcps.policy import KEY_TYPE_NAMES, SUBJECT_RULES
+from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.exceptions import ProfileError
-from porthos.issuance.crl import REASONS
-
-__all__ = [
-    "IDENTITY_CHECK_PROCEDURES",
-    "REKEY_TYPES",
-    "CaProfile",
-    "CrlSchedule",
-    "Duration",
-    "EarlyRekey",
-    "GenerationNaming",
-    "IdentityCheck",
-    "Profile",
-    "ProfileSet",
-    "RaPolicy",
-    "RekeyPolicy",
-    "RevocationPolicy",
-    "TerminationPolicy",
-    "Validity",
-    "build_profile_set",
-    "generation_value",
-    "load_profile_set",
-    "parse_profile_set",
-    "profile_set_text",
-]
-
-KEY_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-    "encipher_only",
-    "decipher_only",
-)
-SIGNATURE_ALGORITHMS = (
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "rsa-pkcs1-sha256",
-    "rsa-pkcs1-sha384",
-    "rsa-pss-sha256",
-    "rsa-pss-sha384",
-)
-# Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
-_EXTENSION_KEYS: dict[str, frozenset[str]] = {
-    "authority_key_identifier": frozenset({"critical"}),
-    "subject_key_identifier": frozenset({"critical"}),
-    "crl_distribution_points": frozenset({"critical", "uris", "shards"}),
-    "authority_info_access": frozenset({"critical", "ca_issuers", "ocsp"}),
-    "key_usage": frozenset({"critical", "usages"}),
-    "extended_key_usage": frozenset({"critical", "purposes"}),
-    "basic_constraints": frozenset({"critical", "ca", "path_len"}),
-    "subject_alt_name": frozenset({"critical"}),
-    "certificate_policies": frozenset({"critical", "policies"}),
-    "raw": frozenset({"critical", "oid", "value_hex"}),
-}
-# Most shards a CDP may name: each shard is a CRL the CA republishes every period.
-MAX_CRL_SHARDS = 4096
-# RFC 5280 §4.2.1.1, §4.2.1.2, §4.2.1.13, §4.2.2.1: these MUST be non-critical.
-_NEVER_CRITICAL = frozenset(
-    {
-        "authority_key_identifier",
-        "subject_key_identifier",
-        "crl_distribution_points",
-        "authority_info_access",
-    }
-)
-# OIDs the typed entries cover: a raw entry may not smuggle one of them in.
-_TYPED_OIDS = frozenset(
-    {
-        "2.5.29.35",
-        "2.5.29.14",
-        "2.5.29.31",
-        "1.3.6.1.5.5.7.1.1",
-        "2.5.29.15",
-        "2.5.29.37",
-        "2.5.29.19",
-        "2.5.29.17",
-        "2.5.29.32",
-    }
-)
-_OID_RE = re.compile(
-    r"(?:[0-1]\.(?:[0-9]|[1-3][0-9])|2\.(?:0|[1-9][0-9]*))(?:\.(?:0|[1-9][0-9]*))+"
-)
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
-_SHORT_NAMES = frozenset(ATTRIBUTE_OIDS.values())
-
-#: The RA procedures a profile's ``identity_check`` may name (RFC 3647 §3.2.3 of a
-#: CP/CPS says which applies to which subscriber); the RA implements each one:
-#: ``dmc`` (the CSR inside a CMS SignedData by a device manufacturer certificate whose
-#: chip is allow-listed), ``transaction-id`` (a trusted agent registers the CSR and
-#: gets a single-use ID), ``aor`` (an authorized organizational representative may
-#: request the domains registered for it), ``trusted-agent`` (a named trusted agent
-#: submits the request).
-IDENTITY_CHECK_PROCEDURES = ("dmc", "transaction-id", "aor", "trusted-agent")
-#: Re-key types (RFC 3647 §3.3, §4.7): "A" authenticated by the current key, "B" by
-#: going through the initial registration again.
-REKEY_TYPES = ("A", "B")
-# Reasons only suspension uses (RFC 5280 §5.3.1).
-_SUSPENSION_REASONS = ("certificateHold", "removeFromCRL")
-_NO_SUSPENSION = (
-    "{reason} belongs to suspension, which this CP/CPS does not offer "
-    "(revocation.suspension = false)"
-)
-# Defaults of the optional tables (module docstring).
-DEFAULT_TRANSACTION_TTL_HOURS = 24
-DEFAULT_GENERATION_NAME = "{base}-{generation}"
-DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
-DEFAULT_LINK_PROFILE = "root-link"
-
-
-# --------------------------------------------------------------------------------------
-# Data model
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Validity:
-    """A validity span: calendar years/months (day clamped) or whole days."""
-
-    months: int = 0
-    days: int = 0
-
-    def not_after(self, not_before: int) -> int:
-        if self.months:
-            return add_months(not_before, self.months)
-        return not_before + self.days * 86400
-
-    def before(self, timestamp: int) -> int:
-        """The instant this span before ``timestamp`` (months: day clamped)."""
-        if self.months:
-            return add_months(timestamp, -self.months)
-        return timestamp - self.days * 86400
-
-    def __str__(self) -> str:
-        if self.months:
-            if self.months % 12 == 0:
-                return f"{self.months // 12} years"
-            return f"{self.months} months"
-        return f"{self.days} days"
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """A fixed span in seconds (a TTL, a grace period, a margin): written as exactly
-    one of days, hours, minutes, seconds."""
-
-    seconds: int
-
-    def __str__(self) -> str:
-        for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-            if self.seconds and self.seconds % n == 0:
-                return f"{self.seconds // n} {unit}"
-        return f"{self.seconds} seconds"
-
-
-@dataclass(frozen=True, slots=True)
-class CrlSchedule:
-    """A CA's CRL (RFC 3647 §4.9.7, §7.2): published every ``period`` (and after each
-    revocation), valid for ``validity`` (nextUpdate = thisUpdate + validity), written
-    to ``file_name`` (the stem the CDP URLs name: the CA name)."""
-
-    period: Validity
-    validity: Validity
-    file_name: str
-    section: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityCheck:
-    """The RA procedure (one of IDENTITY_CHECK_PROCEDURES) that authenticates a
-    profile's subscribers, and the CP/CPS section that defines it."""
-
-    procedure: str
-    section: str
-
-
-@dataclass(frozen=True, slots=True)
-class EarlyRekey:
-    """A type A re-key before the renewal window opens: the old certificate is revoked
-    with ``revocation_reason`` (an RFC 5280 CRLReason code) after ``revocation_grace``."""
-
-    revocation_reason: int
-    revocation_grace: Duration
-    section: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RekeyPolicy:
-    """Type A re-key: accepted from ``renewal_window`` before the current certificate
-    expires until ``grace_period`` after it expired; ``early`` None: refused before."""
-
-    renewal_window: Validity
-    grace_period: Validity
-    early: EarlyRekey | None
-    section: str = ""
-
-    def window(self, not_after: int) -> tuple[int, int]:
-        """(opens, closes) for a certificate expiring at ``not_after``."""
-        return self.renewal_window.before(not_after), self.grace_period.not_after(not_after)
-
-
-@dataclass(frozen=True)
-class RevocationPolicy:
-    """Revocation reasons (RFC 5280 CRLReason codes -> the CP/CPS circumstance or, for
-    ``refused``, why it is refused). A code in none of the three maps is refused by the
-    kind of certificate: subscriber or CA."""
-
-    subscriber_reasons: Mapping[int, str]
-    ca_reasons: Mapping[int, str]
-    refused: Mapping[int, str]
-    suspension: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TerminationPolicy:
-    """CA termination: every unexpired certificate is revoked with
-    ``revocation_reason``; each final CRL's nextUpdate is at least ``final_crl_margin``
-    after the last expiry it covers."""
-
-    revocation_reason: int
-    final_crl_margin: Duration
-    section: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RaPolicy:
-    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID."""
-
-    transaction_ttl: Duration
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationNaming:
-    """How a new CA generation is named: patterns with ``{base}`` and ``{generation}``
-    for CA names (file stems) and CNs (see :func:`generation_value`), and the profile
-    name under which link certificates are stored."""
-
-    name: str = DEFAULT_GENERATION_NAME
-    common_name: str = DEFAULT_GENERATION_COMMON_NAME
-    link_profile: str = DEFAULT_LINK_PROFILE
-    section: str = ""
-
-    def ca_name(self, name: str, generation: int) -> str:
-        return generation_value(self.name, name, generation)
-
-    def ca_common_name(self, common_name: str, generation: int) -> str:
-        return generation_value(self.common_name, common_name, generation)
-
-
-@functools.lru_cache(maxsize=64)
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for literal, fld, _spec, _conv in string.Formatter().parse(pattern):
-        parts.append(re.escape(literal))
-        if fld == "base":
-            parts.append("(?P<base>.+?)")
-        elif fld == "generation":
-            parts.append("(?P<generation>[0-9]+)")
-        elif fld is not None:
-            raise ProfileError(f"pattern {pattern!r}: unknown placeholder {{{fld}}}")
-    return re.compile("".join(parts))
-
-
-def generation_value(pattern: str, value: str, generation: int) -> str:
-    """``value``, a generation-1 name, in CA generation ``generation``. ``pattern`` has
-    one ``{base}`` and one ``{generation}``: a value that matches it has its generation
-    number replaced (``"{base}-{generation}"``: root-ca-1 -> root-ca-2); a value that
-    does not is its own base, unchanged in generation 1 (root -> root, root-2, ...)."""
-    if generation < 1:
-        raise ProfileError(f"CA generations count from 1, got {generation}")
-    m = _pattern_regex(pattern).fullmatch(value)
-    if m is None:
-        return value if generation == 1 else pattern.format(base=value, generation=generation)
-    return pattern.format(base=m["base"], generation=generation)
-
-
-def _spec_json(extensions: list[dict[str, Any]]) -> str:
-    return json.dumps({"extensions": extensions}, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class CaProfile:
-    """One CA of the hierarchy (000 §7.1.1, §7.1.2) for one environment."""
-
-    name: str
-    section: str
-    issuer: str
-    key_type: str
-    signature_algorithm: str
-    validity: Validity
-    subject: tuple[tuple[str, str], ...]
-    extensions: tuple[Mapping[str, Any], ...]
-    crl: CrlSchedule
-
-    @property
-    def self_signed(self) -> bool:
-        return self.issuer == self.name
-
-    def template_spec_json(self) -> str:
-        return _spec_json([dict(e) for e in self.extensions])
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A certificate profile (000 §7.1.3, §7.1.4) for one environment."""
-
-    name: str
-    section: str
-    issuer: str
-    subject_rule: str
-    subject_prefix: tuple[tuple[str, str], ...]
-    key_types: tuple[str, ...]
-    validity: Validity
-    extensions: tuple[Mapping[str, Any], ...]
-    identity_check: IdentityCheck
-    #: Re-key types offered (REKEY_TYPES), e.g. ("A", "B").
-    rekey: tuple[str, ...]
-    #: Drop CSR attributes equal to one of ``subject_prefix`` before the subject rule
-    #: reads the CSR (subscribers copy the certificate's DN into their requests).
-    ignore_prefix_in_csr: bool
-
-    def template_spec_json(self, shard: int | None = None) -> str:
-        """The template spec; a profile whose CDP is sharded needs the certificate's
-        shard (``crl_shard_of(serial, crl_shards)``) and gets that shard's URL."""
-        exts = []
-        for e in self.extensions:
-            e = dict(e)
-            if "shards" in e:
-                n = e.pop("shards")
-                if shard is None or not 0 <= shard < n:
-                    raise ProfileError(
-                        f"profile {self.name!r}: its CDP is sharded ({n} shards); "
-                        f"a shard number 0..{n - 1} is needed, got {shard!r}"
-                    )
-                e["uris"] = [u.replace("{shard}", str(shard)) for u in e["uris"]]
-            exts.append(e)
-        return _spec_json(exts)
-
-    @property
-    def crl_shards(self) -> int | None:
-        """Number of CRL shards the CDP names (None: one CRL per CA)."""
-        cdp = self.extension("crl_distribution_points")
-        return None if cdp is None else cdp.get("shards")
-
-    @property
-    def crl_shard_urls(self) -> tuple[str, ...]:
-        """The CDP URL templates (with ``{shard}``) of a sharded profile."""
-        cdp = self.extension("crl_distribution_points")
-        return tuple(cdp["uris"]) if cdp is not None and "shards" in cdp else ()
-
-    def extension(self, type_: str) -> Mapping[str, Any] | None:
-        for ext in self.extensions:
-            if ext["type"] == type_:
-                return ext
-        return None
-
-
-@dataclass(frozen=True)
-class ProfileSet:
-    name: str
-    env: str
-    document: str
-    envs: tuple[str, ...]
-    urls: Mapping[str, str]
-    revocation: RevocationPolicy
-    termination: TerminationPolicy
-    #: None when no profile offers type A re-key and the document has no [rekey].
-    rekey: RekeyPolicy | None
-    ra: RaPolicy
-    generations: GenerationNaming
-    #: Where the document came from: "<name>.toml" (bundled) or the path given.
-    source: str = "<string>"
-    cas: dict[str, CaProfile] = field(default_factory=dict)  # root first
-    profiles: dict[str, Profile] = field(default_factory=dict)
-
-    @property
-    def identity(self) -> str:
-        """How the CP/CPS names itself: ``name (document)``."""
-        return f"{self.name} ({self.document})"
-
-    def profiles_checked_by(self, procedure: str) -> tuple[str, ...]:
-        """The profiles whose identity check is ``procedure``, in document order."""
-        return tuple(
-            p.name for p in self.profiles.values() if p.identity_check.procedure == procedure
-        )
-
-    def ca(self, name: str) -> CaProfile:
-        try:
-            return self.cas[name]
-        except KeyError:
-            raise ProfileError(f"profile set {self.name!r} has no CA {name!r}") from None
-
-    def profile(self, name: str) -> Profile:
-        try:
-            return self.profiles[name]
-        except KeyError:
-            known = ", ".join(self.profiles)
-            raise ProfileError(f"unknown profile {name!r}; known: {known}") from None
-
-    def profiles_of(self, ca_name: str) -> list[Profile]:
-        return [p for p in self.profiles.values() if p.issuer == ca_name]
-
-
-# --------------------------------------------------------------------------------------
-# Validation helpers: each takes the value and its path, returns the typed value.
-# --------------------------------------------------------------------------------------
-
-
-def _fail(path: str, message: str) -> ProfileError:
-    return ProfileError(f"{path}: {message}")
-
-
-def _table(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(path or "<document>", f"expected a table, got {type(value).__name__}")
-    return value
-
-
-def _keys(table: Mapping[str, Any], path: str, required: set[str], optional: set[str]) -> None:
-    for key in table:
-        if key not in required and key not in optional:
-            raise _fail(_join(path, key), "unknown key")
-    for key in sorted(required):
-        if key not in table:
-            raise _fail(_join(path, key), "missing")
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _str(value: Any, path: str, *, empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise _fail(path, f"expected a string, got {type(value).__name__}")
-    if not empty and not value:
-        raise _fail(path, "empty string")
-    return value
-
-
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(path, f"expected true or false, got {value!r}")
-    return value
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _fail(path, f"expected an array, got {type(value).__name__}")
-    return value
-
-
-def _oid(value: Any, path: str) -> str:
-    text = _str(value, path)
-    if not _OID_RE.fullmatch(text):
-        raise _fail(path, f"not a dotted OID: {text!r}")
-    return text
-
-
-def _url(value: Any, path: str, urls: Mapping[str, str]) -> str:
-    text = _str(value, path)
-    try:
-        text = text.format_map(urls)
-    except (KeyError, ValueError, IndexError) as exc:
-        raise _fail(path, f"bad placeholder in {text!r}: {exc}") from None
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https", "ldap") or not parts.netloc:
-        raise _fail(path, f"not an absolute http/ldap URL: {text!r}")
-    if any(ch.isspace() for ch in text) or not text.isascii():
-        raise _fail(path, f"URL has spaces or non-ASCII characters: {text!r}")
-    return text
-
-
-def _name(value: Any, path: str) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for i, item in enumerate(_list(value, path)):
-        p = f"{path}[{i}]"
-        pair = _list(item, p)
-        if len(pair) != 2:
-            raise _fail(p, "expected [attribute, value]")
-        attr = _str(pair[0], f"{p}[0]")
-        if attr not in _SHORT_NAMES and not _OID_RE.fullmatch(attr):
-            raise _fail(f"{p}[0]", f"unknown attribute {attr!r}")
-        text = _str(pair[1], f"{p}[1]")
-        if text != text.strip():
-            # 000 §7.1.3.3-5 print "OU= Porthos client": a stray space is a slip, never data.
-            raise _fail(f"{p}[1]", f"leading or trailing space in {text!r}")
-        if len(text) > 64:
-            raise _fail(f"{p}[1]", "longer than 64 characters (RFC 5280 Appendix A)")
-        out.append((attr, text))
-    return tuple(out)
-
-
-def _validity(value: Any, path: str) -> Validity:
-    table = _table(value, path)
-    if len(table) != 1 or next(iter(table)) not in ("years", "months", "days"):
-        raise _fail(path, "expected exactly one of years, months, days")
-    unit, n = next(iter(table.items()))
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise _fail(_join(path, unit), f"expected a positive integer, got {n!r}")
-    if unit == "years":
-        return Validity(months=12 * n)
-    if unit == "months":
-        return Validity(months=n)
-    return Validity(days=n)
-
-
-def _duration(value: Any, path: str, *, minimum: int = 1) -> Duration:
-    units = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-    table = _table(value, path)
-    if len(table) != 1 or next(iter(table)) not in units:
-        raise _fail(path, "expected exactly one of days, hours, minutes, seconds")
-    unit, n = next(iter(table.items()))
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise _fail(_join(path, unit), f"expected {what}, got {n!r}")
-    return Duration(n * units[unit])
-
-
-def _reason(value: Any, path: str) -> int:
-    """An RFC 5280 §5.3.1 CRLReason, spelled as there (e.g. keyCompromise) -> its code."""
-    name = _str(value, path)
-    if name not in REASONS:
-        raise _fail(path, f"unknown CRL reason {name!r}; RFC 5280 names: {', '.join(REASONS)}")
-    return REASONS[name]
-
-
-def _reasons(value: Any, path: str) -> dict[int, str]:
-    """A table ``{reason name = "the CP/CPS circumstance or rule"}`` -> {code: text}."""
-    out: dict[int, str] = {}
-    for name, text in _table(value, path).items():
-        out[_reason(name, _join(path, name))] = _str(text, _join(path, name))
-    return out
-
-
-def _revocation(value: Any, path: str) -> RevocationPolicy:
-    t = _table(value, path)
-    _keys(t, path, {"suspension", "subscriber_reasons", "ca_reasons"}, {"refused"})
-    suspension = _bool(t["suspension"], _join(path, "suspension"))
-    if suspension:
-        raise _fail(
-            _join(path, "suspension"),
-            "suspension (certificateHold, removeFromCRL) is not implemented by porthos",
-        )
-    allowed: dict[str, dict[int, str]] = {}
-    for key in ("subscriber_reasons", "ca_reasons"):
-        kp = _join(path, key)
-        allowed[key] = _reasons(t[key], kp)
-        if not allowed[key]:
-            raise _fail(kp, "at least one reason required")
-        for name in t[key]:
-            if name in _SUSPENSION_REASONS:
-                raise _fail(_join(kp, name), "suspension is not offered (suspension = false)")
-    rp = _join(path, "refused")
-    refused = _reasons(t.get("refused", {}), rp)
-    for name in t.get("refused", {}):
-        for key, codes in allowed.items():
-            if REASONS[name] in codes:
-                raise _fail(_join(rp, name), f"also allowed in {_join(path, key)}")
-    for name in _SUSPENSION_REASONS:
-        refused.setdefault(REASONS[name], _NO_SUSPENSION.format(reason=name))
-    return RevocationPolicy(
-        subscriber_reasons=MappingProxyType(allowed["subscriber_reasons"]),
-        ca_reasons=MappingProxyType(allowed["ca_reasons"]),
-        refused=MappingProxyType(refused),
-        suspension=suspension,
-    )
-
-
-def _termination(value: Any, path: str, revocation: RevocationPolicy) -> TerminationPolicy:
-    t = _table(value, path)
-    _keys(t, path, {"revocation_reason", "final_crl_margin"}, {"section"})
-    rp = _join(path, "revocation_reason")
-    reason = _reason(t["revocation_reason"], rp)
-    # Termination revokes subscriber and CA certificates alike with this reason.
-    for key, codes in (
-        ("subscriber_reasons", revocation.subscriber_reasons),
-        ("ca_reasons", revocation.ca_reasons),
-    ):
-        if reason not in codes:
-            raise _fail(rp, f"{t['revocation_reason']} is not in revocation.{key}")
-    return TerminationPolicy(
-        revocation_reason=reason,
-        final_crl_margin=_duration(t["final_crl_margin"], _join(path, "final_crl_margin")),
-        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
-    )
-
-
-def _rekey(value: Any, path: str, revocation: RevocationPolicy) -> RekeyPolicy:
-    t = _table(value, path)
-    _keys(t, path, {"renewal_window", "grace_period"}, {"early", "section"})
-    early = None
-    if "early" in t:
-        ep = _join(path, "early")
-        e = _table(t["early"], ep)
-        _keys(e, ep, {"revocation_reason", "revocation_grace"}, {"section"})
-        rp = _join(ep, "revocation_reason")
-        reason = _reason(e["revocation_reason"], rp)
-        if reason not in revocation.subscriber_reasons:
-            raise _fail(rp, f"{e['revocation_reason']} is not in revocation.subscriber_reasons")
-        early = EarlyRekey(
-            revocation_reason=reason,
-            # 0: revoked at the next processing of scheduled revocations.
-            revocation_grace=_duration(
-                e["revocation_grace"], _join(ep, "revocation_grace"), minimum=0
-            ),
-            section=_str(e.get("section", ""), _join(ep, "section"), empty=True),
-        )
-    return RekeyPolicy(
-        renewal_window=_validity(t["renewal_window"], _join(path, "renewal_window")),
-        grace_period=_validity(t["grace_period"], _join(path, "grace_period")),
-        early=early,
-        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
-    )
-
-
-def _ra(value: Any, path: str) -> RaPolicy:
-    t = _table(value, path)
-    _keys(t, path, set(), {"transaction_ttl"})
-    ttl = Duration(DEFAULT_TRANSACTION_TTL_HOURS * 3600)
-    if "transaction_ttl" in t:
-        ttl = _duration(t["transaction_ttl"], _join(path, "transaction_ttl"))
-    return RaPolicy(transaction_ttl=ttl)
-
-
-def _pattern(value: Any, path: str) -> str:
-    text = _str(value, path)
-    try:
-        parsed = [(f, sp, cv) for _, f, sp, cv in string.Formatter().parse(text) if f is not None]
-    except ValueError as exc:
-        raise _fail(path, f"bad pattern {text!r}: {exc}") from None
-    if any(sp or cv for _, sp, cv in parsed):
-        raise _fail(path, f"no format specs or conversions in a pattern: {text!r}")
-    if sorted(f for f, _, _ in parsed) != ["base", "generation"]:
-        raise _fail(path, f"expected exactly one {{base}} and one {{generation}}, got {text!r}")
-    return text
-
-
-def _generations(value: Any, path: str) -> GenerationNaming:
-    t = _table(value, path)
-    _keys(t, path, set(), {"name", "common_name", "link_profile", "section"})
-    naming = GenerationNaming()
-    name = _pattern(t.get("name", naming.name), _join(path, "name"))
-    if not _NAME_RE.fullmatch(name.format(base="a", generation=2)):
-        raise _fail(_join(path, "name"), "CA names are lower-case letters, digits and '-'")
-    link = _str(t.get("link_profile", naming.link_profile), _join(path, "link_profile"))
-    if not _NAME_RE.fullmatch(link):
-        raise _fail(
-            _join(path, "link_profile"), "profile names are lower-case letters, digits and '-'"
-        )
-    return GenerationNaming(
-        name=name,
-        common_name=_pattern(t.get("common_name", naming.common_name), _join(path, "common_name")),
-        link_profile=link,
-        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
-    )
-
-
-def _crl_schedule(value: Any, path: str, ca_name: str) -> CrlSchedule:
-    t = _table(value, path)
-    _keys(t, path, {"period", "validity"}, {"section"})
-    period = _validity(t["period"], _join(path, "period"))
-    validity = _validity(t["validity"], _join(path, "validity"))
-    # A CRL must be replaced before its nextUpdate (RFC 5280 §5.1.2.5): the period must
-    # be shorter than the validity.
-    if period.not_after(0) >= validity.not_after(0):
-        raise _fail(_join(path, "period"), f"{period} is not shorter than validity ({validity})")
-    return CrlSchedule(
-        period=period,
-        validity=validity,
-        file_name=f"{ca_name}.crl",
-        section=_str(t.get("section", ""), _join(path, "section"), empty=True),
-    )
-
-
-def _identity_check(value: Any, path: str) -> IdentityCheck:
-    t = _table(value, path)
-    _keys(t, path, {"procedure", "section"}, set())
-    procedure = _str(t["procedure"], _join(path, "procedure"))
-    if procedure not in IDENTITY_CHECK_PROCEDURES:
-        raise _fail(
-            _join(path, "procedure"),
-            f"unknown RA procedure {procedure!r}; known: {', '.join(IDENTITY_CHECK_PROCEDURES)}",
-        )
-    return IdentityCheck(procedure=procedure, section=_str(t["section"], _join(path, "section")))
-
-
-def _rekey_types(value: Any, path: str) -> tuple[str, ...]:
-    out: list[str] = []
-    for j, item in enumerate(_list(value, path)):
-        name = _str(item, f"{path}[{j}]")
-        if name not in REKEY_TYPES:
-            raise _fail(f"{path}[{j}]", f"unknown re-key type {name!r}; known: A, B")
-        if name in out:
-            raise _fail(f"{path}[{j}]", f"duplicate re-key type {name!r}")
-        out.append(name)
-    if not out:
-        raise _fail(path, "at least one re-key type required (B: initial registration)")
-    return tuple(out)
-
-
-def _extensions(
-    value: Any, path: str, urls: Mapping[str, str], issuer: str, allow_shards: bool = True
-) -> tuple[dict[str, Any], ...]:
-    seen: dict[str, str] = {}
-    out: list[dict[str, Any]] = []
-    for i, item in enumerate(_list(value, path)):
-        p = f"{path}[{i}]"
-        ext = _table(item, p)
-        type_ = _str(ext.get("type"), _join(p, "type")) if "type" in ext else None
-        if type_ is None:
-            raise _fail(_join(p, "type"), "missing")
-        if type_ not in _EXTENSION_KEYS:
-            raise _fail(_join(p, "type"), f"unknown extension type {type_!r}")
-        for key in ext:
-            if key != "type" and key not in _EXTENSION_KEYS[type_]:
-                raise _fail(_join(p, key), f"unknown key for {type_}")
-        clean: dict[str, Any] = {"type": type_}
-        if "critical" in ext:
-            clean["critical"] = _bool(ext["critical"], _join(p, "critical"))
-            if clean["critical"] and type_ in _NEVER_CRITICAL:
-                raise _fail(_join(p, "critical"), f"{type_} must not be critical (RFC 5280)")
-        dup_key = type_
-        if type_ == "crl_distribution_points" or type_ == "authority_info_access":
-            lists = ("uris",) if type_ == "crl_distribution_points" else ("ca_issuers", "ocsp")
-            shards = None
-            if "shards" in ext:
-                # A sharded CDP (the Let's Encrypt way): each URI carries "{shard}", the
-                # certificate gets shard crl_shard_of(serial, shards)'s URL, and that
-                # shard CRL's IssuingDistributionPoint names the same URL (RFC 5280
-                # §5.2.5, §6.3.3 (b)(2)(i)).
-                sp = _join(p, "shards")
-                shards = ext["shards"]
-                if not allow_shards:
-                    raise _fail(sp, "only end-entity profiles may shard their CDP")
-                if isinstance(shards, bool) or not isinstance(shards, int):
-                    raise _fail(sp, f"expected an integer, got {shards!r}")
-                if not 1 <= shards <= MAX_CRL_SHARDS:
-                    raise _fail(sp, f"expected 1..{MAX_CRL_SHARDS}, got {shards}")
-                clean["shards"] = shards
-            # "{shard}" survives URL expansion only in a sharded CDP.
-            with_shard = {**urls, "shard": "{shard}"} if shards is not None else urls
-            for key in lists:
-                if key in ext:
-                    kp = _join(p, key)
-                    uris = [
-                        _url(u, f"{kp}[{j}]", with_shard)
-                        for j, u in enumerate(_list(ext[key], kp))
-                    ]
-                    for j, u in enumerate(uris):
-                        # The repository publishes <ca>.crl / <ca>.crt (000 §2.1): a URL
-                        # naming another CA is a copy-paste slip. A shard's file is
-                        # <ca>-<anything with {shard}>.crl.
-                        stem = Path(urlsplit(u).path).stem
-                        if shards is not None:
-                            if "{shard}" not in urlsplit(u).path or not stem.startswith(
-                                f"{issuer}-"
-                            ):
-                                raise _fail(
-                                    f"{kp}[{j}]",
-                                    f"a sharded CDP URL must be .../{issuer}-...{{shard}}...crl, "
-                                    f"got {u!r}",
-                                )
-                        elif key != "ocsp" and stem != issuer:
-                            raise _fail(
-                                f"{kp}[{j}]", f"URL names {stem!r}, the issuing CA is {issuer!r}"
-                            )
-                    clean[key] = uris
-            if type_ == "crl_distribution_points" and not clean.get("uris"):
-                raise _fail(_join(p, "uris"), "at least one URI required")
-            if type_ == "authority_info_access":
-                if not clean.get("ca_issuers") and not clean.get("ocsp"):
-                    raise _fail(_join(p, "ca_issuers"), "at least one URI required")
-                clean.setdefault("ca_issuers", [])
-                clean.setdefault("ocsp", [])
-        elif type_ == "key_usage":
-            kp = _join(p, "usages")
-            if "usages" not in ext:
-                raise _fail(kp, "missing")
-            usages = []
-            for j, u in enumerate(_list(ext["usages"], kp)):
-                name = _str(u, f"{kp}[{j}]")
-                if name not in KEY_USAGES:
-                    raise _fail(f"{kp}[{j}]", f"unknown key usage {name!r}")
-                if name in usages:
-                    raise _fail(f"{kp}[{j}]", f"duplicate key usage {name!r}")
-                usages.append(name)
-            if not usages:
-                raise _fail(kp, "at least one key usage required (RFC 5280 §4.2.1.3)")
-            clean["usages"] = usages
-        elif type_ == "extended_key_usage":
-            kp = _join(p, "purposes")
-            if "purposes" not in ext:
-                raise _fail(kp, "missing")
-            purposes = [_oid(o, f"{kp}[{j}]") for j, o in enumerate(_list(ext["purposes"], kp))]
-            if not purposes or len(set(purposes)) != len(purposes):
-                raise _fail(kp, "expected one or more distinct OIDs")
-            clean["purposes"] = purposes
-        elif type_ == "basic_constraints":
-            if "ca" not in ext:
-                raise _fail(_join(p, "ca"), "missing")
-            clean["ca"] = _bool(ext["ca"], _join(p, "ca"))
-            path_len = ext.get("path_len")
-            if path_len is not None:
-                if isinstance(path_len, bool) or not isinstance(path_len, int) or path_len < 0:
-                    raise _fail(
-                        _join(p, "path_len"), f"expected an integer >= 0, got {path_len!r}"
-                    )
-                if not clean["ca"]:
-                    raise _fail(_join(p, "path_len"), "only a CA may have a path length")
-            clean["path_len"] = path_len
-        elif type_ == "certificate_policies":
-            kp = _join(p, "policies")
-            policies = []
-            for j, pol in enumerate(_list(ext.get("policies", []), kp)):
-                pp = f"{kp}[{j}]"
-                pt = _table(pol, pp)
-                _keys(pt, pp, {"oid"}, {"cps_uris", "user_notices"})
-                entry: dict[str, Any] = {"oid": _oid(pt["oid"], _join(pp, "oid"))}
-                up = _join(pp, "cps_uris")
-                entry["cps_uris"] = [
-                    _url(u, f"{up}[{k}]", urls)
-                    for k, u in enumerate(_list(pt.get("cps_uris", []), up))
-                ]
-                np_ = _join(pp, "user_notices")
-                entry["user_notices"] = [
-                    _str(t, f"{np_}[{k}]")
-                    for k, t in enumerate(_list(pt.get("user_notices", []), np_))
-                ]
-                policies.append(entry)
-            if not policies:
-                raise _fail(kp, "at least one policy required")
-            clean["policies"] = policies
-        elif type_ == "raw":
-            oid = _oid(ext.get("oid"), _join(p, "oid"))
-            if oid in _TYPED_OIDS:
-                raise _fail(_join(p, "oid"), f"{oid} has a typed entry; use it")
-            hex_ = _str(ext.get("value_hex"), _join(p, "value_hex"))
-            try:
-                bytes.fromhex(hex_)
-            except ValueError:
-                raise _fail(_join(p, "value_hex"), "not hex") from None
-            clean["oid"] = oid
-            clean["value_hex"] = hex_
-            dup_key = f"raw:{oid}"
-        if dup_key in seen:
-            raise _fail(p, f"{type_} already listed at {seen[dup_key]}")
-        seen[dup_key] = p
-        out.append(clean)
-    return tuple(out)
-
-
-def _ku(extensions: tuple[Mapping[str, Any], ...]) -> tuple[int, list[str]]:
-    for i, ext in enumerate(extensions):
-        if ext["type"] == "key_usage":
-            return i, list(ext["usages"])
-    return -1, []
-
-
-def _bc(extensions: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:
-    for ext in extensions:
-        if ext["type"] == "basic_constraints":
-            return ext
-    return None
-
 
 # --------------------------------------------------------------------------------------
 # Loader
@@ -936,49 +93,49 @@ def parse_profile_set(text: str, env: str, *, source: str = "<string>") -> Profi
 
 def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<string>") -> ProfileSet:
     """Validate a parsed profile-set document (the TOML as a dict) for one environment."""
-    doc = _table(doc, "")
-    _keys(
+    doc = as_table(doc, "")
+    require_keys(
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
         {"rekey", "ra", "generations"},
     )
     if doc["schema"] != 1:
-        raise _fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
-    set_name = _str(doc["name"], "name")
-    if not _NAME_RE.fullmatch(set_name):
-        raise _fail("name", "a CP/CPS name is lower-case letters, digits and '-'")
-    document = _str(doc["document"], "document")
-    revocation = _revocation(doc["revocation"], "revocation")
-    termination = _termination(doc["termination"], "termination", revocation)
-    rekey = _rekey(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
-    ra = _ra(doc.get("ra", {}), "ra")
-    generations = _generations(doc.get("generations", {}), "generations")
+        raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
+    set_name = as_text(doc["name"], "name")
+    if not NAME_RE.fullmatch(set_name):
+        raise fail("name", "a CP/CPS name is lower-case letters, digits and '-'")
+    document = as_text(doc["document"], "document")
+    revocation = revocation_table(doc["revocation"], "revocation")
+    termination = termination_table(doc["termination"], "termination", revocation)
+    rekey = rekey_table(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
+    ra = ra_table(doc.get("ra", {}), "ra")
+    generations = generations_table(doc.get("generations", {}), "generations")
 
-    envs = _table(doc["envs"], "envs")
+    envs = as_table(doc["envs"], "envs")
     if env not in envs:
-        raise _fail("envs", f"no environment {env!r}; known: {', '.join(envs)}")
+        raise fail("envs", f"no environment {env!r}; known: {', '.join(envs)}")
     all_urls: dict[str, dict[str, str]] = {}
     for env_name, env_table in envs.items():
         p = f"envs.{env_name}"
-        t = _table(env_table, p)
-        _keys(t, p, {"crl", "crt"}, set())
+        t = as_table(env_table, p)
+        require_keys(t, p, {"crl", "crt"}, set())
         bases = {}
         for key in ("crl", "crt"):
-            base = _url(t[key], _join(p, key), {})
+            base = as_url(t[key], join(p, key), {})
             if base.endswith("/"):
-                raise _fail(_join(p, key), "base URL must not end with '/'")
+                raise fail(join(p, key), "base URL must not end with '/'")
             bases[key] = base
         all_urls[env_name] = bases
     urls = all_urls[env]
 
     cas: dict[str, CaProfile] = {}
-    for ca_name, raw in _table(doc["cas"], "cas").items():
+    for ca_name, raw in as_table(doc["cas"], "cas").items():
         p = f"cas.{ca_name}"
-        if not _NAME_RE.fullmatch(ca_name):
-            raise _fail(p, "CA names are lower-case letters, digits and '-' (file stems)")
-        t = _table(raw, p)
-        _keys(
+        if not NAME_RE.fullmatch(ca_name):
+            raise fail(p, "CA names are lower-case letters, digits and '-' (file stems)")
+        t = as_table(raw, p)
+        require_keys(
             t,
             p,
             {
@@ -993,70 +150,68 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             },
             set(),
         )
-        issuer = _str(t["issuer"], _join(p, "issuer"))
+        issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer != ca_name and issuer not in cas:
-            raise _fail(
-                _join(p, "issuer"),
+            raise fail(
+                join(p, "issuer"),
                 f"unknown CA {issuer!r} (an issuer must be listed before the CAs it signs)",
             )
         if issuer == ca_name and cas:
-            raise _fail(_join(p, "issuer"), "the self-signed root must be the first CA")
+            raise fail(join(p, "issuer"), "the self-signed root must be the first CA")
         if issuer != ca_name and not cas:
-            raise _fail(_join(p, "issuer"), "the first CA must be the self-signed root")
-        key_type = _str(t["key_type"], _join(p, "key_type"))
+            raise fail(join(p, "issuer"), "the first CA must be the self-signed root")
+        key_type = as_text(t["key_type"], join(p, "key_type"))
         if key_type not in KEY_TYPE_NAMES:
-            raise _fail(_join(p, "key_type"), f"unknown key type {key_type!r}")
-        sig = _str(t["signature_algorithm"], _join(p, "signature_algorithm"))
+            raise fail(join(p, "key_type"), f"unknown key type {key_type!r}")
+        sig = as_text(t["signature_algorithm"], join(p, "signature_algorithm"))
         if sig not in SIGNATURE_ALGORITHMS:
-            raise _fail(_join(p, "signature_algorithm"), f"unknown signature algorithm {sig!r}")
-        subjects = _table(t["subject"], _join(p, "subject"))
+            raise fail(join(p, "signature_algorithm"), f"unknown signature algorithm {sig!r}")
+        subjects = as_table(t["subject"], join(p, "subject"))
         for env_name in subjects:
             if env_name not in envs:
-                raise _fail(_join(p, f"subject.{env_name}"), "unknown environment")
+                raise fail(join(p, f"subject.{env_name}"), "unknown environment")
         # Every environment must be complete, whichever one is loaded now.
         for env_name in envs:
             if env_name not in subjects:
-                raise _fail(_join(p, f"subject.{env_name}"), "missing")
-            _name(subjects[env_name], _join(p, f"subject.{env_name}"))
-        subject = _name(subjects[env], _join(p, f"subject.{env}"))
+                raise fail(join(p, f"subject.{env_name}"), "missing")
+            as_name(subjects[env_name], join(p, f"subject.{env_name}"))
+        subject = as_name(subjects[env], join(p, f"subject.{env}"))
         if not subject:
-            raise _fail(
-                _join(p, f"subject.{env}"), "a CA subject must not be empty (RFC 5280 §4.1.2.6)"
+            raise fail(
+                join(p, f"subject.{env}"), "a CA subject must not be empty (RFC 5280 §4.1.2.6)"
             )
         if any(s.subject == subject for s in cas.values()):
-            raise _fail(_join(p, f"subject.{env}"), "same subject as another CA")
-        exts = _extensions(
-            t["extensions"], _join(p, "extensions"), urls, issuer, allow_shards=False
-        )
-        bc = _bc(exts)
+            raise fail(join(p, f"subject.{env}"), "same subject as another CA")
+        exts = extensions(t["extensions"], join(p, "extensions"), urls, issuer, allow_shards=False)
+        bc = basic_constraints_of(exts)
         if bc is None or not bc["ca"]:
-            raise _fail(_join(p, "extensions"), "a CA needs basic_constraints with ca = true")
-        ku_at, usages = _ku(exts)
+            raise fail(join(p, "extensions"), "a CA needs basic_constraints with ca = true")
+        ku_at, usages = key_usage_of(exts)
         if "key_cert_sign" not in usages:
-            raise _fail(
-                _join(p, "extensions"), "a CA needs key_usage key_cert_sign (RFC 5280 §4.2.1.3)"
+            raise fail(
+                join(p, "extensions"), "a CA needs key_usage key_cert_sign (RFC 5280 §4.2.1.3)"
             )
         cas[ca_name] = CaProfile(
             name=ca_name,
-            section=_str(t["section"], _join(p, "section")),
+            section=as_text(t["section"], join(p, "section")),
             issuer=issuer,
             key_type=key_type,
             signature_algorithm=sig,
-            validity=_validity(t["validity"], _join(p, "validity")),
+            validity=as_validity(t["validity"], join(p, "validity")),
             subject=subject,
             extensions=exts,
-            crl=_crl_schedule(t["crl"], _join(p, "crl"), ca_name),
+            crl=crl_schedule(t["crl"], join(p, "crl"), ca_name),
         )
     if not cas:
-        raise _fail("cas", "no CAs")
+        raise fail("cas", "no CAs")
 
     profiles: dict[str, Profile] = {}
-    for prof_name, raw in _table(doc["profiles"], "profiles").items():
+    for prof_name, raw in as_table(doc["profiles"], "profiles").items():
         p = f"profiles.{prof_name}"
-        if not _NAME_RE.fullmatch(prof_name):
-            raise _fail(p, "profile names are lower-case letters, digits and '-'")
-        t = _table(raw, p)
-        _keys(
+        if not NAME_RE.fullmatch(prof_name):
+            raise fail(p, "profile names are lower-case letters, digits and '-'")
+        t = as_table(raw, p)
+        require_keys(
             t,
             p,
             {
@@ -1071,63 +226,63 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             },
             {"rekey", "ignore_prefix_in_csr"},
         )
-        issuer = _str(t["issuer"], _join(p, "issuer"))
+        issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer not in cas:
-            raise _fail(_join(p, "issuer"), f"unknown CA {issuer!r}")
-        rule = _str(t["subject_rule"], _join(p, "subject_rule"))
+            raise fail(join(p, "issuer"), f"unknown CA {issuer!r}")
+        rule = as_text(t["subject_rule"], join(p, "subject_rule"))
         if rule not in SUBJECT_RULES:
-            raise _fail(
-                _join(p, "subject_rule"),
+            raise fail(
+                join(p, "subject_rule"),
                 f"unknown rule {rule!r}; known: {', '.join(SUBJECT_RULES)}",
             )
-        kp = _join(p, "key_types")
+        kp = join(p, "key_types")
         key_types = []
-        for j, k in enumerate(_list(t["key_types"], kp)):
-            name = _str(k, f"{kp}[{j}]")
+        for j, k in enumerate(as_list(t["key_types"], kp)):
+            name = as_text(k, f"{kp}[{j}]")
             if name not in KEY_TYPE_NAMES:
-                raise _fail(f"{kp}[{j}]", f"unknown key type {name!r}")
+                raise fail(f"{kp}[{j}]", f"unknown key type {name!r}")
             if name in key_types:
-                raise _fail(f"{kp}[{j}]", f"duplicate key type {name!r}")
+                raise fail(f"{kp}[{j}]", f"duplicate key type {name!r}")
             key_types.append(name)
         if not key_types:
-            raise _fail(kp, "at least one key type required")
-        exts = _extensions(t["extensions"], _join(p, "extensions"), urls, issuer)
-        bc = _bc(exts)
+            raise fail(kp, "at least one key type required")
+        exts = extensions(t["extensions"], join(p, "extensions"), urls, issuer)
+        bc = basic_constraints_of(exts)
         if bc is not None and bc["ca"]:
-            raise _fail(_join(p, "extensions"), "a subscriber profile must have ca = false")
-        ku_at, usages = _ku(exts)
+            raise fail(join(p, "extensions"), "a subscriber profile must have ca = false")
+        ku_at, usages = key_usage_of(exts)
         if all(k.startswith("ec-") for k in key_types):
             # RFC 5480 §3: keyEncipherment and dataEncipherment MUST NOT be asserted for
             # id-ecPublicKey keys (the 000 §7.1.3.4 slip).
             for j, u in enumerate(usages):
                 if u in ("key_encipherment", "data_encipherment"):
-                    raise _fail(
+                    raise fail(
                         f"{p}.extensions[{ku_at}].usages[{j}]",
                         f"{u} is not allowed for EC keys (RFC 5480 §3)",
                     )
         if "key_cert_sign" in usages or "crl_sign" in usages:
-            raise _fail(
+            raise fail(
                 f"{p}.extensions[{ku_at}].usages", "a subscriber may not sign certificates or CRLs"
             )
         profiles[prof_name] = Profile(
             name=prof_name,
-            section=_str(t["section"], _join(p, "section")),
+            section=as_text(t["section"], join(p, "section")),
             issuer=issuer,
             subject_rule=rule,
-            subject_prefix=_name(t["subject_prefix"], _join(p, "subject_prefix")),
+            subject_prefix=as_name(t["subject_prefix"], join(p, "subject_prefix")),
             key_types=tuple(key_types),
-            validity=_validity(t["validity"], _join(p, "validity")),
+            validity=as_validity(t["validity"], join(p, "validity")),
             extensions=exts,
-            identity_check=_identity_check(t["identity_check"], _join(p, "identity_check")),
-            rekey=_rekey_types(t.get("rekey", ["B"]), _join(p, "rekey")),
-            ignore_prefix_in_csr=_bool(
-                t.get("ignore_prefix_in_csr", False), _join(p, "ignore_prefix_in_csr")
+            identity_check=identity_check(t["identity_check"], join(p, "identity_check")),
+            rekey=rekey_types(t.get("rekey", ["B"]), join(p, "rekey")),
+            ignore_prefix_in_csr=as_bool(
+                t.get("ignore_prefix_in_csr", False), join(p, "ignore_prefix_in_csr")
             ),
         )
         if "A" in profiles[prof_name].rekey and rekey is None:
-            raise _fail("rekey", f"missing; {p}.rekey offers type A re-key")
+            raise fail("rekey", f"missing; {p}.rekey offers type A re-key")
     if generations.link_profile in profiles:
-        raise _fail(
+        raise fail(
             "generations.link_profile",
             f"{generations.link_profile!r} is a certificate profile of this CP/CPS",
         )
@@ -1137,8 +292,8 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         # rollovers derive it; a clash would only show at the rollover).
         new = generations.ca_name(ca_name, 2)
         clash = new in gen2.values() or (new != ca_name and new in cas)
-        if not _NAME_RE.fullmatch(new) or clash:
-            raise _fail("generations.name", f"CA {ca_name} would become {new!r} in generation 2")
+        if not NAME_RE.fullmatch(new) or clash:
+            raise fail("generations.name", f"CA {ca_name} would become {new!r} in generation 2")
         gen2[ca_name] = new
     shard_scheme: dict[str, tuple[str, int | None, tuple[str, ...]]] = {}
     for prof in profiles.values():
@@ -1148,13 +303,13 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             scheme = (prof.name, prof.crl_shards, prof.crl_shard_urls)
             first = shard_scheme.setdefault(prof.issuer, scheme)
             if first[1:] != scheme[1:]:
-                raise _fail(
+                raise fail(
                     f"profiles.{prof.name}.extensions",
                     f"CDP shards differ from profile {first[0]!r} of the same CA",
                 )
         ca = cas[prof.issuer]
         if prof.validity.not_after(0) > ca.validity.not_after(0):
-            raise _fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")
+            raise fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")
 
     return ProfileSet(
         name=set_name,
@@ -1187,7 +342,7 @@ def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str
             return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
             raise ProfileError(f"cannot read profile set {name!r}: {exc}") from None
-    if not _NAME_RE.fullmatch(name):
+    if not NAME_RE.fullmatch(name):
         raise ProfileError(f"bad profile set name {name!r}")
     try:
         resource = resources.files(f"porthos.cpcps.{name}").joinpath(f"{name}.toml")

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from porthos.status import IssueStatus, KeyType
 
 if TYPE_CHECKING:
-    from porthos.cpcps.loader import Profile
+    from porthos.cpcps.profiles import Profile
 
 __all__ = [
     "ATTRIBUTE_OIDS",

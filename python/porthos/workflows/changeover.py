@@ -58,13 +58,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from porthos import _native, hsm
-from porthos.cpcps.loader import (
-    CaProfile,
-    ProfileSet,
-    build_profile_set,
-    load_profile_set,
-    profile_set_text,
-)
+from porthos.cpcps.loader import build_profile_set, load_profile_set, profile_set_text
+from porthos.cpcps.profiles import CaProfile, ProfileSet
 from porthos.exceptions import LifecycleError, ProfileError, WorkspaceError
 from porthos.issuance import signers
 from porthos.store import audit

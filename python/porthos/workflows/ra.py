@@ -48,7 +48,7 @@ from porthos.store import audit
 from porthos.workspace.authority import IssueResult, der_to_pem, normalise_csr_input, subject_text
 
 if TYPE_CHECKING:
-    from porthos.cpcps.loader import Profile
+    from porthos.cpcps.profiles import Profile
     from porthos.workspace.authority import CertificateAuthority, CsrInput, Workspace
 
 __all__ = [

@@ -41,7 +41,8 @@ from numpy.typing import NDArray
 
 from porthos import _native, hsm
 from porthos.cpcps import policy
-from porthos.cpcps.loader import CaProfile, Profile, ProfileSet, load_profile_set
+from porthos.cpcps.loader import load_profile_set
+from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.issuance import signers
 from porthos.issuance.pipeline import StageWorker, piece_cuts

@@ -1,0 +1,244 @@
+"""The extensions of a certificate profile: validated at load into the template spec
+entries of docs/template-spec.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from porthos.cpcps.fields import (
+    as_bool,
+    as_list,
+    as_oid,
+    as_table,
+    as_text,
+    as_url,
+    fail,
+    join,
+    require_keys,
+)
+
+KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+SIGNATURE_ALGORITHMS = (
+    "ecdsa-sha256",
+    "ecdsa-sha384",
+    "rsa-pkcs1-sha256",
+    "rsa-pkcs1-sha384",
+    "rsa-pss-sha256",
+    "rsa-pss-sha384",
+)
+# Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
+_EXTENSION_KEYS: dict[str, frozenset[str]] = {
+    "authority_key_identifier": frozenset({"critical"}),
+    "subject_key_identifier": frozenset({"critical"}),
+    "crl_distribution_points": frozenset({"critical", "uris", "shards"}),
+    "authority_info_access": frozenset({"critical", "ca_issuers", "ocsp"}),
+    "key_usage": frozenset({"critical", "usages"}),
+    "extended_key_usage": frozenset({"critical", "purposes"}),
+    "basic_constraints": frozenset({"critical", "ca", "path_len"}),
+    "subject_alt_name": frozenset({"critical"}),
+    "certificate_policies": frozenset({"critical", "policies"}),
+    "raw": frozenset({"critical", "oid", "value_hex"}),
+}
+# Most shards a CDP may name: each shard is a CRL the CA republishes every period.
+MAX_CRL_SHARDS = 4096
+# RFC 5280 §4.2.1.1, §4.2.1.2, §4.2.1.13, §4.2.2.1: these MUST be non-critical.
+_NEVER_CRITICAL = frozenset(
+    {
+        "authority_key_identifier",
+        "subject_key_identifier",
+        "crl_distribution_points",
+        "authority_info_access",
+    }
+)
+# OIDs the typed entries cover: a raw entry may not smuggle one of them in.
+_TYPED_OIDS = frozenset(
+    {
+        "2.5.29.35",
+        "2.5.29.14",
+        "2.5.29.31",
+        "1.3.6.1.5.5.7.1.1",
+        "2.5.29.15",
+        "2.5.29.37",
+        "2.5.29.19",
+        "2.5.29.17",
+        "2.5.29.32",
+    }
+)
+
+
+def extensions(
+    value: Any, path: str, urls: Mapping[str, str], issuer: str, allow_shards: bool = True
+) -> tuple[dict[str, Any], ...]:
+    seen: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(as_list(value, path)):
+        p = f"{path}[{i}]"
+        ext = as_table(item, p)
+        type_ = as_text(ext.get("type"), join(p, "type")) if "type" in ext else None
+        if type_ is None:
+            raise fail(join(p, "type"), "missing")
+        if type_ not in _EXTENSION_KEYS:
+            raise fail(join(p, "type"), f"unknown extension type {type_!r}")
+        for key in ext:
+            if key != "type" and key not in _EXTENSION_KEYS[type_]:
+                raise fail(join(p, key), f"unknown key for {type_}")
+        clean: dict[str, Any] = {"type": type_}
+        if "critical" in ext:
+            clean["critical"] = as_bool(ext["critical"], join(p, "critical"))
+            if clean["critical"] and type_ in _NEVER_CRITICAL:
+                raise fail(join(p, "critical"), f"{type_} must not be critical (RFC 5280)")
+        dup_key = type_
+        if type_ == "crl_distribution_points" or type_ == "authority_info_access":
+            lists = ("uris",) if type_ == "crl_distribution_points" else ("ca_issuers", "ocsp")
+            shards = None
+            if "shards" in ext:
+                # A sharded CDP (the Let's Encrypt way): each URI carries "{shard}", the
+                # certificate gets shard crl_shard_of(serial, shards)'s URL, and that
+                # shard CRL's IssuingDistributionPoint names the same URL (RFC 5280
+                # §5.2.5, §6.3.3 (b)(2)(i)).
+                sp = join(p, "shards")
+                shards = ext["shards"]
+                if not allow_shards:
+                    raise fail(sp, "only end-entity profiles may shard their CDP")
+                if isinstance(shards, bool) or not isinstance(shards, int):
+                    raise fail(sp, f"expected an integer, got {shards!r}")
+                if not 1 <= shards <= MAX_CRL_SHARDS:
+                    raise fail(sp, f"expected 1..{MAX_CRL_SHARDS}, got {shards}")
+                clean["shards"] = shards
+            # "{shard}" survives URL expansion only in a sharded CDP.
+            with_shard = {**urls, "shard": "{shard}"} if shards is not None else urls
+            for key in lists:
+                if key in ext:
+                    kp = join(p, key)
+                    uris = [
+                        as_url(u, f"{kp}[{j}]", with_shard)
+                        for j, u in enumerate(as_list(ext[key], kp))
+                    ]
+                    for j, u in enumerate(uris):
+                        # The repository publishes <ca>.crl / <ca>.crt (000 §2.1): a URL
+                        # naming another CA is a copy-paste slip. A shard's file is
+                        # <ca>-<anything with {shard}>.crl.
+                        stem = Path(urlsplit(u).path).stem
+                        if shards is not None:
+                            if "{shard}" not in urlsplit(u).path or not stem.startswith(
+                                f"{issuer}-"
+                            ):
+                                raise fail(
+                                    f"{kp}[{j}]",
+                                    f"a sharded CDP URL must be .../{issuer}-...{{shard}}...crl, "
+                                    f"got {u!r}",
+                                )
+                        elif key != "ocsp" and stem != issuer:
+                            raise fail(
+                                f"{kp}[{j}]", f"URL names {stem!r}, the issuing CA is {issuer!r}"
+                            )
+                    clean[key] = uris
+            if type_ == "crl_distribution_points" and not clean.get("uris"):
+                raise fail(join(p, "uris"), "at least one URI required")
+            if type_ == "authority_info_access":
+                if not clean.get("ca_issuers") and not clean.get("ocsp"):
+                    raise fail(join(p, "ca_issuers"), "at least one URI required")
+                clean.setdefault("ca_issuers", [])
+                clean.setdefault("ocsp", [])
+        elif type_ == "key_usage":
+            kp = join(p, "usages")
+            if "usages" not in ext:
+                raise fail(kp, "missing")
+            usages = []
+            for j, u in enumerate(as_list(ext["usages"], kp)):
+                name = as_text(u, f"{kp}[{j}]")
+                if name not in KEY_USAGES:
+                    raise fail(f"{kp}[{j}]", f"unknown key usage {name!r}")
+                if name in usages:
+                    raise fail(f"{kp}[{j}]", f"duplicate key usage {name!r}")
+                usages.append(name)
+            if not usages:
+                raise fail(kp, "at least one key usage required (RFC 5280 §4.2.1.3)")
+            clean["usages"] = usages
+        elif type_ == "extended_key_usage":
+            kp = join(p, "purposes")
+            if "purposes" not in ext:
+                raise fail(kp, "missing")
+            purposes = [
+                as_oid(o, f"{kp}[{j}]") for j, o in enumerate(as_list(ext["purposes"], kp))
+            ]
+            if not purposes or len(set(purposes)) != len(purposes):
+                raise fail(kp, "expected one or more distinct OIDs")
+            clean["purposes"] = purposes
+        elif type_ == "basic_constraints":
+            if "ca" not in ext:
+                raise fail(join(p, "ca"), "missing")
+            clean["ca"] = as_bool(ext["ca"], join(p, "ca"))
+            path_len = ext.get("path_len")
+            if path_len is not None:
+                if isinstance(path_len, bool) or not isinstance(path_len, int) or path_len < 0:
+                    raise fail(join(p, "path_len"), f"expected an integer >= 0, got {path_len!r}")
+                if not clean["ca"]:
+                    raise fail(join(p, "path_len"), "only a CA may have a path length")
+            clean["path_len"] = path_len
+        elif type_ == "certificate_policies":
+            kp = join(p, "policies")
+            policies = []
+            for j, pol in enumerate(as_list(ext.get("policies", []), kp)):
+                pp = f"{kp}[{j}]"
+                pt = as_table(pol, pp)
+                require_keys(pt, pp, {"oid"}, {"cps_uris", "user_notices"})
+                entry: dict[str, Any] = {"oid": as_oid(pt["oid"], join(pp, "oid"))}
+                up = join(pp, "cps_uris")
+                entry["cps_uris"] = [
+                    as_url(u, f"{up}[{k}]", urls)
+                    for k, u in enumerate(as_list(pt.get("cps_uris", []), up))
+                ]
+                np_ = join(pp, "user_notices")
+                entry["user_notices"] = [
+                    as_text(t, f"{np_}[{k}]")
+                    for k, t in enumerate(as_list(pt.get("user_notices", []), np_))
+                ]
+                policies.append(entry)
+            if not policies:
+                raise fail(kp, "at least one policy required")
+            clean["policies"] = policies
+        elif type_ == "raw":
+            oid = as_oid(ext.get("oid"), join(p, "oid"))
+            if oid in _TYPED_OIDS:
+                raise fail(join(p, "oid"), f"{oid} has a typed entry; use it")
+            hex_ = as_text(ext.get("value_hex"), join(p, "value_hex"))
+            try:
+                bytes.fromhex(hex_)
+            except ValueError:
+                raise fail(join(p, "value_hex"), "not hex") from None
+            clean["oid"] = oid
+            clean["value_hex"] = hex_
+            dup_key = f"raw:{oid}"
+        if dup_key in seen:
+            raise fail(p, f"{type_} already listed at {seen[dup_key]}")
+        seen[dup_key] = p
+        out.append(clean)
+    return tuple(out)
+
+
+def key_usage_of(extensions: tuple[Mapping[str, Any], ...]) -> tuple[int, list[str]]:
+    for i, ext in enumerate(extensions):
+        if ext["type"] == "key_usage":
+            return i, list(ext["usages"])
+    return -1, []
+
+
+def basic_constraints_of(extensions: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:
+    for ext in extensions:
+        if ext["type"] == "basic_constraints":
+            return ext
+    return None
