@@ -73,8 +73,9 @@ from porthos.cpcps.lifecycle_tables import (
     revocation_table,
     termination_table,
 )
-from porthos.cpcps.policy import KEY_TYPE_NAMES, SUBJECT_RULES
+from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
+from porthos.cpcps.subject_rules import rules_for
 from porthos.exceptions import ProfileError
 
 # --------------------------------------------------------------------------------------
@@ -106,6 +107,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
     if not NAME_RE.fullmatch(set_name):
         raise fail("name", "a CP/CPS name is lower-case letters, digits and '-'")
     document = as_text(doc["document"], "document")
+    subject_rules = rules_for(set_name)
     revocation = revocation_table(doc["revocation"], "revocation")
     termination = termination_table(doc["termination"], "termination", revocation)
     rekey = rekey_table(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
@@ -230,10 +232,10 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         if issuer not in cas:
             raise fail(join(p, "issuer"), f"unknown CA {issuer!r}")
         rule = as_text(t["subject_rule"], join(p, "subject_rule"))
-        if rule not in SUBJECT_RULES:
+        if rule not in subject_rules:
             raise fail(
                 join(p, "subject_rule"),
-                f"unknown rule {rule!r}; known: {', '.join(SUBJECT_RULES)}",
+                f"unknown rule {rule!r}; known: {', '.join(subject_rules)}",
             )
         kp = join(p, "key_types")
         key_types = []
@@ -269,6 +271,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             section=as_text(t["section"], join(p, "section")),
             issuer=issuer,
             subject_rule=rule,
+            rule=subject_rules[rule],
             subject_prefix=as_name(t["subject_prefix"], join(p, "subject_prefix")),
             key_types=tuple(key_types),
             validity=as_validity(t["validity"], join(p, "validity")),

@@ -11,8 +11,7 @@ what was found and what is allowed, so one bad CSR never stops a batch.
 from __future__ import annotations
 
 import calendar
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from porthos.cpcps.subject_rules import CN_OID, UUID_RE, SubjectInvalid
+from porthos.cpcps.subject_rules import is_fqdn as is_fqdn  # TEMP: until the RA split lands
 from porthos.status import IssueStatus, KeyType
 
 if TYPE_CHECKING:
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTRIBUTE_OIDS",
     "KEY_TYPE_NAMES",
-    "SUBJECT_RULES",
     "Decision",
-    "SubjectInvalid",
     "add_months",
     "build_subject",
     "check_key",
@@ -51,16 +50,6 @@ ATTRIBUTE_OIDS: dict[str, str] = {
     "2.5.4.11": "OU",
     "2.5.4.46": "dnQualifier",
 }
-_CN = "2.5.4.3"
-_OU = "2.5.4.11"
-_SERIAL_NUMBER = "2.5.4.5"
-
-# Upper bounds of RFC 5280 Appendix A (ub-common-name, ub-organizational-unit-name,
-# ub-serial-number): all 64 characters.
-UB_COMMON_NAME = 64
-UB_ORGANIZATIONAL_UNIT_NAME = 64
-UB_SERIAL_NUMBER = 64
-
 # Key type names used by profiles -> (KeyType code, exact bit size or None for any).
 KEY_TYPE_NAMES: dict[str, tuple[KeyType, int | None]] = {
     "ec-p256": (KeyType.EC_P256, 256),
@@ -72,190 +61,6 @@ KEY_TYPE_NAMES: dict[str, tuple[KeyType, int | None]] = {
 }
 
 
-class SubjectInvalid(Exception):
-    """Raised inside a subject rule; becomes IssueStatus.SUBJECT_INVALID + its text."""
-
-
-# --------------------------------------------------------------------------------------
-# Subject rules (000 §3.1, §3.2.3, §3.2.4, §7.1.3, §7.1.4)
-# --------------------------------------------------------------------------------------
-
-# RFC 4122 §3: 8-4-4-4-12 hex digits. Any version/variant is accepted: the CP/CPS only
-# asks for "CN from CSR (UUID)" and the device makes it (000 §3.2.3.1).
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-# RFC 1123 §2.1 LDH label: letters, digits, hyphen; no hyphen at either end; 1-63.
-_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_APPLICATION_RE = re.compile(r"[A-Za-z0-9._-]+")
-_AWS_CODE_RE = re.compile(r"[A-Za-z0-9]+")
-# X.520 PrintableString alphabet: encode_name writes serialNumber as PrintableString.
-_PRINTABLE_RE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")
-
-
-def _has_control(value: str) -> bool:
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value)
-
-
-def _only(csr_subject: Sequence[tuple[str, str]], oid: str) -> list[str]:
-    return [value for attr, value in csr_subject if attr == oid]
-
-
-def _single_cn(csr_subject: Sequence[tuple[str, str]]) -> str:
-    """Exactly one CN (000 §3.1: an unambiguous name) of at most 64 characters."""
-    cns = _only(csr_subject, _CN)
-    if not cns:
-        raise SubjectInvalid(
-            "CSR subject has no CN (000 §3.2.3: the CN identifies the subscriber)"
-        )
-    if len(cns) > 1:
-        raise SubjectInvalid(f"CSR subject has {len(cns)} CNs, exactly one allowed (000 §3.1)")
-    cn = cns[0]
-    if len(cn) > UB_COMMON_NAME:
-        raise SubjectInvalid(
-            f"CN is {len(cn)} characters, at most {UB_COMMON_NAME} allowed "
-            "(ub-common-name, RFC 5280 Appendix A)"
-        )
-    return cn
-
-
-def _uuid(cn: str) -> str:
-    if not _UUID_RE.fullmatch(cn):
-        raise SubjectInvalid(
-            f"CN {cn!r} is not a UUID in RFC 4122 text form 8-4-4-4-12 (000 §7.1.3.1-2)"
-        )
-    # RFC 4122 §3: hex digits are case-insensitive on input and output as lower case.
-    # Normalising makes one device one name (000 §3.1 "unique name") whatever case the
-    # device used; the value is still the CSR's (same UUID), so 000 §3.2.4 holds.
-    return cn.lower()
-
-
-def is_fqdn(name: str) -> str | None:
-    """None if name is an FQDN porthos accepts, else why not (RFC 1123 §2.1, RFC 1035)."""
-    if not name:
-        return "empty host name"
-    if len(name) > 253:
-        return f"host name is {len(name)} characters, at most 253 allowed (RFC 1035 §2.3.4)"
-    if name.endswith("."):
-        return "host name has a trailing dot"
-    labels = name.split(".")
-    if len(labels) < 2:
-        return "host name has one label; a fully qualified name has at least two"
-    for label in labels:
-        if label == "*":
-            return "wildcard names are not issued (000 §3.2.3.3: one host per certificate)"
-        if not _LABEL_RE.fullmatch(label):
-            return f"label {label!r} is not a letter-digit-hyphen label of 1-63 characters"
-    if labels[-1].isdigit():
-        # An all-numeric last label would make "10.0.0.1" look like a host name.
-        return f"top-level label {labels[-1]!r} is all-numeric (RFC 3696 §2)"
-    return None
-
-
-def _rule_uuid(csr_subject: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """000 §7.1.3.1: CN=<CN from CSR (UUID)>."""
-    return [("CN", _uuid(_single_cn(csr_subject)))]
-
-
-def _rule_sa_device(
-    csr_subject: Sequence[tuple[str, str]], fixed_ous: Sequence[str] = ()
-) -> list[tuple[str, str]]:
-    """000 §7.1.3.2: OU=<realm> (optional), CN=<UUID>, serialNumber=<SN> (optional).
-
-    DER order after the fixed O and OU: realm OU, CN, serialNumber (the table lists
-    "serialNumber= CN= OU=<realm> OU=Porthos SA Device O=" most-specific first).
-    """
-    out: list[tuple[str, str]] = []
-    # A CSR may already carry the fixed OU (devices often copy the certificate's DN):
-    # it is not a realm.
-    realms = [ou for ou in _only(csr_subject, _OU) if ou not in fixed_ous]
-    if len(realms) > 1:
-        raise SubjectInvalid(
-            f"CSR subject has {len(realms)} realm OUs, at most one allowed (000 §7.1.3.2)"
-        )
-    if realms:
-        realm = realms[0]
-        if not realm or len(realm) > UB_ORGANIZATIONAL_UNIT_NAME or _has_control(realm):
-            raise SubjectInvalid(
-                f"realm OU {realm!r} must be 1-{UB_ORGANIZATIONAL_UNIT_NAME} characters "
-                "without control characters (RFC 5280 Appendix A)"
-            )
-        out.append(("OU", realm))
-    out.append(("CN", _uuid(_single_cn(csr_subject))))
-    serials = _only(csr_subject, _SERIAL_NUMBER)
-    if len(serials) > 1:
-        raise SubjectInvalid(
-            f"CSR subject has {len(serials)} serialNumbers, at most one allowed (000 §7.1.3.2)"
-        )
-    if serials:
-        sn = serials[0]
-        if len(sn) > UB_SERIAL_NUMBER or not _PRINTABLE_RE.fullmatch(sn):
-            raise SubjectInvalid(
-                f"serialNumber {sn!r} must be 1-{UB_SERIAL_NUMBER} PrintableString "
-                "characters (X.520, RFC 5280 Appendix A)"
-            )
-        out.append(("serialNumber", sn))
-    return out
-
-
-def _rule_fqdn(csr_subject: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """000 §7.1.3.4: CN=<CN from CSR (FQDN of host)>."""
-    cn = _single_cn(csr_subject)
-    why = is_fqdn(cn)
-    if why is not None:
-        raise SubjectInvalid(f"CN {cn!r} is not an FQDN: {why} (000 §3.2.3.3, §7.1.3.4)")
-    return [("CN", cn)]
-
-
-def _rule_fqdn_application(csr_subject: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """000 §7.1.3.3: CN=<CN from CSR (FQDN of host:application)>."""
-    cn = _single_cn(csr_subject)
-    host, sep, app = cn.rpartition(":")
-    if not sep:
-        raise SubjectInvalid(f"CN {cn!r} is not FQDN:application (000 §7.1.3.3)")
-    why = is_fqdn(host)
-    if why is not None:
-        raise SubjectInvalid(f"CN {cn!r}: host part is not an FQDN: {why} (000 §7.1.3.3)")
-    if not _APPLICATION_RE.fullmatch(app):
-        raise SubjectInvalid(
-            f"CN {cn!r}: application {app!r} must be non-empty [A-Za-z0-9._-] (000 §7.1.3.3)"
-        )
-    return [("CN", cn)]
-
-
-def _rule_user_name(csr_subject: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """000 §7.1.3.5: CN=<CN from CSR (user name)>; 000 §3.2.3.4."""
-    cn = _single_cn(csr_subject)
-    if not cn.strip():
-        raise SubjectInvalid("CN (user name) is empty (000 §3.2.3.4)")
-    if _has_control(cn):
-        raise SubjectInvalid(f"CN {cn!r} contains control characters (000 §3.1: meaningful)")
-    return [("CN", cn)]
-
-
-def _rule_aws_registration_code(csr_subject: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """000 §7.1.4: CN=<AWS registration code>, the subject's only attribute."""
-    cn = _single_cn(csr_subject)
-    if not _AWS_CODE_RE.fullmatch(cn):
-        raise SubjectInvalid(
-            f"CN {cn!r} is not an AWS registration code (1-64 characters [A-Za-z0-9]) (000 §7.1.4)"
-        )
-    return [("CN", cn)]
-
-
-SubjectRule = Callable[[Sequence[tuple[str, str]]], list[tuple[str, str]]]
-
-# Rule names used by profiles (subject_rule = "..."); the loader refuses others.
-SUBJECT_RULES: dict[str, SubjectRule] = {
-    "uuid": _rule_uuid,
-    "sa-device": _rule_sa_device,
-    "fqdn": _rule_fqdn,
-    "fqdn-application": _rule_fqdn_application,
-    "user-name": _rule_user_name,
-    "aws-registration-code": _rule_aws_registration_code,
-}
-
-
 def build_subject(
     profile: Profile, csr_subject: Sequence[tuple[str, str]]
 ) -> list[tuple[str, str]]:
@@ -263,10 +68,14 @@ def build_subject(
     the rule takes from the CSR. Every other CSR attribute is ignored (000 §3.2.4:
     information that is not verified is not included). Raises SubjectInvalid."""
     prefix = list(profile.subject_prefix)
-    if profile.subject_rule == "sa-device":
-        tail = _rule_sa_device(csr_subject, [v for a, v in prefix if a == "OU"])
-    else:
-        tail = SUBJECT_RULES[profile.subject_rule](csr_subject)
+    if profile.ignore_prefix_in_csr:
+        # Devices often copy the certificate's fixed attributes into the CSR: those are
+        # not the subscriber's own values (the profile says so).
+        fixed = set(prefix)
+        csr_subject = [
+            (a, v) for a, v in csr_subject if (ATTRIBUTE_OIDS.get(a, a), v) not in fixed
+        ]
+    tail = profile.rule(csr_subject)
     return prefix + tail
 
 
@@ -383,11 +192,11 @@ def decide_batch(
     # holding a UUID gets [CN=<lower-case UUID>] after the prefix, as _rule_uuid gives
     # (one CN; 36 characters is under ub-common-name; RFC 4122 lower case).
     uuid_rule = profile.subject_rule == "uuid"
-    fullmatch = _UUID_RE.fullmatch
+    fullmatch = UUID_RE.fullmatch
     for i, s in enumerate(csr_subjects):
         if ok[i] and uuid_rule and len(s) == 1:
             attr, cn = s[0]
-            if attr == _CN and fullmatch(cn):
+            if attr == CN_OID and fullmatch(cn):
                 subjects[i] = [*prefix, ("CN", cn.lower())]
                 continue
         d = decide(profile, s, int(key_types[i]), int(key_bits[i]))

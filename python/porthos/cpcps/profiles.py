@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from porthos.cpcps.policy import add_months
+from porthos.cpcps.subject_rules import SubjectRule
 from porthos.exceptions import ProfileError
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
@@ -229,6 +230,8 @@ class Profile:
     #: Drop CSR attributes equal to one of ``subject_prefix`` before the subject rule
     #: reads the CSR (subscribers copy the certificate's DN into their requests).
     ignore_prefix_in_csr: bool
+    #: The function ``subject_rule`` names (cpcps/subject_rules.py or the PKI's rules.py).
+    rule: SubjectRule = field(compare=False, repr=False)
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's
