@@ -24,8 +24,9 @@ from porthos.cli.main import main
 from porthos.exceptions import LifecycleError
 from porthos.issuance import crl
 from porthos.store import audit
-from porthos.workflows.changeover import LINK_PROFILE, derive_generation, generation_name
+from porthos.workflows.changeover import LINK_PROFILE
 from porthos.workspace.authority import Workspace
+from porthos.workspace.generations import derive_generation, generation_name
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
@@ -320,8 +321,9 @@ def test_retired_ca_refuses_to_issue(
     pem = csr_factory.pem([("CN", "3e8b4fad-bc9a-4b3e-8d84-6f5c7a8b9da4")], slot=4)
     with Workspace.open(rolled.ws) as w:
         before = w.store.count_certificates("ha-device-ca-1")
-        with pytest.raises(LifecycleError, match=r"retired.*000 §5\.6"):
+        with pytest.raises(LifecycleError) as refused:
             w.ca("ha-device-ca-1").issue_batch(pem, "ha-device")
+        assert refused.value.code == "lifecycle" and "retired" in str(refused.value)
         assert w.store.count_certificates("ha-device-ca-1") == before
     # The CLI issues from generation 2 (the accepting case of the same rule).
     leaf = x509.load_der_x509_certificate(_issue(rolled.ws, "ha-device", pem, tmp_path / "x.pem"))

@@ -42,13 +42,10 @@ Each state change is one store transaction with its audit records (issue 6
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
-import re
 import time
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,15 +58,14 @@ from porthos import _native, hsm
 from porthos.cpcps.loader import (
     CaProfile,
     ProfileSet,
-    build_profile_set,
-    load_profile_set,
-    profile_set_text,
 )
-from porthos.exceptions import LifecycleError, ProfileError, WorkspaceError
+from porthos.exceptions import LifecycleError, WorkspaceError
 from porthos.issuance import signers
 from porthos.store import audit
+from porthos.store.generations import ACTIVE, TERMINATED, ca_states, retire_generation
 from porthos.store.sqlite import CaRow, CertificateRow
 from porthos.workflows import key_export
+from porthos.workspace.generations import attach_generations, generation_profile_set
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import CertificateAuthority, Workspace
@@ -79,11 +75,6 @@ __all__ = [
     "REASON_CESSATION",
     "RolloverResult",
     "TerminationResult",
-    "attach_generations",
-    "check_may_issue",
-    "derive_generation",
-    "generation_name",
-    "generation_profile_set",
     "rollover",
     "terminate",
 ]
@@ -95,165 +86,6 @@ REASON_CESSATION = 5
 #: A final CRL's nextUpdate is this long after the last expiry it covers (000 §5.8:
 #: "a time after the expiration of all issued subscriber certificates").
 FINAL_CRL_MARGIN = 86400
-
-ACTIVE, RETIRED, TERMINATED = "active", "retired", "terminated"
-
-
-# --------------------------------------------------------------------------------------
-# Generations of a profile set
-# --------------------------------------------------------------------------------------
-
-_GEN_SUFFIX = re.compile(r"-(\d+)$")
-_CN_GEN_SUFFIX = re.compile(r" (\d+)$")
-
-
-def generation_name(name: str, generation: int) -> str:
-    """The CA name of ``name`` (a generation-1 name such as root-ca-1) in a generation:
-    the trailing number is replaced (000 §7.1: "Porthos Root CA 1", files root-ca-1.*)."""
-    if _GEN_SUFFIX.search(name):
-        return _GEN_SUFFIX.sub(f"-{generation}", name)
-    return name if generation == 1 else f"{name}-{generation}"
-
-
-def _generation_cn(value: str, generation: int) -> str:
-    if _CN_GEN_SUFFIX.search(value):
-        return _CN_GEN_SUFFIX.sub(f" {generation}", value)
-    return value if generation == 1 else f"{value} {generation}"
-
-
-def _rename_url(url: str, rename: Mapping[str, str]) -> str:
-    """A CDP/AIA URL naming a CA's file (``.../root-ca-1.crl``, or a shard
-    ``.../ha-device-ca-1-{shard}.crl``) names the same file of the renamed CA."""
-    head, sep, tail = url.rpartition("/")
-    for old in sorted(rename, key=len, reverse=True):
-        if tail.startswith(old) and tail[len(old) : len(old) + 1] in (".", "-"):
-            return f"{head}{sep}{rename[old]}{tail[len(old) :]}"
-    return url
-
-
-def _rename_extension(ext: Mapping[str, Any], rename: Mapping[str, str]) -> dict[str, Any]:
-    out = dict(ext)
-    for key in ("uris", "ca_issuers"):
-        if key in out:
-            out[key] = [_rename_url(u, rename) for u in out[key]]
-    return out
-
-
-def derive_generation(doc: Mapping[str, Any], generation: int) -> dict[str, Any]:
-    """The profile-set document of a CA generation (000 §5.6), from the generation-1
-    document: CA names, CA common names, issuers and CDP/AIA URLs renamed; algorithms,
-    validities and extensions unchanged (§6.1.5: the strength is re-evaluated before
-    a rollover, which is a change of the profile set, not of this derivation)."""
-    if generation < 1:
-        raise ProfileError(f"CA generations count from 1, got {generation}")
-    out = copy.deepcopy(dict(doc))
-    cas = out.get("cas")
-    if not isinstance(cas, dict):
-        raise ProfileError("cas: expected a table")
-    rename = {name: generation_name(name, generation) for name in cas}
-    new_cas: dict[str, Any] = {}
-    for name, table in cas.items():
-        t = dict(table)
-        t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
-        subjects = {}
-        for env, subject in dict(t.get("subject", {})).items():
-            attrs = [list(a) for a in subject]
-            cns = [a for a in attrs if a and a[0] == "CN"]
-            if not cns:
-                raise ProfileError(
-                    f"cas.{name}.subject.{env}: no CN to carry the generation number "
-                    "(000 §5.6 needs distinct names per CA generation)"
-                )
-            for a in cns:
-                a[1] = _generation_cn(a[1], generation)
-            subjects[env] = attrs
-        t["subject"] = subjects
-        t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
-        new_cas[rename[name]] = t
-    out["cas"] = new_cas
-    profiles = {}
-    for name, table in dict(out.get("profiles", {})).items():
-        t = dict(table)
-        t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
-        t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
-        profiles[name] = t
-    out["profiles"] = profiles
-    return out
-
-
-_SET_CACHE: dict[tuple[str, str, int], ProfileSet] = {}
-
-
-def generation_profile_set(name: str, env: str, generation: int) -> ProfileSet:
-    """The validated profile set of one CA generation (generation 1: the set as written)."""
-    if generation == 1:
-        return load_profile_set(name, env)
-    key = (name, env, generation)
-    ps = _SET_CACHE.get(key)
-    if ps is None:
-        text, source = profile_set_text(name)
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ProfileError(f"{source}: not valid TOML: {exc}") from None
-        ps = build_profile_set(derive_generation(doc, generation), env)
-        _SET_CACHE[key] = ps
-    return ps
-
-
-def ca_states(conn: Any) -> dict[str, tuple[int, str]]:
-    """name -> (generation, status) of every CA in the store (schema 4 columns)."""
-    rows = conn.execute("SELECT name, generation, status FROM cas").fetchall()
-    return {str(n): (int(g), str(s)) for n, g, s in rows}
-
-
-def attach_generations(ws: Workspace) -> None:
-    """Give a workspace the CAs of every generation in its store, each with its
-    generation, status and profile set, and make the newest generation that still has
-    an active CA the one profiles resolve to (000 §5.6)."""
-    from porthos.workspace.authority import CertificateAuthority
-
-    states = ca_states(ws.store.conn)
-    generations = sorted({g for g, _ in states.values()}) or [1]
-    rows: dict[str, CaRow] | None = None
-    for gen in generations:
-        ps = ws.profile_sets.get(gen)
-        if ps is None:
-            ps = generation_profile_set(ws.store.profile_set, ws.store.env, gen)
-            ws.profile_sets[gen] = ps
-        for name, spec in ps.cas.items():
-            ca = ws._cas.get(name)
-            if ca is None:
-                if rows is None:
-                    rows = {r.name: r for r in ws.store.cas()}
-                row = rows.get(name)
-                if row is None:
-                    raise WorkspaceError(
-                        f"{ws.path}: CA {name} of generation {gen} is missing from the store"
-                    )
-                ca = CertificateAuthority(ws, spec, row)
-                ws._cas[name] = ca
-            ca.profile_set = ps
-            ca.generation = gen
-            ca.status = states.get(name, (gen, ACTIVE))[1]
-    active = [g for g in generations if any(ca.status == ACTIVE for ca in ws.cas_of(g))]
-    ws.generation = max(active) if active else max(generations)
-    ws.profile_set = ws.profile_sets[ws.generation]
-
-
-def check_may_issue(ca: CertificateAuthority) -> None:
-    """Refuse certificate issuance by a CA that is not active."""
-    if ca.status == RETIRED:
-        # 000 §5.6: "from that time on, only the new key will be used to sign CA and
-        # subscriber certificates"; the old key signs only CRLs.
-        active = ", ".join(c.name for c in ca.workspace.cas_of(ca.workspace.generation))
-        raise LifecycleError(
-            f"CA {ca.name} (generation {ca.generation}) is retired by the rollover to "
-            f"generation {ca.workspace.generation}: its key signs only the CRLs covering "
-            f"its certificates (000 §5.6); new certificates come from {active}"
-        )
-    if ca.status == TERMINATED:
-        raise LifecycleError(f"CA {ca.name} is terminated (000 §5.8); it issues nothing")
 
 
 # --------------------------------------------------------------------------------------
@@ -432,7 +264,7 @@ def _rollover(
 
     now = int(time.time()) if now is None else int(now)
     states = ca_states(ws.store.conn)
-    if any(s == TERMINATED for _, s in states.values()):
+    if any(state.status == TERMINATED for state in states.values()):
         raise LifecycleError(f"{ws.path} is terminated (000 §5.8); there is no rollover after it")
     old_gen = ws.generation
     old_cas = ws.cas_of(old_gen)
@@ -629,7 +461,7 @@ def _rollover(
                 generation=new_gen,
                 transferable=ws.hsm is not None and ws.hsm.transferable_keys,
             )
-            conn.execute("UPDATE cas SET status = ? WHERE generation = ?", (RETIRED, old_gen))
+            retire_generation(conn, old_gen)
             for kind, issuer, subject_ca, der, serial in links:
                 cert = x509.load_der_x509_certificate(der)
                 subject = subject_text(
@@ -686,7 +518,7 @@ def _rollover(
                 role="root",
             )
 
-    attach_generations(ws)
+    _reattach(ws)
     return RolloverResult(
         from_generation=old_gen,
         generation=new_gen,
@@ -858,7 +690,7 @@ def _terminate(
         pins = {ws.hsm.root_token: root_pin, ws.hsm.issuing_token: issuing_pin}
 
     states = ca_states(store.conn)
-    terminated = [name for name, (_, s) in states.items() if s == TERMINATED]
+    terminated = [name for name, state in states.items() if state.status == TERMINATED]
     if terminated:
         left = [ca for ca in cas if _key_present(ws, ca, pins)]
         if not left:
@@ -1053,8 +885,14 @@ def _final_crls(
         files=written,
         final=True,
     )
-    attach_generations(ws)
+    _reattach(ws)
     return TerminationResult(revoked, crls, [])
+
+
+def _reattach(ws: Workspace) -> None:
+    from porthos.workspace.authority import CertificateAuthority
+
+    attach_generations(ws, CertificateAuthority)
 
 
 def subject_of(ca: CertificateAuthority) -> str:

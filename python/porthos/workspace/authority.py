@@ -49,6 +49,7 @@ from porthos.status import CsrStatus, IssueStatus
 from porthos.store import audit
 from porthos.store.sqlite import PARAM_SERIAL, PARAM_SUBJECT, CaRow, CertificateParams, Store
 from porthos.workflows import changeover
+from porthos.workspace import generations
 
 __all__ = [
     "CertificateAuthority",
@@ -374,7 +375,7 @@ class CertificateAuthority:
 
     def _profile(self, name: str) -> Profile:
         # A retired (000 §5.6) or terminated (§5.8) CA signs no certificate any more.
-        changeover.check_may_issue(self)
+        generations.check_may_issue(self)
         prof = self.profile_set.profiles.get(name)
         if prof is None or prof.issuer != self.name:
             mine = ", ".join(self.profiles) or "none"
@@ -891,7 +892,7 @@ class Workspace:
         #: Profile set per CA generation (000 §5.6); ``profile_set`` is the active one.
         self.profile_sets: dict[int, ProfileSet] = {1: profile_set}
         self.generation = 1
-        changeover.attach_generations(self)
+        generations.attach_generations(self, CertificateAuthority)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path} ({self.env})>"
