@@ -24,7 +24,8 @@ from porthos.cli.main import main
 from porthos.exceptions import LifecycleError
 from porthos.issuance import crl
 from porthos.store import audit
-from porthos.workflows.changeover import LINK_PROFILE
+from porthos.workflows.rollover import LINK_PROFILE, rollover
+from porthos.workflows.termination import terminate
 from porthos.workspace.authority import Workspace
 from porthos.workspace.generations import derive_generation, generation_name
 
@@ -343,7 +344,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
 
         monkeypatch.setattr(Store, "insert_certificates", boom)
         with pytest.raises(RuntimeError, match="disk full"):
-            w.rollover()
+            rollover(w)
         monkeypatch.undo()
         assert [n for (n,) in w.store.conn.execute("SELECT name FROM cas ORDER BY rowid")] == list(
             GEN1
@@ -360,7 +361,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
         ]
         assert audit.verify(w.store)
         # And it still works afterwards.
-        result = w.rollover()
+        result = rollover(w)
         assert result.generation == 2 and w.ca("root-ca-2").status == "active"
 
 
@@ -753,10 +754,10 @@ def test_terminate_resumes_key_destruction_after_a_crash(
 ) -> None:
     """A crash after the final CRLs (step 4) leaves keys behind: a second terminate
     --destroy-keys destroys only those; without keys left it is refused."""
-    from porthos.workflows import changeover
+    from porthos.workflows import ca_keys
 
     with Workspace.init(tmp_path / "ws", "prod") as w:
-        real = changeover._destroy_software_key
+        real = ca_keys.destroy_software_key
         calls = []
 
         def crash_on_third(path: Path) -> bool:
@@ -765,9 +766,9 @@ def test_terminate_resumes_key_destruction_after_a_crash(
                 raise OSError("power lost")
             return real(path)
 
-        monkeypatch.setattr(changeover, "_destroy_software_key", crash_on_third)
+        monkeypatch.setattr(ca_keys, "destroy_software_key", crash_on_third)
         with pytest.raises(OSError, match="power lost"):
-            w.terminate(destroy_keys=True)
+            terminate(w, destroy_keys=True)
         monkeypatch.undo()
         assert {ca.status for ca in w.cas} == {"terminated"}
         left = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
@@ -1075,7 +1076,7 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 from porthos import hsm
 from porthos.store import audit
-from porthos.workflows import changeover
+from porthos.workflows import ca_keys, termination
 from porthos.workspace.authority import Workspace
 from porthos.exceptions import LifecycleError
 
@@ -1085,7 +1086,7 @@ module = str(hsm.find_module())
 
 def terminate(**kw):
     try:
-        ws.terminate(**kw)
+        termination.terminate(ws, **kw)
     except (LifecycleError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -1096,15 +1097,15 @@ def labels(token):
 def keys():
     return sorted(p.name for p in (ws_path / "keys").iterdir())
 
-real, calls = changeover._destroy_software_key, []
+real, calls = ca_keys.destroy_software_key, []
 def crash_on_second(path):
     calls.append(path.name)
     if len(calls) == 2:
         raise OSError("power lost")
     return real(path)
-changeover._destroy_software_key = crash_on_second
+ca_keys.destroy_software_key = crash_on_second
 out = {"first": terminate(export_to="successor", successor_pin=user)}
-changeover._destroy_software_key = real
+ca_keys.destroy_software_key = real
 out["after_crash"] = keys()
 out["other_token"] = terminate(export_to="occupied", successor_pin=user)
 # The successor's copy of user-ca-1 swapped for a key of the same label that is not
@@ -1191,7 +1192,7 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
     from cryptography.hazmat.primitives.serialization import PublicFormat
     from pkcs11.util.ec import encode_ecdsa_signature
     from porthos import hsm
-    from porthos.workflows import key_export
+    from porthos.hsm.key_transfer import TRANSFER_METHOD
 
     env = _hsm_env()
     _write_pin_files(tmp_path)
@@ -1338,7 +1339,7 @@ def test_terminate_transfers_transferable_hsm_keys_to_successor(
         for rec in exported:
             assert rec.outcome == "success"
             assert rec.details["token"] == "successor"
-            assert rec.details["method"] == key_export.TRANSFER_METHOD
+            assert rec.details["method"] == TRANSFER_METHOD
             assert rec.details["spki_sha256"] == spki_hashes[rec.details["ca"]]
             assert rec.details["source"].startswith("pkcs11:token=porthos-")
         destroyed = [r for r in records if r.event == "ca.key-destroyed"]
@@ -1400,8 +1401,8 @@ import json, sys
 from pathlib import Path
 from porthos import hsm
 from porthos.store import audit
-from porthos.workflows import changeover
-from porthos.workflows import key_export
+from porthos.hsm import key_transfer
+from porthos.workflows import ca_keys, termination
 from porthos.workspace.authority import Workspace
 from porthos.exceptions import LifecycleError
 
@@ -1423,14 +1424,14 @@ def tokens():
 
 def terminate(**kw):
     try:
-        ws.terminate(root_pin_halves=halves, pin=user, **kw)
+        termination.terminate(ws, root_pin_halves=halves, pin=user, **kw)
     except (LifecycleError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
 """
 
 #: A CA key swapped for one that is extractable without CKA_WRAP_WITH_TRUSTED (and
 #: not sensitive): any wrapping key could take it out, so porthos must not vouch for
-#: it by exporting it (changeover._check_transferable).
+#: it by exporting it (key_export._check_transferable).
 _FOREIGN_KEY = (
     _TRANSFERABLE_WS
     + """
@@ -1477,15 +1478,15 @@ def test_hsm_transfer_refuses_a_key_extractable_without_wrap_with_trusted(
 _INTERRUPTED_TRANSFER = (
     _TRANSFERABLE_WS
     + """
-real, calls = changeover._destroy_hsm_key, []
+real, calls = ca_keys.destroy_hsm_key, []
 def crash_on_third(*args):
     calls.append(args[2])
     if len(calls) == 3:
         raise OSError("power lost")
     return real(*args)
-changeover._destroy_hsm_key = crash_on_third
+ca_keys.destroy_hsm_key = crash_on_third
 out = {"first": terminate(export_to="successor", successor_pin=user, so_pin=so)}
-changeover._destroy_hsm_key = real
+ca_keys.destroy_hsm_key = real
 out["after_crash"] = tokens()
 out["status"] = sorted({ca.status for ca in ws.cas})
 # Every key left is already in the successor: no SO PIN, no second transfer.
@@ -1535,13 +1536,13 @@ def test_hsm_transfer_interrupted_in_step_5_is_finished_by_a_second_export(
 _FAILED_TRANSFER = (
     _TRANSFERABLE_WS
     + """
-real, calls = key_export.check_signs, []
+real, calls = key_transfer.check_signs, []
 def failing(session, label, certificate):
     calls.append(label)
     real(session, label, certificate)
     if len(calls) == len(ws.cas):
         raise LifecycleError(f"injected: '{label}' does not sign")
-key_export.check_signs = failing
+key_transfer.check_signs = failing
 out = {"error": terminate(export_to="successor", successor_pin=user, so_pin=so)}
 out.update(checked=calls, status=sorted({ca.status for ca in ws.cas}), **tokens())
 print(json.dumps(out))

@@ -149,11 +149,15 @@ def generation_profile_set(name: str, env: str, generation: int) -> ProfileSet:
 CaFactory = Callable[["Workspace", CaProfile, CaRow], "CertificateAuthority"]
 
 
-def attach_generations(ws: Workspace, ca_class: CaFactory) -> None:
+def attach_generations(ws: Workspace, ca_class: CaFactory | None = None) -> None:
     """Give a workspace the CAs of every generation in its store, each with its
     generation, status and profile set, and make the newest generation that still has
     an active CA the one profiles resolve to (RFC 3647 §5.6). ``ca_class`` makes the
-    CA objects (CertificateAuthority, passed in: this module is below it)."""
+    CA objects the workspace does not have yet (by default: the class of those it has;
+    passed in because this module sits below CertificateAuthority's and must not
+    import it back)."""
+    if ca_class is None:
+        ca_class = type(next(iter(ws._cas.values())))
     states = ca_states(ws.store.conn)
     generations = sorted({state.generation for state in states.values()}) or [1]
     rows: dict[str, CaRow] | None = None
