@@ -27,7 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from interop import assert_pkilint_clean
 from porthos.exceptions import LifecycleError
-from porthos.issuance import crl
 from porthos.store import audit
 from porthos.workflows.rollover import LINK_PROFILE, rollover
 from porthos.workspace.authority import Workspace
@@ -46,7 +45,7 @@ class Rolled:
 @pytest.fixture(scope="module")
 def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) -> Rolled:
     """A prod workspace: two gen-1 certificates (one revoked), ``porthos rollover``,
-    one gen-2 certificate, then every CA's CRL published (porthos.issuance.crl.publish)."""
+    one gen-2 certificate, then every CA's CRL published (``porthos crl publish``)."""
     tmp = tmp_path_factory.mktemp("rollover")
     ws = tmp / "ws"
     code, output = cli(["init", "-w", str(ws)])
@@ -71,8 +70,8 @@ def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) ->
     assert "generation 1 retired" in output
 
     gen2_leaf = issue(ws, "ha-device", csr_factory.pem([("CN", uuid3)], slot=3), tmp / "g2.pem")
-    with Workspace.open(ws) as w:
-        crl.publish(w)
+    code, output = cli(["crl", "publish", "-w", str(ws)])
+    assert code == 0, output
     return Rolled(ws, ws / "repository", gen1_leaf, gen1_revoked, gen2_leaf)
 
 
