@@ -704,7 +704,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
 
 def profile_set_text(name: str = "porthos") -> tuple[str, str]:
     """(TOML text, source) of a bundled profile set or a TOML path. Rollover (000
-    §5.6, changeover.py) derives the next CA generation from this document."""
+    §5.6, workspace/generations.py) derives the next CA generation from this document."""
     if name.endswith(".toml") or "/" in name:
         path = Path(name)
         try:
