@@ -436,7 +436,7 @@ def test_without_early_rekey_and_refused() -> None:
 def test_derived_generation_keeps_the_data() -> None:
     """A rollover derives generation 2 from the generation-1 document (changeover.py):
     the new tables travel with it and the derived set validates."""
-    from porthos.workflows.changeover import generation_profile_set
+    from porthos.workspace.generations import generation_profile_set
 
     ps = generation_profile_set("porthos", "prod", 2)
     assert list(ps.cas) == ["root-ca-2", *(n.replace("-1", "-2") for n in ISSUING)]

@@ -333,7 +333,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
 
 def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str]:
     """(TOML text, source) of a bundled profile set or a TOML path. Rollover (000
-    §5.6, changeover.py) derives the next CA generation from this document.
+    §5.6, workspace/generations.py) derives the next CA generation from this document.
 
     ``name`` is a path when it is an ``os.PathLike``, ends with ``.toml`` or contains a
     path separator; otherwise the name of a bundled set (``porthos``)."""

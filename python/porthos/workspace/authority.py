@@ -49,7 +49,7 @@ from porthos.issuance.pipeline import StageWorker, piece_cuts
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import audit
 from porthos.store.sqlite import PARAM_SERIAL, PARAM_SUBJECT, CaRow, CertificateParams, Store
-from porthos.workflows import changeover
+from porthos.workspace import generations
 
 __all__ = [
     "CertificateAuthority",
@@ -331,7 +331,7 @@ class CertificateAuthority:
         self._hsm_signer: signers.Pkcs11Signer | None = None
         self._templates: dict[tuple[str, int | None], _native.Template] = {}
         #: CA generation (000 §5.6) and state ('active'|'retired'|'terminated'), with
-        #: the profile set of that generation; changeover.attach_generations sets them.
+        #: the profile set of that generation; workspace.generations.attach_generations sets them.
         self.generation = 1
         self.status = "active"
         self.profile_set: ProfileSet = workspace.profile_set
@@ -375,7 +375,7 @@ class CertificateAuthority:
 
     def _profile(self, name: str) -> Profile:
         # A retired (000 §5.6) or terminated (§5.8) CA signs no certificate any more.
-        changeover.check_may_issue(self)
+        generations.check_may_issue(self)
         prof = self.profile_set.profiles.get(name)
         if prof is None or prof.issuer != self.name:
             mine = ", ".join(self.profiles) or "none"
@@ -892,7 +892,7 @@ class Workspace:
         #: Profile set per CA generation (000 §5.6); ``profile_set`` is the active one.
         self.profile_sets: dict[int, ProfileSet] = {1: profile_set}
         self.generation = 1
-        changeover.attach_generations(self)
+        generations.attach_generations(self, CertificateAuthority)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path} ({self.env})>"
@@ -922,50 +922,6 @@ class Workspace:
     def cas_of(self, generation: int) -> list[CertificateAuthority]:
         """The CAs of one generation, root first."""
         return [ca for ca in self._cas.values() if ca.generation == generation]
-
-    def rollover(
-        self,
-        *,
-        now: int | None = None,
-        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
-        pin: hsm.Secret | None = None,
-        actor: str | None = None,
-    ) -> changeover.RolloverResult:
-        """Create the next CA generation and the link certificates between the two
-        roots (000 §5.6); see porthos.workflows.changeover.rollover."""
-        return changeover.rollover(
-            self, now=now, root_pin_halves=root_pin_halves, pin=pin, actor=actor
-        )
-
-    def terminate(
-        self,
-        *,
-        destroy_keys: bool = False,
-        export_to: str | None = None,
-        now: int | None = None,
-        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
-        pin: hsm.Secret | None = None,
-        actor: str | None = None,
-        module: str | None = None,
-        successor_pin: hsm.Secret | None = None,
-        so_pin: hsm.Secret | None = None,
-    ) -> changeover.TerminationResult:
-        """Terminate every CA of the workspace (000 §5.8), destroying the CA keys or
-        exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
-        user PIN ``successor_pin``; HSM keys also need the tokens' Security Officer PIN
-        ``so_pin``); see porthos.workflows.changeover.terminate."""
-        return changeover.terminate(
-            self,
-            destroy_keys=destroy_keys,
-            export_to=export_to,
-            now=now,
-            root_pin_halves=root_pin_halves,
-            pin=pin,
-            actor=actor,
-            module=module,
-            successor_pin=successor_pin,
-            so_pin=so_pin,
-        )
 
     def ca_for_profile(self, profile: str) -> CertificateAuthority:
         """The CA that issues a profile (PolicyError for an unknown profile)."""

@@ -1,0 +1,200 @@
+"""CA generations of a workspace (RFC 3647 §5.6 key changeover): the profile set of each
+generation, derived from the set as written, and the state of every CA in it.
+
+A key changeover replaces *all* CAs by a new generation: from then on only the new keys
+sign CA and subscriber certificates, and the old keys sign only the CRLs that cover the
+certificates they signed. porthos derives the next generation from the profile set
+itself (no second set of CA tables): every CA name ``<stem>-1`` becomes ``<stem>-2``,
+every CA common name "... 1" becomes "... 2", and every CDP/AIA URL naming a
+generation-1 file names the generation-2 file. Profiles keep their names; their issuer
+resolves to the CA of the active generation. The rollover itself (new keys, link
+certificates) is a workflow: porthos.workflows.rollover.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from porthos.cpcps.loader import build_profile_set, load_profile_set, profile_set_text
+from porthos.cpcps.profiles import CaProfile, ProfileSet
+from porthos.exceptions import LifecycleError, ProfileError, WorkspaceError
+from porthos.store.generations import ACTIVE, RETIRED, TERMINATED, ca_states
+from porthos.store.sqlite import CaRow
+
+if TYPE_CHECKING:
+    from porthos.workspace.authority import CertificateAuthority, Workspace
+
+__all__ = [
+    "attach_generations",
+    "check_may_issue",
+    "derive_generation",
+    "generation_name",
+    "generation_profile_set",
+]
+
+# --------------------------------------------------------------------------------------
+# CP/CPS data (moves to cpcps/): how a CA name and a CA common name carry the
+# generation number (the trailing "-1" of a CA name, the trailing " 1" of its CN).
+# --------------------------------------------------------------------------------------
+
+_GEN_SUFFIX = re.compile(r"-(\d+)$")
+_CN_GEN_SUFFIX = re.compile(r" (\d+)$")
+
+
+def generation_name(name: str, generation: int) -> str:
+    """The CA name of ``name`` (a generation-1 name such as ``<stem>-1``) in a generation:
+    the trailing number is replaced (the CA names and file names of the CP/CPS's
+    RFC 3647 §7.1 tables end in the generation number)."""
+    if _GEN_SUFFIX.search(name):
+        return _GEN_SUFFIX.sub(f"-{generation}", name)
+    return name if generation == 1 else f"{name}-{generation}"
+
+
+def _generation_cn(value: str, generation: int) -> str:
+    if _CN_GEN_SUFFIX.search(value):
+        return _CN_GEN_SUFFIX.sub(f" {generation}", value)
+    return value if generation == 1 else f"{value} {generation}"
+
+
+def _rename_url(url: str, rename: Mapping[str, str]) -> str:
+    """A CDP/AIA URL naming a CA's file (``.../<ca>.crl``, or a shard
+    ``.../<ca>-{shard}.crl``) names the same file of the renamed CA."""
+    head, sep, tail = url.rpartition("/")
+    for old in sorted(rename, key=len, reverse=True):
+        if tail.startswith(old) and tail[len(old) : len(old) + 1] in (".", "-"):
+            return f"{head}{sep}{rename[old]}{tail[len(old) :]}"
+    return url
+
+
+def _rename_extension(ext: Mapping[str, Any], rename: Mapping[str, str]) -> dict[str, Any]:
+    out = dict(ext)
+    for key in ("uris", "ca_issuers"):
+        if key in out:
+            out[key] = [_rename_url(u, rename) for u in out[key]]
+    return out
+
+
+def derive_generation(doc: Mapping[str, Any], generation: int) -> dict[str, Any]:
+    """The profile-set document of a CA generation (RFC 3647 §5.6), from the generation-1
+    document: CA names, CA common names, issuers and CDP/AIA URLs renamed; algorithms,
+    validities and extensions unchanged (§6.1.5: the strength is re-evaluated before
+    a rollover, which is a change of the profile set, not of this derivation)."""
+    if generation < 1:
+        raise ProfileError(f"CA generations count from 1, got {generation}")
+    out = copy.deepcopy(dict(doc))
+    cas = out.get("cas")
+    if not isinstance(cas, dict):
+        raise ProfileError("cas: expected a table")
+    rename = {name: generation_name(name, generation) for name in cas}
+    new_cas: dict[str, Any] = {}
+    for name, table in cas.items():
+        t = dict(table)
+        t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
+        subjects = {}
+        for env, subject in dict(t.get("subject", {})).items():
+            attrs = [list(a) for a in subject]
+            cns = [a for a in attrs if a and a[0] == "CN"]
+            if not cns:
+                raise ProfileError(
+                    f"cas.{name}.subject.{env}: no CN to carry the generation number "
+                    "(a key changeover, RFC 3647 §5.6, needs distinct names per CA generation)"
+                )
+            for a in cns:
+                a[1] = _generation_cn(a[1], generation)
+            subjects[env] = attrs
+        t["subject"] = subjects
+        t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
+        new_cas[rename[name]] = t
+    out["cas"] = new_cas
+    profiles = {}
+    for name, table in dict(out.get("profiles", {})).items():
+        t = dict(table)
+        t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
+        t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
+        profiles[name] = t
+    out["profiles"] = profiles
+    return out
+
+
+_SET_CACHE: dict[tuple[str, str, int], ProfileSet] = {}
+
+
+def generation_profile_set(name: str, env: str, generation: int) -> ProfileSet:
+    """The validated profile set of one CA generation (generation 1: the set as written)."""
+    if generation == 1:
+        return load_profile_set(name, env)
+    key = (name, env, generation)
+    ps = _SET_CACHE.get(key)
+    if ps is None:
+        text, source = profile_set_text(name)
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+        ps = build_profile_set(derive_generation(doc, generation), env)
+        _SET_CACHE[key] = ps
+    return ps
+
+
+#: How a workspace makes the object of a CA it finds in the store.
+CaFactory = Callable[["Workspace", CaProfile, CaRow], "CertificateAuthority"]
+
+
+def attach_generations(ws: Workspace, ca_class: CaFactory | None = None) -> None:
+    """Give a workspace the CAs of every generation in its store, each with its
+    generation, status and profile set, and make the newest generation that still has
+    an active CA the one profiles resolve to (RFC 3647 §5.6). ``ca_class`` makes the
+    CA objects the workspace does not have yet (by default: the class of those it has;
+    passed in because this module sits below CertificateAuthority's and must not
+    import it back)."""
+    if ca_class is None:
+        ca_class = type(next(iter(ws._cas.values())))
+    states = ca_states(ws.store.conn)
+    generations = sorted({state.generation for state in states.values()}) or [1]
+    rows: dict[str, CaRow] | None = None
+    for gen in generations:
+        ps = ws.profile_sets.get(gen)
+        if ps is None:
+            ps = generation_profile_set(ws.store.profile_set, ws.store.env, gen)
+            ws.profile_sets[gen] = ps
+        for name, spec in ps.cas.items():
+            ca = ws._cas.get(name)
+            if ca is None:
+                if rows is None:
+                    rows = {r.name: r for r in ws.store.cas()}
+                row = rows.get(name)
+                if row is None:
+                    raise WorkspaceError(
+                        f"{ws.path}: CA {name} of generation {gen} is missing from the store"
+                    )
+                ca = ca_class(ws, spec, row)
+                ws._cas[name] = ca
+            ca.profile_set = ps
+            ca.generation = gen
+            state = states.get(name)
+            ca.status = ACTIVE if state is None else state.status
+    active = [g for g in generations if any(ca.status == ACTIVE for ca in ws.cas_of(g))]
+    ws.generation = max(active) if active else max(generations)
+    ws.profile_set = ws.profile_sets[ws.generation]
+
+
+def check_may_issue(ca: CertificateAuthority) -> None:
+    """Refuse certificate issuance by a CA that is not active."""
+    if ca.status == RETIRED:
+        # RFC 3647 §5.6: after a key changeover only the new key signs CA and
+        # subscriber certificates; the old key signs only CRLs.
+        active = ", ".join(c.name for c in ca.workspace.cas_of(ca.workspace.generation))
+        raise LifecycleError(
+            f"CA {ca.name} (generation {ca.generation}) is retired by the rollover to "
+            f"generation {ca.workspace.generation}: its key signs only the CRLs covering "
+            f"its certificates (key changeover, RFC 3647 §5.6); new certificates come "
+            f"from {active}"
+        )
+    if ca.status == TERMINATED:
+        raise LifecycleError(
+            f"CA {ca.name} is terminated (CA termination, RFC 3647 §5.8); it issues nothing"
+        )
