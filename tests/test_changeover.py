@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from interop import assert_pkilint_clean, to_pem
 from porthos.cli.main import main
 from porthos.exceptions import LifecycleError
-from porthos.issuance import crl
 from porthos.store import audit
+from porthos.workflows import crl_publication
 from porthos.workflows.changeover import LINK_PROFILE, derive_generation, generation_name
 from porthos.workspace.authority import Workspace
 
@@ -88,7 +88,7 @@ class Rolled:
 @pytest.fixture(scope="module")
 def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) -> Rolled:
     """A prod workspace: two gen-1 certificates (one revoked), ``porthos rollover``,
-    one gen-2 certificate, then every CA's CRL published (porthos.issuance.crl.publish)."""
+    one gen-2 certificate, then every CA's CRL published (crl_publication.publish)."""
     tmp = tmp_path_factory.mktemp("rollover")
     ws = tmp / "ws"
     code, output = _cli(["init", "-w", str(ws)])
@@ -114,7 +114,7 @@ def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) ->
 
     gen2_leaf = _issue(ws, "ha-device", csr_factory.pem([("CN", uuid3)], slot=3), tmp / "g2.pem")
     with Workspace.open(ws) as w:
-        crl.publish(w)
+        crl_publication.publish(w, everything=True)
     return Rolled(ws, ws / "repository", gen1_leaf, gen1_revoked, gen2_leaf)
 
 
@@ -299,12 +299,10 @@ def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> No
     lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
     serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
     assert lst.get_revoked_certificate_by_serial_number(serial) is not None
-    # `porthos crl publish` (porthos.workflows.lifecycle) puts a retired CA's CRL where the
+    # `porthos crl publish` (porthos.workflows.crl_publication) puts a retired CA's CRL where the
     # generation-1 certificates' CDP points (000 §2.1, §5.6), signed by its own key.
-    from porthos.workflows import lifecycle
-
     with Workspace.open(rolled.ws) as w:
-        lifecycle.publish(w, ["ha-device-ca-1"])
+        crl_publication.publish(w, ["ha-device-ca-1"])
     leaf = x509.load_der_x509_certificate(rolled.gen1_leaf)
     (point,) = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     host, path = point.full_name[0].value.removeprefix("http://").split("/", 1)
@@ -443,12 +441,12 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
             assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
             assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
             # The final CRL is also where the certificates' CDP URLs point (000 §2.1).
-            from porthos.workflows import lifecycle
+            from porthos.workspace.repository import crl_urls, repository_path
 
-            urls = lifecycle.crl_urls(w, ca.name)
+            urls = crl_urls(w, ca.name)
             assert urls, ca.name
             for url in urls:
-                assert lifecycle.repository_path(w, url).read_bytes() == final, url
+                assert repository_path(w, url).read_bytes() == final, url
             # nextUpdate after the last expiry of anything this CA issued (000 §5.8).
             expiries = [
                 n

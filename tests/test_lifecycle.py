@@ -337,16 +337,16 @@ def test_future_revocation_and_invalidity_date(
     ws: Workspace, csr_factory: CsrFactory, tmp_path: Path
 ) -> None:
     from porthos.exceptions import LifecycleError
-    from porthos.workflows import lifecycle
+    from porthos.workflows import revocation
 
     [leaf] = issue(ws, csr_factory, tmp_path)
     now = ws.ca("ha-device-ca-1").not_before + 100
     with pytest.raises(LifecycleError, match="scheduled instead"):
-        lifecycle.revoke(
+        revocation.revoke(
             ws, [leaf.serial_number], "keyCompromise", requester="r", now=now, when=now + 1
         )
     with pytest.raises(LifecycleError, match="5.3.2"):
-        lifecycle.revoke(
+        revocation.revoke(
             ws,
             [leaf.serial_number],
             "keyCompromise",
@@ -697,7 +697,7 @@ def test_hsm_workspace_publish_needs_pins(
 def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
     """A slower concurrent publisher holding an older CRL number must not overwrite the
     newer file (RFC 5280 §5.2.3, 000 §4.9.8)."""
-    from porthos.workflows import lifecycle
+    from porthos.workspace.repository import write_crl_file
 
     t0 = ws.ca("root-ca-1").not_before + 10
     publish(ws, t0, "--ca", "user-ca-1")
@@ -706,5 +706,5 @@ def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
     publish(ws, t0 + 60, "--ca", "user-ca-1")
     newer = path.read_bytes()
     assert older != newer
-    assert lifecycle._write_crl(path, older, 1) is False
+    assert write_crl_file(path, older, 1) is False
     assert path.read_bytes() == newer
