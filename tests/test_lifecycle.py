@@ -485,6 +485,38 @@ def test_publish_one_ca_and_usage_errors(ws: Workspace) -> None:
     assert r.exit_code == 2 and "ISO-8601" in r.output
 
 
+def test_a_failed_signature_publishes_nothing_and_keeps_no_number(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one atomicity rule (porthos.workspace.publication): the number, the CRL and
+    crl.created commit together, so a failed signature leaves no number behind (none
+    was published under it) and is audited as a failed crl.created."""
+    from porthos.exceptions import SigningError
+    from porthos.workspace import publication
+
+    t0 = ws.ca("root-ca-1").not_before + 10
+    publish(ws, t0, "--ca", "user-ca-1")
+    number = ws.store.last_crl_number("user-ca-1")
+    published = len(events(ws, audit.Event.CRL_PUBLISHED))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise SigningError("the token refused to sign")
+
+    monkeypatch.setattr(publication, "build_crl", refuse)
+    r = run("crl", "publish", "-w", str(ws.path), "--now", at(t0 + 60), "--ca", "user-ca-1")
+    assert r.exit_code == 2 and "refused to sign" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    monkeypatch.undo()
+    assert ws.store.last_crl_number("user-ca-1") == number
+    assert len(events(ws, audit.Event.CRL_PUBLISHED)) == published
+    failed = [r for r in events(ws, audit.Event.CRL_CREATED) if r.outcome == "failure"]
+    assert [(f.details["ca"], f.details["kind"]) for f in failed] == [("user-ca-1", "full")]
+    # The next publication takes the very next number.
+    publish(ws, t0 + 120, "--ca", "user-ca-1")
+    assert ws.store.last_crl_number("user-ca-1") == (number or 0) + 1
+    assert audit.verify(ws.store)
+
+
 # --------------------------------------------------------------------------------------
 # scheduled revocations: the early re-key grace period (§4.9.4)
 # --------------------------------------------------------------------------------------
