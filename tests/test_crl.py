@@ -738,6 +738,21 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
         ws.ca("ha-device-ca-1").revoke(sorted(revoked), "keyCompromise", when=NOW)
         _publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
         repo = ws.path / "repository"
+        # The shard set takes the one publication path: one number and crl.created for
+        # the set, one crl.published per shard, each file where its URL points too.
+        from porthos.store import audit
+
+        shard_recs = [r for r in audit.records(ws.store) if r.details.get("kind") == "shards"]
+        assert [r.event for r in shard_recs] == [audit.Event.CRL_CREATED] + [
+            audit.Event.CRL_PUBLISHED
+        ] * 4
+        assert shard_recs[0].details["shards"] == 4 and shard_recs[0].details["entries"] == 5
+        assert sorted(r.details["shard"] for r in shard_recs[1:]) == [0, 1, 2, 3]
+        assert sum(r.details["entries"] for r in shard_recs[1:]) == 5
+        for r in shard_recs[1:]:
+            host_path, flat_path = (ws.path / p for p in r.details["paths"])
+            assert host_path.read_bytes() == flat_path.read_bytes()
+            assert host_path.parent.name == "crl.pki.porthos.services"
         issuer = (repo / "ha-device-ca-1.crt").read_bytes()
         (tmp_path / "root.pem").write_bytes(_pem((repo / "root-ca-1.crt").read_bytes()))
         (tmp_path / "ca.pem").write_bytes(_pem(issuer))

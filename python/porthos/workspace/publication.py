@@ -180,6 +180,58 @@ def _shard_files(
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class _Dates:
+    """The number and times every CRL of one preparation carries."""
+
+    number: int
+    this_update: int
+    next_update: int
+    progress: Progress | None
+
+
+def _build(
+    ws: Workspace,
+    ca: CertificateAuthority,
+    signer: Signer,
+    columns: RevocationColumns,
+    at: _Dates,
+    *,
+    scheme: tuple[int, str] | None,
+    delta_base: int | None,
+    urls: Sequence[str],
+) -> tuple[CrlFile, ...]:
+    """Build and sign: the shard set of ``scheme``, a delta CRL listing ``columns`` over
+    ``delta_base``, or a full CRL; each with the files it goes to."""
+    if scheme is not None:
+        shards, url = scheme
+        crls = build_shards(
+            ca.certificate,
+            signer,
+            columns,
+            crl_numbers=[at.number] * shards,
+            url_template=url,
+            this_update=at.this_update,
+            next_update=at.next_update,
+            progress=at.progress,
+        )
+        return _shard_files(ws, crls, url, columns)
+    crl = build_crl(
+        ca.certificate,
+        signer,
+        columns,
+        crl_number=at.number,
+        this_update=at.this_update,
+        next_update=at.next_update,
+        delta_base=delta_base,
+        progress=at.progress,
+    )
+    if delta_base is not None:
+        path = ws.path / "repository" / f"{ca.name}-delta.crl"
+        return (CrlFile(bytes(crl), (path,), (), len(columns)),)
+    return _full_files(ws, ca, bytes(crl), urls, len(columns))
+
+
 def prepare_crl(
     ws: Workspace,
     ca: CertificateAuthority,
@@ -218,39 +270,23 @@ def prepare_crl(
         with store.transaction() as conn:
             alloc = revocations.allocate_crl(store, ca.name, this_update=this_update, kind=kind)
             columns = store_columns(conn, ca.name, alloc.revocations_upto)
-            common: dict[str, Any] = dict(
-                crl_number=alloc.number,
-                this_update=this_update,
-                next_update=next_update,
-                progress=progress,
-            )
             if scheme is not None:
-                shards, url = scheme
-                crls = build_shards(
-                    ca.certificate,
-                    signer,
-                    columns,
-                    crl_numbers=[alloc.number] * shards,
-                    url_template=url,
-                    this_update=this_update,
-                    next_update=next_update,
-                    progress=progress,
-                )
-                files = _shard_files(ws, crls, url, columns)
-                extra["shards"] = shards
-                entries = len(columns)
+                extra["shards"] = scheme[0]
             elif base is not None:
-                changes = delta_columns(
+                columns = delta_columns(
                     store_columns(conn, ca.name, base.revocations_upto), columns
                 )
-                crl = build_crl(ca.certificate, signer, changes, delta_base=base.number, **common)
-                path = ws.path / "repository" / f"{ca.name}-delta.crl"
-                entries = len(changes)
-                files = (CrlFile(bytes(crl), (path,), (), entries),)
-            else:
-                crl = build_crl(ca.certificate, signer, columns, **common)
-                entries = len(columns)
-                files = _full_files(ws, ca, bytes(crl), urls, entries)
+            files = _build(
+                ws,
+                ca,
+                signer,
+                columns,
+                _Dates(alloc.number, this_update, next_update, progress),
+                scheme=scheme,
+                delta_base=None if base is None else base.number,
+                urls=urls,
+            )
+            entries = len(columns)
             prepared = PreparedCrl(
                 ca.name,
                 kind,
