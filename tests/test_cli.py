@@ -206,13 +206,13 @@ def test_demo_small(tmp_path: Path) -> None:
                  "certificate revoked", "chain verified"):  # fmt: skip
         assert text in " ".join(out.split()), text
     from porthos.store import audit
-    from porthos.workflows import lifecycle
+    from porthos.workflows import crl_schedule
 
     with Workspace.open(tmp_path / "d") as ws:
         # 35 from the batches + one each through a transaction-ID, an AOR, an agent.
         assert ws.store.count_certificates() == 35 + 3
         assert len(ws.store.revocations("ha-device-ca-1")) == 3
-        assert not [d for d in lifecycle.due(ws) if d.kind == "crl" and d.is_due]
+        assert not [d for d in crl_schedule.due(ws) if d.kind == "crl" and d.is_due]
         assert audit.verify(ws.store).ok
     assert (tmp_path / "d" / "audit-export.jsonl").is_file()
     too_few = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "e"), "--count", "27"])

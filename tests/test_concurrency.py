@@ -41,14 +41,15 @@ for _ in range(int(sys.argv[3])):
 
 PUBLISHER = r"""
 import sys
-from porthos.issuance import crl
+from porthos.workflows import crl_publication
 from porthos.workspace.authority import Workspace
 ws = Workspace.open(sys.argv[1])
 print("READY", flush=True)
 sys.stdin.readline()
 for _ in range(int(sys.argv[2])):
-    for name, path, number, entries in crl.publish(ws):
-        print("CRL", name, number, flush=True)
+    for p in crl_publication.publish(ws, everything=True):
+        if p.kind == "crl":
+            print("CRL", p.ca, p.number, flush=True)
 """
 
 

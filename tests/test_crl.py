@@ -36,6 +36,7 @@ from porthos.issuance import crl as C
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import Workspace
+    from porthos.workspace.publication import Published
 
     from .conftest import CsrFactory
 
@@ -576,6 +577,19 @@ def test_delta_merge_equals_full_rebuild(issuer: Issuer) -> None:
 # --------------------------------------------------------------------------------------
 
 
+def _publish(
+    ws: Workspace, ca: str | None = None, *, now: int | None = None, delta: bool = False
+) -> list[Published]:
+    """The CRLs of one CA or of every CA, through the one publication path."""
+    from porthos.workflows import crl_publication
+
+    cas = None if ca is None else [ca]
+    if delta:
+        return crl_publication.publish_deltas(ws, cas, now=now)
+    published = crl_publication.publish(ws, cas, now=now, everything=ca is None)
+    return [p for p in published if p.kind == "crl"]
+
+
 def _issue_leaves(ws: Workspace, factory: CsrFactory, n: int) -> list[bytes]:
     csrs = [factory.make([("C", "US"), ("CN", str(uuid.uuid4()))]) for _ in range(n)]
     result = ws.ca("ha-device-ca-1").issue_batch(csrs, "ha-device")
@@ -591,16 +605,16 @@ def test_revoke_publish_numbers_increase(
     ca = ws.ca("ha-device-ca-1")
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
     assert ca.revoke([serial], "keyCompromise", when=NOW) == 1
-    # CertificateAuthority.revoke goes through porthos.workflows.lifecycle's rules (issue 6).
+    # CertificateAuthority.revoke goes through porthos.workflows.revocation's rules (issue 6).
     with pytest.raises(LifecycleError, match="already revoked"):
         ca.revoke([serial], "superseded")
     with pytest.raises(LifecycleError, match="no certificate"):
         ca.revoke([12345])
-    first = C.publish(ws, now=NOW)
-    second = C.publish(ws, "ha-device-ca-1", now=NOW + 60)
-    numbers = {name: number for name, _, number, _ in first}
-    assert second[0][2] > numbers["ha-device-ca-1"]
-    assert ws.store.last_crl_number("ha-device-ca-1") == second[0][2]
+    first = _publish(ws, now=NOW)
+    second = _publish(ws, "ha-device-ca-1", now=NOW + 60)
+    numbers = {p.ca: p.number for p in first}
+    assert second[0].number is not None and second[0].number > numbers["ha-device-ca-1"]
+    assert ws.store.last_crl_number("ha-device-ca-1") == second[0].number
     path = ws.path / "repository" / "ha-device-ca-1.crl"
     crl = x509.load_der_x509_crl(path.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(serial) is not None
@@ -649,7 +663,7 @@ def test_openssl_crl_check(
     ws.ca("ha-device-ca-1").revoke(
         [x509.load_der_x509_certificate(bad).serial_number], "keyCompromise"
     )
-    C.publish(ws)
+    _publish(ws)
     pem = lambda der: x509.load_der_x509_certificate(der).public_bytes(  # noqa: E731
         serialization.Encoding.PEM
     )
@@ -722,8 +736,23 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
         certs = [x509.load_der_x509_certificate(d) for d in leaves]
         revoked = {c.serial_number for c in certs[:5]}
         ws.ca("ha-device-ca-1").revoke(sorted(revoked), "keyCompromise", when=NOW)
-        C.publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
+        _publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
         repo = ws.path / "repository"
+        # The shard set takes the one publication path: one number and crl.created for
+        # the set, one crl.published per shard, each file where its URL points too.
+        from porthos.store import audit
+
+        shard_recs = [r for r in audit.records(ws.store) if r.details.get("kind") == "shards"]
+        assert [r.event for r in shard_recs] == [audit.Event.CRL_CREATED] + [
+            audit.Event.CRL_PUBLISHED
+        ] * 4
+        assert shard_recs[0].details["shards"] == 4 and shard_recs[0].details["entries"] == 5
+        assert sorted(r.details["shard"] for r in shard_recs[1:]) == [0, 1, 2, 3]
+        assert sum(r.details["entries"] for r in shard_recs[1:]) == 5
+        for r in shard_recs[1:]:
+            host_path, flat_path = (ws.path / p for p in r.details["paths"])
+            assert host_path.read_bytes() == flat_path.read_bytes()
+            assert host_path.parent.name == "crl.pki.porthos.services"
         issuer = (repo / "ha-device-ca-1.crt").read_bytes()
         (tmp_path / "root.pem").write_bytes(_pem((repo / "root-ca-1.crt").read_bytes()))
         (tmp_path / "ca.pem").write_bytes(_pem(issuer))
@@ -808,9 +837,9 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
         x509.load_der_x509_certificate(d).serial_number for d in _issue_leaves(ws, csr_factory, 6)
     ]
     with pytest.raises(PolicyError, match="no full CRL"):
-        C.publish(ws, "ha-device-ca-1", delta=True, now=NOW)
+        _publish(ws, "ha-device-ca-1", delta=True, now=NOW)
     ca.revoke(serials[:2], "keyCompromise", when=NOW)
-    C.publish(ws, "ha-device-ca-1", now=NOW + 10)
+    _publish(ws, "ha-device-ca-1", now=NOW + 10)
     repo = ws.path / "repository"
     issuer = (repo / "ha-device-ca-1.crt").read_bytes()
     base = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
@@ -834,7 +863,7 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     ]
     assert recs[0].details["delta_base"] == base.crl_number
     assert recs[1].details["paths"] == ["repository/ha-device-ca-1-delta.crl"]
-    C.publish(ws, "ha-device-ca-1", now=NOW + 30)
+    _publish(ws, "ha-device-ca-1", now=NOW + 30)
     full = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
     assert len(full) == 5
     assert C.check_delta(base, delta, full)

@@ -337,16 +337,16 @@ def test_future_revocation_and_invalidity_date(
     ws: Workspace, csr_factory: CsrFactory, tmp_path: Path
 ) -> None:
     from porthos.exceptions import LifecycleError
-    from porthos.workflows import lifecycle
+    from porthos.workflows import revocation
 
     [leaf] = issue(ws, csr_factory, tmp_path)
     now = ws.ca("ha-device-ca-1").not_before + 100
     with pytest.raises(LifecycleError, match="scheduled instead"):
-        lifecycle.revoke(
+        revocation.revoke(
             ws, [leaf.serial_number], "keyCompromise", requester="r", now=now, when=now + 1
         )
     with pytest.raises(LifecycleError, match="5.3.2"):
-        lifecycle.revoke(
+        revocation.revoke(
             ws,
             [leaf.serial_number],
             "keyCompromise",
@@ -483,6 +483,38 @@ def test_publish_one_ca_and_usage_errors(ws: Workspace) -> None:
     assert r.exit_code == 2 and "no CA 'nope'" in r.output
     r = run("crl", "due", "-w", str(ws.path), "--now", "yesterday")
     assert r.exit_code == 2 and "ISO-8601" in r.output
+
+
+def test_a_failed_signature_publishes_nothing_and_keeps_no_number(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one atomicity rule (porthos.workspace.publication): the number, the CRL and
+    crl.created commit together, so a failed signature leaves no number behind (none
+    was published under it) and is audited as a failed crl.created."""
+    from porthos.exceptions import SigningError
+    from porthos.workspace import publication
+
+    t0 = ws.ca("root-ca-1").not_before + 10
+    publish(ws, t0, "--ca", "user-ca-1")
+    number = ws.store.last_crl_number("user-ca-1")
+    published = len(events(ws, audit.Event.CRL_PUBLISHED))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise SigningError("the token refused to sign")
+
+    monkeypatch.setattr(publication, "build_crl", refuse)
+    r = run("crl", "publish", "-w", str(ws.path), "--now", at(t0 + 60), "--ca", "user-ca-1")
+    assert r.exit_code == 2 and "refused to sign" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    monkeypatch.undo()
+    assert ws.store.last_crl_number("user-ca-1") == number
+    assert len(events(ws, audit.Event.CRL_PUBLISHED)) == published
+    failed = [r for r in events(ws, audit.Event.CRL_CREATED) if r.outcome == "failure"]
+    assert [(f.details["ca"], f.details["kind"]) for f in failed] == [("user-ca-1", "full")]
+    # The next publication takes the very next number.
+    publish(ws, t0 + 120, "--ca", "user-ca-1")
+    assert ws.store.last_crl_number("user-ca-1") == (number or 0) + 1
+    assert audit.verify(ws.store)
 
 
 # --------------------------------------------------------------------------------------
@@ -697,7 +729,7 @@ def test_hsm_workspace_publish_needs_pins(
 def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
     """A slower concurrent publisher holding an older CRL number must not overwrite the
     newer file (RFC 5280 §5.2.3, 000 §4.9.8)."""
-    from porthos.workflows import lifecycle
+    from porthos.workspace.repository import write_crl_file
 
     t0 = ws.ca("root-ca-1").not_before + 10
     publish(ws, t0, "--ca", "user-ca-1")
@@ -706,5 +738,5 @@ def test_an_older_crl_never_replaces_a_newer_one(ws: Workspace) -> None:
     publish(ws, t0 + 60, "--ca", "user-ca-1")
     newer = path.read_bytes()
     assert older != newer
-    assert lifecycle._write_crl(path, older, 1) is False
+    assert write_crl_file(path, older, 1) is False
     assert path.read_bytes() == newer

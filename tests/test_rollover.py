@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from interop import assert_pkilint_clean
 from porthos.exceptions import LifecycleError
 from porthos.store import audit
+from porthos.workflows import crl_publication
 from porthos.workflows.rollover import LINK_PROFILE, rollover
 from porthos.workspace.authority import Workspace
 from porthos.workspace.generations import derive_generation
@@ -258,12 +259,10 @@ def test_generation_1_crls_are_signed_by_generation_1_keys(rolled: Rolled) -> No
     lst = x509.load_der_x509_crl((rolled.repo / "ha-device-ca-1.crl").read_bytes())
     serial = x509.load_der_x509_certificate(rolled.gen1_revoked).serial_number
     assert lst.get_revoked_certificate_by_serial_number(serial) is not None
-    # `porthos crl publish` (porthos.workflows.lifecycle) puts a retired CA's CRL where the
+    # `porthos crl publish` (porthos.workflows.crl_publication) puts a retired CA's CRL where the
     # generation-1 certificates' CDP points (000 §2.1, §5.6), signed by its own key.
-    from porthos.workflows import lifecycle
-
     with Workspace.open(rolled.ws) as w:
-        lifecycle.publish(w, ["ha-device-ca-1"])
+        crl_publication.publish(w, ["ha-device-ca-1"])
     leaf = x509.load_der_x509_certificate(rolled.gen1_leaf)
     (point,) = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     host, path = point.full_name[0].value.removeprefix("http://").split("/", 1)

@@ -117,12 +117,12 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
             assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
             assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
             # The final CRL is also where the certificates' CDP URLs point (000 §2.1).
-            from porthos.workflows import lifecycle
+            from porthos.workspace.repository import crl_urls, repository_path
 
-            urls = lifecycle.crl_urls(w, ca.name)
+            urls = crl_urls(w, ca.name)
             assert urls, ca.name
             for url in urls:
-                assert lifecycle.repository_path(w, url).read_bytes() == final, url
+                assert repository_path(w, url).read_bytes() == final, url
             # nextUpdate after the last expiry of anything this CA issued (000 §5.8).
             expiries = [
                 n

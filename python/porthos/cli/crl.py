@@ -96,7 +96,7 @@ def publish(
         lifecycle_cli = importlib.import_module("porthos.cli.lifecycle")
         lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
         return
-    from porthos.workflows import lifecycle
+    from porthos.workflows import crl_publication
     from porthos.workspace.authority import Workspace
 
     console = get_console()
@@ -109,7 +109,7 @@ def publish(
         for col in ("CA", "CRL number", "entries", "file"):
             table.add_column(col)
         with _Bar("building CRLs") as bar:
-            results = lifecycle.publish_deltas(
+            results = crl_publication.publish_deltas(
                 ws, [ca_name] if ca_name else None, now=now, progress=bar
             )
         for p in results:

@@ -64,11 +64,11 @@ def revoke(
     now: int | None,
 ) -> None:
     """Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7)."""
-    from porthos.workflows import lifecycle
+    from porthos.workflows import revocation
     from porthos.workspace.authority import Workspace
 
     with Workspace.open(workdir) as ws:
-        done = lifecycle.revoke(
+        done = revocation.revoke(
             ws,
             serials,
             reason,
@@ -99,12 +99,12 @@ def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     """What is due (000 §4.9.7): the root's CRL every year, the issuing CAs' every 14
     days, a CA's CRL after a revocation, and scheduled revocations whose grace period
     ended (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
-    from porthos.workflows import lifecycle
+    from porthos.workflows import crl_schedule
     from porthos.workspace.authority import Workspace
 
     now = int(time.time()) if now is None else now
     with Workspace.open(workdir) as ws:
-        items = lifecycle.schedule(ws, now) if show_all else lifecycle.due(ws, now)
+        items = crl_schedule.schedule(ws, now) if show_all else crl_schedule.due(ws, now)
     if as_json:
         click.echo(json.dumps({"now": now, "items": [i.as_json() for i in items]}, indent=1))
         return
@@ -127,15 +127,15 @@ def publish_lifecycle(
 ) -> None:
     """The body of ``porthos crl publish`` without --delta (cli_crl.py)."""
     from porthos.cli.hsm_options import root_halves
-    from porthos.workflows import lifecycle
+    from porthos.workflows import crl_publication, crl_schedule, revocation
     from porthos.workspace.authority import Workspace
 
     now = int(time.time()) if now is None else now
     console = get_console()
     with Workspace.open(workdir) as ws:
         # Scheduled revocations first: they can make a CA due (§4.9.4, §4.9.7).
-        revoked = lifecycle.process_scheduled(ws, now)
-        names = lifecycle.crl_targets(ws, now, everything=everything, ca=ca_name)
+        revoked = revocation.process_scheduled(ws, now)
+        names = crl_schedule.crl_targets(ws, now, everything=everything, ca=ca_name)
         halves = None
         if ws.hsm is not None and names:
             from porthos.hsm import read_pin
@@ -144,7 +144,7 @@ def publish_lifecycle(
                 ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
             if any(ws.ca(n).spec.self_signed for n in names):
                 halves = root_halves(root_officers)
-        results = lifecycle.publish(ws, names, now=now, root_halves=halves)
+        results = crl_publication.publish(ws, names, now=now, root_halves=halves)
     for r in revoked:
         console.print(
             f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "

@@ -25,23 +25,20 @@ from __future__ import annotations
 import csv
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
 from porthos import _native
-from porthos.exceptions import BatchArgumentError, EncodeError, PolicyError, SigningError
+from porthos.exceptions import BatchArgumentError, EncodeError, SigningError
 
 if TYPE_CHECKING:
     from porthos.issuance.signers import Signer
-    from porthos.workspace.authority import CertificateAuthority, Workspace
 
 __all__ = [
     "INVALIDITY_NONE",
@@ -57,7 +54,6 @@ __all__ = [
     "load_revocations",
     "merge_delta",
     "parse_crl",
-    "publish",
     "shard_of",
 ]
 
@@ -78,10 +74,6 @@ REASONS: dict[str, int] = {
     "aACompromise": 10,
 }
 REASON_NAMES = {v: k for k, v in REASONS.items()}
-
-#: 000 §7.2.1: the root CA's CRL is valid for two years; §7.2.2: issuing CAs 28 days.
-ROOT_CRL_VALIDITY = 2 * 365 * 86400 + 86400  # two calendar years incl. one leap day
-ISSUING_CRL_VALIDITY = 28 * 86400
 
 Progress = Callable[[int, int], object]
 
@@ -464,168 +456,3 @@ def load_revocations(path: str | os.PathLike[str]) -> RevocationColumns:
         np.array(reasons, dtype=np.uint8),
         np.array(inv, dtype=np.int64),
     )
-
-
-# --------------------------------------------------------------------------------------
-# the workspace: CRLs of each CA from the store
-# --------------------------------------------------------------------------------------
-
-
-def crl_validity(ca: CertificateAuthority) -> int:
-    """000 §7.2.1 (root: two years) or §7.2.2 (issuing CAs: 28 days)."""
-    return ROOT_CRL_VALIDITY if ca.spec.self_signed else ISSUING_CRL_VALIDITY
-
-
-def crl_file_name(ca: CertificateAuthority) -> str:
-    """The file name the CDP URLs of this CA's certificates use (000 §2.1: the CA
-    name, e.g. ha-device-ca-1.crl; profiles/porthos.toml keys CAs by that stem)."""
-    return f"{ca.name}.crl"
-
-
-def store_columns(ws: Workspace, ca_name: str, upto: int | None = None) -> RevocationColumns:
-    """A CA's revocations from the store (with ``upto``: the set a CRL covered)."""
-    rows = ws.store.revocations(ca_name, upto=upto)
-    if not rows:
-        return RevocationColumns.empty()
-    return RevocationColumns(
-        serials_from_hex([r[0] for r in rows]),
-        np.array([r[1] for r in rows], dtype=np.int64),
-        np.array([REASON_NONE if r[2] is None else r[2] for r in rows], dtype=np.uint8),
-        np.array([INVALIDITY_NONE if r[3] is None else r[3] for r in rows], dtype=np.int64),
-    )
-
-
-def _allocate(ws: Workspace, ca_name: str, now: int, kind: str) -> tuple[int, RevocationColumns]:
-    """Allocate (and commit) a CRL number, then read exactly the revocations it
-    covers: a revocation recorded in between goes into the next CRL, never half in."""
-    number = ws.store.next_crl_number(ca_name, this_update=now, kind=kind)
-    record = ws.store.crl_record(ca_name, number)
-    assert record is not None
-    return number, store_columns(ws, ca_name, upto=record[2])
-
-
-def build_for_ca(
-    ws: Workspace,
-    ca_name: str,
-    *,
-    now: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[Crl, int]:
-    """Build the full CRL of a CA from the store. The CRL number is allocated and
-    committed in the store before the CRL is returned (000 §7.2, RFC 5280 §5.2.3:
-    numbers strictly increase)."""
-    ca = ws.ca(ca_name)
-    now = int(time.time()) if now is None else int(now)
-    number, columns = _allocate(ws, ca_name, now, "full")
-    crl = build_crl(
-        ca.certificate,
-        ca.signer,
-        columns,
-        crl_number=number,
-        this_update=now,
-        next_update=now + crl_validity(ca),
-        progress=progress,
-    )
-    return crl, number
-
-
-def delta_for_ca(
-    ws: Workspace,
-    ca_name: str,
-    *,
-    now: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[Crl, int, int, int]:
-    """A delta CRL (RFC 5280 §5.2.4) over the CA's newest full CRL from the store:
-    (CRL, its number, the base number, entries). The base's entries are the
-    revocations that CRL number recorded as covered (store schema 3)."""
-    ca = ws.ca(ca_name)
-    now = int(time.time()) if now is None else int(now)
-    base = ws.store.last_full_crl(ca_name)
-    if base is None:
-        raise PolicyError(
-            f"CA {ca_name} has no full CRL to be the base of a delta CRL; publish one first"
-        )
-    base_number, base_upto = base
-    number, current = _allocate(ws, ca_name, now, "delta")
-    changes = delta_columns(store_columns(ws, ca_name, upto=base_upto), current)
-    crl = build_crl(
-        ca.certificate,
-        ca.signer,
-        changes,
-        crl_number=number,
-        this_update=now,
-        next_update=now + crl_validity(ca),
-        delta_base=base_number,
-        progress=progress,
-    )
-    return crl, number, base_number, len(changes)
-
-
-def shard_scheme(ws: Workspace, ca_name: str) -> tuple[int, str] | None:
-    """(shards, URL template) when the CA's profiles put shard URLs in their CDPs
-    (profiles/__init__.py checks that all of a CA's sharded profiles agree)."""
-    for prof in ws.profile_set.profiles.values():
-        if prof.issuer == ca_name and prof.crl_shards is not None:
-            return prof.crl_shards, prof.crl_shard_urls[0]
-    return None
-
-
-def shard_file_name(url_template: str, shard: int) -> str:
-    """The repository file a shard URL names (its last path segment)."""
-    return Path(urlsplit(url_template.replace("{shard}", str(shard))).path).name
-
-
-def publish(
-    ws: Workspace,
-    ca_name: str | None = None,
-    *,
-    now: int | None = None,
-    delta: bool = False,
-    progress: Progress | None = None,
-) -> list[tuple[str, Path, int, int]]:
-    """Write each CA's CRL (or one CA's) to the repository: (CA, path, number, entries).
-
-    A CA whose profiles name shard URLs in their CDP also gets one CRL per shard,
-    each under the file name of its URL and with that URL in its IDP. With ``delta``
-    each CA gets a delta CRL over its newest full CRL instead (``<ca>-delta.crl``)."""
-    names = [ca_name] if ca_name else [ca.name for ca in ws.cas]
-    now = int(time.time()) if now is None else int(now)
-    repo = ws.path / "repository"
-    out = []
-    for name in names:
-        if delta:
-            crl, number, _base, entries = delta_for_ca(ws, name, now=now, progress=progress)
-            path = repo / f"{name}-delta.crl"
-            crl.write(path)
-            out.append((name, path, number, entries))
-            continue
-        crl, number = build_for_ca(ws, name, now=now, progress=progress)
-        path = repo / crl_file_name(ws.ca(name))
-        crl.write(path)
-        record = ws.store.crl_record(name, number)
-        out.append((name, path, number, 0 if record is None else record[3]))
-        scheme = shard_scheme(ws, name)
-        if scheme is None:
-            continue
-        shards, url = scheme
-        ca = ws.ca(name)
-        # One number for the whole set: each shard is its own scope, and each scope's
-        # numbers still strictly increase (RFC 5280 §5.2.3).
-        number, columns = _allocate(ws, name, now, "shards")
-        crls = build_shards(
-            ca.certificate,
-            ca.signer,
-            columns,
-            crl_numbers=[number] * shards,
-            url_template=url,
-            this_update=now,
-            next_update=now + crl_validity(ca),
-            progress=progress,
-        )
-        counts = np.bincount(_native.crl_shard_of(columns.serials, shards), minlength=shards)
-        for s, shard_crl in enumerate(crls):
-            path = repo / shard_file_name(url, s)
-            shard_crl.write(path)
-            out.append((name, path, number, int(counts[s])))
-    return out

@@ -33,7 +33,8 @@ from rich.table import Table
 
 from porthos.exceptions import LifecycleError
 from porthos.store import audit
-from porthos.workflows import lifecycle
+from porthos.workflows import crl_publication, crl_schedule, revocation
+from porthos.workspace.repository import crl_file_name
 
 if TYPE_CHECKING:
     from porthos import hsm
@@ -128,12 +129,12 @@ def _revocation(
     revoked: list[bytes] = []
     reasons = ("keyCompromise", "superseded", "privilegeWithdrawn")
     for der, reason in zip(ders, reasons, strict=False):
-        (done,) = lifecycle.revoke(ws, [_serial(der)], reason, requester=REQUESTER)
+        (done,) = revocation.revoke(ws, [_serial(der)], reason, requester=REQUESTER)
         table.add_row(done.serial_hex, done.reason, done.requested_by, "revoked")
         revoked.append(der)
     hold = ders[3]
     try:
-        lifecycle.revoke(ws, [_serial(hold)], "certificateHold", requester=REQUESTER)
+        revocation.revoke(ws, [_serial(hold)], "certificateHold", requester=REQUESTER)
     except LifecycleError as exc:
         table.add_row(format(_serial(hold), "x"), "certificateHold", REQUESTER, f"refused: {exc}")
     else:
@@ -145,14 +146,14 @@ def _revocation(
 def _publication(
     ws: Workspace, console: Console, root_halves: Sequence[tuple[str, hsm.Secret]] | None
 ) -> None:
-    due = [d for d in lifecycle.due(ws) if d.kind == "crl"]
+    due = [d for d in crl_schedule.due(ws) if d.kind == "crl"]
     table = Table(title="CRL schedule (000 §4.9.7): due now")
     for col in ("CA", "why"):
         table.add_column(col)
     for item in due:
         table.add_row(item.ca, item.why)
     console.print(table)
-    published = lifecycle.publish(ws, root_halves=root_halves)
+    published = crl_publication.publish(ws, root_halves=root_halves)
     crls = [p for p in published if p.kind == "crl"]
     _expect({p.ca for p in crls} >= {d.ca for d in due}, "a due CRL was not published")
     table = Table(title="Published where the CDP URLs point (000 §2.1)")
@@ -161,7 +162,8 @@ def _publication(
     for p in crls:
         table.add_row(p.ca, str(p.number), str(p.entries), str(p.paths[0].relative_to(ws.path)))
     console.print(table)
-    _expect(not [d for d in lifecycle.due(ws) if d.kind == "crl" and d.is_due], "CRLs still due")
+    still_due = [d for d in crl_schedule.due(ws) if d.kind == "crl" and d.is_due]
+    _expect(not still_due, "CRLs still due")
 
 
 def _pem(der: bytes, label: str) -> str:
@@ -177,8 +179,6 @@ def _openssl_check(
     if openssl is None:
         console.print("[yellow]openssl not found: CRL check skipped[/]")
         return
-    from porthos.issuance import crl as crlmod
-
     ca = ws.ca("ha-device-ca-1")
     root = ws.root
     repo = ws.path / "repository"
@@ -189,7 +189,7 @@ def _openssl_check(
         crls = []
         for who in (root, ca):
             path = d / f"{who.name}.crl.pem"
-            path.write_text(_pem((repo / crlmod.crl_file_name(who)).read_bytes(), "X509 CRL"))
+            path.write_text(_pem((repo / crl_file_name(who.name)).read_bytes(), "X509 CRL"))
             crls += ["-CRLfile", str(path)]
         table = Table(title="openssl verify -crl_check_all (root + ha-device-ca-1 CRLs)")
         for col in ("certificate", "openssl says"):

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 
@@ -25,6 +24,7 @@ from porthos.exceptions import LifecycleError
 from porthos.hsm.key_objects import Export
 from porthos.issuance import signers
 from porthos.store import audit
+from porthos.store import revocations as stored
 from porthos.store.generations import TERMINATED, ca_states
 from porthos.workflows.ca_keys import destroy_ca_keys, key_present, officer_pins
 
@@ -32,9 +32,12 @@ from porthos.workflows.ca_keys import destroy_ca_keys, key_present, officer_pins
 # publication path in another branch) calls these helpers by.
 from porthos.workflows.ca_keys import hsm_signer as _hsm_signer
 from porthos.workflows.ca_keys import spki_of as _spki_of
+from porthos.workflows.crl_schedule import crl_validity
 from porthos.workflows.key_export import Successor, finish_export, prepare_export, resume_export
+from porthos.workspace import publication
 from porthos.workspace.authority import CertificateAuthority, Workspace, subject_text
 from porthos.workspace.generations import attach_generations
+from porthos.workspace.repository import crl_urls
 
 __all__ = ["FINAL_CRL_MARGIN", "REASON_CESSATION", "TerminationResult", "terminate"]
 
@@ -193,9 +196,10 @@ def _final_crls(
     destroy_keys: bool,
     export_to: str | None,
 ) -> TerminationResult:
-    """Steps 1-4 of :func:`terminate`; the result's ``keys`` are left empty."""
-    from porthos.issuance.crl import build_crl, crl_validity, store_columns
-
+    """Steps 1-4 of :func:`terminate`; the result's ``keys`` are left empty. The final
+    CRLs take the one publication path (porthos.workspace.publication): prepared
+    (numbered, built, signed, ``crl.created``) inside the transaction that revokes and
+    terminates, written (``crl.published``) after it commits."""
     store = ws.store
 
     signers_open: list[signers.Pkcs11Signer] = []
@@ -215,21 +219,12 @@ def _final_crls(
         return s
 
     revoked: dict[str, int] = {}
-    built: list[tuple[CertificateAuthority, Any, int, int, int]] = []
+    prepared: list[publication.PreparedCrl] = []
     try:
         with store.transaction() as conn:
             # 1. Revocations (000 §5.8 first measure).
             for ca in cas:
-                serials = [
-                    str(r[0])
-                    for r in conn.execute(
-                        "SELECT c.serial_hex FROM certificates c WHERE c.ca_name = ?"
-                        " AND c.not_after > ? AND NOT EXISTS (SELECT 1 FROM revocations r"
-                        " WHERE r.ca_name = c.ca_name AND r.serial_hex = c.serial_hex)"
-                        " ORDER BY c.rowid",
-                        (ca.name, now),
-                    )
-                ]
+                serials = stored.unrevoked_serials(conn, ca.name, now)
                 if serials:
                     store.add_revocations(
                         ca.name,
@@ -241,20 +236,18 @@ def _final_crls(
                 children = [
                     c for c in cas if c.parent == ca.name and c is not ca and c.not_after > now
                 ]
-                child_serials = []
-                for child in children:
-                    s = _serial_hex(child.certificate)
-                    hit = conn.execute(
-                        "SELECT 1 FROM revocations WHERE ca_name = ? AND serial_hex = ?",
-                        (ca.name, s),
-                    ).fetchone()
-                    if hit is None:
-                        conn.execute(
-                            "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
-                            " invalidity_date, requested_by) VALUES (?, ?, ?, ?, NULL, ?)",
-                            (ca.name, s, now, REASON_CESSATION, actor),
-                        )
-                        child_serials.append(s)
+                child_serials = [
+                    s
+                    for s in (_serial_hex(child.certificate) for child in children)
+                    if not stored.is_revoked(conn, ca.name, [s])
+                ]
+                stored.insert_revocations(
+                    conn,
+                    [
+                        stored.NewRevocation(ca.name, s, now, REASON_CESSATION, None, actor)
+                        for s in child_serials
+                    ],
+                )
                 revoked[ca.name] = len(serials) + len(child_serials)
                 if revoked[ca.name]:
                     audit.record(
@@ -269,45 +262,29 @@ def _final_crls(
                         section="000 §5.8",
                     )
             # 2. Final CRLs, one per CA, signed by that CA's own key (000 §5.6: old
-            # generations sign the CRLs of their own certificates).
+            # generations sign the CRLs of their own certificates). They go where the
+            # CDP URLs point, like every published CRL (§2.1), and to the flat
+            # W/repository/<ca>.crl.
             for ca in cas:
-                expiries = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT MAX(not_after) FROM certificates WHERE ca_name = ?", (ca.name,)
-                    )
-                    if r[0] is not None
-                ]
+                expiries = [stored.last_expiry(conn, ca.name)]
                 expiries += [c.not_after for c in cas if c.parent == ca.name and c is not ca]
-                last_expiry = max(expiries, default=now)
+                last_expiry = max((e for e in expiries if e is not None), default=now)
                 next_update = max(last_expiry + FINAL_CRL_MARGIN, now + crl_validity(ca))
-                number = store.next_crl_number(ca.name, this_update=now, kind="full")
-                record = store.crl_record(ca.name, number)
-                assert record is not None
-                columns = store_columns(ws, ca.name, upto=record[2])
-                crl = build_crl(
-                    ca.certificate,
-                    signer_of(ca),
-                    columns,
-                    crl_number=number,
-                    this_update=now,
-                    next_update=next_update,
-                )
-                built.append((ca, crl, number, len(columns), next_update))
-                audit.record(
-                    store,
-                    audit.Event.CRL_CREATED,
-                    actor=actor,
-                    ca=ca.name,
-                    number=number,
-                    entries=len(columns),
-                    this_update=now,
-                    next_update=next_update,
-                    last_expiry=last_expiry,
-                    final=True,
+                prepared.append(
+                    publication.prepare_crl(
+                        ws,
+                        ca,
+                        signer_of(ca),
+                        kind="full",
+                        this_update=now,
+                        next_update=next_update,
+                        urls=crl_urls(ws, ca.name),
+                        actor=actor,
+                        details={"last_expiry": last_expiry, "final": True},
+                    )
                 )
             # 3. The CAs are terminated.
-            conn.execute("UPDATE cas SET status = ?", (TERMINATED,))
+            stored.set_every_ca_status(conn, TERMINATED)
             for ca in cas:
                 audit.record(
                     store,
@@ -326,25 +303,10 @@ def _final_crls(
             opened_signer.close()
 
     # 4. Publication, after the commit: the repository never shows a CRL the store
-    # does not record (000 §2.2, §5.8 "available for download until nextUpdate"). The
-    # final CRLs go where the CDP URLs point, like every published CRL (§2.1), and to
-    # the flat W/repository/<ca>.crl.
-    from porthos.workflows import lifecycle
-
+    # does not record (000 §2.2, §5.8 "available for download until nextUpdate").
     crls = []
-    written: list[str] = []
-    for ca, crl, number, entries, next_update in built:
-        paths = lifecycle.write_crl_files(
-            ws, ca, bytes(crl), number, lifecycle.crl_urls(ws, ca.name)
-        )
-        crls.append((ca.name, paths[-1], number, entries, next_update))
-        written += [str(p.relative_to(ws.path)) for p in paths]
-    audit.record(
-        store,
-        audit.Event.CRL_PUBLISHED,
-        actor=actor,
-        files=written,
-        final=True,
-    )
+    for crl in prepared:
+        (written,) = publication.write_prepared(ws, crl, actor=actor)
+        crls.append((crl.ca, written.paths[-1], crl.number, crl.entries, crl.next_update))
     attach_generations(ws)
     return TerminationResult(revoked, crls, [])

@@ -783,15 +783,15 @@ class CertificateAuthority:
         now: int | None = None,
     ) -> int:
         """Revoke certificates of this CA (serials as ints or hex) with a RFC 5280
-        §5.3.1 reason, through the rules of porthos.workflows.lifecycle.revoke (000 §4.9: reason
+        §5.3.1 reason, through the rules of porthos.workflows.revocation.revoke (000 §4.9: reason
         allowed for the certificate, no suspension, all or nothing, requester and
         reason recorded and audited). ``requester`` defaults to the acting operator
         (audit.default_actor). Returns the number revoked; refusals raise
         LifecycleError. The next CRL of this CA lists them (§4.9.7)."""
-        from porthos.workflows import lifecycle
+        from porthos.workflows import revocation
 
         return len(
-            lifecycle.revoke(
+            revocation.revoke(
                 self.workspace,
                 serials,
                 reason,

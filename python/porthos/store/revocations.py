@@ -1,0 +1,312 @@
+"""The SQL of revocation and CRL publication: revocations, scheduled revocations, CRL
+numbers and the CRL schedule's reading of the audit trail (RFC 3647 §4.9).
+
+Every function takes the :class:`~porthos.store.sqlite.Store` (or, for reads inside a
+caller's transaction, its connection) and returns named rows. Writes run in the
+caller's transaction: the callers put a revocation and its audit record, or a CRL
+number and its ``crl.created`` record, into one ``store.transaction()``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from porthos.store.sqlite import Store
+
+__all__ = [
+    "CertificateHit",
+    "CrlAllocation",
+    "CrlBase",
+    "NewRevocation",
+    "PublishedCrl",
+    "RevocationRow",
+    "ScheduledRevocation",
+    "allocate_crl",
+    "ca_statuses",
+    "certificates_with_serial",
+    "close_scheduled",
+    "due_scheduled",
+    "insert_revocations",
+    "is_revoked",
+    "last_expiry",
+    "last_full_crl",
+    "last_published_full_crl",
+    "pending_scheduled",
+    "revocation_rows",
+    "revocations_after",
+    "set_every_ca_status",
+    "unrevoked_serials",
+]
+
+# Hex spellings are chosen by the caller (a serial may sit under several); the queries
+# bind them as one IN list, so a query never grows past this many parameters.
+_MAX_FORMS = 8
+
+
+class CertificateHit(NamedTuple):
+    """An issued certificate found by serial."""
+
+    ca_name: str
+    serial_hex: str
+    subject: str
+    not_after: int
+
+
+class NewRevocation(NamedTuple):
+    """A revocation to record (reason None: no reasonCode, RFC 5280 §5.3.1)."""
+
+    ca_name: str
+    serial_hex: str
+    revoked_at: int
+    reason: int | None
+    invalidity_date: int | None
+    requested_by: str
+
+
+class RevocationRow(NamedTuple):
+    """One recorded revocation, as a CRL lists it."""
+
+    serial_hex: str
+    revoked_at: int
+    reason: int | None
+    invalidity_date: int | None
+
+
+class ScheduledRevocation(NamedTuple):
+    """A revocation recorded for later (the grace period of an early re-key)."""
+
+    rowid: int
+    ca_name: str
+    serial_hex: str
+    reason: int | None
+    due_at: int
+    requested_by: str
+    created_at: int
+
+
+class CrlAllocation(NamedTuple):
+    """A CRL number as allocated: the revocations it covers are this CA's rows up to
+    ``revocations_upto`` (``entries`` of them)."""
+
+    number: int
+    kind: str
+    this_update: int
+    revocations_upto: int
+    entries: int
+
+
+class CrlBase(NamedTuple):
+    """The newest full CRL a delta CRL can refer to (RFC 5280 §5.2.4)."""
+
+    number: int
+    revocations_upto: int
+
+
+class PublishedCrl(NamedTuple):
+    """The newest full CRL a CA published (its thisUpdate and coverage)."""
+
+    number: int
+    this_update: int
+    revocations_upto: int | None
+
+
+# -- certificates and revocations -------------------------------------------------------
+
+
+def ca_statuses(conn: sqlite3.Connection) -> dict[str, str]:
+    """CA name -> status ("active", "retired", "terminated")."""
+    return {str(n): str(s) for n, s in conn.execute("SELECT name, status FROM cas")}
+
+
+def certificates_with_serial(
+    conn: sqlite3.Connection, forms: Sequence[str], ca_name: str | None = None
+) -> list[CertificateHit]:
+    """Issued certificates stored under any of the hex spellings ``forms``."""
+    if not 0 < len(forms) <= _MAX_FORMS:
+        raise ValueError(f"{len(forms)} serial spellings")
+    marks = ",".join("?" * len(forms))
+    sql = (
+        "SELECT ca_name, serial_hex, subject, not_after FROM certificates"
+        f" WHERE serial_hex IN ({marks})"
+    )
+    args: list[object] = list(forms)
+    if ca_name is not None:
+        sql += " AND ca_name = ?"
+        args.append(ca_name)
+    return [
+        CertificateHit(str(c), str(h), str(s), int(na))
+        for c, h, s, na in conn.execute(sql, args).fetchall()
+    ]
+
+
+def is_revoked(conn: sqlite3.Connection, ca_name: str, forms: Sequence[str]) -> bool:
+    """Whether the CA recorded a revocation under any of the hex spellings ``forms``."""
+    if not 0 < len(forms) <= _MAX_FORMS:
+        raise ValueError(f"{len(forms)} serial spellings")
+    marks = ",".join("?" * len(forms))
+    hit = conn.execute(
+        f"SELECT 1 FROM revocations WHERE ca_name = ? AND serial_hex IN ({marks})",
+        [ca_name, *forms],
+    ).fetchone()
+    return hit is not None
+
+
+def insert_revocations(conn: sqlite3.Connection, rows: Sequence[NewRevocation]) -> None:
+    """Record revocations (call inside the transaction that audits them)."""
+    conn.executemany(
+        "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
+        " invalidity_date, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def unrevoked_serials(conn: sqlite3.Connection, ca_name: str, now: int) -> list[str]:
+    """Serials of the CA's issued certificates that are unexpired at ``now`` and not
+    revoked, in issuance order (what a CA termination revokes, RFC 3647 §5.8)."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT c.serial_hex FROM certificates c WHERE c.ca_name = ?"
+            " AND c.not_after > ? AND NOT EXISTS (SELECT 1 FROM revocations r"
+            " WHERE r.ca_name = c.ca_name AND r.serial_hex = c.serial_hex)"
+            " ORDER BY c.rowid",
+            (ca_name, now),
+        )
+    ]
+
+
+def last_expiry(conn: sqlite3.Connection, ca_name: str) -> int | None:
+    """The latest notAfter of the CA's issued certificates (None: it issued none)."""
+    row = conn.execute(
+        "SELECT MAX(not_after) FROM certificates WHERE ca_name = ?", (ca_name,)
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def set_every_ca_status(conn: sqlite3.Connection, status: str) -> None:
+    conn.execute("UPDATE cas SET status = ?", (status,))
+
+
+def revocation_rows(
+    conn: sqlite3.Connection, ca_name: str, upto: int | None = None
+) -> list[RevocationRow]:
+    """The CA's revocations in recording order; with ``upto`` only those a CRL number
+    allocated with that ``revocations_upto`` covers."""
+    rows = conn.execute(
+        "SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+        " WHERE ca_name = ? AND rowid <= ? ORDER BY rowid",
+        (ca_name, (1 << 63) - 1 if upto is None else upto),
+    ).fetchall()
+    return [RevocationRow(str(a), int(b), c, d) for a, b, c, d in rows]
+
+
+def revocations_after(conn: sqlite3.Connection, ca_name: str, upto: int | None) -> int:
+    """How many of the CA's revocations a CRL covering ``upto`` does not list."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM revocations WHERE ca_name = ? AND rowid > ?",
+        (ca_name, -1 if upto is None else int(upto)),
+    ).fetchone()
+    return int(row[0])
+
+
+# -- scheduled revocations ---------------------------------------------------------------
+
+
+def _scheduled(rows: list[Any]) -> list[ScheduledRevocation]:
+    return [
+        ScheduledRevocation(
+            int(rowid),
+            str(ca),
+            str(serial),
+            None if reason is None else int(reason),
+            int(due_at),
+            str(who),
+            int(created),
+        )
+        for rowid, ca, serial, reason, due_at, who, created in rows
+    ]
+
+
+_SCHEDULED_COLUMNS = "rowid, ca_name, serial_hex, reason, due_at, requested_by, created_at"
+
+
+def due_scheduled(conn: sqlite3.Connection, now: int) -> list[ScheduledRevocation]:
+    """Open scheduled revocations whose time has come, oldest first."""
+    return _scheduled(
+        conn.execute(
+            f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_revocations"
+            " WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at, rowid",
+            (now,),
+        ).fetchall()
+    )
+
+
+def pending_scheduled(conn: sqlite3.Connection) -> list[ScheduledRevocation]:
+    """Every open scheduled revocation, due or not, by due time."""
+    return _scheduled(
+        conn.execute(
+            f"SELECT {_SCHEDULED_COLUMNS} FROM scheduled_revocations"
+            " WHERE done_at IS NULL ORDER BY due_at, rowid"
+        ).fetchall()
+    )
+
+
+def close_scheduled(conn: sqlite3.Connection, rowid: int, now: int) -> None:
+    """Mark a scheduled revocation done (carried out, or closed as impossible)."""
+    conn.execute("UPDATE scheduled_revocations SET done_at = ? WHERE rowid = ?", (now, rowid))
+
+
+# -- CRL numbers ----------------------------------------------------------------------------
+
+
+def allocate_crl(store: Store, ca_name: str, *, this_update: int, kind: str) -> CrlAllocation:
+    """Allocate the CA's next CRL number (``Store.next_crl_number``: strictly
+    increasing, RFC 5280 §5.2.3) and return what it covers. Joins the caller's
+    transaction; the number is committed with it."""
+    number = store.next_crl_number(ca_name, this_update=this_update, kind=kind)
+    row = store.conn.execute(
+        "SELECT kind, this_update, revocations_upto, entries FROM crls"
+        " WHERE ca_name = ? AND number = ?",
+        (ca_name, number),
+    ).fetchone()
+    return CrlAllocation(number, str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def last_full_crl(conn: sqlite3.Connection, ca_name: str) -> CrlBase | None:
+    """The CA's newest full CRL whose coverage is known (store schema 3)."""
+    row = conn.execute(
+        "SELECT number, revocations_upto FROM crls WHERE ca_name = ? AND kind = 'full'"
+        " AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
+        (ca_name,),
+    ).fetchone()
+    return None if row is None else CrlBase(int(row[0]), int(row[1]))
+
+
+def last_published_full_crl(
+    conn: sqlite3.Connection, ca_name: str, published_event: str
+) -> PublishedCrl | None:
+    """The CA's newest full CRL that was published (a successful ``published_event``
+    audit record). A number allocated whose CRL was never written does not count.
+    Workspaces whose CRLs were written before the audit trail existed fall back on the
+    CRL number records."""
+    row = conn.execute(
+        "SELECT details FROM audit WHERE event = ? AND outcome = 'success'"
+        " AND json_extract(details, '$.ca') = ? AND json_extract(details, '$.kind') = 'full'"
+        " ORDER BY seq DESC LIMIT 1",
+        (published_event, ca_name),
+    ).fetchone()
+    if row is not None:
+        d = json.loads(row[0])
+        return PublishedCrl(int(d["number"]), int(d["this_update"]), d.get("revocations_upto"))
+    legacy = conn.execute(
+        "SELECT number, this_update, revocations_upto FROM crls WHERE ca_name = ?"
+        " AND kind = 'full' ORDER BY number DESC LIMIT 1",
+        (ca_name,),
+    ).fetchone()
+    if legacy is None:
+        return None
+    return PublishedCrl(int(legacy[0]), int(legacy[1]), legacy[2])

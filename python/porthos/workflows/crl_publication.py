@@ -1,0 +1,115 @@
+"""Publishing what the schedule says is due (000 §2.1, §4.9.7), through the one
+publication path (porthos.workspace.publication).
+
+:func:`publish` carries out the due scheduled revocations (§4.9.4), then issues the
+due CRLs and writes them, and every CA certificate, to the files their CDP / AIA URLs
+name: ``W/repository/<host>/<path>``, so a web server can serve ``W/repository`` as
+is. :func:`publish_deltas` publishes delta CRLs (RFC 5280 §5.2.4) over the newest full
+ones. Both take ``now`` (Unix seconds; the CLI's ``--now``), default the system clock
+(§6.8).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from porthos.exceptions import LifecycleError
+from porthos.issuance.crl import Progress
+from porthos.store import revocations
+from porthos.workflows.crl_schedule import crl_targets, crl_validity, kept_cas
+from porthos.workflows.revocation import process_scheduled
+from porthos.workspace import publication
+from porthos.workspace.publication import Published
+from porthos.workspace.repository import crl_urls, publication_map
+
+if TYPE_CHECKING:
+    from porthos import hsm
+    from porthos.issuance.signers import Signer
+    from porthos.workspace.authority import CertificateAuthority, Workspace
+
+__all__ = ["Published", "publish", "publish_deltas"]
+
+
+def publish(
+    ws: Workspace,
+    cas: Sequence[str] | None = None,
+    *,
+    now: int | None = None,
+    everything: bool = False,
+    root_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
+    actor: str | None = None,
+) -> list[Published]:
+    """Carry out the due scheduled revocations, then issue the CRLs of ``cas`` (default:
+    those due, or every kept CA with ``everything``) and write them, and every CA
+    certificate, where the CDP / AIA URLs point (000 §2.1, §4.9.7). A CA whose profiles
+    shard the CDP also gets its shard set.
+
+    Signing: software keys as they are; in an HSM workspace the issuing CAs need
+    ``ws.activate(pin)`` first, and the root's CRL ``root_halves`` (two officers' PIN
+    halves, §6.2.2), used for this one operation (§6.2.2: the root key is activated
+    only for a short period, to sign CA certificates and its CRL)."""
+    now = int(time.time()) if now is None else int(now)
+    process_scheduled(ws, now, actor=actor)
+    names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
+    out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
+    for name in names:
+        ca = ws.ca(name)
+        if ca.hsm_ref is not None and ca.spec.self_signed:
+            if not root_halves:
+                raise LifecycleError(
+                    f"the CRL of {name} is signed by the root key in the HSM: two "
+                    "officers' PIN halves are needed (§6.2.2, --root-officer)"
+                )
+            with ws.root_activation(root_halves, f"CRL of {name}") as signer:
+                out += _publish_full(ws, ca, signer, now, actor)
+        else:
+            out += _publish_full(ws, ca, ca.signer, now, actor)
+    return out
+
+
+def _publish_full(
+    ws: Workspace, ca: CertificateAuthority, signer: Signer, now: int, actor: str | None
+) -> list[Published]:
+    return publication.publish_crl(
+        ws,
+        ca,
+        signer,
+        kind="full",
+        this_update=now,
+        next_update=now + crl_validity(ca),
+        urls=crl_urls(ws, ca.name),
+        actor=actor,
+    )
+
+
+def publish_deltas(
+    ws: Workspace,
+    cas: Sequence[str] | None = None,
+    *,
+    now: int | None = None,
+    actor: str | None = None,
+    progress: Progress | None = None,
+) -> list[Published]:
+    """A delta CRL (RFC 5280 §5.2.4) for each CA of ``cas`` (default: every CA still
+    publishing), over its newest full CRL, written to ``W/repository/<ca>-delta.crl``
+    and audited like full CRLs (000 §5.4.1)."""
+    now = int(time.time()) if now is None else int(now)
+    names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
+    out: list[Published] = []
+    for name in names:
+        ca = ws.ca(name)
+        if revocations.ca_statuses(ws.store.conn).get(name) == "terminated":
+            raise LifecycleError(f"CA {name} is terminated; its final CRL stands (§5.8)")
+        out += publication.publish_crl(
+            ws,
+            ca,
+            ca.signer,
+            kind="delta",
+            this_update=now,
+            next_update=now + crl_validity(ca),
+            actor=actor,
+            progress=progress,
+        )
+    return out

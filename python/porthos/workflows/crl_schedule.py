@@ -1,0 +1,188 @@
+"""The CRL schedule (000 §4.9.7): which CAs' CRLs are due, and why.
+
+:func:`due` says which CRLs are due: the root every year (its CRL is valid two years),
+the issuing CAs every 14 days (valid 28 days), any CA right after a revocation of a
+certificate it issued (§4.9.7), and any CA with a scheduled revocation whose time has
+come (§4.9.4). It decides nothing and writes nothing: it reads the store.
+:func:`crl_validity` is the nextUpdate every published CRL gets (§7.2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from porthos.exceptions import LifecycleError
+from porthos.issuance import crl as crlmod
+from porthos.store import audit, revocations
+from porthos.timestamps import iso_utc
+
+if TYPE_CHECKING:
+    from porthos.workspace.authority import CertificateAuthority, Workspace
+
+__all__ = [
+    "ISSUING_CRL_PERIOD",
+    "ISSUING_CRL_VALIDITY",
+    "ROOT_CRL_PERIOD",
+    "ROOT_CRL_VALIDITY",
+    "DueItem",
+    "crl_targets",
+    "crl_validity",
+    "due",
+    "kept_cas",
+    "schedule",
+]
+
+# --------------------------------------------------------------------------------------
+# CP/CPS data (moves to cpcps/): CRL periods and validity
+# --------------------------------------------------------------------------------------
+
+DAY = 86400
+#: 000 §4.9.7: the offline root's CRL "is updated about once every year"; issuing
+#: CAs' CRLs "every 14 days". Both well inside the validity (2 years / 28 days, §7.2),
+#: so §4.9.8 (publish before the previous nextUpdate) holds when the schedule is kept.
+ROOT_CRL_PERIOD = 365 * DAY
+ISSUING_CRL_PERIOD = 14 * DAY
+#: 000 §7.2.1: the root CA's CRL is valid for two years; §7.2.2: issuing CAs 28 days.
+ROOT_CRL_VALIDITY = 2 * 365 * DAY + DAY  # two calendar years incl. one leap day
+ISSUING_CRL_VALIDITY = 28 * DAY
+
+
+def crl_validity(ca: CertificateAuthority) -> int:
+    """Seconds from thisUpdate to nextUpdate: 000 §7.2.1 (root: two years) or §7.2.2
+    (issuing CAs: 28 days)."""
+    return ROOT_CRL_VALIDITY if ca.spec.self_signed else ISSUING_CRL_VALIDITY
+
+
+# --------------------------------------------------------------------------------------
+# the schedule
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """One line of the schedule: a CA's CRL, or a scheduled revocation."""
+
+    ca: str
+    kind: str  # "crl" or "scheduled-revocation"
+    is_due: bool
+    why: str
+    last_number: int | None  # the CA's last published full CRL
+    last_this_update: int | None
+    next_due: int  # when it is (or was) due
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ca": self.ca,
+            "kind": self.kind,
+            "due": self.is_due,
+            "why": self.why,
+            "last_crl_number": self.last_number,
+            "last_this_update": self.last_this_update,
+            "next_due": self.next_due,
+        }
+
+
+def _last_published(ws: Workspace, ca_name: str) -> revocations.PublishedCrl | None:
+    """The CA's newest full CRL that was published. A CRL number allocated whose CRL
+    was never written (a crash before the files) does not count: its CA stays due."""
+    return revocations.last_published_full_crl(ws.store.conn, ca_name, audit.Event.CRL_PUBLISHED)
+
+
+def kept_cas(ws: Workspace) -> list[CertificateAuthority]:
+    """CAs whose CRLs are kept: active and retired ones (a retired generation-1 CA
+    still signs the CRLs covering its certificates, §5.6); terminated ones published
+    their final CRL (§5.8) and are left out."""
+    status = revocations.ca_statuses(ws.store.conn)
+    return [ca for ca in ws.cas if status.get(ca.name, "active") != "terminated"]
+
+
+def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
+    """Every scheduled revocation due or pending, and one line per CA saying whether
+    its CRL is due and when it next will be (000 §4.9.7)."""
+    now = int(time.time()) if now is None else int(now)
+    items: list[DueItem] = []
+    pending_by_ca: dict[str, int] = {}
+    cas = kept_cas(ws)
+    names = {ca.name for ca in cas}
+    last_of = {ca.name: _last_published(ws, ca.name) for ca in cas}
+    for row in revocations.pending_scheduled(ws.store.conn):
+        if row.ca_name not in names:
+            continue
+        is_due = row.due_at <= now
+        if is_due:
+            pending_by_ca[row.ca_name] = pending_by_ca.get(row.ca_name, 0) + 1
+        superseded = crlmod.REASONS["superseded"]
+        name = crlmod.REASON_NAMES.get(superseded if row.reason is None else row.reason, "?")
+        last = last_of[row.ca_name]
+        items.append(
+            DueItem(
+                row.ca_name,
+                "scheduled-revocation",
+                is_due,
+                f"serial {row.serial_hex}: {name} at {iso_utc(row.due_at)}, requested by "
+                f"{row.requested_by} (§4.9.4 grace period after an early re-key)",
+                None if last is None else last.number,
+                None if last is None else last.this_update,
+                row.due_at,
+            )
+        )
+    for ca in cas:
+        last = last_of[ca.name]
+        root = ca.spec.self_signed
+        period = ROOT_CRL_PERIOD if root else ISSUING_CRL_PERIOD
+        label = "every year (§4.9.7)" if root else "every 14 days (§4.9.7)"
+        reasons: list[str] = []
+        if last is None:
+            reasons.append("no CRL published yet (§2.1, §4.9.7)")
+            next_due = now
+        else:
+            number, this_update, upto = last
+            next_due = this_update + period
+            if now >= next_due:
+                reasons.append(f"last CRL #{number} of {iso_utc(this_update)} is due {label}")
+            newer = revocations.revocations_after(ws.store.conn, ca.name, upto)
+            if newer:
+                reasons.append(
+                    f"{newer} revocation(s) recorded after CRL #{number} "
+                    "(§4.9.7: a CRL follows each processed revocation)"
+                )
+                next_due = min(next_due, now)
+        if pending_by_ca.get(ca.name):
+            reasons.append(f"{pending_by_ca[ca.name]} scheduled revocation(s) due (§4.9.4)")
+            next_due = min(next_due, now)
+        items.append(
+            DueItem(
+                ca.name,
+                "crl",
+                bool(reasons),
+                "; ".join(reasons) if reasons else f"next {label}",
+                None if last is None else last.number,
+                None if last is None else last.this_update,
+                next_due,
+            )
+        )
+    return items
+
+
+def due(ws: Workspace, now: int | None = None) -> list[DueItem]:
+    """What is due at ``now``: scheduled revocations first (publishing carries them out
+    before building CRLs), then the CAs whose CRL is due (000 §4.9.7)."""
+    return [item for item in schedule(ws, now) if item.is_due]
+
+
+def crl_targets(
+    ws: Workspace, now: int | None = None, *, everything: bool = False, ca: str | None = None
+) -> list[str]:
+    """The CAs :func:`publish` issues a CRL for: one named CA, every kept CA, or the due
+    ones (root first)."""
+    if ca is not None:
+        ws.ca(ca)
+        if revocations.ca_statuses(ws.store.conn).get(ca) == "terminated":
+            raise LifecycleError(f"CA {ca} is terminated; its final CRL stands (§5.8)")
+        return [ca]
+    if everything:
+        return [c.name for c in kept_cas(ws)]
+    names = {i.ca for i in due(ws, now) if i.kind == "crl"}
+    return [c.name for c in ws.cas if c.name in names]
