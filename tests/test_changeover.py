@@ -25,7 +25,7 @@ from porthos.exceptions import LifecycleError
 from porthos.issuance import crl
 from porthos.store import audit
 from porthos.workflows.changeover import LINK_PROFILE, derive_generation, generation_name
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
@@ -1074,7 +1074,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from porthos import hsm
 from porthos.store import audit
 from porthos.workflows import changeover
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, user = Path(sys.argv[1]), hsm.Secret(sys.argv[2].encode())
@@ -1400,7 +1400,7 @@ from porthos import hsm
 from porthos.store import audit
 from porthos.workflows import changeover
 from porthos.workflows import key_export
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])

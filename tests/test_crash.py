@@ -38,7 +38,7 @@ KILLS_PER_OP = 3
 # is printed only after revoke() returned (the commit happened).
 REVOKER = r"""
 import sys
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 ca = ws.ca("ha-device-ca-1")
 chunk = int(sys.argv[2])

@@ -35,7 +35,7 @@ from porthos.exceptions import (
 from porthos.issuance import crl as C
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     from .conftest import CsrFactory
 
@@ -713,7 +713,7 @@ def _pem(der: bytes) -> bytes:
 
 def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) -> None:
     from porthos.cpcps.loader import load_profile_set
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     assert load_profile_set().profile("ha-device").crl_shards is None
     ws = Workspace.init(tmp_path / "ws", "prod", profile_set=str(_sharded_profile_set(tmp_path)))

@@ -24,7 +24,7 @@ from porthos.cli.main import main
 from porthos.store import audit
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     from .conftest import CsrFactory
 
@@ -687,7 +687,7 @@ def test_hsm_workspace_publish_needs_pins(
         ["crl", "publish", "-w", w, "--pin-file", "user.pin", *officers], hsm_env, tmp_path
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     with Workspace.open(w) as ws:
         assert due_cas(ws, ws.ca("root-ca-1").not_before + 60) == set()

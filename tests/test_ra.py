@@ -27,7 +27,7 @@ from porthos.cpcps import policy
 from porthos.exceptions import RegistrationError
 from porthos.store import audit
 from porthos.workflows.ra import RegistrationAuthority, rekey_window
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM

@@ -43,7 +43,7 @@ def register(main: click.Group) -> None:
     def rollover(workdir: Path, pin_file: Path | None, root_officers: tuple[str, ...]) -> None:
         """Create the next CA generation and the root link certificates (000 §5.6)."""
         from porthos.hsm import read_pin
-        from porthos.workspace.authority import Workspace
+        from porthos.workspace.workspace import Workspace
 
         console = get_console()
         with Workspace.open(workdir) as ws:
@@ -129,7 +129,7 @@ def register(main: click.Group) -> None:
         final CRLs valid past the last expiry, then destroy the CA keys or export them
         to a successor token."""
         from porthos.hsm import read_pin
-        from porthos.workspace.authority import Workspace
+        from porthos.workspace.workspace import Workspace
 
         if destroy_keys == (export_to is not None):
             raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)

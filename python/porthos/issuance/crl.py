@@ -41,7 +41,8 @@ from porthos.exceptions import BatchArgumentError, EncodeError, PolicyError, Sig
 
 if TYPE_CHECKING:
     from porthos.issuance.signers import Signer
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "INVALIDITY_NONE",

@@ -67,7 +67,8 @@ from porthos.store.sqlite import CaRow, CertificateRow
 from porthos.workflows import key_export
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "LINK_PROFILE",
@@ -417,13 +418,10 @@ def _rollover(
     pin: hsm.Secret | None,
     actor: str,
 ) -> RolloverResult:
-    from porthos.workspace.authority import (
-        KEYS_DIR,
-        REPOSITORY_DIR,
-        _record_hierarchy,
-        _write_private,
-        subject_text,
-    )
+    from porthos.issuance.names import subject_text
+    from porthos.workspace.hierarchy import KEYS_DIR, REPOSITORY_DIR
+    from porthos.workspace.hierarchy import record_hierarchy as _record_hierarchy
+    from porthos.workspace.hierarchy import write_private as _write_private
 
     now = int(time.time()) if now is None else int(now)
     states = ca_states(ws.store.conn)
@@ -1053,7 +1051,7 @@ def _final_crls(
 
 
 def subject_of(ca: CertificateAuthority) -> str:
-    from porthos.workspace.authority import subject_text
+    from porthos.issuance.names import subject_text
 
     return subject_text(ca.subject)
 

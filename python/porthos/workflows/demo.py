@@ -37,7 +37,8 @@ from porthos.workflows import lifecycle
 
 if TYPE_CHECKING:
     from porthos import hsm
-    from porthos.workspace.authority import IssueResult, Workspace
+    from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
 
 #: make(subject attributes, key kind) -> CSR DER (the demo's _CsrMaker.make).
 CsrMaker = Callable[[list[tuple[str, str]], str], bytes]
@@ -165,7 +166,7 @@ def _publication(
 
 
 def _pem(der: bytes, label: str) -> str:
-    from porthos.workspace.authority import der_to_pem
+    from porthos.issuance.csr_input import der_to_pem
 
     return der_to_pem(der, label)
 

@@ -46,7 +46,8 @@ from porthos.store import audit
 if TYPE_CHECKING:
     from porthos import hsm
     from porthos.issuance.signers import Signer
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "CA_REASONS",
