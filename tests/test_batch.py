@@ -28,7 +28,8 @@ from cryptography.x509.oid import NameOID
 from porthos import _native
 from porthos.exceptions import BatchArgumentError
 from porthos.issuance import batch
-from porthos.issuance.batch import BatchIssuer, SignedPiece
+from porthos.issuance.batch import BatchIssuer
+from porthos.issuance.batch_hooks import SignedPiece
 from porthos.status import IssueStatus
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -6,7 +6,8 @@ stores each signed piece.
 It knows no workspace, no store and no PKI: a CA that embeds porthos gives a
 ``BatchIssuer`` its own key or signer (``_native.SoftwareKey`` or a
 ``signers.DigestSigner``), its template (``BatchIssuer.from_spec``: template spec JSON +
-issuer certificate) and its serial source, and optionally:
+issuer certificate) and its serial source, and optionally these hooks (their
+contracts: issuance/batch_hooks.py):
 
 * ``screens``: hooks that see the whole parsed batch once (``ScreenHook``) and refuse
   items by index with a status and a reason: registration checks, uniqueness, ...;
@@ -29,14 +30,12 @@ streaming off.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,26 +43,25 @@ from numpy.typing import NDArray
 from porthos import _native
 from porthos.exceptions import BatchArgumentError
 from porthos.issuance import signers
+from porthos.issuance.batch_hooks import (
+    Commit,
+    NamingRule,
+    NoCommit,
+    Refusals,
+    ScreenHook,
+    SerialSource,
+    ShardedTemplates,
+    SignedPiece,
+    Subject,
+    csr_subjects,
+    serial_texts,
+)
 from porthos.issuance.csr_input import CsrInput, der_to_pem, split_csr_input
 from porthos.issuance.pipeline import StageWorker, piece_cuts
 from porthos.status import CsrStatus, IssueStatus
 from porthos.timestamps import iso_utc
 
-__all__ = [
-    "PIPELINE_LAST",
-    "PIPELINE_PIECE",
-    "BatchIssuer",
-    "BatchResult",
-    "Commit",
-    "NamingRule",
-    "Refusals",
-    "ScreenHook",
-    "SerialSource",
-    "ShardedTemplates",
-    "SignedPiece",
-    "csr_subjects",
-    "serial_texts",
-]
+__all__ = ["PIPELINE_LAST", "PIPELINE_PIECE", "BatchIssuer", "BatchResult"]
 
 # Requests per piece of a streamed batch: small enough that the first parse is short,
 # large enough that each Rust call is still a real batch. At N = 10,000 on 2 cores,
@@ -73,83 +71,6 @@ __all__ = [
 # test may shrink them.
 PIPELINE_PIECE = 2048
 PIPELINE_LAST = 256
-
-Subject = list[tuple[str, str]]
-#: Refused items by index in the parsed batch: (IssueStatus code, reason).
-Refusals = Mapping[int, tuple[int, str]]
-#: Sees the whole parsed batch once (after proof of possession, before serials) and
-#: returns the items it refuses. An item refused already (bad signature, an earlier
-#: hook) keeps its first refusal.
-ScreenHook = Callable[[_native.CsrBatch], Refusals]
-#: N -> N serials, one row of octets each (as ``_native.generate_serials``): RFC 5280
-#: §4.1.2.2, positive, at most 20 octets, unique per issuer.
-SerialSource = Callable[[int], NDArray[np.uint8]]
-
-
-class NamingRule(Protocol):
-    """The subject rule: for the items ``ok`` (indices into ``parsed``, each passed proof
-    of possession and every screen), one (IssueStatus code, reason, certificate subject
-    or None) each, as three lists in the order of ``ok``. Called once per piece."""
-
-    def __call__(
-        self, parsed: _native.CsrBatch, ok: NDArray[np.intp]
-    ) -> tuple[Sequence[int], Sequence[str], Sequence[Subject | None]]: ...
-
-
-def csr_subjects(
-    parsed: _native.CsrBatch, ok: NDArray[np.intp]
-) -> tuple[list[int], list[str], list[Subject]]:
-    """The default naming rule: every item is issued with its request's own subject."""
-    subjects = parsed.subjects()
-    picked = [subjects[j] for j in ok.tolist()]
-    return [int(IssueStatus.ISSUED)] * len(picked), [""] * len(picked), picked
-
-
-@dataclass(frozen=True, slots=True)
-class ShardedTemplates:
-    """A template per CRL shard: the serial decides the shard (``_native.crl_shard_of``)
-    and each shard's template names its own CRL distribution point."""
-
-    count: int
-    template_for: Callable[[int], _native.Template]
-
-
-@dataclass(slots=True)
-class SignedPiece:
-    """What a commit stores of one piece: input index, subject, SPKI SHA-256, serial
-    (lower-case hex) and certificate (None where an external signer failed the item) of
-    each accepted request, in request order."""
-
-    at: list[int]
-    subjects: list[Subject]
-    spki_hashes: list[bytes]
-    serials: list[str]
-    certificates: list[bytes | None]
-    issued_at: int
-
-
-class Commit(Protocol):
-    """Stores a batch as it is signed. ``transaction`` holds the whole batch: nothing
-    leaves ``BatchIssuer.issue`` before it committed, and an exception rolls it back."""
-
-    def transaction(self) -> AbstractContextManager[object]: ...
-
-    def serials_allocated(self, serials: list[str]) -> None:
-        """Every serial of the batch, in request order, once known: the streamed form
-        calls this while the last pieces still sign (a record listing them can be
-        encoded then)."""
-
-    def store_piece(self, piece: SignedPiece) -> None:
-        """One signed piece, inside ``transaction``; pieces come in request order."""
-
-    def finish(self) -> None:
-        """After the last piece, inside ``transaction``."""
-
-
-def serial_texts(serials: NDArray[np.uint8]) -> list[str]:
-    """Rows of serial octets -> lower-case hex text, one string each."""
-    text, width = serials.tobytes().hex(), 2 * serials.shape[1]
-    return [text[r * width : (r + 1) * width] for r in range(serials.shape[0])]
 
 
 @dataclass
@@ -247,22 +168,6 @@ class _Screened:
     spki_hashes: list[bytes] = field(default_factory=list)
 
 
-class _NoCommit:
-    """The commit of an issuer that stores nothing (an embedding CA keeps the result)."""
-
-    def transaction(self) -> AbstractContextManager[object]:
-        return contextlib.nullcontext()
-
-    def serials_allocated(self, serials: list[str]) -> None:
-        pass
-
-    def store_piece(self, piece: SignedPiece) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-
 class _Batch:
     """One run of ``BatchIssuer.issue``: the per-item verdicts as they are decided."""
 
@@ -281,7 +186,7 @@ class _Batch:
         self.not_before, self.not_after = int(not_before), int(not_after)
         self.threads = threads
         self.screens = screens
-        self.commit: Commit = _NoCommit() if commit is None else commit
+        self.commit: Commit = NoCommit() if commit is None else commit
         self.ders, self.parsed_at, malformed = split_csr_input(csrs)
         if parsed is not None and len(parsed) != len(self.ders):
             raise BatchArgumentError(

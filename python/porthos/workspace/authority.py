@@ -25,7 +25,8 @@ from porthos.cpcps import policy
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.exceptions import KeyMaterialError, PolicyError
 from porthos.issuance import signers
-from porthos.issuance.batch import BatchIssuer, BatchResult, ShardedTemplates, SignedPiece
+from porthos.issuance.batch import BatchIssuer, BatchResult
+from porthos.issuance.batch_hooks import ShardedTemplates, SignedPiece
 from porthos.issuance.csr_input import CsrInput
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
