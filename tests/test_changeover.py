@@ -24,6 +24,7 @@ from porthos.cli.main import main
 from porthos.exceptions import LifecycleError
 from porthos.issuance import crl
 from porthos.store import audit
+from porthos.workflows import changeover, lifecycle
 from porthos.workflows.changeover import LINK_PROFILE, derive_generation, generation_name
 from porthos.workspace.workspace import Workspace
 
@@ -103,8 +104,12 @@ def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) ->
         ws, "ha-device", csr_factory.pem([("CN", uuid2)], slot=2), tmp / "g1r.pem"
     )
     with Workspace.open(ws) as w:
-        w.ca("ha-device-ca-1").revoke(
-            [x509.load_der_x509_certificate(gen1_revoked).serial_number], "keyCompromise"
+        lifecycle.revoke(
+            w,
+            [x509.load_der_x509_certificate(gen1_revoked).serial_number],
+            "keyCompromise",
+            requester="test operator",
+            ca="ha-device-ca-1",
         )
 
     code, output = _cli(["rollover", "-w", str(ws)])
@@ -341,7 +346,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
 
         monkeypatch.setattr(Store, "insert_certificates", boom)
         with pytest.raises(RuntimeError, match="disk full"):
-            w.rollover()
+            changeover.rollover(w)
         monkeypatch.undo()
         assert [n for (n,) in w.store.conn.execute("SELECT name FROM cas ORDER BY rowid")] == list(
             GEN1
@@ -358,7 +363,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
         ]
         assert audit.verify(w.store)
         # And it still works afterwards.
-        result = w.rollover()
+        result = changeover.rollover(w)
         assert result.generation == 2 and w.ca("root-ca-2").status == "active"
 
 
@@ -381,7 +386,9 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
     ]
     compromised = x509.load_der_x509_certificate(leaves[1]).serial_number
     with Workspace.open(ws) as w:
-        w.ca("user-ca-1").revoke([compromised], "keyCompromise")
+        lifecycle.revoke(
+            w, [compromised], "keyCompromise", requester="test operator", ca="user-ca-1"
+        )
     assert _cli(["rollover", "-w", str(ws)])[0] == 0
     leaves.append(
         _issue(
@@ -443,8 +450,6 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
             assert lst.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
             assert {format(r.serial_number, "x").zfill(32) for r in lst} == issued
             # The final CRL is also where the certificates' CDP URLs point (000 §2.1).
-            from porthos.workflows import lifecycle
-
             urls = lifecycle.crl_urls(w, ca.name)
             assert urls, ca.name
             for url in urls:
@@ -765,7 +770,7 @@ def test_terminate_resumes_key_destruction_after_a_crash(
 
         monkeypatch.setattr(changeover, "_destroy_software_key", crash_on_third)
         with pytest.raises(OSError, match="power lost"):
-            w.terminate(destroy_keys=True)
+            changeover.terminate(w, destroy_keys=True)
         monkeypatch.undo()
         assert {ca.status for ca in w.cas} == {"terminated"}
         left = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
@@ -1083,7 +1088,7 @@ module = str(hsm.find_module())
 
 def terminate(**kw):
     try:
-        ws.terminate(**kw)
+        changeover.terminate(ws, **kw)
     except (LifecycleError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -1421,7 +1426,7 @@ def tokens():
 
 def terminate(**kw):
     try:
-        ws.terminate(root_pin_halves=halves, pin=user, **kw)
+        changeover.terminate(ws, root_pin_halves=halves, pin=user, **kw)
     except (LifecycleError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
 """

@@ -38,6 +38,7 @@ KILLS_PER_OP = 3
 # is printed only after revoke() returned (the commit happened).
 REVOKER = r"""
 import sys
+from porthos.workflows import lifecycle
 from porthos.workspace.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 ca = ws.ca("ha-device-ca-1")
@@ -49,7 +50,7 @@ todo = [s for (s,) in ws.store.conn.execute(
 print("READY", flush=True)
 for i in range(0, len(todo), chunk):
     part = todo[i:i + chunk]
-    ca.revoke(part, "keyCompromise")
+    lifecycle.revoke(ws, part, "keyCompromise", requester="crash test", ca=ca.name)
     print("ACK " + " ".join(part), flush=True)
 """
 

@@ -33,6 +33,7 @@ from porthos.exceptions import (
     ProfileError,
 )
 from porthos.issuance import crl as C
+from porthos.workflows import lifecycle
 
 if TYPE_CHECKING:
     from porthos.workspace.workspace import Workspace
@@ -590,12 +591,12 @@ def test_revoke_publish_numbers_increase(
     leaves = _issue_leaves(ws, csr_factory, 3)
     ca = ws.ca("ha-device-ca-1")
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
-    assert ca.revoke([serial], "keyCompromise", when=NOW) == 1
-    # CertificateAuthority.revoke goes through porthos.workflows.lifecycle's rules (issue 6).
+    revoked = lifecycle.revoke(ws, [serial], "keyCompromise", requester="t", ca=ca.name, when=NOW)
+    assert len(revoked) == 1
     with pytest.raises(LifecycleError, match="already revoked"):
-        ca.revoke([serial], "superseded")
+        lifecycle.revoke(ws, [serial], "superseded", requester="t", ca=ca.name)
     with pytest.raises(LifecycleError, match="no certificate"):
-        ca.revoke([12345])
+        lifecycle.revoke(ws, [12345], None, requester="t", ca=ca.name)
     first = C.publish(ws, now=NOW)
     second = C.publish(ws, "ha-device-ca-1", now=NOW + 60)
     numbers = {name: number for name, _, number, _ in first}
@@ -646,8 +647,12 @@ def test_openssl_crl_check(
 ) -> None:
     ws = fresh_workspace
     bad, good = _issue_leaves(ws, csr_factory, 2)
-    ws.ca("ha-device-ca-1").revoke(
-        [x509.load_der_x509_certificate(bad).serial_number], "keyCompromise"
+    lifecycle.revoke(
+        ws,
+        [x509.load_der_x509_certificate(bad).serial_number],
+        "keyCompromise",
+        requester="t",
+        ca="ha-device-ca-1",
     )
     C.publish(ws)
     pem = lambda der: x509.load_der_x509_certificate(der).public_bytes(  # noqa: E731
@@ -721,7 +726,9 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
         leaves = _issue_leaves(ws, csr_factory, 12)
         certs = [x509.load_der_x509_certificate(d) for d in leaves]
         revoked = {c.serial_number for c in certs[:5]}
-        ws.ca("ha-device-ca-1").revoke(sorted(revoked), "keyCompromise", when=NOW)
+        lifecycle.revoke(
+            ws, sorted(revoked), "keyCompromise", requester="t", ca="ha-device-ca-1", when=NOW
+        )
         C.publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
         repo = ws.path / "repository"
         issuer = (repo / "ha-device-ca-1.crt").read_bytes()
@@ -809,12 +816,12 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     ]
     with pytest.raises(PolicyError, match="no full CRL"):
         C.publish(ws, "ha-device-ca-1", delta=True, now=NOW)
-    ca.revoke(serials[:2], "keyCompromise", when=NOW)
+    lifecycle.revoke(ws, serials[:2], "keyCompromise", requester="t", ca=ca.name, when=NOW)
     C.publish(ws, "ha-device-ca-1", now=NOW + 10)
     repo = ws.path / "repository"
     issuer = (repo / "ha-device-ca-1.crt").read_bytes()
     base = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
-    ca.revoke(serials[2:5], "superseded", when=NOW + 20)
+    lifecycle.revoke(ws, serials[2:5], "superseded", requester="t", ca=ca.name, when=NOW + 20)
     out = CliRunner().invoke(
         main, ["crl", "publish", "--workdir", str(ws.path), "--ca", "ha-device-ca-1", "--delta"]
     )

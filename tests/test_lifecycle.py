@@ -328,9 +328,12 @@ def test_unknown_and_already_revoked_and_all_or_nothing(
     assert r.exit_code == 2 and "--requester" in r.output
     # The Python API applies the same rules.
     from porthos.exceptions import LifecycleError
+    from porthos.workflows import lifecycle
 
     with pytest.raises(LifecycleError, match="suspension"):
-        ws.ca("ha-device-ca-1").revoke([b.serial_number], "certificateHold")
+        lifecycle.revoke(
+            ws, [b.serial_number], "certificateHold", requester="t", ca="ha-device-ca-1"
+        )
 
 
 def test_future_revocation_and_invalidity_date(

@@ -43,6 +43,7 @@ def register(main: click.Group) -> None:
     def rollover(workdir: Path, pin_file: Path | None, root_officers: tuple[str, ...]) -> None:
         """Create the next CA generation and the root link certificates (000 §5.6)."""
         from porthos.hsm import read_pin
+        from porthos.workflows import changeover
         from porthos.workspace.workspace import Workspace
 
         console = get_console()
@@ -51,7 +52,7 @@ def register(main: click.Group) -> None:
             if ws.hsm is not None:
                 halves = root_halves(root_officers)
                 pin = read_pin(pin_file, "PIN of the issuing-CA token")
-            result = ws.rollover(root_pin_halves=halves, pin=pin)
+            result = changeover.rollover(ws, root_pin_halves=halves, pin=pin)
             table = Table(title=f"CA generation {result.generation} ({ws.env})")
             for col in ("name", "subject", "not after", "file"):
                 table.add_column(col)
@@ -129,6 +130,7 @@ def register(main: click.Group) -> None:
         final CRLs valid past the last expiry, then destroy the CA keys or export them
         to a successor token."""
         from porthos.hsm import read_pin
+        from porthos.workflows import changeover
         from porthos.workspace.workspace import Workspace
 
         if destroy_keys == (export_to is not None):
@@ -149,7 +151,8 @@ def register(main: click.Group) -> None:
                 successor_pin = read_pin(
                     successor_pin_file, f"user PIN of the successor token '{export_to}'"
                 )
-            result = ws.terminate(
+            result = changeover.terminate(
+                ws,
                 destroy_keys=destroy_keys,
                 export_to=export_to,
                 root_pin_halves=halves,

@@ -10,7 +10,7 @@ transaction per batch (RFC 3647 §5.4.1).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
@@ -341,34 +341,3 @@ class CertificateAuthority:
                 **(audit_details or {}),
             )
         return IssueResult(result.certificates, status, reasons, profile=prof.name, ca=self.name)
-
-    def revoke(
-        self,
-        serials: Iterable[int | str],
-        reason: str | int | None = None,
-        *,
-        when: int | None = None,
-        invalidity_date: int | None = None,
-        requester: str | None = None,
-        now: int | None = None,
-    ) -> int:
-        """Revoke certificates of this CA (serials as ints or hex) with a RFC 5280
-        §5.3.1 reason, through the rules of porthos.workflows.lifecycle.revoke (RFC 3647
-        §4.9: reason allowed for the certificate, no suspension, all or nothing,
-        requester and reason recorded and audited). ``requester`` defaults to the acting operator
-        (audit.default_actor). Returns the number revoked; refusals raise
-        LifecycleError. The next CRL of this CA lists them (§4.9.7)."""
-        from porthos.workflows import lifecycle
-
-        return len(
-            lifecycle.revoke(
-                self.workspace,
-                serials,
-                reason,
-                requester=requester or audit.default_actor(),
-                ca=self.name,
-                when=when,
-                invalidity_date=invalidity_date,
-                now=now,
-            )
-        )

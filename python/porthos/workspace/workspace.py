@@ -85,50 +85,6 @@ class Workspace:
         """The CAs of one generation, root first."""
         return [ca for ca in self._cas.values() if ca.generation == generation]
 
-    def rollover(
-        self,
-        *,
-        now: int | None = None,
-        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
-        pin: hsm.Secret | None = None,
-        actor: str | None = None,
-    ) -> changeover.RolloverResult:
-        """Create the next CA generation and the link certificates between the two
-        roots (RFC 3647 §5.6); see porthos.workflows.changeover.rollover."""
-        return changeover.rollover(
-            self, now=now, root_pin_halves=root_pin_halves, pin=pin, actor=actor
-        )
-
-    def terminate(
-        self,
-        *,
-        destroy_keys: bool = False,
-        export_to: str | None = None,
-        now: int | None = None,
-        root_pin_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
-        pin: hsm.Secret | None = None,
-        actor: str | None = None,
-        module: str | None = None,
-        successor_pin: hsm.Secret | None = None,
-        so_pin: hsm.Secret | None = None,
-    ) -> changeover.TerminationResult:
-        """Terminate every CA of the workspace (RFC 3647 §5.8), destroying the CA keys or
-        exporting them to the successor token ``export_to`` (in PKCS#11 ``module``,
-        user PIN ``successor_pin``; HSM keys also need the tokens' Security Officer PIN
-        ``so_pin``); see porthos.workflows.changeover.terminate."""
-        return changeover.terminate(
-            self,
-            destroy_keys=destroy_keys,
-            export_to=export_to,
-            now=now,
-            root_pin_halves=root_pin_halves,
-            pin=pin,
-            actor=actor,
-            module=module,
-            successor_pin=successor_pin,
-            so_pin=so_pin,
-        )
-
     def ca_for_profile(self, profile: str) -> CertificateAuthority:
         """The CA that issues a profile (PolicyError for an unknown profile)."""
         prof = self.profile_set.profiles.get(profile)
