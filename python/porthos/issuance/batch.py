@@ -149,9 +149,10 @@ class BatchIssuer:
         """One certificate per acceptable request, valid ``not_before``..``not_after``
         (Unix seconds); one slot per input in the result.
 
-        ``parsed``: the requests' ``_native.parse_csrs`` batch when the caller has it
-        already (then they are not parsed again); one item per decodable request of
-        ``csrs``. ``screens`` run after this issuer's own. ``commit``: stores the signed
+        ``parsed``: the requests' ``_native.parse_csrs(..., verify=True)`` batch when
+        the caller has it already: they are not parsed again, and its statuses are the
+        proof-of-possession verdicts (not checked again); one item per decodable
+        request of ``csrs``. ``screens`` run after this issuer's own. ``commit``: stores the signed
         pieces, in one transaction that ends before this returns."""
         return _Batch(self, csrs, not_before, not_after, threads, parsed,
                       [*self.screens, *screens], commit).run()  # fmt: skip

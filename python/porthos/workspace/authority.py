@@ -264,8 +264,9 @@ class CertificateAuthority:
         the serials (RFC 3647 §5.4.1); refused items get one ``application.rejected``
         record. Rejected items get a status and a reason and nothing is stored for them.
 
-        ``parsed``: ``_native.parse_csrs`` of these requests, when the caller has it
-        (then they are not parsed again). ``screen(parsed)``: refusals by index of the
+        ``parsed``: ``_native.parse_csrs(..., verify=True)`` of these requests, when the
+        caller has it: they are not parsed again, and its statuses stand as the proof
+        of possession (not verified again). ``screen(parsed)``: refusals by index of the
         parsed batch, (IssueStatus, reason) each; it runs after proof of possession and
         before serials are allocated. ``actor`` and ``audit_details`` go into the
         records (the RA passes who asked and how the identity was checked).
