@@ -35,6 +35,7 @@ from porthos.cpcps import policy
 from porthos.issuance import signers
 from porthos.store import sqlite as store_module
 from porthos.workspace import authority as ca_module
+from porthos.workspace.workspace import Workspace
 
 Event = tuple[str, str, float, float]
 
@@ -61,7 +62,7 @@ def main() -> None:
         (signers, "issue_certificates", "fill+sign"),
         (policy, "decide_batch", "policy"),
         (store_module.Store, "insert_certificates", "store insert"),
-        (ca_module.CertificateAuthority, "_record_issued", "audit record"),
+        (ca_module.StoreCommit, "finish", "audit record"),
         (Future, "result", "wait"),
     ]:
         setattr(owner, attr, _traced(events, name, getattr(owner, attr)))
@@ -70,7 +71,7 @@ def main() -> None:
     busy = []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(repeats):
-            ws = ca_module.Workspace.init(Path(tmp) / f"ws{rep}", "prod")
+            ws = Workspace.init(Path(tmp) / f"ws{rep}", "prod")
             ca = ws.ca(issue_bench.CA_NAME)
             ca.template(issue_bench.PROFILE)
             events.clear()

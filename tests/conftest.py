@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
 _SHORT = {
     "CN": NameOID.COMMON_NAME,
@@ -92,7 +92,7 @@ def csr_factory() -> CsrFactory:
 def workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Workspace]]:
     """One initialised workspace per environment, shared by the session. Tests that
     count store rows must use their own workspace or compare deltas."""
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     out = {
         env: Workspace.init(tmp_path_factory.mktemp(f"ws-{env}"), env)
@@ -110,7 +110,7 @@ def workspace(request: pytest.FixtureRequest, workspaces: dict[str, Workspace]) 
 
 @pytest.fixture
 def fresh_workspace(tmp_path: Path) -> Iterator[Workspace]:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     ws = Workspace.init(tmp_path / "ws", "prod")
     yield ws

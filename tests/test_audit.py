@@ -15,7 +15,7 @@ from porthos.exceptions import AuditError, StoreError
 from porthos.hsm import Secret
 from porthos.store import audit
 from porthos.store.sqlite import Store
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 
 def _store(tmp_path: Path, n: int = 5) -> Store:

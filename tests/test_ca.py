@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from porthos import IssueStatus, Workspace
 from porthos.cpcps.policy import add_months
 from porthos.exceptions import PolicyError, WorkspaceError
-from porthos.workspace.authority import split_csr_pem
+from porthos.issuance.csr_input import split_csr_pem
 from test_profiles import BASES, CAS, PROFILES
 
 NOW = int(datetime(2026, 1, 31, 9, 30, 0, tzinfo=UTC).timestamp())
@@ -422,15 +422,15 @@ def test_streamed_batch_matches_the_sequential_path(
     threads: int | None,
 ) -> None:
     # With more than one thread a large batch is streamed: parsed, screened, signed and
-    # stored piece by piece (ca._PIPELINE_PIECE requests a piece; shrunk here so 15
+    # stored piece by piece (batch.PIPELINE_PIECE requests a piece; shrunk here so 15
     # requests make 5 pieces). Same result as the one-thread path: one slot per request,
     # refused items untouched (a refusal in a later piece, a duplicate of a request two
     # pieces back), rows stored in request order with the SPKI hash, one audit record
     # listing the serials in that order, and everything in one transaction.
+    from porthos.issuance import batch
     from porthos.store import audit
-    from porthos.workspace import authority as ca
 
-    monkeypatch.setattr(ca, "_PIPELINE_PIECE", 3)
+    monkeypatch.setattr(batch, "PIPELINE_PIECE", 3)
     good = [request_for("ha-device", csr_factory, n)[0] for n in range(11)]
     p384 = csr_factory.make([("CN", str(uuid.uuid4()))], "ec-p384")
     not_uuid = csr_factory.make([("CN", "not-a-uuid")])
@@ -481,10 +481,10 @@ def test_streamed_batch_failing_mid_way_stores_nothing(
     # The store refuses the third piece of a streamed batch: the pieces already inserted
     # roll back with it, no certificate is returned, and the trail records the failure.
     from porthos.exceptions import StoreError
+    from porthos.issuance import batch
     from porthos.store import audit
-    from porthos.workspace import authority as ca
 
-    monkeypatch.setattr(ca, "_PIPELINE_PIECE", 3)
+    monkeypatch.setattr(batch, "PIPELINE_PIECE", 3)
     store = fresh_workspace.store
     before = store.count_certificates()
     store.conn.execute(
@@ -519,7 +519,7 @@ def test_subject_text_is_rfc4514_as_pyca_writes_it(attrs: list[tuple[str, str]])
     # The store's subject column (and the unique-names rule, 000 §3.1, that compares it)
     # must be the text pyca gives for the certificate's subject, fast path or not.
     from cryptography.x509.oid import NameOID
-    from porthos.workspace.authority import subject_text
+    from porthos.issuance.names import subject_text
 
     oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
             "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME,

@@ -27,7 +27,7 @@ PER_BATCH = 200
 
 ISSUER = r"""
 import sys
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 data = open(sys.argv[2], "rb").read()
 ca = ws.ca_for_profile("ha-device")
@@ -42,7 +42,7 @@ for _ in range(int(sys.argv[3])):
 PUBLISHER = r"""
 import sys
 from porthos.workflows import crl_publication
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 print("READY", flush=True)
 sys.stdin.readline()

@@ -38,7 +38,8 @@ KILLS_PER_OP = 3
 # is printed only after revoke() returned (the commit happened).
 REVOKER = r"""
 import sys
-from porthos.workspace.authority import Workspace
+from porthos.workflows import revocation
+from porthos.workspace.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 ca = ws.ca("ha-device-ca-1")
 chunk = int(sys.argv[2])
@@ -49,7 +50,7 @@ todo = [s for (s,) in ws.store.conn.execute(
 print("READY", flush=True)
 for i in range(0, len(todo), chunk):
     part = todo[i:i + chunk]
-    ca.revoke(part, "keyCompromise")
+    revocation.revoke(ws, part, "keyCompromise", requester="crash test", ca=ca.name)
     print("ACK " + " ".join(part), flush=True)
 """
 

@@ -33,10 +33,11 @@ from porthos.exceptions import (
     ProfileError,
 )
 from porthos.issuance import crl as C
+from porthos.workflows import revocation
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
     from porthos.workspace.publication import Published
+    from porthos.workspace.workspace import Workspace
 
     from .conftest import CsrFactory
 
@@ -604,12 +605,12 @@ def test_revoke_publish_numbers_increase(
     leaves = _issue_leaves(ws, csr_factory, 3)
     ca = ws.ca("ha-device-ca-1")
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
-    assert ca.revoke([serial], "keyCompromise", when=NOW) == 1
-    # CertificateAuthority.revoke goes through porthos.workflows.revocation's rules (issue 6).
+    revoked = revocation.revoke(ws, [serial], "keyCompromise", requester="t", ca=ca.name, when=NOW)
+    assert len(revoked) == 1
     with pytest.raises(LifecycleError, match="already revoked"):
-        ca.revoke([serial], "superseded")
+        revocation.revoke(ws, [serial], "superseded", requester="t", ca=ca.name)
     with pytest.raises(LifecycleError, match="no certificate"):
-        ca.revoke([12345])
+        revocation.revoke(ws, [12345], None, requester="t", ca=ca.name)
     first = _publish(ws, now=NOW)
     second = _publish(ws, "ha-device-ca-1", now=NOW + 60)
     numbers = {p.ca: p.number for p in first}
@@ -660,8 +661,12 @@ def test_openssl_crl_check(
 ) -> None:
     ws = fresh_workspace
     bad, good = _issue_leaves(ws, csr_factory, 2)
-    ws.ca("ha-device-ca-1").revoke(
-        [x509.load_der_x509_certificate(bad).serial_number], "keyCompromise"
+    revocation.revoke(
+        ws,
+        [x509.load_der_x509_certificate(bad).serial_number],
+        "keyCompromise",
+        requester="t",
+        ca="ha-device-ca-1",
     )
     _publish(ws)
     pem = lambda der: x509.load_der_x509_certificate(der).public_bytes(  # noqa: E731
@@ -727,7 +732,7 @@ def _pem(der: bytes) -> bytes:
 
 def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) -> None:
     from porthos.cpcps.loader import load_profile_set
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     assert load_profile_set().profile("ha-device").crl_shards is None
     ws = Workspace.init(tmp_path / "ws", "prod", profile_set=str(_sharded_profile_set(tmp_path)))
@@ -735,7 +740,9 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
         leaves = _issue_leaves(ws, csr_factory, 12)
         certs = [x509.load_der_x509_certificate(d) for d in leaves]
         revoked = {c.serial_number for c in certs[:5]}
-        ws.ca("ha-device-ca-1").revoke(sorted(revoked), "keyCompromise", when=NOW)
+        revocation.revoke(
+            ws, sorted(revoked), "keyCompromise", requester="t", ca="ha-device-ca-1", when=NOW
+        )
         _publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
         repo = ws.path / "repository"
         # The shard set takes the one publication path: one number and crl.created for
@@ -838,12 +845,12 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     ]
     with pytest.raises(PolicyError, match="no full CRL"):
         _publish(ws, "ha-device-ca-1", delta=True, now=NOW)
-    ca.revoke(serials[:2], "keyCompromise", when=NOW)
+    revocation.revoke(ws, serials[:2], "keyCompromise", requester="t", ca=ca.name, when=NOW)
     _publish(ws, "ha-device-ca-1", now=NOW + 10)
     repo = ws.path / "repository"
     issuer = (repo / "ha-device-ca-1.crt").read_bytes()
     base = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
-    ca.revoke(serials[2:5], "superseded", when=NOW + 20)
+    revocation.revoke(ws, serials[2:5], "superseded", requester="t", ca=ca.name, when=NOW + 20)
     out = CliRunner().invoke(
         main, ["crl", "publish", "--workdir", str(ws.path), "--ca", "ha-device-ca-1", "--delta"]
     )

@@ -29,7 +29,7 @@ from conftest import CsrFactory
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from porthos.store import audit
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 # --------------------------------------------------------------------------------------
 # Export of software CA keys to a successor token (000 §5.8, §6.2.6)
@@ -256,7 +256,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from porthos import hsm
 from porthos.store import audit
 from porthos.workflows import ca_keys, termination
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, user = Path(sys.argv[1]), hsm.Secret(sys.argv[2].encode())

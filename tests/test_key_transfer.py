@@ -31,7 +31,7 @@ from conftest import CsrFactory
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from porthos.store import audit
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 # --------------------------------------------------------------------------------------
 # Encrypted transfer of transferable HSM keys to a successor token (000 §6.2.6)
@@ -275,7 +275,7 @@ from porthos import hsm
 from porthos.store import audit
 from porthos.hsm import key_transfer
 from porthos.workflows import ca_keys, termination
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 from porthos.exceptions import LifecycleError
 
 ws_path, so, user, h1, h2 = Path(sys.argv[1]), *(hsm.Secret(a.encode()) for a in sys.argv[2:6])

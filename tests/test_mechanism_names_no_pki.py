@@ -60,9 +60,6 @@ def test_the_bundled_names_are_found() -> None:
     assert {"ha-device", "sa-device", "root-ca-1", "user-ca-1"} <= names
 
 
-# Red until workspace/authority.py (the old ca.py) and issuance/crl.py are split and
-# their CP/CPS constants move to cpcps/porthos/ (issue 15, in progress).
-@pytest.mark.xfail(strict=True, reason="workspace/ and issuance/crl.py still name the PKI")
 def test_mechanism_does_not_name_a_pki() -> None:
     names = sorted(_bundled_names(), key=len, reverse=True)
     alternatives = "|".join(map(re.escape, names))

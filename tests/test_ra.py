@@ -26,8 +26,9 @@ from porthos.cli.main import main
 from porthos.cpcps import policy
 from porthos.exceptions import RegistrationError
 from porthos.store import audit
+from porthos.workflows import revocation
 from porthos.workflows.ra import RegistrationAuthority, rekey_window
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM
@@ -584,7 +585,9 @@ def test_rekey_refusals_type_b_only_foreign_signer_revoked(
     r = _rekey(wsdir, tmp_path, _csr(_key(), CN=device), old, _key())
     assert r.exit_code == 2 and "BAD_SIGNATURE" in flat(r)
     # A revoked certificate re-keys by initial registration only (000 §3.3.2).
-    ws.ca("sa-device-ca-1").revoke([old.serial_number], "keyCompromise")
+    revocation.revoke(
+        ws, [old.serial_number], "keyCompromise", requester="RA operator", ca="sa-device-ca-1"
+    )
     r = _rekey(wsdir, tmp_path, _csr(_key(), CN=device), old, old_key)
     assert r.exit_code == 2 and "revoked" in flat(r) and "§3.3.2" in flat(r)
 

@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from interop import assert_pkilint_clean
 from porthos.exceptions import LifecycleError
 from porthos.store import audit
-from porthos.workflows import crl_publication
+from porthos.workflows import crl_publication, revocation
 from porthos.workflows.rollover import LINK_PROFILE, rollover
-from porthos.workspace.authority import Workspace
 from porthos.workspace.generations import derive_generation
+from porthos.workspace.workspace import Workspace
 
 
 @dataclass
@@ -61,8 +61,12 @@ def rolled(tmp_path_factory: pytest.TempPathFactory, csr_factory: CsrFactory) ->
         ws, "ha-device", csr_factory.pem([("CN", uuid2)], slot=2), tmp / "g1r.pem"
     )
     with Workspace.open(ws) as w:
-        w.ca("ha-device-ca-1").revoke(
-            [x509.load_der_x509_certificate(gen1_revoked).serial_number], "keyCompromise"
+        revocation.revoke(
+            w,
+            [x509.load_der_x509_certificate(gen1_revoked).serial_number],
+            "keyCompromise",
+            requester="t",
+            ca="ha-device-ca-1",
         )
 
     code, output = cli(["rollover", "-w", str(ws)])

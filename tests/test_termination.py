@@ -33,8 +33,9 @@ from conftest import CsrFactory
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from porthos.store import audit
+from porthos.workflows import revocation
 from porthos.workflows.termination import terminate
-from porthos.workspace.authority import Workspace
+from porthos.workspace.workspace import Workspace
 
 # --------------------------------------------------------------------------------------
 # termination (000 §5.8)
@@ -55,7 +56,7 @@ def test_terminate_end_to_end(tmp_path: Path, csr_factory: CsrFactory) -> None:
     ]
     compromised = x509.load_der_x509_certificate(leaves[1]).serial_number
     with Workspace.open(ws) as w:
-        w.ca("user-ca-1").revoke([compromised], "keyCompromise")
+        revocation.revoke(w, [compromised], "keyCompromise", requester="t", ca="user-ca-1")
     assert cli(["rollover", "-w", str(ws)])[0] == 0
     leaves.append(
         issue(

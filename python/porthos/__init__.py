@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     )
     from porthos.cpcps.loader import load_profile_set
     from porthos.issuance.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
-    from porthos.workspace.authority import CertificateAuthority, IssueResult, Workspace
+    from porthos.workspace.authority import CertificateAuthority, IssueResult
+    from porthos.workspace.workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -80,7 +81,7 @@ _LAZY: dict[str, str] = {
     "load_profile_set": "porthos.cpcps.loader",
     "CertificateAuthority": "porthos.workspace.authority",
     "IssueResult": "porthos.workspace.authority",
-    "Workspace": "porthos.workspace.authority",
+    "Workspace": "porthos.workspace.workspace",
     "CsrVerification": "porthos._native",
     "SIGNATURE_ALGORITHMS": "porthos.issuance.verify",
     "verify_csrs": "porthos.issuance.verify",

@@ -95,7 +95,7 @@ def _read_csrs(path: Path) -> list[bytes]:
 
 
 def _fresh_ca(tmp: Path, tag: str) -> Any:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     ws = Workspace.init(tmp / f"ws-{tag}", "prod")
     ca = ws.ca(CA_NAME)

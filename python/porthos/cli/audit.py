@@ -41,7 +41,7 @@ _WORKDIR = click.option(
 def _store(workdir: Path | None) -> Iterator[Any]:
     from porthos.exceptions import StoreError
     from porthos.store.sqlite import Store
-    from porthos.workspace.authority import STORE_FILE
+    from porthos.workspace.hierarchy import STORE_FILE
 
     if workdir is None:
         raise click.UsageError("give --workdir (or --export FILE to check an export)")
@@ -66,7 +66,7 @@ def record_command_failure(workdir: Any, command: str, exc: BaseException) -> No
     what the operator must see. Called by cli.errors_exit_2."""
     from porthos.store import audit
     from porthos.store.sqlite import Store
-    from porthos.workspace.authority import STORE_FILE
+    from porthos.workspace.hierarchy import STORE_FILE
 
     if workdir is None or command in ("porthos audit verify", "porthos audit export"):
         return

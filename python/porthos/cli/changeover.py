@@ -44,7 +44,7 @@ def register(main: click.Group) -> None:
         """Create the next CA generation and the root link certificates (000 §5.6)."""
         from porthos.hsm import read_pin
         from porthos.workflows import rollover as rollover_workflow
-        from porthos.workspace.authority import Workspace
+        from porthos.workspace.workspace import Workspace
 
         console = get_console()
         with Workspace.open(workdir) as ws:
@@ -131,7 +131,7 @@ def register(main: click.Group) -> None:
         to a successor token."""
         from porthos.hsm import read_pin
         from porthos.workflows import termination
-        from porthos.workspace.authority import Workspace
+        from porthos.workspace.workspace import Workspace
 
         if destroy_keys == (export_to is not None):
             raise click.UsageError("choose exactly one of --destroy-keys, --export-to", ctx)

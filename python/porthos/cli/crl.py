@@ -97,7 +97,7 @@ def publish(
         lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
         return
     from porthos.workflows import crl_publication
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     console = get_console()
     with Workspace.open(workdir) as ws:

@@ -65,7 +65,7 @@ def revoke(
 ) -> None:
     """Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7)."""
     from porthos.workflows import revocation
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
         done = revocation.revoke(
@@ -100,7 +100,7 @@ def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     days, a CA's CRL after a revocation, and scheduled revocations whose grace period
     ended (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
     from porthos.workflows import crl_schedule
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     now = int(time.time()) if now is None else now
     with Workspace.open(workdir) as ws:
@@ -128,7 +128,7 @@ def publish_lifecycle(
     """The body of ``porthos crl publish`` without --delta (cli_crl.py)."""
     from porthos.cli.hsm_options import root_halves
     from porthos.workflows import crl_publication, crl_schedule, revocation
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     now = int(time.time()) if now is None else now
     console = get_console()

@@ -30,7 +30,8 @@ from porthos.cli.options import WORKDIR, when_utc
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-    from porthos.workspace.authority import IssueResult, Workspace
+    from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porthos")
@@ -85,7 +86,7 @@ def init(
     **hsm_opts: Any,
 ) -> None:
     """Create the CA hierarchy (000 §7.1.1-2) in a new workspace."""
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     if transferable_keys and not hsm_kind:
         raise click.UsageError("--transferable-keys needs --hsm (000 §6.2.6)", ctx)
@@ -115,7 +116,7 @@ def init(
 @errors_exit_2
 def show(workdir: Path) -> None:
     """Show the CAs and the certificates issued per CA and profile."""
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     console = get_console()
     with Workspace.open(workdir) as ws:
@@ -194,14 +195,14 @@ def issue(
     transactions_file: Path | None,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
-    from porthos.workspace.authority import normalise_csr_input
+    from porthos.issuance.csr_input import normalise_csr_input
 
     data = csr_file.read_bytes()
     if data[:1] != b"\x30" and b"-----BEGIN " not in data:
         raise click.UsageError(f"{csr_file} is neither a PEM bundle nor a DER CSR", ctx)
     if not normalise_csr_input(data):
         raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
         if ws.hsm is not None:
@@ -326,7 +327,8 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
     from cryptography import x509
 
     from porthos.cli.hsm_options import demo_hsm_setup
-    from porthos.workspace.authority import STORE_FILE, Workspace
+    from porthos.workspace.hierarchy import STORE_FILE
+    from porthos.workspace.workspace import Workspace
 
     console = get_console()
     if (workdir / STORE_FILE).exists():

@@ -21,7 +21,8 @@ from porthos.cli.options import WORKDIR
 
 if TYPE_CHECKING:
     from porthos.workflows.ra import RegistrationAuthority
-    from porthos.workspace.authority import IssueResult, Workspace
+    from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
 
 _OUT = click.option(
     "--out",
@@ -51,7 +52,7 @@ def _ra(
     workdir: Path, pin_file: Path | None = None, *, sign: bool = False
 ) -> Iterator[RegistrationAuthority]:
     from porthos.workflows.ra import RegistrationAuthority
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
         if sign and ws.hsm is not None:
@@ -73,8 +74,8 @@ def issue_with_transaction_ids(
     the CSRs of --csr paired, in order, with the IDs (one ID, or a JSON list of IDs
     with one entry per CSR of the bundle)."""
     from porthos.exceptions import RegistrationError
+    from porthos.issuance.csr_input import normalise_csr_input
     from porthos.workflows.ra import RegistrationAuthority
-    from porthos.workspace.authority import normalise_csr_input
 
     items = normalise_csr_input(data)
     if transaction_id is not None and transactions_file is not None:

@@ -250,6 +250,12 @@ class Store:
         audit.py). Writes go inside ``transaction()``."""
         return self._conn
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (a caller's ``transaction()``, or one SQLite
+        opened): whoever opened it records its failures."""
+        return self._conn.in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE: the write lock is taken at once, so

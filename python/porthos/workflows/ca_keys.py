@@ -21,8 +21,10 @@ from porthos.cpcps.profiles import CaProfile
 from porthos.exceptions import LifecycleError
 from porthos.hsm import key_objects
 from porthos.issuance import signers
+from porthos.issuance.names import subject_text
 from porthos.store import audit
-from porthos.workspace.authority import CertificateAuthority, Workspace, subject_text
+from porthos.workspace.authority import CertificateAuthority
+from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "destroy_hsm_key",

@@ -27,7 +27,8 @@ from porthos.workspace.repository import crl_urls, publication_map
 if TYPE_CHECKING:
     from porthos import hsm
     from porthos.issuance.signers import Signer
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = ["Published", "publish", "publish_deltas"]
 

@@ -19,7 +19,8 @@ from porthos.store import audit, revocations
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "ISSUING_CRL_PERIOD",

@@ -38,7 +38,8 @@ from porthos.workspace.repository import crl_file_name
 
 if TYPE_CHECKING:
     from porthos import hsm
-    from porthos.workspace.authority import IssueResult, Workspace
+    from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
 
 #: make(subject attributes, key kind) -> CSR DER (the demo's _CsrMaker.make).
 CsrMaker = Callable[[list[tuple[str, str]], str], bytes]
@@ -167,7 +168,7 @@ def _publication(
 
 
 def _pem(der: bytes, label: str) -> str:
-    from porthos.workspace.authority import der_to_pem
+    from porthos.issuance.csr_input import der_to_pem
 
     return der_to_pem(der, label)
 

@@ -30,9 +30,11 @@ from porthos.hsm import key_objects
 from porthos.hsm.key_import import import_software_keys
 from porthos.hsm.key_objects import Export, held_keys
 from porthos.hsm.key_transfer import TRANSFER_METHOD, HsmSource, transfer_hsm_keys
+from porthos.issuance.names import subject_text
 from porthos.store import audit
 from porthos.workflows.ca_keys import destroy_ca_keys
-from porthos.workspace.authority import CertificateAuthority, Workspace, subject_text
+from porthos.workspace.authority import CertificateAuthority
+from porthos.workspace.workspace import Workspace
 
 __all__ = ["Successor", "finish_export", "prepare_export", "resume_export"]
 

@@ -43,13 +43,17 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from porthos import _native
 from porthos.cpcps import policy
 from porthos.exceptions import DerDecodeError, RegistrationError
+from porthos.issuance.csr_input import der_to_pem, normalise_csr_input
+from porthos.issuance.names import subject_text
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import audit
-from porthos.workspace.authority import IssueResult, der_to_pem, normalise_csr_input, subject_text
+from porthos.workspace.authority import IssueResult
 
 if TYPE_CHECKING:
     from porthos.cpcps.profiles import Profile
-    from porthos.workspace.authority import CertificateAuthority, CsrInput, Workspace
+    from porthos.issuance.csr_input import CsrInput
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "DEFAULT_REKEY_GRACE",

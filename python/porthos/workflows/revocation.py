@@ -29,7 +29,7 @@ from porthos.store import audit, revocations
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "CA_REASONS",

@@ -36,19 +36,14 @@ from porthos import _native, hsm
 from porthos.cpcps.profiles import CaProfile, ProfileSet
 from porthos.exceptions import LifecycleError, WorkspaceError
 from porthos.issuance import signers
+from porthos.issuance.names import subject_text
 from porthos.store import audit
 from porthos.store.generations import ACTIVE, TERMINATED, ca_states, retire_generation
 from porthos.store.sqlite import CaRow, CertificateRow
 from porthos.workflows.ca_keys import destroy_hsm_key, hsm_signer, officer_pins, spki_of
-from porthos.workspace.authority import (
-    KEYS_DIR,
-    REPOSITORY_DIR,
-    Workspace,
-    _record_hierarchy,
-    _write_private,
-    subject_text,
-)
 from porthos.workspace.generations import attach_generations, generation_profile_set
+from porthos.workspace.hierarchy import KEYS_DIR, REPOSITORY_DIR, record_hierarchy, write_private
+from porthos.workspace.workspace import Workspace
 
 __all__ = ["LINK_PROFILE", "RolloverResult", "link_extensions", "rollover"]
 
@@ -321,7 +316,7 @@ def _rollover(
             else:
                 key_ref = f"{KEYS_DIR}/{spec.name}.p8"
                 try:
-                    _write_private(ws.path / key_ref, keys[spec.name].to_pkcs8())
+                    write_private(ws.path / key_ref, keys[spec.name].to_pkcs8())
                 except FileExistsError:
                     raise WorkspaceError(f"{ws.path / key_ref} exists already") from None
                 written.append(ws.path / key_ref)
@@ -361,7 +356,7 @@ def _rollover(
                 created=list(new_ps.cas),
                 mode=mode,
             )
-            _record_hierarchy(
+            record_hierarchy(
                 store,
                 rows,
                 mode=mode,

@@ -23,6 +23,7 @@ from porthos import hsm
 from porthos.exceptions import LifecycleError
 from porthos.hsm.key_objects import Export
 from porthos.issuance import signers
+from porthos.issuance.names import subject_text
 from porthos.store import audit
 from porthos.store import revocations as stored
 from porthos.store.generations import TERMINATED, ca_states
@@ -35,9 +36,10 @@ from porthos.workflows.ca_keys import spki_of as _spki_of
 from porthos.workflows.crl_schedule import crl_validity
 from porthos.workflows.key_export import Successor, finish_export, prepare_export, resume_export
 from porthos.workspace import publication
-from porthos.workspace.authority import CertificateAuthority, Workspace, subject_text
+from porthos.workspace.authority import CertificateAuthority
 from porthos.workspace.generations import attach_generations
 from porthos.workspace.repository import crl_urls
+from porthos.workspace.workspace import Workspace
 
 __all__ = ["FINAL_CRL_MARGIN", "REASON_CESSATION", "TerminationResult", "terminate"]
 

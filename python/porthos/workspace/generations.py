@@ -26,7 +26,8 @@ from porthos.store.generations import ACTIVE, RETIRED, TERMINATED, ca_states
 from porthos.store.sqlite import CaRow
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "attach_generations",

@@ -53,6 +53,7 @@ from porthos.issuance.crl import (
     delta_columns,
     serials_from_hex,
 )
+from porthos.issuance.names import subject_text
 from porthos.store import audit, revocations
 from porthos.workspace.repository import (
     crl_file_name,
@@ -66,7 +67,8 @@ if TYPE_CHECKING:
     import sqlite3
 
     from porthos.issuance.signers import Signer
-    from porthos.workspace.authority import CertificateAuthority, Workspace
+    from porthos.workspace.authority import CertificateAuthority
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "KINDS",
@@ -403,10 +405,6 @@ def publish_ca_certificates(
 ) -> list[Published]:
     """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3); a file is
     rewritten (and audited) only when its content changes."""
-    # Until porthos.issuance.names lands on this branch: a top-level import from
-    # authority would close the cycle authority -> changeover -> publication.
-    from porthos.workspace.authority import subject_text
-
     out = []
     for ca in ws.cas:
         mine = sorted(u for u, (kind, name) in urls.items() if kind == "crt" and name == ca.name)

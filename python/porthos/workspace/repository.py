@@ -22,7 +22,7 @@ from porthos.exceptions import LifecycleError, PorthosError
 from porthos.issuance.crl import parse_crl
 
 if TYPE_CHECKING:
-    from porthos.workspace.authority import Workspace
+    from porthos.workspace.workspace import Workspace
 
 __all__ = [
     "crl_file_name",

@@ -1,0 +1,129 @@
+"""What a batch issuance (issuance/batch.py) asks of its caller, and hands it back.
+
+Hooks: ``ScreenHook`` (sees the parsed batch once, refuses items by index),
+``NamingRule`` (a request -> the certificate's subject, or a refusal; per item, so per
+piece of a streamed batch), ``SerialSource`` (N serials), ``Commit`` (stores each signed
+piece, in one transaction). Each is a plain callable or a small protocol, so an
+embedding CA writes its own without subclassing anything of porthos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from porthos import _native
+from porthos.status import IssueStatus
+
+__all__ = [
+    "Commit",
+    "NamingRule",
+    "NoCommit",
+    "Refusals",
+    "ScreenHook",
+    "SerialSource",
+    "ShardedTemplates",
+    "SignedPiece",
+    "Subject",
+    "csr_subjects",
+    "serial_texts",
+]
+
+Subject = list[tuple[str, str]]
+#: Refused items by index in the parsed batch: (IssueStatus code, reason).
+Refusals = Mapping[int, tuple[int, str]]
+#: Sees the whole parsed batch once (after proof of possession, before serials) and
+#: returns the items it refuses. An item refused already (bad signature, an earlier
+#: hook) keeps its first refusal.
+ScreenHook = Callable[[_native.CsrBatch], Refusals]
+#: N -> N serials, one row of octets each (as ``_native.generate_serials``): RFC 5280
+#: §4.1.2.2, positive, at most 20 octets, unique per issuer.
+SerialSource = Callable[[int], NDArray[np.uint8]]
+
+
+class NamingRule(Protocol):
+    """The subject rule: for the items ``ok`` (indices into ``parsed``, each passed proof
+    of possession and every screen), one (IssueStatus code, reason, certificate subject
+    or None) each, as three lists in the order of ``ok``. Called once per piece."""
+
+    def __call__(
+        self, parsed: _native.CsrBatch, ok: NDArray[np.intp]
+    ) -> tuple[Sequence[int], Sequence[str], Sequence[Subject | None]]: ...
+
+
+def csr_subjects(
+    parsed: _native.CsrBatch, ok: NDArray[np.intp]
+) -> tuple[list[int], list[str], list[Subject]]:
+    """The default naming rule: every item is issued with its request's own subject."""
+    subjects = parsed.subjects()
+    picked = [subjects[j] for j in ok.tolist()]
+    return [int(IssueStatus.ISSUED)] * len(picked), [""] * len(picked), picked
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedTemplates:
+    """A template per CRL shard: the serial decides the shard (``_native.crl_shard_of``)
+    and each shard's template names its own CRL distribution point."""
+
+    count: int
+    template_for: Callable[[int], _native.Template]
+
+
+@dataclass(slots=True)
+class SignedPiece:
+    """What a commit stores of one piece: input index, subject, SPKI SHA-256, serial
+    (lower-case hex) and certificate (None where an external signer failed the item) of
+    each accepted request, in request order."""
+
+    at: list[int]
+    subjects: list[Subject]
+    spki_hashes: list[bytes]
+    serials: list[str]
+    certificates: list[bytes | None]
+    issued_at: int
+
+
+class Commit(Protocol):
+    """Stores a batch as it is signed. ``transaction`` holds the whole batch: nothing
+    leaves ``BatchIssuer.issue`` before it committed, and an exception rolls it back."""
+
+    def transaction(self) -> AbstractContextManager[object]: ...
+
+    def serials_allocated(self, serials: list[str]) -> None:
+        """Every serial of the batch, in request order, once known: the streamed form
+        calls this while the last pieces still sign (a record listing them can be
+        encoded then)."""
+
+    def store_piece(self, piece: SignedPiece) -> None:
+        """One signed piece, inside ``transaction``; pieces come in request order."""
+
+    def finish(self) -> None:
+        """After the last piece, inside ``transaction``."""
+
+
+def serial_texts(serials: NDArray[np.uint8]) -> list[str]:
+    """Rows of serial octets -> lower-case hex text, one string each."""
+    text, width = serials.tobytes().hex(), 2 * serials.shape[1]
+    return [text[r * width : (r + 1) * width] for r in range(serials.shape[0])]
+
+
+class NoCommit:
+    """The commit of an issuer that stores nothing (an embedding CA keeps the result)."""
+
+    def transaction(self) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def serials_allocated(self, serials: list[str]) -> None:
+        pass
+
+    def store_piece(self, piece: SignedPiece) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
