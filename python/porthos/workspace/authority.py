@@ -42,7 +42,13 @@ from numpy.typing import NDArray
 from porthos import _native, hsm
 from porthos.cpcps import policy
 from porthos.cpcps.loader import CaProfile, Profile, ProfileSet, load_profile_set
-from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
+from porthos.exceptions import (
+    BatchArgumentError,
+    KeyMaterialError,
+    PolicyError,
+    StoreError,
+    WorkspaceError,
+)
 from porthos.issuance import signers
 from porthos.issuance.pipeline import StageWorker, piece_cuts
 from porthos.status import CsrStatus, IssueStatus
@@ -404,6 +410,8 @@ class CertificateAuthority:
         threads: int | None = None,
         actor: str | None = None,
         audit_details: dict[str, Any] | None = None,
+        parsed: _native.CsrBatch | None = None,
+        screen: Callable[[_native.CsrBatch], dict[int, tuple[IssueStatus, str]]] | None = None,
     ) -> IssueResult:
         """See ``_issue_batch``. A batch that fails with an exception (HSM signing,
         store error, ...) rolled back and stored nothing; it is recorded as a failed
@@ -417,6 +425,8 @@ class CertificateAuthority:
                 threads=threads,
                 actor=actor,
                 audit_details=audit_details,
+                parsed=parsed,
+                screen=screen,
             )
         except Exception as exc:
             store = self.workspace.store
@@ -441,6 +451,8 @@ class CertificateAuthority:
         threads: int | None = None,
         actor: str | None = None,
         audit_details: dict[str, Any] | None = None,
+        parsed: _native.CsrBatch | None = None,
+        screen: Callable[[_native.CsrBatch], dict[int, tuple[IssueStatus, str]]] | None = None,
     ) -> IssueResult:
         """Issue one certificate per acceptable request; one slot per input in the result.
 
@@ -451,13 +463,27 @@ class CertificateAuthority:
         serials, one ``application.rejected`` record listing the refused items). Rejected
         items get a status and a reason and nothing is stored for them. ``actor`` and
         ``audit_details`` go into those records (the RA passes who asked and how the
-        identity was checked)."""
+        identity was checked).
+
+        ``parsed``: ``csrs`` (DER requests) already parsed and verified by parse_csrs,
+        not parsed again. ``screen``: the caller's checks on the parsed batch (the RA's),
+        refusals by item index, applied like a policy refusal after proof of possession
+        and before serials are allocated. Either turns streaming off."""
         prof = self._profile(profile)
         if prof.crl_shards is None:
             self.template(profile)  # compile errors surface before any work
         now = int(time.time()) if now is None else int(now)
 
-        ders, parsed_at, malformed = split_csr_input(csrs)
+        if parsed is None:
+            ders, parsed_at, malformed = split_csr_input(csrs)
+        else:
+            # The caller's DER requests, one per parsed item (the RA's one parse).
+            ders, parsed_at, malformed = list(csrs), range(len(parsed)), []  # type: ignore[arg-type]
+            if len(ders) != len(parsed):
+                raise BatchArgumentError(
+                    f"parsed= holds {len(parsed)} requests for {len(ders)} CSRs; it must be "
+                    "parse_csrs of exactly these DER requests"
+                )
         n = len(ders) + len(malformed)
         status = np.zeros(n, dtype=np.uint8)
         reasons = [""] * n
@@ -478,7 +504,7 @@ class CertificateAuthority:
 
         first_seen: dict[bytes, int] = {}
 
-        def screen(lo: int, hi: int, batch: Any) -> _Screened:
+        def screen_piece(lo: int, hi: int, batch: Any) -> _Screened:
             """Verdicts for requests ders[lo:hi] (parsed and verified as ``batch``):
             refused ones get their status and reason; the accepted ones are returned,
             in request order."""
@@ -493,6 +519,12 @@ class CertificateAuthority:
             # Whole-batch columns and one policy call: per-item calls into Rust and
             # into policy.decide were most of the serial (one-core) part of issuance.
             ok = np.flatnonzero(csr_status == CsrStatus.OK)
+            refused_by_hook = screen(batch) if screen is not None else {}
+            for j, (code, reason) in refused_by_hook.items():
+                if csr_status[j] == CsrStatus.OK:
+                    status[parsed_at[lo + j]], reasons[parsed_at[lo + j]] = code, reason
+            if refused_by_hook:
+                ok = ok[~np.isin(ok, list(refused_by_hook))]
             ok_at = ok.tolist()
             all_subjects = batch.subjects()
             decided, why, decided_subjects = policy.decide_batch(
@@ -567,15 +599,19 @@ class CertificateAuthority:
             and prof.crl_shards is None
             and self.hsm_ref is None  # the software key (HSM batches go to the pool)
             and not refusal
+            and parsed is None
+            and screen is None
             and len(parsed_at) >= 2 * _PIPELINE_PIECE
         )
         store = self.workspace.store
         piece = _Screened([], [], [], [])
         if streamed:
-            self._issue_streamed(prof, ders, screen, rows_for, certificates, not_before,
+            self._issue_streamed(prof, ders, screen_piece, rows_for, certificates, not_before,
                                  not_after, threads, actor, audit_details)  # fmt: skip
         elif parsed_at:
-            piece = screen(0, len(ders), _native.parse_csrs(ders, verify=True, threads=threads))
+            if parsed is None:
+                parsed = _native.parse_csrs(ders, verify=True, threads=threads)
+            piece = screen_piece(0, len(ders), parsed)
 
         k = len(piece.at)
         subjects, spkis = piece.subjects, piece.spkis
