@@ -163,10 +163,3 @@ def publish_lifecycle(
             p.sha256[:16],
         )
     console.print(table)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(revoke)
-    crl_group = main.commands["crl"]
-    assert isinstance(crl_group, click.Group)
-    crl_group.add_command(due)
