@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from porthos.cli.options import when_utc
@@ -35,7 +36,9 @@ def get_console(stderr: bool = False) -> Console:
 
 
 def fail(message: str) -> None:
-    get_console(stderr=True).print(f"[bold red]error:[/] {message}")
+    # One line whatever its length (soft_wrap: rich does not fold it at the width); the
+    # message escaped, or rich takes the error's "[code]" for markup and drops it.
+    get_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(EXIT_INPUT)
 
 

@@ -1,10 +1,16 @@
-"""``porthos init`` and ``porthos show``: create a workspace (its CA hierarchy, 000
-§7.1.1-2) and show what it holds."""
+"""``porthos init`` and ``porthos show``: create a workspace under a CP/CPS (its CA
+hierarchy, 000 §7.1.1-2) and show what it holds.
+
+``init --cpcps`` takes a bundled CP/CPS name (recorded as the name) or a TOML file:
+that one is copied into the workspace as ``cpcps.toml`` and the copy is recorded, so
+the workspace does not depend on the original staying where it was."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -13,12 +19,67 @@ from porthos.cli.common import ca_table, errors_exit_2, get_console
 from porthos.cli.hsm_options import hsm_init_options, hsm_setup_from_options
 from porthos.cli.options import WORKDIR
 
+if TYPE_CHECKING:
+    from porthos.workspace.authority import Workspace
+
 __all__ = ["init", "show"]
+
+#: The workspace's copy of a CP/CPS given as a file.
+CPCPS_COPY = "cpcps.toml"
+
+
+def _is_path(cpcps: str) -> bool:
+    # The rule of cpcps.loader.profile_set_text: a bundled name has no '/' and no
+    # .toml suffix.
+    return cpcps.endswith(".toml") or "/" in cpcps
+
+
+@contextmanager
+def _recorded_cpcps(workdir: Path, cpcps: str, env: str) -> Iterator[str]:
+    """What the workspace records as its CP/CPS: the bundled name, or the absolute path
+    of the workspace's copy of the TOML file. The file is checked (loaded for ``env``)
+    before it is copied; the copy is removed again if the body fails."""
+    if not _is_path(cpcps):
+        yield cpcps
+        return
+    from porthos.cpcps.loader import load_profile_set
+    from porthos.exceptions import WorkspaceError
+
+    source = Path(cpcps)
+    load_profile_set(str(source), env)  # a bad file fails here, with its field path
+    created_dir = not workdir.exists()
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy = workdir / CPCPS_COPY
+    try:
+        with copy.open("xb") as out:
+            out.write(source.read_bytes())
+    except FileExistsError:
+        raise WorkspaceError(f"{copy} exists: not an empty workspace directory") from None
+    try:
+        yield str(copy.resolve())
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        if created_dir and not any(workdir.iterdir()):
+            workdir.rmdir()
+        raise
+
+
+def _cpcps_line(ws: Workspace) -> str:
+    ps = ws.profile_set
+    return f"CP/CPS: [bold]{ps.name}[/]" + (f": {ps.document}" if ps.document else "")
 
 
 @click.command()
 @WORKDIR
 @click.option("--env", type=click.Choice(["prod", "nonprod"]), default="prod", show_default=True)
+@click.option(
+    "--cpcps",
+    default="porthos",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="The CP/CPS the workspace runs: a bundled name, or a TOML file (copied into the "
+    f"workspace as {CPCPS_COPY}).",
+)
 @hsm_init_options
 @click.option(
     "--transferable-keys",
@@ -34,6 +95,7 @@ def init(
     ctx: click.Context,
     workdir: Path,
     env: str,
+    cpcps: str,
     hsm_kind: str | None,
     transferable_keys: bool,
     **hsm_opts: Any,
@@ -45,7 +107,18 @@ def init(
         raise click.UsageError("--transferable-keys needs --hsm (000 §6.2.6)", ctx)
     console = get_console()
     setup = hsm_setup_from_options(**hsm_opts) if hsm_kind else None
-    with Workspace.init(workdir, env, hsm_setup=setup, transferable_keys=transferable_keys) as ws:
+    # The copy of a CP/CPS file is removed again only if init fails; once the
+    # workspace exists, it is part of it.
+    with _recorded_cpcps(workdir, cpcps, env) as profile_set:
+        ws = Workspace.init(
+            workdir,
+            env,
+            profile_set=profile_set,
+            hsm_setup=setup,
+            transferable_keys=transferable_keys,
+        )
+    with ws:
+        console.print(_cpcps_line(ws))
         if ws.hsm is not None:
             console.print(
                 f"[green]CA keys generated in the HSM[/] ({ws.hsm.module}): root in token "
@@ -73,6 +146,7 @@ def show(workdir: Path) -> None:
 
     console = get_console()
     with Workspace.open(workdir) as ws:
+        console.print(_cpcps_line(ws))
         console.print(ca_table(ws))
         counts = Table(title="Certificates issued")
         counts.add_column("CA")
