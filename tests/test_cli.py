@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from importlib import resources
 from pathlib import Path
 
+import porthos.cli
 import pytest
 from click.testing import CliRunner, Result
 from conftest import CsrFactory
@@ -292,3 +294,40 @@ def test_init_cpcps_path_is_copied_into_the_workspace(tmp_path: Path) -> None:
     line = _one_line_error(CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", str(other)]))
     assert "cpcps.toml exists" in line
     assert "A test copy" in copy.read_text()
+
+
+# --------------------------------------------------------------------------------------
+# The package's shape: main.py registers, command modules import only the helpers
+# --------------------------------------------------------------------------------------
+
+_CLI_HELPERS = {"porthos.cli.common", "porthos.cli.options", "porthos.cli.hsm_options"}
+
+
+def _cli_imports(path: Path) -> set[str]:
+    """The porthos.cli modules ``path`` imports, at any level of the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "porthos.cli":
+            names = [f"porthos.cli.{a.name}" for a in node.names]  # from porthos.cli import x
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.startswith("porthos.cli.")}
+    return found
+
+
+def test_command_modules_import_only_the_helpers() -> None:
+    package = Path(porthos.cli.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        if path.name in ("main.py", "__init__.py"):
+            continue
+        module = f"porthos.cli.{path.stem}"
+        allowed = _CLI_HELPERS if module not in _CLI_HELPERS else _CLI_HELPERS - {module}
+        if module == "porthos.cli.common":
+            allowed = {"porthos.cli.options"}
+        extra = _cli_imports(path) - allowed
+        assert not extra, f"{path.name} imports {sorted(extra)}"
+        assert "importlib" not in path.read_text(encoding="utf-8"), path.name

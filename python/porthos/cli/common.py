@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from porthos.cli.options import when_utc
@@ -143,6 +144,32 @@ def report_batch(
         if len(rejected) > 50:
             console.print(f"... and {len(rejected) - 50} more (see --report)")
         ctx.exit(EXIT_REJECTED)
+
+
+class ProgressBar:
+    """A rich progress bar the Rust writer drives through its per-chunk callback."""
+
+    def __init__(self, label: str) -> None:
+        self._progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=get_console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self._progress.__enter__()
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
 
 
 def ca_table(ws: Workspace) -> Table:

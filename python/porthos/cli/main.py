@@ -52,7 +52,9 @@ for _command in (
     bench.bench,
 ):
     main.add_command(_command)
-crl.crl.add_command(lifecycle.due)  # `porthos crl due`: the 000 §4.9.7 schedule
+# The workspace's CRL commands (000 §4.9.7 schedule) live with revocation.
+crl.crl.add_command(lifecycle.due)
+crl.crl.add_command(lifecycle.publish)
 for _command in (
     crl.bench_crl,
     hsm.bench_hsm,

@@ -1,6 +1,6 @@
 """`porthos ra ...`: the registration authority's commands (000 §3.2.3, §4.7).
 
-Exit codes as in cli.py: 0 done; 2 a refusal of the whole request (the message names
+Exit codes as in main.py: 0 done; 2 a refusal of the whole request (the message names
 the rule and its CP/CPS section) or bad input; 3 a batch where some items were refused
 (the per-item report names each rule).
 """
