@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from importlib import resources
 from pathlib import Path
 
+import porthos.cli
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from conftest import CsrFactory
 from cryptography import x509
 from porthos.cli.main import main
+from porthos.workspace.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +221,113 @@ def test_demo_small(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "audit-export.jsonl").is_file()
     too_few = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "e"), "--count", "27"])
     assert too_few.exit_code == 2
+
+
+# --------------------------------------------------------------------------------------
+# init --cpcps NAME|PATH: the workspace records its CP/CPS; show names it
+# --------------------------------------------------------------------------------------
+
+
+def _one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_init_cpcps_bad_name_or_path_exit_2_one_line(tmp_path: Path) -> None:
+    w = tmp_path / "ws"
+    line = _one_line_error(CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", "nosuch"]))
+    assert "nosuch" in line and "[profile]" in line
+    missing = tmp_path / "elsewhere" / "missing.toml"
+    line = _one_line_error(
+        CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", str(missing)])
+    )
+    assert "missing.toml" in line
+    broken = tmp_path / "broken.toml"
+    broken.write_text(_bundled_cpcps().replace('name = "porthos"', "name = 7", 1))
+    line = _one_line_error(
+        CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", str(broken)])
+    )
+    assert "name" in line  # the field path of the bad value
+    # Nothing is left behind: the directory can still be initialised.
+    assert not (w / "porthos.sqlite").exists() and not (w / "cpcps.toml").exists()
+
+
+def _bundled_cpcps() -> str:
+    return resources.files("porthos.cpcps.porthos").joinpath("porthos.toml").read_text()
+
+
+def test_init_cpcps_bundled_name(tmp_path: Path) -> None:
+    w = tmp_path / "ws"
+    result = CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", "porthos"])
+    assert result.exit_code == 0, result.output
+    with Workspace.open(w) as ws:
+        assert ws.store.profile_set == "porthos"
+    result = CliRunner().invoke(main, ["show", "-w", str(w)])
+    assert result.exit_code == 0, result.output
+    assert "CP/CPS: porthos: LEGIC Porthos PKI CP/CPS v1.1" in result.output
+    assert result.output.index("CP/CPS:") < result.output.index("root-ca-1")
+
+
+def test_init_cpcps_path_is_copied_into_the_workspace(tmp_path: Path) -> None:
+    original = tmp_path / "mine.toml"
+    original.write_text(
+        _bundled_cpcps().replace('document = "LEGIC', 'document = "A test copy of the LEGIC', 1)
+    )
+    w = tmp_path / "ws"
+    result = CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", str(original)])
+    assert result.exit_code == 0, result.output
+    assert "A test copy of the LEGIC" in result.output
+    copy = w / "cpcps.toml"
+    assert copy.read_text() == original.read_text()
+    with Workspace.open(w) as ws:
+        assert Path(ws.store.profile_set) == copy.resolve()
+    original.unlink()  # the workspace keeps working without the original
+    result = CliRunner().invoke(main, ["show", "-w", str(w)])
+    assert result.exit_code == 0, result.output
+    assert "CP/CPS: porthos: A test copy of the LEGIC Porthos PKI CP/CPS v1.1" in result.output
+    # A second init into the same directory is refused and keeps the copy.
+    other = tmp_path / "other.toml"
+    other.write_text(_bundled_cpcps())
+    line = _one_line_error(CliRunner().invoke(main, ["init", "-w", str(w), "--cpcps", str(other)]))
+    assert "cpcps.toml exists" in line
+    assert "A test copy" in copy.read_text()
+
+
+# --------------------------------------------------------------------------------------
+# The package's shape: main.py registers, command modules import only the helpers
+# --------------------------------------------------------------------------------------
+
+_CLI_HELPERS = {"porthos.cli.common", "porthos.cli.options", "porthos.cli.hsm_options"}
+
+
+def _cli_imports(path: Path) -> set[str]:
+    """The porthos.cli modules ``path`` imports, at any level of the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "porthos.cli":
+            names = [f"porthos.cli.{a.name}" for a in node.names]  # from porthos.cli import x
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.startswith("porthos.cli.")}
+    return found
+
+
+def test_command_modules_import_only_the_helpers() -> None:
+    package = Path(porthos.cli.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        if path.name in ("main.py", "__init__.py"):
+            continue
+        module = f"porthos.cli.{path.stem}"
+        allowed = _CLI_HELPERS if module not in _CLI_HELPERS else _CLI_HELPERS - {module}
+        if module == "porthos.cli.common":
+            allowed = {"porthos.cli.options"}
+        extra = _cli_imports(path) - allowed
+        assert not extra, f"{path.name} imports {sorted(extra)}"
+        assert "importlib" not in path.read_text(encoding="utf-8"), path.name

@@ -1,4 +1,5 @@
-"""policy.py: subject rules (000 §3.1, §3.2.4, §7.1.3-4), key rules (000 §6.1.5),
+"""cpcps/policy.py and subject_rules.py: subject rules (000 §3.1, §3.2.4, §7.1.3-4),
+key rules (000 §6.1.5),
 validity arithmetic."""
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ import numpy as np
 import pytest
 from porthos import load_profile_set
 from porthos.cpcps.policy import (
-    SubjectInvalid,
     add_months,
     build_subject,
     check_key,
     decide,
     decide_batch,
-    is_fqdn,
     validity,
 )
+from porthos.cpcps.subject_rules import SubjectInvalid, is_fqdn
 from porthos.status import IssueStatus, KeyType
 
 PS = load_profile_set("porthos", "prod")

@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
+from porthos import _native
 from porthos.cli.main import main
 from porthos.cpcps import policy
-from porthos.exceptions import RegistrationError
+from porthos.exceptions import BatchArgumentError, RegistrationError
+from porthos.status import IssueStatus
 from porthos.store import audit
 from porthos.workflows import revocation
 from porthos.workflows.ra import RegistrationAuthority, rekey_window
@@ -590,6 +592,52 @@ def test_rekey_refusals_type_b_only_foreign_signer_revoked(
     )
     r = _rekey(wsdir, tmp_path, _csr(_key(), CN=device), old, old_key)
     assert r.exit_code == 2 and "revoked" in flat(r) and "§3.3.2" in flat(r)
+
+
+# --------------------------------------------------------------------------------------
+# One parse per request: the RA's checks and issuance share it
+# --------------------------------------------------------------------------------------
+
+
+def test_ra_parses_each_csr_once(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = _native.parse_csrs
+
+    def counting(csrs: Any, **kwargs: Any) -> Any:
+        calls.append(len(csrs))
+        return real(csrs, **kwargs)
+
+    monkeypatch.setattr(_native, "parse_csrs", counting)
+    ra = RegistrationAuthority(ws)
+    ra.add_aor("parse-once", ["once.porthos.example"])
+    csrs = [_csr(_key(), CN=f"h{i}.once.porthos.example") for i in range(3)]
+    csrs.append(_csr(_key(), CN="elsewhere.example"))
+    result = ra.issue_infrastructure(csrs, "tls-server", aor="parse-once")
+    assert result.issued_count == 3
+    assert "may not request 'elsewhere.example'" in result.reasons[3]
+    assert calls == [4]  # one parse of the whole batch, no per-check re-parse
+
+
+def test_issue_batch_screen_hook_and_parsed_batch(ws: Workspace) -> None:
+    """The interface the RA issues through: ``parsed=`` is not parsed again, and the
+    ``screen=`` refusals land on their items like policy refusals."""
+    ders = [_csr(_key(), CN=f"user-{uuid.uuid4().hex[:8]}") for _ in range(3)]
+    parsed = _native.parse_csrs(ders, verify=True)
+    seen: list[int] = []
+
+    def screen(batch: Any) -> dict[int, tuple[IssueStatus, str]]:
+        seen.append(len(batch))
+        return {1: (IssueStatus.REFUSED, "refused by the caller's check")}
+
+    ca = ws.ca_for_profile("user")
+    result = ca.issue_batch(ders, "user", parsed=parsed, screen=screen)
+    assert seen == [3]
+    assert [int(s) for s in result.status] == [0, int(IssueStatus.REFUSED), 0]
+    assert result.reasons[1] == "refused by the caller's check"
+    assert result.certificates[1] is None and result.issued_count == 2
+    with pytest.raises(BatchArgumentError) as err:
+        ca.issue_batch(ders[:2], "user", parsed=parsed)
+    assert err.value.code == "batch-argument"
 
 
 def test_audit_chain_verifies_after_ra_work(wsdir: Path) -> None:

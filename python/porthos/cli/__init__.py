@@ -1,2 +1,1 @@
-"""Layer 5: the ``porthos`` command, one module per command group.
-"""
+"""Layer 5: the ``porthos`` command, one module per command group."""

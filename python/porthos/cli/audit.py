@@ -60,26 +60,6 @@ def _store(workdir: Path | None) -> Iterator[Any]:
         store.close()
 
 
-def record_command_failure(workdir: Any, command: str, exc: BaseException) -> None:
-    """Record that a CLI command failed with an exception (000 §5.4.1 "failures"), in
-    the trail of its workspace when one exists. Never raises: the original error is
-    what the operator must see. Called by cli.errors_exit_2."""
-    from porthos.store import audit
-    from porthos.store.sqlite import Store
-    from porthos.workspace.hierarchy import STORE_FILE
-
-    if workdir is None or command in ("porthos audit verify", "porthos audit export"):
-        return
-    try:
-        db = Path(workdir) / STORE_FILE
-        if not db.is_file():
-            return
-        with Store.open(db) as store:
-            audit.record_failure(store, audit.Event.FAILURE, exc, command=command)
-    except Exception:  # noqa: BLE001 - a store that cannot take the record: nothing to add
-        return
-
-
 @click.group("audit")
 def audit_group() -> None:
     """The hash-chained audit trail (000 §5.4): verify, export, show."""
@@ -232,7 +212,3 @@ def show_cmd(
     get_console().print(table)
     if shown >= limit:
         print(f"(first {limit} shown; --since / --limit for more)", file=sys.stderr)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(audit_group)

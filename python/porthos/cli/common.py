@@ -1,6 +1,7 @@
 """Helpers shared by the command modules of ``porthos``: the console, the one error
-door (porthos errors and file errors become one line and exit status 2), the batch
-report. Below every command module; imports none of them."""
+door (porthos errors and file errors become one line and exit status 2, and a failure
+record in the workspace's audit trail), the batch report, the CA table. Below every
+command module; imports none of them."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from porthos.cli.options import when_utc
 from porthos.exceptions import PorthosError
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +38,9 @@ def get_console(stderr: bool = False) -> Console:
 
 
 def fail(message: str) -> None:
-    get_console(stderr=True).print(f"[bold red]error:[/] {message}")
+    # One line whatever its length (soft_wrap: rich does not fold it at the width); the
+    # message escaped, or rich takes the error's "[code]" for markup and drops it.
+    get_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(EXIT_INPUT)
 
 
@@ -64,9 +71,7 @@ def errors_exit_2(func: F) -> F:
 
 def audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
     # 000 §5.4.1 "failures": a command that fails in a workspace leaves a record there
-    # (cli_audit.record_command_failure; the actor is $PORTHOS_ACTOR or the OS user).
-    from porthos.cli.audit import record_command_failure
-
+    # (record_command_failure; the actor is $PORTHOS_ACTOR or the OS user).
     names = []
     ctx = click.get_current_context(silent=True)
     while ctx is not None and ctx.parent is not None:
@@ -75,6 +80,27 @@ def audit_failure(kwargs: dict[str, Any], exc: BaseException) -> None:
     command = " ".join(["porthos", *reversed(names)])
     record_command_failure(kwargs.get("workdir"), command, exc)
 
+
+def record_command_failure(workdir: Any, command: str, exc: BaseException) -> None:
+    """Record that a CLI command failed with an exception (000 §5.4.1 "failures"), in
+    the trail of its workspace when one exists. Never raises: the original error is
+    what the operator must see. ``audit verify`` and ``audit export`` only read."""
+    # Lazy: the store and workspace modules load numpy and the extension, which a
+    # command that never fails (and `porthos --help`) should not pay for.
+    from porthos.store import audit
+    from porthos.store.sqlite import Store
+    from porthos.workspace.hierarchy import STORE_FILE
+
+    if workdir is None or command in ("porthos audit verify", "porthos audit export"):
+        return
+    try:
+        db = Path(workdir) / STORE_FILE
+        if not db.is_file():
+            return
+        with Store.open(db) as store:
+            audit.record_failure(store, audit.Event.FAILURE, exc, command=command)
+    except Exception:  # noqa: BLE001 - a store that cannot take the record: nothing to add
+        return
 
 
 def report_batch(
@@ -121,10 +147,47 @@ def report_batch(
         ctx.exit(EXIT_REJECTED)
 
 
-# --------------------------------------------------------------------------------------
-# demo
-# --------------------------------------------------------------------------------------
+class ProgressBar:
+    """A rich progress bar the Rust writer drives through its per-chunk callback."""
 
+    def __init__(self, label: str) -> None:
+        self._progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=get_console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self._progress.__enter__()
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+
+def ca_table(ws: Workspace) -> Table:
+    """The CAs of a workspace (``init``, ``show``, ``demo``)."""
+    table = Table(title=f"CAs ({ws.env})")
+    for col in ("name", "subject", "serial", "not after", "file"):
+        table.add_column(col)
+    for ca in ws.cas:
+        rel = ws.repository_path(ca.name).relative_to(ws.path)
+        table.add_row(
+            ca.name,
+            ", ".join(f"{a}={v}" for a, v in reversed(ca.subject)),
+            ca.serial_hex,
+            when_utc(ca.not_after),
+            str(rel),
+        )
+    return table
 
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:

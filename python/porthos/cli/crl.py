@@ -1,120 +1,26 @@
-"""``porthos crl publish|build|inspect|diff`` and ``porthos bench crl``.
-
-Registered in cli.py with one block; the commands live here so the CRL work merges
-without touching the other commands.
+"""The ``porthos crl`` group, its file tools ``crl build|inspect|diff``, and ``porthos
+bench crl``. The workspace's CRL commands (``crl publish``, ``crl due``: the 000 §4.9.7
+schedule) live with revocation in lifecycle.py; main.py adds them to this group.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from porthos.cli.common import errors_exit_2, flatten, get_console
-from porthos.cli.options import WORKDIR, when_utc
+from porthos.cli.common import ProgressBar, errors_exit_2, flatten, get_console
+from porthos.cli.options import when_utc
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
-
-
-class _Bar:
-    """A rich progress bar the Rust writer drives through its per-chunk callback."""
-
-    def __init__(self, label: str) -> None:
-        self._progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=get_console(stderr=True),
-            transient=True,
-        )
-        self._task = self._progress.add_task(label, total=None)
-
-    def __enter__(self) -> Callable[[int, int], None]:
-        self._progress.__enter__()
-
-        def update(done: int, total: int) -> None:
-            self._progress.update(self._task, completed=done, total=total)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
 
 
 @click.group("crl")
 def crl() -> None:
     """Certificate revocation lists (RFC 5280 §5)."""
-
-
-def _publish_options(func: Any) -> Any:
-    # --now, --pin-file, --root-officer: shared with porthos revoke / crl due (issue 6).
-    from porthos.cli.options import NOW_OPTION, PIN_OPTIONS
-
-    for option in reversed([NOW_OPTION, *PIN_OPTIONS]):
-        func = option(func)
-    return func
-
-
-@crl.command()
-@WORKDIR
-@click.option("--ca", "ca_name", default=None, help="Only this CA, due or not.")
-@click.option("--all", "everything", is_flag=True, help="Every CA, due or not.")
-@click.option(
-    "--delta",
-    is_flag=True,
-    help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
-)
-@_publish_options
-@errors_exit_2
-def publish(
-    workdir: Path,
-    ca_name: str | None,
-    everything: bool,
-    delta: bool,
-    now: int | None,
-    pin_file: Path | None,
-    root_officers: tuple[str, ...],
-) -> None:
-    """Issue the CRLs that are due (000 §4.9.7; see `porthos crl due`), after carrying
-    out the scheduled revocations whose time has come (§4.9.4), or every CA's (--all)
-    or one CA's (--ca). Each CRL and each CA certificate is written where its CDP / AIA
-    URL points: W/repository/<host>/<path> (e.g.
-    W/repository/crl.pki.porthos.io/root-ca-1.crl), so that a web server can serve
-    W/repository as is (§2.1); the CRL is also copied to W/repository/<ca>.crl.
-    HSM workspaces: the issuing CAs need --pin-file, the root CRL two --root-officer."""
-    if not delta:
-        if everything and ca_name:
-            raise click.UsageError("--all and --ca exclude each other")
-        # By name, like cli.py's registrations: cli_lifecycle imports porthos.cli.main.
-        lifecycle_cli = importlib.import_module("porthos.cli.lifecycle")
-        lifecycle_cli.publish_lifecycle(workdir, ca_name, everything, now, pin_file, root_officers)
-        return
-    from porthos.workflows import crl_publication
-    from porthos.workspace.workspace import Workspace
-
-    console = get_console()
-    with Workspace.open(workdir) as ws:
-        if ws.hsm is not None:
-            from porthos.hsm import read_pin
-
-            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
-        table = Table(title="delta CRLs published")
-        for col in ("CA", "CRL number", "entries", "file"):
-            table.add_column(col)
-        with _Bar("building CRLs") as bar:
-            results = crl_publication.publish_deltas(
-                ws, [ca_name] if ca_name else None, now=now, progress=bar
-            )
-        for p in results:
-            table.add_row(p.ca, str(p.number), str(p.entries), str(p.paths[0]))
-        console.print(table)
 
 
 def _load_signer(issuer_key: Path, issuer_cert: bytes) -> Any:
@@ -269,7 +175,7 @@ def build(
     columns = crlmod.load_revocations(revoked)
     now = int(time.time())
     console = get_console()
-    with _Bar(f"{len(columns):,} entries") as bar:
+    with ProgressBar(f"{len(columns):,} entries") as bar:
         if shards is None:
             crl_obj = crlmod.build_crl(
                 cert,

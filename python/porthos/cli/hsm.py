@@ -181,9 +181,3 @@ def bench_hsm(
     console.print(table)
     if json_out is not None:
         console.print(f"JSON: {json_out}  plot: {plot}")
-
-
-def register(main: click.Group, bench: click.Group) -> None:
-    """Called once from cli.py."""
-    main.add_command(hsm_group)
-    bench.add_command(bench_hsm)

@@ -1,5 +1,5 @@
-"""Options of ``porthos init`` / ``porthos demo`` for HSM mode (imported by cli.py at
-definition time, so this module must not import porthos.cli.main)."""
+"""Options of ``porthos init`` / ``porthos demo`` for HSM mode, and the PIN helpers of
+the commands that sign. A helper below the command modules: imports none of them."""
 
 from __future__ import annotations
 

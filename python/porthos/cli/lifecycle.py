@@ -1,5 +1,6 @@
-"""``porthos revoke`` and ``porthos crl due`` (000 §4.9), and the options that
-``porthos crl publish`` (cli_crl.py) shares with them: ``--now`` and the HSM PINs.
+"""``porthos revoke``, ``porthos crl due`` and ``porthos crl publish`` (000 §4.9): the
+revocations of a workspace and the CRLs its schedule (§4.9.7) makes due. main.py adds
+the two ``crl`` commands to the group of crl.py.
 
 ``--now`` says which time the command acts at: ISO-8601 (``2027-03-01T12:00:00Z``; no
 zone means UTC) or ``@<unix seconds>``. Without it the system clock is used (000 §6.8).
@@ -13,12 +14,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
-from porthos.cli.common import errors_exit_2, get_console
-from porthos.cli.options import NOW_OPTION, TIME, WORKDIR, when_utc
+from porthos.cli.common import ProgressBar, errors_exit_2, get_console
+from porthos.cli.hsm_options import root_halves
+from porthos.cli.options import NOW_OPTION, PIN_OPTIONS, TIME, WORKDIR, when_utc
+
+__all__ = ["due", "publish", "revoke"]
 
 
 @click.command()
@@ -117,7 +122,7 @@ def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
     get_console().print(table)
 
 
-def publish_lifecycle(
+def _publish_due(
     workdir: Path,
     ca_name: str | None,
     everything: bool,
@@ -125,8 +130,7 @@ def publish_lifecycle(
     pin_file: Path | None,
     root_officers: tuple[str, ...],
 ) -> None:
-    """The body of ``porthos crl publish`` without --delta (cli_crl.py)."""
-    from porthos.cli.hsm_options import root_halves
+    """The body of ``porthos crl publish`` without --delta."""
     from porthos.workflows import crl_publication, crl_schedule, revocation
     from porthos.workspace.workspace import Workspace
 
@@ -165,8 +169,61 @@ def publish_lifecycle(
     console.print(table)
 
 
-def register(main: click.Group) -> None:
-    main.add_command(revoke)
-    crl_group = main.commands["crl"]
-    assert isinstance(crl_group, click.Group)
-    crl_group.add_command(due)
+def _publish_options(func: Any) -> Any:
+    # --now, --pin-file, --root-officer (the HSM PINs of the CRL signers).
+    for option in reversed([NOW_OPTION, *PIN_OPTIONS]):
+        func = option(func)
+    return func
+
+
+@click.command("publish")
+@WORKDIR
+@click.option("--ca", "ca_name", default=None, help="Only this CA, due or not.")
+@click.option("--all", "everything", is_flag=True, help="Every CA, due or not.")
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
+)
+@_publish_options
+@errors_exit_2
+def publish(
+    workdir: Path,
+    ca_name: str | None,
+    everything: bool,
+    delta: bool,
+    now: int | None,
+    pin_file: Path | None,
+    root_officers: tuple[str, ...],
+) -> None:
+    """Issue the CRLs that are due (000 §4.9.7; see `porthos crl due`), after carrying
+    out the scheduled revocations whose time has come (§4.9.4), or every CA's (--all)
+    or one CA's (--ca). Each CRL and each CA certificate is written where its CDP / AIA
+    URL points: W/repository/<host>/<path> (e.g.
+    W/repository/crl.pki.porthos.io/root-ca-1.crl), so that a web server can serve
+    W/repository as is (§2.1); the CRL is also copied to W/repository/<ca>.crl.
+    HSM workspaces: the issuing CAs need --pin-file, the root CRL two --root-officer."""
+    if not delta:
+        if everything and ca_name:
+            raise click.UsageError("--all and --ca exclude each other")
+        _publish_due(workdir, ca_name, everything, now, pin_file, root_officers)
+        return
+    from porthos.workflows import crl_publication
+    from porthos.workspace.workspace import Workspace
+
+    console = get_console()
+    with Workspace.open(workdir) as ws:
+        if ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+        table = Table(title="delta CRLs published")
+        for col in ("CA", "CRL number", "entries", "file"):
+            table.add_column(col)
+        with ProgressBar("building CRLs") as bar:
+            results = crl_publication.publish_deltas(
+                ws, [ca_name] if ca_name else None, now=now, progress=bar
+            )
+        for p in results:
+            table.add_row(p.ca, str(p.number), str(p.entries), str(p.paths[0]))
+        console.print(table)

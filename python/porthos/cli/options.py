@@ -1,7 +1,6 @@
 """Options and formatting shared by the CLI modules: ``--workdir``, the UTC time format,
 and for ``porthos revoke``, ``porthos crl due`` and ``porthos crl publish`` (issue 6)
-``--now`` and the HSM PINs. Imported at definition time by cli_crl.py and
-cli_lifecycle.py, so this module must not import porthos.cli.main."""
+``--now`` and the HSM PINs. A helper below the command modules: imports none of them."""
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """`porthos ra ...`: the registration authority's commands (000 §3.2.3, §4.7).
 
-Exit codes as in cli.py: 0 done; 2 a refusal of the whole request (the message names
+Exit codes as in main.py: 0 done; 2 a refusal of the whole request (the message names
 the rule and its CP/CPS section) or bad input; 3 a batch where some items were refused
 (the per-item report names each rule).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +20,6 @@ from porthos.cli.options import WORKDIR
 
 if TYPE_CHECKING:
     from porthos.workflows.ra import RegistrationAuthority
-    from porthos.workspace.authority import IssueResult
-    from porthos.workspace.workspace import Workspace
 
 _OUT = click.option(
     "--out",
@@ -60,46 +57,6 @@ def _ra(
 
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         yield RegistrationAuthority(ws)
-
-
-def issue_with_transaction_ids(
-    ws: Workspace,
-    data: bytes,
-    profile: str,
-    transaction_id: str | None,
-    transactions_file: Path | None,
-    threads: int | None,
-) -> IssueResult:
-    """`porthos issue --transaction-id ID | --transactions PAIRS.json` (000 §3.2.3.2):
-    the CSRs of --csr paired, in order, with the IDs (one ID, or a JSON list of IDs
-    with one entry per CSR of the bundle)."""
-    from porthos.exceptions import RegistrationError
-    from porthos.issuance.csr_input import normalise_csr_input
-    from porthos.workflows.ra import RegistrationAuthority
-
-    items = normalise_csr_input(data)
-    if transaction_id is not None and transactions_file is not None:
-        raise RegistrationError("give --transaction-id or --transactions, not both")
-    if transaction_id is not None:
-        ids = [transaction_id]
-    else:
-        assert transactions_file is not None
-        try:
-            ids = json.loads(transactions_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RegistrationError(f"{transactions_file}: not JSON: {exc}") from None
-        if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
-            raise RegistrationError(
-                f"{transactions_file}: expected a JSON list of transaction-IDs, one per CSR"
-            )
-    if len(ids) != len(items):
-        raise RegistrationError(
-            f"{len(items)} CSRs but {len(ids)} transaction-IDs; they pair one to one, in order"
-        )
-    pairs = [(item.der or b"", tid) for item, tid in zip(items, ids, strict=True)]
-    return RegistrationAuthority(ws).issue_with_transactions(
-        pairs, profile=profile, threads=threads
-    )
 
 
 @click.group()

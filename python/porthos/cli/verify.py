@@ -132,11 +132,3 @@ def bench_verify(
     for key, value in flatten({k: result[k] for k in ("ratios", "targets", "load")}):
         table.add_row(key, value)
     get_console().print(table)
-
-
-def register(main: click.Group) -> None:
-    """Add ``verify-csrs`` to the top-level command and ``verify`` to ``bench``."""
-    main.add_command(verify_csrs_command)
-    bench = main.commands.get("bench")
-    if isinstance(bench, click.Group):
-        bench.add_command(bench_verify)

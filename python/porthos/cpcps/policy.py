@@ -20,7 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from porthos.cpcps.subject_rules import CN_OID, UUID_RE, SubjectInvalid
-from porthos.cpcps.subject_rules import is_fqdn as is_fqdn  # TEMP: until the RA split lands
 from porthos.status import IssueStatus, KeyType
 
 if TYPE_CHECKING:

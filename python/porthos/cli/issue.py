@@ -1,0 +1,163 @@
+"""``porthos issue``: a file of CSRs -> a PEM bundle of certificates. Without RA input it
+is the engine path (no identity check, and the trail says so); with ``--transaction-id``
+or ``--transactions`` it is the standard assurance RA path (000 §3.2.3.2).
+
+Exit codes: 0 every request was issued, 3 some were rejected, 2 usage or input errors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from porthos.cli.common import errors_exit_2, get_console, report_batch
+from porthos.cli.options import WORKDIR
+
+if TYPE_CHECKING:
+    from porthos.workspace.authority import IssueResult
+    from porthos.workspace.workspace import Workspace
+
+__all__ = ["issue"]
+
+
+@click.command()
+@WORKDIR
+@click.option("--profile", "-p", required=True, help="Certificate profile, e.g. ha-device.")
+@click.option(
+    "--csr",
+    "csr_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM bundle or one DER CSR.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM bundle of the issued certificates.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON report listing every rejected request.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads.")
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HSM workspaces: file with the issuing-CA token PIN (else a prompt).",
+)
+@click.option(
+    "--transaction-id",
+    default=None,
+    help="RA (000 §3.2.3.2): the transaction-ID of the one CSR in --csr.",
+)
+@click.option(
+    "--transactions",
+    "transactions_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="RA (000 §3.2.3.2): JSON list of transaction-IDs, one per CSR of --csr, in order.",
+)
+@click.pass_context
+@errors_exit_2
+def issue(
+    ctx: click.Context,
+    workdir: Path,
+    profile: str,
+    csr_file: Path,
+    out_file: Path,
+    report_file: Path | None,
+    threads: int | None,
+    pin_file: Path | None,
+    transaction_id: str | None,
+    transactions_file: Path | None,
+) -> None:
+    """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
+    from porthos.issuance.csr_input import normalise_csr_input
+
+    data = csr_file.read_bytes()
+    if data[:1] != b"\x30" and b"-----BEGIN " not in data:
+        raise click.UsageError(f"{csr_file} is neither a PEM bundle nor a DER CSR", ctx)
+    if not normalise_csr_input(data):
+        raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
+    from porthos.workspace.workspace import Workspace
+
+    with Workspace.open(workdir) as ws:
+        if ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+        ca = ws.ca_for_profile(profile)
+        started = time.perf_counter()
+        if transaction_id is not None or transactions_file is not None:
+            result = _issue_with_transaction_ids(
+                ws, data, profile, transaction_id, transactions_file, threads
+            )
+        else:
+            # The engine path: no RA identity check (000 §3.2.3) ran here, and the
+            # trail says so; `porthos ra ...` is the path that makes the checks.
+            result = ca.issue_batch(
+                data,
+                profile,
+                threads=threads,
+                audit_details={"identity_check": "none by porthos (porthos issue)"},
+            )
+        seconds = time.perf_counter() - started
+    if transaction_id is None and transactions_file is None:
+        from porthos.workflows.ra import RA_COMMAND_FOR_PROFILE
+
+        command = RA_COMMAND_FOR_PROFILE.get(profile)
+        if command is not None:
+            get_console().print(
+                f"[dim]note: issued without the RA's identity check; for profile {profile} "
+                f"the CP/CPS check is `{command}` (000 §3.2.3)[/]"
+            )
+    report_batch(ctx, result, out_file, report_file, seconds)
+
+
+def _issue_with_transaction_ids(
+    ws: Workspace,
+    data: bytes,
+    profile: str,
+    transaction_id: str | None,
+    transactions_file: Path | None,
+    threads: int | None,
+) -> IssueResult:
+    """`porthos issue --transaction-id ID | --transactions PAIRS.json` (000 §3.2.3.2):
+    the CSRs of --csr paired, in order, with the IDs (one ID, or a JSON list of IDs
+    with one entry per CSR of the bundle)."""
+    from porthos.exceptions import RegistrationError
+    from porthos.issuance.csr_input import normalise_csr_input
+    from porthos.workflows.ra import RegistrationAuthority
+
+    items = normalise_csr_input(data)
+    if transaction_id is not None and transactions_file is not None:
+        raise RegistrationError("give --transaction-id or --transactions, not both")
+    if transaction_id is not None:
+        ids = [transaction_id]
+    else:
+        assert transactions_file is not None
+        try:
+            ids = json.loads(transactions_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RegistrationError(f"{transactions_file}: not JSON: {exc}") from None
+        if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
+            raise RegistrationError(
+                f"{transactions_file}: expected a JSON list of transaction-IDs, one per CSR"
+            )
+    if len(ids) != len(items):
+        raise RegistrationError(
+            f"{len(items)} CSRs but {len(ids)} transaction-IDs; they pair one to one, in order"
+        )
+    pairs = [(item.der or b"", tid) for item, tid in zip(items, ids, strict=True)]
+    return RegistrationAuthority(ws).issue_with_transactions(
+        pairs, profile=profile, threads=threads
+    )

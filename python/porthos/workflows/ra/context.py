@@ -1,0 +1,51 @@
+"""What every RA procedure needs of its RA: the workspace and its store, who acts, and
+the two ways to refuse a whole call. The facade (authority.py) is one; the procedure
+modules take it as this type, so none of them imports the facade."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from porthos.exceptions import RegistrationError
+from porthos.store import audit
+
+if TYPE_CHECKING:
+    from porthos.cpcps.profiles import Profile
+    from porthos.store.sqlite import Store
+    from porthos.workspace.workspace import Workspace
+
+__all__ = ["RaContext", "now_or"]
+
+
+def now_or(now: int | None) -> int:
+    """``now`` as an int, or the system clock."""
+    return int(time.time()) if now is None else int(now)
+
+
+class RaContext:
+    """The RA of a workspace, as its procedures see it."""
+
+    def __init__(self, workspace: Workspace, *, actor: str | None = None) -> None:
+        self.workspace = workspace
+        self.store: Store = workspace.store
+        self.actor = actor or audit.default_actor()
+
+    def refuse(self, event: str, message: str, **details: Any) -> RegistrationError:
+        """Audit a refusal of the whole call (000 §5.4.1: failed applications) and
+        return the error to raise; nothing else was changed."""
+        audit.record_failure(self.store, event, message, actor=self.actor, **details)
+        return RegistrationError(message)
+
+    def profile(self, name: str, allowed: Sequence[str], check: str) -> Profile:
+        """The profile ``name`` if the identity check ``check`` serves it (000 §3.2.3)."""
+        prof = self.workspace.profile_set.profiles.get(name)
+        if prof is None or name not in allowed:
+            raise self.refuse(
+                audit.Event.APPLICATION_REJECTED,
+                f"profile {name!r} is not issued after the {check} check; that check "
+                f"serves {', '.join(allowed)} (000 §3.2.3)",
+                profile=name,
+            )
+        return prof
