@@ -13,6 +13,13 @@ from numpy.typing import NDArray
 __version__: str
 BUILD_PROFILE: str  # "release" or "debug"
 
+# Status codes of the Rust side, member name -> code (tests/test_native_tables.py holds
+# porthos.status to them).
+CSR_STATUS: dict[str, int]  # porthos.status.CsrStatus
+KEY_TYPE: dict[str, int]  # porthos.status.KeyType
+CMS_STATUS: dict[str, int]  # porthos.status.CmsStatus
+HSM_ITEM_STATUS: dict[str, int]  # porthos.status.HsmItemStatus
+
 class DerBatch:
     """N DER items in one buffer: item i is data[offsets[i]:offsets[i+1]]."""
 
@@ -276,9 +283,7 @@ def verify_csrs(
 class SignedDataInfo:
     """verify_signed_data's answer: the one signer's status and the SignedData's parts."""
 
-    status: int  # 0 OK, 2 UNSUPPORTED_ALGORITHM, 3 BAD_SIGNATURE, 4 WEAK_KEY,
-    # 5 SIGNER_NOT_FOUND, 6 DIGEST_MISMATCH, 7 CONTENT_TYPE_MISMATCH, 8 NO_CONTENT,
-    # 9 SIGNER_COUNT, 10 MISSING_ATTRIBUTE
+    status: int  # porthos.status.CmsStatus code (CMS_STATUS), 0 = OK
     status_name: str
     detail: str
     content_type: str  # dotted eContentType

@@ -14,7 +14,7 @@ use crate::error::NativeError;
 /// of the SignedData, copied out of the input.
 #[pyclass(frozen, module = "porthos._native", get_all)]
 pub struct SignedDataInfo {
-    /// porthos.cms.CmsStatus value (0 = OK).
+    /// porthos.status.CmsStatus value (0 = OK).
     pub status: u8,
     /// The status name, e.g. "BAD_SIGNATURE".
     pub status_name: &'static str,
