@@ -1,14 +1,21 @@
-"""The status codes of the Rust side and porthos.status are one contract (the codes
-travel in uint8 arrays and JSON reports): every code Rust defines equals the Python
-member of the same name, and every Python member has its Rust code. The Rust values come
+"""The tables of the Rust side and their Python users are one contract.
+
+Status codes (they travel in uint8 arrays and JSON reports): every code Rust defines
+equals the porthos.status member of the same name, and every Python member has its Rust
+code. Signature-algorithm names: the Python lists are the Rust table. The Rust values come
 from the extension itself (rust/porthos-py/src/tables.rs), not from a copy."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import IntEnum
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from porthos import _native
+from porthos.exceptions import BatchArgumentError
 from porthos.status import CmsStatus, CsrStatus, HsmItemStatus, IssueStatus, KeyType
 
 
@@ -42,3 +49,53 @@ def test_cms_status_mirrors_the_csr_codes() -> None:
     shared = set(_native.CMS_STATUS) & set(_native.CSR_STATUS)
     assert shared == {"OK", "UNSUPPORTED_ALGORITHM", "BAD_SIGNATURE", "WEAK_KEY"}
     assert all(_native.CMS_STATUS[n] == _native.CSR_STATUS[n] for n in shared)
+
+
+# --- signature-algorithm names: one table, in Rust (porthos-core x509/csr.rs) ----------------
+
+
+def test_python_takes_the_signature_algorithm_names_from_the_rust_table() -> None:
+    from porthos import hsm, profiles, signers, verify
+
+    assert verify.SIGNATURE_ALGORITHMS is _native.SIGNATURE_ALGORITHMS
+    assert signers.HASH_OF is _native.SIGNING_ALGORITHMS
+    assert profiles.SIGNATURE_ALGORITHMS == tuple(_native.SIGNING_ALGORITHMS)
+    # porthos signs only with algorithms it can also verify.
+    assert set(_native.SIGNING_ALGORITHMS) <= set(_native.SIGNATURE_ALGORITHMS)
+    # The defaults chosen per key type name algorithms of the table.
+    assert set(hsm.KEY_TYPES.values()) <= set(_native.SIGNING_ALGORITHMS)
+
+
+def test_every_verify_name_is_accepted_and_others_are_refused() -> None:
+    for name in _native.SIGNATURE_ALGORITHMS:
+        assert len(_native.verify_signatures(name, [], [], [])) == 0
+    with pytest.raises(BatchArgumentError) as err:
+        _native.verify_signatures("ecdsa-with-SHA256", [], [], [])
+    assert err.value.code == "batch-argument"
+
+
+def test_every_signing_name_signs_and_hashes_as_the_table_says() -> None:
+    rsa_der = rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    issuer = _native.encode_name([("CN", "table test")])
+    for name, hash_name in _native.SIGNING_ALGORITHMS.items():
+        if name.startswith("ecdsa"):
+            key = _native.SoftwareKey.generate("ec-p384" if "384" in name else "ec-p256", name)
+        else:
+            key = _native.SoftwareKey.from_pkcs8(rsa_der, name)
+        assert key.signature_algorithm == name
+        tpl = _native.Template(json.dumps({"extensions": []}), issuer, None, name)
+        assert tpl.signature_algorithm == name
+        tbs = tpl.fill(
+            serials=[b"\x01"],
+            not_before=[1_700_000_000],
+            not_after=[1_800_000_000],
+            subjects=[[("CN", "leaf")]],
+            spkis=[key.public_key_der()],
+        )
+        # The digest an external signer is handed is the table's hash of the TBS.
+        digest = _native.tbs_digests(tbs, hash_name)[0].tobytes()
+        assert digest == hashlib.new(hash_name, tbs[0]).digest()

@@ -20,6 +20,10 @@ KEY_TYPE: dict[str, int]  # porthos.status.KeyType
 CMS_STATUS: dict[str, int]  # porthos.status.CmsStatus
 HSM_ITEM_STATUS: dict[str, int]  # porthos.status.HsmItemStatus
 
+# The one table of signature-algorithm names (rust/porthos-core/src/x509/csr.rs).
+SIGNATURE_ALGORITHMS: tuple[str, ...]  # every name porthos verifies (verify_signatures)
+SIGNING_ALGORITHMS: dict[str, str]  # the names it signs with -> hash ("sha256", ...)
+
 class DerBatch:
     """N DER items in one buffer: item i is data[offsets[i]:offsets[i+1]]."""
 
@@ -65,10 +69,9 @@ def verify_signatures(
     *,
     threads: int | None = None,
 ) -> NDArray[np.bool_]:
-    """Raw batch verification. algorithm: ecdsa-sha256 | ecdsa-sha384 | ecdsa-sha512 |
-    rsa-pkcs1-sha256 | rsa-pkcs1-sha384 | rsa-pkcs1-sha512 | rsa-pss-sha256 |
-    rsa-pss-sha384 | rsa-pss-sha512 | ed25519. public_keys are SubjectPublicKeyInfo DER.
-    An item whose key does not parse, or does not fit the algorithm, is False."""
+    """Raw batch verification. algorithm: one of SIGNATURE_ALGORITHMS ("ecdsa-sha256",
+    ...). public_keys are SubjectPublicKeyInfo DER. An item whose key does not parse, or
+    does not fit the algorithm, is False."""
 
 def bench_sign_p256(n: int) -> float:
     """Seconds for aws-lc-rs to sign n 400-octet messages with a fresh P-256 key, one
@@ -106,8 +109,7 @@ class SoftwareKey:
     def key_type(self) -> str: ...
     @property
     def signature_algorithm(self) -> str:
-        """ecdsa-sha256 | ecdsa-sha384 | rsa-pkcs1-sha256 | rsa-pkcs1-sha384 |
-        rsa-pss-sha256 | rsa-pss-sha384."""
+        """One of SIGNING_ALGORITHMS ("ecdsa-sha256", "rsa-pss-sha384", ...)."""
     def public_key_der(self) -> bytes: ...  # SubjectPublicKeyInfo
     def sign(self, message: bytes) -> bytes: ...
 

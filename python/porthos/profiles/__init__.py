@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from porthos import _native
 from porthos.exceptions import ProfileError
 from porthos.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
 
@@ -44,14 +45,8 @@ KEY_USAGES = (
     "encipher_only",
     "decipher_only",
 )
-SIGNATURE_ALGORITHMS = (
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "rsa-pkcs1-sha256",
-    "rsa-pkcs1-sha384",
-    "rsa-pss-sha256",
-    "rsa-pss-sha384",
-)
+# The names porthos signs with: the Rust table (porthos-core x509/csr.rs), not a copy.
+SIGNATURE_ALGORITHMS = tuple(_native.SIGNING_ALGORITHMS)
 # Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
 _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "authority_key_identifier": frozenset({"critical"}),
