@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from porthos import __version__
@@ -44,7 +45,8 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _fail(message: str) -> None:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}")
+    # Escaped: rich would read "[hsm-pin]" (the error code) or "porthos[plot]" as markup.
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     sys.exit(EXIT_INPUT)
 
 
