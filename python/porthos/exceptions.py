@@ -128,3 +128,10 @@ class LifecycleError(PorthosError):
     be done as asked; the message says why and nothing was changed."""
 
     code = "lifecycle"
+
+
+class MissingExtraError(PorthosError):
+    """A feature needs an optional dependency that is not installed; the message names
+    the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
+
+    code = "missing-extra"
