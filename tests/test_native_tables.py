@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from enum import IntEnum
 
 import pytest
@@ -59,11 +61,22 @@ def test_python_takes_the_signature_algorithm_names_from_the_rust_table() -> Non
 
     assert verify.SIGNATURE_ALGORITHMS is _native.SIGNATURE_ALGORITHMS
     assert signers.HASH_OF is _native.SIGNING_ALGORITHMS
-    assert profiles.SIGNATURE_ALGORITHMS == tuple(_native.SIGNING_ALGORITHMS)
+    assert profiles.signature_algorithms() == tuple(_native.SIGNING_ALGORITHMS)
     # porthos signs only with algorithms it can also verify.
     assert set(_native.SIGNING_ALGORITHMS) <= set(_native.SIGNATURE_ALGORITHMS)
     # The defaults chosen per key type name algorithms of the table.
     assert set(hsm.KEY_TYPES.values()) <= set(_native.SIGNING_ALGORITHMS)
+
+
+def test_the_pure_python_parts_import_without_the_extension() -> None:
+    # porthos/__init__.py promises it: the profile loader reads the table on use only.
+    code = (
+        "import sys\n"
+        "sys.modules['porthos._native'] = None\n"
+        "import porthos, porthos.profiles, porthos.policy, porthos.status\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_every_verify_name_is_accepted_and_others_are_refused() -> None:

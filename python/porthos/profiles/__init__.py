@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from porthos import _native
 from porthos.exceptions import ProfileError
 from porthos.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, SUBJECT_RULES, add_months
 
@@ -45,8 +44,16 @@ KEY_USAGES = (
     "encipher_only",
     "decipher_only",
 )
-# The names porthos signs with: the Rust table (porthos-core x509/csr.rs), not a copy.
-SIGNATURE_ALGORITHMS = tuple(_native.SIGNING_ALGORITHMS)
+
+
+def signature_algorithms() -> tuple[str, ...]:
+    """The names porthos signs with: the Rust table (porthos-core x509/csr.rs), not a
+    copy. Read on use, so this module still imports while the extension is being built."""
+    from porthos import _native
+
+    return tuple(_native.SIGNING_ALGORITHMS)
+
+
 # Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
 _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "authority_key_identifier": frozenset({"critical"}),
@@ -560,7 +567,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str) -> ProfileSet:
         if key_type not in KEY_TYPE_NAMES:
             raise _fail(_join(p, "key_type"), f"unknown key type {key_type!r}")
         sig = _str(t["signature_algorithm"], _join(p, "signature_algorithm"))
-        if sig not in SIGNATURE_ALGORITHMS:
+        if sig not in signature_algorithms():
             raise _fail(_join(p, "signature_algorithm"), f"unknown signature algorithm {sig!r}")
         subjects = _table(t["subject"], _join(p, "subject"))
         for env_name in subjects:
