@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from conftest import CsrFactory
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from error_codes import raises_code
 from interop import assert_pkilint_clean, to_pem
 from porthos import audit, crl
 from porthos.ca import Workspace
@@ -319,7 +320,8 @@ def test_retired_ca_refuses_to_issue(
     pem = csr_factory.pem([("CN", "3e8b4fad-bc9a-4b3e-8d84-6f5c7a8b9da4")], slot=4)
     with Workspace.open(rolled.ws) as w:
         before = w.store.count_certificates("ha-device-ca-1")
-        with pytest.raises(LifecycleError, match=r"retired.*000 §5\.6"):
+        # The message must cite the CP/CPS section (000 §5.6).
+        with raises_code(LifecycleError, "lifecycle", match=r"retired.*000 §5\.6"):
             w.ca("ha-device-ca-1").issue_batch(pem, "ha-device")
         assert w.store.count_certificates("ha-device-ca-1") == before
     # The CLI issues from generation 2 (the accepting case of the same rule).
@@ -339,6 +341,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
             raise RuntimeError("disk full")
 
         monkeypatch.setattr(Store, "insert_certificates", boom)
+        # No .code (RuntimeError): the fault injected above, passed through.
         with pytest.raises(RuntimeError, match="disk full"):
             w.rollover()
         monkeypatch.undo()
@@ -763,6 +766,7 @@ def test_terminate_resumes_key_destruction_after_a_crash(
             return real(path)
 
         monkeypatch.setattr(changeover, "_destroy_software_key", crash_on_third)
+        # No .code (OSError): the crash injected above, passed through.
         with pytest.raises(OSError, match="power lost"):
             w.terminate(destroy_keys=True)
         monkeypatch.undo()
