@@ -5,7 +5,7 @@
 #   make demo    build, then run `porthos demo --hsm softhsm` in a fresh ./demo-workspace
 #                (env prod; the CA keys live in a SoftHSM2 token inside the workspace)
 #   make test    lint, then the Rust tests (incl. Wycheproof), then pytest
-#   make lint    cargo fmt --check, clippy -D warnings, ruff, mypy
+#   make lint    cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest of _native.pyi
 #   make bench   porthos bench issue --n 10000 --repeats 5 -> bench-results/issue.json
 #   make clean   remove the venv, the stamps and the build output
 
@@ -81,11 +81,14 @@ demo: build
 	rm -rf demo-workspace
 	$(VENV)/bin/porthos demo --workdir demo-workspace --hsm softhsm
 
-lint: $(STAMPS)/venv | rust-toolchain
+# stubtest imports the built extension and checks python/porthos/_native.pyi against it
+# (names, signatures, @final classes, __all__), so the stub cannot drift from the Rust.
+lint: $(STAMPS)/build | rust-toolchain
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest porthos._native --mypy-config-file pyproject.toml
 
 cargo-test: | rust-toolchain
 	cargo test --workspace --release

@@ -31,6 +31,7 @@ def test_bench_worker_failure_names_the_variant(tmp_path: Path) -> None:
     bench._write_csrs(csrs, bench.make_csrs(2))
     worker = bench._Worker("no-such-variant", csrs, None, tmp_path / "w.log")
     try:
+        # No .code (RuntimeError): naming the failed variant is what this test checks.
         with pytest.raises(
             RuntimeError, match="(?s)bench worker no-such-variant failed.*unknown variant"
         ):

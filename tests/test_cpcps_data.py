@@ -25,8 +25,8 @@ from porthos.cpcps.profiles import (
     Validity,
     generation_value,
 )
+from porthos.crl_reasons import REASONS
 from porthos.exceptions import ProfileError
-from porthos.issuance.crl import REASONS
 
 SEED = "/work/shared/seeds/000_ce300bfce444b8f6.txt"
 TWO_TIER = Path(__file__).parent / "cpcps" / "two-tier.toml"

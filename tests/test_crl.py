@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from error_codes import raises_code
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from porthos import _native
@@ -30,6 +31,7 @@ from porthos.exceptions import (
     EncodeError,
     LifecycleError,
     PolicyError,
+    PorthosError,
     ProfileError,
 )
 from porthos.issuance import crl as C
@@ -347,16 +349,17 @@ def _one(serial_rows: Any, times: Any = None, reasons: Any = None, **kw: Any) ->
     ],
 )
 def test_writer_refuses_bad_rows(issuer: Issuer, cols: Any, message: str) -> None:
-    with pytest.raises(EncodeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    # The message must name the row and what is wrong: no attribute carries them.
+    with raises_code(EncodeError, "encode", match=message.replace("(", r"\(").replace(")", r"\)")):
         build(issuer, cols)
 
 
 def test_writer_refuses_bad_arguments(issuer: Issuer) -> None:
     cols = _one([[0] * 19 + [5]])
     cols.reasons = np.array([1, 1], np.uint8)
-    with pytest.raises(BatchArgumentError, match="reasons"):
+    with raises_code(BatchArgumentError, "batch-argument"):
         build(issuer, cols)
-    with pytest.raises(EncodeError, match="crl_number"):
+    with raises_code(EncodeError, "encode"):
         build(issuer, _one([[0] * 19 + [5]]), crl_number=1 << 160)
 
 
@@ -463,25 +466,47 @@ def test_hand_made_crl_parses(issuer: Issuer) -> None:
     assert p.signature_checked and p.is_revoked(5) and p.is_revoked(0x80)
 
 
+# Where a DerDecodeError points: (.offset, .path); "end" is the length of the good CRL.
+_ENTRY = "CertificateList.tbsCertList.revokedCertificates[]"
+_SERIAL_AT = 78  # _hand_crl: the first entry's userCertificate INTEGER
+
+
 @pytest.mark.parametrize(
-    ("mutate", "error", "message"),
+    ("mutate", "error", "code", "where"),
     [
-        (lambda i, d: d[:-10], DerDecodeError, "truncated"),
-        (lambda i, d: d[:1] + b"\x80" + d[4:] + b"\x00\x00", DerDecodeError, "indefinite"),
+        (lambda i, d: d[:-10], DerDecodeError, "der-decode", (0, "CertificateList")),
         (
-            lambda i, d: _hand_crl(i, [b"\x05", b"\x07", b"\x05"]),
-            EncodeError,
-            "duplicate serial 05",
+            lambda i, d: d[:1] + b"\x80" + d[4:] + b"\x00\x00",
+            DerDecodeError,
+            "der-decode",
+            (0, "CertificateList"),
         ),
-        (lambda i, d: _hand_crl(i, [b"\x01" * 21]), DerDecodeError, "longer than 20"),
-        (lambda i, d: _hand_crl(i, [b"\xff\x01"]), DerDecodeError, "negative"),
-        (lambda i, d: _hand_crl(i, [b"\x00\x05"]), DerDecodeError, "non-minimal"),
+        (lambda i, d: _hand_crl(i, [b"\x05", b"\x07", b"\x05"]), EncodeError, "encode", None),
+        (
+            lambda i, d: _hand_crl(i, [b"\x01" * 21]),
+            DerDecodeError,
+            "der-decode",
+            (_SERIAL_AT, _ENTRY),
+        ),
+        (
+            lambda i, d: _hand_crl(i, [b"\xff\x01"]),
+            DerDecodeError,
+            "der-decode",
+            (_SERIAL_AT, _ENTRY),
+        ),
+        (
+            lambda i, d: _hand_crl(i, [b"\x00\x05"]),
+            DerDecodeError,
+            "der-decode",
+            (_SERIAL_AT, _ENTRY + ".userCertificate"),
+        ),
         (
             lambda i, d: _hand_crl(i, [b"\x05"], ec.generate_private_key(ec.SECP256R1())),
             CrlSignatureError,
-            "does not verify",
+            "crl-signature",
+            None,
         ),
-        (lambda i, d: d + b"\x00", DerDecodeError, "trailing"),
+        (lambda i, d: d + b"\x00", DerDecodeError, "der-decode", ("end", "CertificateList")),
     ],
     ids=[
         "truncated",
@@ -494,10 +519,19 @@ def test_hand_made_crl_parses(issuer: Issuer) -> None:
         "trailing",
     ],
 )
-def test_hostile_crls_refused(issuer: Issuer, mutate: Any, error: type, message: str) -> None:
+def test_hostile_crls_refused(
+    issuer: Issuer, mutate: Any, error: type[PorthosError], code: str, where: Any
+) -> None:
     good = build(issuer, random_columns(50))
-    with pytest.raises(error, match=message):
+    with raises_code(error, code) as err:
         C.parse_crl(mutate(issuer, good), issuer.der)
+    if where is not None:
+        offset, path = where
+        assert isinstance(err.value, DerDecodeError)
+        assert (err.value.offset, err.value.path) == (
+            len(good) if offset == "end" else offset,
+            path,
+        )
 
 
 def test_crl_from_another_issuer_refused(issuer: Issuer) -> None:
@@ -607,9 +641,9 @@ def test_revoke_publish_numbers_increase(
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
     revoked = revocation.revoke(ws, [serial], "keyCompromise", requester="t", ca=ca.name, when=NOW)
     assert len(revoked) == 1
-    with pytest.raises(LifecycleError, match="already revoked"):
+    with raises_code(LifecycleError, "lifecycle"):
         revocation.revoke(ws, [serial], "superseded", requester="t", ca=ca.name)
-    with pytest.raises(LifecycleError, match="no certificate"):
+    with raises_code(LifecycleError, "lifecycle"):
         revocation.revoke(ws, [12345], None, requester="t", ca=ca.name)
     first = _publish(ws, now=NOW)
     second = _publish(ws, "ha-device-ca-1", now=NOW + 60)
@@ -818,22 +852,24 @@ def test_sharded_cdp_profile_rules(tmp_path: Path) -> None:
     path = _sharded_profile_set(tmp_path)
     prof = load_profile_set(str(path)).profile("ha-device")
     assert prof.crl_shards == 4
-    with pytest.raises(ProfileError, match="shard number"):
+    with raises_code(ProfileError, "profile"):
         prof.template_spec_json()
     assert "ha-device-ca-1-shard-3.crl" in prof.template_spec_json(3)
     text = path.read_text()
-    for old, new, match in (
-        ("shards = 4 }", "shards = 0 }", "1..4096"),
-        ("shard-{shard}.crl", "shard.crl", "sharded CDP URL"),
-        ("ha-device-ca-1-shard-", "sa-device-ca-1-shard-", "sharded CDP URL"),
+    # A load error names the field path of the bad value: the path is what is checked.
+    cdp = r"^profiles\.ha-device\.extensions\[2\]"
+    for old, new, field in (
+        ("shards = 4 }", "shards = 0 }", r"\.shards: "),
+        ("shard-{shard}.crl", "shard.crl", r"\.uris\[0\]: "),
+        ("ha-device-ca-1-shard-", "sa-device-ca-1-shard-", r"\.uris\[0\]: "),
     ):
         bad = tmp_path / "bad.toml"
         bad.write_text(text.replace(old, new, 1))
-        with pytest.raises(ProfileError, match=match):
+        with raises_code(ProfileError, "profile", match=cdp + field):
             load_profile_set(str(bad))
     # "{shard}" is only a placeholder where shards are declared.
     (tmp_path / "bad.toml").write_text(text.replace(", shards = 4", "", 1))
-    with pytest.raises(ProfileError, match="placeholder"):
+    with raises_code(ProfileError, "profile", match=cdp + r"\.uris\[0\]: "):
         load_profile_set(str(tmp_path / "bad.toml"))
 
 
@@ -843,7 +879,7 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     serials = [
         x509.load_der_x509_certificate(d).serial_number for d in _issue_leaves(ws, csr_factory, 6)
     ]
-    with pytest.raises(PolicyError, match="no full CRL"):
+    with raises_code(PolicyError, "policy"):
         _publish(ws, "ha-device-ca-1", delta=True, now=NOW)
     revocation.revoke(ws, serials[:2], "keyCompromise", requester="t", ca=ca.name, when=NOW)
     _publish(ws, "ha-device-ca-1", now=NOW + 10)

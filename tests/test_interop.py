@@ -155,6 +155,7 @@ def test_leaf_pyca(issued: Issued, profile: str) -> None:
 
 def test_openssl_rejects_wrong_chain(issued: Issued) -> None:
     # The judge itself must be able to say no: a device cert against the user CA fails.
+    # No .code (AssertionError of the openssl helper): the failing step is named.
     with pytest.raises(AssertionError, match="verify"):
         openssl_verify(
             [issued.ca_certs[ROOT], issued.ca_certs["user-ca-1"]], issued.leaves["ha-device"]

@@ -3,9 +3,11 @@ hashlib (independent implementations), plus the buffer-ownership rules of DerBat
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import json
+import pickle
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from porthos import _native
-from porthos.exceptions import BatchArgumentError, EncodeError, KeyMaterialError
+from porthos.exceptions import (
+    BatchArgumentError,
+    DerDecodeError,
+    EncodeError,
+    KeyMaterialError,
+)
 
 
 def _spki(key: Any) -> bytes:
@@ -261,3 +268,71 @@ def test_tbs_digests_match_hashlib(name: str) -> None:
 def test_verify_signatures_argument_lengths_must_agree() -> None:
     with pytest.raises(BatchArgumentError):
         _native.verify_signatures("ecdsa-sha256", [b"k"], [b"m", b"m2"], [b"s"])
+
+
+# --- DER decode errors carry their location (rust/porthos-py/src/error.rs) ------------------
+
+
+def _crl_der() -> bytes:
+    """A small valid CRL from pyca/cryptography (empty revokedCertificates)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")]))
+        .last_update(t)
+        .next_update(t + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def test_key_identifier_der_error_has_offset_and_path() -> None:
+    # An empty SEQUENCE: the algorithm inside it is missing at byte 2.
+    with pytest.raises(DerDecodeError) as err:
+        _native.key_identifier(b"\x30\x00")
+    assert err.value.code == "der-decode"
+    assert (err.value.offset, err.value.path) == (2, "SubjectPublicKeyInfo.algorithm")
+
+
+def test_parse_crl_der_error_has_offset_and_path() -> None:
+    der = _crl_der()
+    assert len(_native.parse_crl(der)) == 0
+    # thisUpdate is the first UTCTime (tag 0x17, 13 octets); make it an OCTET STRING.
+    at = der.index(b"\x17\x0d")
+    bad = der[:at] + b"\x04" + der[at + 1 :]
+    with pytest.raises(DerDecodeError) as err:
+        _native.parse_crl(bad)
+    assert err.value.code == "der-decode"
+    assert err.value.offset == at
+    assert err.value.path == "CertificateList.tbsCertList.thisUpdate"
+    # Cut short: the outermost value announces more octets than there are.
+    with pytest.raises(DerDecodeError) as err:
+        _native.parse_crl(der[:-5])
+    assert (err.value.offset, err.value.path) == (0, "CertificateList")
+
+
+def test_crl_drafts_issuer_der_error_names_the_argument() -> None:
+    with pytest.raises(DerDecodeError) as err:
+        _native.crl_drafts(
+            b"\x30\x00",
+            np.zeros((0, 16), np.uint8),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.uint8),
+            crl_numbers=[b"\x01"],
+            this_update=0,
+            signature_algorithm="ecdsa-sha256",
+        )
+    assert err.value.code == "der-decode"
+    assert (err.value.offset, err.value.path) == (2, "issuer_cert.Certificate.tbsCertificate")
+
+
+def test_der_decode_error_location_survives_pickle_and_defaults_to_none() -> None:
+    with pytest.raises(DerDecodeError) as err:
+        _native.key_identifier(b"\x30\x00")
+    copy = pickle.loads(pickle.dumps(err.value))
+    assert (type(copy), str(copy)) == (DerDecodeError, str(err.value))
+    assert (copy.offset, copy.path) == (2, "SubjectPublicKeyInfo.algorithm")
+    # Raised from Python without a location: the class defaults.
+    plain = DerDecodeError("not DER")
+    assert (plain.offset, plain.path, str(plain)) == (None, None, "not DER")

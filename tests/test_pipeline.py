@@ -85,6 +85,7 @@ def test_stage_worker_hands_errors_to_the_caller() -> None:
 
     with StageWorker[int, int](parse, pieces=3) as stages:
         assert stages.parsed(0) == 0
+        # No .code (plain exceptions of the stage worker): their text is checked.
         with pytest.raises(RuntimeError, match="piece 1 is bad"):
             stages.parsed(1)
         failed = stages.sign(lambda: 1 // 0)
@@ -110,6 +111,7 @@ def test_stage_worker_close_stops_the_thread_and_cancels_what_never_ran() -> Non
     assert pending.result(0) == 7  # queued before close: it ran
     # Only piece 0 was ever allowed (ahead=1, none taken): the others never ran.
     assert [stages._parsed[p].cancelled() for p in range(3)] == [False, True, True]
+    # No .code (RuntimeError): the text says why the call is refused.
     with pytest.raises(RuntimeError, match="closed"):
         stages.sign(lambda: 8)
 

@@ -20,6 +20,8 @@ from porthos.cpcps.policy import (
 from porthos.cpcps.subject_rules import SubjectInvalid, is_fqdn
 from porthos.status import IssueStatus, KeyType
 
+# SubjectInvalid is not a porthos error and has no .code: its text becomes the item's
+# reason (IssueStatus.SUBJECT_INVALID), so the tests below check that text.
 PS = load_profile_set("porthos", "prod")
 CN, OU, ORG, SN, C = "2.5.4.3", "2.5.4.11", "2.5.4.10", "2.5.4.5", "2.5.4.6"
 UUID = "123e4567-e89b-12d3-a456-426614174000"

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from error_codes import raises_code
 from porthos import load_profile_set
 from porthos.cpcps.loader import build_profile_set, parse_profile_set
 from porthos.cpcps.profiles import Validity
@@ -250,8 +251,9 @@ def test_tls_server_key_encipherment_is_refused() -> None:
     exts = doc["profiles"]["tls-server"]["extensions"]
     assert exts[4]["usages"] == ["digital_signature", "key_agreement"]
     exts[4]["usages"].append("key_encipherment")
-    with pytest.raises(
-        ProfileError, match=r"^profiles\.tls-server\.extensions\[4\]\.usages\[2\]: "
+    # A load error must start with the field path of the bad value.
+    with raises_code(
+        ProfileError, "profile", match=r"^profiles\.tls-server\.extensions\[4\]\.usages\[2\]: "
     ):
         build_profile_set(doc, "prod")
 
@@ -433,7 +435,8 @@ def test_invalid_profiles_fail_at_load_with_their_path(
     doc = _bundled()
     build_profile_set(copy.deepcopy(doc), "prod")  # the unmodified document is valid
     _set(doc, path, value)
-    with pytest.raises(ProfileError, match="^" + message):
+    # A load error must start with the field path of the bad value.
+    with raises_code(ProfileError, "profile", match="^" + message):
         build_profile_set(doc, "prod")
 
 
@@ -444,16 +447,20 @@ def test_ca_order_root_first() -> None:
         "user-ca-1": cas["user-ca-1"],
         **{k: v for k, v in cas.items() if k != "user-ca-1"},
     }
-    with pytest.raises(ProfileError, match=r"^cas\.user-ca-1\.issuer: unknown CA 'root-ca-1'"):
+    # A load error must start with the field path of the bad value.
+    with raises_code(
+        ProfileError, "profile", match=r"^cas\.user-ca-1\.issuer: unknown CA 'root-ca-1'"
+    ):
         build_profile_set(doc, "prod")
 
 
 def test_unknown_env_and_bad_toml() -> None:
-    with pytest.raises(ProfileError, match=r"^envs: no environment 'staging'"):
+    # A load error must start with the field path of the bad value.
+    with raises_code(ProfileError, "profile", match=r"^envs: no environment 'staging'"):
         load_profile_set("porthos", "staging")
-    with pytest.raises(ProfileError, match="not valid TOML"):
+    with raises_code(ProfileError, "profile"):
         parse_profile_set("schema = 1\nname = ", "prod")
-    with pytest.raises(ProfileError, match="no bundled profile set"):
+    with raises_code(ProfileError, "profile"):
         load_profile_set("carillon-x", "prod")
 
 
@@ -468,13 +475,16 @@ def test_raw_extension_validation() -> None:
         "value_hex": "0500",
     }
     exts[-1] = {"type": "raw", "oid": "2.5.29.15", "value_hex": "0500"}
-    with pytest.raises(
-        ProfileError, match=r"^profiles\.user\.extensions\[7\]\.oid: 2\.5\.29\.15 has a typed"
+    # A load error must start with the field path of the bad value.
+    with raises_code(
+        ProfileError,
+        "profile",
+        match=r"^profiles\.user\.extensions\[7\]\.oid: 2\.5\.29\.15 has a typed",
     ):
         build_profile_set(copy.deepcopy(doc), "prod")
     exts[-1] = {"type": "raw", "oid": "1.3.6.1.4.1.99999.1", "value_hex": "zz"}
-    with pytest.raises(
-        ProfileError, match=r"^profiles\.user\.extensions\[7\]\.value_hex: not hex"
+    with raises_code(
+        ProfileError, "profile", match=r"^profiles\.user\.extensions\[7\]\.value_hex: not hex"
     ):
         build_profile_set(doc, "prod")
 

@@ -303,6 +303,7 @@ def test_rollover_failure_records_nothing_and_removes_files(
             raise RuntimeError("disk full")
 
         monkeypatch.setattr(Store, "insert_certificates", boom)
+        # No .code (RuntimeError): the fault injected above, passed through.
         with pytest.raises(RuntimeError, match="disk full"):
             rollover(w)
         monkeypatch.undo()

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from error_codes import raises_code
 from porthos import _native
 from porthos.exceptions import SigningError
 from porthos.issuance.signers import DigestSigner, issue_certificates
@@ -112,7 +113,7 @@ def test_signer_algorithm_must_match_template() -> None:
     template = _native.Template(
         SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256"
     )
-    with pytest.raises(SigningError, match="ecdsa-sha384"):
+    with raises_code(SigningError, "signing"):
         issue_certificates(template, signer, **_items(1))
 
 
@@ -125,5 +126,5 @@ def test_short_signature_batch_is_refused() -> None:
     template = _native.Template(
         SPEC, _native.encode_name([("CN", "x")]), b"\x01" * 20, "ecdsa-sha256"
     )
-    with pytest.raises(SigningError, match="returned 2 signatures for 3"):
+    with raises_code(SigningError, "signing"):
         issue_certificates(template, signer, **_items(3))

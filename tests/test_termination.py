@@ -385,6 +385,7 @@ def test_terminate_resumes_key_destruction_after_a_crash(
             return real(path)
 
         monkeypatch.setattr(ca_keys, "destroy_software_key", crash_on_third)
+        # No .code (OSError): the crash injected above, passed through.
         with pytest.raises(OSError, match="power lost"):
             terminate(w, destroy_keys=True)
         monkeypatch.undo()

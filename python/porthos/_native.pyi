@@ -5,19 +5,70 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 from numpy.typing import NDArray
 
+# pyo3 keeps the runtime __all__ (every name the module adds); stubtest compares the two.
+__all__ = [
+    "__version__",
+    "BUILD_PROFILE",
+    "CSR_STATUS",
+    "KEY_TYPE",
+    "CMS_STATUS",
+    "HSM_ITEM_STATUS",
+    "SIGNATURE_ALGORITHMS",
+    "SIGNING_ALGORITHMS",
+    "DerBatch",
+    "CsrBatch",
+    "SoftwareKey",
+    "Template",
+    "parse_csrs",
+    "verify_signatures",
+    "verify_csrs",
+    "CsrVerification",
+    "generate_serials",
+    "encode_name",
+    "key_identifier",
+    "ecdsa_raw_to_der",
+    "tbs_digests",
+    "bench_sign_p256",
+    "CrlDrafts",
+    "CrlInfo",
+    "crl_drafts",
+    "parse_crl",
+    "crl_delta_columns",
+    "crl_merge_columns",
+    "crl_shard_of",
+    "Pkcs11Pool",
+    "pkcs11_load_module",
+    "pkcs11_close_all_sessions",
+    "pkcs11_init_token",
+    "SignedDataInfo",
+    "verify_signed_data",
+]
+
 __version__: str
 BUILD_PROFILE: str  # "release" or "debug"
 
+# Status codes of the Rust side, member name -> code (tests/test_native_tables.py holds
+# porthos.status to them).
+CSR_STATUS: dict[str, int]  # porthos.status.CsrStatus
+KEY_TYPE: dict[str, int]  # porthos.status.KeyType
+CMS_STATUS: dict[str, int]  # porthos.status.CmsStatus
+HSM_ITEM_STATUS: dict[str, int]  # porthos.status.HsmItemStatus
+
+# The one table of signature-algorithm names (rust/porthos-core/src/x509/csr.rs).
+SIGNATURE_ALGORITHMS: tuple[str, ...]  # every name porthos verifies (verify_signatures)
+SIGNING_ALGORITHMS: dict[str, str]  # the names it signs with -> hash ("sha256", ...)
+
+@final
 class DerBatch:
     """N DER items in one buffer: item i is data[offsets[i]:offsets[i+1]]."""
 
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> bytes: ...
+    def __getitem__(self, index: int, /) -> bytes: ...
     def __iter__(self) -> Iterator[bytes]: ...
     def to_list(self) -> list[bytes]: ...
     @property
@@ -25,6 +76,7 @@ class DerBatch:
     @property
     def offsets(self) -> NDArray[np.uint64]: ...  # length N + 1
 
+@final
 class CsrBatch:
     """Parsed and (optionally) verified PKCS#10 requests, one slot per input."""
 
@@ -58,10 +110,9 @@ def verify_signatures(
     *,
     threads: int | None = None,
 ) -> NDArray[np.bool_]:
-    """Raw batch verification. algorithm: ecdsa-sha256 | ecdsa-sha384 | ecdsa-sha512 |
-    rsa-pkcs1-sha256 | rsa-pkcs1-sha384 | rsa-pkcs1-sha512 | rsa-pss-sha256 |
-    rsa-pss-sha384 | rsa-pss-sha512 | ed25519. public_keys are SubjectPublicKeyInfo DER.
-    An item whose key does not parse, or does not fit the algorithm, is False."""
+    """Raw batch verification. algorithm: one of SIGNATURE_ALGORITHMS ("ecdsa-sha256",
+    ...). public_keys are SubjectPublicKeyInfo DER. An item whose key does not parse, or
+    does not fit the algorithm, is False."""
 
 def bench_sign_p256(n: int) -> float:
     """Seconds for aws-lc-rs to sign n 400-octet messages with a fresh P-256 key, one
@@ -86,6 +137,7 @@ def ecdsa_raw_to_der(raw: bytes) -> bytes:
 def tbs_digests(tbs: DerBatch, hash: str) -> NDArray[np.uint8]:
     """Hash each item ("sha256" / "sha384" / "sha512"): shape (N, digest length)."""
 
+@final
 class SoftwareKey:
     """A CA private key held in process memory, signing through aws-lc-rs."""
 
@@ -99,21 +151,21 @@ class SoftwareKey:
     def key_type(self) -> str: ...
     @property
     def signature_algorithm(self) -> str:
-        """ecdsa-sha256 | ecdsa-sha384 | rsa-pkcs1-sha256 | rsa-pkcs1-sha384 |
-        rsa-pss-sha256 | rsa-pss-sha384."""
+        """One of SIGNING_ALGORITHMS ("ecdsa-sha256", "rsa-pss-sha384", ...)."""
     def public_key_der(self) -> bytes: ...  # SubjectPublicKeyInfo
     def sign(self, message: bytes) -> bytes: ...
 
+@final
 class Template:
     """A certificate profile compiled against one issuer: fixed bytes plus holes."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         spec_json: str,
         issuer_name_der: bytes,
         issuer_key_id: bytes | None,
         signature_algorithm: str,
-    ) -> None: ...
+    ) -> Template: ...
     @staticmethod
     def for_issuer(spec_json: str, issuer_cert_der: bytes, signature_algorithm: str) -> Template:
         """Issuer name and key id taken from the issuer certificate."""
@@ -148,6 +200,7 @@ class Template:
 
 # -- CRLs (issue 4) ----------------------------------------------------------------------
 
+@final
 class CrlDrafts:
     """TBSCertLists written and hashed, waiting for their signatures."""
 
@@ -161,6 +214,7 @@ class CrlDrafts:
     def sign(self, key: SoftwareKey) -> DerBatch: ...
     def finish(self, signatures: Sequence[bytes]) -> DerBatch: ...
 
+@final
 class CrlInfo:
     issuer_der: bytes
     this_update: int
@@ -211,12 +265,13 @@ def crl_shard_of(serials: NDArray[np.uint8], shards: int) -> NDArray[np.uint32]:
 
 # --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
 
+@final
 class Pkcs11Pool:
     """Sessions on one token signing with one private key, one worker thread each.
     The PIN is bytes (never str) and appears in no repr or message."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         module: str,
         token: str,
         key: str,
@@ -224,7 +279,7 @@ class Pkcs11Pool:
         pin: bytes,
         sessions: int,
         key_placement: str = "session-copy",
-    ) -> None: ...
+    ) -> Pkcs11Pool: ...
     def sign_digests(
         self, digests: NDArray[np.uint8]
     ) -> tuple[list[bytes | None], NDArray[np.uint8], list[str], NDArray[np.uint64], int]:
@@ -257,6 +312,7 @@ def pkcs11_close_all_sessions(module: str, token: str) -> None:
 
 # --- issue 3: batch verification (porthos.issuance.verify wraps these) ---------------------------
 
+@final
 class CsrVerification:
     """Per-item outcome of verify_csrs: status codes, and reasons on demand."""
 
@@ -273,12 +329,11 @@ def verify_csrs(
 
 # --- issue 6: CMS SignedData for the RA (porthos.workflows.ra) -------------------------------
 
+@final
 class SignedDataInfo:
     """verify_signed_data's answer: the one signer's status and the SignedData's parts."""
 
-    status: int  # 0 OK, 2 UNSUPPORTED_ALGORITHM, 3 BAD_SIGNATURE, 4 WEAK_KEY,
-    # 5 SIGNER_NOT_FOUND, 6 DIGEST_MISMATCH, 7 CONTENT_TYPE_MISMATCH, 8 NO_CONTENT,
-    # 9 SIGNER_COUNT, 10 MISSING_ATTRIBUTE
+    status: int  # porthos.status.CmsStatus code (CMS_STATUS), 0 = OK
     status_name: str
     detail: str
     content_type: str  # dotted eContentType

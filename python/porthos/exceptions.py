@@ -14,9 +14,26 @@ class PorthosError(Exception):
 
 
 class DerDecodeError(PorthosError, ValueError):
-    """Input DER is malformed; the message names the byte offset and field path."""
+    """Input DER is malformed; the message names the byte offset and field path.
+
+    Raised by the Rust parsers, it also carries them as attributes:
+
+    * ``offset``: byte offset of the offending TLV (or byte) in the outermost input;
+    * ``path``: dotted field path, most general first, such as
+      ``"CertificateList.tbsCertList.thisUpdate"`` (``""`` for the outermost value).
+
+    Both are ``None`` when the location is unknown (an error raised in Python)."""
 
     code = "der-decode"
+    offset: int | None = None
+    path: str | None = None
+
+    def __init__(
+        self, message: str = "", offset: int | None = None, path: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.path = path
 
 
 class EncodeError(PorthosError, ValueError):
@@ -111,3 +128,10 @@ class LifecycleError(PorthosError):
     be done as asked; the message says why and nothing was changed."""
 
     code = "lifecycle"
+
+
+class MissingExtraError(PorthosError):
+    """A feature needs an optional dependency that is not installed; the message names
+    the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
+
+    code = "missing-extra"

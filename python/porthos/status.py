@@ -47,3 +47,19 @@ class HsmItemStatus(IntEnum):
     OK = 0
     SESSION_LOST = 1  # session invalid / device removed; reopened, and the retry failed
     HSM_ERROR = 2  # another PKCS#11 error; the reason names the function and CKR_ code
+
+
+class CmsStatus(IntEnum):
+    """Outcome of verifying one CMS SignedData (``_native.verify_signed_data(...).status``,
+    rust/porthos-core/src/cms.rs). 2-4 mirror CsrStatus; malformed DER raises instead."""
+
+    OK = 0
+    UNSUPPORTED_ALGORITHM = 2
+    BAD_SIGNATURE = 3
+    WEAK_KEY = 4
+    SIGNER_NOT_FOUND = 5  # no carried or supplied certificate matches the SignerIdentifier
+    DIGEST_MISMATCH = 6  # messageDigest differs from the content's digest (RFC 5652 §11.2)
+    CONTENT_TYPE_MISMATCH = 7  # contentType attribute differs from eContentType (§11.1)
+    NO_CONTENT = 8  # detached signature: the RA needs the request inside
+    SIGNER_COUNT = 9  # not exactly one SignerInfo
+    MISSING_ATTRIBUTE = 10  # signedAttrs lacks contentType / messageDigest (RFC 5652 §5.3)

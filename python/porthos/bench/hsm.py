@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from porthos import hsm
+from porthos.bench import require_plot
 
 ALGS = {
     "p256": ("ec-p256", "ecdsa-sha256", 2048),
@@ -299,6 +300,9 @@ def run(
 ) -> dict[str, Any]:
     from porthos import _native
     from porthos.issuance import signers
+
+    if plot is not None:
+        require_plot()
 
     if _native.BUILD_PROFILE != "release":
         raise RuntimeError("porthos bench needs a release build (maturin develop --release)")

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from porthos.cli.common import ProgressBar, errors_exit_2, flatten, get_console
 from porthos.cli.options import when_utc
+from porthos.crl_reasons import REASON_NAMES
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
 
 
@@ -262,7 +263,7 @@ def inspect(file: Path, issuer_cert: Path | None) -> None:
     table.add_row("entries", f"{len(p):,}")
     reasons = p.columns.reasons
     for code in np.unique(reasons).tolist():
-        name = crlmod.REASON_NAMES.get(
+        name = REASON_NAMES.get(
             code, "no reasonCode" if code == crlmod.REASON_NONE else str(code)
         )
         table.add_row(f"  {name}", f"{int(np.count_nonzero(reasons == code)):,}")

@@ -101,7 +101,12 @@ def keygen(
 @click.option("--key", "key_label", default=None, help="Existing key label in --token.")
 @click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG plot (default: next to --json); needs the plot extra: pip install 'porthos[plot]'.",
+)
 @click.option(
     "--workers",
     type=click.Choice(["auto", "processes", "threads"]),
@@ -134,12 +139,14 @@ def bench_hsm(
     key_placement: str,
 ) -> None:
     """Raw C_Sign rate (threads, processes) vs porthos issuance through the HSM."""
+    from porthos.bench import can_plot
     from porthos.bench import hsm as bh
 
     counts = [int(x) for x in sessions.split(",") if x.strip()]
     if not counts or min(counts) < 1:
         raise click.BadParameter("expected positive integers, e.g. 1,2,4", param_hint="--sessions")
-    if json_out is not None and plot is None:
+    # A plot next to the JSON by default, when the `plot` extra (matplotlib) is installed.
+    if json_out is not None and plot is None and can_plot():
         plot = json_out.with_suffix(".png")
     result = bh.run(
         module=module,
@@ -180,4 +187,4 @@ def bench_hsm(
     console = get_console()
     console.print(table)
     if json_out is not None:
-        console.print(f"JSON: {json_out}  plot: {plot}")
+        console.print(f"JSON: {json_out}  plot: {plot or 'none (no matplotlib)'}")

@@ -31,14 +31,15 @@ KEY_USAGES = (
     "encipher_only",
     "decipher_only",
 )
-SIGNATURE_ALGORITHMS = (
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "rsa-pkcs1-sha256",
-    "rsa-pkcs1-sha384",
-    "rsa-pss-sha256",
-    "rsa-pss-sha384",
-)
+
+
+def signature_algorithms() -> tuple[str, ...]:
+    """The names porthos signs with: the Rust table (porthos-core x509/csr.rs), not a
+    copy. Read on use, so this module still imports while the extension is being built."""
+    from porthos import _native
+
+    return tuple(_native.SIGNING_ALGORITHMS)
+
 # Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
 _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "authority_key_identifier": frozenset({"critical"}),

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from porthos.cpcps.policy import ATTRIBUTE_OIDS
 from porthos.cpcps.profiles import Duration, Validity
+from porthos.crl_reasons import REASONS
 from porthos.exceptions import ProfileError
-from porthos.issuance.crl import REASONS
 
 OID_RE = re.compile(
     r"(?:[0-1]\.(?:[0-9]|[1-3][0-9])|2\.(?:0|[1-9][0-9]*))(?:\.(?:0|[1-9][0-9]*))+"

@@ -33,7 +33,7 @@ from porthos.cpcps.profiles import (
     RevocationPolicy,
     TerminationPolicy,
 )
-from porthos.issuance.crl import REASONS
+from porthos.crl_reasons import REASONS
 
 #: The RA procedures a profile's ``identity_check`` may name (RFC 3647 §3.2.3 of a
 #: CP/CPS says which applies to which subscriber); the RA implements each one:

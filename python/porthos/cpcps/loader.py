@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from porthos.cpcps.extensions import (
-    SIGNATURE_ALGORITHMS,
     basic_constraints_of,
     extensions,
     key_usage_of,
+    signature_algorithms,
 )
 from porthos.cpcps.fields import (
     NAME_RE,
@@ -166,7 +166,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         if key_type not in KEY_TYPE_NAMES:
             raise fail(join(p, "key_type"), f"unknown key type {key_type!r}")
         sig = as_text(t["signature_algorithm"], join(p, "signature_algorithm"))
-        if sig not in SIGNATURE_ALGORITHMS:
+        if sig not in signature_algorithms():
             raise fail(join(p, "signature_algorithm"), f"unknown signature algorithm {sig!r}")
         subjects = as_table(t["subject"], join(p, "subject"))
         for env_name in subjects:

@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from porthos import _native
+from porthos.crl_reasons import REASONS
 from porthos.exceptions import BatchArgumentError, EncodeError, SigningError
 
 if TYPE_CHECKING:
@@ -60,20 +61,6 @@ __all__ = [
 REASON_NONE = 255
 INVALIDITY_NONE = int(np.iinfo(np.int64).min)
 
-#: RFC 5280 §5.3.1 CRLReason names (value 7 is unassigned).
-REASONS: dict[str, int] = {
-    "unspecified": 0,
-    "keyCompromise": 1,
-    "cACompromise": 2,
-    "affiliationChanged": 3,
-    "superseded": 4,
-    "cessationOfOperation": 5,
-    "certificateHold": 6,
-    "removeFromCRL": 8,
-    "privilegeWithdrawn": 9,
-    "aACompromise": 10,
-}
-REASON_NAMES = {v: k for k, v in REASONS.items()}
 
 Progress = Callable[[int, int], object]
 

@@ -23,15 +23,9 @@ from porthos import _native, hsm
 from porthos.exceptions import SigningError
 from porthos.hsm.workers import ProcessPool
 
-#: Hash of each signature algorithm: the digest an external signer receives.
-HASH_OF = {
-    "ecdsa-sha256": "sha256",
-    "ecdsa-sha384": "sha384",
-    "rsa-pkcs1-sha256": "sha256",
-    "rsa-pkcs1-sha384": "sha384",
-    "rsa-pss-sha256": "sha256",
-    "rsa-pss-sha384": "sha384",
-}
+#: Hash of each signature algorithm: the digest an external signer receives (the Rust
+#: table, porthos-core x509/csr.rs + sign.rs, not a copy).
+HASH_OF: dict[str, str] = _native.SIGNING_ALGORITHMS
 
 
 @runtime_checkable

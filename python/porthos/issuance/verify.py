@@ -57,18 +57,8 @@ from porthos.status import CsrStatus
 if TYPE_CHECKING:
     from porthos._native import CsrVerification
 
-SIGNATURE_ALGORITHMS: tuple[str, ...] = (
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "ecdsa-sha512",
-    "rsa-pkcs1-sha256",
-    "rsa-pkcs1-sha384",
-    "rsa-pkcs1-sha512",
-    "rsa-pss-sha256",
-    "rsa-pss-sha384",
-    "rsa-pss-sha512",
-    "ed25519",
-)
+# Every name verify_signatures takes: the Rust table (porthos-core x509/csr.rs), not a copy.
+SIGNATURE_ALGORITHMS: tuple[str, ...] = _native.SIGNATURE_ALGORITHMS
 
 __all__ = ["SIGNATURE_ALGORITHMS", "CsrStatus", "verify_csrs", "verify_signatures"]
 

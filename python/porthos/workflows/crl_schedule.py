@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import LifecycleError
-from porthos.issuance import crl as crlmod
 from porthos.store import audit, revocations
 from porthos.timestamps import iso_utc
 
@@ -114,8 +114,8 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
         is_due = row.due_at <= now
         if is_due:
             pending_by_ca[row.ca_name] = pending_by_ca.get(row.ca_name, 0) + 1
-        superseded = crlmod.REASONS["superseded"]
-        name = crlmod.REASON_NAMES.get(superseded if row.reason is None else row.reason, "?")
+        superseded = REASONS["superseded"]
+        name = REASON_NAMES.get(superseded if row.reason is None else row.reason, "?")
         last = last_of[row.ca_name]
         items.append(
             DueItem(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import EncodeError, LifecycleError, PorthosError
 from porthos.issuance import crl as crlmod
 from porthos.store import audit, revocations
@@ -45,7 +46,7 @@ __all__ = [
 # CP/CPS data (moves to cpcps/): the reasons 000 §4.9.1 allows, and those it refuses
 # --------------------------------------------------------------------------------------
 
-R = crlmod.REASONS
+R = REASONS
 
 #: Reasons a subscriber certificate may be revoked with, and the §4.9.1 circumstance
 #: each stands for. unspecified (no reasonCode in the CRL, RFC 5280 §5.3.1) is kept
@@ -210,16 +211,16 @@ def _check(
                 "it; the root is replaced by a new generation (§5.6) or terminated (§5.8)"
             )
         if code not in CA_REASONS:
-            allowed = ", ".join(crlmod.REASON_NAMES[c] for c in CA_REASONS)
+            allowed = ", ".join(REASON_NAMES[c] for c in CA_REASONS)
             return (
                 f"{label} is a CA certificate ({target.subject}); a CA certificate is "
                 f"revoked only with {allowed} (§4.9.1, §5.8), not "
-                f"{crlmod.REASON_NAMES[code]}"
+                f"{REASON_NAMES[code]}"
             )
     elif code not in SUBSCRIBER_REASONS:
-        allowed = ", ".join(crlmod.REASON_NAMES[c] for c in SUBSCRIBER_REASONS)
+        allowed = ", ".join(REASON_NAMES[c] for c in SUBSCRIBER_REASONS)
         return (
-            f"{label} is a subscriber certificate; {crlmod.REASON_NAMES[code]} is for CA "
+            f"{label} is a subscriber certificate; {REASON_NAMES[code]} is for CA "
             f"certificates (X.509 CRLReason); subscriber reasons (§4.9.1): {allowed}"
         )
     if status.get(target.ca) == "terminated":
@@ -372,7 +373,7 @@ def _record(
         for name, group in by_ca.items():
             details: dict[str, Any] = dict(
                 ca=name,
-                reason=crlmod.REASON_NAMES[code],
+                reason=REASON_NAMES[code],
                 requested_by=requester,
                 revoked_at=when,
                 count=len(group),
@@ -395,7 +396,7 @@ def _record(
                 **details,
             )
     return [
-        Revoked(t.ca, t.serial_hex, t.subject, crlmod.REASON_NAMES[code], when, requester)
+        Revoked(t.ca, t.serial_hex, t.subject, REASON_NAMES[code], when, requester)
         for t in targets
     ]
 
@@ -453,7 +454,7 @@ def process_scheduled(
                     serial=row.serial_hex,
                     outcome="failure",
                     ca=row.ca_name,
-                    reason=crlmod.REASON_NAMES.get(code, str(code)),
+                    reason=REASON_NAMES.get(code, str(code)),
                     requested_by=row.requested_by,
                     error=problem or "unknown",
                     **extra,

@@ -49,7 +49,7 @@ pub const ID_CONTENT_TYPE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0
 pub const ID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
 
 /// Outcome of verifying a SignedData whose DER parsed. Numeric values are the contract
-/// with Python (porthos.cms.CmsStatus).
+/// with Python (porthos.status.CmsStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CmsStatus {
@@ -79,6 +79,22 @@ pub enum CmsStatus {
 }
 
 impl CmsStatus {
+    /// Every status, in code order (exported to Python as `_native.CMS_STATUS`; a test
+    /// holds it equal to porthos.status.CmsStatus).
+    pub const ALL: [CmsStatus; 10] = [
+        CmsStatus::Ok,
+        CmsStatus::UnsupportedAlgorithm,
+        CmsStatus::BadSignature,
+        CmsStatus::WeakKey,
+        CmsStatus::SignerNotFound,
+        CmsStatus::DigestMismatch,
+        CmsStatus::ContentTypeMismatch,
+        CmsStatus::NoContent,
+        CmsStatus::SignerCount,
+        CmsStatus::MissingAttribute,
+    ];
+
+    /// The name of the member of porthos.status.CmsStatus with this code.
     pub fn name(self) -> &'static str {
         match self {
             CmsStatus::Ok => "OK",

@@ -11,6 +11,7 @@ use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use aws_lc_rs::{digest, rand};
 
 use crate::der::{tag, writer};
+use crate::x509::csr::SignatureAlgorithm;
 use crate::x509::oids;
 
 /// Signature algorithms porthos issues with.
@@ -32,13 +33,18 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
+    pub const ALL: [HashAlg; 3] = [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
+
+    /// "sha256" / "sha384" / "sha512": the names tbs_digests takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlg::Sha256 => "sha256",
+            HashAlg::Sha384 => "sha384",
+            HashAlg::Sha512 => "sha512",
+        }
+    }
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "sha256" => HashAlg::Sha256,
-            "sha384" => HashAlg::Sha384,
-            "sha512" => HashAlg::Sha512,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|h| h.name() == name)
     }
     pub fn algorithm(self) -> &'static digest::Algorithm {
         match self {
@@ -69,15 +75,21 @@ impl SigAlg {
         SigAlg::RsaPssSha384,
     ];
 
-    pub fn name(self) -> &'static str {
+    /// The same algorithm on the verifying side, whose table holds the names.
+    pub fn signature_algorithm(self) -> SignatureAlgorithm {
         match self {
-            SigAlg::EcdsaSha256 => "ecdsa-sha256",
-            SigAlg::EcdsaSha384 => "ecdsa-sha384",
-            SigAlg::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
-            SigAlg::RsaPkcs1Sha384 => "rsa-pkcs1-sha384",
-            SigAlg::RsaPssSha256 => "rsa-pss-sha256",
-            SigAlg::RsaPssSha384 => "rsa-pss-sha384",
+            SigAlg::EcdsaSha256 => SignatureAlgorithm::EcdsaSha256,
+            SigAlg::EcdsaSha384 => SignatureAlgorithm::EcdsaSha384,
+            SigAlg::RsaPkcs1Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
+            SigAlg::RsaPkcs1Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
+            SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
+            SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
         }
+    }
+
+    /// Stable short name, from [`crate::x509::csr::SIGNATURE_ALGORITHMS`].
+    pub fn name(self) -> &'static str {
+        self.signature_algorithm().name()
     }
 
     pub fn parse(name: &str) -> Option<Self> {

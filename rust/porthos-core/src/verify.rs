@@ -28,6 +28,29 @@ pub enum VerifyStatus {
     WeakKey = 4,
 }
 
+impl VerifyStatus {
+    /// Every status, in code order (porthos.status.CsrStatus; exported to Python as
+    /// `_native.CSR_STATUS`, and a test holds the two equal).
+    pub const ALL: [VerifyStatus; 5] = [
+        VerifyStatus::Ok,
+        VerifyStatus::Malformed,
+        VerifyStatus::UnsupportedAlgorithm,
+        VerifyStatus::BadSignature,
+        VerifyStatus::WeakKey,
+    ];
+
+    /// The name of the member of porthos.status.CsrStatus with this code.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyStatus::Ok => "OK",
+            VerifyStatus::Malformed => "MALFORMED",
+            VerifyStatus::UnsupportedAlgorithm => "UNSUPPORTED_ALGORITHM",
+            VerifyStatus::BadSignature => "BAD_SIGNATURE",
+            VerifyStatus::WeakKey => "WEAK_KEY",
+        }
+    }
+}
+
 /// Smallest RSA modulus accepted (CA/B BR §6.1.5; NIST SP 800-131A).
 pub const RSA_MIN_BITS: u32 = 2048;
 /// Largest RSA modulus accepted (issue 3: RSA 2048-4096). aws-lc-rs's

@@ -362,6 +362,13 @@ pub const ITEM_OK: u8 = 0;
 pub const ITEM_SESSION_LOST: u8 = 1;
 /// Another PKCS#11 error for this item (the reason names the function and CKR_ code).
 pub const ITEM_HSM_ERROR: u8 = 2;
+/// Every item status with the name of its porthos.status.HsmItemStatus member
+/// (exported to Python as `_native.HSM_ITEM_STATUS`; a test holds the two equal).
+pub const ITEM_STATUSES: [(&str, u8); 3] = [
+    ("OK", ITEM_OK),
+    ("SESSION_LOST", ITEM_SESSION_LOST),
+    ("HSM_ERROR", ITEM_HSM_ERROR),
+];
 
 /// Result of one batch: one slot per digest.
 pub struct SignOutcome {

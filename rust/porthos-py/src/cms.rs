@@ -8,13 +8,13 @@ use pyo3::types::PyBytes;
 use porthos_core::cms::{verify_signed_data as core_verify, CmsStatus, Digest, SignerId};
 use porthos_core::der::oid::decode_oid;
 
-use crate::error::decode_error_located;
+use crate::error::NativeError;
 
 /// The outcome of verify_signed_data: the status of the one signer, and the parts
 /// of the SignedData, copied out of the input.
 #[pyclass(frozen, module = "porthos._native", get_all)]
 pub struct SignedDataInfo {
-    /// porthos.cms.CmsStatus value (0 = OK).
+    /// porthos.status.CmsStatus value (0 = OK).
     pub status: u8,
     /// The status name, e.g. "BAD_SIGNATURE".
     pub status_name: &'static str,
@@ -85,7 +85,7 @@ pub fn verify_signed_data(
     let extra: Vec<&[u8]> = extra_certificates.iter().map(|c| c.as_slice()).collect();
     let v = py
         .detach(|| core_verify(der, &extra))
-        .map_err(|e| decode_error_located(py, &e))?;
+        .map_err(NativeError::Decode)?;
     let sd = &v.signed;
     let n = sd.certificates.len();
     let signer = v.signer_index.map(|i| {

@@ -53,7 +53,7 @@ impl From<SpecError> for NativeError {
 impl From<NativeError> for PyErr {
     fn from(e: NativeError) -> PyErr {
         match e {
-            NativeError::Decode(e) => DerDecodeError::new_err(e.to_string()),
+            NativeError::Decode(e) => decode_error(e),
             NativeError::Encode(m) => EncodeError::new_err(m),
             NativeError::Batch(m) => BatchArgumentError::new_err(m),
             NativeError::Spec(e) => ProfileError::new_err(e.to_string()),
@@ -61,7 +61,7 @@ impl From<NativeError> for PyErr {
             NativeError::Sign(m) => SigningError::new_err(m),
             NativeError::Crl(e) => match e {
                 CrlError::Argument(m) => BatchArgumentError::new_err(m),
-                CrlError::Decode(d) => DerDecodeError::new_err(d.to_string()),
+                CrlError::Decode(d) => decode_error(d),
                 CrlError::BadSignature(m) => CrlSignatureError::new_err(m),
                 CrlError::Sign(s) => SigningError::new_err(s.to_string()),
                 // Rows that cannot be encoded, duplicates, cancellation.
@@ -84,16 +84,11 @@ impl From<NativeError> for PyErr {
     }
 }
 
-/// DerDecodeError for `e` with `.offset` (byte offset into the input) and `.path`
-/// (dotted field path) as attributes, for callers that point at the bad byte
-/// (porthos.cms: a CMS request from a device).
-pub fn decode_error_located(py: pyo3::Python<'_>, e: &DerError) -> PyErr {
-    use pyo3::types::PyAnyMethods;
-    let err = DerDecodeError::new_err(e.to_string());
-    let value = err.value(py);
-    // Setting attributes on a fresh exception instance cannot fail short of memory
-    // exhaustion; the message already names offset and path either way.
-    let _ = value.setattr("offset", e.offset);
-    let _ = value.setattr("path", e.path.as_str());
-    err
+/// DerDecodeError for `e`, carrying the structured location as attributes: `.offset`
+/// (byte offset of the offending TLV in the outermost input) and `.path` (dotted field
+/// path, most general first; "" for the outermost value). The exception class takes
+/// them as constructor arguments (porthos/exceptions.py), so the error stays lazy
+/// (no GIL needed here) and pickles with its location.
+fn decode_error(e: DerError) -> PyErr {
+    DerDecodeError::new_err((e.to_string(), e.offset, e.path))
 }

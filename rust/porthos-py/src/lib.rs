@@ -12,6 +12,7 @@ mod csr;
 mod error;
 mod hsm;
 mod keys;
+mod tables;
 mod template;
 mod verify;
 
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "release"
         },
     )?;
+    tables::add(m)?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;
     m.add_class::<keys::SoftwareKey>()?;

@@ -9,24 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use porthos_core::verify::{check_csr, check_csr_run, verify_signature_run, VerifyStatus, RUN_LEN};
-use porthos_core::x509::csr::SignatureAlgorithm;
+use porthos_core::x509::csr::{SignatureAlgorithm, SIGNATURE_ALGORITHMS};
 use porthos_core::x509::spki::parse_spki;
 
 use crate::args::{check_len, item_refs, par_runs, pool, ItemRefs};
 use crate::error::{NativeError, NativeResult};
-
-const ALGORITHMS: [SignatureAlgorithm; 10] = [
-    SignatureAlgorithm::EcdsaSha256,
-    SignatureAlgorithm::EcdsaSha384,
-    SignatureAlgorithm::EcdsaSha512,
-    SignatureAlgorithm::RsaPkcs1Sha256,
-    SignatureAlgorithm::RsaPkcs1Sha384,
-    SignatureAlgorithm::RsaPkcs1Sha512,
-    SignatureAlgorithm::RsaPssSha256,
-    SignatureAlgorithm::RsaPssSha384,
-    SignatureAlgorithm::RsaPssSha512,
-    SignatureAlgorithm::Ed25519,
-];
 
 /// Verify N signatures. Item i is valid iff `public_keys[i]` is a SubjectPublicKeyInfo
 /// acceptable for `algorithm` (same key checks as CSRs: EC point on the curve, RSA
@@ -42,16 +29,13 @@ pub fn verify_signatures<'py>(
     signatures: &Bound<'py, PyAny>,
     threads: Option<usize>,
 ) -> NativeResult<Bound<'py, PyArray1<bool>>> {
-    let alg = ALGORITHMS
-        .into_iter()
-        .find(|a| a.name() == algorithm)
-        .ok_or_else(|| {
-            let known: Vec<_> = ALGORITHMS.iter().map(|a| a.name()).collect();
-            NativeError::Batch(format!(
-                "algorithm: unknown '{algorithm}' (one of {})",
-                known.join(", ")
-            ))
-        })?;
+    let alg = SignatureAlgorithm::parse(algorithm).ok_or_else(|| {
+        let known: Vec<_> = SIGNATURE_ALGORITHMS.iter().map(|&(_, n)| n).collect();
+        NativeError::Batch(format!(
+            "algorithm: unknown '{algorithm}' (one of {})",
+            known.join(", ")
+        ))
+    })?;
     let keys = item_refs(public_keys, "public_keys")?;
     let msgs = item_refs(messages, "messages")?;
     let sigs = item_refs(signatures, "signatures")?;

@@ -47,22 +47,40 @@ pub enum SignatureAlgorithm {
     Unknown,
 }
 
+/// The one table of signature-algorithm names: every algorithm porthos knows, with its
+/// stable short name (the name in Python, profiles, templates and reports). Every other
+/// list reads this one: [`SignatureAlgorithm::name`] / [`SignatureAlgorithm::parse`],
+/// [`crate::sign::SigAlg`] (the subset porthos signs with), verify_signatures, and
+/// `porthos._native.SIGNATURE_ALGORITHMS` / `SIGNING_ALGORITHMS`, which the Python
+/// package takes its names from.
+pub const SIGNATURE_ALGORITHMS: [(SignatureAlgorithm, &str); 10] = [
+    (SignatureAlgorithm::EcdsaSha256, "ecdsa-sha256"),
+    (SignatureAlgorithm::EcdsaSha384, "ecdsa-sha384"),
+    (SignatureAlgorithm::EcdsaSha512, "ecdsa-sha512"),
+    (SignatureAlgorithm::RsaPkcs1Sha256, "rsa-pkcs1-sha256"),
+    (SignatureAlgorithm::RsaPkcs1Sha384, "rsa-pkcs1-sha384"),
+    (SignatureAlgorithm::RsaPkcs1Sha512, "rsa-pkcs1-sha512"),
+    (SignatureAlgorithm::RsaPssSha256, "rsa-pss-sha256"),
+    (SignatureAlgorithm::RsaPssSha384, "rsa-pss-sha384"),
+    (SignatureAlgorithm::RsaPssSha512, "rsa-pss-sha512"),
+    (SignatureAlgorithm::Ed25519, "ed25519"),
+];
+
 impl SignatureAlgorithm {
-    /// Stable short name (used in Python and reports); `""` for `Unknown`.
+    /// Stable short name from [`SIGNATURE_ALGORITHMS`]; `""` for `Unknown`.
     pub fn name(&self) -> &'static str {
-        match self {
-            SignatureAlgorithm::EcdsaSha256 => "ecdsa-sha256",
-            SignatureAlgorithm::EcdsaSha384 => "ecdsa-sha384",
-            SignatureAlgorithm::EcdsaSha512 => "ecdsa-sha512",
-            SignatureAlgorithm::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
-            SignatureAlgorithm::RsaPkcs1Sha384 => "rsa-pkcs1-sha384",
-            SignatureAlgorithm::RsaPkcs1Sha512 => "rsa-pkcs1-sha512",
-            SignatureAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
-            SignatureAlgorithm::RsaPssSha384 => "rsa-pss-sha384",
-            SignatureAlgorithm::RsaPssSha512 => "rsa-pss-sha512",
-            SignatureAlgorithm::Ed25519 => "ed25519",
-            SignatureAlgorithm::Unknown => "",
-        }
+        SIGNATURE_ALGORITHMS
+            .iter()
+            .find(|(a, _)| a == self)
+            .map_or("", |&(_, n)| n)
+    }
+
+    /// The algorithm named `name` in [`SIGNATURE_ALGORITHMS`] (never `Unknown`).
+    pub fn parse(name: &str) -> Option<Self> {
+        SIGNATURE_ALGORITHMS
+            .iter()
+            .find(|&&(_, n)| n == name)
+            .map(|&(a, _)| a)
     }
 }
 
@@ -456,6 +474,11 @@ mod tests {
         );
         assert_eq!(S::RsaPssSha384.name(), "rsa-pss-sha384");
         assert_eq!(S::Unknown.name(), "");
+        assert_eq!(S::parse("rsa-pss-sha384"), Some(S::RsaPssSha384));
+        assert_eq!(S::parse(""), None);
+        for (a, n) in SIGNATURE_ALGORITHMS {
+            assert_eq!((a.name(), S::parse(n)), (n, Some(a)));
+        }
         // Malformed DER inside is an error, not Unknown.
         assert!(signature_algorithm_from_der(&alg(&[0x2a, 3], &[0x05, 0x01, 0x00])).is_err());
         assert!(signature_algorithm_from_der(&alg(&[0x2a, 3], &[0x30, 0x80, 0x00, 0x00])).is_err());

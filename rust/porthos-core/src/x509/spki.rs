@@ -25,6 +25,29 @@ pub enum KeyType {
     Ed25519 = 4,
 }
 
+impl KeyType {
+    /// Every key type, in code order (porthos.status.KeyType; exported to Python as
+    /// `_native.KEY_TYPE`, and a test holds the two equal).
+    pub const ALL: [KeyType; 5] = [
+        KeyType::Unknown,
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Rsa,
+        KeyType::Ed25519,
+    ];
+
+    /// The name of the member of porthos.status.KeyType with this code.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Unknown => "UNKNOWN",
+            KeyType::EcP256 => "EC_P256",
+            KeyType::EcP384 => "EC_P384",
+            KeyType::Rsa => "RSA",
+            KeyType::Ed25519 => "ED25519",
+        }
+    }
+}
+
 /// A parsed SubjectPublicKeyInfo, borrowing from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublicKeyInfo<'a> {
