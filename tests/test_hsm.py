@@ -298,7 +298,7 @@ def test_private_key_value_cannot_be_read(softhsm_dir: Path) -> None:
     t = Token("porthos-keyattrs")
     for label, kind in (("ec", "ec-p256"), ("rsa", "rsa-2048")):
         t.key(label, kind)
-    tok = hsm._token(t.module, t.label)
+    tok = hsm.open_token(t.module, t.label)
     with tok.open(user_pin=USER_PIN.decode()) as session:
         for label in ("ec", "rsa"):
             key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
@@ -390,7 +390,7 @@ def test_pin_changed_under_the_pool_fails_items_without_login_loop(softhsm_dir: 
     with t.signer("k", "ecdsa-sha256", sessions=2) as signer:
         assert len(signer.sign_digests(d[:2])) == 2
         _native.pkcs11_close_all_sessions(t.module, t.label)
-        tok = hsm._token(t.module, t.label)
+        tok = hsm.open_token(t.module, t.label)
         with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
             session.set_pin(USER_PIN.decode(), "changed-5e1d")
         sigs, status, reasons = signer.sign_digests_partial(d)
@@ -477,7 +477,7 @@ def test_python_pkcs11_threads_are_safe_after_load_module(token: Token) -> None:
     re-initialises with it, so the raw-threads benchmark path is safe too."""
     import pkcs11
 
-    tok = hsm._token(token.module, token.label)
+    tok = hsm.open_token(token.module, token.label)
     first = tok.open(user_pin=USER_PIN.decode())
     sessions = [first] + [tok.open() for _ in range(3)]
     errors: list[BaseException] = []
@@ -846,7 +846,7 @@ def _session_copies(token: Token, label: str) -> list[Any]:
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
 
-    tok = hsm._token(token.module, token.label)
+    tok = hsm.open_token(token.module, token.label)
     try:
         opened = tok.open(user_pin=USER_PIN.decode())
     except pkcs11.UserAlreadyLoggedIn:
@@ -922,7 +922,7 @@ def test_uncopyable_key_falls_back_to_the_token_object(softhsm_dir: Path) -> Non
     from pkcs11.util.ec import encode_named_curve_parameters
 
     t = Token("porthos-nocopy")
-    tok = hsm._token(t.module, t.label)
+    tok = hsm.open_token(t.module, t.label)
     with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
         params = session.create_domain_parameters(
             KeyType.EC,
@@ -1025,7 +1025,7 @@ def test_worker_processes_wrong_pin_and_changed_pin(softhsm_dir: Path) -> None:
         assert len(signer.sign_digests(d[:4])) == 4
         pool = signer._pool
         assert isinstance(pool, hsm_workers.ProcessPool)
-        tok = hsm._token(t.module, t.label)
+        tok = hsm.open_token(t.module, t.label)
         with tok.open(rw=True, user_pin=USER_PIN.decode()) as session:
             session.set_pin(USER_PIN.decode(), "changed-91c0")
         for pid in pool.pids():
@@ -1065,7 +1065,7 @@ def test_transferable_key_wraps_only_under_a_trusted_key(softhsm_dir: Path) -> N
     t = Token("porthos-transfer")
     hsm.generate_key(t.module, t.label, hsm.Secret(USER_PIN), "ca", "ec-p256", transferable=True)
     t.key("fixed", "ec-p256")
-    tok = hsm._token(t.module, t.label)
+    tok = hsm.open_token(t.module, t.label)
     with tok.open(rw=True, user_pin=USER_PIN.decode()) as s:
         ca = s.get_key(label="ca", object_class=ObjectClass.PRIVATE_KEY)
         assert ca[Attribute.SENSITIVE] and ca[Attribute.EXTRACTABLE]

@@ -270,7 +270,7 @@ def terminate(**kw):
         return f"{type(exc).__name__}: {exc}"
 
 def labels(token):
-    with hsm._user_session(module, token, user) as s:
+    with hsm.user_session(module, token, user) as s:
         return sorted(o.label for o in s.get_objects())
 
 def keys():
@@ -289,7 +289,7 @@ out["after_crash"] = keys()
 out["other_token"] = terminate(export_to="occupied", successor_pin=user)
 # The successor's copy of user-ca-1 swapped for a key of the same label that is not
 # that CA's: the resume must not take it for the exported key.
-with hsm._user_session(module, "successor", user, rw=True) as s:
+with hsm.user_session(module, "successor", user, rw=True) as s:
     for o in list(s.get_objects({Attribute.LABEL: "user-ca-1"})):
         o.destroy()
     params = s.create_domain_parameters(
@@ -299,7 +299,7 @@ with hsm._user_session(module, "successor", user, rw=True) as s:
         Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True})
 out["foreign"] = terminate(export_to="successor", successor_pin=user)
 out["after_refusals"] = keys()
-with hsm._user_session(module, "successor", user, rw=True) as s:
+with hsm.user_session(module, "successor", user, rw=True) as s:
     for o in list(s.get_objects({Attribute.LABEL: "user-ca-1"})):
         o.destroy()
 # user-ca-1 is now missing from the successor: the resume exports it afresh.

@@ -286,7 +286,7 @@ hsm.init_token(ws.hsm.module, "successor", so, user)
 root_pin = hsm.Secret(h1.reveal() + h2.reveal())
 
 def labels(token, pin):
-    with hsm._user_session(ws.hsm.module, token, pin) as s:
+    with hsm.user_session(ws.hsm.module, token, pin) as s:
         return sorted(o.label for o in s.get_objects())
 
 def tokens():
@@ -310,7 +310,7 @@ _FOREIGN_KEY = (
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 ref = ws.ca("ha-device-ca-1").hsm_ref
-with hsm._user_session(ws.hsm.module, ref.token, user, rw=True) as s:
+with hsm.user_session(ws.hsm.module, ref.token, user, rw=True) as s:
     private = {Attribute.LABEL: ref.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}
     for o in list(s.get_objects(private)):
         o.destroy()

@@ -38,6 +38,7 @@ import numpy as np
 
 from porthos import hsm
 from porthos.bench import require_plot
+from porthos.exceptions import HsmError
 
 ALGS = {
     "p256": ("ec-p256", "ecdsa-sha256", 2048),
@@ -73,7 +74,7 @@ def raw_threads(
     """C_Sign/s with n python-pkcs11 sessions driven by n threads of this process."""
     import pkcs11
 
-    tok = hsm._token(module, token)
+    tok = hsm.open_token(module, token)
     first = tok.open(user_pin=pin.reveal_text())
     sessions = [first] + [tok.open() for _ in range(n - 1)]  # one login per application
     mech = _mechanism(key_type)
@@ -194,7 +195,7 @@ def raw_processes(
         for _ in procs:
             err = ready.get(timeout=120)
             if err:
-                raise hsm.HsmError(f"raw C_Sign worker process failed: {err}")
+                raise HsmError(f"raw C_Sign worker process failed: {err}")
         go.set()
         results = [out.get(timeout=seconds + 120) for _ in procs]
     finally:

@@ -81,7 +81,7 @@ def import_software_keys(
     open_successor(module, token, pin, [name for name, _, _ in keys])
     export = Export(module, token, pin)
     try:
-        with hsm._user_session(module, token, pin, rw=True) as session:
+        with hsm.user_session(module, token, pin, rw=True) as session:
             for name, path, certificate in keys:
                 private_key = serialization.load_der_private_key(path.read_bytes(), password=None)
                 cert_spki = (

@@ -87,7 +87,7 @@ class Export:
 
         removed, left = [], []
         try:
-            with hsm._user_session(self.module, self.token, self.pin, rw=True) as session:
+            with hsm.user_session(self.module, self.token, self.pin, rw=True) as session:
                 for key in self.keys:
                     try:
                         for obj in list(session.get_objects({Attribute.LABEL: key.label})):
@@ -218,7 +218,7 @@ def held_keys(
     from pkcs11 import Attribute
 
     held = []
-    with hsm._user_session(module, token, pin) as session:
+    with hsm.user_session(module, token, pin) as session:
         for name, certificate in cas:
             try:
                 key = session.get_key(label=name, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
@@ -259,7 +259,7 @@ def open_successor(module: str, token: str, pin: hsm.Secret, labels: list[str]) 
     a CA key to export (a successor already holding a CA of that name is ambiguous)."""
     from pkcs11 import Attribute
 
-    with hsm._user_session(module, token, pin) as session:
+    with hsm.user_session(module, token, pin) as session:
         taken = sorted(
             {label for label in labels if list(session.get_objects({Attribute.LABEL: label}))}
         )
@@ -284,7 +284,7 @@ def private_key_flags(module: str, token: str, pin: hsm.Secret, label: str) -> K
     import pkcs11
     from pkcs11 import Attribute
 
-    with hsm._user_session(module, token, pin) as session:
+    with hsm.user_session(module, token, pin) as session:
         try:
             key = session.get_key(label=label, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
         except pkcs11.NoSuchKey:
@@ -302,7 +302,7 @@ def destroy_key(module: str, token: str, pin: hsm.Secret, label: str) -> bool:
     from pkcs11 import Attribute
 
     found = False
-    with hsm._user_session(module, token, pin, rw=True) as session:
+    with hsm.user_session(module, token, pin, rw=True) as session:
         for obj in list(session.get_objects({Attribute.LABEL: label})):
             obj.destroy()
             found = True

@@ -91,7 +91,7 @@ def _rsa_spki(modulus: bytes, exponent: bytes) -> bytes:
 
 def check_so_pin(module: str, token: str, so_pin: hsm.Secret) -> None:
     """Log the Security Officer in and out again: HsmPinError before anything changes."""
-    with hsm._so_session(module, token, so_pin):
+    with hsm.so_session(module, token, so_pin):
         pass
 
 
@@ -115,7 +115,7 @@ def _wrap_out(
     modulus, exponent = successor_rsa
     step = f"the Security Officer's transport keys in token '{source.token}'"
     try:
-        with hsm._so_session(module, source.token, source.so_pin) as so:
+        with hsm.so_session(module, source.token, source.so_pin) as so:
             # RFC 3647 §5.4.1, §6.2.6: the SO's part of the multi-person control, recorded
             # with the fingerprint of the key the SO trusts (never the PIN).
             note(
@@ -164,7 +164,7 @@ def _wrap_out(
                 },
             )
         note(role="CKU_SO", token=source.token, deactivated=True)
-        with hsm._user_session(module, source.token, source.pin) as user:
+        with hsm.user_session(module, source.token, source.pin) as user:
             # The key holders' part (for a root token: the two officers, RFC 3647 §6.2.2).
             note(
                 role="CKU_USER",
@@ -195,7 +195,7 @@ def _remove_transport(module: str, source: HsmSource, labels: Sequence[str]) -> 
     from pkcs11 import Attribute
 
     try:
-        with hsm._user_session(module, source.token, source.pin, rw=True) as session:
+        with hsm.user_session(module, source.token, source.pin, rw=True) as session:
             for label in labels:
                 for obj in list(session.get_objects({Attribute.LABEL: label})):
                     obj.destroy()
@@ -259,7 +259,7 @@ def transfer_hsm_keys(
     purpose = f"for the transfer to token '{successor}' (RFC 3647 §6.2.6)"
     step = f"the transport key pair in the successor token '{successor}'"
     try:
-        with hsm._user_session(
+        with hsm.user_session(
             successor_module,
             successor,
             successor_pin,

@@ -79,7 +79,7 @@ def prepare_export(
         return _prepare_hsm_transfer(ws, cas, pins, dest)
     pin = dest.user_pin()
     path = dest.module_path(ws)
-    hsm._token(path, dest.token)  # HsmNotFoundError names the tokens present
+    hsm.open_token(path, dest.token)  # HsmNotFoundError names the tokens present
     keys = [(ca.name, ws.path / ca.key_ref, ca.certificate) for ca in cas]
     for name, file, _ in keys:
         if not file.is_file():
@@ -143,7 +143,7 @@ def _check_transferable(
     """Refuse, before anything changes, an export of HSM keys that were not generated
     transferable: those are non-extractable by construction (000 §6.1.1, §6.2.6)."""
     assert ws.hsm is not None
-    hsm._token(ws.hsm.module, export_to)  # HsmNotFoundError names the tokens present
+    hsm.open_token(ws.hsm.module, export_to)  # HsmNotFoundError names the tokens present
     for ca in cas:
         assert ca.hsm_ref is not None
         flags = key_objects.private_key_flags(
@@ -203,7 +203,7 @@ def resume_export(
         )
     pin = dest.user_pin()
     path = dest.module_path(ws)
-    hsm._token(path, dest.token)  # HsmNotFoundError names the tokens present
+    hsm.open_token(path, dest.token)  # HsmNotFoundError names the tokens present
     held = held_keys(path, dest.token, pin, [(ca.name, ca.certificate) for ca in left])
     in_successor = {k.ca for k in held}
     rest = [ca for ca in left if ca.name not in in_successor]
