@@ -671,9 +671,10 @@ def test_revoke_publish_numbers_increase(
 def test_store_migrates_schema_1(tmp_path: Path) -> None:
     """A store written by schema 1 (no revocations, CRLs or audit) opens as the current
     version, migrated in place."""
+    from porthos.store import schema
     from porthos.store import sqlite as S
 
-    v1 = S._SCHEMA.split(S._SCHEMA_V2)[0]
+    v1 = schema.SCHEMA.split(schema.MIGRATION_V2)[0]
     conn = sqlite3.connect(tmp_path / "s.sqlite")
     conn.executescript(v1)
     conn.executemany(
@@ -683,7 +684,7 @@ def test_store_migrates_schema_1(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = S.Store.open(tmp_path / "s.sqlite")
-    assert store.meta("schema_version") == str(S.SCHEMA_VERSION)
+    assert store.meta("schema_version") == str(schema.SCHEMA_VERSION)
     assert store.revocations("x") == []
     assert store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 0
     store.close()

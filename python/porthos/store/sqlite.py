@@ -17,167 +17,23 @@ from typing import Final, NamedTuple
 
 from porthos.exceptions import StoreError
 from porthos.store import writeback
+from porthos.store.schema import (
+    MIGRATION_V2,
+    MIGRATION_V3,
+    MIGRATION_V4,
+    MIGRATION_V5,
+    PAGE_SIZE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    WAL_CHECKPOINT_BYTES,
+    statements,
+)
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
-
-SCHEMA_VERSION = 5
 
 # Bulk inserts of at least this many certificates hint the kernel to start writing
 # the WAL back (writeback.py); ~1.2 KB of WAL a row, so 256 rows are ~300 KB.
 WRITEBACK_ROWS = 256
-
-# Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
-# place, in one transaction, when it is opened.
-_SCHEMA_V2 = """
-CREATE TABLE revocations (
-    ca_name         TEXT NOT NULL REFERENCES cas(name),
-    serial_hex      TEXT NOT NULL,
-    revoked_at      INTEGER NOT NULL,
-    reason          INTEGER,
-    invalidity_date INTEGER,
-    UNIQUE (ca_name, serial_hex)
-);
-CREATE TABLE crl_numbers (
-    ca_name     TEXT PRIMARY KEY REFERENCES cas(name),
-    last_number INTEGER NOT NULL
-);
-CREATE TABLE crls (
-    ca_name     TEXT NOT NULL REFERENCES cas(name),
-    number      INTEGER NOT NULL,
-    this_update INTEGER NOT NULL,
-    entries     INTEGER NOT NULL,
-    UNIQUE (ca_name, number)
-);
-"""
-
-# Version 3: what each issued CRL number covers, so that delta CRLs can be built from
-# the store. Revocations are only ever added (rowids grow), so the set a CRL listed
-# is "this CA's revocations with rowid <= revocations_upto": one integer per CRL
-# instead of a copy of its entries. kind: 'full', 'delta' or 'shards'. Rows written
-# by version 2 have revocations_upto NULL (unknown: never used as a delta base).
-_SCHEMA_V3 = """
-ALTER TABLE crls ADD COLUMN kind TEXT NOT NULL DEFAULT 'full';
-ALTER TABLE crls ADD COLUMN revocations_upto INTEGER;
-"""
-
-# Version 4 (issue 6, the RA and lifecycle): the audit trail, the RA's registries, CA
-# generations and scheduled revocations. Everything the lifecycle needs lives here, in
-# one migration, so every part of it shares one transaction model.
-_SCHEMA_V4 = """
-ALTER TABLE certificates ADD COLUMN spki_sha256 BLOB;
-CREATE INDEX certificates_subject ON certificates (subject);
-CREATE INDEX certificates_spki ON certificates (spki_sha256);
-ALTER TABLE cas ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE cas ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
-ALTER TABLE revocations ADD COLUMN requested_by TEXT;
-CREATE TABLE audit (
-    seq     INTEGER PRIMARY KEY,
-    time    INTEGER NOT NULL,
-    actor   TEXT NOT NULL,
-    event   TEXT NOT NULL,
-    subject TEXT,
-    serial  TEXT,
-    outcome TEXT NOT NULL,
-    details TEXT NOT NULL,
-    prev    TEXT NOT NULL,
-    hash    TEXT NOT NULL
-);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
-CREATE TABLE manufacturers (
-    name          TEXT PRIMARY KEY,
-    root_der      BLOB NOT NULL,
-    issuing_der   BLOB NOT NULL,
-    acceptable_dns TEXT NOT NULL,
-    chip_id_attr  TEXT NOT NULL,
-    added_at      INTEGER NOT NULL
-);
-CREATE TABLE chip_allowlist (
-    chip_id  TEXT PRIMARY KEY,
-    added_at INTEGER NOT NULL
-);
-CREATE TABLE transactions (
-    id          TEXT PRIMARY KEY,
-    csr_sha256  BLOB NOT NULL,
-    agent       TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    used_at     INTEGER
-);
-CREATE TABLE aors (
-    name     TEXT NOT NULL,
-    domain   TEXT NOT NULL,
-    added_at INTEGER NOT NULL,
-    UNIQUE (name, domain)
-);
-CREATE TABLE scheduled_revocations (
-    ca_name      TEXT NOT NULL REFERENCES cas(name),
-    serial_hex   TEXT NOT NULL,
-    reason       INTEGER,
-    due_at       INTEGER NOT NULL,
-    requested_by TEXT NOT NULL,
-    created_at   INTEGER NOT NULL,
-    done_at      INTEGER,
-    UNIQUE (ca_name, serial_hex)
-)
-"""
-
-# Version 5: drop the SPKI-hash index of version 4. Nothing looks certificates up by
-# key (the unique-names rule of RFC 3647 §3.1 goes through the subject index and compares
-# the key hashes of the few rows it finds), and a random-order index costs every
-# issuance ~5 µs a certificate (10,000 rows: 0.05 s of SQLite time in the batch).
-_SCHEMA_V5 = """
-DROP INDEX IF EXISTS certificates_spki
-"""
-
-_SCHEMA = (
-    """
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE cas (
-    name        TEXT PRIMARY KEY,
-    env         TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    certificate BLOB NOT NULL,
-    key_ref     TEXT NOT NULL,
-    key_type    TEXT NOT NULL,
-    parent      TEXT NOT NULL REFERENCES cas(name),
-    created_at  INTEGER NOT NULL
-);
-CREATE TABLE certificates (
-    ca_name    TEXT NOT NULL REFERENCES cas(name),
-    serial_hex TEXT NOT NULL,
-    subject    TEXT NOT NULL,
-    profile    TEXT NOT NULL,
-    not_before INTEGER NOT NULL,
-    not_after  INTEGER NOT NULL,
-    der        BLOB NOT NULL,
-    issued_at  INTEGER NOT NULL,
-    UNIQUE (ca_name, serial_hex)
-);
-CREATE INDEX certificates_profile ON certificates (ca_name, profile);
-"""
-    + _SCHEMA_V2
-    + _SCHEMA_V3
-    + ";"
-    + _SCHEMA_V4
-    + ";"
-    + _SCHEMA_V5
-)
-
-
-#: Page size of a new store. A certificate row is ~0.8 KiB (DER, subject, serial) plus
-#: its index entries, so 4 KiB pages (SQLite's default) hold only a handful: a 10,000
-#: certificate batch measured 70 ms of inserts + 30 ms of COMMIT (WAL write and
-#: checkpoint) with 4 KiB pages and 60 + 20 ms with 16 KiB (benches/store_commit.py):
-#: a quarter of the pages, frames and B-tree splits for the same bytes.
-PAGE_SIZE = 16384
-#: WAL size at which a commit checkpoints: SQLite's default (1,000 pages of 4 KiB).
-WAL_CHECKPOINT_BYTES = 4096 * 1000
 
 
 class CertificateRow(NamedTuple):
@@ -219,20 +75,6 @@ class CaRow:
     key_type: str
     parent: str
     created_at: int
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a schema script into statements; a trigger body (BEGIN ... END) keeps its
-    inner ';'. sqlite3.complete_statement decides where a statement ends."""
-    buf = ""
-    for part in script.split(";"):
-        buf += part + ";"
-        if sqlite3.complete_statement(buf):
-            if buf.strip(" \n;"):
-                yield buf.strip()
-            buf = ""
-    if buf.strip(" \n;"):
-        yield buf.strip()
 
 
 class Store:
@@ -323,7 +165,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             # executescript() would COMMIT first; plain execute keeps one transaction.
-            for statement in _statements(_SCHEMA):
+            for statement in statements(SCHEMA):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -355,16 +197,16 @@ class Store:
             raise StoreError(f"{path} is not a porthos store: {exc}") from None
         store = cls(conn, path)
         if version == "1":
-            store._migrate(_SCHEMA_V2, 2)
+            store._migrate(MIGRATION_V2, 2)
             version = store.meta("schema_version")
         if version == "2":
-            store._migrate(_SCHEMA_V3, 3)
+            store._migrate(MIGRATION_V3, 3)
             version = store.meta("schema_version")
         if version == "3":
-            store._migrate(_SCHEMA_V4, 4)
+            store._migrate(MIGRATION_V4, 4)
             version = store.meta("schema_version")
         if version == "4":
-            store._migrate(_SCHEMA_V5, 5)
+            store._migrate(MIGRATION_V5, 5)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
@@ -375,7 +217,7 @@ class Store:
 
     def _migrate(self, schema: str, to: int) -> None:
         with self.transaction() as conn:
-            for statement in _statements(schema):
+            for statement in statements(schema):
                 conn.execute(statement)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),))
 
@@ -569,25 +411,6 @@ class Store:
         ).fetchall()
         return [(str(a), int(b), c, d) for a, b, c, d in rows]
 
-    def crl_record(self, ca_name: str, number: int) -> tuple[str, int, int | None, int] | None:
-        """(kind, this_update, revocations_upto, entries) of an allocated CRL number."""
-        row = self._conn.execute(
-            "SELECT kind, this_update, revocations_upto, entries FROM crls"
-            " WHERE ca_name = ? AND number = ?",
-            (ca_name, number),
-        ).fetchone()
-        return None if row is None else (str(row[0]), int(row[1]), row[2], int(row[3]))
-
-    def last_full_crl(self, ca_name: str) -> tuple[int, int] | None:
-        """(number, revocations_upto) of the CA's newest full CRL whose coverage is
-        known: the base a delta CRL refers to (RFC 5280 §5.2.4)."""
-        row = self._conn.execute(
-            "SELECT number, revocations_upto FROM crls WHERE ca_name = ? AND kind = 'full'"
-            " AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
-            (ca_name,),
-        ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
-
     def next_crl_number(
         self,
         ca_name: str,
@@ -600,7 +423,7 @@ class Store:
         """Allocate ``count`` consecutive CRL numbers for a CA and commit them before
         returning the first (RFC 5280 §5.2.3: monotonically increasing; a crash after
         this call skips numbers, it never reuses one). In the same transaction the
-        numbers record which revocations exist now (``crl_record``): build the CRL
+        numbers record which revocations exist now (store/revocations.py reads them): build the CRL
         from ``revocations(ca, upto=...)`` so that it lists exactly that set."""
         if kind not in ("full", "delta", "shards"):
             raise StoreError(f"unknown CRL kind {kind!r}")

@@ -1,0 +1,178 @@
+"""The store's schema: the tables of the current version, the migrations from every
+earlier one (applied in place, in one transaction, when a store is opened), and the
+page and WAL settings of a new store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+SCHEMA_VERSION = 5
+
+
+# Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
+# place, in one transaction, when it is opened.
+MIGRATION_V2 = """
+CREATE TABLE revocations (
+    ca_name         TEXT NOT NULL REFERENCES cas(name),
+    serial_hex      TEXT NOT NULL,
+    revoked_at      INTEGER NOT NULL,
+    reason          INTEGER,
+    invalidity_date INTEGER,
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE TABLE crl_numbers (
+    ca_name     TEXT PRIMARY KEY REFERENCES cas(name),
+    last_number INTEGER NOT NULL
+);
+CREATE TABLE crls (
+    ca_name     TEXT NOT NULL REFERENCES cas(name),
+    number      INTEGER NOT NULL,
+    this_update INTEGER NOT NULL,
+    entries     INTEGER NOT NULL,
+    UNIQUE (ca_name, number)
+);
+"""
+
+# Version 3: what each issued CRL number covers, so that delta CRLs can be built from
+# the store. Revocations are only ever added (rowids grow), so the set a CRL listed
+# is "this CA's revocations with rowid <= revocations_upto": one integer per CRL
+# instead of a copy of its entries. kind: 'full', 'delta' or 'shards'. Rows written
+# by version 2 have revocations_upto NULL (unknown: never used as a delta base).
+MIGRATION_V3 = """
+ALTER TABLE crls ADD COLUMN kind TEXT NOT NULL DEFAULT 'full';
+ALTER TABLE crls ADD COLUMN revocations_upto INTEGER;
+"""
+
+# Version 4 (issue 6, the RA and lifecycle): the audit trail, the RA's registries, CA
+# generations and scheduled revocations. Everything the lifecycle needs lives here, in
+# one migration, so every part of it shares one transaction model.
+MIGRATION_V4 = """
+ALTER TABLE certificates ADD COLUMN spki_sha256 BLOB;
+CREATE INDEX certificates_subject ON certificates (subject);
+CREATE INDEX certificates_spki ON certificates (spki_sha256);
+ALTER TABLE cas ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE cas ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE revocations ADD COLUMN requested_by TEXT;
+CREATE TABLE audit (
+    seq     INTEGER PRIMARY KEY,
+    time    INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    event   TEXT NOT NULL,
+    subject TEXT,
+    serial  TEXT,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev    TEXT NOT NULL,
+    hash    TEXT NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only (000 5.4)'); END;
+CREATE TABLE manufacturers (
+    name          TEXT PRIMARY KEY,
+    root_der      BLOB NOT NULL,
+    issuing_der   BLOB NOT NULL,
+    acceptable_dns TEXT NOT NULL,
+    chip_id_attr  TEXT NOT NULL,
+    added_at      INTEGER NOT NULL
+);
+CREATE TABLE chip_allowlist (
+    chip_id  TEXT PRIMARY KEY,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE transactions (
+    id          TEXT PRIMARY KEY,
+    csr_sha256  BLOB NOT NULL,
+    agent       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);
+CREATE TABLE aors (
+    name     TEXT NOT NULL,
+    domain   TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    UNIQUE (name, domain)
+);
+CREATE TABLE scheduled_revocations (
+    ca_name      TEXT NOT NULL REFERENCES cas(name),
+    serial_hex   TEXT NOT NULL,
+    reason       INTEGER,
+    due_at       INTEGER NOT NULL,
+    requested_by TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    done_at      INTEGER,
+    UNIQUE (ca_name, serial_hex)
+)
+"""
+
+# Version 5: drop the SPKI-hash index of version 4. Nothing looks certificates up by
+# key (the unique-names rule of RFC 3647 §3.1 goes through the subject index and compares
+# the key hashes of the few rows it finds), and a random-order index costs every
+# issuance ~5 µs a certificate (10,000 rows: 0.05 s of SQLite time in the batch).
+MIGRATION_V5 = """
+DROP INDEX IF EXISTS certificates_spki
+"""
+
+SCHEMA = (
+    """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE cas (
+    name        TEXT PRIMARY KEY,
+    env         TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    certificate BLOB NOT NULL,
+    key_ref     TEXT NOT NULL,
+    key_type    TEXT NOT NULL,
+    parent      TEXT NOT NULL REFERENCES cas(name),
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE certificates (
+    ca_name    TEXT NOT NULL REFERENCES cas(name),
+    serial_hex TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after  INTEGER NOT NULL,
+    der        BLOB NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE INDEX certificates_profile ON certificates (ca_name, profile);
+"""
+    + MIGRATION_V2
+    + MIGRATION_V3
+    + ";"
+    + MIGRATION_V4
+    + ";"
+    + MIGRATION_V5
+)
+
+
+#: Page size of a new store. A certificate row is ~0.8 KiB (DER, subject, serial) plus
+#: its index entries, so 4 KiB pages (SQLite's default) hold only a handful: a 10,000
+#: certificate batch measured 70 ms of inserts + 30 ms of COMMIT (WAL write and
+#: checkpoint) with 4 KiB pages and 60 + 20 ms with 16 KiB (benches/store_commit.py):
+#: a quarter of the pages, frames and B-tree splits for the same bytes.
+PAGE_SIZE = 16384
+#: WAL size at which a commit checkpoints: SQLite's default (1,000 pages of 4 KiB).
+WAL_CHECKPOINT_BYTES = 4096 * 1000
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split a schema script into statements; a trigger body (BEGIN ... END) keeps its
+    inner ';'. sqlite3.complete_statement decides where a statement ends."""
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf.strip()
+            buf = ""
+    if buf.strip(" \n;"):
+        yield buf.strip()
