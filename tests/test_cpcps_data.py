@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from error_codes import raises_code
 from porthos.cpcps.loader import build_profile_set, load_profile_set
 from porthos.cpcps.profiles import (
     Duration,
@@ -194,7 +195,8 @@ def test_generation_value(pattern: str, value: str, generation: int, expected: s
 
 
 def test_generation_value_refuses_generation_0() -> None:
-    with pytest.raises(ProfileError, match="count from 1"):
+    # The message must name the field path (validation at load, with paths).
+    with raises_code(ProfileError, "profile", match="count from 1"):
         generation_value("{base}-{generation}", "root-ca-1", 0)
 
 
@@ -387,7 +389,8 @@ def test_invalid_lifecycle_data_fails_at_load_with_its_path(
     doc = _bundled()
     build_profile_set(copy.deepcopy(doc), "prod")  # the unmodified document is valid
     _set(doc, path, value)
-    with pytest.raises(ProfileError, match="^" + message):
+    # The message must name the field path (validation at load, with paths).
+    with raises_code(ProfileError, "profile", match="^" + message):
         build_profile_set(doc, "prod")
 
 
@@ -456,9 +459,11 @@ def test_two_tier_loads_from_a_path() -> None:
         ps = load_profile_set(given, "prod")
         assert ps.name == "two-tier"
         assert ps.source == str(TWO_TIER)
-    with pytest.raises(ProfileError, match=r"^envs: no environment 'nonprod'"):
+    # The message must name the field path (validation at load, with paths).
+    with raises_code(ProfileError, "profile", match=r"^envs: no environment 'nonprod'"):
         load_profile_set(TWO_TIER, "nonprod")
-    with pytest.raises(ProfileError, match="cannot read profile set"):
+    # The message must name the field path (validation at load, with paths).
+    with raises_code(ProfileError, "profile", match="cannot read profile set"):
         load_profile_set(TWO_TIER.with_name("missing.toml"))
 
 
