@@ -121,9 +121,7 @@ def verify_cmd(
             result = audit.verify(store)
             where = str(workdir)
             if head is not None:
-                heads = {
-                    int(s): str(h) for s, h in store.conn.execute("SELECT seq, hash FROM audit")
-                }
+                heads = audit.chain_values(store)
     problem = result.problem
     if result.ok and head is not None:
         problem = _check_head(result, heads, head)

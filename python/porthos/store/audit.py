@@ -35,6 +35,7 @@ from porthos.exceptions import AuditError
 from porthos.store.sqlite import Store
 
 __all__ = [
+    "chain_values",
     "GENESIS",
     "AuditRecord",
     "Details",
@@ -350,6 +351,12 @@ def _verify_rows(rows: Iterator[Row] | list[Row]) -> VerifyResult:
         prev = str(value)
         expected_seq += 1
     return VerifyResult(True, count, None, "", prev)
+
+
+def chain_values(store: Store) -> dict[int, str]:
+    """Every record's chain value by sequence number: what ``audit verify --head``
+    compares with a head written down earlier."""
+    return {int(s): str(h) for s, h in store.conn.execute("SELECT seq, hash FROM audit")}
 
 
 def verify(store: Store) -> VerifyResult:
