@@ -375,3 +375,11 @@ def test_ra_procedure_without_a_profile_is_refused(wsdir: Path, tmp_path: Path) 
     )  # fmt: skip
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "no profile checked by trusted-agent" in flat(r)
+    # Nor by transaction-ID (Porthos: its standard assurance profiles): registering a
+    # CSR for one is refused.
+    assert "transaction-id" not in procedures
+    r = run(
+        "ra", "register-csr", "-w", str(wsdir), "--csr", str(tmp_path / "u.pem"), "--agent", "bob"
+    )
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "no profile checked by transaction-id" in flat(r)

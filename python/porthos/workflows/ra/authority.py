@@ -95,7 +95,9 @@ class RegistrationAuthority(RaContext):
         *,
         now: int | None = None,
     ) -> str:
-        """Register a CSR, get back its single-use transaction-ID (000 §3.2.3.2)."""
+        """Register a CSR, get back its single-use transaction-ID (000 §3.2.3.2).
+        Refused when the CP/CPS checks no profile by transaction-ID."""
+        self.profile(None, "transaction-id")
         if ttl is None:
             ttl = self.workspace.profile_set.ra.transaction_ttl.seconds
         return standard_assurance.register_csr(self, csr, agent, ttl, now_or(now))
