@@ -17,13 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from interop import to_pem
 from porthos.cli.main import main
-from porthos.workspace.generations import generation_name
+from porthos.cpcps.loader import load_profile_set
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
 
 GEN1 = ("root-ca-1", "ha-device-ca-1", "sa-device-ca-1", "infrastructure-ca-1", "user-ca-1")
-GEN2 = tuple(generation_name(n, 2) for n in GEN1)
+GEN2 = tuple(load_profile_set("porthos", "prod").generations.ca_name(n, 2) for n in GEN1)
 
 
 def cli(args: Sequence[str]) -> tuple[int, str]:

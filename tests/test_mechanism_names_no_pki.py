@@ -39,6 +39,22 @@ def _bundled_names() -> set[str]:
     return names
 
 
+TEST_CPCPS = Path(__file__).resolve().parent / "cpcps"
+
+
+def _test_cpcps_names() -> set[str]:
+    """The profile and CA names of every CP/CPS under tests/cpcps/: test fixtures, so
+    no module of porthos, at any layer, may name one (issue 15)."""
+    import tomllib
+
+    names: set[str] = set()
+    for toml in sorted(TEST_CPCPS.glob("*.toml")):
+        for env in tomllib.loads(toml.read_text("utf-8"))["envs"]:
+            ps = load_profile_set(str(toml), env)
+            names |= set(ps.profiles) | set(ps.cas)
+    return names
+
+
 def _texts(path: Path) -> list[tuple[int, str, str]]:
     """(line, kind, text) of every string literal and comment of a module."""
     out = []
@@ -60,20 +76,43 @@ def test_the_bundled_names_are_found() -> None:
     assert {"ha-device", "sa-device", "root-ca-1", "user-ca-1"} <= names
 
 
-def test_mechanism_does_not_name_a_pki() -> None:
-    names = sorted(_bundled_names(), key=len, reverse=True)
-    alternatives = "|".join(map(re.escape, names))
+def _naming(modules: list[Path], names: set[str]) -> list[str]:
+    """``path:line: kind names 'x'`` for every string or comment of ``modules`` that
+    names one of ``names``."""
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
     word = re.compile(r"(?<![A-Za-z0-9_-])(" + alternatives + r")(?![A-Za-z0-9_-])")
     found = []
-    for path in _modules():
+    for path in modules:
         rel = path.relative_to(PACKAGE.parent)
         for line, kind, text in _texts(path):
             for m in word.finditer(text):
                 # A bare word like "user" is a PKI name only as a whole string literal.
                 if "-" in m.group(1) or (kind == "string" and text.strip("\"'") == m.group(1)):
                     found.append(f"{rel}:{line}: {kind} names {m.group(1)!r}")
+    return found
+
+
+def test_mechanism_does_not_name_a_pki() -> None:
+    found = _naming(_modules(), _bundled_names())
+    for path in _modules():
+        rel = path.relative_to(PACKAGE.parent)
+        for line, kind, text in _texts(path):
             if DOCUMENT_CITATION.search(text):
                 found.append(f"{rel}:{line}: {kind} cites a CP/CPS document section")
+    assert not found, "\n".join(found)
+
+
+def test_the_test_cpcps_names_are_found() -> None:
+    # The two-tier fixture: its CAs and its profile (a name Porthos uses too).
+    assert {"tt-root-g1", "tt-issuing-g1", "tls-server"} <= _test_cpcps_names()
+
+
+def test_no_module_names_a_test_cpcps() -> None:
+    # Every module of the package, cli/ and cpcps/ included: the second CP/CPS runs end
+    # to end (tests/test_two_tier.py) with nothing in porthos knowing its names.
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 50
+    found = _naming(modules, _test_cpcps_names())
     assert not found, "\n".join(found)
 
 

@@ -30,12 +30,18 @@ from porthos.exceptions import BatchArgumentError, RegistrationError
 from porthos.status import IssueStatus
 from porthos.store import audit
 from porthos.workflows import revocation
-from porthos.workflows.ra import RegistrationAuthority, rekey_window
+from porthos.workflows.ra import RegistrationAuthority
 from porthos.workspace.workspace import Workspace
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM
 DAY = 86400
+
+
+def _rekey_window(ws: Workspace, not_after: int) -> tuple[int, int]:
+    """The type A re-key window the workspace's CP/CPS gives a certificate."""
+    assert ws.profile_set.rekey is not None
+    return ws.profile_set.rekey.window(not_after)
 
 
 def run(*args: str) -> Result:
@@ -467,7 +473,7 @@ def test_rekey_inside_window_keeps_subject_and_passes_unique_names(
     # Issued 8 months ago: 13-month validity, so it expires in ~5 months, inside the
     # 6-month renewal window.
     old = _sa_cert(ws, old_key, device, policy.add_months(now, -8))
-    opens, closes = rekey_window(int(old.not_valid_after_utc.timestamp()))
+    opens, closes = _rekey_window(ws, int(old.not_valid_after_utc.timestamp()))
     assert opens < now < closes
     new_csr = _csr(new_key, CN=device)
 
@@ -544,7 +550,7 @@ def test_rekey_past_grace_period_refused(wsdir: Path, ws: Workspace, tmp_path: P
     # Expired 5 years and 1 month ago.
     issued = policy.add_months(now, -(13 + 60 + 1))
     old = _sa_cert(ws, old_key, device, issued)
-    assert rekey_window(int(old.not_valid_after_utc.timestamp()))[1] < now
+    assert _rekey_window(ws, int(old.not_valid_after_utc.timestamp()))[1] < now
     r = _rekey(wsdir, tmp_path, _csr(_key(), CN=device), old, old_key)
     assert r.exit_code == 2
     assert "5 years after expiry" in flat(r) and "type B" in flat(r)

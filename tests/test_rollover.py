@@ -29,7 +29,7 @@ from interop import assert_pkilint_clean
 from porthos.exceptions import LifecycleError
 from porthos.store import audit
 from porthos.workflows import crl_publication, revocation
-from porthos.workflows.rollover import LINK_PROFILE, rollover
+from porthos.workflows.rollover import rollover
 from porthos.workspace.generations import derive_generation
 from porthos.workspace.workspace import Workspace
 
@@ -101,10 +101,10 @@ def _uris(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 def test_generation_is_derived_from_the_profile_set() -> None:
     import tomllib
 
-    from porthos.cpcps.loader import profile_set_text
+    from porthos.cpcps.loader import load_profile_set, profile_set_text
 
     doc = tomllib.loads(profile_set_text("porthos")[0])
-    gen2 = derive_generation(doc, 2)
+    gen2 = derive_generation(doc, 2, load_profile_set("porthos", "prod").generations)
     assert list(gen2["cas"]) == list(GEN2)
     ha = gen2["cas"]["ha-device-ca-2"]
     assert ha["issuer"] == "root-ca-2"
@@ -134,7 +134,7 @@ def test_rollover_creates_generation_2_and_retires_generation_1(rolled: Rolled) 
         assert rows == [(n, 1, "retired") for n in GEN1] + [(n, 2, "active") for n in GEN2]
         links = w.store.conn.execute(
             "SELECT ca_name FROM certificates WHERE profile = ? ORDER BY ca_name",
-            (LINK_PROFILE,),
+            (w.profile_set.generations.link_profile,),
         ).fetchall()
         assert links == [("root-ca-1",), ("root-ca-2",)]
         events = [r.event for r in audit.records(w.store)]

@@ -63,20 +63,21 @@ class _CsrMaker:
         return csr.public_bytes(serialization.Encoding.DER)
 
 
-def _demo_subject(profile: str, i: int) -> tuple[list[tuple[str, str]], str]:
-    if profile == "ha-device":
+def _demo_subject(rule: str, i: int) -> tuple[list[tuple[str, str]], str]:
+    """A subject (and key type) the profile's subject rule accepts, by rule name."""
+    if rule == "uuid":
         return [("CN", str(uuid.uuid4()))], "ec-p256"
-    if profile == "sa-device":
+    if rule == "sa-device":
         attrs = [("O", "ignored by policy"), ("CN", str(uuid.uuid4()))]
         if i % 2:
             attrs.insert(1, ("OU", f"realm-{i % 5}"))
             attrs.append(("serialNumber", f"SN{i:08d}"))
         return attrs, "ec-p256"
-    if profile == "tls-client":
+    if rule == "fqdn-application":
         return [("CN", f"host{i}.porthos.example:agent")], "ec-p256"
-    if profile == "tls-server":
+    if rule == "fqdn":
         return [("CN", f"host{i}.svc.porthos.example")], "ec-p256"
-    if profile == "user":
+    if rule == "user-name":
         return [("CN", f"user{i:06d}")], "ec-p256"
     return [("CN", secrets.token_hex(32))], "rsa-2048"
 
@@ -140,11 +141,13 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
             batches: dict[str, list[bytes]] = {}
             for k, name in enumerate(profiles):
                 share = count // len(profiles) + (1 if k < count % len(profiles) else 0)
-                batches[name] = [maker.make(*_demo_subject(name, i)) for i in range(share)]
+                rule = ws.profile_set.profiles[name].subject_rule
+                batches[name] = [maker.make(*_demo_subject(rule, i)) for i in range(share)]
             # Deliberately bad requests, one per rejection kind.
             batches["ha-device"].append(maker.make([("CN", str(uuid.uuid4()))], "ec-p384"))
             batches["ha-device"].append(maker.make([("CN", "not-a-uuid")]))
-            batches["tls-server"].append(
+            fqdn = next(n for n in profiles if ws.profile_set.profiles[n].subject_rule == "fqdn")
+            batches[fqdn].append(
                 _flip_signature(maker.make([("CN", "forged.svc.porthos.example")]))
             )
             batches["user"].append(b"\x30\x03\x02\x01")  # truncated DER

@@ -23,10 +23,24 @@ if TYPE_CHECKING:
 
 __all__ = ["issue"]
 
+#: The command of each RA procedure (the generic procedure names a CP/CPS gives a
+#: profile's ``identity_check``); `porthos issue` without RA input names it.
+RA_COMMAND_FOR_PROCEDURE = {
+    "dmc": "porthos ra issue-ha",
+    "transaction-id": "porthos ra register-csr + porthos issue --transaction-id",
+    "aor": "porthos ra issue-infra --aor",
+    "trusted-agent": "porthos ra issue-user --agent",
+}
+
 
 @click.command()
 @WORKDIR
-@click.option("--profile", "-p", required=True, help="Certificate profile, e.g. ha-device.")
+@click.option(
+    "--profile",
+    "-p",
+    required=True,
+    help="Certificate profile of the CP/CPS (porthos show lists them).",
+)
 @click.option(
     "--csr",
     "csr_file",
@@ -96,6 +110,8 @@ def issue(
 
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         ca = ws.ca_for_profile(profile)
+        prof = ws.profile_set.profiles.get(profile)
+        identity_check = None if prof is None else prof.identity_check
         started = time.perf_counter()
         if transaction_id is not None or transactions_file is not None:
             result = _issue_with_transaction_ids(
@@ -112,13 +128,12 @@ def issue(
             )
         seconds = time.perf_counter() - started
     if transaction_id is None and transactions_file is None:
-        from porthos.workflows.ra import RA_COMMAND_FOR_PROFILE
-
-        command = RA_COMMAND_FOR_PROFILE.get(profile)
-        if command is not None:
+        check = identity_check
+        command = None if check is None else RA_COMMAND_FOR_PROCEDURE.get(check.procedure)
+        if check is not None and command is not None:
             get_console().print(
                 f"[dim]note: issued without the RA's identity check; for profile {profile} "
-                f"the CP/CPS check is `{command}` (000 §3.2.3)[/]"
+                f"the CP/CPS check is `{command}` (§{check.section})[/]"
             )
     report_batch(ctx, result, out_file, report_file, seconds)
 

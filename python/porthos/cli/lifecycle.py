@@ -39,9 +39,8 @@ __all__ = ["due", "publish", "revoke"]
 @click.option(
     "--reason",
     required=True,
-    help="RFC 5280 §5.3.1 reason: unspecified, keyCompromise, cACompromise, "
-    "affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn "
-    "(certificateHold, removeFromCRL, aACompromise are refused).",
+    help="RFC 5280 §5.3.1 reason, by name or code; the CP/CPS of the workspace says "
+    "which it allows for subscriber and for CA certificates (others are refused).",
 )
 @click.option(
     "--requester",
@@ -101,9 +100,9 @@ def revoke(
 @NOW_OPTION
 @errors_exit_2
 def due(workdir: Path, as_json: bool, show_all: bool, now: int | None) -> None:
-    """What is due (000 §4.9.7): the root's CRL every year, the issuing CAs' every 14
-    days, a CA's CRL after a revocation, and scheduled revocations whose grace period
-    ended (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
+    """What is due (§4.9.7): each CA's CRL every crl.period of its CP/CPS entry, a CA's
+    CRL after a revocation, and scheduled revocations whose grace period ended
+    (§4.9.4). Exit 0 either way; `porthos crl publish` issues what is due."""
     from porthos.workflows import crl_schedule
     from porthos.workspace.workspace import Workspace
 

@@ -122,13 +122,17 @@ def allow_chips(workdir: Path, chip_file: Path) -> None:
 @click.option("--csr", "csr_file", required=True, type=_INFILE, help="One CSR, PEM or DER.")
 @click.option("--agent", required=True, help="The trusted agent registering it.")
 @click.option(
-    "--ttl-hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True
+    "--ttl-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Lifetime of the transaction-ID [default: the CP/CPS's ra.transaction_ttl].",
 )
 @errors_exit_2
-def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float) -> None:
+def register_csr(workdir: Path, csr_file: Path, agent: str, ttl_hours: float | None) -> None:
     """Register a CSR; print its transaction-ID (000 §3.2.3.2) on stdout."""
+    ttl = None if ttl_hours is None else int(ttl_hours * 3600)
     with _ra(workdir) as r:
-        tid = r.register_csr(csr_file.read_bytes(), agent, int(ttl_hours * 3600))
+        tid = r.register_csr(csr_file.read_bytes(), agent, ttl)
     click.echo(tid)
 
 
@@ -154,7 +158,12 @@ def add_aor(workdir: Path, name: str, domains: tuple[str, ...]) -> None:
     type=_INFILE,
     help="CMS SignedData (DER) over a CSR, signed with the DMC key (repeatable).",
 )
-@click.option("--profile", "-p", default="ha-device", show_default=True)
+@click.option(
+    "--profile",
+    "-p",
+    default=None,
+    help="A profile the CP/CPS checks by DMC [default: the first one].",
+)
 @_OUT
 @_REPORT
 @_THREADS
@@ -165,7 +174,7 @@ def issue_ha(
     ctx: click.Context,
     workdir: Path,
     cms_files: tuple[Path, ...],
-    profile: str,
+    profile: str | None,
     out_file: Path,
     report_file: Path | None,
     threads: int | None,
@@ -181,7 +190,7 @@ def issue_ha(
 
 @ra.command("issue-infra")
 @WORKDIR
-@click.option("--profile", "-p", required=True, help="tls-server or tls-client.")
+@click.option("--profile", "-p", required=True, help="A profile the CP/CPS checks by AOR.")
 @click.option("--csr", "csr_file", required=True, type=_INFILE, help="PEM bundle or DER CSR.")
 @click.option("--aor", required=True, help="The AOR passing the requests on.")
 @_OUT
@@ -259,7 +268,7 @@ def issue_user(
     "--grace-days",
     type=click.FloatRange(min=0),
     default=None,
-    help="Grace period of an early re-key [default: 14].",
+    help="Grace period of an early re-key [default: the CP/CPS's rekey.early.revocation_grace].",
 )
 @_PIN
 @errors_exit_2
@@ -272,9 +281,7 @@ def rekey(
     pin_file: Path | None,
 ) -> None:
     """Type A re-key (000 §4.7.3): a new certificate for the same subject."""
-    from porthos.workflows.ra import DEFAULT_REKEY_GRACE
-
-    grace = DEFAULT_REKEY_GRACE if grace_days is None else int(grace_days * 86400)
+    grace = None if grace_days is None else int(grace_days * 86400)
     with _ra(workdir, pin_file, sign=True) as r:
         result = r.rekey(cms_file.read_bytes(), early=early, grace=grace)
     out_file.write_text(result.pem(), encoding="ascii")

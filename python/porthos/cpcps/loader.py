@@ -3,7 +3,7 @@ certificate profiles that can write the template spec JSON of docs/template-spec
 
 Validation happens here, at load (as Boulder does with its profiles): a bad profile
 raises ProfileError naming the field path, e.g.
-``profiles.tls-server.extensions[4].usages[2]: unknown key usage 'crl_sgn'``; nothing is
+``profiles.web.extensions[4].usages[2]: unknown key usage 'crl_sgn'``; nothing is
 left to fail at issuance.
 
 A profile set is one CP/CPS as data: besides the certificate profiles (§7.1 of an RFC

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from porthos.exceptions import LifecycleError
 from porthos.issuance.crl import Progress
 from porthos.store import revocations
-from porthos.workflows.crl_schedule import crl_targets, crl_validity, kept_cas
+from porthos.workflows.crl_schedule import crl_next_update, crl_targets, kept_cas
 from porthos.workflows.revocation import process_scheduled
 from porthos.workspace import publication
 from porthos.workspace.publication import Published
@@ -79,7 +79,7 @@ def _publish_full(
         signer,
         kind="full",
         this_update=now,
-        next_update=now + crl_validity(ca),
+        next_update=crl_next_update(ca, now),
         urls=crl_urls(ws, ca.name),
         actor=actor,
     )
@@ -109,7 +109,7 @@ def publish_deltas(
             ca.signer,
             kind="delta",
             this_update=now,
-            next_update=now + crl_validity(ca),
+            next_update=crl_next_update(ca, now),
             actor=actor,
             progress=progress,
         )

@@ -1,10 +1,11 @@
-"""The CRL schedule (000 §4.9.7): which CAs' CRLs are due, and why.
+"""The CRL schedule (RFC 3647 §4.9.7): which CAs' CRLs are due, and why.
 
-:func:`due` says which CRLs are due: the root every year (its CRL is valid two years),
-the issuing CAs every 14 days (valid 28 days), any CA right after a revocation of a
-certificate it issued (§4.9.7), and any CA with a scheduled revocation whose time has
-come (§4.9.4). It decides nothing and writes nothing: it reads the store.
-:func:`crl_validity` is the nextUpdate every published CRL gets (§7.2).
+:func:`due` says which CRLs are due: each CA every ``crl.period`` of its CP/CPS entry,
+any CA right after a revocation of a certificate it issued (§4.9.7), and any CA with a
+scheduled revocation whose time has come (§4.9.4). It decides nothing and writes
+nothing: it reads the store.
+:func:`crl_next_update` is the nextUpdate every published CRL gets: thisUpdate plus the
+CA's ``crl.validity`` (§7.2).
 """
 
 from __future__ import annotations
@@ -23,37 +24,19 @@ if TYPE_CHECKING:
     from porthos.workspace.workspace import Workspace
 
 __all__ = [
-    "ISSUING_CRL_PERIOD",
-    "ISSUING_CRL_VALIDITY",
-    "ROOT_CRL_PERIOD",
-    "ROOT_CRL_VALIDITY",
     "DueItem",
     "crl_targets",
-    "crl_validity",
+    "crl_next_update",
     "due",
     "kept_cas",
     "schedule",
 ]
 
-# --------------------------------------------------------------------------------------
-# CP/CPS data (moves to cpcps/): CRL periods and validity
-# --------------------------------------------------------------------------------------
 
-DAY = 86400
-#: 000 §4.9.7: the offline root's CRL "is updated about once every year"; issuing
-#: CAs' CRLs "every 14 days". Both well inside the validity (2 years / 28 days, §7.2),
-#: so §4.9.8 (publish before the previous nextUpdate) holds when the schedule is kept.
-ROOT_CRL_PERIOD = 365 * DAY
-ISSUING_CRL_PERIOD = 14 * DAY
-#: 000 §7.2.1: the root CA's CRL is valid for two years; §7.2.2: issuing CAs 28 days.
-ROOT_CRL_VALIDITY = 2 * 365 * DAY + DAY  # two calendar years incl. one leap day
-ISSUING_CRL_VALIDITY = 28 * DAY
-
-
-def crl_validity(ca: CertificateAuthority) -> int:
-    """Seconds from thisUpdate to nextUpdate: 000 §7.2.1 (root: two years) or §7.2.2
-    (issuing CAs: 28 days)."""
-    return ROOT_CRL_VALIDITY if ca.spec.self_signed else ISSUING_CRL_VALIDITY
+def crl_next_update(ca: CertificateAuthority, this_update: int) -> int:
+    """The nextUpdate of a CRL of ``ca`` issued at ``this_update``: the validity its
+    CP/CPS entry gives (``crl.validity``, §7.2)."""
+    return ca.spec.crl.validity.not_after(this_update)
 
 
 # --------------------------------------------------------------------------------------
@@ -131,16 +114,15 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
         )
     for ca in cas:
         last = last_of[ca.name]
-        root = ca.spec.self_signed
-        period = ROOT_CRL_PERIOD if root else ISSUING_CRL_PERIOD
-        label = "every year (§4.9.7)" if root else "every 14 days (§4.9.7)"
+        crl = ca.spec.crl
+        label = f"every {crl.period} (§{crl.section or '4.9.7'})"
         reasons: list[str] = []
         if last is None:
             reasons.append("no CRL published yet (§2.1, §4.9.7)")
             next_due = now
         else:
             number, this_update, upto = last
-            next_due = this_update + period
+            next_due = crl.period.not_after(this_update)
             if now >= next_due:
                 reasons.append(f"last CRL #{number} of {iso_utc(this_update)} is due {label}")
             newer = revocations.revocations_after(ws.store.conn, ca.name, upto)

@@ -95,18 +95,22 @@ def _registration(ws: Workspace, console: Console, make: CsrMaker) -> None:
     _expect(again.issued_count == 0, "a used transaction-ID was accepted twice")
     table.add_row("sa-device, transaction-ID", "same ID again", f"refused: {again.reasons[0]}")
 
-    # §3.2.3.3: the AOR may request names under its registered domain only.
+    # §3.2.3.3: the AOR may request names under its registered domain only, here for
+    # the AOR-checked profile whose CN is a host name.
+    infra = next(
+        p.name
+        for p in ws.profile_set.profiles.values()
+        if p.identity_check.procedure == "aor" and p.subject_rule == "fqdn"
+    )
     ra.add_aor(AOR, [AOR_DOMAIN])
     good = ra.issue_infrastructure(
-        [make([("CN", f"api.{AOR_DOMAIN}")], "ec-p256")], "tls-server", aor=AOR
+        [make([("CN", f"api.{AOR_DOMAIN}")], "ec-p256")], infra, aor=AOR
     )
     _expect(good.issued_count == 1, f"AOR request refused: {good.reasons}")
-    table.add_row("tls-server, AOR", f"api.{AOR_DOMAIN}", "issued")
-    bad = ra.issue_infrastructure(
-        [make([("CN", "www.example.org")], "ec-p256")], "tls-server", aor=AOR
-    )
+    table.add_row(f"{infra}, AOR", f"api.{AOR_DOMAIN}", "issued")
+    bad = ra.issue_infrastructure([make([("CN", "www.example.org")], "ec-p256")], infra, aor=AOR)
     _expect(bad.issued_count == 0, "an AOR got a name outside its domains")
-    table.add_row("tls-server, AOR", "www.example.org", f"refused: {bad.reasons[0]}")
+    table.add_row(f"{infra}, AOR", "www.example.org", f"refused: {bad.reasons[0]}")
 
     # §3.2.3.4: the trusted agent who submits is recorded with the issuance.
     user = ra.issue_user([make([("CN", "demo.user")], "ec-p256")], agent=AGENT)

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from porthos.workspace.workspace import Workspace
 
 __all__ = [
-    "CA_REASONS",
-    "SUBSCRIBER_REASONS",
     "Revoked",
     "parse_reason",
     "parse_serial",
@@ -42,48 +40,7 @@ __all__ = [
     "revoke",
 ]
 
-# --------------------------------------------------------------------------------------
-# CP/CPS data (moves to cpcps/): the reasons 000 §4.9.1 allows, and those it refuses
-# --------------------------------------------------------------------------------------
-
 R = REASONS
-
-#: Reasons a subscriber certificate may be revoked with, and the §4.9.1 circumstance
-#: each stands for. unspecified (no reasonCode in the CRL, RFC 5280 §5.3.1) is kept
-#: for a revocation whose circumstance the requester does not want on a public list.
-SUBSCRIBER_REASONS: dict[int, str] = {
-    R["unspecified"]: "§4.9.1 (circumstance not stated on the CRL)",
-    R["keyCompromise"]: "§4.9.1 loss, theft, disclosure or compromise of the private key",
-    R["affiliationChanged"]: "§4.9.1 modification of the subscriber information (§4.8)",
-    R["superseded"]: "§4.9.1 re-key before the renewal window (§4.7.3, §4.9.4)",
-    R["cessationOfOperation"]: "§4.9.1 end of the relationship the certificate expresses",
-    R["privilegeWithdrawn"]: "§4.9.1 publisher of malicious software or impersonation",
-}
-#: Reasons for a CA certificate (an issuing CA, revoked on the root's CRL). §4.9.1 ¶1
-#: allows revoking a CA certificate for compromise of its key, which X.509's CRLReason
-#: definitions call cACompromise (keyCompromise is the end-entity reason); §5.8
-#: termination revokes it with cessationOfOperation. A CA revocation always states
-#: its circumstance: unspecified is refused.
-CA_REASONS: dict[int, str] = {
-    R["cACompromise"]: "§4.9.1 compromise of the CA's private key",
-    R["cessationOfOperation"]: "§5.8 CA termination",
-}
-#: Refused for every certificate, with the rule that refuses it.
-_REFUSED_REASONS: dict[int, str] = {
-    R["certificateHold"]: (
-        "certificateHold is suspension, which the Porthos PKI does not offer: §4.9 "
-        "defines no suspension (its subsections stop at §4.9.9; there is no §4.9.13-16) "
-        "and §4.8 replaces a certificate by revoking it"
-    ),
-    R["removeFromCRL"]: (
-        "removeFromCRL only undoes a certificateHold in a delta CRL (RFC 5280 §5.3.1); "
-        "without suspension (§4.9) a revocation is never undone"
-    ),
-    R["aACompromise"]: (
-        "aACompromise concerns an attribute authority; the Porthos PKI has none "
-        "(§1.3 lists CAs, RAs, trusted third parties and agents, subscribers and relying parties)"
-    ),
-}
 
 # --------------------------------------------------------------------------------------
 # input parsing
@@ -202,26 +159,32 @@ def _check(
 ) -> str | None:
     """The reason this revocation is refused, or None. Each rule names its section."""
     label = f"serial {target.serial_hex}"
-    if code in _REFUSED_REASONS:
-        return f"{label}: {_REFUSED_REASONS[code]}"
+    policy = ws.profile_set.revocation
+    if code in policy.refused:
+        return f"{label}: {policy.refused[code]}"
     if target.is_ca:
         if target.is_root:
             return (
                 f"{label} is the self-signed root certificate: no CRL above it can list "
                 "it; the root is replaced by a new generation (§5.6) or terminated (§5.8)"
             )
-        if code not in CA_REASONS:
-            allowed = ", ".join(REASON_NAMES[c] for c in CA_REASONS)
+        if code not in policy.ca_reasons:
+            allowed = ", ".join(REASON_NAMES[c] for c in policy.ca_reasons)
             return (
                 f"{label} is a CA certificate ({target.subject}); a CA certificate is "
                 f"revoked only with {allowed} (§4.9.1, §5.8), not "
                 f"{REASON_NAMES[code]}"
             )
-    elif code not in SUBSCRIBER_REASONS:
-        allowed = ", ".join(REASON_NAMES[c] for c in SUBSCRIBER_REASONS)
+    elif code not in policy.subscriber_reasons:
+        allowed = ", ".join(REASON_NAMES[c] for c in policy.subscriber_reasons)
+        kind = (
+            "is for CA certificates (X.509 CRLReason)"
+            if code in policy.ca_reasons
+            else "is not one the CP/CPS allows"
+        )
         return (
-            f"{label} is a subscriber certificate; {REASON_NAMES[code]} is for CA "
-            f"certificates (X.509 CRLReason); subscriber reasons (§4.9.1): {allowed}"
+            f"{label} is a subscriber certificate; {REASON_NAMES[code]} {kind}; "
+            f"subscriber reasons (§4.9.1): {allowed}"
         )
     if status.get(target.ca) == "terminated":
         return f"{label}: its CA {target.ca} is terminated and publishes no more CRLs (§5.8)"

@@ -45,12 +45,7 @@ from porthos.workspace.generations import attach_generations, generation_profile
 from porthos.workspace.hierarchy import KEYS_DIR, REPOSITORY_DIR, record_hierarchy, write_private
 from porthos.workspace.workspace import Workspace
 
-__all__ = ["LINK_PROFILE", "RolloverResult", "link_extensions", "rollover"]
-
-# CP/CPS data (moves to cpcps/):
-#: The profile name under which the two root link certificates are stored (000
-#: §7.1.1.2).
-LINK_PROFILE = "root-link"
+__all__ = ["RolloverResult", "link_extensions", "rollover"]
 
 
 def _root_spec(ps: ProfileSet) -> CaProfile:
@@ -377,7 +372,7 @@ def _rollover(
                         CertificateRow(
                             serial,
                             subject,
-                            LINK_PROFILE,
+                            new_ps.generations.link_profile,
                             now,
                             int(cert.not_valid_after_utc.timestamp()),
                             der,

@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography import x509
 
 from porthos import hsm
+from porthos.crl_reasons import REASON_NAMES
 from porthos.exceptions import LifecycleError
 from porthos.hsm.key_objects import Export
 from porthos.issuance import signers
@@ -33,7 +34,7 @@ from porthos.workflows.ca_keys import destroy_ca_keys, key_present, officer_pins
 # publication path in another branch) calls these helpers by.
 from porthos.workflows.ca_keys import hsm_signer as _hsm_signer
 from porthos.workflows.ca_keys import spki_of as _spki_of
-from porthos.workflows.crl_schedule import crl_validity
+from porthos.workflows.crl_schedule import crl_next_update
 from porthos.workflows.key_export import Successor, finish_export, prepare_export, resume_export
 from porthos.workspace import publication
 from porthos.workspace.authority import CertificateAuthority
@@ -41,14 +42,7 @@ from porthos.workspace.generations import attach_generations
 from porthos.workspace.repository import crl_urls
 from porthos.workspace.workspace import Workspace
 
-__all__ = ["FINAL_CRL_MARGIN", "REASON_CESSATION", "TerminationResult", "terminate"]
-
-# CP/CPS data (moves to cpcps/):
-#: RFC 5280 §5.3.1 cessationOfOperation: 000 §5.8 revokes everything with it.
-REASON_CESSATION = 5
-#: A final CRL's nextUpdate is this long after the last expiry it covers (000 §5.8:
-#: "a time after the expiration of all issued subscriber certificates").
-FINAL_CRL_MARGIN = 86400
+__all__ = ["TerminationResult", "terminate"]
 
 
 @dataclass
@@ -220,6 +214,11 @@ def _final_crls(
         signers_open.append(s)
         return s
 
+    # What the CP/CPS decides (its termination section): the reason every unexpired
+    # certificate is revoked with, and how far past the last expiry a final CRL runs.
+    policy = ws.profile_set.termination
+    reason = policy.revocation_reason
+    section = f"§{policy.section}" if policy.section else "termination"
     revoked: dict[str, int] = {}
     prepared: list[publication.PreparedCrl] = []
     try:
@@ -230,7 +229,7 @@ def _final_crls(
                 if serials:
                     store.add_revocations(
                         ca.name,
-                        [(s, now, REASON_CESSATION, None) for s in serials],
+                        [(s, now, reason, None) for s in serials],
                         requested_by=actor,
                     )
                 # The CA certificates this CA issued live in `cas`, not `certificates`
@@ -246,7 +245,7 @@ def _final_crls(
                 stored.insert_revocations(
                     conn,
                     [
-                        stored.NewRevocation(ca.name, s, now, REASON_CESSATION, None, actor)
+                        stored.NewRevocation(ca.name, s, now, reason, None, actor)
                         for s in child_serials
                     ],
                 )
@@ -257,11 +256,11 @@ def _final_crls(
                         audit.Event.REVOCATION_REQUESTED,
                         actor=actor,
                         ca=ca.name,
-                        reason="cessationOfOperation",
+                        reason=REASON_NAMES[reason],
                         count=revoked[ca.name],
                         serials=serials[:1000],
                         ca_certificates=[c.name for c in children],
-                        section="000 §5.8",
+                        section=section,
                     )
             # 2. Final CRLs, one per CA, signed by that CA's own key (000 §5.6: old
             # generations sign the CRLs of their own certificates). They go where the
@@ -271,7 +270,9 @@ def _final_crls(
                 expiries = [stored.last_expiry(conn, ca.name)]
                 expiries += [c.not_after for c in cas if c.parent == ca.name and c is not ca]
                 last_expiry = max((e for e in expiries if e is not None), default=now)
-                next_update = max(last_expiry + FINAL_CRL_MARGIN, now + crl_validity(ca))
+                next_update = max(
+                    last_expiry + policy.final_crl_margin.seconds, crl_next_update(ca, now)
+                )
                 prepared.append(
                     publication.prepare_crl(
                         ws,

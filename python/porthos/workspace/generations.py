@@ -4,9 +4,10 @@ generation, derived from the set as written, and the state of every CA in it.
 A key changeover replaces *all* CAs by a new generation: from then on only the new keys
 sign CA and subscriber certificates, and the old keys sign only the CRLs that cover the
 certificates they signed. porthos derives the next generation from the profile set
-itself (no second set of CA tables): every CA name ``<stem>-1`` becomes ``<stem>-2``,
-every CA common name "... 1" becomes "... 2", and every CDP/AIA URL naming a
-generation-1 file names the generation-2 file. Profiles keep their names; their issuer
+itself (no second set of CA tables): every CA name and CA common name takes the
+generation number as the CP/CPS's ``[generations]`` patterns say
+(cpcps.profiles.GenerationNaming), and every CDP/AIA URL naming a generation-1 file
+names the generation-n file. Profiles keep their names; their issuer
 resolves to the CA of the active generation. The rollover itself (new keys, link
 certificates) is a workflow: porthos.workflows.rollover.
 """
@@ -14,13 +15,12 @@ certificates) is a workflow: porthos.workflows.rollover.
 from __future__ import annotations
 
 import copy
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from porthos.cpcps.loader import build_profile_set, load_profile_set, profile_set_text
-from porthos.cpcps.profiles import CaProfile, ProfileSet
+from porthos.cpcps.profiles import CaProfile, GenerationNaming, ProfileSet
 from porthos.exceptions import LifecycleError, ProfileError, WorkspaceError
 from porthos.store.generations import ACTIVE, RETIRED, TERMINATED, ca_states
 from porthos.store.sqlite import CaRow
@@ -33,32 +33,8 @@ __all__ = [
     "attach_generations",
     "check_may_issue",
     "derive_generation",
-    "generation_name",
     "generation_profile_set",
 ]
-
-# --------------------------------------------------------------------------------------
-# CP/CPS data (moves to cpcps/): how a CA name and a CA common name carry the
-# generation number (the trailing "-1" of a CA name, the trailing " 1" of its CN).
-# --------------------------------------------------------------------------------------
-
-_GEN_SUFFIX = re.compile(r"-(\d+)$")
-_CN_GEN_SUFFIX = re.compile(r" (\d+)$")
-
-
-def generation_name(name: str, generation: int) -> str:
-    """The CA name of ``name`` (a generation-1 name such as ``<stem>-1``) in a generation:
-    the trailing number is replaced (the CA names and file names of the CP/CPS's
-    RFC 3647 §7.1 tables end in the generation number)."""
-    if _GEN_SUFFIX.search(name):
-        return _GEN_SUFFIX.sub(f"-{generation}", name)
-    return name if generation == 1 else f"{name}-{generation}"
-
-
-def _generation_cn(value: str, generation: int) -> str:
-    if _CN_GEN_SUFFIX.search(value):
-        return _CN_GEN_SUFFIX.sub(f" {generation}", value)
-    return value if generation == 1 else f"{value} {generation}"
 
 
 def _rename_url(url: str, rename: Mapping[str, str]) -> str:
@@ -79,10 +55,13 @@ def _rename_extension(ext: Mapping[str, Any], rename: Mapping[str, str]) -> dict
     return out
 
 
-def derive_generation(doc: Mapping[str, Any], generation: int) -> dict[str, Any]:
+def derive_generation(
+    doc: Mapping[str, Any], generation: int, naming: GenerationNaming
+) -> dict[str, Any]:
     """The profile-set document of a CA generation (RFC 3647 §5.6), from the generation-1
-    document: CA names, CA common names, issuers and CDP/AIA URLs renamed; algorithms,
-    validities and extensions unchanged (§6.1.5: the strength is re-evaluated before
+    document and its ``naming`` (the loaded set's ``generations``): CA names, CA common
+    names, issuers and CDP/AIA URLs renamed; algorithms, validities and extensions
+    unchanged (§6.1.5: the strength is re-evaluated before
     a rollover, which is a change of the profile set, not of this derivation)."""
     if generation < 1:
         raise ProfileError(f"CA generations count from 1, got {generation}")
@@ -90,7 +69,7 @@ def derive_generation(doc: Mapping[str, Any], generation: int) -> dict[str, Any]
     cas = out.get("cas")
     if not isinstance(cas, dict):
         raise ProfileError("cas: expected a table")
-    rename = {name: generation_name(name, generation) for name in cas}
+    rename = {name: naming.ca_name(name, generation) for name in cas}
     new_cas: dict[str, Any] = {}
     for name, table in cas.items():
         t = dict(table)
@@ -105,7 +84,7 @@ def derive_generation(doc: Mapping[str, Any], generation: int) -> dict[str, Any]
                     "(a key changeover, RFC 3647 §5.6, needs distinct names per CA generation)"
                 )
             for a in cns:
-                a[1] = _generation_cn(a[1], generation)
+                a[1] = naming.ca_common_name(a[1], generation)
             subjects[env] = attrs
         t["subject"] = subjects
         t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
@@ -126,8 +105,9 @@ _SET_CACHE: dict[tuple[str, str, int], ProfileSet] = {}
 
 def generation_profile_set(name: str, env: str, generation: int) -> ProfileSet:
     """The validated profile set of one CA generation (generation 1: the set as written)."""
+    first = load_profile_set(name, env)
     if generation == 1:
-        return load_profile_set(name, env)
+        return first
     key = (name, env, generation)
     ps = _SET_CACHE.get(key)
     if ps is None:
@@ -136,7 +116,7 @@ def generation_profile_set(name: str, env: str, generation: int) -> ProfileSet:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ProfileError(f"{source}: not valid TOML: {exc}") from None
-        ps = build_profile_set(derive_generation(doc, generation), env)
+        ps = build_profile_set(derive_generation(doc, generation, first.generations), env)
         _SET_CACHE[key] = ps
     return ps
 

@@ -27,15 +27,6 @@ from porthos.store import audit, registry
 from porthos.workflows.ra import high_assurance, infrastructure, standard_assurance
 from porthos.workflows.ra import rekey as type_a_rekey
 from porthos.workflows.ra.context import RaContext, now_or
-from porthos.workflows.ra.cpcps_data import (
-    DEFAULT_REKEY_GRACE,
-    DEFAULT_TRANSACTION_TTL,
-    HA_PROFILES,
-    INFRA_PROFILES,
-    SA_PROFILES,
-    TLS_CLIENT_PROFILE,
-    USER_PROFILES,
-)
 from porthos.workflows.ra.issuing import RequestItem, issue_items, unique_names_check
 
 if TYPE_CHECKING:
@@ -76,13 +67,14 @@ class RegistrationAuthority(RaContext):
         self,
         cms_ders: Sequence[bytes],
         *,
-        profile: str = HA_PROFILES[0],
+        profile: str | None = None,
         now: int | None = None,
         threads: int | None = None,
     ) -> IssueResult:
         """Issue one certificate per CMS request that passes 000 §3.2.3.1; one slot
         per input in the result (a bad request does not sink the batch)."""
-        prof = self.profile(profile, HA_PROFILES, "DMC (000 §3.2.3.1)")
+        prof = self.profile(profile, "dmc")
+        profile = prof.name
         now = now_or(now)
         makers = high_assurance.registered_manufacturers(self)
         items = [high_assurance.check_dmc(self, bytes(der), makers, now) for der in cms_ders]
@@ -99,25 +91,30 @@ class RegistrationAuthority(RaContext):
         self,
         csr: bytes | str,
         agent: str,
-        ttl: int = DEFAULT_TRANSACTION_TTL,
+        ttl: int | None = None,
         *,
         now: int | None = None,
     ) -> str:
-        """Register a CSR, get back its single-use transaction-ID (000 §3.2.3.2)."""
+        """Register a CSR, get back its single-use transaction-ID (000 §3.2.3.2).
+        Refused when the CP/CPS checks no profile by transaction-ID."""
+        self.profile(None, "transaction-id")
+        if ttl is None:
+            ttl = self.workspace.profile_set.ra.transaction_ttl.seconds
         return standard_assurance.register_csr(self, csr, agent, ttl, now_or(now))
 
     def issue_with_transactions(
         self,
         pairs: Iterable[tuple[bytes | str, str]],
         *,
-        profile: str = SA_PROFILES[0],
+        profile: str | None = None,
         now: int | None = None,
         threads: int | None = None,
     ) -> IssueResult:
         """Step 3 of 000 §3.2.3.2: (CSR, transaction-ID) pairs. An unknown, used,
         expired or other-CSR ID refuses its item; the IDs of issued items are marked
         used in the transaction that stores their certificates."""
-        prof = self.profile(profile, SA_PROFILES, "transaction-ID (000 §3.2.3.2)")
+        prof = self.profile(profile, "transaction-id")
+        profile = prof.name
         now = now_or(now)
         items = standard_assurance.transaction_items(self, pairs, now)
         mark_used = functools.partial(standard_assurance.mark_used, self, now=now)
@@ -146,21 +143,25 @@ class RegistrationAuthority(RaContext):
         now: int | None = None,
         threads: int | None = None,
     ) -> IssueResult:
-        """Requests an AOR passes on (000 §3.2.3.3): the CN is an FQDN (tls-server) or
-        FQDN:application (tls-client) inside a domain the AOR may request."""
-        prof = self.profile(profile, INFRA_PROFILES, "AOR (000 §3.2.3.3)")
+        """Requests an AOR passes on (000 §3.2.3.3): the CN is an FQDN (subject rule fqdn) or
+        FQDN:application (rule fqdn-application) inside a domain the AOR may request."""
+        prof = self.profile(profile, "aor")
+        profile = prof.name
         now = now_or(now)
         domains = self.aor_domains(aor)
         if not domains:
             raise self.refuse(
                 audit.Event.APPLICATION_REJECTED,
-                f"AOR {aor!r} is not registered (000 §3.2.3.3: the RA validates that the AOR "
-                "is authorized)",
+                f"AOR {aor!r} is not registered (§{prof.identity_check.section}: the RA "
+                "validates that the AOR is authorized)",
                 aor=aor,
                 profile=profile,
             )
         aor_check = infrastructure.aor_check(
-            aor, domains, fqdn_application=profile == TLS_CLIENT_PROFILE
+            aor,
+            domains,
+            fqdn_application=prof.subject_rule == "fqdn-application",
+            section=prof.identity_check.section,
         )
         return issue_items(
             self, prof, _csr_items(csrs), method="aor", now=now, threads=threads,
@@ -177,17 +178,18 @@ class RegistrationAuthority(RaContext):
         csrs: CsrInput,
         *,
         agent: str,
-        profile: str = USER_PROFILES[0],
+        profile: str | None = None,
         now: int | None = None,
         threads: int | None = None,
     ) -> IssueResult:
         """Requests a trusted agent submits after authenticating the users (000
         §3.2.3.4); the agent is recorded with every accept and refuse."""
-        prof = self.profile(profile, USER_PROFILES, "trusted agent (000 §3.2.3.4)")
+        prof = self.profile(profile, "trusted-agent")
+        profile = prof.name
         if not agent or not agent.strip():
             raise self.refuse(
                 audit.Event.APPLICATION_REJECTED,
-                "the trusted agent must be named (000 §3.2.3.4)",
+                f"the trusted agent must be named (§{prof.identity_check.section})",
                 profile=profile,
             )
         now = now_or(now)
@@ -206,18 +208,24 @@ class RegistrationAuthority(RaContext):
         cms_der: bytes,
         *,
         early: bool = False,
-        grace: int = DEFAULT_REKEY_GRACE,
+        grace: int | None = None,
         now: int | None = None,
         threads: int | None = None,
     ) -> type_a_rekey.RekeyResult:
         """Type A re-key (000 §3.3.1, §4.7.3): a CMS SignedData over the new CSR,
         signed with the key of the subscriber's current certificate.
 
-        Accepted from 6 months before the current certificate expires until 5 years
-        after it expired (seeds/README.md reading of §4.7.3). Outside that span the
-        subscriber goes through initial registration (type B, §3.2). Before the window
-        opens, ``early=True`` accepts it and schedules the old certificate's
-        revocation as superseded (§4.9.1) at now + ``grace`` (§4.9.4)."""
+        Accepted from the CP/CPS's ``rekey.renewal_window`` before the current
+        certificate expires until its ``rekey.grace_period`` after it expired.
+        Outside that span the subscriber goes through initial registration (type B,
+        §3.2). Before the window
+        opens, ``early=True`` accepts it (if the CP/CPS has ``rekey.early``) and
+        schedules the old certificate's revocation with that table's reason at now +
+        ``grace`` (default: its ``revocation_grace``)."""
+        if grace is None:
+            rekey_policy = self.workspace.profile_set.rekey
+            early_policy = None if rekey_policy is None else rekey_policy.early
+            grace = 0 if early_policy is None else early_policy.revocation_grace.seconds
         return type_a_rekey.rekey(
             self, cms_der, early=early, grace=grace, now=now_or(now), threads=threads
         )

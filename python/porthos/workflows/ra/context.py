@@ -5,7 +5,6 @@ modules take it as this type, so none of them imports the facade."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from porthos.exceptions import RegistrationError
@@ -38,14 +37,26 @@ class RaContext:
         audit.record_failure(self.store, event, message, actor=self.actor, **details)
         return RegistrationError(message)
 
-    def profile(self, name: str, allowed: Sequence[str], check: str) -> Profile:
-        """The profile ``name`` if the identity check ``check`` serves it (000 §3.2.3)."""
-        prof = self.workspace.profile_set.profiles.get(name)
+    def profile(self, name: str | None, procedure: str) -> Profile:
+        """The profile ``name`` if the CP/CPS checks its subscribers' identity with
+        ``procedure`` (RFC 3647 §3.2.3); None: the first such profile of the CP/CPS."""
+        ps = self.workspace.profile_set
+        allowed = ps.profiles_checked_by(procedure)
+        if name is None:
+            if not allowed:
+                raise self.refuse(
+                    audit.Event.APPLICATION_REJECTED,
+                    f"the CP/CPS {ps.identity} has no profile checked by {procedure}",
+                )
+            name = allowed[0]
+        prof = ps.profiles.get(name)
         if prof is None or name not in allowed:
+            sections = sorted({ps.profiles[p].identity_check.section for p in allowed})
+            where = f" (§{', §'.join(sections)})" if sections else ""
             raise self.refuse(
                 audit.Event.APPLICATION_REJECTED,
-                f"profile {name!r} is not issued after the {check} check; that check "
-                f"serves {', '.join(allowed)} (000 §3.2.3)",
+                f"profile {name!r} is not issued after the {procedure}{where} check; "
+                f"that check serves {', '.join(allowed) or 'no profile'} (§3.2.3)",
                 profile=name,
             )
         return prof

@@ -42,9 +42,14 @@ def add_aor(ctx: RaContext, name: str, domains: Sequence[str], now: int) -> int:
     return added
 
 
-def aor_check(aor: str, domains: Sequence[str], *, fqdn_application: bool) -> RaCheck:
+def aor_check(
+    aor: str, domains: Sequence[str], *, fqdn_application: bool, section: str = ""
+) -> RaCheck:
     """The AOR's check on the parsed batch. ``fqdn_application``: the CN is
     FQDN:application (tls-client, 000 §7.1.3.3) and the FQDN part is checked."""
+
+    # The section of the profile's identity check in the loaded CP/CPS.
+    rule = f"§{section}" if section else _RULE
 
     def check(parsed: ParsedRequests, live: list[int]) -> Refusals:
         refusals: Refusals = {}
@@ -60,7 +65,7 @@ def aor_check(aor: str, domains: Sequence[str], *, fqdn_application: bool) -> Ra
             if why is not None:
                 refusals[k] = (
                     IssueStatus.SUBJECT_INVALID,
-                    f"CN {cn!r}: {host!r} is not an FQDN: {why} ({_RULE})",
+                    f"CN {cn!r}: {host!r} is not an FQDN: {why} ({rule})",
                 )
                 continue
             h = host.lower()
@@ -68,7 +73,7 @@ def aor_check(aor: str, domains: Sequence[str], *, fqdn_application: bool) -> Ra
                 refusals[k] = (
                     IssueStatus.REFUSED,
                     f"AOR {aor!r} may not request {host!r}: its domains are "
-                    f"{', '.join(domains)} ({_RULE})",
+                    f"{', '.join(domains)} ({rule})",
                 )
         return refusals
 

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from porthos import _native
 from porthos.cpcps import policy
+from porthos.crl_reasons import REASON_NAMES
 from porthos.exceptions import DerDecodeError, RegistrationError
 from porthos.issuance.csr_input import der_to_pem
 from porthos.issuance.names import subject_text
@@ -20,7 +21,6 @@ from porthos.store import audit, registry
 from porthos.timestamps import iso_utc
 from porthos.workflows.ra.certs import serial_hex
 from porthos.workflows.ra.context import RaContext
-from porthos.workflows.ra.cpcps_data import REASON_SUPERSEDED, TYPE_A_PROFILES, rekey_window
 from porthos.workflows.ra.issuing import (
     ParsedRequests,
     RaCheck,
@@ -152,7 +152,10 @@ def _window(
     event = audit.Event.REKEY
     ca_name, old = current.ca_name, current.row
     base = {"ca": ca_name, "old_serial": old.serial_hex, "profile": old.profile}
-    if old.profile not in TYPE_A_PROFILES:
+    ps = ctx.workspace.profile_set
+    policy_ = ps.rekey
+    prof = ps.profiles.get(old.profile)
+    if policy_ is None or prof is None or "A" not in prof.rekey:
         raise ctx.refuse(
             event,
             f"profile {old.profile} re-keys by type B only ({_RULE} table){_TYPE_B}",
@@ -175,21 +178,32 @@ def _window(
             subject=old.subject,
             **base,
         )
-    opens, closes = rekey_window(old.not_after)
+    opens, closes = policy_.window(old.not_after)
     if now > closes:
         raise ctx.refuse(
             event,
             f"certificate {old.serial_hex} expired {iso_utc(old.not_after)}; type A re-key "
-            f"ended {iso_utc(closes)}, 5 years after expiry ({_RULE} grace period){_TYPE_B}",
+            f"ended {iso_utc(closes)}, {policy_.grace_period} after expiry "
+            f"({_RULE} grace period){_TYPE_B}",
             subject=old.subject,
             **base,
         )
     is_early = now < opens
+    if is_early and policy_.early is None:
+        raise ctx.refuse(
+            event,
+            f"re-key requested before the renewal window opens at {iso_utc(opens)}, "
+            f"{policy_.renewal_window} before certificate {old.serial_hex} expires "
+            f"({_RULE}); the CP/CPS allows no early re-key{_TYPE_B}",
+            subject=old.subject,
+            **base,
+        )
     if is_early and not early:
         raise ctx.refuse(
             event,
-            f"re-key requested before the renewal window opens at {iso_utc(opens)}, 6 months "
-            f"before certificate {old.serial_hex} expires ({_RULE}); ask for an early re-key "
+            f"re-key requested before the renewal window opens at {iso_utc(opens)}, "
+            f"{policy_.renewal_window} before certificate {old.serial_hex} expires "
+            f"({_RULE}); ask for an early re-key "
             "(early=True, --early: the old certificate is then revoked as superseded, "
             f"000 §4.9.1, §4.9.4){_TYPE_B.replace('; go', ', or go')}",
             subject=old.subject,
@@ -218,6 +232,9 @@ def rekey(
     prof = ctx.workspace.profile_set.profiles[old.profile]
     item = RequestItem(info.content, meta={"old_serial": old.serial_hex, "rekey": "A"})
     due = now + int(grace) if is_early else None
+    rekey_policy = ctx.workspace.profile_set.rekey
+    early_policy = rekey_policy.early if is_early and rekey_policy is not None else None
+    reason = early_policy.revocation_reason if early_policy is not None else 0
 
     def record_rekey(issued: list[RequestItem]) -> None:
         # In the transaction that stores the new certificate (000 §5.4.1: re-keys).
@@ -227,7 +244,7 @@ def rekey(
             # The contract with the lifecycle slice (store schema 4): it turns due rows
             # into revocations (000 §4.9.1 superseded, §4.9.4 grace period).
             registry.schedule_revocation(
-                ctx.store.conn, ca_name, old.serial_hex, REASON_SUPERSEDED, due, ctx.actor, now
+                ctx.store.conn, ca_name, old.serial_hex, reason, due, ctx.actor, now
             )
             audit.record(
                 ctx.store,
@@ -236,7 +253,7 @@ def rekey(
                 subject=old.subject,
                 serial=old.serial_hex,
                 ca=ca_name,
-                reason="superseded",
+                reason=REASON_NAMES.get(reason, str(reason)),
                 due_at=due,
                 superseded_by=new_serial,
                 cause="early re-key (000 §4.9.1, §4.9.4)",
