@@ -108,7 +108,7 @@ def check_key(profile: Profile, key_type: int, key_bits: int) -> str | None:
     allowed = ", ".join(_describe_name(n) for n in profile.key_types)
     return (
         f"subject key is {describe_key(key_type, key_bits)}; profile {profile.name} allows "
-        f"{allowed} (000 §6.1.5, §{profile.section})"
+        f"{allowed} (CP/CPS §6.1.5, §{profile.section})"
     )
 
 
