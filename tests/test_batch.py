@@ -282,3 +282,47 @@ def test_outliving_the_issuer_is_refused(
     res = issuer.issue([csr_factory.make([("CN", "late")])], not_before=NOW, not_after=limit + 1)
     assert res.status.tolist() == [IssueStatus.REFUSED]
     assert "the embedding CA's notAfter 2036-01-01T00:00:00Z" in res.reasons[0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_naming_may_give_the_sans(
+    own_ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
+    csr_factory: CsrFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    threads: int,
+) -> None:
+    # A naming rule's optional fourth list fills the template's SAN hole, item by item
+    # (None: no SAN for that item), streamed (pieces of 3) or not; refused items keep
+    # the SANs of the others in place.
+    monkeypatch.setattr(batch, "PIPELINE_PIECE", 3)
+    key, cert = own_ca
+    spec = SPEC.replace('[{"type"', '[{"type": "subject_alt_name"}, {"type"')
+    csrs = [csr_factory.make([("CN", f"h{n}.example")]) for n in range(8)]
+
+    def naming(parsed: _native.CsrBatch, ok: np.ndarray) -> tuple[Any, Any, Any, Any]:
+        subjects = parsed.subjects()
+        cns = [subjects[j][-1][1] for j in ok.tolist()]
+        refused = ["h3.example", "h6.example"]
+        return (
+            [IssueStatus.SUBJECT_INVALID if cn in refused else IssueStatus.ISSUED for cn in cns],
+            ["refused" if cn in refused else "" for cn in cns],
+            [None if cn in refused else [("CN", cn)] for cn in cns],
+            [None if cn == "h5.example" else [("dns", cn), ("ip", "10.0.0.1")] for cn in cns],
+        )
+
+    issuer = BatchIssuer.from_spec(
+        spec, cert.public_bytes(Encoding.DER), software_key(key), naming=naming
+    )
+    res = issuer.issue(csrs, not_before=NOW, not_after=NOW + 60, threads=threads)
+    for i, der in enumerate(res.certificates):
+        if i in (3, 6):
+            assert der is None
+            continue
+        assert der is not None
+        exts = x509.load_der_x509_certificate(der).extensions
+        if i == 5:
+            assert x509.SubjectAlternativeName not in [type(e.value) for e in exts]
+            continue
+        san = exts.get_extension_for_class(x509.SubjectAlternativeName)
+        assert not san.critical
+        assert san.value.get_values_for_type(x509.DNSName) == [f"h{i}.example"]

@@ -492,7 +492,7 @@ def test_two_tier_fields_are_what_the_file_says() -> None:
     assert tls.validity == Validity(days=90)
     assert tls.identity_check == IdentityCheck("aor", "3.2.3")
     assert tls.rekey == ("B",)
-    assert tls.extension("subject_alt_name") == {"type": "subject_alt_name"}
+    assert tls.extension("subject_alt_name") == {"type": "subject_alt_name", "rule": "dns-from-cn"}
     assert tls.extension("extended_key_usage") == {
         "type": "extended_key_usage",
         "purposes": ["1.3.6.1.5.5.7.3.1"],

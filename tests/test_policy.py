@@ -261,11 +261,11 @@ def test_decide_batch_is_decide(profile: str) -> None:
     cases = [(s, k) for s in subjects for k in keys]
     kt = np.array([int(k[0]) for _, k in cases], dtype=np.uint8)
     kb = np.array([k[1] for _, k in cases], dtype=np.uint32)
-    statuses, reasons, out = decide_batch(p, [s for s, _ in cases], kt, kb)
+    statuses, reasons, out, sans = decide_batch(p, [s for s, _ in cases], kt, kb)
     for i, (s, (t, b)) in enumerate(cases):
         d = decide(p, s, int(t), b)
         assert (statuses[i], reasons[i], out[i]) == (int(d.status), d.reason, d.subject), (s, t)
-    assert decide_batch(p, [], kt[:0], kb[:0]) == ([], [], [])
+    assert decide_batch(p, [], kt[:0], kb[:0]) == ([], [], [], None)
 
 
 def _ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:

@@ -3,7 +3,7 @@ entries of docs/template-spec.md."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +49,7 @@ _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "key_usage": frozenset({"critical", "usages"}),
     "extended_key_usage": frozenset({"critical", "purposes"}),
     "basic_constraints": frozenset({"critical", "ca", "path_len"}),
-    "subject_alt_name": frozenset({"critical"}),
+    "subject_alt_name": frozenset({"critical", "rule"}),
     "certificate_policies": frozenset({"critical", "policies"}),
     "raw": frozenset({"critical", "oid", "value_hex"}),
 }
@@ -81,8 +81,14 @@ _TYPED_OIDS = frozenset(
 
 
 def extensions(
-    value: Any, path: str, urls: Mapping[str, str], issuer: str, allow_shards: bool = True
+    value: Any,
+    path: str,
+    urls: Mapping[str, str],
+    issuer: str,
+    allow_shards: bool = True,
+    san_rules: Collection[str] = (),
 ) -> tuple[dict[str, Any], ...]:
+    """``san_rules``: the SAN rule names this document may use (cpcps/san_rules.py)."""
     seen: dict[str, str] = {}
     out: list[dict[str, Any]] = []
     for i, item in enumerate(as_list(value, path)):
@@ -212,6 +218,17 @@ def extensions(
             if not policies:
                 raise fail(kp, "at least one policy required")
             clean["policies"] = policies
+        elif type_ == "subject_alt_name":
+            # The SAN is a per-certificate hole (docs/template-spec.md): without a rule
+            # saying where its values come from, every certificate would silently lack it.
+            rp = join(p, "rule")
+            if "rule" not in ext:
+                raise fail(rp, "missing; name the SAN rule that gives the values")
+            rule = as_text(ext["rule"], rp)
+            if rule not in san_rules:
+                known = ", ".join(san_rules) or "none"
+                raise fail(rp, f"unknown SAN rule {rule!r}; known: {known}")
+            clean["rule"] = rule
         elif type_ == "raw":
             oid = as_oid(ext.get("oid"), join(p, "oid"))
             if oid in _TYPED_OIDS:
@@ -236,6 +253,14 @@ def key_usage_of(extensions: tuple[Mapping[str, Any], ...]) -> tuple[int, list[s
         if ext["type"] == "key_usage":
             return i, list(ext["usages"])
     return -1, []
+
+
+def san_rule_of(extensions: tuple[Mapping[str, Any], ...]) -> str | None:
+    """The SAN rule a profile names, or None when it has no SAN."""
+    for ext in extensions:
+        if ext["type"] == "subject_alt_name":
+            return str(ext["rule"])
+    return None
 
 
 def basic_constraints_of(extensions: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:

@@ -19,6 +19,10 @@ tables below; every field is validated with its path):
   ``ignore_prefix_in_csr``: CSR attributes equal to a fixed subject attribute are
   dropped before the subject rule reads the CSR (default false) ->
   ``Profile.ignore_prefix_in_csr``.
+* ``[profiles.<p>] extensions = [..., { type = "subject_alt_name", rule = "..." }]``: a
+  SAN names the rule that gives its values (required; ``cpcps/san_rules.py`` or the
+  ``SAN_RULES`` of ``cpcps/<pki>/rules.py``) -> ``Profile.san_rule``; without a rule
+  every certificate would silently lack the SAN.
 * ``[revocation]`` (required): reasons allowed for subscriber and CA certificates,
   reasons refused with their explanation, whether suspension is offered ->
   ``ProfileSet.revocation``.
@@ -48,6 +52,7 @@ from porthos.cpcps.extensions import (
     basic_constraints_of,
     extensions,
     key_usage_of,
+    san_rule_of,
     signature_algorithms,
 )
 from porthos.cpcps.fields import (
@@ -75,6 +80,7 @@ from porthos.cpcps.lifecycle_tables import (
 )
 from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
+from porthos.cpcps.san_rules import san_rules_for
 from porthos.cpcps.subject_rules import rules_for
 from porthos.exceptions import ProfileError
 
@@ -108,6 +114,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         raise fail("name", "a CP/CPS name is lower-case letters, digits and '-'")
     document = as_text(doc["document"], "document")
     subject_rules = rules_for(set_name)
+    san_rules = san_rules_for(set_name)
     revocation = revocation_table(doc["revocation"], "revocation")
     termination = termination_table(doc["termination"], "termination", revocation)
     rekey = rekey_table(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
@@ -248,7 +255,9 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             key_types.append(name)
         if not key_types:
             raise fail(kp, "at least one key type required")
-        exts = extensions(t["extensions"], join(p, "extensions"), urls, issuer)
+        exts = extensions(
+            t["extensions"], join(p, "extensions"), urls, issuer, san_rules=san_rules
+        )
         bc = basic_constraints_of(exts)
         if bc is not None and bc["ca"]:
             raise fail(join(p, "extensions"), "a subscriber profile must have ca = false")
@@ -272,6 +281,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             issuer=issuer,
             subject_rule=rule,
             rule=subject_rules[rule],
+            san_rule=None if (san := san_rule_of(exts)) is None else san_rules[san],
             subject_prefix=as_name(t["subject_prefix"], join(p, "subject_prefix")),
             key_types=tuple(key_types),
             validity=as_validity(t["validity"], join(p, "validity")),

@@ -164,9 +164,17 @@ def decide_batch(
     csr_subjects: Sequence[Sequence[tuple[str, str]]],
     key_types: NDArray[np.uint8],
     key_bits: NDArray[np.uint32],
-) -> tuple[list[int], list[str], list[list[tuple[str, str]] | None]]:
-    """:func:`decide` for a whole batch, same answers: (statuses, reasons, subjects),
-    one slot per request (subject None where refused).
+) -> tuple[
+    list[int],
+    list[str],
+    list[list[tuple[str, str]] | None],
+    list[list[tuple[str, str]] | None] | None,
+]:
+    """:func:`decide` for a whole batch, same answers: (statuses, reasons, subjects,
+    sans), one slot per request (subject None where refused). ``sans`` is None when the
+    profile has no SAN; else each accepted request's SAN entries from the profile's SAN
+    rule (cpcps/san_rules.py), None where refused; a subject the SAN rule refuses is
+    SUBJECT_INVALID with the rule's reason.
 
     Why a batch form: issuance calls this for 10,000s of requests, and per request
     :func:`decide` costs ~15 µs of Python (key loop, rule dispatch, a Decision object),
@@ -202,4 +210,16 @@ def decide_batch(
         statuses[i] = int(d.status)
         reasons[i] = d.reason
         subjects[i] = d.subject
-    return statuses, reasons, subjects
+    san_rule = profile.san_rule
+    if san_rule is None:  # no per-item cost for a profile without a SAN
+        return statuses, reasons, subjects, None
+    sans: list[list[tuple[str, str]] | None] = [None] * n
+    for i, subject in enumerate(subjects):
+        if subject is not None:
+            try:
+                sans[i] = san_rule(subject)
+            except SubjectInvalid as exc:
+                statuses[i] = int(IssueStatus.SUBJECT_INVALID)
+                reasons[i] = str(exc)
+                subjects[i] = None
+    return statuses, reasons, subjects, sans

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from porthos.cpcps.policy import add_months
+from porthos.cpcps.san_rules import SanRule
 from porthos.cpcps.subject_rules import SubjectRule
 from porthos.exceptions import ProfileError
 
@@ -187,7 +188,13 @@ def generation_value(pattern: str, value: str, generation: int) -> str:
 
 
 def spec_json(extensions: list[dict[str, Any]]) -> str:
-    return json.dumps({"extensions": extensions}, separators=(",", ":"))
+    # A SAN's rule is policy (where the values come from), not template: the template
+    # has a per-item hole that the issuance path fills.
+    exts = [
+        {k: v for k, v in e.items() if k != "rule"} if e["type"] == "subject_alt_name" else e
+        for e in extensions
+    ]
+    return json.dumps({"extensions": exts}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,9 @@ class Profile:
     ignore_prefix_in_csr: bool
     #: The function ``subject_rule`` names (cpcps/subject_rules.py or the PKI's rules.py).
     rule: SubjectRule = field(compare=False, repr=False)
+    #: The function the SAN extension's ``rule`` names (cpcps/san_rules.py or the
+    #: PKI's rules.py): subject -> SAN entries; None when the profile has no SAN.
+    san_rule: SanRule | None = field(default=None, compare=False, repr=False)
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's

@@ -12,7 +12,8 @@ contracts: issuance/batch_hooks.py):
 * ``screens``: hooks that see the whole parsed batch once (``ScreenHook``) and refuse
   items by index with a status and a reason: registration checks, uniqueness, ...;
 * ``naming``: the per-item rule that turns a request into the certificate subject, or
-  refuses it (``NamingRule``; default: the request's own subject). It is called per
+  refuses it (``NamingRule``; default: the request's own subject), and may give each
+  item's subject alternative names for the template's SAN hole. It is called per
   piece of a streamed batch, so it must judge each item on its own;
 * ``commit``: what stores each signed piece, inside one transaction (``Commit``).
 
@@ -48,6 +49,7 @@ from porthos.issuance.batch_hooks import (
     NamingRule,
     NoCommit,
     Refusals,
+    Sans,
     ScreenHook,
     SerialSource,
     ShardedTemplates,
@@ -167,6 +169,8 @@ class _Screened:
     subjects: list[Subject] = field(default_factory=list)
     spkis: list[bytes] = field(default_factory=list)
     spki_hashes: list[bytes] = field(default_factory=list)
+    #: Each item's SAN entries, or None when the naming rule gave no SANs.
+    sans: list[Sans | None] | None = None
 
 
 class _Batch:
@@ -252,12 +256,16 @@ class _Batch:
         # Whole-batch columns and one naming call: per-item calls into Rust and into the
         # rule were most of the serial (one-core) part of issuance.
         ok = np.flatnonzero(accepted)
-        decided, why, decided_subjects = self.issuer.naming(parsed, ok)
+        named = self.issuer.naming(parsed, ok)
+        decided, why, decided_subjects = named[0], named[1], named[2]
+        decided_sans = named[3] if len(named) == 4 else None
+        if decided_sans is not None:
+            piece.sans = []
         all_spkis = parsed.spkis()
         all_hashes = parsed.spki_sha256()
         ders, first_seen, refusal = self.ders, self.first_seen, self.refusal
-        for j, code, reason, subject in zip(
-            ok.tolist(), decided, why, decided_subjects, strict=True
+        for r, (j, code, reason, subject) in enumerate(
+            zip(ok.tolist(), decided, why, decided_subjects, strict=True)
         ):
             i = parsed_at[lo + j]
             if code != IssueStatus.ISSUED:
@@ -279,6 +287,9 @@ class _Batch:
             piece.subjects.append(subject)
             piece.spkis.append(all_spkis[j])
             piece.spki_hashes.append(all_hashes[j])
+            if piece.sans is not None:
+                assert decided_sans is not None
+                piece.sans.append(decided_sans[r])
         return piece
 
     def _apply_refusals(
@@ -309,13 +320,17 @@ class _Batch:
         """Template.issue/fill arguments for items ``idx`` of a piece (None: all of them,
         without a per-item copy)."""
         k = len(piece.at) if idx is None else len(idx)
-        return dict(
+        columns = dict(
             serials=serials,
             not_before=np.full(k, self.not_before, dtype=np.int64),
             not_after=np.full(k, self.not_after, dtype=np.int64),
             subjects=piece.subjects if idx is None else [piece.subjects[j] for j in idx],
             spkis=piece.spkis if idx is None else [piece.spkis[j] for j in idx],
         )
+        sans = piece.sans
+        if sans is not None:  # the template's SAN hole, one entry list per item
+            columns["sans"] = sans if idx is None else [sans[j] for j in idx]
+        return columns
 
     def _sign(
         self, piece: _Screened, serials: NDArray[np.uint8]

@@ -23,10 +23,12 @@ from porthos.status import IssueStatus
 
 __all__ = [
     "Commit",
+    "Naming",
     "NamingRule",
     "NoCommit",
     "Refusals",
     "ScreenHook",
+    "Sans",
     "SerialSource",
     "ShardedTemplates",
     "SignedPiece",
@@ -47,14 +49,25 @@ ScreenHook = Callable[[_native.CsrBatch], Refusals]
 SerialSource = Callable[[int], NDArray[np.uint8]]
 
 
+#: A certificate's subject alternative names: (kind, value), kind in dns|uri|email|ip
+#: (the per-item ``sans`` of ``_native.Template.issue``/``fill``).
+Sans = list[tuple[str, str]]
+#: What a naming rule answers: statuses, reasons, subjects, and optionally the SANs
+#: (one per item, None for an item without; the whole fourth list None: no SANs).
+Naming = (
+    tuple[Sequence[int], Sequence[str], Sequence[Subject | None]]
+    | tuple[Sequence[int], Sequence[str], Sequence[Subject | None], Sequence[Sans | None] | None]
+)
+
+
 class NamingRule(Protocol):
     """The subject rule: for the items ``ok`` (indices into ``parsed``, each passed proof
     of possession and every screen), one (IssueStatus code, reason, certificate subject
-    or None) each, as three lists in the order of ``ok``. Called once per piece."""
+    or None) each, as three lists in the order of ``ok``, and optionally a fourth: the
+    SAN entries of each item (None: none), or None for the whole piece when the
+    template has no SAN to fill. Called once per piece."""
 
-    def __call__(
-        self, parsed: _native.CsrBatch, ok: NDArray[np.intp]
-    ) -> tuple[Sequence[int], Sequence[str], Sequence[Subject | None]]: ...
+    def __call__(self, parsed: _native.CsrBatch, ok: NDArray[np.intp]) -> Naming: ...
 
 
 def csr_subjects(

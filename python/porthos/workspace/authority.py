@@ -26,7 +26,7 @@ from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.exceptions import KeyMaterialError, PolicyError
 from porthos.issuance import signers
 from porthos.issuance.batch import BatchIssuer, BatchResult
-from porthos.issuance.batch_hooks import ShardedTemplates, SignedPiece
+from porthos.issuance.batch_hooks import Naming, ShardedTemplates, SignedPiece
 from porthos.issuance.csr_input import CsrInput
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
@@ -51,10 +51,9 @@ class IssueResult(BatchResult):
     ca: str = ""
 
 
-def _policy_naming(
-    prof: Profile, parsed: _native.CsrBatch, ok: NDArray[np.intp]
-) -> tuple[list[int], list[str], list[list[tuple[str, str]] | None]]:
-    """The batch's naming rule: the CP/CPS key and subject rules, one call per piece."""
+def _policy_naming(prof: Profile, parsed: _native.CsrBatch, ok: NDArray[np.intp]) -> Naming:
+    """The batch's naming rule: the CP/CPS key, subject and SAN rules, one call per
+    piece; the SANs (None when the profile has none) go into the certificates."""
     subjects = parsed.subjects()
     return policy.decide_batch(
         prof, [subjects[j] for j in ok.tolist()], parsed.key_type[ok], parsed.key_bits[ok]
