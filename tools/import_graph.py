@@ -53,7 +53,6 @@ for name, p in mods.items():
                 t = t.rpartition('.')[0]
             if t and t != name and t.startswith(pkg):
                 edges.setdefault(name, {})[t] = edges.get(name, {}).get(t, False) or toplevel
-import collections
 # cycles via SCC (Tarjan)
 idx = {}; low = {}; st=[]; on=set(); sccs=[]; c=[0]
 sys.setrecursionlimit(10000)
