@@ -194,7 +194,7 @@ def _openssl_check(
         crls = []
         for who in (root, ca):
             path = d / f"{who.name}.crl.pem"
-            path.write_text(_pem((repo / crl_file_name(who.name)).read_bytes(), "X509 CRL"))
+            path.write_text(_pem((repo / crl_file_name(who)).read_bytes(), "X509 CRL"))
             crls += ["-CRLfile", str(path)]
         table = Table(title="openssl verify -crl_check_all (root + ha-device-ca-1 CRLs)")
         for col in ("certificate", "openssl says"):

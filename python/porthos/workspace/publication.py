@@ -163,7 +163,7 @@ def _full_files(
     ws: Workspace, ca: CertificateAuthority, der: bytes, urls: Sequence[str], entries: int
 ) -> tuple[CrlFile, ...]:
     paths = [repository_path(ws, u) for u in urls]
-    paths.append(ws.path / "repository" / crl_file_name(ca.name))
+    paths.append(ws.path / "repository" / crl_file_name(ca))
     return (CrlFile(der, tuple(paths), tuple(urls), entries),)
 
 

@@ -22,6 +22,7 @@ from porthos.exceptions import LifecycleError, PorthosError
 from porthos.issuance.crl import parse_crl
 
 if TYPE_CHECKING:
+    from porthos.workspace.authority import CertificateAuthority
     from porthos.workspace.workspace import Workspace
 
 __all__ = [
@@ -35,10 +36,10 @@ __all__ = [
 ]
 
 
-def crl_file_name(ca_name: str) -> str:
-    """The flat file of a CA's full CRL: the CA name, as the CDP URLs' last segment
-    spells it."""
-    return f"{ca_name}.crl"
+def crl_file_name(ca: CertificateAuthority) -> str:
+    """The flat file of a CA's full CRL, as its CP/CPS data names it (the CA name, as
+    the CDP URLs' last segment spells it)."""
+    return ca.spec.crl.file_name
 
 
 def repository_path(ws: Workspace, url: str) -> Path:
