@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -264,8 +265,16 @@ class _Batch:
         all_spkis = parsed.spkis()
         all_hashes = parsed.spki_sha256()
         ders, first_seen, refusal = self.ders, self.first_seen, self.refusal
-        for r, (j, code, reason, subject) in enumerate(
-            zip(ok.tolist(), decided, why, decided_subjects, strict=True)
+        # Without a SAN rule the SAN column is repeat(None): no per-item index to keep.
+        if decided_sans is not None and len(decided_sans) != len(decided):
+            raise BatchArgumentError(
+                f"naming gave {len(decided_sans)} SAN lists for {len(decided)} items"
+            )
+        if len(decided) != len(ok) or len(why) != len(ok) or len(decided_subjects) != len(ok):
+            raise BatchArgumentError(f"naming gave verdicts for other than {len(ok)} items")
+        item_sans = repeat(None) if decided_sans is None else decided_sans
+        for j, code, reason, subject, sans in zip(  # lengths checked above (repeat is endless)
+            ok.tolist(), decided, why, decided_subjects, item_sans, strict=False
         ):
             i = parsed_at[lo + j]
             if code != IssueStatus.ISSUED:
@@ -288,8 +297,7 @@ class _Batch:
             piece.spkis.append(all_spkis[j])
             piece.spki_hashes.append(all_hashes[j])
             if piece.sans is not None:
-                assert decided_sans is not None
-                piece.sans.append(decided_sans[r])
+                piece.sans.append(sans)
         return piece
 
     def _apply_refusals(
