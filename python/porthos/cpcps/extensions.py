@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from porthos.cpcps import ca_constraints
 from porthos.cpcps.fields import (
     as_bool,
     as_list,
@@ -40,6 +41,7 @@ def signature_algorithms() -> tuple[str, ...]:
 
     return tuple(_native.SIGNING_ALGORITHMS)
 
+
 # Allowed keys per extension type (besides "type"), as in docs/template-spec.md.
 _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "authority_key_identifier": frozenset({"critical"}),
@@ -52,6 +54,7 @@ _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "subject_alt_name": frozenset({"critical", "rule"}),
     "certificate_policies": frozenset({"critical", "policies"}),
     "raw": frozenset({"critical", "oid", "value_hex"}),
+    **ca_constraints.KEYS,
 }
 # Most shards a CDP may name: each shard is a CRL the CA republishes every period.
 MAX_CRL_SHARDS = 4096
@@ -76,6 +79,7 @@ _TYPED_OIDS = frozenset(
         "2.5.29.19",
         "2.5.29.17",
         "2.5.29.32",
+        *ca_constraints.OIDS,
     }
 )
 
@@ -229,6 +233,8 @@ def extensions(
                 known = ", ".join(san_rules) or "none"
                 raise fail(rp, f"unknown SAN rule {rule!r}; known: {known}")
             clean["rule"] = rule
+        elif type_ in ca_constraints.KEYS:
+            clean.update(ca_constraints.ca_constraint(type_, ext, p))
         elif type_ == "raw":
             oid = as_oid(ext.get("oid"), join(p, "oid"))
             if oid in _TYPED_OIDS:
@@ -245,6 +251,15 @@ def extensions(
             raise fail(p, f"{type_} already listed at {seen[dup_key]}")
         seen[dup_key] = p
         out.append(clean)
+    bc = basic_constraints_of(tuple(out))
+    if bc is None or not bc["ca"]:
+        for i, ext in enumerate(out):
+            if ext["type"] in ca_constraints.CA_ONLY:
+                raise fail(
+                    f"{path}[{i}]",
+                    f"{ext['type']} belongs in a CA certificate only (basic_constraints "
+                    "ca = true; RFC 5280 §4.2.1.5, §4.2.1.10, §4.2.1.11, §4.2.1.14)",
+                )
     return tuple(out)
 
 

@@ -195,6 +195,13 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         bc = basic_constraints_of(exts)
         if bc is None or not bc["ca"]:
             raise fail(join(p, "extensions"), "a CA needs basic_constraints with ca = true")
+        for i, e in enumerate(exts):
+            n = e.get("permitted_subject_rdns") if e["type"] == "name_constraints" else None
+            if n is not None and n > len(subject):
+                raise fail(
+                    f"{p}.extensions[{i}].permitted_subject_rdns",
+                    f"{n} RDNs asked, subject.{env} has {len(subject)}",
+                )
         ku_at, usages = key_usage_of(exts)
         if "key_cert_sign" not in usages:
             raise fail(

@@ -4,7 +4,6 @@ as frozen dataclasses (built and validated by loader.py)."""
 from __future__ import annotations
 
 import functools
-import json
 import re
 import string
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import Any
 from porthos.cpcps.policy import add_months
 from porthos.cpcps.san_rules import SanRule
 from porthos.cpcps.subject_rules import SubjectRule
+from porthos.cpcps.template_spec import spec_json
 from porthos.exceptions import ProfileError
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
@@ -187,16 +187,6 @@ def generation_value(pattern: str, value: str, generation: int) -> str:
     return pattern.format(base=m["base"], generation=generation)
 
 
-def spec_json(extensions: list[dict[str, Any]]) -> str:
-    # A SAN's rule is policy (where the values come from), not template: the template
-    # has a per-item hole that the issuance path fills.
-    exts = [
-        {k: v for k, v in e.items() if k != "rule"} if e["type"] == "subject_alt_name" else e
-        for e in extensions
-    ]
-    return json.dumps({"extensions": exts}, separators=(",", ":"))
-
-
 @dataclass(frozen=True)
 class CaProfile:
     """One CA of the hierarchy (000 §7.1.1, §7.1.2) for one environment."""
@@ -216,7 +206,8 @@ class CaProfile:
         return self.issuer == self.name
 
     def template_spec_json(self) -> str:
-        return spec_json([dict(e) for e in self.extensions])
+        # The subject resolves name_constraints.permitted_subject_rdns (its own RDNs).
+        return spec_json(self.extensions, subject=self.subject)
 
 
 @dataclass(frozen=True)
