@@ -31,6 +31,9 @@ tables below; every field is validated with its path):
 * ``[rekey]`` (required when a profile offers type A re-key): renewal window, grace
   period, and the early re-key (optional) -> ``ProfileSet.rekey`` (None without it).
 * ``[ra]`` (optional): ``transaction_ttl`` (default 24 hours) -> ``ProfileSet.ra``.
+* ``[policy_levels]`` (optional): assurance levels, their OIDs and what each implies;
+  a ``certificate_policies`` entry may then name ``assurance = {levels, exclude_tags}``
+  instead of ``policies`` (cpcps/policy_levels.py resolves it before validation).
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -79,6 +82,7 @@ from porthos.cpcps.lifecycle_tables import (
     termination_table,
 )
 from porthos.cpcps.policy import KEY_TYPE_NAMES
+from porthos.cpcps.policy_levels import resolve_document
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.cpcps.san_rules import san_rules_for
 from porthos.cpcps.subject_rules import rules_for
@@ -100,7 +104,9 @@ def parse_profile_set(text: str, env: str, *, source: str = "<string>") -> Profi
 
 def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<string>") -> ProfileSet:
     """Validate a parsed profile-set document (the TOML as a dict) for one environment."""
-    doc = as_table(doc, "")
+    # Assurance levels (``[policy_levels]``, certificate_policies ``assurance``) become
+    # plain policy OIDs first: everything below reads OIDs only (cpcps/policy_levels.py).
+    doc = resolve_document(as_table(doc, ""))
     require_keys(
         doc,
         "",

@@ -154,6 +154,25 @@ pub fn tbs_digests<'py>(
     Ok(flat.into_pyarray(py).reshape([n, h.output_len()])?)
 }
 
+/// Seconds for aws-lc-rs to sign `n` 400-octet messages with `key` (its own algorithm:
+/// RSA PKCS#1 v1.5, ECDSA, ...) on one thread, GIL released: the bare-signing yardstick
+/// of `porthos bench issue --cpcps` for an issuing CA's own key (RSA-2048/4096 signing
+/// dominates issuance there, so the floor must be that key, not P-256).
+#[pyfunction]
+pub fn bench_sign_key(py: Python<'_>, key: &SoftwareKey, n: usize) -> NativeResult<f64> {
+    let msg = [0x5au8; 400];
+    let inner = &key.inner;
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            inner
+                .sign(&msg)
+                .map_err(|e| NativeError::Sign(e.to_string()))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+}
+
 /// Seconds for aws-lc-rs to sign `n` 400-octet messages with a fresh P-256 key on
 /// one thread, entirely in Rust: the "bare signing" yardstick of `porthos bench`.
 #[pyfunction]
