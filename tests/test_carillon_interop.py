@@ -403,3 +403,32 @@ def test_profiles_say_what_the_cp_tables_say(demo_dir: Path) -> None:
         assert c.extensions.get_extension_for_class(x509.KeyUsage).critical, name
         # Subscriber O and C "exactly as in the CA certificate of the Issuer" (§7.1.4).
         assert list(c.subject)[:2] == list(sub.subject)[:2], name
+
+
+def _softhsm() -> bool:
+    from porthos import hsm
+    from porthos.exceptions import HsmNotFoundError
+
+    try:
+        hsm.find_module()
+    except HsmNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_demo_with_keys_in_softhsm(tmp_path: Path) -> None:
+    """The same demo with every CA key generated in SoftHSM2 (the root under two
+    officers' PIN halves, 001 §6.2.2): samples and CRLs are as good."""
+    toml = variant(tmp_path / "cpcps")
+    d = tmp_path / "demo"
+    args = ["demo", "--cpcps", str(toml), "--workdir", str(d), "--hsm", "softhsm"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert not (d / "keys").exists() and (d / "hsm" / "hsm.json").is_file()
+    for name, path in samples(d).items():
+        v = verify(tmp_path, d, path, ISSUER[name], "-crl_check_all")
+        assert v.returncode == 0, (name, v.stdout + v.stderr)
+    r2 = policy_check(d, tmp_path, "piv-i-identity", BRIDGE_ICECAP_HW)
+    assert r2.returncode == 0, r2.stdout + r2.stderr
