@@ -46,7 +46,14 @@ from porthos.cpcps.profiles import ProfileSet, Validity
 from porthos.crl_reasons import REASONS
 from porthos.exceptions import ProfileError
 
-__all__ = ["DemoInputs", "External", "Sample", "demo_inputs_text", "parse_demo_inputs"]
+__all__ = [
+    "DemoInputs",
+    "External",
+    "Sample",
+    "demo_inputs_text",
+    "load_demo_inputs",
+    "parse_demo_inputs",
+]
 
 DEMO_FILE = "demo.toml"
 
@@ -190,3 +197,9 @@ def demo_inputs_text(ps: ProfileSet) -> tuple[str, str]:
     if resource is None or not resource.is_file():
         raise ProfileError(f"CP/CPS {ps.name!r} has no {DEMO_FILE} (the demo's inputs)")
     return resource.read_text(encoding="utf-8"), f"{ps.name}/{DEMO_FILE}"
+
+
+def load_demo_inputs(ps: ProfileSet) -> DemoInputs:
+    """The demo inputs of a loaded CP/CPS (see :func:`demo_inputs_text`), validated."""
+    text, source = demo_inputs_text(ps)
+    return parse_demo_inputs(text, ps, source=source)

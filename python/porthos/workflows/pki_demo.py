@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from rich.console import Console
 from rich.table import Table
 
-from porthos.cpcps.demo_inputs import DemoInputs, demo_inputs_text, parse_demo_inputs
+from porthos.cpcps.demo_inputs import DemoInputs, load_demo_inputs
 from porthos.issuance.csr_input import der_to_pem
 from porthos.store import audit
 from porthos.workflows import crl_publication, revocation
@@ -69,8 +69,7 @@ def _expect(condition: bool, what: str) -> None:
 
 
 def load_inputs(ws: Workspace) -> DemoInputs:
-    text, source = demo_inputs_text(ws.profile_set)
-    return parse_demo_inputs(text, ws.profile_set, source=source)
+    return load_demo_inputs(ws.profile_set)
 
 
 def _csr(subject: Sequence[tuple[str, str]], key_type: str, keys: dict[str, object]) -> bytes:
