@@ -19,11 +19,11 @@ import asyncio
 import datetime as dt
 import shutil
 import subprocess
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from carillon_support import variant
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +37,6 @@ pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed"),
 ]
-PKG = resources.files("porthos.cpcps.carillon")
 ROOT, SIGNING, DEVICE = "carillon-root-ca", "carillon-signing-ca-1", "carillon-device-ca-1"
 BRIDGE = "certipath-bridge-ca-g2"
 # Placeholder Bridge OIDs of demo.toml: .5 IceCAP-hardware, .6 IceCAP-cardAuth, .2
@@ -47,27 +46,6 @@ EXCEPTIONS = {
     "pkix.certificate_name_constraints_extension_not_critical": {SIGNING, DEVICE},
     "pkix.invalid_uri_syntax": {"icecap-card-auth"},
 }
-
-
-def variant(tmp: Path) -> Path:
-    """carillon.toml with RSA-2048 signing CAs (10 years) and an RSA-2048 stand-in
-    bridge: the same profiles, fewer slow RSA-4096 keys. The root stays RSA-4096."""
-    text = PKG.joinpath("carillon.toml").read_text("utf-8")
-    sub = 'key_type = "rsa-4096"\nsignature_algorithm = "rsa-pkcs1-sha256"\n'
-    sub += "validity = { years = 13 }"
-    assert text.count(sub) == 2
-    text = text.replace(sub, sub.replace("4096", "2048").replace("13", "10"))
-    # The TSA (§10.1.8 "up to 10 years") must end before a 10-year CA does.
-    tsa = 'key_types = ["rsa-4096"]\nvalidity = { years = 10 }'
-    assert text.count(tsa) == 1
-    text = text.replace(tsa, tsa.replace("10", "9"))
-    demo = PKG.joinpath("demo.toml").read_text("utf-8")
-    old = 'key_type = "rsa-4096"\nvalidity = { years = 10 }'
-    assert old in demo
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "carillon.toml").write_text(text)
-    (tmp / "demo.toml").write_text(demo.replace(old, old.replace("4096", "2048")))
-    return tmp / "carillon.toml"
 
 
 @pytest.fixture(scope="module")
