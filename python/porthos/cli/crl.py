@@ -167,12 +167,21 @@ def build(
         raise KeyMaterialError("HSM mode needs both --token and --key-label")
     if (shards is None) != (url_template is None):
         raise BatchArgumentError("--shards and --url-template go together")
+    from porthos.issuance.key_checks import check_crl_issuer, check_crl_signature, check_key_pair
+
     cert = _read_cert(issuer_cert)
+    check_crl_issuer(cert, f"--issuer-cert {issuer_cert}")
     signer = (
         _load_signer(issuer_key, cert)
         if issuer_key is not None
         else _hsm_signer(cert, module, token or "", key_label or "", pin_file)
     )
+    # Never a CRL that does not verify with exit 0 (issue 20 §2): the key is the
+    # certificate's, and each CRL's one signature is checked before it is written.
+    check_key_pair(
+        signer, cert, f"--issuer-key {issuer_key}" if issuer_key else f"--key-label {key_label}"
+    )
+    _check_writable(out)
     columns = crlmod.load_revocations(revoked)
     now = int(time.time())
     console = get_console()
@@ -188,6 +197,7 @@ def build(
                 threads=threads,
                 progress=bar,
             )
+            check_crl_signature(crl_obj.der, cert, str(out))
             crl_obj.write(out)
             console.print(f"wrote {out} ({len(crl_obj):,} octets, {len(columns):,} entries)")
             return
@@ -203,6 +213,8 @@ def build(
             threads=threads,
             progress=bar,
         )
+    for c in crls:
+        check_crl_signature(c.der, cert, str(out))
     for i, c in enumerate(crls):
         target = (
             Path(str(out).replace("{shard}", str(i)))
@@ -211,6 +223,20 @@ def build(
         )
         c.write(target)
         console.print(f"wrote {target} ({len(c):,} octets)")
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output whose folder does not exist or is not writable before any work
+    (a 1M-entry CRL is seconds of work lost to a typo in --out)."""
+    import os
+
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise BatchArgumentError(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise BatchArgumentError(f"--out {out}: folder {folder} is not writable")
+    if out.is_dir():
+        raise BatchArgumentError(f"--out {out} is a folder")
 
 
 def _read_crl(path: Path) -> bytes:
@@ -264,9 +290,7 @@ def inspect(file: Path, issuer_cert: Path | None) -> None:
     table.add_row("entries", f"{len(p):,}")
     reasons = p.columns.reasons
     for code in np.unique(reasons).tolist():
-        name = REASON_NAMES.get(
-            code, "no reasonCode" if code == crlmod.REASON_NONE else str(code)
-        )
+        name = REASON_NAMES.get(code, "no reasonCode" if code == crlmod.REASON_NONE else str(code))
         table.add_row(f"  {name}", f"{int(np.count_nonzero(reasons == code)):,}")
     get_console().print(table)
 
