@@ -135,3 +135,10 @@ class MissingExtraError(PorthosError):
     the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
 
     code = "missing-extra"
+
+
+class InputError(PorthosError, ValueError):
+    """An input file cannot be used: too large, not readable, not the kind asked for;
+    the message names the file and what is wrong."""
+
+    code = "input"

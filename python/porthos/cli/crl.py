@@ -17,6 +17,7 @@ from porthos.cli.common import ProgressBar, errors_exit_2, flatten, get_console
 from porthos.cli.options import when_utc
 from porthos.crl_reasons import REASON_NAMES
 from porthos.exceptions import BatchArgumentError, KeyMaterialError
+from porthos.issuance.inputs import read_input
 
 
 @click.group("crl")
@@ -30,7 +31,7 @@ def _load_signer(issuer_key: Path, issuer_cert: bytes) -> Any:
 
     from porthos import _native
 
-    data = issuer_key.read_bytes()
+    data = read_input(issuer_key, "--issuer-key")
     if b"-----BEGIN" in data:
         try:
             key = serialization.load_pem_private_key(data, password=None)
@@ -90,7 +91,7 @@ def _read_cert(path: Path) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    data = path.read_bytes()
+    data = read_input(path, "certificate")
     if b"-----BEGIN" in data:
         return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
     return data
@@ -240,7 +241,7 @@ def _check_writable(out: Path) -> None:
 
 
 def _read_crl(path: Path) -> bytes:
-    data = path.read_bytes()
+    data = read_input(path, "CRL")
     # A DER CRL starts with SEQUENCE; only other files are searched for PEM (a search
     # of a 46 MB DER CRL cost 10 ms for nothing).
     if data[:1] != b"\x30" and b"-----BEGIN X509 CRL-----" in data:
