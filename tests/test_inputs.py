@@ -4,6 +4,7 @@ ends in one line and exit 2 (issue 20 §3)."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -87,3 +88,21 @@ def test_cli_input_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORTHOS_MAX_INPUT_BYTES", "1000")
     r = CliRunner().invoke(main, ["verify-csrs", str(f)])
     assert r.exit_code == 2 and "input cap" in r.output
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ([2_000_000_000], "csrs[0]: expected bytes or str, got int"),
+        ([b"0\x00", None], "csrs[1]: expected bytes or str, got NoneType"),
+        (12, "got int"),
+        ("requests.pem", "a file name?"),
+    ],
+)
+def test_python_api_wrong_types_are_porthos_errors(arg: object, message: str) -> None:
+    from porthos.exceptions import BatchArgumentError
+    from porthos.issuance.csr_input import normalise_csr_input
+
+    with pytest.raises(BatchArgumentError, match=re.escape(message)) as info:
+        normalise_csr_input(arg)  # type: ignore[arg-type]
+    assert info.value.code == "batch-argument"
