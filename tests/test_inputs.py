@@ -106,3 +106,32 @@ def test_python_api_wrong_types_are_porthos_errors(arg: object, message: str) ->
     with pytest.raises(BatchArgumentError, match=re.escape(message)) as info:
         normalise_csr_input(arg)  # type: ignore[arg-type]
     assert info.value.code == "batch-argument"
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1025, 10**30, 2.0, "4", True])
+def test_thread_counts_bounded(threads: object) -> None:
+    from porthos.exceptions import BatchArgumentError
+    from porthos.issuance.verify import verify_csrs
+
+    with pytest.raises(BatchArgumentError, match="threads") as info:
+        verify_csrs([b"0\x00"], threads=threads)  # type: ignore[arg-type]
+    assert info.value.code == "batch-argument"
+
+
+def test_thread_bound_equals_the_native_one() -> None:
+    from porthos import _native
+    from porthos.issuance.threads import MAX_THREADS
+
+    assert _native.MAX_THREADS == MAX_THREADS
+    from porthos.exceptions import BatchArgumentError
+
+    with pytest.raises(BatchArgumentError, match="threads"):
+        _native.verify_csrs([b"0\x00"], threads=MAX_THREADS + 1)
+
+
+def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
+    f = tmp_path / "r.der"
+    f.write_bytes(b"0\x00")
+    r = CliRunner().invoke(main, ["verify-csrs", str(f), "--threads", "100000"])
+    assert r.exit_code == 2 and "threads" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1

@@ -16,6 +16,7 @@ import numpy as np
 from porthos import _native
 from porthos.cpcps import policy
 from porthos.issuance.names import subject_text
+from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import audit, registry
 from porthos.workspace.authority import IssueResult
@@ -162,7 +163,7 @@ def issue_items(
                 ders = [items[i].der or b"" for i in pending]
                 # The one parse of these requests (proof of possession included, 000
                 # §3.2.1): the RA's checks read it, and issue_batch issues from it.
-                batch = _native.parse_csrs(ders, verify=True, threads=threads)
+                batch = _native.parse_csrs(ders, verify=True, threads=check_threads(threads))
                 sub = ca.issue_batch(
                     ders,
                     prof.name,
