@@ -124,7 +124,10 @@ def report_batch(
 ) -> None:
     """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
     (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
-    out_file.write_text(result.pem(), encoding="ascii")
+    try:
+        out_file.write_text(result.pem(), encoding="ascii")
+    except OSError as exc:
+        raise _undelivered(result, out_file, exc) from None
     rejected = [
         {"index": i, "status": status.name, "reason": reason}
         for i, status, reason in result.rejected()
@@ -139,11 +142,16 @@ def report_batch(
         }
         if how is not None:
             report["identity_check"] = how
-        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _undelivered(result, report_file, exc) from None
     console = get_console()
+    batch = "" if result.batch is None else f", batch {result.batch}"
     console.print(
         f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
-        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
+        f"(profile {result.profile}{', ' + how if how else ''}{batch}) in {seconds:.3f} s "
+        f"-> {out_file}"
     )
     if rejected:
         table = Table(title="Refused requests")
@@ -156,6 +164,22 @@ def report_batch(
         if len(rejected) > 50:
             console.print(f"... and {len(rejected) - 50} more (see --report)")
         ctx.exit(EXIT_REJECTED)
+
+
+def _undelivered(result: IssueResult, path: Path, exc: OSError) -> PorthosError:
+    """What a failed write after the commit says: the certificates exist, and how to
+    get them (issue 20 §2)."""
+    from porthos.exceptions import InputError
+
+    again = (
+        f"; `porthos export --workdir W --batch {result.batch} --out FILE` delivers them"
+        if result.batch is not None
+        else ""
+    )
+    return InputError(
+        f"cannot write {path}: {exc.strerror or exc}; {result.issued_count} certificates "
+        f"were issued and stored (batch {result.batch}){again}"
+    )
 
 
 class ProgressBar:

@@ -1,6 +1,7 @@
 """The ``porthos`` command (click + rich): the ``main`` group and the registration of the
 command modules, one per command group. Nothing else lives here; a command module
-imports only cli/common.py, cli/options.py, cli/hsm_options.py and lower layers.
+imports only cli/common.py, cli/options.py, cli/hsm_options.py, cli/outputs.py and lower
+layers.
 
 Exit codes: 0 success; 3 some requests were rejected (``issue``); 2 usage or input
 errors (click's own usage errors, and every porthos error: missing workspace, unknown
@@ -55,6 +56,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "demo": LazyCommand(
         "porthos.cli.demo:demo",
         "Init (if needed), issue COUNT certificates across all profiles, show rejections.",
+    ),
+    "export": LazyCommand(
+        "porthos.cli.export:export", "Write the certificates of an issued batch (re-delivery)."
     ),
     "hsm": LazyCommand("porthos.cli.hsm:hsm_group", "PKCS#11 tokens and keys (porthos.hsm)."),
     "init": LazyCommand(

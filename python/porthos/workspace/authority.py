@@ -50,6 +50,9 @@ class IssueResult(BatchResult):
 
     profile: str = ""
     ca: str = ""
+    #: The sequence number of the batch's ``certificates.issued`` audit record: the id
+    #: ``porthos export --batch`` re-delivers the batch by (None: nothing was issued).
+    batch: int | None = None
 
 
 def _policy_naming(prof: Profile, parsed: _native.CsrBatch, ok: NDArray[np.intp]) -> Naming:
@@ -78,6 +81,7 @@ class StoreCommit:
     first_subject: str | None = None
     prepared: audit.Details | None = None
     allocated: list[str] | None = None
+    audit_seq: int | None = None
 
     def __post_init__(self) -> None:
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
@@ -116,7 +120,7 @@ class StoreCommit:
             return
         prepared = self.prepared if self.serials == self.allocated else None
         one = len(self.serials) == 1
-        audit.record(
+        self.audit_seq = audit.record(
             self.store,
             audit.Event.CERTIFICATES_ISSUED,
             actor=self.actor,
@@ -345,4 +349,11 @@ class CertificateAuthority:
                 ],
                 **(audit_details or {}),
             )
-        return IssueResult(result.certificates, status, reasons, profile=prof.name, ca=self.name)
+        return IssueResult(
+            result.certificates,
+            status,
+            reasons,
+            profile=prof.name,
+            ca=self.name,
+            batch=commit.audit_seq,
+        )

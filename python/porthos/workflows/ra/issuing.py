@@ -154,6 +154,7 @@ def issue_items(
     details = {"ra": method, **(extra_details or {})}
     n = len(items)
     certificates: list[bytes | None] = [None] * n
+    batch_id: int | None = None
     try:
         with ctx.store.transaction():
             pending = [
@@ -174,6 +175,7 @@ def issue_items(
                     parsed=batch,
                     screen=_screen(ParsedRequests(batch, pending), checks) if checks else None,
                 )
+                batch_id = sub.batch
                 for r, i in enumerate(pending):
                     items[i].status = IssueStatus(int(sub.status[r]))
                     items[i].reason = sub.reasons[r]
@@ -189,7 +191,9 @@ def issue_items(
         raise
     status = np.array([it.status for it in items], dtype=np.uint8)
     reasons = [it.reason for it in items]
-    return IssueResult(certificates, status, reasons, profile=prof.name, ca=ca.name)
+    return IssueResult(
+        certificates, status, reasons, profile=prof.name, ca=ca.name, batch=batch_id
+    )
 
 
 def _record(
