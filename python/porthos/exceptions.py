@@ -142,3 +142,11 @@ class InputError(PorthosError, ValueError):
     the message names the file and what is wrong."""
 
     code = "input"
+
+
+class StoreIntegrityError(StoreError):
+    """The store is damaged: a table is missing, SQLite reports corruption, or a stored
+    CA certificate no longer verifies. Nothing is issued or published from it; the
+    message names what is wrong (restore from a backup, RFC 3647 §5.1.8)."""
+
+    code = "store-integrity"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,9 @@ def errors_exit_2(func: F) -> F:
             fail(str(exc))
         except ImportError as exc:
             fail(f"porthos is not fully built: {exc}")
+        except sqlite3.DatabaseError as exc:
+            audit_failure(kwargs, exc)
+            fail(f"the store is damaged or unreadable: {exc} [store-integrity]")
         except UnicodeError as exc:
             audit_failure(kwargs, exc)
             fail(f"input is not valid text: {exc}")

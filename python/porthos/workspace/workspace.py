@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from porthos import __version__, hsm
 from porthos.cpcps.loader import load_profile_set
 from porthos.cpcps.profiles import ProfileSet
-from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
+from porthos.exceptions import (
+    KeyMaterialError,
+    PolicyError,
+    StoreError,
+    StoreIntegrityError,
+    WorkspaceError,
+)
 from porthos.issuance import signers
 from porthos.issuance.key_checks import check_key_pair
 from porthos.store import audit
@@ -30,6 +36,7 @@ from porthos.workspace.hierarchy import (
     create_hsm_hierarchy,
     create_software_hierarchy,
 )
+from porthos.workspace.integrity import check_ca_certificates
 
 __all__ = ["Workspace"]
 
@@ -56,6 +63,7 @@ class Workspace:
         self.profile_sets: dict[int, ProfileSet] = {1: profile_set}
         self.generation = 1
         generations.attach_generations(self, CertificateAuthority)
+        check_ca_certificates(self._cas.values(), str(path))
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path} ({self.env})>"
@@ -217,6 +225,8 @@ class Workspace:
             )
         try:
             store = Store.open(db)
+        except StoreIntegrityError:
+            raise
         except StoreError as exc:
             raise WorkspaceError(str(exc)) from None
         try:
