@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +63,22 @@ def errors_exit_2(func: F) -> F:
             fail(str(exc))
         except ImportError as exc:
             fail(f"porthos is not fully built: {exc}")
-        except Exception as exc:
+        except sqlite3.DatabaseError as exc:
             audit_failure(kwargs, exc)
-            raise
+            fail(f"the store is damaged or unreadable: {exc} [store-integrity]")
+        except UnicodeError as exc:
+            audit_failure(kwargs, exc)
+            fail(f"input is not valid text: {exc}")
+        except Exception as exc:
+            # Never a traceback on a user's terminal (issue 20 §3): one line naming the
+            # failure; PORTHOS_DEBUG=1 shows the traceback to whoever debugs it.
+            audit_failure(kwargs, exc)
+            if os.environ.get("PORTHOS_DEBUG") == "1":
+                raise
+            fail(
+                f"unexpected {type(exc).__name__}: {exc} (a porthos bug: please report it; "
+                "PORTHOS_DEBUG=1 shows the traceback)"
+            )
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -113,7 +128,10 @@ def report_batch(
 ) -> None:
     """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
     (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
-    out_file.write_text(result.pem(), encoding="ascii")
+    try:
+        out_file.write_text(result.pem(), encoding="ascii")
+    except OSError as exc:
+        raise _undelivered(result, out_file, exc) from None
     rejected = [
         {"index": i, "status": status.name, "reason": reason}
         for i, status, reason in result.rejected()
@@ -128,11 +146,16 @@ def report_batch(
         }
         if how is not None:
             report["identity_check"] = how
-        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _undelivered(result, report_file, exc) from None
     console = get_console()
+    batch = "" if result.batch is None else f", batch {result.batch}"
     console.print(
         f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
-        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
+        f"(profile {result.profile}{', ' + how if how else ''}{batch}) in {seconds:.3f} s "
+        f"-> {out_file}"
     )
     if rejected:
         table = Table(title="Refused requests")
@@ -145,6 +168,22 @@ def report_batch(
         if len(rejected) > 50:
             console.print(f"... and {len(rejected) - 50} more (see --report)")
         ctx.exit(EXIT_REJECTED)
+
+
+def _undelivered(result: IssueResult, path: Path, exc: OSError) -> PorthosError:
+    """What a failed write after the commit says: the certificates exist, and how to
+    get them (issue 20 §2)."""
+    from porthos.exceptions import InputError
+
+    again = (
+        f"; `porthos export --workdir W --batch {result.batch} --out FILE` delivers them"
+        if result.batch is not None
+        else ""
+    )
+    return InputError(
+        f"cannot write {path}: {exc.strerror or exc}; {result.issued_count} certificates "
+        f"were issued and stored (batch {result.batch}){again}"
+    )
 
 
 class ProgressBar:
