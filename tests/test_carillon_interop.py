@@ -410,3 +410,33 @@ def test_demo_with_keys_in_softhsm(tmp_path: Path) -> None:
         assert v.returncode == 0, (name, v.stdout + v.stderr)
     r2 = policy_check(d, tmp_path, "piv-i-identity", BRIDGE_ICECAP_HW)
     assert r2.returncode == 0, r2.stdout + r2.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cpcps", "porthos"], "has no demo.toml"),
+        (["--cpcps", "carillon", "--env", "nonprod"], "no environment 'nonprod'"),
+        (["--cpcps", "no-such-pki"], "no bundled profile set 'no-such-pki'"),
+    ],
+)
+def test_demo_refuses_bad_input_before_writing_anything(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    d = tmp_path / "demo"
+    r = CliRunner().invoke(main, ["demo", "--workdir", str(d), *args])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
+    assert not d.exists()
+
+
+def test_bad_demo_data_fails_with_its_path(tmp_path: Path) -> None:
+    toml = variant(tmp_path / "cpcps")
+    demo = toml.with_name("demo.toml")
+    demo.write_text(demo.read_text().replace('key_type = "rsa-3072"', 'key_type = "ec-p256"'))
+    d = tmp_path / "demo"
+    r = CliRunner().invoke(main, ["demo", "--cpcps", str(toml), "--workdir", str(d)])
+    assert r.exit_code == 2
+    want = "samples.icecap-content-signer.key_type: profile icecap-content-signer does not"
+    assert f"{want} allow ec-p256" in " ".join(r.output.split())
+    assert not d.exists()

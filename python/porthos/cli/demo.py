@@ -237,6 +237,8 @@ def demo(
 
 def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:
     """``demo --cpcps``: a new workspace of that CP/CPS, then workflows/pki_demo.py."""
+    from porthos.cpcps.demo_inputs import load_demo_inputs
+    from porthos.cpcps.loader import load_profile_set
     from porthos.exceptions import WorkspaceError
     from porthos.workflows import pki_demo
     from porthos.workspace.hierarchy import STORE_FILE
@@ -245,6 +247,8 @@ def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:
     console = get_console()
     if (workdir / STORE_FILE).exists():
         raise WorkspaceError(f"{workdir} is already a workspace; the PKI demo starts a new one")
+    # The CP/CPS and its demo data are validated before anything is written.
+    load_demo_inputs(load_profile_set(cpcps, env))
     setup = demo_hsm_setup(workdir) if hsm_kind == "softhsm" else None
     ws = Workspace.init(workdir, env, profile_set=cpcps, hsm_setup=setup)
     with ws:
