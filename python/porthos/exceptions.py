@@ -135,3 +135,18 @@ class MissingExtraError(PorthosError):
     the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
 
     code = "missing-extra"
+
+
+class SuspensionError(LifecycleError):
+    """A suspension or release is refused: suspension off, a profile the CP/CPS does not
+    suspend, a revoked or already held certificate, a release of one not on hold. The
+    message names the rule; nothing was stored."""
+
+    code = "suspension"
+
+
+class ApprovalError(RegistrationError):
+    """An approval-gated request is refused: issued without its approvals, approved
+    twice by one person, a role that does not count, an unknown or used request."""
+
+    code = "approval"

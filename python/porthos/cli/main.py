@@ -23,6 +23,7 @@ from porthos.cli import (
     issue,
     lifecycle,
     ra,
+    suspension,
     verify,
     workspace,
 )
@@ -47,6 +48,8 @@ for _command in (
     audit.audit_group,  # issue 6, 000 §5.4
     ra.ra,  # issue 6, 000 §3.2.3, §4.7
     lifecycle.revoke,  # issue 6, 000 §4.9
+    suspension.suspend,  # issue 16, a CP/CPS §4.9.13-16
+    suspension.release,
     changeover.rollover,  # issue 6, 000 §5.6
     changeover.terminate,  # issue 6, 000 §5.8
     bench.bench,
