@@ -150,3 +150,10 @@ class ApprovalError(RegistrationError):
     twice by one person, a role that does not count, an unknown or used request."""
 
     code = "approval"
+
+
+class InputError(PorthosError, ValueError):
+    """An input file cannot be used: too large, not readable, not the kind asked for;
+    the message names the file and what is wrong."""
+
+    code = "input"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +62,19 @@ def errors_exit_2(func: F) -> F:
             fail(str(exc))
         except ImportError as exc:
             fail(f"porthos is not fully built: {exc}")
-        except Exception as exc:
+        except UnicodeError as exc:
             audit_failure(kwargs, exc)
-            raise
+            fail(f"input is not valid text: {exc}")
+        except Exception as exc:
+            # Never a traceback on a user's terminal (issue 20 §3): one line naming the
+            # failure; PORTHOS_DEBUG=1 shows the traceback to whoever debugs it.
+            audit_failure(kwargs, exc)
+            if os.environ.get("PORTHOS_DEBUG") == "1":
+                raise
+            fail(
+                f"unexpected {type(exc).__name__}: {exc} (a porthos bug: please report it; "
+                "PORTHOS_DEBUG=1 shows the traceback)"
+            )
         return None
 
     return wrapper  # type: ignore[return-value]

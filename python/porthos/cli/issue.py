@@ -16,6 +16,7 @@ import click
 
 from porthos.cli.common import errors_exit_2, get_console, report_batch
 from porthos.cli.options import WORKDIR
+from porthos.issuance.inputs import read_input
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import IssueResult
@@ -97,7 +98,7 @@ def issue(
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
     from porthos.issuance.csr_input import normalise_csr_input
 
-    data = csr_file.read_bytes()
+    data = read_input(csr_file, "--csr")
     if data[:1] != b"\x30" and b"-----BEGIN " not in data:
         raise click.UsageError(f"{csr_file} is neither a PEM bundle nor a DER CSR", ctx)
     if not normalise_csr_input(data):

@@ -314,16 +314,19 @@ def rekey(
 def request(workdir: Path, profile: str, csr_file: Path, ra_data_file: Path | None) -> None:
     """Store a request for a profile whose CP/CPS asks for approvals before issuance
     (RFC 3647 §5.2.2); print its id on stdout."""
+    from porthos.issuance.inputs import read_input
+
     ra_data = None
     if ra_data_file is not None:
         from porthos.exceptions import ApprovalError
 
         try:
-            ra_data = json.loads(ra_data_file.read_text(encoding="utf-8"))
+            ra_data = json.loads(read_input(ra_data_file, "--ra-data").decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApprovalError(f"{ra_data_file}: not JSON: {exc}") from None
+    csr = read_input(csr_file, "--csr")
     with _ra(workdir) as r:
-        request_id = r.request_approval(csr_file.read_bytes(), profile, ra_data=ra_data)
+        request_id = r.request_approval(csr, profile, ra_data=ra_data)
     click.echo(request_id)
 
 

@@ -56,7 +56,10 @@ def suspend(
     comment: str | None,
     now: int | None,
 ) -> None:
-    """Put a certificate on hold (certificateHold, reject): the next CRL lists it."""
+    """Put a certificate on hold (certificateHold): the next CRL lists it.
+
+    Where the CP/CPS offers suspension, for the profiles it names; a hold not released
+    within its limit is revoked at the next `porthos crl publish`."""
     from porthos.workflows import suspension
     from porthos.workspace.workspace import Workspace
 
@@ -91,8 +94,9 @@ def release(
     comment: str | None,
     now: int | None,
 ) -> None:
-    """Take a certificate off hold: the next full CRL omits it, the next delta CRL lists
-    it as removeFromCRL."""
+    """Take a certificate off hold: the next full CRL omits it.
+
+    The next delta CRL lists it with reason removeFromCRL."""
     from porthos.workflows import suspension
     from porthos.workspace.workspace import Workspace
 

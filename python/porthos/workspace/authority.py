@@ -28,6 +28,7 @@ from porthos.issuance import signers
 from porthos.issuance.batch import BatchIssuer, BatchResult
 from porthos.issuance.batch_hooks import Naming, ShardedTemplates, SignedPiece
 from porthos.issuance.csr_input import CsrInput
+from porthos.issuance.key_checks import check_key_pair
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
 from porthos.store import audit
@@ -195,7 +196,11 @@ class CertificateAuthority:
                 der = self._key_path.read_bytes()
             except OSError as exc:
                 raise KeyMaterialError(f"cannot read the key of CA {self.name}: {exc}") from None
-            self._key = _native.SoftwareKey.from_pkcs8(der, self.spec.signature_algorithm)
+            key = _native.SoftwareKey.from_pkcs8(der, self.spec.signature_algorithm)
+            # A replaced or wrongly restored key file would sign certificates and CRLs
+            # that fail verification, with exit 0 (issue 20 §2): checked once, here.
+            check_key_pair(key, self.certificate, f"the key of CA {self.name} ({self._key_path})")
+            self._key = key
         return self._key
 
     def _profile(self, name: str) -> Profile:

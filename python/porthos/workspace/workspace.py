@@ -19,6 +19,7 @@ from porthos.cpcps.loader import load_profile_set
 from porthos.cpcps.profiles import ProfileSet
 from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
 from porthos.issuance import signers
+from porthos.issuance.key_checks import check_key_pair
 from porthos.store import audit
 from porthos.store.sqlite import Store
 from porthos.workspace import generations
@@ -129,7 +130,7 @@ class Workspace:
             .public_key()
             .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         )
-        return signers.Pkcs11Signer(
+        signer = signers.Pkcs11Signer(
             self.hsm.module,
             ca.hsm_ref.token,
             ca.hsm_ref.label,
@@ -138,6 +139,14 @@ class Workspace:
             sessions=self._hsm_sessions,
             public_key=spki,
         )
+        # The token's key, not only its public object, is the certificate's (issue 20 §2):
+        # one test signature, once per opened signer.
+        try:
+            check_key_pair(signer, ca.certificate, f"the key of CA {ca.name} ({ca.hsm_ref})")
+        except KeyMaterialError:
+            signer.close()
+            raise
+        return signer
 
     @contextmanager
     def root_activation(
@@ -163,6 +172,11 @@ class Workspace:
             root.spec.signature_algorithm,
             sessions=1,
         )
+        try:
+            check_key_pair(signer, root.certificate, f"the root key ({root.name}, {root.hsm_ref})")
+        except KeyMaterialError:
+            signer.close()
+            raise
         # RFC 3647 §5.4.1, §6.2.2: the activation names both officers. Recorded through the
         # caller's open transaction if there is one (a rollover records it with the
         # certificates the root signs), else on its own.
