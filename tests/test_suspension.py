@@ -253,6 +253,9 @@ def test_release_drops_the_entry_and_the_delta_says_remove_from_crl(
         base_number
     )
     assert reason_of(dc, held) == x509.ReasonFlags.remove_from_crl
+    delta_file = w / "repository" / f"{ISSUING}-delta.crl"
+    assert dc.is_signature_valid(issuer_cert(w).public_key())  # type: ignore[arg-type]
+    assert lint_crl(delta_file) == []
     # The next full CRL omits it; openssl accepts the certificate again.
     publish(w, t0 + 200)
     assert crl(w).get_revoked_certificate_by_serial_number(held.serial_number) is None
@@ -308,6 +311,12 @@ def test_revoking_a_held_certificate_replaces_the_hold(w: Path, tmp_path: Path) 
     r = run("revoke", "-w", str(w), "--serial", hexs(held), "--reason", "keyCompromise",
             "--requester", "RA", "--now", at(t0 + 20))  # fmt: skip
     assert r.exit_code == 0, r.output
+    # The delta over the full CRL that listed the hold carries the new reason and date.
+    d = run("crl", "publish", "-w", str(w), "--delta", "--now", at(t0 + 25))
+    assert d.exit_code == 0, d.output
+    assert reason_of(delta(w), held) == x509.ReasonFlags.key_compromise
+    entry = delta(w).get_revoked_certificate_by_serial_number(held.serial_number)
+    assert entry is not None and int(entry.revocation_date_utc.timestamp()) == t0 + 20
     [rec] = [r for r in records(w, audit.Event.REVOCATION_REQUESTED) if r.outcome == "success"]
     assert [int(s, 16) for s in rec.details["replaced_holds"]] == [held.serial_number]
     assert [e for _, e in hold_rows(w)] == ["hold", "revoked"]
@@ -315,8 +324,6 @@ def test_revoking_a_held_certificate_replaces_the_hold(w: Path, tmp_path: Path) 
     c = crl(w)
     assert reason_of(c, held) == x509.ReasonFlags.key_compromise
     assert len(list(c)) == 1  # listed once, with the revocation's reason
-    # The delta over the CRL that listed the hold carries the new reason.
-    # (Published over the newest full CRL: nothing changed since, so it is empty.)
     r = release(w, held, t0 + 40)
     assert r.exit_code == 2 and "[suspension]" in r.output
 

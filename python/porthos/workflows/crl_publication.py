@@ -101,6 +101,8 @@ def publish_deltas(
     publishing), over its newest full CRL, written to ``W/repository/<ca>-delta.crl``
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
+    # A delta reflects the holds past the suspension limit too (revoked first).
+    escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
     for name in names:
