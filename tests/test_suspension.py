@@ -397,3 +397,21 @@ def test_a_pki_without_suspension_refuses_it(tmp_path: Path, csr_factory: Any) -
         assert suspension.escalate(ws) == []
     finally:
         ws.close()
+
+
+def test_termination_revokes_a_held_certificate_once(w: Path, tmp_path: Path) -> None:
+    """§5.8: every unexpired certificate is revoked, held ones too; the final CRL lists
+    the held certificate once, with the termination's reason (no duplicate serial)."""
+    from porthos.workflows import termination
+
+    held, other = issue_card(w, tmp_path), issue_card(w, tmp_path)
+    t0 = int(time.time()) + 60
+    assert suspend(w, held, t0).exit_code == 0
+    with Workspace.open(w) as ws:
+        termination.terminate(ws, destroy_keys=True, now=t0 + 10)
+    assert [e for _, e in hold_rows(w)] == ["hold", "revoked"]
+    c = crl(w)
+    assert reason_of(c, held) == x509.ReasonFlags.cessation_of_operation
+    assert reason_of(c, other) == x509.ReasonFlags.cessation_of_operation
+    assert len(list(c)) == 2
+    assert run("audit", "verify", "-w", str(w)).exit_code == 0
