@@ -162,6 +162,14 @@ def test_the_other_doors_refuse_the_profile(w: Path, tmp_path: Path) -> None:
     two.write_bytes(csr(tmp_path).read_bytes() + csr(tmp_path).read_bytes())
     r = run("ra", "request", "-w", str(w), "--profile", "card", "--csr", str(two))
     assert r.exit_code == 2 and "[approval]" in r.output
+    # A CSR whose signature does not verify (proof of possession, §3.2.1).
+    der = x509.load_pem_x509_csr(csr(tmp_path).read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    broken = tmp_path / "broken.der"
+    broken.write_bytes(der[:-1] + bytes([der[-1] ^ 1]))
+    r = run("ra", "request", "-w", str(w), "--profile", "card", "--csr", str(broken))
+    assert r.exit_code == 2 and "[approval]" in r.output, r.output
     r = approve(w, "no-such-request", "Alice", "ra")
     assert r.exit_code == 2 and "[approval]" in r.output
     with Workspace.open(w) as ws:

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from porthos.crl_reasons import REASON_NAMES
 from porthos.exceptions import LifecycleError, PorthosError, SuspensionError
 from porthos.store import audit, holds, registry, revocations
 from porthos.timestamps import iso_utc
@@ -166,7 +165,7 @@ def _check_suspendable(ws: Workspace, policy: SuspensionPolicy, t: Target, now: 
             f"{', '.join(policy.profiles)} certificates (§{policy.section})"
         )
     if revocations.ca_statuses(conn).get(t.ca) == "terminated":
-        raise SuspensionError(f"{label}: its CA {t.ca} is terminated (§5.8)")
+        raise SuspensionError(f"{label}: its CA {t.ca} is terminated (RFC 3647 §5.8)")
     if t.not_after <= now:
         raise SuspensionError(f"{label} expired at {iso_utc(t.not_after)}")
     if revocations.is_revoked(conn, t.ca, [t.serial_hex]):
@@ -215,7 +214,9 @@ def release(
                 serial=t.serial_hex,
                 **details,
             )
-    return Hold(t.ca, t.serial_hex, t.subject, held.held_at, who, hold_deadline(policy, now))
+    return Hold(
+        t.ca, t.serial_hex, t.subject, held.held_at, who, hold_deadline(policy, held.held_at)
+    )
 
 
 def escalate(ws: Workspace, now: int | None = None, *, actor: str | None = None) -> list[Revoked]:
@@ -247,9 +248,3 @@ def escalate(ws: Workspace, now: int | None = None, *, actor: str | None = None)
                 ws, [target], policy.escalate_to, row.held_at, requester, actor=actor, extra=extra
             )
     return done
-
-
-def escalation_reason(ws: Workspace) -> str | None:
-    """The reason name escalated holds are revoked with (None: no suspension)."""
-    policy = ws.profile_set.revocation.suspension
-    return None if policy is None else REASON_NAMES[policy.escalate_to]

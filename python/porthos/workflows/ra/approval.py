@@ -102,7 +102,7 @@ def request(
         raise _refuse(
             ra,
             event,
-            f"the CSR is refused: {CsrStatus(int(batch.status[0])).name} (§3.2.1)",
+            f"the CSR is refused: {CsrStatus(int(batch.status[0])).name} (RFC 3647 §3.2.1)",
             profile=profile,
         )
     data = _ra_data(ra, ra_data)
