@@ -707,7 +707,12 @@ mod tests {
                 inv.push(d.unwrap_or(INVALIDITY_NONE));
             }
             let cols = Columns { serials: &serials, width: 20, serial_lengths: None, revocation_times: &times, reasons: &reasons, invalidity: Some(&inv) };
-            let draft = write_tbs(&params(), &cols, &no_progress).unwrap();
+            // Every other case gives certificateHold entries a hold instruction.
+            let mut p = params();
+            if times.len() % 2 == 0 {
+                p.hold_instruction = Some(HoldInstruction::Reject);
+            }
+            let draft = write_tbs(&p, &cols, &no_progress).unwrap();
             let tbs = draft.tbs();
             // The outer TLV's declared length equals what was written.
             let mut r = crate::der::Reader::new(tbs);
