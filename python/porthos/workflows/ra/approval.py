@@ -198,9 +198,34 @@ def issue_approved(
             request=request_id,
             approvals=[a.operator for a in given],
         )
-    ca = ra.workspace.ca_for_profile(prof.name)
     approved_by = [{"operator": a.operator, "role": a.role} for a in given]
+    try:
+        result = _issue_and_mark(ra, req, prof, rule, approved_by, now, threads)
+    except Exception as exc:
+        # The transaction rolled back (issue_batch left the record to its owner, us).
+        audit.record_failure(ra.store, event, exc, actor=ra.actor, request=request_id)
+        raise
+    return result
+
+
+def _issue_and_mark(
+    ra: RaContext,
+    req: approvals.PendingRequest,
+    prof: Profile,
+    rule: ApprovalRule,
+    approved_by: list[dict[str, str]],
+    now: int,
+    threads: int | None,
+) -> IssueResult:
+    """Issue the request's CSR and mark the request issued, in one transaction."""
+    request_id = req.id
+    ca = ra.workspace.ca_for_profile(prof.name)
     with ra.store.transaction() as conn:
+        # Checked again under the write lock: two operators issuing the same request at
+        # once get one certificate.
+        fresh = approvals.request(conn, request_id)
+        if fresh is None or fresh.issued_at is not None:
+            raise ApprovalError(f"request {request_id} was issued already")
         result = ca.issue_batch(
             [req.csr_der],
             prof.name,
@@ -219,7 +244,7 @@ def issue_approved(
             approvals.mark_issued(conn, request_id, serial_hex, now)
             audit.record(
                 ra.store,
-                event,
+                audit.Event.APPROVAL_ISSUED,
                 actor=ra.actor,
                 serial=serial_hex,
                 request=request_id,
