@@ -193,3 +193,54 @@ def test_the_other_doors_refuse_the_profile(w: Path, tmp_path: Path) -> None:
 )
 def test_rule_matching(rule: ApprovalRule, approvals: list[tuple[str, str]], met: Any) -> None:
     assert (rule.unmet(approvals) is None) is met
+
+
+ISSUER = r"""
+import sys
+from porthos.exceptions import PorthosError
+from porthos.workflows.ra import RegistrationAuthority
+from porthos.workspace.workspace import Workspace
+ws = Workspace.open(sys.argv[1])
+ra = RegistrationAuthority(ws)
+print("READY", flush=True)
+sys.stdin.readline()
+try:
+    res = ra.issue_approved(sys.argv[2])
+    print("ISSUED", res.issued_count, flush=True)
+except PorthosError as exc:
+    print("REFUSED", exc.code, flush=True)
+"""
+
+
+def test_two_processes_issue_one_request_once(w: Path, tmp_path: Path) -> None:
+    """Two operators run issue-approved on the same approved request at once: one
+    certificate; the other is refused (the check runs again under the write lock)."""
+    import os
+    import subprocess
+    import sys
+
+    rid = request(w, tmp_path)
+    assert approve(w, rid, "Alice", "ra").exit_code == 0
+    assert approve(w, rid, "Bob", "ca-operator").exit_code == 0
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", ISSUER, str(w), rid],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert outs == ["ISSUED 1", "REFUSED approval"], outs
+    assert certificates(w) == 1
+    assert run("audit", "verify", "-w", str(w)).exit_code == 0
