@@ -124,3 +124,17 @@ def test_audit_verify_of_a_garbage_export(tmp_path: Path, content: bytes) -> Non
     f = tmp_path / "export.jsonl"
     f.write_bytes(content)
     _one_line_exit_2(["audit", "verify", "--export", str(f)], "line 1", "not an audit record")
+
+
+def test_user_text_cannot_drive_the_terminal(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An actor with ESC sequences, a forged line and rich markup is printed inert."""
+    actor = "mallory\x1b[2J\x1b]0;pwned\x07\nseq 99 | forged\u202e[red]x"
+    monkeypatch.setenv("PORTHOS_ACTOR", actor)
+    r = CliRunner().invoke(main, ["crl", "publish", "-w", str(work)])
+    assert r.exit_code == 0, r.output
+    shown = CliRunner().invoke(main, ["audit", "show", "-w", str(work)], terminal_width=400)
+    assert shown.exit_code == 0
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "\u202e" not in shown.output
+    assert "\\x1b[2J" in shown.output and "[red]x" in shown.output
+    assert not any(line.startswith("seq 99") for line in shown.output.splitlines())

@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,10 +41,52 @@ def get_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=width, highlight=False)
 
 
+# What must not reach a terminal from text users supplied (actor, requester, comment,
+# file names): C0 and C1 controls (ESC starts terminal sequences, CR and LF forge
+# lines), DEL, and the bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    # A warning is one line on stderr, like an error (no source line, no file path).
+    get_console(stderr=True).print(
+        f"[yellow]warning:[/] {escape(printable(str(message)))}", soft_wrap=True
+    )
+
+
+warnings.showwarning = _show_warning
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as a visible escape (issue 20 §3):
+    ``\\x1b`` instead of ESC, so printed text cannot move the cursor, recolour the
+    terminal or forge a line of a table."""
+    return _UNPRINTABLE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
+def cell(value: object) -> str:
+    """A table cell of user-supplied text: controls escaped, rich markup inert."""
+    return escape(printable(str(value)))
+
+
 def fail(message: str) -> None:
     # One line whatever its length (soft_wrap: rich does not fold it at the width); the
     # message escaped, or rich takes the error's "[code]" for markup and drops it.
-    get_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    get_console(stderr=True).print(
+        f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True
+    )
     sys.exit(EXIT_INPUT)
 
 
