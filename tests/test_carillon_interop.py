@@ -82,6 +82,8 @@ def test_demo_writes_every_sample_crl_and_the_external_ca(demo_dir: Path) -> Non
     for name, path in samples(demo_dir).items():
         assert path.is_file(), name
     assert (demo_dir / "samples" / "signature-revoked-keyCompromise.crt").is_file()
+    # Held (the demo saw openssl refuse it on the CRL of the hold), then released.
+    assert (demo_dir / "samples" / "piv-i-identity-suspended-released.crt").is_file()
     for name in (ROOT, SIGNING, DEVICE):
         # Where the CDP URLs point (001 §2.1): http://pub.carillon.ca/crl/<ca>.crl.
         assert (demo_dir / "repository" / "pub.carillon.ca" / "crl" / f"{name}.crl").is_file()
@@ -186,7 +188,8 @@ def verify(
 def test_openssl_accepts_every_sample_and_refuses_the_revoked(
     demo_dir: Path, tmp_path: Path, flag: str
 ) -> None:
-    for name, path in samples(demo_dir).items():
+    released = demo_dir / "samples" / "piv-i-identity-suspended-released.crt"
+    for name, path in [*samples(demo_dir).items(), ("piv-i-identity", released)]:
         r = verify(tmp_path, demo_dir, path, ISSUER[name], flag)
         assert r.returncode == 0 and r.stdout.rstrip().endswith(": OK"), (name, r.stderr)
     revoked = demo_dir / "samples" / "signature-revoked-keyCompromise.crt"
@@ -440,3 +443,23 @@ def test_bad_demo_data_fails_with_its_path(tmp_path: Path) -> None:
     want = "samples.icecap-content-signer.key_type: profile icecap-content-signer does not"
     assert f"{want} allow ec-p256" in " ".join(r.output.split())
     assert not d.exists()
+
+
+def test_the_trail_records_the_card_approvals_and_the_hold(demo_dir: Path) -> None:
+    """001 §5.2.2: the card-auth sample was issued after two persons, one an RA,
+    approved it; §4.9.13-16: the hold and its release are recorded."""
+    from porthos.store import audit
+    from porthos.workspace.workspace import Workspace
+
+    with Workspace.open(demo_dir) as ws:
+        records = list(audit.records(ws.store))
+    given = [r for r in records if r.event == "approval.given"]
+    assert len(given) == 2
+    # One approval short was refused (a failure record), the second approval issued it.
+    outcomes = [r.outcome for r in records if r.event == "approval.issued"]
+    assert outcomes == ["failure", "success"]
+    assert {"suspension.requested", "suspension.released"} <= {r.event for r in records}
+    card = cert(samples(demo_dir)["icecap-card-auth"])
+    issued = next(r for r in records if r.event == "approval.issued" and r.outcome == "success")
+    assert issued.serial is not None and int(issued.serial, 16) == card.serial_number
+    assert {a["role"] for a in issued.details["approved_by"]} >= {"ra"}

@@ -1,8 +1,12 @@
 """``porthos demo --cpcps <pki>``: any bundled PKI end to end, driven by its demo data
 (cpcps/demo_inputs.py), through the same API an operator's tooling uses:
 
-* one sample certificate per profile (``D/samples/<profile>.crt``, DER), and one more of
-  the demo's revocation profile, revoked (``<profile>-revoked-<reason>.crt``);
+* one sample certificate per profile (``D/samples/<profile>.crt``, DER), through the
+  multi-person approval where the profile asks for one (one approval short is refused
+  first); one more of the demo's revocation profile, revoked
+  (``<profile>-revoked-<reason>.crt``); one more of its suspension profile, held (the
+  CRL lists it, openssl refuses it) and released (``<profile>-suspended-released.crt``,
+  accepted again);
 * the stand-in external CA (``D/external/``): its key, self-signed certificate, the
   request it sends, and the cross-certificate it issues to our CA in return;
 * every due CRL and CA certificate where the CDP / AIA URLs point (``D/repository/``);
@@ -34,7 +38,7 @@ from rich.table import Table
 from porthos.cpcps.demo_inputs import DemoInputs, load_demo_inputs
 from porthos.issuance.csr_input import der_to_pem
 from porthos.store import audit
-from porthos.workflows import crl_publication, revocation
+from porthos.workflows import crl_publication, revocation, suspension
 from porthos.workflows.stand_in_ca import StandIn, generate_key, pyca_name
 from porthos.workspace.repository import crl_file_name
 
@@ -58,6 +62,7 @@ class DemoFailure(RuntimeError):
 class DemoResult:
     samples: dict[str, Path] = field(default_factory=dict)
     revoked: Path | None = None
+    released: Path | None = None
     external: dict[str, Path] = field(default_factory=dict)
     crls: list[Path] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
@@ -82,9 +87,39 @@ def _csr(subject: Sequence[tuple[str, str]], key_type: str, keys: dict[str, obje
 
 
 def _issue(ws: Workspace, profile: str, csr: bytes) -> bytes:
+    if ws.profile_set.profile(profile).approval is not None:
+        return _issue_approved(ws, profile, csr)
     result = ws.ca_for_profile(profile).issue_batch([csr], profile)
     der = result.certificates[0]
     _expect(der is not None, f"{profile}: the sample request was refused: {result.reasons[0]}")
+    assert der is not None
+    return der
+
+
+def _issue_approved(ws: Workspace, profile: str, csr: bytes) -> bytes:
+    """RFC 3647 §5.2.2: the request waits for its approvers, one per role the rule
+    names (then anyone), never an excluded role; one approval short is refused."""
+    from porthos.exceptions import ApprovalError
+    from porthos.workflows.ra import RegistrationAuthority
+
+    rule = ws.profile_set.profile(profile).approval
+    assert rule is not None
+    ra = RegistrationAuthority(ws)
+    request = ra.request_approval(csr, profile)
+    roles = [r for r in rule.roles if r != "any"]
+    roles += ["operator"] * (rule.persons - len(roles))
+    for k, role in enumerate(roles):
+        if k == len(roles) - 1:
+            try:
+                ra.issue_approved(request)
+            except ApprovalError:
+                pass
+            else:
+                raise DemoFailure(f"{profile}: issued with {k} of {rule.persons} approvals")
+        ra.approve(request, f"demo {role} {k + 1}", role)
+    result = ra.issue_approved(request)
+    der = result.certificates[0]
+    _expect(der is not None, f"{profile}: the approved request was refused: {result.reasons}")
     assert der is not None
     return der
 
@@ -121,12 +156,34 @@ def run(
     out.revoked = samples / f"{inputs.revoke_profile}-revoked-{inputs.revoke_reason}.crt"
     out.revoked.write_bytes(der)
     console.print(f"revoked {done.serial_hex} ({done.reason}): {out.revoked.relative_to(workdir)}")
-    if inputs.suspend_profile is not None and not ws.profile_set.revocation.suspension:
-        out.pending.append("suspension: this porthos has no suspension mechanism yet")
 
     if inputs.external is not None:
         out.external = _external(ws, inputs, workdir, console, out)
+    held = None
+    if inputs.suspend_profile is not None and ws.profile_set.revocation.suspension:
+        sample = inputs.samples[inputs.suspend_profile]
+        held = _issue(ws, inputs.suspend_profile, _csr(sample.subject, sample.key_type, keys))
+        hold = suspension.suspend(ws, x509.load_der_x509_certificate(held).serial_number,
+                                  requester=REQUESTER)  # fmt: skip
+        deadline = time.strftime("%Y-%m-%d", time.gmtime(hold.deadline))
+        console.print(f"suspended {hold.serial_hex} (certificateHold), escalated {deadline}")
+    elif inputs.suspend_profile is not None:
+        out.pending.append(f"suspension: {ws.profile_set.name} offers none")
     published = crl_publication.publish(ws, everything=True, root_halves=root_halves)
+    if held is not None and inputs.suspend_profile is not None:
+        # The hold is on the CRL: a relying party refuses the certificate; released,
+        # the next CRL omits it and the certificate is good again (§4.9.13-16).
+        path = samples / f"{inputs.suspend_profile}-suspended-released.crt"
+        path.write_bytes(held)
+        if shutil.which("openssl") is not None:
+            ok, said = _verify_one(ws, inputs.suspend_profile, path)
+            _expect(not ok and any("revoked" in s for s in said), f"held: {said}")
+            refused = next(s for s in said if "revoked" in s)
+            console.print(f"held certificate refused by openssl: {refused}")
+        suspension.release(ws, x509.load_der_x509_certificate(held).serial_number,
+                           requester=REQUESTER)  # fmt: skip
+        published = crl_publication.publish(ws, everything=True, root_halves=root_halves)
+        out.released = path
     out.crls = [p.paths[0] for p in published if p.kind == "crl"]
     _openssl_checks(ws, console, inputs, out)
     _audit(ws, console)
@@ -182,12 +239,37 @@ def _openssl(args: list[str]) -> tuple[bool, list[str]]:
     return r.returncode == 0, (r.stdout + r.stderr).strip().splitlines()
 
 
+def _verify_one(ws: Workspace, profile: str, leaf: Path) -> tuple[bool, list[str]]:
+    """``openssl verify -x509_strict -crl_check_all`` of one certificate of ``profile``
+    against its chain and the published CRLs ((True, []) without openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return True, []
+    repo = ws.path / "repository"
+    chain = _chain(ws, ws.ca_for_profile(profile))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "root.pem").write_text(der_to_pem(chain[0].certificate, "CERTIFICATE"))
+        argv = [openssl, "verify", "-x509_strict", "-crl_check_all"]
+        argv += ["-CAfile", str(t / "root.pem")]
+        if len(chain) > 1:
+            (t / "untrusted.pem").write_text(
+                "".join(der_to_pem(c.certificate, "CERTIFICATE") for c in chain[1:])
+            )
+            argv += ["-untrusted", str(t / "untrusted.pem")]
+        for c in chain:
+            crl = t / f"{c.name}.crl.pem"
+            crl.write_text(der_to_pem((repo / crl_file_name(c)).read_bytes(), "X509 CRL"))
+            argv += ["-CRLfile", str(crl)]
+        (t / "leaf.pem").write_text(der_to_pem(leaf.read_bytes(), "CERTIFICATE"))
+        return _openssl([*argv, str(t / "leaf.pem")])
+
+
 def _openssl_checks(ws: Workspace, console: Console, inputs: DemoInputs, out: DemoResult) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:
         console.print("[yellow]openssl not found: path checks skipped[/]")
         return
-    repo = ws.path / "repository"
     table = Table(title="openssl verify -x509_strict -crl_check_all (chain + every CRL)")
     for col in ("certificate", "openssl says"):
         table.add_column(col)
@@ -201,24 +283,13 @@ def _openssl_checks(ws: Workspace, console: Console, inputs: DemoInputs, out: De
         checks = [(p, name, True) for name, p in out.samples.items()]
         if out.revoked is not None:
             checks.append((out.revoked, inputs.revoke_profile, False))
+        if out.released is not None and inputs.suspend_profile is not None:
+            checks.append((out.released, inputs.suspend_profile, True))
         for path, profile, want_ok in checks:
-            chain = _chain(ws, ws.ca_for_profile(profile))
-            argv = [openssl, "verify", "-x509_strict", "-crl_check_all"]
-            argv += ["-CAfile", pem("root.pem", chain[0].certificate)]
-            if len(chain) > 1:
-                (t / "untrusted.pem").write_text(
-                    "".join(der_to_pem(c.certificate, "CERTIFICATE") for c in chain[1:])
-                )
-                argv += ["-untrusted", str(t / "untrusted.pem")]
-            for c in chain:
-                crl = (repo / crl_file_name(c)).read_bytes()
-                argv += ["-CRLfile", pem(f"{c.name}.crl.pem", crl, "X509 CRL")]
-            ok, said = _openssl([*argv, pem("leaf.pem", path.read_bytes())])
+            ok, said = _verify_one(ws, profile, path)
             _expect(ok == want_ok, f"openssl verify {path.name}: {said}")
             _expect(want_ok or any("revoked" in s for s in said), f"openssl: {said}")
-            table.add_row(
-                path.name, said[-1] if want_ok else next(s for s in said if "revoked" in s)
-            )
+            table.add_row(path.name, "OK" if want_ok else next(s for s in said if "revoked" in s))
         console.print(table)
         if inputs.policy_check is not None and "cross_to_us" in out.external:
             profile, policy = inputs.policy_check
