@@ -162,7 +162,7 @@ def resolve_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     lattice = (
         parse_levels(doc.pop("policy_levels"), "policy_levels") if "policy_levels" in doc else None
     )
-    for section, subscriber in (("cas", False), ("profiles", True)):
+    for section, subscriber in (("cas", False), ("cross_profiles", False), ("profiles", True)):
         if not isinstance(doc.get(section), dict):
             continue  # the loader reports the missing or malformed table
         out: dict[str, Any] = {}
