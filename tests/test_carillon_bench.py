@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from porthos import _native
 from porthos.bench import issue as bench
 from porthos.cli.main import main
+from porthos.exceptions import BatchArgumentError
 
 
 def test_bench_sign_key_signs_with_the_key_it_is_given() -> None:
@@ -22,6 +23,12 @@ def test_bench_sign_key_signs_with_the_key_it_is_given() -> None:
     # RSA-2048 private-key operations are several times slower than P-256 signatures:
     # the yardstick follows the key, it is not a fixed P-256 figure.
     assert t_rsa > 2 * t_ec
+    # The same n signatures spread over a pool (every core, or two threads).
+    assert _native.bench_sign_key(rsa, n, None) > 0
+    assert _native.bench_sign_key(rsa, n, 2) > 0
+    with pytest.raises(BatchArgumentError) as info:
+        _native.bench_sign_key(rsa, n, 0)
+    assert info.value.code == "batch-argument"
 
 
 def test_bench_issue_for_a_carillon_profile(tmp_path: Path) -> None:
@@ -29,10 +36,10 @@ def test_bench_issue_for_a_carillon_profile(tmp_path: Path) -> None:
     report = bench.run(n=12, repeats=1, cpcps=str(toml), profile="piv-i-identity")
     assert report["profile"] == "piv-i-identity"
     assert report["ca_key"].startswith("software rsa-2048, rsa-pkcs1-sha256")
-    for name in (*bench.VARIANTS, "bare_sign"):
+    for name in (*bench.VARIANTS, "bare_sign", "bare_sign_all"):
         assert report["variants"][name]["median_s"] > 0, name
-    ratio = report["ratios"]["porthos_1t_over_bare_sign"]
-    assert ratio is not None and ratio > 0
+    for ratio in ("porthos_1t_over_bare_sign", "porthos_all_over_bare_sign_all"):
+        assert report["ratios"][ratio] is not None and report["ratios"][ratio] > 0
     assert "porthos_1t_within_1_1_of_bare_sign" in report["targets"]
 
 
