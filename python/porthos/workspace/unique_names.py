@@ -1,4 +1,4 @@
-"""Unique subject names (000 §3.1, Carillon §3.1.5), when the CP/CPS data says so
+"""Unique subject names, when the CP/CPS data says so
 (``[ra] unique_names``): a subject that a valid certificate already holds with another
 key is refused (its holder re-keys instead), and so is a second key for one subject in
 a batch. The one implementation for every issuing path: ``porthos issue`` through
