@@ -236,7 +236,12 @@ def _build(
             hold_instruction=hold_instruction(ws),
         )
         for shard in crls:
-            check_crl_signature(shard.der, ca.certificate, f"a CRL shard of CA {ca.name}")
+            check_crl_signature(
+                shard.der,
+                ca.certificate,
+                f"a CRL shard of CA {ca.name}",
+                signer.signature_algorithm,
+            )
         return _shard_files(ws, crls, url, columns)
     crl = build_crl(
         ca.certificate,
@@ -251,7 +256,9 @@ def _build(
     )
     # Inside the transaction: a CRL that does not verify rolls its number back and is
     # never written (issue 20 §2; the key was checked at load, this checks the output).
-    check_crl_signature(crl.der, ca.certificate, f"the CRL of CA {ca.name}")
+    check_crl_signature(
+        crl.der, ca.certificate, f"the CRL of CA {ca.name}", signer.signature_algorithm
+    )
     if delta_base is not None:
         path = ws.path / "repository" / f"{ca.name}-delta.crl"
         return (CrlFile(bytes(crl), (path,), (), len(columns)),)
@@ -359,8 +366,10 @@ def write_prepared(
     try:
         with repository_lock(ws):
             for f in prepared.files:
+                first: Path | None = None
                 for p in f.paths:
-                    write_crl_file(p, f.der, prepared.number)
+                    if write_crl_file(p, f.der, prepared.number, same_as=first) and not first:
+                        first = p  # holds these bytes now: link the other paths to it
     except BaseException as exc:
         audit.record_failure(
             store,
