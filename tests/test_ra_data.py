@@ -402,3 +402,82 @@ def test_cli_bad_ra_data_exits_2_and_stores_nothing(
     assert len(lines) == 1 and message in lines[0] and "[batch-argument]" in lines[0], lines
     assert not (tmp_path / "out.pem").exists()
     assert cli_rows(workdir) == before
+
+
+def test_a_streamed_batch_keeps_each_items_sans_and_not_after(
+    ws: Workspace, csr_factory: CsrFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from porthos.issuance import batch
+
+    monkeypatch.setattr(batch, "PIPELINE_PIECE", 4)
+    monkeypatch.setattr(batch, "PIPELINE_LAST", 2)
+    now = int(time.time())
+    n = 11
+    reqs = [csr_factory.make([("CN", f"Stream {i}")], slot=20 + i) for i in range(n)]
+    ra = [
+        {"sans": [["uri", f"urn:uuid:00000000-0000-4000-8000-{i:012d}"]],
+         "not_after": at(now + (10 + i) * DAY)}
+        for i in range(n)
+    ]  # fmt: skip
+    ra[5] = {"sans": [["email", "no-uri@ra-items.example"]]}  # refused: uri is required
+    before = rows(ws)
+    result = ws.ca("ri-issuing").issue_batch(reqs, "card-identity", now=now, ra_data=ra)
+    assert result.status[5] == IssueStatus.SUBJECT_INVALID
+    assert result.issued_count == n - 1
+    for i, der in enumerate(result.certificates):
+        if i == 5:
+            continue
+        cert = cert_of(der)
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"Stream {i}"
+        assert int(cert.not_valid_after_utc.timestamp()) == now + (10 + i) * DAY
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert list(san) == [
+            x509.UniformResourceIdentifier(f"urn:uuid:00000000-0000-4000-8000-{i:012d}")
+        ]
+        stored = ws.store.conn.execute(
+            "SELECT not_after FROM certificates WHERE der = ?", (der,)
+        ).fetchone()
+        assert stored is not None and stored[0] == now + (10 + i) * DAY
+    assert rows(ws) == before + n - 1
+
+
+def test_an_embedding_ca_passes_the_columns_itself(csr_factory: CsrFactory) -> None:
+    # No workspace: BatchIssuer takes decided per-request columns (batch_hooks.ItemColumns).
+    import numpy as np
+    from porthos import _native
+    from porthos.issuance.batch import BatchIssuer
+    from porthos.issuance.batch_hooks import ItemColumns
+
+    key = _native.SoftwareKey.generate("ec-p256")
+    name = _native.encode_name([("CN", "Embedded CA")])
+    spec = json.dumps({"extensions": [{"type": "basic_constraints", "ca": True}]})
+    root = _native.Template(spec, name, _native.key_identifier(key.public_key_der()),
+                            key.signature_algorithm)  # fmt: skip
+    now = int(time.time())
+    ca_cert = root.issue(key, serials=_native.generate_serials(1), not_before=[now],
+                         not_after=[now + 100 * DAY], subjects=[[("CN", "Embedded CA")]],
+                         spkis=[key.public_key_der()])[0]  # fmt: skip
+    leaf = json.dumps(
+        {"extensions": [{"type": "subject_alt_name"}, {"type": "basic_constraints", "ca": False}]}
+    )
+    issuer = BatchIssuer.from_spec(leaf, ca_cert, key, issuer_not_after=now + 100 * DAY)
+    reqs = [csr_factory.make([("CN", f"e{i}")], slot=40 + i) for i in range(3)]
+    columns = ItemColumns(
+        sans=[[("upn", "e0@example.com")], None, [("ip", "not-an-ip")]],
+        not_after=[now + 5 * DAY, now + 200 * DAY, now + 5 * DAY],
+    )
+    result = issuer.issue(reqs, not_before=now, not_after=now + 10 * DAY, items=columns)
+    assert result.status.tolist() == [
+        IssueStatus.ISSUED,
+        IssueStatus.REFUSED,
+        IssueStatus.SUBJECT_INVALID,
+    ]
+    assert "later than the issuer's notAfter" in result.reasons[1]
+    assert "IPv4 or IPv6" in result.reasons[2]
+    cert = cert_of(result.certificates[0])
+    assert int(cert.not_valid_after_utc.timestamp()) == now + 5 * DAY
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [o.type_id for o in san.get_values_for_type(x509.OtherName)] == [UPN_OID]
+    with raises_code(BatchArgumentError, "batch-argument"):
+        issuer.issue(reqs, not_before=now, not_after=now + DAY,
+                     items=ItemColumns(not_after=np.array([now + DAY])))  # fmt: skip
