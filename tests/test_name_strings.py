@@ -169,3 +169,23 @@ def test_a_san_without_a_source_or_with_bad_kinds_fails_at_load(san: str, path: 
     with raises_code(ProfileError, "profile") as info:
         parse_profile_set(with_line(old, san), "prod")
     assert path in str(info.value), str(info.value)
+
+
+def test_a_rollover_keeps_the_string_types(tmp_path: Path) -> None:
+    from cryptography import x509
+    from porthos.workflows.rollover import rollover
+    from porthos.workspace.workspace import Workspace
+
+    with Workspace.init(tmp_path / "ws", "prod", profile_set=str(TOML)) as ws:
+        rollover(ws)
+    with Workspace.open(tmp_path / "ws") as ws:
+        names = [row.name for row in ws.store.cas()]
+        assert "ri-root-2" in names and "ri-issuing-2" in names
+        for name in ("ri-root-2", "ri-issuing-2"):
+            cert = x509.load_der_x509_certificate(ws.store.ca(name).certificate)
+            for der in (cert.subject.public_bytes(), cert.issuer.public_bytes()):
+                # DC IA5String twice; O and CN PrintableString; no UTF8String value.
+                assert der.count(bytes.fromhex("060a0992268993f22c64011916")) == 2
+                assert bytes.fromhex("060355040a13") in der
+                assert bytes.fromhex("060355040313") in der
+                assert bytes.fromhex("0603550403" + "0c") not in der
