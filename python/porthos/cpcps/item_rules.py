@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from porthos.issuance.batch_hooks import ItemColumns, Sans
-from porthos.issuance.item_data import ItemData
 from porthos.status import IssueStatus
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from porthos.cpcps.profiles import Profile
+    from porthos.issuance.batch_hooks import ItemColumns, Sans
+    from porthos.issuance.item_data import ItemData
 
 __all__ = ["ITEM_NOT_AFTER_RULES", "judge_items"]
 
@@ -83,6 +83,8 @@ def judge_items(
     """The batch columns for the RA data of each request (``items``, request order):
     the SAN entries to add, each item's notAfter (``not_after``, the profile's end,
     where it gives none) and the refusals."""
+    # Read on use: the loader imports this module without the extension.
+    from porthos.issuance.batch_hooks import ItemColumns
     refused: dict[int, tuple[int, str]] = {}
     sans: list[Sans | None] = []
     ends: list[int] = []
