@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 __all__ = [
     "__version__",
     "BUILD_PROFILE",
+    "MAX_THREADS",
     "CSR_STATUS",
     "KEY_TYPE",
     "CMS_STATUS",
@@ -51,6 +52,7 @@ __all__ = [
 
 __version__: str
 BUILD_PROFILE: str  # "release" or "debug"
+MAX_THREADS: int  # the most worker threads a call may ask for (args.rs)
 
 # Status codes of the Rust side, member name -> code (tests/test_native_tables.py holds
 # porthos.status to them).
@@ -272,6 +274,7 @@ def crl_drafts(
     only_user_certs: bool = False,
     only_ca_certs: bool = False,
     delta_base: bytes | None = None,
+    hold_instruction: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> CrlDrafts: ...

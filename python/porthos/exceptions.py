@@ -135,3 +135,33 @@ class MissingExtraError(PorthosError):
     the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
 
     code = "missing-extra"
+
+
+class SuspensionError(LifecycleError):
+    """A suspension or release is refused: suspension off, a profile the CP/CPS does not
+    suspend, a revoked or already held certificate, a release of one not on hold. The
+    message names the rule; nothing was stored."""
+
+    code = "suspension"
+
+
+class ApprovalError(RegistrationError):
+    """An approval-gated request is refused: issued without its approvals, approved
+    twice by one person, a role that does not count, an unknown or used request."""
+
+    code = "approval"
+
+
+class InputError(PorthosError, ValueError):
+    """An input file cannot be used: too large, not readable, not the kind asked for;
+    the message names the file and what is wrong."""
+
+    code = "input"
+
+
+class StoreIntegrityError(StoreError):
+    """The store is damaged: a table is missing, SQLite reports corruption, or a stored
+    CA certificate no longer verifies. Nothing is issued or published from it; the
+    message names what is wrong (restore from a backup, RFC 3647 §5.1.8)."""
+
+    code = "store-integrity"

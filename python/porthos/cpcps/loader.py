@@ -18,7 +18,9 @@ tables below; every field is validated with its path):
   offers (default ``["B"]``: initial registration only) -> ``Profile.rekey``;
   ``ignore_prefix_in_csr``: CSR attributes equal to a fixed subject attribute are
   dropped before the subject rule reads the CSR (default false) ->
-  ``Profile.ignore_prefix_in_csr``.
+  ``Profile.ignore_prefix_in_csr``; ``approval = {persons, roles, section}``: the
+  persons who approve a request before it is issued (cpcps/approval.py) ->
+  ``Profile.approval``.
 * ``[profiles.<p>] extensions = [..., { type = "subject_alt_name", rule = "..." }]``: a
   SAN names the rule that gives its values (``cpcps/san_rules.py`` or the
   ``SAN_RULES`` of ``cpcps/<pki>/rules.py``) -> ``Profile.san_rule``, or the kinds the
@@ -33,7 +35,9 @@ tables below; every field is validated with its path):
   ``from = [kinds]`` / ``required = [kinds]``: the kinds the RA data may / must give ->
   ``Profile.san_from``, ``Profile.san_required``.
 * ``[revocation]`` (required): reasons allowed for subscriber and CA certificates,
-  reasons refused with their explanation, whether suspension is offered ->
+  reasons refused with their explanation, and ``suspension``: ``false`` or
+  ``{section, limit, escalate_to, profiles, hold_instruction}`` (which profiles may be
+  put on hold, and the revocation a hold becomes after ``limit``) ->
   ``ProfileSet.revocation``.
 * ``[termination]`` (required): the reason of the revocations a termination makes and
   the margin of the final CRLs' nextUpdate -> ``ProfileSet.termination``.
@@ -57,6 +61,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from porthos.cpcps.approval import approval_rule
 from porthos.cpcps.extensions import (
     basic_constraints_of,
     extensions,
@@ -272,7 +277,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "identity_check",
             },
-            {"rekey", "ignore_prefix_in_csr", "name_strings", "item_not_after"},
+            {"rekey", "ignore_prefix_in_csr", "approval", "name_strings", "item_not_after"},
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer not in cas:
@@ -347,6 +352,9 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             ignore_prefix_in_csr=as_bool(
                 t.get("ignore_prefix_in_csr", False), join(p, "ignore_prefix_in_csr")
             ),
+            approval=(
+                approval_rule(t["approval"], join(p, "approval")) if "approval" in t else None
+            ),
             san_from=san_from,
             san_required=san_required,
             item_not_after=item_not_after,
@@ -354,6 +362,10 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         )
         if "A" in profiles[prof_name].rekey and rekey is None:
             raise fail("rekey", f"missing; {p}.rekey offers type A re-key")
+    if revocation.suspension is not None:
+        for j, name in enumerate(revocation.suspension.profiles):
+            if name not in profiles:
+                raise fail(f"revocation.suspension.profiles[{j}]", f"unknown profile {name!r}")
     if generations.link_profile in profiles:
         raise fail(
             "generations.link_profile",

@@ -8,13 +8,17 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from porthos.cpcps.policy import add_months
 from porthos.cpcps.san_rules import SanRule
 from porthos.cpcps.subject_rules import SubjectRule
 from porthos.cpcps.template_spec import spec_json
 from porthos.exceptions import ProfileError
+
+if TYPE_CHECKING:
+    # approval.py reads its table with fields.py, which imports this module.
+    from porthos.cpcps.approval import ApprovalRule
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
 DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
@@ -112,16 +116,30 @@ class RekeyPolicy:
         return self.renewal_window.before(not_after), self.grace_period.not_after(not_after)
 
 
+@dataclass(frozen=True, slots=True)
+class SuspensionPolicy:
+    """Suspension (a CP/CPS §4.9.13-16): certificates of ``profiles`` may be put on hold
+    (certificateHold, RFC 5280 §5.3.1). A hold not released within ``limit`` becomes a
+    revocation with reason ``escalate_to`` at the next CRL publication. CRL entries on
+    hold carry ``hold_instruction`` ("reject", "callissuer", "none"; None: absent)."""
+
+    limit: Validity
+    escalate_to: int
+    profiles: tuple[str, ...]
+    hold_instruction: str | None
+    section: str = ""
+
+
 @dataclass(frozen=True)
 class RevocationPolicy:
     """Revocation reasons (RFC 5280 CRLReason codes -> the CP/CPS circumstance or, for
     ``refused``, why it is refused). A code in none of the three maps is refused by the
-    kind of certificate: subscriber or CA."""
+    kind of certificate: subscriber or CA. ``suspension`` None: no suspension."""
 
     subscriber_reasons: Mapping[int, str]
     ca_reasons: Mapping[int, str]
     refused: Mapping[int, str]
-    suspension: bool
+    suspension: SuspensionPolicy | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +155,13 @@ class TerminationPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RaPolicy:
-    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID."""
+    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID;
+    ``unique_names``, the CP/CPS section that makes subject names unique (every issuing
+    path, ``porthos issue`` included, then refuses a subject held by a valid
+    certificate with another key), or None when the CP/CPS does not."""
 
     transaction_ttl: Duration
+    unique_names: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +258,8 @@ class Profile:
     #: The function the SAN extension's ``rule`` names (cpcps/san_rules.py or the
     #: PKI's rules.py): subject -> SAN entries; None when the profile has no SAN.
     san_rule: SanRule | None = field(default=None, compare=False, repr=False)
+    #: Persons who must approve a request before it is issued (None: no approval step).
+    approval: ApprovalRule | None = None
     #: SAN kinds the RA data of an item may give (``from``), and those it must give
     #: (``required``), docs/ra-data.md; empty: the RA gives no SANs.
     san_from: tuple[str, ...] = ()
