@@ -32,6 +32,7 @@ streaming off.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -167,6 +168,18 @@ class BatchIssuer:
         (SUBJECT_INVALID, the encoder's reason), not the batch."""
         return _Batch(self, csrs, not_before, not_after, threads, parsed,
                       [*self.screens, *screens], commit, items).run()  # fmt: skip
+
+
+def _name_the_attribute(reason: str, subject: Subject) -> str:
+    """The encoder's "subject[i]: why" with the attribute and value of subject[i]."""
+    m = _SUBJECT_AT(reason)
+    if m is None or int(m[1]) >= len(subject):
+        return reason
+    attr, value = subject[int(m[1])]
+    return f"{reason} ({attr}={value!r})"
+
+
+_SUBJECT_AT = re.compile(r"subject\[(\d+)\]:").match
 
 
 def _checked_items(items: ItemColumns | None, n: int) -> ItemColumns | None:
@@ -385,7 +398,7 @@ class _Batch:
         for r in bad:
             i = piece.at[r]
             self.status[i] = IssueStatus.SUBJECT_INVALID
-            self.reasons[i] = errors[r]
+            self.reasons[i] = _name_the_attribute(errors[r], piece.subjects[r])
         piece.keep([r for r, e in enumerate(errors) if not e])
 
     def _apply_refusals(
