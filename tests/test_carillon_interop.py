@@ -8,9 +8,10 @@ pkilint exceptions, each required by the CP text (no other finding at WARNING or
 is accepted):
 * ``pkix.certificate_name_constraints_extension_not_critical`` on the signing CAs:
   001 §10.1.4 "Name Constraints c=no" (extract §20.2);
-* ``pkix.invalid_uri_syntax`` on the card-auth SAN: 001 §10.2.14 requires the URI
-  "urn:uuid:<GUID>"; RFC 3986 §3 allows a URI without an authority (RFC 4122 §3 is
-  this very form), pkilint's URI check does not.
+* ``pkix.invalid_uri_syntax`` on the card-auth and PIV-I identity SANs: 001 §10.2.14
+  requires the URI "urn:uuid:<GUID>", §10.2.1 the URI at IceCAP-hardware (the card's
+  UUID, the same on every certificate of the card, §10 preamble); RFC 3986 §3 allows
+  a URI without an authority (RFC 4122 §3 is this very form), pkilint's check does not.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ BRIDGE = "certipath-bridge-ca-g2"
 BRIDGE_ICECAP_HW, BRIDGE_CARD_AUTH, BRIDGE_MEDIUM_HW = "2.999.1.5", "2.999.1.6", "2.999.1.2"
 EXCEPTIONS = {
     "pkix.certificate_name_constraints_extension_not_critical": {SIGNING, DEVICE},
-    "pkix.invalid_uri_syntax": {"icecap-card-auth"},
+    "pkix.invalid_uri_syntax": {"icecap-card-auth", "piv-i-identity"},
 }
 
 
@@ -380,6 +381,25 @@ def test_profiles_say_what_the_cp_tables_say(demo_dir: Path) -> None:
     for name, (oids, critical) in want.items():
         e = s[name].extensions.get_extension_for_class(x509.ExtendedKeyUsage)
         assert [o.dotted_string for o in e.value] == oids and e.critical == critical, name
+    # §10 preamble: CA DNs in PrintableString; subscriber DNs where possible.
+    for c in (root, sub, s["piv-i-identity"]):
+        for attr in c.subject:
+            assert attr._type == x509.name._ASN1Type.PrintableString, attr
+    # §10.2.1 / §10.2.14: the card's UUID in both SANs; both end with the card (2 years,
+    # demo.toml), before the profiles' 3 years (§5.6, §11: item_not_after clamp).
+    piv = s["piv-i-identity"]
+    piv_san = piv.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert piv_san.get_values_for_type(x509.UniformResourceIdentifier) == [
+        f"urn:uuid:{serial.value}"
+    ]
+    assert piv_san.get_values_for_type(x509.RFC822Name) == ["alice.tremblay@carillon.ca"]
+    for c in (piv, card):
+        lifetime = c.not_valid_after_utc - c.not_valid_before_utc
+        assert dt.timedelta(days=700) < lifetime < dt.timedelta(days=740)
+    # §10.2.4: the person controlling the code-signing key, as a directoryName.
+    code = s["code-signing"].extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    (person,) = code.value.get_values_for_type(x509.DirectoryName)
+    assert person.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Bob Gagnon"
     for name, c in s.items():
         assert c.extensions.get_extension_for_class(x509.KeyUsage).critical, name
         # Subscriber O and C "exactly as in the CA certificate of the Issuer" (§7.1.4).

@@ -129,10 +129,8 @@ def _with(old: str, new: str) -> str:
             "profiles.icecap-content-signer.extensions[4].assurance.levels[0]: unknown level",
         ),
         (
-            'exclude_tags = ["hardware"] } },\n  { type = "authority_info_access", ca_issuers = '
-            '["{crt}/carillon-signing-ca-1.p7c"]',
-            'exclude_tags = ["hardwire"] } },\n  { type = "authority_info_access", ca_issuers = '
-            '["{crt}/carillon-signing-ca-1.p7c"]',
+            'assurance = { levels = ["icecap-hardware"], exclude_tags = ["hardware"] }',
+            'assurance = { levels = ["icecap-hardware"], exclude_tags = ["hardwire"] }',
             "profiles.encryption.extensions[4].assurance.exclude_tags[0]: no level is tagged",
         ),
         (

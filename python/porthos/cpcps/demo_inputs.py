@@ -7,7 +7,10 @@ Schema (every table required unless marked optional):
 
 * ``[samples.<profile>]``: ``subject`` (the request's attributes, most general first)
   and ``key_type`` (the subject key): one sample certificate per profile listed; every
-  profile of the CP/CPS must be listed.
+  profile of the CP/CPS must be listed. Optional ``ra_data = { sans = [[kind, value],
+  ...], not_after_in = { years = N } }``: the RA data of the request (docs/ra-data.md;
+  ``not_after_in``: the notAfter it gives, e.g. a card's expiry, that long after the
+  demo runs).
 * ``[revoke]``: ``profile`` and ``reason`` (an RFC 5280 CRLReason name the CP/CPS
   allows): one more certificate of that profile is issued and revoked.
 * ``[suspend]`` (optional): ``profile``: one more certificate suspended and released,
@@ -24,6 +27,7 @@ Schema (every table required unless marked optional):
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -63,6 +67,21 @@ class Sample:
     profile: str
     subject: tuple[tuple[str, str], ...]
     key_type: str
+    #: RA data SAN entries as docs/ra-data.md writes them; None: none.
+    sans: tuple[Any, ...] | None = None
+    not_after_in: Validity | None = None
+
+    def ra_data(self, now: int) -> dict[str, Any] | None:
+        """The request's RA data object (docs/ra-data.md), or None without any."""
+        if self.sans is None and self.not_after_in is None:
+            return None
+        out: dict[str, Any] = {}
+        if self.sans is not None:
+            out["sans"] = [list(e) for e in self.sans]
+        if self.not_after_in is not None:
+            when = time.gmtime(self.not_after_in.not_after(now))
+            out["not_after"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", when)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +131,15 @@ def parse_demo_inputs(text: str, ps: ProfileSet, *, source: str = DEMO_FILE) -> 
         p = join("samples", name)
         _profile(name, p, ps)
         t = as_table(raw, p)
-        require_keys(t, p, {"subject", "key_type"}, set())
+        require_keys(t, p, {"subject", "key_type"}, {"ra_data"})
         key_type = _key_type(t["key_type"], join(p, "key_type"))
         if key_type not in ps.profiles[name].key_types:
             raise fail(join(p, "key_type"), f"profile {name} does not allow {key_type}")
-        samples[name] = Sample(name, as_name(t["subject"], join(p, "subject")), key_type)
+        sans, not_after_in = (
+            _ra_data(t["ra_data"], join(p, "ra_data")) if "ra_data" in t else (None, None)
+        )
+        subject = as_name(t["subject"], join(p, "subject"))
+        samples[name] = Sample(name, subject, key_type, sans, not_after_in)
     missing = [n for n in ps.profiles if n not in samples]
     if missing:
         raise fail("samples", f"no sample for profile(s) {', '.join(missing)}")
@@ -143,6 +166,27 @@ def parse_demo_inputs(text: str, ps: ProfileSet, *, source: str = DEMO_FILE) -> 
             raise fail("policy_check.policy", f"{policy} is not a policy of external")
         check = (_profile(c["profile"], "policy_check.profile", ps), policy)
     return DemoInputs(samples, revoke_profile, reason, suspend, external, check)
+
+
+def _ra_data(value: Any, path: str) -> tuple[tuple[Any, ...] | None, Validity | None]:
+    # The SAN entries themselves are checked where issuance reads RA data
+    # (issuance/item_data.py): here only their shape, so the demo fails at load.
+    t = as_table(value, path)
+    require_keys(t, path, set(), {"sans", "not_after_in"})
+    sans = None
+    if "sans" in t:
+        sp = join(path, "sans")
+        sans = []
+        for j, entry in enumerate(as_list(t["sans"], sp)):
+            pair = as_list(entry, f"{sp}[{j}]")
+            if len(pair) != 2:
+                raise fail(f"{sp}[{j}]", "expected [kind, value]")
+            as_text(pair[0], f"{sp}[{j}][0]")
+            sans.append(tuple(pair))
+    not_after_in = None
+    if "not_after_in" in t:
+        not_after_in = as_validity(t["not_after_in"], join(path, "not_after_in"))
+    return (None if sans is None else tuple(sans)), not_after_in
 
 
 def _external(value: Any, path: str, ps: ProfileSet) -> External:

@@ -28,14 +28,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from rich.console import Console
 from rich.table import Table
 
-from porthos.cpcps.demo_inputs import DemoInputs, load_demo_inputs
+from porthos.cpcps.demo_inputs import DemoInputs, Sample, load_demo_inputs
 from porthos.issuance.csr_input import der_to_pem
 from porthos.store import audit
 from porthos.workflows import crl_publication, revocation, suspension
@@ -86,17 +86,22 @@ def _csr(subject: Sequence[tuple[str, str]], key_type: str, keys: dict[str, obje
     return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
 
 
-def _issue(ws: Workspace, profile: str, csr: bytes) -> bytes:
+def _issue(ws: Workspace, sample: Sample, csr: bytes) -> bytes:
+    profile = sample.profile
+    ra_data = sample.ra_data(int(time.time()))
     if ws.profile_set.profile(profile).approval is not None:
-        return _issue_approved(ws, profile, csr)
-    result = ws.ca_for_profile(profile).issue_batch([csr], profile)
+        return _issue_approved(ws, profile, csr, ra_data)
+    items = None if ra_data is None else [ra_data]
+    result = ws.ca_for_profile(profile).issue_batch([csr], profile, ra_data=items)
     der = result.certificates[0]
     _expect(der is not None, f"{profile}: the sample request was refused: {result.reasons[0]}")
     assert der is not None
     return der
 
 
-def _issue_approved(ws: Workspace, profile: str, csr: bytes) -> bytes:
+def _issue_approved(
+    ws: Workspace, profile: str, csr: bytes, ra_data: dict[str, Any] | None
+) -> bytes:
     """RFC 3647 §5.2.2: the request waits for its approvers, one per role the rule
     names (then anyone), never an excluded role; one approval short is refused."""
     from porthos.exceptions import ApprovalError
@@ -105,7 +110,7 @@ def _issue_approved(ws: Workspace, profile: str, csr: bytes) -> bytes:
     rule = ws.profile_set.profile(profile).approval
     assert rule is not None
     ra = RegistrationAuthority(ws)
-    request = ra.request_approval(csr, profile)
+    request = ra.request_approval(csr, profile, ra_data=ra_data)
     roles = [r for r in rule.roles if r != "any"]
     roles += ["operator"] * (rule.persons - len(roles))
     for k, role in enumerate(roles):
@@ -140,7 +145,7 @@ def run(
     for col in ("profile", "CP §", "CA", "file"):
         table.add_column(col)
     for name, sample in inputs.samples.items():
-        der = _issue(ws, name, _csr(sample.subject, sample.key_type, keys))
+        der = _issue(ws, sample, _csr(sample.subject, sample.key_type, keys))
         path = samples / f"{name}.crt"
         path.write_bytes(der)
         out.samples[name] = path
@@ -150,7 +155,7 @@ def run(
 
     # One more certificate of the revocation profile, revoked; its file name says so.
     sample = inputs.samples[inputs.revoke_profile]
-    der = _issue(ws, inputs.revoke_profile, _csr(sample.subject, sample.key_type, keys))
+    der = _issue(ws, sample, _csr(sample.subject, sample.key_type, keys))
     serial = x509.load_der_x509_certificate(der).serial_number
     (done,) = revocation.revoke(ws, [serial], inputs.revoke_reason, requester=REQUESTER)
     out.revoked = samples / f"{inputs.revoke_profile}-revoked-{inputs.revoke_reason}.crt"
@@ -162,7 +167,7 @@ def run(
     held = None
     if inputs.suspend_profile is not None and ws.profile_set.revocation.suspension:
         sample = inputs.samples[inputs.suspend_profile]
-        held = _issue(ws, inputs.suspend_profile, _csr(sample.subject, sample.key_type, keys))
+        held = _issue(ws, sample, _csr(sample.subject, sample.key_type, keys))
         hold = suspension.suspend(ws, x509.load_der_x509_certificate(held).serial_number,
                                   requester=REQUESTER)  # fmt: skip
         deadline = time.strftime("%Y-%m-%d", time.gmtime(hold.deadline))
