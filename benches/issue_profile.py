@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from porthos import _native
-from porthos.bench.issue_target import Target, fresh_ca, make_profile_csrs, prepare
+from porthos.bench.issue_target import Target, fresh_ca, make_profile_csrs, prepare, ra_data
 
 
 def main(cpcps: str, profile: str, n: int) -> None:
@@ -25,11 +25,12 @@ def main(cpcps: str, profile: str, n: int) -> None:
         d = Path(tmp)
         target = prepare(Target(cpcps, profile), d)
         csrs = make_profile_csrs(target, n)
+        ra = ra_data(target, n)  # the SANs the profile requires come from the RA
         for rep in range(3):
             ws, ca = fresh_ca(target, d, f"r{rep}")
             bare = _native.bench_sign_key(ca.key, n)
             t0 = time.perf_counter()
-            result = ca.issue_batch(csrs, profile, threads=1)
+            result = ca.issue_batch(csrs, profile, threads=1, ra_data=ra)
             issue = time.perf_counter() - t0
             t0 = time.perf_counter()
             _native.parse_csrs(csrs, threads=1)
@@ -41,7 +42,7 @@ def main(cpcps: str, profile: str, n: int) -> None:
         ws, ca = fresh_ca(target, d, "profile")
         prof = cProfile.Profile()
         prof.enable()
-        ca.issue_batch(csrs, profile, threads=1)
+        ca.issue_batch(csrs, profile, threads=1, ra_data=ra)
         prof.disable()
         ws.close()
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)

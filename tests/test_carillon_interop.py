@@ -483,3 +483,22 @@ def test_the_trail_records_the_card_approvals_and_the_hold(demo_dir: Path) -> No
     issued = next(r for r in records if r.event == "approval.issued" and r.outcome == "success")
     assert issued.serial is not None and int(issued.serial, 16) == card.serial_number
     assert {a["role"] for a in issued.details["approved_by"]} >= {"ra"}
+
+
+def test_a_required_san_without_ra_data_is_refused(demo_dir: Path) -> None:
+    """001 §10.2.1: the PIV-I identity certificate carries the card's URI, which only
+    the RA data gives: a request without RA data is refused with that reason, not
+    issued without it; with it, issued."""
+    from conftest import CsrFactory
+    from porthos.status import IssueStatus
+    from porthos.workspace.workspace import Workspace
+
+    csr = CsrFactory().make([("OU", "Engineering"), ("CN", "Denis Lavoie")], "rsa-2048")
+    with Workspace.open(demo_dir) as ws:
+        ca = ws.ca(SIGNING)
+        refused = ca.issue_batch([csr], "piv-i-identity")
+        assert int(refused.status[0]) == IssueStatus.SUBJECT_INVALID
+        assert "gives no uri SAN, which profile piv-i-identity requires" in refused.reasons[0]
+        sans = [["uri", "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e"]]
+        issued = ca.issue_batch([csr], "piv-i-identity", ra_data=[{"sans": sans}])
+        assert issued.issued_count == 1, issued.reasons

@@ -123,8 +123,9 @@ def _porthos(
 ) -> float:
     ws, ca = _fresh_ca(tmp, f"p{rep}-{threads}", target)
     try:
+        ra = issue_target.ra_data(target, len(csrs))  # untimed: the RA's input
         t0 = time.perf_counter()
-        result = ca.issue_batch(csrs, profile=target.profile, threads=threads)
+        result = ca.issue_batch(csrs, profile=target.profile, threads=threads, ra_data=ra)
         dt = time.perf_counter() - t0
         if result.issued_count != len(csrs):
             bad = next(result.rejected())
@@ -144,7 +145,8 @@ def _peer_setup(
 
     ws, ca = _fresh_ca(tmp, f"peer{rep}", target)
     sample = make_csrs(1) if sample is None else sample
-    res = ca.issue_batch(sample, profile=target.profile, threads=1)
+    ra = issue_target.ra_data(target, len(sample))
+    res = ca.issue_batch(sample, profile=target.profile, threads=1, ra_data=ra)
     der = res.certificates[0]
     if der is None:
         raise RuntimeError(f"porthos refused the sample request: {res.reasons[0]}")
@@ -227,7 +229,10 @@ def fill_sign_inputs(
     if target.cpcps is not None:
         prof = ws.profile_set.profile(target.profile)
         # Every request of the profile's demo data has the same subject (and SANs).
-        subject, sans = issue_target.profile_subject(ws, target.profile, batch.subject(0))
+        ra = issue_target.ra_data(target, 1)
+        subject, sans = issue_target.profile_subject(
+            ws, target.profile, batch.subject(0), None if ra is None else ra[0]
+        )
         now = int(time.time())
         profile_kwargs: dict[str, Any] = {
             "serials": _native.generate_serials(n),

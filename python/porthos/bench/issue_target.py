@@ -108,12 +108,31 @@ def _distinct(subject: tuple[tuple[str, str], ...], i: int) -> list[tuple[str, s
     return [*head, (attr, value)]
 
 
-def profile_subject(ws: Any, profile: str, csr_subject: Any) -> tuple[list[Any], list[Any] | None]:
-    """(subject, SANs) porthos' rules give a request of ``profile`` (the fill+sign
-    variant fills the template with them, outside the timing)."""
+def ra_data(target: Target, n: int) -> list[dict[str, Any]] | None:
+    """The RA data of the profile's demo sample (docs/ra-data.md), once per request,
+    or None when the sample has none (the SANs a profile requires come from there)."""
+    if target.cpcps is None:
+        return None
+    import time
+
+    from porthos.cpcps.demo_inputs import load_demo_inputs
+    from porthos.cpcps.loader import load_profile_set
+
+    ps = load_profile_set(target.cpcps, "prod")
+    item = load_demo_inputs(ps).samples[target.profile].ra_data(int(time.time()))
+    return None if item is None else [item] * n
+
+
+def profile_subject(
+    ws: Any, profile: str, csr_subject: Any, item: dict[str, Any] | None
+) -> tuple[list[Any], list[Any] | None]:
+    """(subject, SANs) porthos' rules and the RA data ``item`` give a request of
+    ``profile`` (the fill+sign variant fills the template with them, untimed)."""
     from porthos.cpcps.policy import build_subject
 
     prof = ws.profile_set.profile(profile)
     subject = build_subject(prof, csr_subject)
-    sans = prof.san_rule(subject) if prof.san_rule is not None else None
+    sans = list(prof.san_rule(subject)) if prof.san_rule is not None else None
+    if item is not None and item.get("sans"):
+        sans = (sans or []) + [(kind, value) for kind, value in item["sans"]]
     return subject, sans
