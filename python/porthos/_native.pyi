@@ -39,6 +39,7 @@ __all__ = [
     "CrlInfo",
     "crl_drafts",
     "parse_crl",
+    "serials_from_hex_text",
     "crl_delta_columns",
     "crl_merge_columns",
     "crl_shard_of",
@@ -279,6 +280,8 @@ def crl_drafts(
     progress: Callable[[int, int], object] | None = None,
 ) -> CrlDrafts: ...
 def parse_crl(der: bytes | NDArray[np.uint8], issuer_cert: bytes | None = None) -> CrlInfo: ...
+def serials_from_hex_text(text: str, count: int, sep: str = ",") -> NDArray[np.uint8]:
+    """``count`` hex serials separated by ``sep`` -> N x 20 right-aligned octets."""
 
 _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]
 

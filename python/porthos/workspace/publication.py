@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from numpy.typing import NDArray
 
 from porthos import _native
 from porthos.crl_reasons import REASONS
-from porthos.exceptions import PolicyError, StoreError
+from porthos.exceptions import BatchArgumentError, PolicyError, StoreError, StoreIntegrityError
 from porthos.issuance.crl import (
     INVALIDITY_NONE,
     REASON_NONE,
@@ -138,9 +139,7 @@ def store_columns(
     """A CA's revocations and open holds from the store as CRL columns (with ``upto``
     and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
     certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
-    serials, times, reasons, invalidity = revocations.revocation_arrays(
-        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
-    )
+    serials, times, reasons, invalidity = revocation_arrays(conn, ca_name, upto)
     # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
     held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
     if held:
@@ -153,6 +152,21 @@ def store_columns(
     if len(times) == 0:
         return RevocationColumns.empty()
     return RevocationColumns(serials, times, reasons, invalidity)
+
+
+def revocation_arrays(
+    conn: sqlite3.Connection, ca_name: str, upto: int | None
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """A CA's revocations as the CRL writer's four columns (serials N x 20), decoded from
+    the store's column text without a Python object per row."""
+    n, serial_text, times, reasons, invalidity = revocations.revocation_text_columns(
+        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
+    )
+    try:
+        serials = _native.serials_from_hex_text(serial_text, n)
+    except BatchArgumentError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocation serials ({exc})") from None
+    return serials, times, reasons, invalidity
 
 
 def hold_instruction(ws: Workspace) -> str | None:

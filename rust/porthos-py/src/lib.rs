@@ -10,6 +10,7 @@ mod cms;
 mod crl;
 mod csr;
 mod error;
+mod hex_serials;
 mod hsm;
 mod keys;
 mod tables;
@@ -51,6 +52,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crl::CrlInfo>()?;
     m.add_function(wrap_pyfunction!(crl::crl_drafts, m)?)?;
     m.add_function(wrap_pyfunction!(crl::parse_crl, m)?)?;
+    m.add_function(wrap_pyfunction!(hex_serials::serials_from_hex_text, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_delta_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_merge_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_shard_of, m)?)?;
