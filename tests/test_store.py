@@ -72,7 +72,7 @@ def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
     store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     store.close()
     migrated = Store.open(tmp_path / "porthos.sqlite")
-    assert migrated.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+    assert migrated.meta("schema_version") == str(SCHEMA_VERSION)
     indexes = {
         name
         for (name,) in migrated.conn.execute(
@@ -81,6 +81,22 @@ def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
     }
     assert "certificates_spki" not in indexes and "certificates_subject" in indexes
     assert migrated.count_certificates() == 2
+    migrated.close()
+
+
+def test_version_5_store_gets_the_cross_certificates_table(tmp_path: Path) -> None:
+    # Version 6 (issue 16) adds the imported cross-certificates; a version-5 store
+    # opens with the table and its certificates intact.
+    store = _store(tmp_path)
+    store.insert_certificates("user-ca-1", [_row("0a")])
+    store.conn.execute("DROP TABLE cross_certificates")
+    store.conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    store.close()
+    migrated = Store.open(tmp_path / "porthos.sqlite")
+    assert int(migrated.meta("schema_version") or 0) >= 6
+    tables = {n for (n,) in migrated.conn.execute("SELECT name FROM sqlite_master")}
+    assert "cross_certificates" in tables
+    assert migrated.count_certificates() == 1
     migrated.close()
 
 

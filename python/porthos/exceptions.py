@@ -135,3 +135,18 @@ class MissingExtraError(PorthosError):
     the extra to install (e.g. ``pip install 'porthos[plot]'`` for bench plots)."""
 
     code = "missing-extra"
+
+
+class CaRequestError(PorthosError, ValueError):
+    """A CA's certificate request (a cross-certification CSR) cannot be used: not one
+    strict-DER PKCS#10 request, or its proof of possession does not verify."""
+
+    code = "ca-request"
+
+
+class CrossImportError(PorthosError, ValueError):
+    """A cross-certificate offered for import does not certify our CA (subject or key
+    differ), is not a CA certificate, or its signature does not verify under the
+    issuer certificate given; nothing was stored."""
+
+    code = "cross-import"

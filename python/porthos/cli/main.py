@@ -18,6 +18,7 @@ from porthos.cli import (
     bench,
     changeover,
     crl,
+    cross,
     demo,
     hsm,
     issue,
@@ -49,6 +50,8 @@ for _command in (
     lifecycle.revoke,  # issue 6, 000 §4.9
     changeover.rollover,  # issue 6, 000 §5.6
     changeover.terminate,  # issue 6, 000 §5.8
+    cross.cross_certify,  # issue 16, cross-certificates both ways
+    cross.cross_import,
     bench.bench,
 ):
     main.add_command(_command)

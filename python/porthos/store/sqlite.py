@@ -22,6 +22,7 @@ from porthos.store.schema import (
     MIGRATION_V3,
     MIGRATION_V4,
     MIGRATION_V5,
+    MIGRATION_V6,
     PAGE_SIZE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -207,6 +208,9 @@ class Store:
             version = store.meta("schema_version")
         if version == "4":
             store._migrate(MIGRATION_V5, 5)
+            version = store.meta("schema_version")
+        if version == "5":
+            store._migrate(MIGRATION_V6, 6)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
