@@ -551,3 +551,46 @@ def test_cross_profiles_load() -> None:
     assert (prof.issuer, prof.max_path_len, prof.path_len_limit) == ("tt-root-g1", 2, 2)
     assert prof.subject == tuple(PARTNER)
     assert ps.cross_profile("any-partner").path_len_limit == 0
+
+
+def test_a_rollover_derivation_moves_cross_profiles_to_the_new_ca() -> None:
+    # RFC 3647 §5.6: generation 2 renames the CAs; a cross profile follows its issuer.
+    import tomllib
+
+    from porthos.cpcps.loader import build_profile_set
+    from porthos.workspace.generations import derive_generation
+
+    ps1 = parse_profile_set(cpcps_text(), "prod")
+    doc = derive_generation(tomllib.loads(cpcps_text()), 2, ps1.generations)
+    ps2 = build_profile_set(doc, "prod")
+    prof = ps2.cross_profile("partner-bridge")
+    assert prof.issuer == "tt-root-g2"
+    aia = next(e for e in prof.extensions if e["type"] == "authority_info_access")
+    assert aia["ca_issuers"] == ["http://crt.two-tier.example/tt-root-g2.p7c"]
+
+
+def test_cli_cross_certify_by_a_root_in_the_hsm(tmp_path: Path) -> None:
+    # The root key signs only inside an activation by two officers (RFC 3647 §6.2.2):
+    # --root-officer twice. Own processes: SoftHSM2 reads its configuration once.
+    from changeover_support import hsm_env, run_porthos, softhsm_installed, write_pin_files
+
+    if not softhsm_installed():
+        pytest.skip("SoftHSM2 is not installed")
+    write_pin_files(tmp_path)
+    (tmp_path / "cpcps.toml").write_text(cpcps_text(), "utf-8")
+    env = hsm_env()
+    officers = ["--root-officer", "alice=alice.pin", "--root-officer", "bob=bob.pin"]
+    r = run_porthos(["init", "-w", "ws", "--cpcps", "cpcps.toml", "--hsm", "softhsm",
+                     "--so-pin-file", "so.pin", "--pin-file", "user.pin", *officers],
+                    tmp_path, env)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "partner.csr").write_bytes(partner_csr(key))
+    r = run_porthos(["cross-certify", "-w", "ws", "--ca", "tt-root-g1", "--profile",
+                     "partner-bridge", "--csr", "partner.csr", "--out", "x.crt", *officers],
+                    tmp_path, env)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    cert = x509.load_der_x509_certificate((tmp_path / "x.crt").read_bytes())
+    root = (tmp_path / "ws" / "repository" / "tt-root-g1.crt").read_bytes()
+    cert.verify_directly_issued_by(x509.load_der_x509_certificate(root))
+    assert cert.public_key() == key.public_key()
