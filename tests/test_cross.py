@@ -33,6 +33,7 @@ from porthos.exceptions import (
     CaRequestError,
     CrossImportError,
     DerDecodeError,
+    LifecycleError,
     PolicyError,
     ProfileError,
     StoreError,
@@ -594,3 +595,15 @@ def test_cli_cross_certify_by_a_root_in_the_hsm(tmp_path: Path) -> None:
     root = (tmp_path / "ws" / "repository" / "tt-root-g1.crt").read_bytes()
     cert.verify_directly_issued_by(x509.load_der_x509_certificate(root))
     assert cert.public_key() == key.public_key()
+
+
+def test_a_cross_certificate_is_revoked_as_a_ca_certificate(ws: Workspace) -> None:
+    # It certifies a CA: the CP/CPS's CA reasons apply (cACompromise), not the
+    # subscriber's, and it is listed on its issuer's CRL.
+    from porthos.workflows import revocation
+
+    done = cross_certify(ws, "tt-root-g1", "partner-bridge", partner_csr())
+    with raises_code(LifecycleError, "lifecycle"):
+        revocation.revoke(ws, [done.serial_hex], "superseded", requester="t", ca="tt-root-g1")
+    revocation.revoke(ws, [done.serial_hex], "cACompromise", requester="t", ca="tt-root-g1")
+    assert [r[0] for r in ws.store.revocations("tt-root-g1")] == [done.serial_hex]

@@ -14,6 +14,7 @@ __all__ = [
     "ImportedCross",
     "imported_for",
     "insert_imported",
+    "is_issued_cross",
     "issued_with_profiles",
 ]
 
@@ -72,3 +73,19 @@ def issued_with_profiles(
         (*profiles, spki_sha256),
     ).fetchall()
     return [bytes(r[0]) for r in rows]
+
+
+def is_issued_cross(
+    conn: sqlite3.Connection, ca_name: str, serial_hex: str, profiles: Sequence[str]
+) -> bool:
+    """Whether CA ``ca_name`` issued ``serial_hex`` under one of the cross ``profiles``
+    (a CA certificate for an external CA: revoked with the CA reasons)."""
+    if not profiles:
+        return False
+    marks = ",".join("?" * len(profiles))
+    row = conn.execute(
+        f"SELECT 1 FROM certificates WHERE ca_name = ? AND serial_hex = ?"
+        f" AND profile IN ({marks})",
+        (ca_name, serial_hex, *profiles),
+    ).fetchone()
+    return row is not None
