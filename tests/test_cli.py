@@ -302,7 +302,12 @@ def test_init_cpcps_path_is_copied_into_the_workspace(tmp_path: Path) -> None:
 # The package's shape: main.py registers, command modules import only the helpers
 # --------------------------------------------------------------------------------------
 
-_CLI_HELPERS = {"porthos.cli.common", "porthos.cli.options", "porthos.cli.hsm_options"}
+_CLI_HELPERS = {
+    "porthos.cli.common",
+    "porthos.cli.options",
+    "porthos.cli.hsm_options",
+    "porthos.cli.outputs",
+}
 
 
 def _cli_imports(path: Path) -> set[str]:

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 __all__ = [
     "__version__",
     "BUILD_PROFILE",
+    "MAX_THREADS",
     "CSR_STATUS",
     "KEY_TYPE",
     "CMS_STATUS",
@@ -52,6 +53,7 @@ __all__ = [
 
 __version__: str
 BUILD_PROFILE: str  # "release" or "debug"
+MAX_THREADS: int  # the most worker threads a call may ask for (args.rs)
 
 # Status codes of the Rust side, member name -> code (tests/test_native_tables.py holds
 # porthos.status to them).

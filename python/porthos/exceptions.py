@@ -150,3 +150,18 @@ class CrossImportError(PorthosError, ValueError):
     issuer certificate given; nothing was stored."""
 
     code = "cross-import"
+
+
+class InputError(PorthosError, ValueError):
+    """An input file cannot be used: too large, not readable, not the kind asked for;
+    the message names the file and what is wrong."""
+
+    code = "input"
+
+
+class StoreIntegrityError(StoreError):
+    """The store is damaged: a table is missing, SQLite reports corruption, or a stored
+    CA certificate no longer verifies. Nothing is issued or published from it; the
+    message names what is wrong (restore from a backup, RFC 3647 §5.1.8)."""
+
+    code = "store-integrity"

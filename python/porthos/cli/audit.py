@@ -23,7 +23,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from porthos.cli.common import errors_exit_2, get_console
+from porthos.cli.common import cell, errors_exit_2, get_console
 from porthos.cli.options import when_utc
 from porthos.exceptions import WorkspaceError
 
@@ -198,11 +198,11 @@ def show_cmd(
             table.add_row(
                 str(rec.seq),
                 when_utc(rec.time),
-                rec.actor,
-                rec.event,
-                outcome,
-                rec.subject or rec.serial or "",
-                _summary(rec.details),
+                cell(rec.actor),
+                cell(rec.event),
+                outcome if rec.outcome in ("success", "failure") else cell(rec.outcome),
+                cell(rec.subject or rec.serial or ""),
+                cell(_summary(rec.details)),
             )
             shown += 1
             if shown >= limit:

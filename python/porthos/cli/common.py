@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
+import sqlite3
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,10 +41,52 @@ def get_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=width, highlight=False)
 
 
+# What must not reach a terminal from text users supplied (actor, requester, comment,
+# file names): C0 and C1 controls (ESC starts terminal sequences, CR and LF forge
+# lines), DEL, and the bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    # A warning is one line on stderr, like an error (no source line, no file path).
+    get_console(stderr=True).print(
+        f"[yellow]warning:[/] {escape(printable(str(message)))}", soft_wrap=True
+    )
+
+
+warnings.showwarning = _show_warning
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as a visible escape (issue 20 §3):
+    ``\\x1b`` instead of ESC, so printed text cannot move the cursor, recolour the
+    terminal or forge a line of a table."""
+    return _UNPRINTABLE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
+def cell(value: object) -> str:
+    """A table cell of user-supplied text: controls escaped, rich markup inert."""
+    return escape(printable(str(value)))
+
+
 def fail(message: str) -> None:
     # One line whatever its length (soft_wrap: rich does not fold it at the width); the
     # message escaped, or rich takes the error's "[code]" for markup and drops it.
-    get_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    get_console(stderr=True).print(
+        f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True
+    )
     sys.exit(EXIT_INPUT)
 
 
@@ -61,9 +107,22 @@ def errors_exit_2(func: F) -> F:
             fail(str(exc))
         except ImportError as exc:
             fail(f"porthos is not fully built: {exc}")
-        except Exception as exc:
+        except sqlite3.DatabaseError as exc:
             audit_failure(kwargs, exc)
-            raise
+            fail(f"the store is damaged or unreadable: {exc} [store-integrity]")
+        except UnicodeError as exc:
+            audit_failure(kwargs, exc)
+            fail(f"input is not valid text: {exc}")
+        except Exception as exc:
+            # Never a traceback on a user's terminal (issue 20 §3): one line naming the
+            # failure; PORTHOS_DEBUG=1 shows the traceback to whoever debugs it.
+            audit_failure(kwargs, exc)
+            if os.environ.get("PORTHOS_DEBUG") == "1":
+                raise
+            fail(
+                f"unexpected {type(exc).__name__}: {exc} (a porthos bug: please report it; "
+                "PORTHOS_DEBUG=1 shows the traceback)"
+            )
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -113,7 +172,10 @@ def report_batch(
 ) -> None:
     """Write the PEM bundle and the report, print the per-item refusals, exit 3 if any
     (`porthos issue` and the RA's issuing commands). ``how``: the RA's identity check."""
-    out_file.write_text(result.pem(), encoding="ascii")
+    try:
+        out_file.write_text(result.pem(), encoding="ascii")
+    except OSError as exc:
+        raise _undelivered(result, out_file, exc) from None
     rejected = [
         {"index": i, "status": status.name, "reason": reason}
         for i, status, reason in result.rejected()
@@ -128,11 +190,16 @@ def report_batch(
         }
         if how is not None:
             report["identity_check"] = how
-        report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _undelivered(result, report_file, exc) from None
     console = get_console()
+    batch = "" if result.batch is None else f", batch {result.batch}"
     console.print(
         f"{result.issued_count} of {len(result)} certificates issued by {result.ca} "
-        f"(profile {result.profile}{', ' + how if how else ''}) in {seconds:.3f} s -> {out_file}"
+        f"(profile {result.profile}{', ' + how if how else ''}{batch}) in {seconds:.3f} s "
+        f"-> {out_file}"
     )
     if rejected:
         table = Table(title="Refused requests")
@@ -145,6 +212,22 @@ def report_batch(
         if len(rejected) > 50:
             console.print(f"... and {len(rejected) - 50} more (see --report)")
         ctx.exit(EXIT_REJECTED)
+
+
+def _undelivered(result: IssueResult, path: Path, exc: OSError) -> PorthosError:
+    """What a failed write after the commit says: the certificates exist, and how to
+    get them (issue 20 §2)."""
+    from porthos.exceptions import InputError
+
+    again = (
+        f"; `porthos export --workdir W --batch {result.batch} --out FILE` delivers them"
+        if result.batch is not None
+        else ""
+    )
+    return InputError(
+        f"cannot write {path}: {exc.strerror or exc}; {result.issued_count} certificates "
+        f"were issued and stored (batch {result.batch}){again}"
+    )
 
 
 class ProgressBar:

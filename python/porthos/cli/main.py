@@ -1,70 +1,167 @@
 """The ``porthos`` command (click + rich): the ``main`` group and the registration of the
 command modules, one per command group. Nothing else lives here; a command module
-imports only cli/common.py, cli/options.py, cli/hsm_options.py and lower layers.
+imports only cli/common.py, cli/options.py, cli/hsm_options.py, cli/outputs.py and lower
+layers.
 
 Exit codes: 0 success; 3 some requests were rejected (``issue``); 2 usage or input
 errors (click's own usage errors, and every porthos error: missing workspace, unknown
 profile, unreadable file), always as one message line, never a traceback.
+
+Start-up (issue 20 §1): a command module is imported only when its command runs. The
+command modules pull in rich, the Rust extension and pyca; importing all of them cost
+``porthos --help`` 0.11 s of a budget of 80 ms. ``COMMANDS`` names each command's
+module and carries its one-line help, so ``--help`` lists every command without
+importing any; tests/test_cli_startup.py checks that the listing equals the one the
+loaded commands give, so the table cannot drift from the modules.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
 import click
 
 from porthos import __version__
-from porthos.bench import ifma as bench_ifma
-from porthos.cli import (
-    audit,
-    bench,
-    changeover,
-    crl,
-    cross,
-    demo,
-    hsm,
-    issue,
-    lifecycle,
-    ra,
-    verify,
-    workspace,
+
+__all__ = ["COMMANDS", "main"]
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives (``module:attribute``) and its one-line help."""
+
+    target: str
+    short_help: str
+
+    def load(self) -> click.Command:
+        module, _, attr = self.target.partition(":")
+        loaded = getattr(importlib.import_module(module), attr)
+        # A loader function (``_crl_group`` below) assembles a group from several modules.
+        command: click.Command = loaded() if not isinstance(loaded, click.Command) else loaded
+        return command
+
+
+_MAIN = "porthos.cli.main"
+
+#: Every ``porthos`` command: name -> where it lives, and what ``--help`` says of it.
+COMMANDS: dict[str, LazyCommand] = {
+    "audit": LazyCommand(
+        "porthos.cli.audit:audit_group",
+        "The hash-chained audit trail (000 §5.4): verify, export, show.",
+    ),
+    "bench": LazyCommand(f"{_MAIN}:_bench_group", "Benchmarks (porthos.bench)."),
+    "crl": LazyCommand(f"{_MAIN}:_crl_group", "Certificate revocation lists (RFC 5280 §5)."),
+    "cross-certify": LazyCommand(
+        "porthos.cli.cross:cross_certify",
+        "Issue a CA certificate to an external CA's request (a cross-certificate).",
+    ),
+    "cross-import": LazyCommand(
+        "porthos.cli.cross:cross_import",
+        "Import and publish a cross-certificate another CA issued to one of ours.",
+    ),
+    "demo": LazyCommand(
+        "porthos.cli.demo:demo",
+        "Init (if needed), issue COUNT certificates across all profiles, show rejections.",
+    ),
+    "export": LazyCommand(
+        "porthos.cli.export:export", "Write the certificates of an issued batch (re-delivery)."
+    ),
+    "hsm": LazyCommand("porthos.cli.hsm:hsm_group", "PKCS#11 tokens and keys (porthos.hsm)."),
+    "init": LazyCommand(
+        "porthos.cli.workspace:init",
+        "Create the CA hierarchy (000 §7.1.1-2) in a new workspace.",
+    ),
+    "issue": LazyCommand("porthos.cli.issue:issue", "Issue certificates for a file of CSRs."),
+    "ra": LazyCommand(
+        "porthos.cli.ra:ra",
+        "Registration authority: identity checks (000 §3.2.3), re-key (000 §4.7).",
+    ),
+    "revoke": LazyCommand(
+        "porthos.cli.lifecycle:revoke",
+        "Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7).",
+    ),
+    "rollover": LazyCommand(
+        "porthos.cli.changeover:rollover",
+        "Create the next CA generation and the root link certificates (000 §5.6).",
+    ),
+    "show": LazyCommand(
+        "porthos.cli.workspace:show",
+        "Show the CAs and the certificates issued per CA and profile.",
+    ),
+    "terminate": LazyCommand(
+        "porthos.cli.changeover:terminate",
+        "Terminate the PKI (000 §5.8): revoke every unexpired certificate, publish final"
+        " CRLs valid past the last expiry, then destroy the CA keys or export them to a"
+        " successor token.",
+    ),
+    "verify-csrs": LazyCommand(
+        "porthos.cli.verify:verify_csrs_command",
+        "Parse every CSR in FILE (PEM bundle or one DER) and check its proof of possession.",
+    ),
+}
+
+
+def _crl_group() -> click.Group:
+    """``porthos crl``: the file tools, plus the workspace's schedule commands
+    (000 §4.9.7), which live with revocation in lifecycle.py."""
+    from porthos.cli import crl, lifecycle
+
+    for command in (lifecycle.due, lifecycle.publish):
+        crl.crl.add_command(command)
+    return crl.crl
+
+
+def _bench_group() -> click.Group:
+    """``porthos bench``: each benchmark lives with its command group."""
+    from porthos.bench import ifma
+    from porthos.cli import bench, crl, hsm, verify
+
+    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command):
+        bench.bench.add_command(command)
+    return bench.bench
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (see the module docstring)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, LazyCommand], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._lazy) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self._lazy:
+            self.add_command(self._lazy[cmd_name].load(), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def _short_help(self, name: str, limit: int) -> str:
+        if name in self.commands or name not in self._lazy:
+            return self.commands[name].get_short_help_str(limit)
+        # A bare Command shortens the text exactly as the loaded command would.
+        return click.Command(name, help=self._lazy[name].short_help).get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The width arithmetic is click's own (Group.format_commands), so the listing is
+        # the one the loaded commands would give.
+        names = self.list_commands(ctx)
+        if names:
+            limit = formatter.width - 6 - max(len(name) for name in names)
+            rows = [(name, self._short_help(name, limit)) for name in names]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
 )
-
-__all__ = ["main"]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porthos")
 def main() -> None:
     """porthos: a certificate-authority signing engine."""
 
-
-for _command in (
-    workspace.init,  # issue 1
-    workspace.show,
-    issue.issue,
-    demo.demo,
-    verify.verify_csrs_command,  # issue 3
-    crl.crl,  # issue 4
-    hsm.hsm_group,  # issue 5
-    audit.audit_group,  # issue 6, 000 §5.4
-    ra.ra,  # issue 6, 000 §3.2.3, §4.7
-    lifecycle.revoke,  # issue 6, 000 §4.9
-    changeover.rollover,  # issue 6, 000 §5.6
-    changeover.terminate,  # issue 6, 000 §5.8
-    cross.cross_certify,  # issue 16, cross-certificates both ways
-    cross.cross_import,
-    bench.bench,
-):
-    main.add_command(_command)
-# The workspace's CRL commands (000 §4.9.7 schedule) live with revocation.
-crl.crl.add_command(lifecycle.due)
-crl.crl.add_command(lifecycle.publish)
-for _command in (
-    crl.bench_crl,
-    hsm.bench_hsm,
-    verify.bench_verify,
-    bench_ifma.command,  # issue 7
-):
-    bench.bench.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,6 +17,8 @@ import click
 
 from porthos.cli.common import errors_exit_2, get_console, report_batch
 from porthos.cli.options import WORKDIR
+from porthos.cli.outputs import check_outputs
+from porthos.issuance.inputs import read_input
 
 if TYPE_CHECKING:
     from porthos.workflows.ra import RegistrationAuthority
@@ -181,7 +183,8 @@ def issue_ha(
     pin_file: Path | None,
 ) -> None:
     """Issue high assurance device certificates (000 §3.2.3.1)."""
-    ders = [f.read_bytes() for f in cms_files]
+    check_outputs([("--out", out_file), ("--report", report_file)], list(cms_files))
+    ders = [read_input(f, "--cms") for f in cms_files]
     with _ra(workdir, pin_file, sign=True) as r:
         started = time.perf_counter()
         result = r.issue_ha_device(ders, profile=profile, threads=threads)
@@ -211,7 +214,8 @@ def issue_infra(
     pin_file: Path | None,
 ) -> None:
     """Issue application/service certificates requested by an AOR (000 §3.2.3.3)."""
-    data = csr_file.read_bytes()
+    check_outputs([("--out", out_file), ("--report", report_file)], [csr_file])
+    data = read_input(csr_file, "--csr")
     with _ra(workdir, pin_file, sign=True) as r:
         started = time.perf_counter()
         result = r.issue_infrastructure(data, profile, aor=aor, threads=threads)
@@ -239,7 +243,8 @@ def issue_user(
     pin_file: Path | None,
 ) -> None:
     """Issue user certificates submitted by a trusted agent (000 §3.2.3.4)."""
-    data = csr_file.read_bytes()
+    check_outputs([("--out", out_file), ("--report", report_file)], [csr_file])
+    data = read_input(csr_file, "--csr")
     with _ra(workdir, pin_file, sign=True) as r:
         started = time.perf_counter()
         result = r.issue_user(data, agent=agent, threads=threads)
@@ -282,8 +287,9 @@ def rekey(
 ) -> None:
     """Type A re-key (000 §4.7.3): a new certificate for the same subject."""
     grace = None if grace_days is None else int(grace_days * 86400)
+    check_outputs([("--out", out_file)], [cms_file])
     with _ra(workdir, pin_file, sign=True) as r:
-        result = r.rekey(cms_file.read_bytes(), early=early, grace=grace)
+        result = r.rekey(read_input(cms_file, "--cms"), early=early, grace=grace)
     out_file.write_text(result.pem(), encoding="ascii")
     console = get_console()
     console.print(

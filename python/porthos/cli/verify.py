@@ -10,10 +10,7 @@ for rejected requests); 2 usage or input errors.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,26 +19,26 @@ import click
 from rich.table import Table
 
 from porthos.cli.common import EXIT_REJECTED, errors_exit_2, fail, flatten, get_console
+from porthos.issuance.inputs import read_input
 from porthos.status import CsrStatus
-
-_PEM = re.compile(
-    rb"-----BEGIN (NEW )?CERTIFICATE REQUEST-----\s*(.*?)-----END (NEW )?CERTIFICATE REQUEST-----",
-    re.S,
-)
 
 
 def read_requests(data: bytes) -> list[bytes]:
-    """The DER requests in a PEM bundle, or ``[data]`` for DER input (RFC 7468 §7:
-    both the ``CERTIFICATE REQUEST`` and the legacy ``NEW CERTIFICATE REQUEST`` labels).
-    A PEM block whose base64 does not decode raises ValueError naming the block."""
-    if b"-----BEGIN" not in data:
+    """The DER requests of a PEM bundle, or ``[data]`` for DER input, through the one
+    PEM splitter of the package (issuance/csr_input.py: linear time, RFC 7468 §7 labels).
+    A block that cannot be decoded raises ValueError naming the block."""
+    from porthos.issuance.csr_input import looks_pem, split_csr_pem
+
+    if not looks_pem(data):
+        if data[:1] != b"\x30":
+            # Not a DER SEQUENCE either: one clear line, not a MALFORMED table.
+            raise ValueError("neither a PEM bundle nor a DER CSR" if data else "empty file")
         return [data]
     out = []
-    for i, m in enumerate(_PEM.finditer(data)):
-        try:
-            out.append(base64.b64decode(b"".join(m.group(2).split()), validate=True))
-        except binascii.Error as exc:
-            raise ValueError(f"PEM block {i}: bad base64: {exc}") from exc
+    for i, item in enumerate(split_csr_pem(data)):
+        if item.der is None:
+            raise ValueError(f"PEM block {i}: {item.error}")
+        out.append(item.der)
     return out
 
 
@@ -61,7 +58,7 @@ def verify_csrs_command(file: Path, json_out: str | None, threads: int | None) -
     from porthos.issuance.verify import verify_csrs
 
     try:
-        requests = read_requests(file.read_bytes())
+        requests = read_requests(read_input(file, "FILE"))
     except ValueError as exc:
         fail(f"{file}: {exc}")
     if not requests:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,28 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+class PinFileWarning(UserWarning):
+    """A PIN file that group or others may read."""
+
+
 def read_pin(path: str | os.PathLike[str] | None, prompt: str, *, confirm: bool = False) -> Secret:
     """A PIN from a file (first line, trailing newline dropped) or an interactive
     prompt without echo. Never from a command-line argument."""
     if path is not None:
         try:
             data = Path(path).read_bytes()
+            mode = Path(path).stat().st_mode
         except OSError as exc:
             raise KeyMaterialError(f"cannot read the PIN file {path}: {exc.strerror}") from None
+        if mode & 0o077:
+            # Activation data is protected (RFC 3647 §6.4.2): a PIN file others can read
+            # is said out loud, once per use, on stderr (never the PIN itself).
+            warnings.warn(
+                f"the PIN file {path} can be read by group or others (mode "
+                f"{mode & 0o777:o}); chmod 600 it",
+                PinFileWarning,
+                stacklevel=2,
+            )
         line = data.splitlines()[0] if data.strip() else b""
         if not line:
             raise KeyMaterialError(f"the PIN file {path} is empty")

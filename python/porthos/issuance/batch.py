@@ -61,6 +61,7 @@ from porthos.issuance.batch_hooks import (
 )
 from porthos.issuance.csr_input import CsrInput, der_to_pem, split_csr_input
 from porthos.issuance.pipeline import StageWorker, piece_cuts
+from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus, IssueStatus
 from porthos.timestamps import iso_utc
 
@@ -190,7 +191,7 @@ class _Batch:
     ) -> None:
         self.issuer = issuer
         self.not_before, self.not_after = int(not_before), int(not_after)
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.screens = screens
         self.commit: Commit = NoCommit() if commit is None else commit
         self.ders, self.parsed_at, malformed = split_csr_input(csrs)

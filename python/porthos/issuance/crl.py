@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from porthos import _native
 from porthos.crl_reasons import REASONS
 from porthos.exceptions import BatchArgumentError, EncodeError, SigningError
+from porthos.issuance.threads import check_threads
 
 if TYPE_CHECKING:
     from porthos.issuance.signers import Signer
@@ -242,7 +243,7 @@ def build_crl(
         only_user_certs=only_user_certs,
         only_ca_certs=only_ca_certs,
         delta_base=None if delta_base is None else _number_bytes(delta_base, "delta_base"),
-        threads=threads,
+        threads=check_threads(threads),
         progress=progress,
     )
     return Crl(_finish(drafts, signer))
@@ -279,7 +280,7 @@ def build_shards(
         url_template=url_template,
         only_user_certs=only_user_certs,
         only_ca_certs=only_ca_certs,
-        threads=threads,
+        threads=check_threads(threads),
         progress=progress,
     )
     batch = _finish(drafts, signer)

@@ -52,6 +52,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from porthos import _native
+from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def verify_signatures(
         _items(public_keys),
         _items(messages),
         _items(signatures),
-        threads=threads,
+        threads=check_threads(threads),
     )
 
 
@@ -102,4 +103,4 @@ def verify_csrs(
     codes; ``details.detail(i)`` says why item i failed (recomputed for that item only,
     so the batch itself carries no per-item strings), ``details.der(i)`` returns it.
     """
-    return _native.verify_csrs(_items(csrs), threads=threads)
+    return _native.verify_csrs(_items(csrs), threads=check_threads(threads))

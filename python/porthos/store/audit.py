@@ -273,20 +273,26 @@ def record_failure(
         return None
 
 
+def _int_or(value: object, default: int) -> int:
+    # A damaged record (a time that is not a number) is still shown; audit verify names it.
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return default
+
+
 def records(store: Store, *, since: int = 1) -> Iterator[AuditRecord]:
-    cur = store.conn.execute(
-        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
-        " FROM audit WHERE seq >= ? ORDER BY seq",
-        (since,),
-    )
-    for row in cur:
+    for row in _stored_rows(store, since, errors="replace"):
         try:
             details = json.loads(row[7])
         except (TypeError, ValueError):
+            details = None
+        if not isinstance(details, dict):
+            # A damaged record is shown as it is (audit verify names it), not a crash.
             details = {"unparseable": str(row[7])}
         yield AuditRecord(
-            int(row[0]),
-            int(row[1]),
+            _int_or(row[0], -1),
+            _int_or(row[1], -1),
             str(row[2]),
             str(row[3]),
             row[4],
@@ -320,41 +326,72 @@ def _verify_rows(rows: Iterator[Row] | list[Row]) -> VerifyResult:
     prev = GENESIS
     expected_seq = 1
     count = 0
-    for seq, when, actor, event, subject, serial, outcome, details_json, rec_prev, value in rows:
+    rows = iter(rows)
+    while True:
+        # Whatever the damage (bad UTF-8, a wrong type, garbage), the walk names the
+        # record it stopped at, never a traceback (issue 20 §3).
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except _BadRecord as bad:
+            return VerifyResult(False, count + 1, bad.seq, f"record {bad.seq}: {bad.why}")
         count += 1
-        if seq != expected_seq:
-            what = "missing" if seq > expected_seq else "out of order"
+        try:
+            checked = _check_row(row, prev, expected_seq)
+        except (TypeError, ValueError, OverflowError) as exc:
+            where = row[0] if row and isinstance(row[0], int) else expected_seq
             return VerifyResult(
-                False,
-                count,
-                int(seq),
-                f"record {seq}: expected sequence number {expected_seq} (records {what})",
+                False, count, where, f"record {where}: unreadable ({type(exc).__name__}: {exc})"
             )
-        if rec_prev != prev:
-            return VerifyResult(
-                False,
-                count,
-                int(seq),
-                f"record {seq}: prev does not match the chain value of record {seq - 1}"
-                " (a record before it was deleted, inserted, reordered or edited)",
-            )
-        body = _canonical(
-            int(seq),
-            int(when),
-            str(actor),
-            str(event),
-            subject,
-            serial,
-            str(outcome),
-            str(details_json),
-        )
-        if chain_value(prev, body) != value:
-            return VerifyResult(
-                False, count, int(seq), f"record {seq}: contents do not match its chain value"
-            )
-        prev = str(value)
+        if isinstance(checked, VerifyResult):
+            return VerifyResult(False, count, checked.first_bad, checked.problem)
+        prev = checked
         expected_seq += 1
     return VerifyResult(True, count, None, "", prev)
+
+
+class _BadRecord(Exception):
+    def __init__(self, seq: int | None, why: str) -> None:
+        super().__init__(why)
+        self.seq = seq
+        self.why = why
+
+
+def _check_row(row: Row, prev: str, expected_seq: int) -> str | VerifyResult:
+    """The chain value of ``row`` when it follows ``prev``; else the failure."""
+    seq, when, actor, event, subject, serial, outcome, details_json, rec_prev, value = row
+    if seq != expected_seq:
+        what = "missing" if seq > expected_seq else "out of order"
+        return VerifyResult(
+            False,
+            0,
+            int(seq),
+            f"record {seq}: expected sequence number {expected_seq} (records {what})",
+        )
+    if rec_prev != prev:
+        return VerifyResult(
+            False,
+            0,
+            int(seq),
+            f"record {seq}: prev does not match the chain value of record {seq - 1}"
+            " (a record before it was deleted, inserted, reordered or edited)",
+        )
+    body = _canonical(
+        int(seq),
+        int(when),
+        str(actor),
+        str(event),
+        subject,
+        serial,
+        str(outcome),
+        str(details_json),
+    )
+    if chain_value(prev, body) != value:
+        return VerifyResult(
+            False, 0, int(seq), f"record {seq}: contents do not match its chain value"
+        )
+    return str(value)
 
 
 def chain_values(store: Store) -> dict[int, str]:
@@ -371,20 +408,35 @@ def verify(store: Store) -> VerifyResult:
     Cutting records off the *end* leaves a shorter chain that still holds; compare
     ``head`` with a value kept elsewhere (an earlier export, ``porthos audit verify
     --head``) to catch that (RFC 3647 §5.4.6: the archive copy)."""
-    cur = store.conn.execute(
-        "SELECT seq, time, actor, event, subject, serial, outcome, details, prev, hash"
-        " FROM audit ORDER BY seq"
-    )
-    return _verify_rows(cur)
+    return _verify_rows(_stored_rows(store))
+
+
+# The text columns read as bytes and decoded here, per record: sqlite3 raised one
+# OperationalError for the whole query on a record with bad UTF-8.
+_RAW_SELECT = (
+    "SELECT seq, time, CAST(actor AS BLOB), CAST(event AS BLOB), CAST(subject AS BLOB),"
+    " CAST(serial AS BLOB), CAST(outcome AS BLOB), CAST(details AS BLOB), CAST(prev AS BLOB),"
+    " CAST(hash AS BLOB) FROM audit WHERE seq >= ? ORDER BY seq"
+)
+
+
+def _stored_rows(store: Store, since: int = 1, errors: str = "strict") -> Iterator[Row]:
+    for raw in store.conn.execute(_RAW_SELECT, (since,)):
+        seq = raw[0] if isinstance(raw[0], int) else None
+        try:
+            text = [None if v is None else bytes(v).decode("utf-8", errors) for v in raw[2:]]
+        except UnicodeDecodeError as exc:
+            raise _BadRecord(seq, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        yield (raw[0], raw[1], *text)
 
 
 def _export_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
-    with Path(path).open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    with Path(path).open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(raw.decode("utf-8"))
                 details_json = json.dumps(
                     obj["details"], sort_keys=True, ensure_ascii=False, default=str
                 )

@@ -8,6 +8,7 @@ unique per issuer; RFC 3647 §7.1.3 "unique serial number within issuing CA").
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from porthos.exceptions import StoreError
+from porthos.exceptions import StoreError, StoreIntegrityError
 from porthos.store import writeback
 from porthos.store.schema import (
     MIGRATION_V2,
@@ -31,6 +32,9 @@ from porthos.store.schema import (
 )
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
+
+#: Every table the schema (with its migrations) creates: ``check_tables`` wants them all.
+TABLES = frozenset(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", SCHEMA))
 
 # Bulk inserts of at least this many certificates hint the kernel to start writing
 # the WAL back (writeback.py); ~1.2 KB of WAL a row, so 256 rows are ~300 KB.
@@ -195,6 +199,10 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            with open(path, "rb") as f:
+                sqlite_file = f.read(16) == b"SQLite format 3\x00"
+            if sqlite_file:
+                raise StoreIntegrityError(f"{path}: the store is damaged: {exc}") from None
             raise StoreError(f"{path} is not a porthos store: {exc}") from None
         store = cls(conn, path)
         if version == "1":
@@ -217,7 +225,38 @@ class Store:
             raise StoreError(
                 f"{path}: schema version {version}, this porthos reads {SCHEMA_VERSION}"
             )
+        store.check_tables()
         return store
+
+    def check_tables(self) -> None:
+        """Every table of the schema is there (one query, ~0.1 ms): a dropped table
+        made commands fail later with sqlite3 tracebacks (issue 20 §3)."""
+        try:
+            have = {
+                str(r[0])
+                for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise StoreIntegrityError(f"{self.path}: the store is damaged: {exc}") from None
+        missing = sorted(TABLES - have)
+        if missing:
+            self._conn.close()
+            raise StoreIntegrityError(
+                f"{self.path}: the store is damaged: table(s) {', '.join(missing)} missing"
+            )
+
+    def quick_check(self) -> None:
+        """SQLite's structural check of every page (PRAGMA quick_check), run before a
+        publication: a damaged b-tree must not become a CRL."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreIntegrityError(f"{self.path}: the store is damaged: {exc}") from None
+        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        if problems:
+            raise StoreIntegrityError(
+                f"{self.path}: the store is damaged: {'; '.join(problems)}"
+            )
 
     def _migrate(self, schema: str, to: int) -> None:
         with self.transaction() as conn:

@@ -52,6 +52,8 @@ def publish(
     halves, §6.2.2), used for this one operation (§6.2.2: the root key is activated
     only for a short period, to sign CA certificates and its CRL)."""
     now = int(time.time()) if now is None else int(now)
+    # A damaged store must not become a CRL (issue 20 §3).
+    ws.store.quick_check()
     process_scheduled(ws, now, actor=actor)
     names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
     out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
@@ -97,6 +99,7 @@ def publish_deltas(
     publishing), over its newest full CRL, written to ``W/repository/<ca>-delta.crl``
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
+    ws.store.quick_check()
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
     for name in names:

@@ -28,6 +28,7 @@ from porthos.issuance import signers
 from porthos.issuance.batch import BatchIssuer, BatchResult
 from porthos.issuance.batch_hooks import Naming, ShardedTemplates, SignedPiece
 from porthos.issuance.csr_input import CsrInput
+from porthos.issuance.key_checks import check_key_pair
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
 from porthos.store import audit
@@ -49,6 +50,9 @@ class IssueResult(BatchResult):
 
     profile: str = ""
     ca: str = ""
+    #: The sequence number of the batch's ``certificates.issued`` audit record: the id
+    #: ``porthos export --batch`` re-delivers the batch by (None: nothing was issued).
+    batch: int | None = None
 
 
 def _policy_naming(prof: Profile, parsed: _native.CsrBatch, ok: NDArray[np.intp]) -> Naming:
@@ -77,6 +81,7 @@ class StoreCommit:
     first_subject: str | None = None
     prepared: audit.Details | None = None
     allocated: list[str] | None = None
+    audit_seq: int | None = None
 
     def __post_init__(self) -> None:
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
@@ -115,7 +120,7 @@ class StoreCommit:
             return
         prepared = self.prepared if self.serials == self.allocated else None
         one = len(self.serials) == 1
-        audit.record(
+        self.audit_seq = audit.record(
             self.store,
             audit.Event.CERTIFICATES_ISSUED,
             actor=self.actor,
@@ -195,7 +200,11 @@ class CertificateAuthority:
                 der = self._key_path.read_bytes()
             except OSError as exc:
                 raise KeyMaterialError(f"cannot read the key of CA {self.name}: {exc}") from None
-            self._key = _native.SoftwareKey.from_pkcs8(der, self.spec.signature_algorithm)
+            key = _native.SoftwareKey.from_pkcs8(der, self.spec.signature_algorithm)
+            # A replaced or wrongly restored key file would sign certificates and CRLs
+            # that fail verification, with exit 0 (issue 20 §2): checked once, here.
+            check_key_pair(key, self.certificate, f"the key of CA {self.name} ({self._key_path})")
+            self._key = key
         return self._key
 
     def _profile(self, name: str) -> Profile:
@@ -340,4 +349,11 @@ class CertificateAuthority:
                 ],
                 **(audit_details or {}),
             )
-        return IssueResult(result.certificates, status, reasons, profile=prof.name, ca=self.name)
+        return IssueResult(
+            result.certificates,
+            status,
+            reasons,
+            profile=prof.name,
+            ca=self.name,
+            batch=commit.audit_seq,
+        )

@@ -157,6 +157,11 @@ def create_software_hierarchy(
             if not d.exists():
                 d.mkdir(parents=True, mode=0o700 if sub == KEYS_DIR else 0o755)
                 created.append(d)
+            if sub == KEYS_DIR:
+                # An existing keys folder (made by hand, or left by an earlier try) gets
+                # the same 0700 as a new one: the files' 0600 does not hide their names,
+                # and a folder others may write lets them swap a key file (issue 20 §3).
+                d.chmod(0o700)
         rows = []
         for name, b in built.items():
             key_rel = f"{KEYS_DIR}/{name}.p8"

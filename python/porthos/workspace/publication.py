@@ -53,6 +53,7 @@ from porthos.issuance.crl import (
     delta_columns,
     serials_from_hex,
 )
+from porthos.issuance.key_checks import check_crl_signature
 from porthos.issuance.names import subject_text
 from porthos.store import audit, revocations
 from porthos.workspace import ca_bundle
@@ -218,6 +219,8 @@ def _build(
             next_update=at.next_update,
             progress=at.progress,
         )
+        for shard in crls:
+            check_crl_signature(shard.der, ca.certificate, f"a CRL shard of CA {ca.name}")
         return _shard_files(ws, crls, url, columns)
     crl = build_crl(
         ca.certificate,
@@ -229,6 +232,9 @@ def _build(
         delta_base=delta_base,
         progress=at.progress,
     )
+    # Inside the transaction: a CRL that does not verify rolls its number back and is
+    # never written (issue 20 §2; the key was checked at load, this checks the output).
+    check_crl_signature(crl.der, ca.certificate, f"the CRL of CA {ca.name}")
     if delta_base is not None:
         path = ws.path / "repository" / f"{ca.name}-delta.crl"
         return (CrlFile(bytes(crl), (path,), (), len(columns)),)

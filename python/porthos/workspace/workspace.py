@@ -17,8 +17,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from porthos import __version__, hsm
 from porthos.cpcps.loader import load_profile_set
 from porthos.cpcps.profiles import ProfileSet
-from porthos.exceptions import KeyMaterialError, PolicyError, StoreError, WorkspaceError
+from porthos.exceptions import (
+    KeyMaterialError,
+    PolicyError,
+    StoreError,
+    StoreIntegrityError,
+    WorkspaceError,
+)
 from porthos.issuance import signers
+from porthos.issuance.key_checks import check_key_pair
 from porthos.store import audit
 from porthos.store.sqlite import Store
 from porthos.workspace import generations
@@ -29,6 +36,7 @@ from porthos.workspace.hierarchy import (
     create_hsm_hierarchy,
     create_software_hierarchy,
 )
+from porthos.workspace.integrity import check_ca_certificates
 
 __all__ = ["Workspace"]
 
@@ -55,6 +63,7 @@ class Workspace:
         self.profile_sets: dict[int, ProfileSet] = {1: profile_set}
         self.generation = 1
         generations.attach_generations(self, CertificateAuthority)
+        check_ca_certificates(self._cas.values(), str(path))
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path} ({self.env})>"
@@ -129,7 +138,7 @@ class Workspace:
             .public_key()
             .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         )
-        return signers.Pkcs11Signer(
+        signer = signers.Pkcs11Signer(
             self.hsm.module,
             ca.hsm_ref.token,
             ca.hsm_ref.label,
@@ -138,6 +147,14 @@ class Workspace:
             sessions=self._hsm_sessions,
             public_key=spki,
         )
+        # The token's key, not only its public object, is the certificate's (issue 20 §2):
+        # one test signature, once per opened signer.
+        try:
+            check_key_pair(signer, ca.certificate, f"the key of CA {ca.name} ({ca.hsm_ref})")
+        except KeyMaterialError:
+            signer.close()
+            raise
+        return signer
 
     @contextmanager
     def root_activation(
@@ -163,6 +180,11 @@ class Workspace:
             root.spec.signature_algorithm,
             sessions=1,
         )
+        try:
+            check_key_pair(signer, root.certificate, f"the root key ({root.name}, {root.hsm_ref})")
+        except KeyMaterialError:
+            signer.close()
+            raise
         # RFC 3647 §5.4.1, §6.2.2: the activation names both officers. Recorded through the
         # caller's open transaction if there is one (a rollover records it with the
         # certificates the root signs), else on its own.
@@ -203,6 +225,8 @@ class Workspace:
             )
         try:
             store = Store.open(db)
+        except StoreIntegrityError:
+            raise
         except StoreError as exc:
             raise WorkspaceError(str(exc)) from None
         try:

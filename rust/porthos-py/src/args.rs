@@ -332,11 +332,19 @@ pub fn check_len(name: &str, got: usize, want: usize) -> NativeResult<()> {
     Ok(())
 }
 
+/// The most worker threads a call may ask for. `threads=100000` spawned threads until
+/// the machine stalled (issue 20 §3); a CA machine with more cores than this is not
+/// in sight, and a count above it is a typo, refused with one clear error.
+pub const MAX_THREADS: usize = 1024;
+
 /// A rayon pool of `threads` workers, or None for the global pool (all cores).
 pub fn pool(threads: Option<usize>) -> NativeResult<Option<rayon::ThreadPool>> {
     match threads {
         None => Ok(None),
         Some(0) => Err(NativeError::Batch("threads: must be at least 1".into())),
+        Some(n) if n > MAX_THREADS => Err(NativeError::Batch(format!(
+            "threads: {n} is more than {MAX_THREADS}, the most porthos starts"
+        ))),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()

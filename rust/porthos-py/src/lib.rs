@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "release"
         },
     )?;
+    m.add("MAX_THREADS", args::MAX_THREADS)?;
     tables::add(m)?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;

@@ -16,6 +16,7 @@ import numpy as np
 from porthos import _native
 from porthos.cpcps import policy
 from porthos.issuance.names import subject_text
+from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import audit, registry
 from porthos.workspace.authority import IssueResult
@@ -153,6 +154,7 @@ def issue_items(
     details = {"ra": method, **(extra_details or {})}
     n = len(items)
     certificates: list[bytes | None] = [None] * n
+    batch_id: int | None = None
     try:
         with ctx.store.transaction():
             pending = [
@@ -162,7 +164,7 @@ def issue_items(
                 ders = [items[i].der or b"" for i in pending]
                 # The one parse of these requests (proof of possession included, 000
                 # §3.2.1): the RA's checks read it, and issue_batch issues from it.
-                batch = _native.parse_csrs(ders, verify=True, threads=threads)
+                batch = _native.parse_csrs(ders, verify=True, threads=check_threads(threads))
                 sub = ca.issue_batch(
                     ders,
                     prof.name,
@@ -173,6 +175,7 @@ def issue_items(
                     parsed=batch,
                     screen=_screen(ParsedRequests(batch, pending), checks) if checks else None,
                 )
+                batch_id = sub.batch
                 for r, i in enumerate(pending):
                     items[i].status = IssueStatus(int(sub.status[r]))
                     items[i].reason = sub.reasons[r]
@@ -188,7 +191,9 @@ def issue_items(
         raise
     status = np.array([it.status for it in items], dtype=np.uint8)
     reasons = [it.reason for it in items]
-    return IssueResult(certificates, status, reasons, profile=prof.name, ca=ca.name)
+    return IssueResult(
+        certificates, status, reasons, profile=prof.name, ca=ca.name, batch=batch_id
+    )
 
 
 def _record(

@@ -1,0 +1,135 @@
+"""``crl build`` never writes a CRL that does not verify (issue 20 §2): the key must be
+the issuer certificate's, the certificate must be a CRL issuer, the output folder must
+exist before any work, and each CRL's signature is checked before it is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from porthos import _native
+from porthos.cli.main import main
+from porthos.exceptions import CrlSignatureError, KeyMaterialError
+from porthos.issuance.key_checks import check_crl_issuer, check_crl_signature, check_key_pair
+
+
+def _cert(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    *,
+    ca: bool = True,
+    crl_sign: bool = True,
+    signer: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Checks CA")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=crl_sign,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    return builder.sign(signer or key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _pkcs8(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:
+    return ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+
+def _build(tmp_path: Path, cert: bytes, key: bytes, out: Path | None = None) -> object:
+    (tmp_path / "ca.der").write_bytes(cert)
+    (tmp_path / "ca.p8").write_bytes(key)
+    (tmp_path / "rev.csv").write_text("0a,2025-01-01T00:00:00Z,keyCompromise\n")
+    return CliRunner().invoke(
+        main,
+        [
+            "crl", "build", "--revoked", str(tmp_path / "rev.csv"),
+            "--issuer-cert", str(tmp_path / "ca.der"), "--issuer-key", str(tmp_path / "ca.p8"),
+            "--number", "1", "--next-update", "7",
+            "--out", str(out or tmp_path / "out.crl"),
+        ],
+    )  # fmt: skip
+
+
+def test_matching_key_builds_a_verifying_crl(keys: tuple, tmp_path: Path) -> None:
+    r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[0]))
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    crl = x509.load_der_x509_crl((tmp_path / "out.crl").read_bytes())
+    assert crl.is_signature_valid(keys[0].public_key())
+
+
+def test_key_of_another_certificate_refused(keys: tuple, tmp_path: Path) -> None:
+    r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[1]))
+    assert r.exit_code == 2  # type: ignore[attr-defined]
+    assert "is not the key of its certificate" in r.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "out.crl").exists()
+
+
+def test_end_entity_issuer_refused(keys: tuple, tmp_path: Path) -> None:
+    r = _build(tmp_path, _cert(keys[0], ca=False, crl_sign=False), _pkcs8(keys[0]))
+    assert r.exit_code == 2 and "not a CA certificate" in r.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "out.crl").exists()
+
+
+def test_ca_without_crl_sign_refused(keys: tuple) -> None:
+    with pytest.raises(KeyMaterialError, match="cRLSign") as info:
+        check_crl_issuer(_cert(keys[0], crl_sign=False), "ca")
+    assert info.value.code == "key"
+
+
+def test_missing_output_folder_refused_before_work(keys: tuple, tmp_path: Path) -> None:
+    r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[0]), tmp_path / "no" / "x.crl")
+    assert r.exit_code == 2 and "does not exist" in r.output  # type: ignore[attr-defined]
+
+
+def test_check_key_pair_software_and_rsa(keys: tuple) -> None:
+    check_key_pair(_native.SoftwareKey.from_pkcs8(_pkcs8(keys[0])), _cert(keys[0]), "k")
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    check_key_pair(_native.SoftwareKey.from_pkcs8(_pkcs8(rsa_key)), _cert(rsa_key), "k")
+    with pytest.raises(KeyMaterialError) as info:
+        check_key_pair(_native.SoftwareKey.from_pkcs8(_pkcs8(keys[1])), _cert(keys[0]), "k")
+    assert info.value.code == "key"
+
+
+def test_check_crl_signature_refuses_a_flipped_signature(keys: tuple, tmp_path: Path) -> None:
+    cert = _cert(keys[0])
+    assert _build(tmp_path, cert, _pkcs8(keys[0])).exit_code == 0  # type: ignore[attr-defined]
+    der = bytearray((tmp_path / "out.crl").read_bytes())
+    check_crl_signature(bytes(der), cert, "good")
+    der[-5] ^= 0x01
+    with pytest.raises(CrlSignatureError) as info:
+        check_crl_signature(np.frombuffer(bytes(der), np.uint8).tobytes(), cert, "flipped")
+    assert info.value.code == "crl-signature"

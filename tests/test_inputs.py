@@ -1,0 +1,137 @@
+"""Input files are read with a cap, PEM is split in linear time, and every hostile file
+ends in one line and exit 2 (issue 20 §3)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from porthos.cli.main import main
+from porthos.exceptions import InputError
+from porthos.issuance.csr_input import split_csr_pem
+from porthos.issuance.inputs import DEFAULT_MAX_INPUT_BYTES, max_input_bytes, read_input
+
+
+def test_read_input_within_and_over_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "x"
+    f.write_bytes(b"a" * 100)
+    monkeypatch.setenv("PORTHOS_MAX_INPUT_BYTES", "100")
+    assert read_input(f) == b"a" * 100
+    f.write_bytes(b"a" * 101)
+    with pytest.raises(InputError, match="input cap") as info:
+        read_input(f, "--csr")
+    assert info.value.code == "input" and "--csr" in str(info.value)
+
+
+def test_endless_stream_costs_the_cap_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTHOS_MAX_INPUT_BYTES", str(3 << 20))
+    with pytest.raises(InputError, match="input cap"):
+        read_input("/dev/zero")
+
+
+def test_bad_cap_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert max_input_bytes() == DEFAULT_MAX_INPUT_BYTES or "PORTHOS_MAX_INPUT_BYTES" in os.environ
+    with pytest.raises(InputError, match="is a folder"):
+        read_input(tmp_path)
+    monkeypatch.setenv("PORTHOS_MAX_INPUT_BYTES", "lots")
+    with pytest.raises(InputError, match="positive integer"):
+        max_input_bytes()
+
+
+def _split_seconds(n: int) -> float:
+    data = b"-----BEGIN CERTIFICATE REQUEST-----\n" * n + b"-----END CERTIFICATE REQUEST-----\n"
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        items = split_csr_pem(data)
+        best = min(best, time.perf_counter() - t)
+    assert len(items) == n and all(i.der is None for i in items)
+    return best
+
+
+def test_pem_split_is_linear_on_begin_lines_without_end() -> None:
+    """40,000 BEGIN lines and one END took 20 s (quadratic). Four times the input must
+    cost about four times the time; a quadratic split costs sixteen."""
+    small, large = _split_seconds(10_000), _split_seconds(40_000)
+    assert large < 10 * max(small, 1e-3), (small, large)
+
+
+@pytest.mark.parametrize(
+    ("content", "command"),
+    [
+        (b"\xff\xfe\x00garbage", ["verify-csrs"]),
+        (b"", ["verify-csrs"]),
+        (b"-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n",
+         ["verify-csrs"]),
+        (b"\xff\xfe not utf-8, not a CRL", ["crl", "inspect"]),
+        (b"0\x82\xff\xff truncated DER", ["crl", "inspect"]),
+    ],
+)  # fmt: skip
+def test_hostile_files_one_line_exit_2(tmp_path: Path, content: bytes, command: list[str]) -> None:
+    f = tmp_path / "hostile"
+    f.write_bytes(content)
+    r = CliRunner().invoke(main, [*command, str(f)])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_cli_input_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "big.pem"
+    f.write_bytes(b"x" * 2000)
+    monkeypatch.setenv("PORTHOS_MAX_INPUT_BYTES", "1000")
+    r = CliRunner().invoke(main, ["verify-csrs", str(f)])
+    assert r.exit_code == 2 and "input cap" in r.output
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ([2_000_000_000], "csrs[0]: expected bytes or str, got int"),
+        ([b"0\x00", None], "csrs[1]: expected bytes or str, got NoneType"),
+        (12, "got int"),
+        ("requests.pem", "a file name?"),
+    ],
+)
+def test_python_api_wrong_types_are_porthos_errors(arg: object, message: str) -> None:
+    from porthos.exceptions import BatchArgumentError
+    from porthos.issuance.csr_input import normalise_csr_input
+
+    with pytest.raises(BatchArgumentError, match=re.escape(message)) as info:
+        normalise_csr_input(arg)  # type: ignore[arg-type]
+    assert info.value.code == "batch-argument"
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1025, 10**30, 2.0, "4", True])
+def test_thread_counts_bounded(threads: object) -> None:
+    from porthos.exceptions import BatchArgumentError
+    from porthos.issuance.verify import verify_csrs
+
+    with pytest.raises(BatchArgumentError, match="threads") as info:
+        verify_csrs([b"0\x00"], threads=threads)  # type: ignore[arg-type]
+    assert info.value.code == "batch-argument"
+
+
+def test_thread_bound_equals_the_native_one() -> None:
+    from porthos import _native
+    from porthos.issuance.threads import MAX_THREADS
+
+    assert _native.MAX_THREADS == MAX_THREADS
+    from porthos.exceptions import BatchArgumentError
+
+    with pytest.raises(BatchArgumentError, match="threads"):
+        _native.verify_csrs([b"0\x00"], threads=MAX_THREADS + 1)
+
+
+def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
+    f = tmp_path / "r.der"
+    f.write_bytes(b"0\x00")
+    r = CliRunner().invoke(main, ["verify-csrs", str(f), "--threads", "100000"])
+    assert r.exit_code == 2 and "threads" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
