@@ -177,6 +177,24 @@ def p7c_certs(data: bytes) -> set[bytes]:
     return {c.public_bytes(Encoding.DER) for c in load_der_pkcs7_certificates(data)}
 
 
+def pyhanko_policies(anchor: bytes, intermediate: bytes, leaf: bytes) -> set[str]:
+    """The valid policies of leaf <- intermediate <- anchor, explicit policy required
+    for OUR_POLICY (pyhanko-certvalidator, RFC 5280 §6.1)."""
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+
+    load = asn1_x509.Certificate.load
+    ctx = ValidationContext(trust_roots=[load(anchor)], other_certs=[load(intermediate)])
+    params = PKIXValidationParams(
+        user_initial_policy_set=frozenset([OUR_POLICY]), initial_explicit_policy=True
+    )
+    validator = CertificateValidator(load(leaf), validation_context=ctx, pkix_params=params)
+    path = asyncio.run(validator.async_validate_path())
+    return {p.user_domain_policy_id for p in path.qualified_policies()}
+
+
 # -- the certs-only bundle -------------------------------------------------------------
 
 
@@ -259,6 +277,20 @@ def test_cross_certify_issues_a_ca_certificate_that_others_accept(
                 "-policy", OUR_POLICY, "-policy_print", str(tmp_path / "leaf.pem"))  # fmt: skip
     assert v.returncode == 0, v.stdout + v.stderr
     assert OUR_POLICY in v.stderr.decode().partition("User Policies:")[2]
+    # pyhanko-certvalidator, a second RFC 5280 §6 validator, agrees.
+    assert pyhanko_policies(root.public_bytes(Encoding.DER), done.der, leaf) == {OUR_POLICY}
+    # The profile's name space holds: a partner leaf outside it is refused by openssl.
+    outside = issued_by(
+        partner_key,
+        partner_cert,
+        name([("C", "US"), ("O", "Elsewhere"), ("CN", "partner leaf")]),
+        leaf_key.public_key(),
+        ca=False,
+    )
+    (tmp_path / "outside.pem").write_bytes(to_pem(outside))
+    v = openssl("verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
+                str(tmp_path / "cross.pem"), str(tmp_path / "outside.pem"))  # fmt: skip
+    assert v.returncode != 0 and b"subtree" in v.stdout + v.stderr
     # Stored (profile = the cross profile), audited, published.
     assert counts(ws)[0] == before[0] + 1
     assert ws.store.certificate("tt-root-g1", done.serial_hex) == done.der
