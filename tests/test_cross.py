@@ -520,6 +520,13 @@ def test_cli_cross_certify_and_import(
     # An output suffix that says no format: usage error, nothing issued.
     r = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "x.txt")])
     assert r.exit_code == 2 and not (tmp_path / "x.txt").exists()
+    # An --out in a missing folder: refused before anything is issued (issue 20 §2).
+    with Workspace.open(workdir) as w:
+        stored = w.store.count_certificates()
+    r = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "nowhere" / "x.pem")])
+    assert r.exit_code == 2 and "[input]" in r.output
+    with Workspace.open(workdir) as w:
+        assert w.store.count_certificates() == stored
     # A refusal: one line, its code, exit 2.
     csr.write_bytes(partner_csr(path_len=5))
     r = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "y.pem")])
@@ -538,6 +545,9 @@ def test_cli_cross_certify_and_import(
     assert r.exit_code == 2 and "[cross-import]" in r.output
     with Workspace.open(workdir) as w:
         assert counts(w)[:2] == (w.store.count_certificates(), 1)
+    r = CliRunner().invoke(main, ["show", "-w", workdir])
+    assert r.exit_code == 0 and "Cross-certificates imported" in r.output
+    assert "tt-root-g1-cross-partner-bridge-ca.crt" in r.output and "partner-bridge" in r.output
 
 
 # -- the CP/CPS data -----------------------------------------------------------------

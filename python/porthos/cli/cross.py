@@ -66,6 +66,8 @@ def cross_certify(
     root_officers: tuple[str, ...],
 ) -> None:
     """Issue a CA certificate to an external CA's request (a cross-certificate)."""
+    from porthos.cli.outputs import check_outputs
+    from porthos.issuance.inputs import read_input
     from porthos.workflows.cross_certification import cross_certify as issue
     from porthos.workspace.workspace import Workspace
 
@@ -74,7 +76,9 @@ def cross_certify(
         raise click.BadParameter(
             f"{out_file.name}: expected .pem, .der, .cer or .crt", param_hint="--out"
         )
-    csr = csr_file.read_bytes()
+    # Checked before the certificate is issued and stored (issue 20 §2).
+    check_outputs([("--out", out_file)], [csr_file])
+    csr = read_input(csr_file, "--csr")
     with Workspace.open(workdir) as ws:
         halves = None
         ca = ws.ca(ca_name)
@@ -119,12 +123,17 @@ def cross_import(
     workdir: Path, ca_name: str, cert_file: Path, issuer_file: Path, now: int | None
 ) -> None:
     """Import and publish a cross-certificate another CA issued to one of ours."""
+    from porthos.issuance.inputs import read_input
     from porthos.workflows.cross_certification import import_cross_certificate
     from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
         done = import_cross_certificate(
-            ws, ca_name, cert_file.read_bytes(), issuer_file.read_bytes(), now=now
+            ws,
+            ca_name,
+            read_input(cert_file, "--cert"),
+            read_input(issuer_file, "--issuer-cert"),
+            now=now,
         )
     get_console().print(
         f"cross-certificate {done.serial_hex} for {done.ca} imported; published as "
