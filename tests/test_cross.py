@@ -338,6 +338,10 @@ def test_bad_csr_signature_is_refused(shared: Workspace) -> None:
     _refused(shared, CaRequestError, "ca-request", bytes(csr))
 
 
+def test_an_oversized_requested_key_id_is_refused(shared: Workspace) -> None:
+    _refused(shared, CaRequestError, "ca-request", partner_csr(ski=b"\x01" * 65))
+
+
 def test_larger_path_len_than_allowed_is_refused(shared: Workspace) -> None:
     _refused(shared, PolicyError, "policy", partner_csr(path_len=3))  # max_path_len = 2
 

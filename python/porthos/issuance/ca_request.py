@@ -40,6 +40,9 @@ __all__ = [
     "read_ca_request",
 ]
 
+#: Longest requested key identifier repeated (the template spec's limit).
+MAX_KEY_ID = 64
+
 #: One subtree: (kind, value) with kind in directory_name | dns | rfc822 | uri | ip;
 #: a directory_name value is a tuple of (dotted OID, value) pairs, DER order.
 Subtree = tuple[str, Any]
@@ -109,6 +112,12 @@ def read_ca_request(data: bytes | str) -> CaRequest:
         value = ext.value
         if isinstance(value, x509.SubjectKeyIdentifier):
             key_id = value.digest
+            if not 1 <= len(key_id) <= MAX_KEY_ID:
+                # The template takes 1..64 octets; ids are short hashes (RFC 5280 §4.2.1.2).
+                raise CaRequestError(
+                    f"the request's subjectKeyIdentifier has {len(key_id)} octets; "
+                    f"expected 1..{MAX_KEY_ID}"
+                )
         elif isinstance(value, x509.BasicConstraints):
             has_bc, ca, path_len = True, value.ca, value.path_length
         elif isinstance(value, x509.NameConstraints):
