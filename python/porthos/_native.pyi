@@ -255,6 +255,7 @@ def crl_drafts(
     only_user_certs: bool = False,
     only_ca_certs: bool = False,
     delta_base: bytes | None = None,
+    hold_instruction: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> CrlDrafts: ...

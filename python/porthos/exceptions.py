@@ -152,6 +152,21 @@ class CrossImportError(PorthosError, ValueError):
     code = "cross-import"
 
 
+class SuspensionError(LifecycleError):
+    """A suspension or release is refused: suspension off, a profile the CP/CPS does not
+    suspend, a revoked or already held certificate, a release of one not on hold. The
+    message names the rule; nothing was stored."""
+
+    code = "suspension"
+
+
+class ApprovalError(RegistrationError):
+    """An approval-gated request is refused: issued without its approvals, approved
+    twice by one person, a role that does not count, an unknown or used request."""
+
+    code = "approval"
+
+
 class InputError(PorthosError, ValueError):
     """An input file cannot be used: too large, not readable, not the kind asked for;
     the message names the file and what is wrong."""

@@ -114,6 +114,14 @@ def issue(
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         ca = ws.ca_for_profile(profile)
         prof = ws.profile_set.profiles.get(profile)
+        if prof is not None and prof.approval is not None:
+            from porthos.exceptions import ApprovalError
+
+            raise ApprovalError(
+                f"profile {profile} is issued only after approval by "
+                f"{prof.approval.describe()}: `porthos ra request`, then `porthos ra "
+                "approve` by each approver, then `porthos ra issue-approved`"
+            )
         identity_check = None if prof is None else prof.identity_check
         started = time.perf_counter()
         if transaction_id is not None or transactions_file is not None:

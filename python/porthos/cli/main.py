@@ -82,6 +82,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "porthos.cli.lifecycle:revoke",
         "Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7).",
     ),
+    "release": LazyCommand(
+        "porthos.cli.suspension:release",
+        "Take a certificate off hold: the next full CRL omits it.",
+    ),
     "rollover": LazyCommand(
         "porthos.cli.changeover:rollover",
         "Create the next CA generation and the root link certificates (000 §5.6).",
@@ -89,6 +93,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "show": LazyCommand(
         "porthos.cli.workspace:show",
         "Show the CAs and the certificates issued per CA and profile.",
+    ),
+    "suspend": LazyCommand(
+        "porthos.cli.suspension:suspend",
+        "Put a certificate on hold (certificateHold): the next CRL lists it.",
     ),
     "terminate": LazyCommand(
         "porthos.cli.changeover:terminate",

@@ -18,13 +18,17 @@ tables below; every field is validated with its path):
   offers (default ``["B"]``: initial registration only) -> ``Profile.rekey``;
   ``ignore_prefix_in_csr``: CSR attributes equal to a fixed subject attribute are
   dropped before the subject rule reads the CSR (default false) ->
-  ``Profile.ignore_prefix_in_csr``.
+  ``Profile.ignore_prefix_in_csr``; ``approval = {persons, roles, section}``: the
+  persons who approve a request before it is issued (cpcps/approval.py) ->
+  ``Profile.approval``.
 * ``[profiles.<p>] extensions = [..., { type = "subject_alt_name", rule = "..." }]``: a
   SAN names the rule that gives its values (required; ``cpcps/san_rules.py`` or the
   ``SAN_RULES`` of ``cpcps/<pki>/rules.py``) -> ``Profile.san_rule``; without a rule
   every certificate would silently lack the SAN.
 * ``[revocation]`` (required): reasons allowed for subscriber and CA certificates,
-  reasons refused with their explanation, whether suspension is offered ->
+  reasons refused with their explanation, and ``suspension``: ``false`` or
+  ``{section, limit, escalate_to, profiles, hold_instruction}`` (which profiles may be
+  put on hold, and the revocation a hold becomes after ``limit``) ->
   ``ProfileSet.revocation``.
 * ``[termination]`` (required): the reason of the revocations a termination makes and
   the margin of the final CRLs' nextUpdate -> ``ProfileSet.termination``.
@@ -50,6 +54,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from porthos.cpcps.approval import approval_rule
 from porthos.cpcps.cross_profiles import cross_profiles_table
 from porthos.cpcps.extensions import (
     basic_constraints_of,
@@ -243,7 +248,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "identity_check",
             },
-            {"rekey", "ignore_prefix_in_csr"},
+            {"rekey", "ignore_prefix_in_csr", "approval"},
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer not in cas:
@@ -301,9 +306,16 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             ignore_prefix_in_csr=as_bool(
                 t.get("ignore_prefix_in_csr", False), join(p, "ignore_prefix_in_csr")
             ),
+            approval=(
+                approval_rule(t["approval"], join(p, "approval")) if "approval" in t else None
+            ),
         )
         if "A" in profiles[prof_name].rekey and rekey is None:
             raise fail("rekey", f"missing; {p}.rekey offers type A re-key")
+    if revocation.suspension is not None:
+        for j, name in enumerate(revocation.suspension.profiles):
+            if name not in profiles:
+                raise fail(f"revocation.suspension.profiles[{j}]", f"unknown profile {name!r}")
     if generations.link_profile in profiles:
         raise fail(
             "generations.link_profile",

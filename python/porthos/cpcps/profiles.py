@@ -17,6 +17,8 @@ from porthos.cpcps.template_spec import spec_json
 from porthos.exceptions import ProfileError
 
 if TYPE_CHECKING:
+    # approval.py reads its table with fields.py, which imports this module.
+    from porthos.cpcps.approval import ApprovalRule
     from porthos.cpcps.cross_profiles import CrossProfile
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
@@ -115,16 +117,30 @@ class RekeyPolicy:
         return self.renewal_window.before(not_after), self.grace_period.not_after(not_after)
 
 
+@dataclass(frozen=True, slots=True)
+class SuspensionPolicy:
+    """Suspension (a CP/CPS §4.9.13-16): certificates of ``profiles`` may be put on hold
+    (certificateHold, RFC 5280 §5.3.1). A hold not released within ``limit`` becomes a
+    revocation with reason ``escalate_to`` at the next CRL publication. CRL entries on
+    hold carry ``hold_instruction`` ("reject", "callissuer", "none"; None: absent)."""
+
+    limit: Validity
+    escalate_to: int
+    profiles: tuple[str, ...]
+    hold_instruction: str | None
+    section: str = ""
+
+
 @dataclass(frozen=True)
 class RevocationPolicy:
     """Revocation reasons (RFC 5280 CRLReason codes -> the CP/CPS circumstance or, for
     ``refused``, why it is refused). A code in none of the three maps is refused by the
-    kind of certificate: subscriber or CA."""
+    kind of certificate: subscriber or CA. ``suspension`` None: no suspension."""
 
     subscriber_reasons: Mapping[int, str]
     ca_reasons: Mapping[int, str]
     refused: Mapping[int, str]
-    suspension: bool
+    suspension: SuspensionPolicy | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +252,8 @@ class Profile:
     #: The function the SAN extension's ``rule`` names (cpcps/san_rules.py or the
     #: PKI's rules.py): subject -> SAN entries; None when the profile has no SAN.
     san_rule: SanRule | None = field(default=None, compare=False, repr=False)
+    #: Persons who must approve a request before it is issued (None: no approval step).
+    approval: ApprovalRule | None = None
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's

@@ -49,7 +49,7 @@ def _test_signature(signer: Any, message: bytes) -> bytes:
 def check_key_pair(signer: Any, cert_der: bytes, what: str) -> None:
     """Raise KeyMaterialError unless ``signer`` (a SoftwareKey, or a digest signer such
     as Pkcs11Signer) holds the private key of ``cert_der``. ``what`` names the key in
-    the message ("the key of CA user-ca-1", "--issuer-key ca.key")."""
+    the message ("the key of CA X", "--issuer-key ca.key")."""
     spki = certificate_spki(cert_der)
     message = secrets.token_bytes(32)
     try:

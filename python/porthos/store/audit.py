@@ -82,6 +82,14 @@ class Event:
     # Revocation (§4.9)
     REVOCATION_REQUESTED = "revocation.requested"
     REVOCATION_SCHEDULED = "revocation.scheduled"
+    # Suspension (a CP/CPS §4.9.13-16): hold placed, hold released (an escalation after
+    # the limit is a revocation.requested record that says so)
+    SUSPENSION_REQUESTED = "suspension.requested"
+    SUSPENSION_RELEASED = "suspension.released"
+    # Multi-person approval before issuance (RFC 3647 §5.2.2)
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_GIVEN = "approval.given"
+    APPROVAL_ISSUED = "approval.issued"
     # CRLs (§4.9.7)
     CRL_CREATED = "crl.created"
     CRL_PUBLISHED = "crl.published"

@@ -1,5 +1,5 @@
 """Cross-certificates in the store (issue 16): those other CAs issued to ours
-(imported, table ``cross_certificates``, schema 6) and the query for those our CAs
+(imported, table ``cross_certificates``, schema 7) and the query for those our CAs
 issued (ordinary ``certificates`` rows whose profile is a cross profile). The only SQL
 of cross-certification. Writes run inside the caller's ``Store.transaction()``.
 """

@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from porthos.store import holds
+
 if TYPE_CHECKING:
     from porthos.store.sqlite import Store
 
@@ -97,6 +99,7 @@ class CrlAllocation(NamedTuple):
     this_update: int
     revocations_upto: int
     entries: int
+    holds_upto: int = 0  # and the holds open at this hold version (store/holds.py)
 
 
 class CrlBase(NamedTuple):
@@ -104,6 +107,7 @@ class CrlBase(NamedTuple):
 
     number: int
     revocations_upto: int
+    holds_upto: int = 0
 
 
 class PublishedCrl(NamedTuple):
@@ -112,6 +116,7 @@ class PublishedCrl(NamedTuple):
     number: int
     this_update: int
     revocations_upto: int | None
+    holds_upto: int | None = None
 
 
 # -- certificates and revocations -------------------------------------------------------
@@ -155,13 +160,16 @@ def is_revoked(conn: sqlite3.Connection, ca_name: str, forms: Sequence[str]) -> 
     return hit is not None
 
 
-def insert_revocations(conn: sqlite3.Connection, rows: Sequence[NewRevocation]) -> None:
-    """Record revocations (call inside the transaction that audits them)."""
+def insert_revocations(conn: sqlite3.Connection, rows: Sequence[NewRevocation]) -> list[str]:
+    """Record revocations (call inside the transaction that audits them). A revoked
+    certificate that was on hold leaves the hold ledger (the revocation replaces the
+    hold); returns the serials whose hold it ended."""
     conn.executemany(
         "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
         " invalidity_date, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
+    return holds.end_by_revocation(conn, {r.ca_name for r in rows})
 
 
 def unrevoked_serials(conn: sqlite3.Connection, ca_name: str, now: int) -> list[str]:
@@ -269,21 +277,23 @@ def allocate_crl(store: Store, ca_name: str, *, this_update: int, kind: str) -> 
     transaction; the number is committed with it."""
     number = store.next_crl_number(ca_name, this_update=this_update, kind=kind)
     row = store.conn.execute(
-        "SELECT kind, this_update, revocations_upto, entries FROM crls"
+        "SELECT kind, this_update, revocations_upto, entries, holds_upto FROM crls"
         " WHERE ca_name = ? AND number = ?",
         (ca_name, number),
     ).fetchone()
-    return CrlAllocation(number, str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return CrlAllocation(
+        number, str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4] or 0)
+    )
 
 
 def last_full_crl(conn: sqlite3.Connection, ca_name: str) -> CrlBase | None:
     """The CA's newest full CRL whose coverage is known (store schema 3)."""
     row = conn.execute(
-        "SELECT number, revocations_upto FROM crls WHERE ca_name = ? AND kind = 'full'"
-        " AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
+        "SELECT number, revocations_upto, holds_upto FROM crls WHERE ca_name = ?"
+        " AND kind = 'full' AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
         (ca_name,),
     ).fetchone()
-    return None if row is None else CrlBase(int(row[0]), int(row[1]))
+    return None if row is None else CrlBase(int(row[0]), int(row[1]), int(row[2] or 0))
 
 
 def last_published_full_crl(
@@ -301,7 +311,12 @@ def last_published_full_crl(
     ).fetchone()
     if row is not None:
         d = json.loads(row[0])
-        return PublishedCrl(int(d["number"]), int(d["this_update"]), d.get("revocations_upto"))
+        return PublishedCrl(
+            int(d["number"]),
+            int(d["this_update"]),
+            d.get("revocations_upto"),
+            d.get("holds_upto"),
+        )
     legacy = conn.execute(
         "SELECT number, this_update, revocations_upto FROM crls WHERE ca_name = ?"
         " AND kind = 'full' ORDER BY number DESC LIMIT 1",

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from porthos.exceptions import StoreError, StoreIntegrityError
-from porthos.store import writeback
+from porthos.store import holds, writeback
 from porthos.store.schema import (
     MIGRATION_V2,
     MIGRATION_V3,
     MIGRATION_V4,
     MIGRATION_V5,
     MIGRATION_V6,
+    MIGRATION_V7,
     PAGE_SIZE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -219,6 +220,9 @@ class Store:
             version = store.meta("schema_version")
         if version == "5":
             store._migrate(MIGRATION_V6, 6)
+            version = store.meta("schema_version")
+        if version == "6":
+            store._migrate(MIGRATION_V7, 7)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()
@@ -436,6 +440,7 @@ class Store:
                     " invalidity_date, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
                     [(ca_name, *r, requested_by) for r in rows],
                 )
+                holds.end_by_revocation(conn, [ca_name])
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"a serial is already revoked (or listed twice) for CA {ca_name}; nothing revoked"
@@ -476,8 +481,11 @@ class Store:
                 (ca_name,),
             ).fetchone()
             upto = int(upto_row[0])
+            # The holds open now are listed too (certificateHold, store/holds.py).
+            held = holds.held_at(conn, ca_name, None)
+            holds_upto = holds.last_rowid(conn, ca_name)
             if entries is None:
-                entries = int(upto_row[1])
+                entries = int(upto_row[1]) + len(held)
             row = conn.execute(
                 "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
             ).fetchone()
@@ -490,8 +498,11 @@ class Store:
             )
             conn.executemany(
                 "INSERT INTO crls (ca_name, number, this_update, entries, kind,"
-                " revocations_upto) VALUES (?, ?, ?, ?, ?, ?)",
-                [(ca_name, n, this_update, entries, kind, upto) for n in range(first, last + 1)],
+                " revocations_upto, holds_upto) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (ca_name, n, this_update, entries, kind, upto, holds_upto)
+                    for n in range(first, last + 1)
+                ],
             )
         return first
 

@@ -1,7 +1,8 @@
 """Publishing what the schedule says is due (000 §2.1, §4.9.7), through the one
 publication path (porthos.workspace.publication).
 
-:func:`publish` carries out the due scheduled revocations (§4.9.4), then issues the
+:func:`publish` carries out the due scheduled revocations (§4.9.4) and the escalation
+of holds past the CP/CPS's suspension limit (porthos.workflows.suspension), then issues the
 due CRLs and writes them, and every CA certificate, to the files their CDP / AIA URLs
 name: ``W/repository/<host>/<path>``, so a web server can serve ``W/repository`` as
 is. :func:`publish_deltas` publishes delta CRLs (RFC 5280 §5.2.4) over the newest full
@@ -20,6 +21,7 @@ from porthos.issuance.crl import Progress
 from porthos.store import revocations
 from porthos.workflows.crl_schedule import crl_next_update, crl_targets, kept_cas
 from porthos.workflows.revocation import process_scheduled
+from porthos.workflows.suspension import escalate
 from porthos.workspace import publication
 from porthos.workspace.publication import Published
 from porthos.workspace.repository import crl_urls, publication_map
@@ -55,6 +57,8 @@ def publish(
     # A damaged store must not become a CRL (issue 20 §3).
     ws.store.quick_check()
     process_scheduled(ws, now, actor=actor)
+    # Holds past the CP/CPS's suspension limit become revocations first (§4.9.16).
+    escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
     out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
     for name in names:
@@ -100,6 +104,8 @@ def publish_deltas(
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
     ws.store.quick_check()
+    # A delta reflects the holds past the suspension limit too (revoked first).
+    escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
     for name in names:

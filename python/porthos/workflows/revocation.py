@@ -3,9 +3,10 @@
 
 * :func:`revoke` records revocations by serial: requester and reason recorded
   (§3.4, §4.9.3), the reason checked against what the CP/CPS allows for the kind of
-  certificate (§4.9.1), no suspension (certificateHold and removeFromCRL refused), all
-  or nothing per request, one store transaction with its ``revocation.requested``
-  audit record. The revocations make their CAs' CRLs due (§4.9.7,
+  certificate (§4.9.1), never certificateHold or removeFromCRL (suspension has its
+  own workflow, porthos.workflows.suspension; revoking a held certificate replaces
+  the hold), all or nothing per request, one store transaction with its
+  ``revocation.requested`` audit record. The revocations make their CAs' CRLs due (§4.9.7,
   porthos.workflows.crl_schedule).
 * :func:`process_scheduled` turns the scheduled revocations whose time has come into
   revocations, before CRLs are published (porthos.workflows.crl_publication).
@@ -34,9 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Revoked",
+    "Target",
     "parse_reason",
     "parse_serial",
     "process_scheduled",
+    "record_revocations",
+    "resolve_one",
     "revoke",
 ]
 
@@ -238,6 +242,35 @@ def _resolve(
     return targets, errors
 
 
+#: A certificate found by serial (its CA, stored spelling, subject, expiry).
+Target = _Target
+
+
+def resolve_one(ws: Workspace, serial: int | str, ca: str | None) -> Target:
+    """The one certificate with this serial (of CA ``ca`` when given), or
+    LifecycleError saying why not (bad serial, none, several CAs)."""
+    targets, errors = _resolve(ws, [serial], ca)
+    if errors:
+        raise LifecycleError("; ".join(errors))
+    return targets[0]
+
+
+def record_revocations(
+    ws: Workspace,
+    targets: Sequence[Target],
+    code: int,
+    when: int,
+    requester: str,
+    *,
+    actor: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Revoked]:
+    """Record checked revocations and their audit records in one transaction (the
+    caller's when open): for workflows that decided them already (the escalation of a
+    hold, porthos.workflows.suspension)."""
+    return _record(ws, targets, code, when, None, requester, actor, None, extra)
+
+
 def revoke(
     ws: Workspace,
     serials: Iterable[int | str],
@@ -328,7 +361,8 @@ def _record(
     for t in targets:
         by_ca.setdefault(t.ca, []).append(t)
     with store.transaction() as conn:
-        revocations.insert_revocations(
+        # A certificate on hold leaves the hold ledger: the revocation replaces it.
+        ended_holds = revocations.insert_revocations(
             conn,
             [
                 revocations.NewRevocation(
@@ -352,6 +386,9 @@ def _record(
                 details["comment"] = comment
             if any(t.is_ca for t in group):
                 details["ca_certificates"] = [t.serial_hex for t in group if t.is_ca]
+            replaced = [t.serial_hex for t in group if t.serial_hex in ended_holds]
+            if replaced:
+                details["replaced_holds"] = replaced
             if scheduled:
                 details.update(scheduled)
             audit.record(

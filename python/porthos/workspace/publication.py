@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from porthos import _native
+from porthos.crl_reasons import REASONS
 from porthos.exceptions import PolicyError, StoreError
 from porthos.issuance.crl import (
     INVALIDITY_NONE,
@@ -55,7 +56,7 @@ from porthos.issuance.crl import (
 )
 from porthos.issuance.key_checks import check_crl_signature
 from porthos.issuance.names import subject_text
-from porthos.store import audit, revocations
+from porthos.store import audit, holds, revocations
 from porthos.workspace import ca_bundle
 from porthos.workspace.repository import (
     crl_file_name,
@@ -126,14 +127,25 @@ class PreparedCrl:
     revocations_upto: int
     files: tuple[CrlFile, ...]
     details: dict[str, Any] = field(default_factory=dict)  # extra audit fields
+    holds_upto: int = 0
 
 
 def store_columns(
-    conn: sqlite3.Connection, ca_name: str, upto: int | None = None
+    conn: sqlite3.Connection,
+    ca_name: str,
+    upto: int | None = None,
+    holds_upto: int | None = None,
 ) -> RevocationColumns:
-    """A CA's revocations from the store as CRL columns (with ``upto``: the set a CRL
-    number covered)."""
+    """A CA's revocations and open holds from the store as CRL columns (with ``upto``
+    and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
+    certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
     rows = revocations.revocation_rows(conn, ca_name, upto)
+    # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
+    held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
+    rows += [
+        revocations.RevocationRow(h.serial_hex, h.held_at, REASONS["certificateHold"], None)
+        for h in held
+    ]
     if not rows:
         return RevocationColumns.empty()
     return RevocationColumns(
@@ -145,6 +157,13 @@ def store_columns(
             dtype=np.int64,
         ),
     )
+
+
+def hold_instruction(ws: Workspace) -> str | None:
+    """The holdInstructionCode the CP/CPS gives certificateHold entries (None: absent,
+    or no suspension)."""
+    suspension = ws.profile_set.revocation.suspension
+    return None if suspension is None else suspension.hold_instruction
 
 
 def shard_scheme(ws: Workspace, ca_name: str) -> tuple[int, str] | None:
@@ -218,6 +237,7 @@ def _build(
             this_update=at.this_update,
             next_update=at.next_update,
             progress=at.progress,
+            hold_instruction=hold_instruction(ws),
         )
         for shard in crls:
             check_crl_signature(shard.der, ca.certificate, f"a CRL shard of CA {ca.name}")
@@ -231,6 +251,7 @@ def _build(
         next_update=at.next_update,
         delta_base=delta_base,
         progress=at.progress,
+        hold_instruction=hold_instruction(ws),
     )
     # Inside the transaction: a CRL that does not verify rolls its number back and is
     # never written (issue 20 §2; the key was checked at load, this checks the output).
@@ -278,12 +299,13 @@ def prepare_crl(
     try:
         with store.transaction() as conn:
             alloc = revocations.allocate_crl(store, ca.name, this_update=this_update, kind=kind)
-            columns = store_columns(conn, ca.name, alloc.revocations_upto)
+            columns = store_columns(conn, ca.name, alloc.revocations_upto, alloc.holds_upto)
             if scheme is not None:
                 extra["shards"] = scheme[0]
             elif base is not None:
                 columns = delta_columns(
-                    store_columns(conn, ca.name, base.revocations_upto), columns
+                    store_columns(conn, ca.name, base.revocations_upto, base.holds_upto),
+                    columns,
                 )
             files = _build(
                 ws,
@@ -306,6 +328,7 @@ def prepare_crl(
                 alloc.revocations_upto,
                 files,
                 extra,
+                alloc.holds_upto,
             )
             audit.record(store, audit.Event.CRL_CREATED, actor=actor, **_created(prepared))
     except BaseException as exc:
@@ -326,6 +349,7 @@ def _created(p: PreparedCrl) -> dict[str, Any]:
         this_update=p.this_update,
         next_update=p.next_update,
         revocations_upto=p.revocations_upto,
+        holds_upto=p.holds_upto,
         **p.details,
     )
 

@@ -21,7 +21,7 @@ use crate::sign::SignError;
 
 pub use columns::{Columns, OwnedColumns};
 pub use parser::{parse_crl, ParsedCrl};
-pub use writer::{build_signed, write_tbs, CrlParams, Draft, Idp};
+pub use writer::{build_signed, write_tbs, CrlParams, Draft, HoldInstruction, Idp};
 
 /// Reason column value meaning "no reasonCode extension" (RFC 5280 §5.3.1: the
 /// extension is optional, and for `unspecified` it SHOULD be absent).
