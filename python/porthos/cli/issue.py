@@ -105,6 +105,7 @@ def issue(
     # second split here cost 100,000 requests their PEM decoding twice (issue 20 §1).
     if data[:1] != b"\x30" and b" CERTIFICATE REQUEST-----" not in data:
         raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
+    from porthos.workspace.unique_names import unique_names_screen
     from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
@@ -131,11 +132,19 @@ def issue(
         else:
             # The engine path: no RA identity check (000 §3.2.3) ran here, and the
             # trail says so; `porthos ra ...` is the path that makes the checks.
+            unique = ws.profile_set.ra.unique_names
+            prof_obj = ws.profile_set.profiles.get(profile)
             result = ca.issue_batch(
                 data,
                 profile,
                 threads=threads,
                 audit_details={"identity_check": "none by porthos (porthos issue)"},
+                # Unique names where the CP/CPS data asks for them (docs/ra.md).
+                screen=(
+                    unique_names_screen(ws.store, prof_obj, int(time.time()), unique)
+                    if unique is not None and prof_obj is not None
+                    else None
+                ),
             )
         seconds = time.perf_counter() - started
     if transaction_id is None and transactions_file is None:

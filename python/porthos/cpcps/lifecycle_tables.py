@@ -193,11 +193,17 @@ def rekey_table(value: Any, path: str, revocation: RevocationPolicy) -> RekeyPol
 
 def ra_table(value: Any, path: str) -> RaPolicy:
     t = as_table(value, path)
-    require_keys(t, path, set(), {"transaction_ttl"})
+    require_keys(t, path, set(), {"transaction_ttl", "unique_names"})
     ttl = Duration(DEFAULT_TRANSACTION_TTL_HOURS * 3600)
     if "transaction_ttl" in t:
         ttl = as_duration(t["transaction_ttl"], join(path, "transaction_ttl"))
-    return RaPolicy(transaction_ttl=ttl)
+    unique = None
+    if "unique_names" in t:
+        p = join(path, "unique_names")
+        u = as_table(t["unique_names"], p)
+        require_keys(u, p, {"section"}, set())
+        unique = as_text(u["section"], join(p, "section"))
+    return RaPolicy(transaction_ttl=ttl, unique_names=unique)
 
 
 def generation_pattern(value: Any, path: str) -> str:

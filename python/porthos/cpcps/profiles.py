@@ -156,9 +156,13 @@ class TerminationPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RaPolicy:
-    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID."""
+    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID;
+    ``unique_names``, the CP/CPS section that makes subject names unique (every issuing
+    path, ``porthos issue`` included, then refuses a subject held by a valid
+    certificate with another key), or None when the CP/CPS does not."""
 
     transaction_ttl: Duration
+    unique_names: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

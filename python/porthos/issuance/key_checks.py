@@ -97,17 +97,41 @@ def check_crl_issuer(cert_der: bytes, what: str) -> None:
         )
 
 
-def check_crl_signature(crl_der: bytes | memoryview, cert_der: bytes, what: str) -> None:
+def _tlv(der: memoryview, pos: int) -> tuple[int, int]:
+    """(start of content, end) of the DER TLV at ``pos`` (the writer's own output)."""
+    first = der[pos + 1]
+    pos += 2
+    if first < 0x80:
+        return pos, pos + first
+    count = first & 0x7F
+    length = int.from_bytes(der[pos : pos + count], "big")
+    return pos + count, pos + count + length
+
+
+def check_crl_signature(
+    crl_der: bytes | memoryview, cert_der: bytes, what: str, algorithm: str
+) -> None:
     """Raise CrlSignatureError unless the CRL's signature verifies under the issuer
-    certificate: checked before the CRL is written or its number committed."""
+    certificate: checked before the CRL is written or its number committed. Only the
+    signature is checked, over the TBS bytes as they are (a full parse of a 1M-entry CRL
+    cost 0.12 s; the writer's encoding has its own tests)."""
+    der = memoryview(crl_der)
     try:
-        # A uint8 view, no copy of a 46 MB CRL.
-        info = _native.parse_crl(np.frombuffer(crl_der, np.uint8), cert_der)
-    except CrlSignatureError:
-        info = None
-    except ValueError as exc:
+        body, _ = _tlv(der, 0)
+        _, tbs_end = _tlv(der, body)
+        _, alg_end = _tlv(der, tbs_end)
+        sig_start, sig_end = _tlv(der, alg_end)
+        # The TBS TLV itself (tag and length included) is what was signed.
+        tbs = der[body:tbs_end]
+        signature = bytes(der[sig_start + 1 : sig_end])  # after the unused-bits octet
+        good = bool(
+            _native.verify_signatures(
+                algorithm, [certificate_spki(cert_der)], [bytes(tbs)], [signature], threads=1
+            )[0]
+        )
+    except (IndexError, ValueError) as exc:
         raise CrlSignatureError(f"{what}: the CRL just built does not parse: {exc}") from None
-    if info is None or not info.signature_checked:
+    if not good:
         raise CrlSignatureError(
             f"{what}: the CRL just built does not verify under the issuer certificate; "
             "nothing was written"

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
+
+from porthos.exceptions import StoreIntegrityError
 from porthos.store import holds
 
 if TYPE_CHECKING:
@@ -210,6 +215,55 @@ def revocation_rows(
         (ca_name, (1 << 63) - 1 if upto is None else upto),
     ).fetchall()
     return [RevocationRow(str(a), int(b), c, d) for a, b, c, d in rows]
+
+
+def revocation_arrays(
+    conn: sqlite3.Connection,
+    ca_name: str,
+    upto: int | None,
+    *,
+    no_reason: int,
+    no_invalidity: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """``revocation_rows`` as four arrays, with no Python object per row (issue 20 §1:
+    1,000,000 rows took ~5 s as tuples): serials as N x 20 big-endian octets, times,
+    reasons (``no_reason`` for NULL), invalidity dates (``no_invalidity`` for NULL).
+
+    SQLite concatenates each column into one string (serials left-padded to 40 hex
+    digits), which numpy decodes in C. The rowid range scan (``+ca_name`` keeps SQLite
+    off the (ca_name, serial_hex) index, whose ORDER BY rowid cost a temporary B-tree
+    sort) reads the rows in recording order."""
+    row = conn.execute(
+        "SELECT count(*), max(length(serial_hex)),"
+        " group_concat(substr('0000000000000000000000000000000000000000' || serial_hex, -40), ''),"
+        " group_concat(revoked_at, ','), group_concat(coalesce(reason, ?), ','),"
+        " group_concat(coalesce(invalidity_date, ?), ',')"
+        " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+        " WHERE +ca_name = ? AND rowid <= ? ORDER BY rowid)",
+        (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
+    ).fetchone()
+    n = int(row[0])
+    if n == 0:
+        return (
+            np.zeros((0, 20), np.uint8),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.uint8),
+            np.zeros(0, np.int64),
+        )
+    if int(row[1]) > 40:
+        raise StoreIntegrityError(f"CA {ca_name}: a stored revocation serial is over 20 octets")
+    try:
+        serials = np.frombuffer(bytes.fromhex(row[2]), np.uint8).reshape(n, 20)
+        with warnings.catch_warnings():
+            # A damaged value stops the parse early (numpy warns): the length check says so.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            columns = [np.fromstring(text, dtype=np.int64, sep=",") for text in row[3:]]
+    except ValueError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations ({exc})") from None
+    if any(len(c) != n for c in columns):
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations (a non-number)")
+    times, reasons, invalidity = columns
+    return serials, times, reasons.astype(np.uint8), invalidity
 
 
 def revocations_after(conn: sqlite3.Connection, ca_name: str, upto: int | None) -> int:

@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Published", "publish", "publish_deltas"]
 
+#: What a publication reads from the store: checked before each (issue 20 §3).
+PUBLICATION_TABLES = (
+    "cas",
+    "revocations",
+    "holds",
+    "crls",
+    "crl_numbers",
+    "scheduled_revocations",
+)
+
 
 def publish(
     ws: Workspace,
@@ -55,7 +65,7 @@ def publish(
     only for a short period, to sign CA certificates and its CRL)."""
     now = int(time.time()) if now is None else int(now)
     # A damaged store must not become a CRL (issue 20 §3).
-    ws.store.quick_check()
+    ws.store.quick_check(PUBLICATION_TABLES)
     process_scheduled(ws, now, actor=actor)
     # Holds past the CP/CPS's suspension limit become revocations first (§4.9.16).
     escalate(ws, now, actor=actor)
@@ -103,7 +113,7 @@ def publish_deltas(
     publishing), over its newest full CRL, written to ``W/repository/<ca>-delta.crl``
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
-    ws.store.quick_check()
+    ws.store.quick_check(PUBLICATION_TABLES)
     # A delta reflects the holds past the suspension limit too (revoked first).
     escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]

@@ -206,6 +206,38 @@ def _check(
     return None
 
 
+def _time_problem(ws: Workspace, target: _Target, when: int) -> str | None:
+    """A revocationDate before the certificate existed, or before the CA's last CRL
+    (which told relying parties the certificate was good at that time: RFC 5280
+    §5.1.2.6 is when the CA processed the revocation, not a rewrite of what it
+    published), is refused (issue 20 §3). invalidityDate carries an earlier compromise."""
+    conn = ws.store.conn
+    row = conn.execute(
+        "SELECT not_before FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+        (target.ca, target.serial_hex),
+    ).fetchone()
+    not_before = None if row is None else int(row[0])
+    if not_before is None:
+        cert = next((c for c in ws.cas if c.serial_hex == target.serial_hex), None)
+        not_before = None if cert is None else cert.not_before
+    label = f"serial {target.serial_hex}"
+    if not_before is not None and when < not_before:
+        return (
+            f"{label}: revocation time {iso_utc(when)} is before the certificate's notBefore "
+            f"{iso_utc(not_before)}"
+        )
+    last = conn.execute(
+        "SELECT max(this_update) FROM crls WHERE ca_name = ?", (target.ca,)
+    ).fetchone()[0]
+    if last is not None and when < int(last):
+        return (
+            f"{label}: revocation time {iso_utc(when)} is before CA {target.ca}'s last CRL "
+            f"({iso_utc(int(last))}), which listed the certificate as good then; revoke it "
+            "now and give the compromise time as --invalidity-date (RFC 5280 §5.3.2)"
+        )
+    return None
+
+
 def _resolve(
     ws: Workspace, serials: Iterable[int | str], ca: str | None
 ) -> tuple[list[_Target], list[str]]:
@@ -322,7 +354,7 @@ def revoke(
         targets, errors = _resolve(ws, serial_list, ca)
         status = revocations.ca_statuses(ws.store.conn)
         for t in targets:
-            problem = _check(ws, t, code, now, status)
+            problem = _check(ws, t, code, now, status) or _time_problem(ws, t, when)
             if problem:
                 errors.append(problem)
         if errors:

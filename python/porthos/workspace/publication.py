@@ -139,24 +139,21 @@ def store_columns(
     """A CA's revocations and open holds from the store as CRL columns (with ``upto``
     and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
     certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
-    rows = revocations.revocation_rows(conn, ca_name, upto)
+    serials, times, reasons, invalidity = revocations.revocation_arrays(
+        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
+    )
     # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
     held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
-    rows += [
-        revocations.RevocationRow(h.serial_hex, h.held_at, REASONS["certificateHold"], None)
-        for h in held
-    ]
-    if not rows:
+    if held:
+        # Few (a hold lasts months at most): one row each is fine here.
+        serials = np.concatenate([serials, serials_from_hex([h.serial_hex for h in held])])
+        times = np.concatenate([times, np.array([h.held_at for h in held], np.int64)])
+        hold = REASONS["certificateHold"]
+        reasons = np.concatenate([reasons, np.full(len(held), hold, np.uint8)])
+        invalidity = np.concatenate([invalidity, np.full(len(held), INVALIDITY_NONE, np.int64)])
+    if len(times) == 0:
         return RevocationColumns.empty()
-    return RevocationColumns(
-        serials_from_hex([r.serial_hex for r in rows]),
-        np.array([r.revoked_at for r in rows], dtype=np.int64),
-        np.array([REASON_NONE if r.reason is None else r.reason for r in rows], dtype=np.uint8),
-        np.array(
-            [INVALIDITY_NONE if r.invalidity_date is None else r.invalidity_date for r in rows],
-            dtype=np.int64,
-        ),
-    )
+    return RevocationColumns(serials, times, reasons, invalidity)
 
 
 def hold_instruction(ws: Workspace) -> str | None:
@@ -240,7 +237,12 @@ def _build(
             hold_instruction=hold_instruction(ws),
         )
         for shard in crls:
-            check_crl_signature(shard.der, ca.certificate, f"a CRL shard of CA {ca.name}")
+            check_crl_signature(
+                shard.der,
+                ca.certificate,
+                f"a CRL shard of CA {ca.name}",
+                signer.signature_algorithm,
+            )
         return _shard_files(ws, crls, url, columns)
     crl = build_crl(
         ca.certificate,
@@ -255,7 +257,9 @@ def _build(
     )
     # Inside the transaction: a CRL that does not verify rolls its number back and is
     # never written (issue 20 §2; the key was checked at load, this checks the output).
-    check_crl_signature(crl.der, ca.certificate, f"the CRL of CA {ca.name}")
+    check_crl_signature(
+        crl.der, ca.certificate, f"the CRL of CA {ca.name}", signer.signature_algorithm
+    )
     if delta_base is not None:
         path = ws.path / "repository" / f"{ca.name}-delta.crl"
         return (CrlFile(bytes(crl), (path,), (), len(columns)),)
@@ -363,8 +367,10 @@ def write_prepared(
     try:
         with repository_lock(ws):
             for f in prepared.files:
+                first: Path | None = None
                 for p in f.paths:
-                    write_crl_file(p, f.der, prepared.number)
+                    if write_crl_file(p, f.der, prepared.number, same_as=first) and not first:
+                        first = p  # holds these bytes now: link the other paths to it
     except BaseException as exc:
         audit.record_failure(
             store,
