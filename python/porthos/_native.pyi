@@ -4,8 +4,8 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 *argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
 """
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, final
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeAlias, final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,12 +124,16 @@ def bench_sign_p256(n: int) -> float:
 def generate_serials(n: int, length: int = 16) -> NDArray[np.uint8]:
     """CSPRNG serials, shape (n, length); first octet in 0x01..0x7f (positive, minimal)."""
 
-def encode_name(attributes: Sequence[tuple[str, str]]) -> bytes:
+def encode_name(
+    attributes: Sequence[tuple[str, str]], name_strings: Mapping[str, str] | None = None
+) -> bytes:
     """Name DER, one attribute per RDN in the order given (most general first).
 
     Attributes may be given as dotted OIDs or short names (C, O, OU, CN,
-    serialNumber, dnQualifier, L, ST). C, serialNumber and dnQualifier are
-    PrintableString; everything else UTF8String (RFC 5280 §4.1.2.4)."""
+    serialNumber, dnQualifier, L, ST, DC, emailAddress). By default C, serialNumber
+    and dnQualifier are PrintableString, DC and emailAddress IA5String, everything else
+    UTF8String (RFC 5280 §4.1.2.4); ``name_strings`` ({attribute: "printable" | "utf8" |
+    "ia5" | "printable-else-utf8"}) chooses per attribute (docs/template-spec.md)."""
 
 def key_identifier(spki_der: bytes) -> bytes:
     """SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 §4.2.1.2, method 1)."""
@@ -158,6 +162,9 @@ class SoftwareKey:
     def public_key_der(self) -> bytes: ...  # SubjectPublicKeyInfo
     def sign(self, message: bytes) -> bytes: ...
 
+#: A SAN entry's value: text, or a directoryName's [(attribute, value), ...].
+_SanValue: TypeAlias = str | Sequence[tuple[str, str]]
+
 @final
 class Template:
     """A certificate profile compiled against one issuer: fixed bytes plus holes."""
@@ -174,6 +181,18 @@ class Template:
         """Issuer name and key id taken from the issuer certificate."""
     @property
     def signature_algorithm(self) -> str: ...
+    @property
+    def has_name_strings(self) -> bool:
+        """The spec chose string types (``name_strings``): a value may not fit."""
+    @property
+    def has_san(self) -> bool: ...
+    def item_errors(
+        self,
+        *,
+        subjects: Sequence[Sequence[tuple[str, str]]],
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+    ) -> list[str]:
+        """Why each item's subject or SANs cannot be filled in ("" where they can)."""
     def fill(
         self,
         *,
@@ -182,9 +201,10 @@ class Template:
         not_after: NDArray[np.int64] | Sequence[int],
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
-        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
     ) -> DerBatch:
-        """TBSCertificates only. sans entries: (kind, value), kind in dns|uri|email|ip."""
+        """TBSCertificates only. sans entries: (kind, value), kind in
+        dns|email|uri|ip|upn|dirname|dirname_hex; a dirname's value is [(attr, value)]."""
     def issue(
         self,
         signer: SoftwareKey,
@@ -194,7 +214,7 @@ class Template:
         not_after: NDArray[np.int64] | Sequence[int],
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
-        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
         threads: int | None = None,
     ) -> DerBatch:
         """Fill, sign (in parallel) and assemble complete certificates."""

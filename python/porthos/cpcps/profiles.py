@@ -223,6 +223,9 @@ class CaProfile:
     subject: tuple[tuple[str, str], ...]
     extensions: tuple[Mapping[str, Any], ...]
     crl: CrlSchedule
+    #: String type per attribute of this CA's subject (cpcps/name_strings.py); None:
+    #: the encoder's defaults.
+    name_strings: Mapping[str, str] | None = None
 
     @property
     def self_signed(self) -> bool:
@@ -230,7 +233,7 @@ class CaProfile:
 
     def template_spec_json(self) -> str:
         # The subject resolves name_constraints.permitted_subject_rdns (its own RDNs).
-        return spec_json(self.extensions, subject=self.subject)
+        return spec_json(self.extensions, subject=self.subject, name_strings=self.name_strings)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,16 @@ class Profile:
     san_rule: SanRule | None = field(default=None, compare=False, repr=False)
     #: Persons who must approve a request before it is issued (None: no approval step).
     approval: ApprovalRule | None = None
+    #: SAN kinds the RA data of an item may give (``from``), and those it must give
+    #: (``required``), docs/ra-data.md; empty: the RA gives no SANs.
+    san_from: tuple[str, ...] = ()
+    san_required: tuple[str, ...] = ()
+    #: An item's own notAfter (the RA data's ``not_after``): "clamp" or "refuse" when it
+    #: is later than the profile's validity or the CA's notAfter; None: not accepted.
+    item_not_after: str | None = None
+    #: String type per attribute of the subjects and directoryName SANs issued under
+    #: this profile (cpcps/name_strings.py); None: the encoder's defaults.
+    name_strings: Mapping[str, str] | None = None
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's
@@ -274,7 +287,7 @@ class Profile:
                     )
                 e["uris"] = [u.replace("{shard}", str(shard)) for u in e["uris"]]
             exts.append(e)
-        return spec_json(exts)
+        return spec_json(exts, name_strings=self.name_strings)
 
     @property
     def crl_shards(self) -> int | None:

@@ -125,7 +125,10 @@ def create_software_hierarchy(
             signer = key
             template = _native.Template(
                 spec.template_spec_json(),
-                _native.encode_name(list(spec.subject)),
+                _native.encode_name(
+                    list(spec.subject),
+                    None if spec.name_strings is None else dict(spec.name_strings),
+                ),
                 _native.key_identifier(spki),
                 key.signature_algorithm,
             )
@@ -277,7 +280,10 @@ def create_hsm_hierarchy(
             if spec.self_signed:
                 template = _native.Template(
                     spec.template_spec_json(),
-                    _native.encode_name(list(spec.subject)),
+                    _native.encode_name(
+                        list(spec.subject),
+                        None if spec.name_strings is None else dict(spec.name_strings),
+                    ),
                     _native.key_identifier(spki),
                     spec.signature_algorithm,
                 )

@@ -8,6 +8,7 @@ use super::spec::{ExtensionSpec, TemplateSpec};
 use crate::der::oid::encode_oid;
 use crate::error::DerError;
 use crate::sign::SigAlg;
+use crate::x509::name_encode::NameStrings;
 use crate::x509::{cert, ext, name_parse, oids, spki};
 
 /// A profile that does not compile: the JSON path and what is wrong with it.
@@ -66,6 +67,8 @@ pub struct Template {
     pub(crate) sig_and_issuer: Vec<u8>,
     pub(crate) ext_pieces: Vec<ExtPiece>,
     pub(crate) fixed_ext_len: usize,
+    /// String types of the subject and directoryName SANs filled in (empty: defaults).
+    pub(crate) name_strings: NameStrings,
 }
 
 /// keyIdentifier = SHA-1 of the subjectPublicKey BIT STRING value
@@ -100,6 +103,13 @@ impl Template {
         let spec: TemplateSpec = serde_json::from_str(spec_json)
             .map_err(|e| spec_err("", format!("template spec: {e}")))?;
         name_parse::parse_name(issuer_name_der).map_err(|e| from_der("issuer", e))?;
+        let name_strings = match &spec.name_strings {
+            None => NameStrings::default(),
+            Some(table) => {
+                let pairs: Vec<(&String, &String)> = table.iter().collect();
+                NameStrings::new(&pairs).map_err(|e| spec_err("name_strings", e))?
+            }
+        };
 
         let mut pieces: Vec<ExtPiece> = Vec::new();
         let mut seen_types: HashSet<String> = HashSet::new();
@@ -312,6 +322,7 @@ impl Template {
             sig_and_issuer,
             ext_pieces: merged,
             fixed_ext_len,
+            name_strings,
         })
     }
 
@@ -337,6 +348,11 @@ impl Template {
 
     pub fn algorithm_identifier(&self) -> &[u8] {
         &self.alg_id
+    }
+
+    /// The string types subjects and directoryName SANs are encoded with.
+    pub fn name_strings(&self) -> &NameStrings {
+        &self.name_strings
     }
 
     pub fn has_san(&self) -> bool {
