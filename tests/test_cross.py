@@ -653,3 +653,63 @@ def test_a_cross_certificate_is_revoked_as_a_ca_certificate(ws: Workspace) -> No
         revocation.revoke(ws, [done.serial_hex], "superseded", requester="t", ca="tt-root-g1")
     revocation.revoke(ws, [done.serial_hex], "cACompromise", requester="t", ca="tt-root-g1")
     assert [r[0] for r in ws.store.revocations("tt-root-g1")] == [done.serial_hex]
+
+
+def test_the_partners_own_string_types_are_repeated_so_pyca_chains(ws: Workspace) -> None:
+    # pyca's path validation compares names as encoded: a partner whose DN is in
+    # PrintableString must find exactly that in the cross-certificate's subject.
+    from cryptography.x509.name import _ASN1Type
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    printable = x509.Name(
+        [x509.NameAttribute(_OIDS[a], v, _type=_ASN1Type.PrintableString) for a, v in PARTNER]
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(printable)
+        .add_extension(x509.SubjectKeyIdentifier(b"\x5a" * 20), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    # any-partner: the subject from the request, no nameConstraints (pyca's validator
+    # does not take directoryName constraints).
+    done = cross_certify(ws, "tt-root-g1", "any-partner", csr.public_bytes(Encoding.DER))
+    cert = x509.load_der_x509_certificate(done.der)
+    assert cert.subject.public_bytes() == printable.public_bytes()
+    now = dt.datetime.now(dt.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name([*PARTNER[:2], ("CN", "partner leaf")]))
+        .issuer_name(printable)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name("someone@partner.example")]),
+            critical=False,
+        )
+        .add_extension(x509.AuthorityKeyIdentifier(b"\x5a" * 20, None, None), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    root = x509.load_der_x509_certificate(ws.ca("tt-root-g1").certificate)
+    verifier = PolicyBuilder().store(Store([root])).build_client_verifier()
+    chain = verifier.verify(leaf, [cert]).chain
+    assert [c.subject for c in chain] == [leaf.subject, cert.subject, root.subject]
+
+
+def test_cross_profile_name_strings_are_validated() -> None:
+    text = cpcps_text().replace(
+        "max_path_len = 2", 'max_path_len = 2\nname_strings = { CN = "bmp" }'
+    )
+    with raises_code(ProfileError, "profile", match=r"partner-bridge\.name_strings"):
+        parse_profile_set(text, "prod")
+    ok = cpcps_text().replace(
+        "max_path_len = 2", 'max_path_len = 2\nname_strings = { CN = "printable" }'
+    )
+    assert parse_profile_set(ok, "prod").cross_profile("partner-bridge").name_strings == {
+        "CN": "printable"
+    }

@@ -15,6 +15,9 @@ TOML (docs/cpcps.md)::
                                        # the request's subject is used
     max_path_len = 2                   # optional: the largest pathLenConstraint the
                                        # certificate may carry (request or profile)
+    name_strings = { CN = "printable" }  # optional: the partner's string types
+                                       # (cpcps/name_strings.py), used when the
+                                       # request's own cannot be repeated
     extensions = [ ... ]               # the CA extension grammar (extensions.py,
                                        # ca_constraints.py); basic_constraints ca = true
 
@@ -41,6 +44,7 @@ from porthos.cpcps.fields import (
     join,
     require_keys,
 )
+from porthos.cpcps.name_strings import check_name, name_strings_table
 from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.profiles import CaProfile, Validity
 from porthos.cpcps.template_spec import spec_json
@@ -63,6 +67,9 @@ class CrossProfile:
     subject: tuple[tuple[str, str], ...] | None
     #: The largest pathLenConstraint allowed (None: no limit beyond the extensions').
     max_path_len: int | None
+    #: String type per attribute of the partner's name (None: the encoder's defaults);
+    #: the request's own types come first (workflows/cross_certification.py).
+    name_strings: Mapping[str, str] | None = None
 
     @property
     def path_len(self) -> int | None:
@@ -98,10 +105,12 @@ class CrossProfile:
         *,
         key_id: bytes | None,
         path_len: int | None,
+        name_strings: Mapping[str, str] | None = None,
     ) -> str:
         """The spec of one cross certificate: ``key_id`` fixes the SKI (the request's;
         None: computed from the key, RFC 5280 §4.2.1.2 method 1), ``path_len`` is the
-        pathLenConstraint decided for it, ``subject`` resolves permitted_subject_rdns."""
+        pathLenConstraint decided for it, ``subject`` resolves permitted_subject_rdns,
+        ``name_strings`` encodes the subject (and that directoryName)."""
         exts: list[Mapping[str, Any]] = []
         for e in self.extensions:
             if e["type"] == "subject_key_identifier" and key_id is not None:
@@ -109,7 +118,7 @@ class CrossProfile:
             elif e["type"] == "basic_constraints":
                 e = {**e, "path_len": path_len}
             exts.append(e)
-        return spec_json(exts, subject=subject)
+        return spec_json(exts, subject=subject, name_strings=name_strings)
 
 
 def _key_types(value: Any, path: str) -> tuple[str, ...]:
@@ -134,7 +143,7 @@ def _cross_profile(
         t,
         path,
         {"section", "issuer", "validity", "signature_algorithm", "key_types", "extensions"},
-        {"subject", "max_path_len"},
+        {"subject", "max_path_len", "name_strings"},
     )
     issuer = as_text(t["issuer"], join(path, "issuer"))
     if issuer not in cas:
@@ -147,11 +156,15 @@ def _cross_profile(
             join(path, "signature_algorithm"),
             f"{sig!r} is not the algorithm of CA {issuer} ({ca.signature_algorithm!r})",
         )
+    strings = None
+    if "name_strings" in t:
+        strings = name_strings_table(t["name_strings"], join(path, "name_strings"))
     subject = None
     if "subject" in t:
         subject = as_name(t["subject"], join(path, "subject"))
         if not subject:
             raise fail(join(path, "subject"), "a CA subject must not be empty (RFC 5280 §4.1.2.6)")
+        check_name(subject, strings, join(path, "subject"))
     max_path_len = t.get("max_path_len")
     if max_path_len is not None and (
         isinstance(max_path_len, bool) or not isinstance(max_path_len, int) or max_path_len < 0
@@ -187,6 +200,7 @@ def _cross_profile(
         extensions=exts,
         subject=subject,
         max_path_len=max_path_len,
+        name_strings=strings,
     )
 
 

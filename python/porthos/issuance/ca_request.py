@@ -12,7 +12,8 @@ request *asks for* is compared with what the caller allows:
   request too ("missing" otherwise), each requested subtree within an allowed one
   ("wider" otherwise). Excluded subtrees only narrow, and are not compared;
 * subjectKeyIdentifier (RFC 5280 §4.2.1.2): handed back so the certificate can repeat
-  it.
+  it, and so are the string types of the request's subject (a certificate naming the
+  CA should encode its name as the CA does).
 
 No workspace, no CP/CPS: the limits come in as plain values (subtrees in the
 ``{kind: value}`` form of cpcps/ca_constraints.py).
@@ -28,7 +29,7 @@ from typing import Any
 from cryptography import x509
 
 from porthos import _native
-from porthos.exceptions import CaRequestError, PolicyError
+from porthos.exceptions import CaRequestError, EncodeError, PolicyError
 from porthos.issuance.csr_input import normalise_csr_input
 from porthos.status import CsrStatus
 
@@ -67,6 +68,10 @@ class CaRequest:
     asks_path_len: int | None
     #: The requested permitted subtrees; None when no nameConstraints is requested.
     asks_permitted: list[Subtree] | None
+    #: The string type of each subject attribute (dotted OID -> name_strings kind) that
+    #: makes porthos's encoding of ``subject`` equal the request's own DER; None when
+    #: none does (another string type, a multi-valued RDN) or the subject is empty.
+    subject_strings: dict[str, str] | None = None
 
 
 def _subtree(name: x509.GeneralName) -> Subtree | None:
@@ -86,6 +91,38 @@ def _subtree(name: x509.GeneralName) -> Subtree | None:
     return None
 
 
+#: The string types porthos encodes (cpcps/name_strings.py), tried in this order.
+_KINDS = ("printable", "utf8", "ia5")
+
+
+def _subject_strings(name: x509.Name, subject: list[tuple[str, str]]) -> dict[str, str] | None:
+    """The name_strings under which porthos re-encodes ``name`` byte for byte, found by
+    encoding each attribute alone (RFC 5280 §7.1: relying parties such as pyca compare
+    names as encoded, so a certificate naming this CA must repeat its string types)."""
+    if not subject:
+        return None
+    out: dict[str, str] = {}
+    for attr in name:
+        oid = attr.oid.dotted_string
+        want = x509.Name([attr]).public_bytes()
+        for kind in _KINDS:
+            try:
+                got = _native.encode_name([(oid, str(attr.value))], {oid: kind})
+            except EncodeError:
+                continue
+            if got == want:
+                if out.setdefault(oid, kind) != kind:
+                    return None  # one attribute type in two string types
+                break
+        else:
+            return None
+    try:
+        same = _native.encode_name(subject, out) == name.public_bytes()
+    except EncodeError:
+        return None
+    return out if same else None
+
+
 def read_ca_request(data: bytes | str) -> CaRequest:
     """Exactly one CSR (PEM or DER), its proof of possession verified; CaRequestError
     otherwise."""
@@ -103,9 +140,11 @@ def read_ca_request(data: bytes | str) -> CaRequest:
             f"{batch.detail(0)} (RFC 2986 §3: proof of possession)"
         )
     try:
-        exts = x509.load_der_x509_csr(item.der).extensions
+        csr = x509.load_der_x509_csr(item.der)
+        exts = csr.extensions
     except ValueError as exc:  # an extension value pyca cannot read
         raise CaRequestError(f"the request's extensionRequest cannot be read: {exc}") from None
+    subject = batch.subject(0)
     key_id = None
     ca, path_len, has_bc, permitted = False, None, False, None
     for ext in exts:
@@ -132,7 +171,7 @@ def read_ca_request(data: bytes | str) -> CaRequest:
                 permitted.append(tree)
     return CaRequest(
         der=item.der,
-        subject=batch.subject(0),
+        subject=subject,
         spki=batch.spki(0),
         key_type=int(batch.key_type[0]),
         key_bits=int(batch.key_bits[0]),
@@ -141,6 +180,7 @@ def read_ca_request(data: bytes | str) -> CaRequest:
         asks_ca=ca,
         asks_path_len=path_len,
         asks_permitted=permitted,
+        subject_strings=_subject_strings(csr.subject, subject),
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,26 +96,37 @@ def _check_key(prof: CrossProfile, req: CaRequest) -> None:
     )
 
 
-def _subject(prof: CrossProfile, req: CaRequest) -> tuple[tuple[str, str], ...]:
-    if prof.subject is None:
-        if not req.subject:
-            raise PolicyError(
-                f"the request has an empty subject; cross profile {prof.name} takes the "
-                "subject from the request (RFC 5280 §4.1.2.6: a CA's subject is not empty)"
-            )
-        unknown = [a for a, _ in req.subject if a not in ATTRIBUTE_OIDS]
-        if unknown:
-            raise PolicyError(
-                f"the request's subject has attributes porthos does not encode: "
-                f"{', '.join(unknown)} (cross profile {prof.name})"
-            )
-        return tuple((ATTRIBUTE_OIDS[a], v) for a, v in req.subject)
-    if req.subject and not _same_name(req.subject, prof.subject):
+Name = tuple[tuple[str, str], ...]
+
+
+def _subject(prof: CrossProfile, req: CaRequest) -> tuple[Name, Mapping[str, str] | None]:
+    """The certificate's subject and the string types it is encoded with. The request's
+    own name, as the partner encodes it, whenever it is the one certified (relying
+    parties such as pyca chain names as encoded); else the profile's, with its
+    ``name_strings``."""
+    if prof.subject is not None and req.subject and not _same_name(req.subject, prof.subject):
         raise PolicyError(
             f"the request names {_show_name(req.subject)}; cross profile {prof.name} "
             f"certifies {_show_name(prof.subject)} (§{prof.section})"
         )
-    return prof.subject
+    if req.subject and req.subject_strings is not None:
+        return tuple(req.subject), req.subject_strings
+    if prof.subject is not None:
+        return prof.subject, prof.name_strings
+    if not req.subject:
+        raise PolicyError(
+            f"the request has an empty subject; cross profile {prof.name} takes the "
+            "subject from the request (RFC 5280 §4.1.2.6: a CA's subject is not empty)"
+        )
+    # Not repeatable as encoded (another string type, a multi-valued RDN): the
+    # attributes porthos knows, in the profile's string types.
+    unknown = [a for a, _ in req.subject if a not in ATTRIBUTE_OIDS]
+    if unknown:
+        raise PolicyError(
+            f"the request's subject has attributes porthos does not encode: "
+            f"{', '.join(unknown)} (cross profile {prof.name})"
+        )
+    return tuple((ATTRIBUTE_OIDS[a], v) for a, v in req.subject), prof.name_strings
 
 
 def _permitted(prof: CrossProfile, subject: Sequence[tuple[str, str]]) -> list[Subtree]:
@@ -175,13 +186,15 @@ def cross_certify(
     req = ca_request.read_ca_request(csr)
     where = f"cross profile {prof.name} (§{prof.section})"
     _check_key(prof, req)
-    subject = _subject(prof, req)
+    subject, strings = _subject(prof, req)
     ca_request.check_path_len(req, prof.path_len_limit, where)
     ca_request.check_name_space(req, _permitted(prof, subject), where)
     now = int(time.time()) if now is None else int(now)
     # The issuer cannot vouch past its own notAfter: the validity is cut there.
     not_after = min(prof.validity.not_after(now), ca.not_after)
-    spec = prof.template_spec_json(subject, key_id=req.key_id, path_len=_path_len(prof, req))
+    spec = prof.template_spec_json(
+        subject, key_id=req.key_id, path_len=_path_len(prof, req), name_strings=strings
+    )
     template = _native.Template.for_issuer(spec, ca.certificate, ca.spec.signature_algorithm)
     store = ws.store
     with _signer(ws, ca, root_halves) as signer:
