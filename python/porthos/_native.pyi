@@ -49,6 +49,7 @@ __all__ = [
     "pkcs11_init_token",
     "SignedDataInfo",
     "verify_signed_data",
+    "cms_certs_only",
 ]
 
 __version__: str
@@ -380,3 +381,8 @@ class SignedDataInfo:
 def verify_signed_data(der: bytes, extra_certificates: Sequence[bytes] = ...) -> SignedDataInfo:
     """Parse + verify one DER CMS SignedData (RFC 5652); DerDecodeError (.offset, .path)
     when malformed."""
+
+def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
+    """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
+    caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
+    a non-certificate raises DerDecodeError naming its index."""

@@ -44,6 +44,8 @@ tables below; every field is validated with its path):
 * ``[rekey]`` (required when a profile offers type A re-key): renewal window, grace
   period, and the early re-key (optional) -> ``ProfileSet.rekey`` (None without it).
 * ``[ra]`` (optional): ``transaction_ttl`` (default 24 hours) -> ``ProfileSet.ra``.
+* ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
+  CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -62,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from porthos.cpcps.approval import approval_rule
+from porthos.cpcps.cross_profiles import cross_profiles_table
 from porthos.cpcps.extensions import (
     basic_constraints_of,
     extensions,
@@ -122,7 +125,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
-        {"rekey", "ra", "generations", "name_strings"},
+        {"rekey", "ra", "generations", "name_strings", "cross_profiles"},
     )
     if doc["schema"] != 1:
         raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
@@ -396,6 +399,10 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         if prof.validity.not_after(0) > ca.validity.not_after(0):
             raise fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")
 
+    cross_profiles = cross_profiles_table(
+        doc.get("cross_profiles", {}), "cross_profiles", cas, urls, profiles
+    )
+
     return ProfileSet(
         name=set_name,
         env=env,
@@ -410,6 +417,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         source=source,
         cas=cas,
         profiles=profiles,
+        cross_profiles=cross_profiles,
     )
 
 

@@ -58,6 +58,7 @@ from porthos.issuance.crl import (
 from porthos.issuance.key_checks import check_crl_signature
 from porthos.issuance.names import subject_text
 from porthos.store import audit, holds, revocations
+from porthos.workspace import ca_bundle
 from porthos.workspace.repository import (
     crl_file_name,
     repository_lock,
@@ -453,16 +454,27 @@ def publish_crl(
 def publish_ca_certificates(
     ws: Workspace, urls: dict[str, tuple[str, str]], *, actor: str | None = None
 ) -> list[Published]:
-    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3); a file is
-    rewritten (and audited) only when its content changes."""
+    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3): the DER
+    certificate at a ``.crt`` URL, the certs-only bundle of every certificate issued to
+    the CA at a ``.p7c`` URL (workspace/ca_bundle.py; also kept as the flat
+    ``W/repository/<ca>.p7c``). A file is rewritten (and audited) only when its content
+    changes."""
     out = []
     for ca in ws.cas:
         mine = sorted(u for u, (kind, name) in urls.items() if kind == "crt" and name == ca.name)
-        paths = [repository_path(ws, u) for u in mine]
-        changed = [p for p in paths if write_atomically(p, ca.certificate)]
+        files = [(repository_path(ws, u), ca_bundle.published_bytes(ws, ca, u)) for u in mine]
+        bundles = [
+            data for u, (_, data) in zip(mine, files, strict=True) if ca_bundle.is_bundle_url(u)
+        ]
+        if bundles:
+            files.append((ca_bundle.flat_path(ws, ca.name, ca_bundle.BUNDLE_SUFFIX), bundles[0]))
+        changed = [p for p, data in files if write_atomically(p, data)]
         if not changed:
             continue
         digest = hashlib.sha256(ca.certificate).hexdigest()
+        extra: dict[str, Any] = {}
+        if bundles:
+            extra["bundle_sha256"] = hashlib.sha256(bundles[0]).hexdigest()
         audit.record(
             ws.store,
             audit.Event.CA_CERTIFICATE_PUBLISHED,
@@ -473,6 +485,7 @@ def publish_ca_certificates(
             paths=[str(p.relative_to(ws.path)) for p in changed],
             urls=mine,
             sha256=digest,
+            **extra,
         )
         out.append(Published(ca.name, "crt", None, None, tuple(changed), digest))
     return out

@@ -63,5 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // CMS SignedData for the RA (issue 6).
     m.add_class::<cms::SignedDataInfo>()?;
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
+    // The certs-only .p7c bundle at caIssuers URLs (issue 16).
+    m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
     Ok(())
 }
