@@ -45,6 +45,12 @@ BRIDGE = "certipath-bridge-ca-g2"
 # Placeholder Bridge OIDs of demo.toml: .5 IceCAP-hardware, .6 IceCAP-cardAuth, .2
 # mediumHardware.
 BRIDGE_ICECAP_HW, BRIDGE_CARD_AUTH, BRIDGE_MEDIUM_HW = "2.999.1.5", "2.999.1.6", "2.999.1.2"
+# The placeholder CertiPath OIDs sit under X.660's example arc 2.999: pkilint's DER
+# decoder (pyasn1-fasder) refuses a second arc above 39 under arc 2 ("out-of-range
+# arc"), which X.690 §8.19.4 allows; so a cross-certificate carrying them cannot be
+# decoded by pkilint at all. Real CertiPath OIDs (a deployment's configuration) are not
+# under 2.999.
+PLACEHOLDER_ARC = "OID contains out-of-range arc"
 EXCEPTIONS = {
     "pkix.certificate_name_constraints_extension_not_critical": {SIGNING, DEVICE},
     "pkix.invalid_uri_syntax": {"icecap-card-auth", "piv-i-identity"},
@@ -95,6 +101,18 @@ def test_demo_writes_every_sample_crl_and_the_external_ca(demo_dir: Path) -> Non
         assert (ext / f"{BRIDGE}{suffix}").is_file(), suffix
     csr = x509.load_der_x509_csr((ext / f"{BRIDGE}.csr").read_bytes())
     assert csr.is_signature_valid
+    # Both cross-certificates in the repository (§2.2.1), and the Bridge's one to the
+    # PCA in the .p7c at the PCA's caIssuers URL, next to the PCA's own (§10 preamble).
+    ours = (ext / f"{ROOT}-to-{BRIDGE}.crt").read_bytes()
+    assert (demo_dir / "repository" / f"{BRIDGE}.crt").read_bytes() == ours
+    theirs = (ext / f"{BRIDGE}-to-{ROOT}.crt").read_bytes()
+    assert (demo_dir / "repository" / f"{ROOT}-cross-{BRIDGE}.crt").read_bytes() == theirs
+    p7c = demo_dir / "repository" / "pub.carillon.ca" / "aia" / f"{ROOT}.p7c"
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    bundle = {c.public_bytes(serialization.Encoding.DER) for c in
+              pkcs7.load_der_pkcs7_certificates(p7c.read_bytes())}  # fmt: skip
+    assert bundle == {ca_der(demo_dir, ROOT), theirs}
 
 
 @pytest.mark.parametrize("name", sorted(PS.profiles) + [ROOT, SIGNING, DEVICE])
@@ -510,3 +528,33 @@ def test_a_required_san_without_ra_data_is_refused(demo_dir: Path) -> None:
         sans = [["uri", "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e"]]
         issued = ca.issue_batch([csr], "piv-i-identity", ra_data=[{"sans": sans}])
         assert issued.issued_count == 1, issued.reasons
+
+
+def test_our_cross_certificate_to_the_bridge(demo_dir: Path, tmp_path: Path) -> None:
+    """001 §10.1.1: the PCA's cross-certificate to the CertiPath Bridge CA G2, issued by
+    porthos cross-certify from the stand-in's request: openssl accepts it under the
+    Carillon root with policy processing, its fields are the table's, and pkilint has
+    nothing to say but the placeholder arc it cannot decode (see PLACEHOLDER_ARC)."""
+    der = (demo_dir / "external" / f"{ROOT}-to-{BRIDGE}.crt").read_bytes()
+    findings = pkilint_findings(der)
+    assert all(PLACEHOLDER_ARC in f for f in findings), findings
+    c = x509.load_der_x509_certificate(der)
+    req = x509.load_der_x509_csr((demo_dir / "external" / f"{BRIDGE}.csr").read_bytes())
+    assert c.subject == req.subject and c.public_key() == req.public_key()
+    ski = c.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski == req.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert c.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length is None
+    with pytest.raises(x509.ExtensionNotFound):
+        c.extensions.get_extension_for_class(x509.NameConstraints)
+    iap = c.extensions.get_extension_for_class(x509.InhibitAnyPolicy)
+    assert not iap.critical and iap.value.skip_certs == 0
+    mappings = c.extensions.get_extension_for_oid(x509.ObjectIdentifier("2.5.29.33"))
+    assert not mappings.critical
+    assert c.not_valid_after_utc - c.not_valid_before_utc <= dt.timedelta(days=3653)
+    r = openssl(
+        "verify", "-x509_strict", "-policy_check", "-explicit_policy",
+        "-policy", "1.3.6.1.4.1.25054.3.1.20",
+        "-CAfile", pem_file(tmp_path, "root.pem", ca_der(demo_dir, ROOT)),
+        pem_file(tmp_path, "cross.pem", der),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from porthos.exceptions import StoreIntegrityError
-from porthos.store.revocations import revocation_arrays, revocation_rows
+from porthos.store.revocations import revocation_rows
+from porthos.workspace.publication import revocation_arrays
 
-NO_REASON, NO_INV = 255, int(np.iinfo(np.int64).min)
+NO_REASON, NO_INV = 255, int(np.iinfo(np.int64).min)  # the writer's sentinels
 
 
 def _conn(rows: list[tuple[str, str, int, int | None, int | None]]) -> sqlite3.Connection:
@@ -43,9 +44,7 @@ def test_equals_the_rows(rows: list, upto: int | None) -> None:
     conn = _conn(rows)
     for ca in ("a", "b"):
         want = revocation_rows(conn, ca, upto)
-        serials, times, reasons, inv = revocation_arrays(
-            conn, ca, upto, no_reason=NO_REASON, no_invalidity=NO_INV
-        )
+        serials, times, reasons, inv = revocation_arrays(conn, ca, upto)
         assert [int.from_bytes(s.tobytes(), "big") for s in serials] == [
             int(r.serial_hex, 16) for r in want
         ]
@@ -62,5 +61,5 @@ def test_equals_the_rows(rows: list, upto: int | None) -> None:
 )
 def test_damaged_rows_are_store_integrity_errors(row: tuple) -> None:
     with pytest.raises(StoreIntegrityError) as info:
-        revocation_arrays(_conn([row]), "a", None, no_reason=NO_REASON, no_invalidity=NO_INV)
+        revocation_arrays(_conn([row]), "a", None)
     assert info.value.code == "store-integrity"

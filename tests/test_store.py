@@ -81,7 +81,8 @@ def test_version_4_store_is_migrated_to_6(tmp_path: Path) -> None:
     store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     store.close()
     migrated = Store.open(tmp_path / "porthos.sqlite")
-    assert migrated.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+    # Through every later migration too (version 7: cross-certificates).
+    assert migrated.meta("schema_version") == str(SCHEMA_VERSION)
     tables = {n for (n,) in migrated.conn.execute("SELECT name FROM sqlite_master")}
     assert {"holds", "approvals", "approval_requests"} <= tables
     indexes = {
@@ -92,6 +93,22 @@ def test_version_4_store_is_migrated_to_6(tmp_path: Path) -> None:
     }
     assert "certificates_spki" not in indexes and "certificates_subject" in indexes
     assert migrated.count_certificates() == 2
+    migrated.close()
+
+
+def test_version_6_store_gets_the_cross_certificates_table(tmp_path: Path) -> None:
+    # Version 7 (issue 16) adds the imported cross-certificates; a version-6 store
+    # opens with the table and its certificates intact.
+    store = _store(tmp_path)
+    store.insert_certificates("user-ca-1", [_row("0a")])
+    store.conn.execute("DROP TABLE cross_certificates")
+    store.conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store.close()
+    migrated = Store.open(tmp_path / "porthos.sqlite")
+    assert int(migrated.meta("schema_version") or 0) >= 7
+    tables = {n for (n,) in migrated.conn.execute("SELECT name FROM sqlite_master")}
+    assert "cross_certificates" in tables
+    assert migrated.count_certificates() == 1
     migrated.close()
 
 

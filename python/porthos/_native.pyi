@@ -40,6 +40,7 @@ __all__ = [
     "CrlInfo",
     "crl_drafts",
     "parse_crl",
+    "serials_from_hex_text",
     "crl_delta_columns",
     "crl_merge_columns",
     "crl_shard_of",
@@ -49,6 +50,7 @@ __all__ = [
     "pkcs11_init_token",
     "SignedDataInfo",
     "verify_signed_data",
+    "cms_certs_only",
 ]
 
 __version__: str
@@ -285,6 +287,8 @@ def crl_drafts(
     progress: Callable[[int, int], object] | None = None,
 ) -> CrlDrafts: ...
 def parse_crl(der: bytes | NDArray[np.uint8], issuer_cert: bytes | None = None) -> CrlInfo: ...
+def serials_from_hex_text(text: str, count: int, sep: str = ",") -> NDArray[np.uint8]:
+    """``count`` hex serials separated by ``sep`` -> N x 20 right-aligned octets."""
 
 _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]
 
@@ -383,3 +387,8 @@ class SignedDataInfo:
 def verify_signed_data(der: bytes, extra_certificates: Sequence[bytes] = ...) -> SignedDataInfo:
     """Parse + verify one DER CMS SignedData (RFC 5652); DerDecodeError (.offset, .path)
     when malformed."""
+
+def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
+    """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
+    caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
+    a non-certificate raises DerDecodeError naming its index."""

@@ -53,6 +53,14 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "bench": LazyCommand(f"{_MAIN}:_bench_group", "Benchmarks (porthos.bench)."),
     "crl": LazyCommand(f"{_MAIN}:_crl_group", "Certificate revocation lists (RFC 5280 §5)."),
+    "cross-certify": LazyCommand(
+        "porthos.cli.cross:cross_certify",
+        "Issue a CA certificate to an external CA's request (a cross-certificate).",
+    ),
+    "cross-import": LazyCommand(
+        "porthos.cli.cross:cross_import",
+        "Import and publish a cross-certificate another CA issued to one of ours.",
+    ),
     "demo": LazyCommand(
         "porthos.cli.demo:demo",
         "Init (if needed), issue COUNT certificates across all profiles, show rejections.",

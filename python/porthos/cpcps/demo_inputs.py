@@ -19,7 +19,9 @@ Schema (every table required unless marked optional):
   with, made by the demo from its own key: ``name`` (file stem), ``subject``,
   ``key_type``, ``validity``, ``policies`` (the OIDs of its domain), ``cross_to`` (our
   CA it issues a cross-certificate to), ``mappings`` ([its OID, our OID] pairs of that
-  cross-certificate) and ``inhibit_any_policy`` (optional skipCerts).
+  cross-certificate), ``inhibit_any_policy`` (optional skipCerts) and ``cross_profile``
+  (optional: the cross profile with which ``cross_to`` certifies the stand-in's
+  request in return; the stand-in's cross-certificate is then imported).
 * ``[policy_check]`` (optional, needs ``[external]``): ``profile`` whose sample a
   relying party anchored at the external CA validates under ``policy`` (an OID of the
   external domain).
@@ -94,6 +96,7 @@ class External:
     cross_to: str
     mappings: tuple[tuple[str, str], ...]
     inhibit_any_policy: int | None
+    cross_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def _external(value: Any, path: str, ps: ProfileSet) -> External:
         t,
         path,
         {"name", "subject", "key_type", "validity", "policies", "cross_to", "mappings"},
-        {"inhibit_any_policy"},
+        {"inhibit_any_policy", "cross_profile"},
     )
     pp = join(path, "policies")
     policies = tuple(as_oid(o, f"{pp}[{j}]") for j, o in enumerate(as_list(t["policies"], pp)))
@@ -215,7 +218,16 @@ def _external(value: Any, path: str, ps: ProfileSet) -> External:
     skip = t.get("inhibit_any_policy")
     if skip is not None and (isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
         raise fail(join(path, "inhibit_any_policy"), f"expected an integer >= 0, got {skip!r}")
+    cross_profile = None
+    if "cross_profile" in t:
+        cross_profile = as_text(t["cross_profile"], join(path, "cross_profile"))
+        prof = ps.cross_profiles.get(cross_profile)
+        if prof is None:
+            raise fail(join(path, "cross_profile"), f"no cross profile {cross_profile!r}")
+        if prof.issuer != cross_to:
+            raise fail(join(path, "cross_profile"), f"issued by {prof.issuer}, not {cross_to}")
     return External(
+        cross_profile=cross_profile,
         name=as_text(t["name"], join(path, "name")),
         subject=as_name(t["subject"], join(path, "subject")),
         key_type=_key_type(t["key_type"], join(path, "key_type")),

@@ -47,6 +47,8 @@ tables below; every field is validated with its path):
 * ``[policy_levels]`` (optional): assurance levels, their OIDs and what each implies;
   a ``certificate_policies`` entry may then name ``assurance = {levels, exclude_tags}``
   instead of ``policies`` (cpcps/policy_levels.py resolves it before validation).
+* ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
+  CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -65,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from porthos.cpcps.approval import approval_rule
+from porthos.cpcps.cross_profiles import cross_profiles_table
 from porthos.cpcps.extensions import (
     basic_constraints_of,
     extensions,
@@ -128,7 +131,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
-        {"rekey", "ra", "generations", "name_strings"},
+        {"rekey", "ra", "generations", "name_strings", "cross_profiles"},
     )
     if doc["schema"] != 1:
         raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
@@ -402,6 +405,10 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         if prof.validity.not_after(0) > ca.validity.not_after(0):
             raise fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")
 
+    cross_profiles = cross_profiles_table(
+        doc.get("cross_profiles", {}), "cross_profiles", cas, urls, profiles
+    )
+
     return ProfileSet(
         name=set_name,
         env=env,
@@ -416,6 +423,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         source=source,
         cas=cas,
         profiles=profiles,
+        cross_profiles=cross_profiles,
     )
 
 

@@ -19,6 +19,7 @@ from porthos.exceptions import ProfileError
 if TYPE_CHECKING:
     # approval.py reads its table with fields.py, which imports this module.
     from porthos.cpcps.approval import ApprovalRule
+    from porthos.cpcps.cross_profiles import CrossProfile
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
 DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
@@ -324,6 +325,8 @@ class ProfileSet:
     source: str = "<string>"
     cas: dict[str, CaProfile] = field(default_factory=dict)  # root first
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: ``[cross_profiles]``: CA certificates for external CAs (cpcps/cross_profiles.py).
+    cross_profiles: dict[str, CrossProfile] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -348,6 +351,13 @@ class ProfileSet:
         except KeyError:
             known = ", ".join(self.profiles)
             raise ProfileError(f"unknown profile {name!r}; known: {known}") from None
+
+    def cross_profile(self, name: str) -> CrossProfile:
+        try:
+            return self.cross_profiles[name]
+        except KeyError:
+            known = ", ".join(self.cross_profiles) or "none"
+            raise ProfileError(f"unknown cross profile {name!r}; known: {known}") from None
 
     def profiles_of(self, ca_name: str) -> list[Profile]:
         return [p for p in self.profiles.values() if p.issuer == ca_name]

@@ -95,6 +95,10 @@ class Event:
     CRL_PUBLISHED = "crl.published"
     # CA certificates written where the AIA URLs point (§2.1, §2.3)
     CA_CERTIFICATE_PUBLISHED = "ca.certificate-published"
+    # Cross-certification (issue 16): a CA certificate for an external CA, and one an
+    # external CA issued to ours, imported for publication
+    CROSS_CERTIFICATE_ISSUED = "ca.cross-certificate-issued"
+    CROSS_CERTIFICATE_IMPORTED = "ca.cross-certificate-imported"
     # Software (§5.4.1 "software version change")
     SOFTWARE_VERSION = "software.version"
     # Anything that failed and was rolled back

@@ -217,53 +217,43 @@ def revocation_rows(
     return [RevocationRow(str(a), int(b), c, d) for a, b, c, d in rows]
 
 
-def revocation_arrays(
+def revocation_text_columns(
     conn: sqlite3.Connection,
     ca_name: str,
     upto: int | None,
     *,
     no_reason: int,
     no_invalidity: int,
-) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
-    """``revocation_rows`` as four arrays, with no Python object per row (issue 20 §1:
-    1,000,000 rows took ~5 s as tuples): serials as N x 20 big-endian octets, times,
-    reasons (``no_reason`` for NULL), invalidity dates (``no_invalidity`` for NULL).
+) -> tuple[int, str, NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """``revocation_rows`` as columns, with no Python object per row (issue 20 §1:
+    1,000,000 rows took ~5 s as tuples): (count, the serials' hex joined by ',', times,
+    reasons with ``no_reason`` for NULL, invalidity dates with ``no_invalidity``).
 
-    SQLite concatenates each column into one string (serials left-padded to 40 hex
-    digits), which numpy decodes in C. The rowid range scan (``+ca_name`` keeps SQLite
-    off the (ca_name, serial_hex) index, whose ORDER BY rowid cost a temporary B-tree
-    sort) reads the rows in recording order."""
+    SQLite concatenates each column into one string, which numpy (and, for the serials,
+    ``_native.serials_from_hex_text``) decode in C. The rowid range scan (``+ca_name``
+    keeps SQLite off the (ca_name, serial_hex) index, whose ORDER BY rowid cost a
+    temporary B-tree sort) reads the rows in recording order."""
     row = conn.execute(
-        "SELECT count(*), max(length(serial_hex)),"
-        " group_concat(substr('0000000000000000000000000000000000000000' || serial_hex, -40), ''),"
-        " group_concat(revoked_at, ','), group_concat(coalesce(reason, ?), ','),"
-        " group_concat(coalesce(invalidity_date, ?), ',')"
+        "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
+        " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
         " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
         " WHERE +ca_name = ? AND rowid <= ? ORDER BY rowid)",
         (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
     ).fetchone()
     n = int(row[0])
     if n == 0:
-        return (
-            np.zeros((0, 20), np.uint8),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.uint8),
-            np.zeros(0, np.int64),
-        )
-    if int(row[1]) > 40:
-        raise StoreIntegrityError(f"CA {ca_name}: a stored revocation serial is over 20 octets")
+        return 0, "", np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.int64)
     try:
-        serials = np.frombuffer(bytes.fromhex(row[2]), np.uint8).reshape(n, 20)
         with warnings.catch_warnings():
             # A damaged value stops the parse early (numpy warns): the length check says so.
             warnings.simplefilter("ignore", DeprecationWarning)
-            columns = [np.fromstring(text, dtype=np.int64, sep=",") for text in row[3:]]
+            columns = [np.fromstring(str(text), dtype=np.int64, sep=",") for text in row[2:]]
     except ValueError as exc:
         raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations ({exc})") from None
-    if any(len(c) != n for c in columns):
+    if any(len(c) != n for c in columns) or not isinstance(row[1], str):
         raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations (a non-number)")
     times, reasons, invalidity = columns
-    return serials, times, reasons.astype(np.uint8), invalidity
+    return n, row[1], times, reasons.astype(np.uint8), invalidity
 
 
 def revocations_after(conn: sqlite3.Connection, ca_name: str, upto: int | None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
@@ -161,6 +161,26 @@ CREATE TABLE approvals (
 )
 """
 
+# Version 7 (issue 16): cross-certificates that other CAs issued to ours, imported to
+# be published next to our CA's certificate (the .p7c of its caIssuers URL). The ones
+# our CAs issue are ordinary certificates rows (profile = the cross profile). Self-
+# contained: it only adds its own table, so it can be renumbered.
+MIGRATION_V7 = """
+CREATE TABLE IF NOT EXISTS cross_certificates (
+    ca_name     TEXT NOT NULL REFERENCES cas(name),
+    issuer      TEXT NOT NULL,
+    serial_hex  TEXT NOT NULL,
+    not_before  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    der         BLOB NOT NULL,
+    issuer_der  BLOB NOT NULL,
+    sha256      TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    UNIQUE (ca_name, sha256)
+)
+"""
+
 SCHEMA = (
     """
 CREATE TABLE meta (
@@ -198,6 +218,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + MIGRATION_V5
     + ";"
     + MIGRATION_V6
+    + ";"
+    + MIGRATION_V7
 )
 
 

@@ -24,6 +24,7 @@ from porthos.store.schema import (
     MIGRATION_V4,
     MIGRATION_V5,
     MIGRATION_V6,
+    MIGRATION_V7,
     PAGE_SIZE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -219,6 +220,9 @@ class Store:
             version = store.meta("schema_version")
         if version == "5":
             store._migrate(MIGRATION_V6, 6)
+            version = store.meta("schema_version")
+        if version == "6":
+            store._migrate(MIGRATION_V7, 7)
             version = store.meta("schema_version")
         if version != str(SCHEMA_VERSION):
             conn.close()

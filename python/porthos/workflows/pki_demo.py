@@ -8,7 +8,9 @@
   CRL lists it, openssl refuses it) and released (``<profile>-suspended-released.crt``,
   accepted again);
 * the stand-in external CA (``D/external/``): its key, self-signed certificate, the
-  request it sends, and the cross-certificate it issues to our CA in return;
+  request it sends, our CA's cross-certificate to it (the CP/CPS's cross profile,
+  ``porthos cross-certify``'s workflow) and the cross-certificate it issues to our CA in
+  return, imported (``cross-import``: stored, published, in our CA's .p7c);
 * every due CRL and CA certificate where the CDP / AIA URLs point (``D/repository/``);
 * ``openssl verify -crl_check_all`` of every sample against its chain and CRLs (the
   revoked one refused as revoked), and, where the demo data names one, RFC 5280 policy
@@ -163,7 +165,7 @@ def run(
     console.print(f"revoked {done.serial_hex} ({done.reason}): {out.revoked.relative_to(workdir)}")
 
     if inputs.external is not None:
-        out.external = _external(ws, inputs, workdir, console, out)
+        out.external = _external(ws, inputs, workdir, console, out, root_halves)
     held = None
     if inputs.suspend_profile is not None and ws.profile_set.revocation.suspension:
         sample = inputs.samples[inputs.suspend_profile]
@@ -198,7 +200,12 @@ def run(
 
 
 def _external(
-    ws: Workspace, inputs: DemoInputs, workdir: Path, console: Console, out: DemoResult
+    ws: Workspace,
+    inputs: DemoInputs,
+    workdir: Path,
+    console: Console,
+    out: DemoResult,
+    root_halves: Sequence[tuple[str, hsm.Secret]] | None,
 ) -> dict[str, Path]:
     data = inputs.external
     assert data is not None
@@ -218,14 +225,21 @@ def _external(
     files["csr"].write_bytes(stand_in.csr())
     cross = stand_in.cross_certify(ours.certificate)
     files["cross_to_us"].write_bytes(cross)
-    # Published beside our CA certificates, as a relying party of the other domain
-    # needs it; the .p7c at the caIssuers URL and porthos' own cross-certificate to the
-    # stand-in come with the cross-certification mechanism.
-    (workdir / "repository" / files["cross_to_us"].name).write_bytes(cross)
-    out.pending.append(
-        f"porthos cross-certify of {files['csr'].relative_to(workdir)} and cross-import "
-        "into the .p7c: the cross-certification mechanism is not in this porthos yet"
-    )
+    if data.cross_profile is None:
+        out.pending.append(f"no cross profile certifies {files['csr'].relative_to(workdir)}")
+    else:
+        from porthos.workflows import cross_certification
+
+        # Our CA certifies the stand-in's request (RFC 3647 §3.2 cross-certification)...
+        issued = cross_certification.cross_certify(
+            ws, ours.name, data.cross_profile, files["csr"].read_bytes(),
+            root_halves=root_halves,
+        )  # fmt: skip
+        files["cross_from_us"] = d / f"{ours.name}-to-{data.name}.crt"
+        files["cross_from_us"].write_bytes(issued.der)
+        # ... and imports the one the stand-in issued to it: stored, published, and in
+        # the .p7c at our CA's caIssuers URL.
+        cross_certification.import_cross_certificate(ws, ours.name, cross, stand_in.der())
     console.print(
         f"stand-in {data.name}: {', '.join(str(p.relative_to(workdir)) for p in files.values())}"
     )

@@ -27,7 +27,7 @@ from cryptography import x509
 from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import EncodeError, LifecycleError, PorthosError
 from porthos.issuance import crl as crlmod
-from porthos.store import audit, revocations
+from porthos.store import audit, cross, revocations
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
@@ -144,10 +144,14 @@ def _find(
 ) -> list[_Target]:
     """Every certificate in the store with this serial (of one CA when given): issued
     certificates, and the CA certificates themselves (listed on their issuer's CRL)."""
+    # A cross-certificate our CA issued certifies a CA: CA reasons apply (§4.9.1).
+    crosses = [p for ps in ws.profile_sets.values() for p in ps.cross_profiles]
+    conn = ws.store.conn
     found = [
-        _Target(hit.ca_name, serial, hit.serial_hex, hit.subject, hit.not_after, False)
-        for hit in revocations.certificates_with_serial(ws.store.conn, _hex_forms(serial), ca_name)
-    ]
+        _Target(hit.ca_name, serial, hit.serial_hex, hit.subject, hit.not_after,
+                cross.is_issued_cross(conn, hit.ca_name, hit.serial_hex, crosses))
+        for hit in revocations.certificates_with_serial(conn, _hex_forms(serial), ca_name)
+    ]  # fmt: skip
     for ca_serial, target in _ca_certificates(ws) if ca_certs is None else ca_certs:
         if ca_serial == serial and (ca_name is None or target.ca == ca_name):
             found.append(target)

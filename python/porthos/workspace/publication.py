@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from numpy.typing import NDArray
 
 from porthos import _native
 from porthos.crl_reasons import REASONS
-from porthos.exceptions import PolicyError, StoreError
+from porthos.exceptions import BatchArgumentError, PolicyError, StoreError, StoreIntegrityError
 from porthos.issuance.crl import (
     INVALIDITY_NONE,
     REASON_NONE,
@@ -57,6 +58,7 @@ from porthos.issuance.crl import (
 from porthos.issuance.key_checks import check_crl_signature
 from porthos.issuance.names import subject_text
 from porthos.store import audit, holds, revocations
+from porthos.workspace import ca_bundle
 from porthos.workspace.repository import (
     crl_file_name,
     repository_lock,
@@ -138,9 +140,7 @@ def store_columns(
     """A CA's revocations and open holds from the store as CRL columns (with ``upto``
     and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
     certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
-    serials, times, reasons, invalidity = revocations.revocation_arrays(
-        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
-    )
+    serials, times, reasons, invalidity = revocation_arrays(conn, ca_name, upto)
     # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
     held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
     if held:
@@ -153,6 +153,21 @@ def store_columns(
     if len(times) == 0:
         return RevocationColumns.empty()
     return RevocationColumns(serials, times, reasons, invalidity)
+
+
+def revocation_arrays(
+    conn: sqlite3.Connection, ca_name: str, upto: int | None
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """A CA's revocations as the CRL writer's four columns (serials N x 20), decoded from
+    the store's column text without a Python object per row."""
+    n, serial_text, times, reasons, invalidity = revocations.revocation_text_columns(
+        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
+    )
+    try:
+        serials = _native.serials_from_hex_text(serial_text, n)
+    except BatchArgumentError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocation serials ({exc})") from None
+    return serials, times, reasons, invalidity
 
 
 def hold_instruction(ws: Workspace) -> str | None:
@@ -439,16 +454,27 @@ def publish_crl(
 def publish_ca_certificates(
     ws: Workspace, urls: dict[str, tuple[str, str]], *, actor: str | None = None
 ) -> list[Published]:
-    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3); a file is
-    rewritten (and audited) only when its content changes."""
+    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3): the DER
+    certificate at a ``.crt`` URL, the certs-only bundle of every certificate issued to
+    the CA at a ``.p7c`` URL (workspace/ca_bundle.py; also kept as the flat
+    ``W/repository/<ca>.p7c``). A file is rewritten (and audited) only when its content
+    changes."""
     out = []
     for ca in ws.cas:
         mine = sorted(u for u, (kind, name) in urls.items() if kind == "crt" and name == ca.name)
-        paths = [repository_path(ws, u) for u in mine]
-        changed = [p for p in paths if write_atomically(p, ca.certificate)]
+        files = [(repository_path(ws, u), ca_bundle.published_bytes(ws, ca, u)) for u in mine]
+        bundles = [
+            data for u, (_, data) in zip(mine, files, strict=True) if ca_bundle.is_bundle_url(u)
+        ]
+        if bundles:
+            files.append((ca_bundle.flat_path(ws, ca.name, ca_bundle.BUNDLE_SUFFIX), bundles[0]))
+        changed = [p for p, data in files if write_atomically(p, data)]
         if not changed:
             continue
         digest = hashlib.sha256(ca.certificate).hexdigest()
+        extra: dict[str, Any] = {}
+        if bundles:
+            extra["bundle_sha256"] = hashlib.sha256(bundles[0]).hexdigest()
         audit.record(
             ws.store,
             audit.Event.CA_CERTIFICATE_PUBLISHED,
@@ -459,6 +485,7 @@ def publish_ca_certificates(
             paths=[str(p.relative_to(ws.path)) for p in changed],
             urls=mine,
             sha256=digest,
+            **extra,
         )
         out.append(Published(ca.name, "crt", None, None, tuple(changed), digest))
     return out

@@ -58,7 +58,7 @@ def repository_path(ws: Workspace, url: str) -> Path:
 
 
 def publication_map(ws: Workspace) -> dict[str, tuple[str, str]]:
-    """Each CDP and AIA URL of the profile sets (CA and subscriber profiles) -> ("crl" or
+    """Each CDP and AIA URL of the profile sets (CA, subscriber and cross profiles) -> ("crl" or
     "crt", the CA whose CRL or certificate it names: the issuer of the certificates
     carrying it). Sharded CDP URLs are left to the shard publication. Every generation
     counts: a retired CA keeps publishing its CRLs (RFC 3647 §5.6) at the URLs its
@@ -66,7 +66,7 @@ def publication_map(ws: Workspace) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     specs: list[Any] = []
     for _, ps in sorted(ws.profile_sets.items()):
-        specs += [*ps.cas.values(), *ps.profiles.values()]
+        specs += [*ps.cas.values(), *ps.profiles.values(), *ps.cross_profiles.values()]
     for spec in specs:
         for ext in spec.extensions:
             if ext["type"] == "crl_distribution_points" and "shards" not in ext:

@@ -85,6 +85,9 @@ pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
+/// Longest fixed subject key id a spec may give (SHA-512 size; ids are short hashes).
+const MAX_KEY_ID: usize = 64;
+
 fn crit(c: Option<bool>, default: bool) -> bool {
     c.unwrap_or(default)
 }
@@ -144,9 +147,28 @@ impl Template {
                     })?;
                     ExtPiece::Fixed(ext::authority_key_identifier(kid))
                 }
-                ExtensionSpec::SubjectKeyIdentifier { critical } => {
+                ExtensionSpec::SubjectKeyIdentifier {
+                    critical,
+                    key_id_hex,
+                } => {
                     never_critical(critical, "subjectKeyIdentifier")?;
-                    ExtPiece::Ski
+                    match key_id_hex {
+                        None => ExtPiece::Ski,
+                        Some(h) => {
+                            // RFC 5280 §4.2.1.2 leaves the method to the CA; a cross
+                            // certificate repeats what the subject CA's request carried
+                            // (a template compiled for that one certificate).
+                            let id = ext::hex_decode(&h)
+                                .filter(|id| !id.is_empty() && id.len() <= MAX_KEY_ID)
+                                .ok_or_else(|| {
+                                    spec_err(
+                                        format!("{path}.key_id_hex"),
+                                        format!("expected 1..{MAX_KEY_ID} octets in hex"),
+                                    )
+                                })?;
+                            ExtPiece::Fixed(ext::subject_key_identifier(&id))
+                        }
+                    }
                 }
                 ExtensionSpec::CrlDistributionPoints { uris, critical } => {
                     never_critical(critical, "cRLDistributionPoints")?;

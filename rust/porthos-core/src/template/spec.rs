@@ -34,6 +34,9 @@ pub enum ExtensionSpec {
     },
     SubjectKeyIdentifier {
         critical: Option<bool>,
+        /// A fixed key id (hex) instead of the per-certificate hole: a CA certificate
+        /// whose SKI must equal the one the subject CA asked for in its request.
+        key_id_hex: Option<String>,
     },
     CrlDistributionPoints {
         uris: Vec<String>,
