@@ -455,5 +455,10 @@ def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str
 def load_profile_set(name: str | os.PathLike[str] = "porthos", env: str = "prod") -> ProfileSet:
     """Load a bundled profile set (``porthos/cpcps/<name>/<name>.toml``) or a TOML file
     (a path: see :func:`profile_set_text`) for one environment."""
+    if not isinstance(name, (str, os.PathLike)) or not isinstance(env, str):
+        raise ProfileError(
+            f"load_profile_set: expected a name or path and an env name, got "
+            f"{type(name).__name__} and {type(env).__name__}"
+        )
     text, source = profile_set_text(name)
     return parse_profile_set(text, env, source=source)

@@ -21,9 +21,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from porthos import _native
-from porthos.exceptions import CrlSignatureError, KeyMaterialError
+from porthos.exceptions import CrlSignatureError, KeyMaterialError, SigningError
 
-__all__ = ["check_crl_issuer", "check_crl_signature", "check_key_pair", "certificate_spki"]
+__all__ = [
+    "certificate_spki",
+    "check_certificate_signature",
+    "check_crl_issuer",
+    "check_crl_signature",
+    "check_key_pair",
+    "signed_parts",
+]
 
 # The hash of each signature algorithm: a digest signer (PKCS#11) signs the digest.
 _HASHES = {"256": "sha256", "384": "sha384", "512": "sha512"}
@@ -108,6 +115,39 @@ def _tlv(der: memoryview, pos: int) -> tuple[int, int]:
     return pos + count, pos + count + length
 
 
+def signed_parts(der_in: bytes | memoryview) -> tuple[bytes, bytes]:
+    """(the TBS TLV as signed, the signature octets) of a SIGNED{...} structure (a
+    certificate or a CRL: SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }), read by
+    lengths only. IndexError on bytes that are not one."""
+    der = memoryview(der_in)
+    body, _ = _tlv(der, 0)
+    _, tbs_end = _tlv(der, body)
+    _, alg_end = _tlv(der, tbs_end)
+    sig_start, sig_end = _tlv(der, alg_end)
+    return bytes(der[body:tbs_end]), bytes(der[sig_start + 1 : sig_end])  # skip unused-bits
+
+
+def check_certificate_signature(
+    cert_der: bytes, issuer_spki: bytes, algorithm: str, what: str
+) -> None:
+    """Raise SigningError unless ``cert_der``'s signature verifies under the issuer key:
+    the sample of each batch checked before the batch is stored (a signer that returns
+    bad signatures, an HSM fault, must not fill the store with certificates nobody can
+    verify)."""
+    try:
+        tbs, signature = signed_parts(cert_der)
+        good = bool(
+            _native.verify_signatures(algorithm, [issuer_spki], [tbs], [signature], threads=1)[0]
+        )
+    except (IndexError, ValueError):
+        good = False
+    if not good:
+        raise SigningError(
+            f"{what}: a certificate just signed does not verify under the issuer's key; "
+            "the batch was not stored"
+        )
+
+
 def check_crl_signature(
     crl_der: bytes | memoryview, cert_der: bytes, what: str, algorithm: str
 ) -> None:
@@ -115,18 +155,11 @@ def check_crl_signature(
     certificate: checked before the CRL is written or its number committed. Only the
     signature is checked, over the TBS bytes as they are (a full parse of a 1M-entry CRL
     cost 0.12 s; the writer's encoding has its own tests)."""
-    der = memoryview(crl_der)
     try:
-        body, _ = _tlv(der, 0)
-        _, tbs_end = _tlv(der, body)
-        _, alg_end = _tlv(der, tbs_end)
-        sig_start, sig_end = _tlv(der, alg_end)
-        # The TBS TLV itself (tag and length included) is what was signed.
-        tbs = der[body:tbs_end]
-        signature = bytes(der[sig_start + 1 : sig_end])  # after the unused-bits octet
+        tbs, signature = signed_parts(crl_der)
         good = bool(
             _native.verify_signatures(
-                algorithm, [certificate_spki(cert_der)], [bytes(tbs)], [signature], threads=1
+                algorithm, [certificate_spki(cert_der)], [tbs], [signature], threads=1
             )[0]
         )
     except (IndexError, ValueError) as exc:

@@ -30,11 +30,22 @@ from porthos.issuance.batch import BatchIssuer, BatchResult
 from porthos.issuance.batch_hooks import Naming, ShardedTemplates, SignedPiece
 from porthos.issuance.csr_input import CsrInput, split_csr_input
 from porthos.issuance.item_data import ItemData, item_data_list
-from porthos.issuance.key_checks import check_key_pair
+from porthos.issuance.key_checks import (
+    certificate_spki,
+    check_certificate_signature,
+    check_key_pair,
+)
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
 from porthos.store import audit
-from porthos.store.sqlite import PARAM_SERIAL, PARAM_SUBJECT, CaRow, CertificateParams, Store
+from porthos.store.sqlite import (
+    PARAM_DER,
+    PARAM_SERIAL,
+    PARAM_SUBJECT,
+    CaRow,
+    CertificateParams,
+    Store,
+)
 from porthos.workspace import generations
 
 if TYPE_CHECKING:
@@ -84,6 +95,10 @@ class StoreCommit:
     prepared: audit.Details | None = None
     allocated: list[str] | None = None
     audit_seq: int | None = None
+    #: The issuer's key and algorithm: the first certificate of the batch is verified
+    #: before it is stored (issue 20 §2, "verify a sample of what is signed").
+    issuer_spki: bytes | None = None
+    algorithm: str | None = None
 
     def __post_init__(self) -> None:
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
@@ -113,6 +128,10 @@ class StoreCommit:
             for r, der in enumerate(piece.certificates)
             if der is not None
         ]  # fmt: skip
+        if rows and not self.serials and self.issuer_spki and self.algorithm:
+            check_certificate_signature(
+                rows[0][PARAM_DER], self.issuer_spki, self.algorithm, f"CA {name}"
+            )
         self.store.insert_certificate_params(name, rows)
         if rows and self.first_subject is None:
             self.first_subject = rows[0][PARAM_SUBJECT]
@@ -161,6 +180,7 @@ class CertificateAuthority:
         self.hsm_ref = hsm.HsmKeyRef.parse(row.key_ref)
         self._key_path = workspace.path / row.key_ref
         self._key: _native.SoftwareKey | None = None
+        self._spki: bytes | None = None
         self._hsm_signer: signers.Pkcs11Signer | None = None
         self._templates: dict[tuple[str, int | None], _native.Template] = {}
         #: CA generation (RFC 3647 §5.6) and state ('active'|'retired'|'terminated'),
@@ -209,6 +229,11 @@ class CertificateAuthority:
             check_key_pair(key, self.certificate, f"the key of CA {self.name} ({self._key_path})")
             self._key = key
         return self._key
+
+    def _issuer_spki(self) -> bytes:
+        if self._spki is None:
+            self._spki = certificate_spki(self.certificate)
+        return self._spki
 
     def _profile(self, name: str) -> Profile:
         # A retired (RFC 3647 §5.6) or terminated (§5.8) CA signs no certificate any more.
@@ -350,7 +375,17 @@ class CertificateAuthority:
                 ca_label=f"CA {self.name}",
             )
         store = self.workspace.store
-        commit = StoreCommit(store, self.name, prof, not_before, not_after, actor, audit_details)
+        commit = StoreCommit(
+            store,
+            self.name,
+            prof,
+            not_before,
+            not_after,
+            actor,
+            audit_details,
+            issuer_spki=self._issuer_spki(),
+            algorithm=self.spec.signature_algorithm,
+        )
         result = issuer.issue(
             csrs,
             not_before=not_before,
