@@ -233,13 +233,10 @@ def revocation_text_columns(
     ``_native.serials_from_hex_text``) decode in C. The rowid range scan (``+ca_name``
     keeps SQLite off the (ca_name, serial_hex) index, whose ORDER BY rowid cost a
     temporary B-tree sort) reads the rows in recording order."""
-    row = conn.execute(
-        "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
-        " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
-        " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
-        " WHERE +ca_name = ? AND rowid <= ? ORDER BY rowid)",
-        (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
-    ).fetchone()
+    try:
+        row = _column_text(conn, ca_name, upto, no_reason, no_invalidity)
+    except sqlite3.DatabaseError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: revocations unreadable: {exc}") from None
     n = int(row[0])
     if n == 0:
         return 0, "", np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.int64)
@@ -254,6 +251,18 @@ def revocation_text_columns(
         raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations (a non-number)")
     times, reasons, invalidity = columns
     return n, row[1], times, reasons.astype(np.uint8), invalidity
+
+
+def _column_text(
+    conn: sqlite3.Connection, ca_name: str, upto: int | None, no_reason: int, no_invalidity: int
+) -> Any:
+    return conn.execute(
+        "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
+        " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
+        " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+        " WHERE +ca_name = ? AND rowid <= ? ORDER BY rowid)",
+        (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
+    ).fetchone()
 
 
 def revocations_after(conn: sqlite3.Connection, ca_name: str, upto: int | None) -> int:
