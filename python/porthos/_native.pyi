@@ -42,6 +42,7 @@ __all__ = [
     "crl_delta_columns",
     "crl_merge_columns",
     "crl_shard_of",
+    "crl_read_revocations_csv",
     "Pkcs11Pool",
     "pkcs11_load_module",
     "pkcs11_close_all_sessions",
@@ -264,6 +265,7 @@ _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[n
 def crl_delta_columns(base: _Cols, current: _Cols) -> _Cols: ...
 def crl_merge_columns(base: _Cols, delta_cols: _Cols) -> _Cols: ...
 def crl_shard_of(serials: NDArray[np.uint8], shards: int) -> NDArray[np.uint32]: ...
+def crl_read_revocations_csv(data: bytes) -> _Cols: ...
 
 # --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
 

@@ -601,3 +601,14 @@ pub fn crl_shard_of<'py>(
     let out: Vec<u32> = q.chunks(w).map(|r| shard::shard_of(r, shards)).collect();
     Ok(out.into_pyarray(py))
 }
+
+/// The revocation CSV (docs/crl-input.md) → (serials N x 20, revocation_times,
+/// reasons, invalidity_dates), parsed with the GIL released; bad rows raise one
+/// BatchArgumentError naming the first 20 by line number and counting the rest.
+#[pyfunction]
+pub fn crl_read_revocations_csv(py: Python<'_>, data: &[u8]) -> NativeResult<PyColumns> {
+    let cols = py
+        .detach(|| crl::revocations_csv::read_revocations_csv(data))
+        .map_err(|e| NativeError::Batch(e.to_string()))?;
+    owned_to_py(py, cols)
+}
