@@ -23,8 +23,9 @@ use crate::x509::cert::days_from_civil;
 /// Unix seconds of `s` (already trimmed), or `None` when it is not in the grammar.
 pub fn parse_iso8601(s: &[u8]) -> Option<i64> {
     let (days, mut pos) = date(s)?;
-    let mut micros: i128 = 0;
-    let mut offset: i128 = 0;
+    // i64 microseconds hold years 1..9999 (2.5e17 < 9.2e18) with room for offsets.
+    let mut micros: i64 = 0;
+    let mut offset: i64 = 0;
     if pos < s.len() {
         pos += utf8_len(&s[pos..])?;
         let (t, used) = clock(&s[pos..])?;
@@ -34,9 +35,9 @@ pub fn parse_iso8601(s: &[u8]) -> Option<i64> {
             offset = zone(&s[pos..])?;
         }
     }
-    let total = i128::from(days) * 86_400_000_000 + micros - offset;
+    let total = days * 86_400_000_000 + micros - offset;
     // Integer division truncates toward zero, as Python's int() of the timestamp.
-    i64::try_from(total / 1_000_000).ok()
+    Some(total / 1_000_000)
 }
 
 /// Days since 1970-01-01 and the number of bytes the date used.
@@ -107,7 +108,7 @@ fn week_date(s: &[u8], year: i64, at: usize, extended: bool) -> Option<(i64, usi
 }
 
 /// `HH[:MM[:SS[frac]]]` or `HH[MM[SS[frac]]]` → (microseconds, bytes used).
-fn clock(s: &[u8]) -> Option<(i128, usize)> {
+fn clock(s: &[u8]) -> Option<(i64, usize)> {
     let hour = digits(s, 0, 2)?;
     let mut pos = 2;
     let (mut minute, mut second, mut micros) = (0, 0, 0);
@@ -136,8 +137,10 @@ fn clock(s: &[u8]) -> Option<(i128, usize)> {
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let t = ((hour * 60 + minute) * 60 + second) * 1_000_000 + micros;
-    Some((i128::from(t), pos))
+    Some((
+        ((hour * 60 + minute) * 60 + second) * 1_000_000 + micros,
+        pos,
+    ))
 }
 
 /// One or more digits → microseconds (the first six digits count).
@@ -157,7 +160,7 @@ fn fraction(s: &[u8]) -> Option<(i64, usize)> {
 }
 
 /// `Z` or a signed offset (a clock) that ends the string → offset in microseconds.
-fn zone(s: &[u8]) -> Option<i128> {
+fn zone(s: &[u8]) -> Option<i64> {
     if s == b"Z" {
         return Some(0);
     }
