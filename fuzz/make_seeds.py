@@ -1,7 +1,7 @@
 """Seed corpora of the parser fuzz targets (issue 20 §4): small CRLs, CMS SignedData
 and revocation CSVs made by independent encoders (pyca/cryptography, `openssl`).
 
-    python fuzz/make_seeds.py            # rewrites fuzz/corpus/{crl_parse,cms_parse,revocations_csv}
+    python fuzz/make_seeds.py     # rewrites fuzz/corpus/{crl_parse,cms_parse,revocations_csv}
 
 The seeds are committed; the stable twins (rust/porthos-core/tests/fuzz_parsers.rs)
 read them, so re-running this only changes what the fuzzers start from. Keys are made
