@@ -101,6 +101,8 @@ fn csv_seeds_read_as_expected_and_hold_the_invariants() {
     for (name, data) in corpus("revocations_csv") {
         let got = read_revocations_csv(&data);
         match name.as_str() {
+            // Inputs the fuzzer found (fixed since): only the invariants below.
+            n if n.starts_with("regression-") => {}
             "bad-rows.csv" => assert_eq!(got.unwrap_err().count, 7, "{name}"),
             "forms.csv" => assert_eq!(got.unwrap().len(), 4, "{name}"),
             _ => assert_eq!(got.unwrap().len(), 2, "{name}"),

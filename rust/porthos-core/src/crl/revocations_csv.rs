@@ -266,8 +266,17 @@ const HEX: [u8; 256] = {
     t
 };
 
-/// Hex with optional `0x` → the 20-octet right-aligned magnitude.
-fn parse_serial(raw: &[u8]) -> Result<[u8; 20], String> {
+/// Why a hex serial was refused (the codes of [`hex_serials`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SerialError {
+    NotHex = 1,
+    /// Zero, or more than 20 INTEGER octets (RFC 5280 §4.1.2.2).
+    OutOfRange = 2,
+}
+
+/// Hex with optional `0x`, trimmed → the 20-octet right-aligned magnitude.
+pub fn hex_serial(raw: &[u8]) -> Result<[u8; 20], SerialError> {
     let t = trim(raw);
     let t = match t {
         [b'0', b'x' | b'X', rest @ ..] => rest,
@@ -275,16 +284,13 @@ fn parse_serial(raw: &[u8]) -> Result<[u8; 20], String> {
     };
     let invalid = t.iter().fold(0u8, |acc, &b| acc | HEX[usize::from(b)]);
     if t.is_empty() || invalid & 0x80 != 0 {
-        return Err(format!("serial {} is not hex", quoted(raw)));
+        return Err(SerialError::NotHex);
     }
     let start = t.iter().position(|&b| b != b'0').unwrap_or(t.len());
     let sig = &t[start..];
     // Positive and at most 159 bits: 20 DER INTEGER octets with the sign bit clear.
     if sig.is_empty() || sig.len() > 40 || (sig.len() == 40 && HEX[usize::from(sig[0])] > 7) {
-        return Err(format!(
-            "serial {} must be positive and at most 20 octets (RFC 5280 §4.1.2.2)",
-            quoted(raw)
-        ));
+        return Err(SerialError::OutOfRange);
     }
     let mut out = [0u8; 20];
     let odd = sig.len() % 2;
@@ -296,6 +302,42 @@ fn parse_serial(raw: &[u8]) -> Result<[u8; 20], String> {
         out[at + odd + k] = (HEX[usize::from(pair[0])] << 4) | HEX[usize::from(pair[1])];
     }
     Ok(out)
+}
+
+fn parse_serial(raw: &[u8]) -> Result<[u8; 20], String> {
+    hex_serial(raw).map_err(|e| match e {
+        SerialError::NotHex => format!("serial {} is not hex", quoted(raw)),
+        SerialError::OutOfRange => format!(
+            "serial {} must be positive and at most 20 octets (RFC 5280 §4.1.2.2)",
+            quoted(raw)
+        ),
+    })
+}
+
+/// A column of hex serials (an Arrow string column: `data` and `n + 1` offsets) →
+/// (`n * 20` magnitudes, a status per row: 0 or a [`SerialError`] code). The Parquet
+/// reader's serials, with the CSV's grammar and no Python loop.
+pub fn hex_serials(data: &[u8], offsets: &[i64]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let n = offsets.len().saturating_sub(1);
+    let mut serials = vec![0u8; 20 * n];
+    let mut status = vec![0u8; n];
+    for i in 0..n {
+        let (a, b) = (offsets[i], offsets[i + 1]);
+        let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b)) else {
+            return Err(format!("offsets[{i}]: negative"));
+        };
+        let Some(raw) = data.get(a..b) else {
+            return Err(format!(
+                "offsets[{i}]: {a}..{b} is outside the {} octets",
+                data.len()
+            ));
+        };
+        match hex_serial(raw) {
+            Ok(row) => serials[20 * i..20 * (i + 1)].copy_from_slice(&row),
+            Err(e) => status[i] = e as u8,
+        }
+    }
+    Ok((serials, status))
 }
 
 /// Position of the first `a` or `b` in `s[from..]`, eight bytes at a time (a word
@@ -358,13 +400,18 @@ pub fn reason_code(raw: &[u8]) -> Result<u8, String> {
     }
 }
 
-/// A field as the message shows it: quoted, escaped, at most 60 characters (a 1 GB
-/// line must not become a 1 GB message).
+/// A field as the message shows it: quoted, escaped, at most ~100 characters (a 1 GB
+/// line must not become a 1 GB message, nor 60 escaped NULs a 600-character one).
 fn quoted(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut out: String = text.chars().take(60).flat_map(char::escape_debug).collect();
-    if text.chars().nth(60).is_some() {
-        out.push('…');
+    const MAX: usize = 100;
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(raw).chars() {
+        let escaped: String = c.escape_debug().collect();
+        if out.len() + escaped.len() > MAX {
+            out.push('…');
+            break;
+        }
+        out.push_str(&escaped);
     }
     format!("'{out}'")
 }
@@ -553,6 +600,19 @@ mod tests {
     }
 
     #[test]
+    fn a_column_of_serials() {
+        let data = b"0a ff zz 0 0x1";
+        let offsets = [0, 2, 6, 8, 11, 14];
+        let (s, st) = hex_serials(data, &offsets).unwrap();
+        assert_eq!(st, [0, 0, 1, 2, 0]);
+        assert_eq!((s[19], s[39], s[99]), (0x0a, 0xff, 1));
+        assert!(hex_serials(data, &[0, 99]).is_err());
+        assert!(hex_serials(data, &[3, 2]).is_err());
+        assert!(hex_serials(data, &[-1, 2]).is_err());
+        assert_eq!(hex_serials(data, &[]).unwrap().0.len(), 0);
+    }
+
+    #[test]
     fn reasons_and_messages_are_bounded() {
         assert_eq!(reason_code(b" 010 "), Ok(10));
         assert_eq!(reason_code(b"AACOMPROMISE"), Ok(10));
@@ -562,6 +622,10 @@ mod tests {
         let huge = format!("{},2024-01-01,1", "z".repeat(1 << 20));
         let e = read(&huge).unwrap_err();
         assert!(e.first[0].len() < 200);
+        // Found by the fuzzer: escapes made a 60-character cut 600 octets long.
+        let nuls = format!("{},2024-01-01,1", "\u{10ffff}\0".repeat(100));
+        let e = read(&nuls).unwrap_err();
+        assert!(e.first[0].len() < 200, "{}", e.first[0]);
     }
 
     #[test]
