@@ -613,6 +613,9 @@ pub fn crl_read_revocations_csv(py: Python<'_>, data: &[u8]) -> NativeResult<PyC
     owned_to_py(py, cols)
 }
 
+/// (serials N x 20, status per row) of [`crl_hex_serials`].
+type HexSerials<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u8>>);
+
 /// A column of hex serials (the data and `n + 1` int64 offsets of an Arrow string
 /// column) → (serials N x 20, status per row: 0 ok, 1 not hex, 2 zero or over 20
 /// octets), with the CSV reader's grammar; the GIL is released.
@@ -621,7 +624,7 @@ pub fn crl_hex_serials<'py>(
     py: Python<'py>,
     data: PyReadonlyArray1<'py, u8>,
     offsets: PyReadonlyArray1<'py, i64>,
-) -> NativeResult<(Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u8>>)> {
+) -> NativeResult<HexSerials<'py>> {
     let (d, o) = (slice(&data, "data")?, slice(&offsets, "offsets")?);
     let (serials, status) = py
         .detach(|| crl::revocations_csv::hex_serials(d, o))
