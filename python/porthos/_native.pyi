@@ -44,6 +44,7 @@ __all__ = [
     "crl_shard_of",
     "crl_read_revocations_csv",
     "crl_hex_serials",
+    "crl_verify_signature",
     "Pkcs11Pool",
     "pkcs11_load_module",
     "pkcs11_close_all_sessions",
@@ -270,6 +271,9 @@ def crl_read_revocations_csv(data: bytes) -> _Cols: ...
 def crl_hex_serials(
     data: NDArray[np.uint8], offsets: NDArray[np.int64]
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]: ...
+def crl_verify_signature(der: bytes | NDArray[np.uint8], issuer_cert: bytes) -> None:
+    """CrlSignatureError unless the CRL names the certificate's subject and its
+    signature verifies under the certificate's key (entries are not decoded)."""
 
 # --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
 

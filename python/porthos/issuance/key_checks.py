@@ -101,13 +101,15 @@ def check_crl_signature(crl_der: bytes | memoryview, cert_der: bytes, what: str)
     """Raise CrlSignatureError unless the CRL's signature verifies under the issuer
     certificate: checked before the CRL is written or its number committed."""
     try:
-        # A uint8 view, no copy of a 46 MB CRL.
-        info = _native.parse_crl(np.frombuffer(crl_der, np.uint8), cert_der)
+        # A uint8 view, no copy of a 46 MB CRL; the signature and the issuer name are
+        # checked without decoding the entries (a full parse cost 0.1 s per 1M).
+        _native.crl_verify_signature(np.frombuffer(crl_der, np.uint8), cert_der)
+        good = True
     except CrlSignatureError:
-        info = None
+        good = False
     except ValueError as exc:
         raise CrlSignatureError(f"{what}: the CRL just built does not parse: {exc}") from None
-    if info is None or not info.signature_checked:
+    if not good:
         raise CrlSignatureError(
             f"{what}: the CRL just built does not verify under the issuer certificate; "
             "nothing was written"

@@ -635,3 +635,25 @@ pub fn crl_hex_serials<'py>(
         status.into_pyarray(py),
     ))
 }
+
+/// Raise CrlSignatureError unless the CRL (bytes or a 1-D uint8 array) names the
+/// issuer certificate's subject and its signature verifies under that certificate's
+/// key; the entries are not decoded (see porthos_core::crl::signature). GIL released.
+#[pyfunction]
+pub fn crl_verify_signature(
+    py: Python<'_>,
+    der: &Bound<'_, PyAny>,
+    issuer_cert: &[u8],
+) -> NativeResult<()> {
+    let arr;
+    let bytes: &[u8] = if let Ok(b) = der.cast::<PyBytes>() {
+        b.as_bytes()
+    } else {
+        arr = der
+            .extract::<PyReadonlyArray1<'_, u8>>()
+            .map_err(|_| NativeError::Batch("der: expected bytes or a 1-D uint8 array".into()))?;
+        slice(&arr, "der")?
+    };
+    py.detach(|| crl::signature::verify_crl_signature(bytes, issuer_cert))
+        .map_err(NativeError::Crl)
+}

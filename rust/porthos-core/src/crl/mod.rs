@@ -15,6 +15,7 @@ pub mod iso8601;
 pub mod parser;
 pub mod revocations_csv;
 pub mod shard;
+pub mod signature;
 pub mod writer;
 
 use std::fmt;
