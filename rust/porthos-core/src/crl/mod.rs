@@ -8,6 +8,7 @@
 //! * [`shard`]: serial → shard (a stable function mod N) and per-shard builds.
 //! * [`delta`]: delta CRLs from a base and the current state, merging, checking.
 //! * [`revocations_csv`]: the revocation CSV read into columns ([`iso8601`] times).
+//! * [`signature`]: the signature and issuer of a CRL, checked without its entries.
 
 pub mod columns;
 pub mod delta;
