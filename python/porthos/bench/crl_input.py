@@ -14,7 +14,8 @@ Timed, each run its own process, from exec to exit:
   signature, writes with fsync);
 * pyca: ``python -m porthos.bench.crl_input --pyca DIR`` (imports cryptography,
   reads the CSV with the csv module, one RevokedCertificateBuilder per row with its
-  CRLReason, CertificateRevocationListBuilder with AKI and CRL number, sign, write).
+  CRLReason, CertificateRevocationListBuilder with AKI and CRL number, sign, write
+  with fsync and rename as porthos does; it does not verify what it signed).
 
 Reported: medians of ``repeats`` wall times, CPU seconds and peak RSS (ru_maxrss of
 that process, from wait4), and pyca / porthos per input format.
@@ -120,7 +121,13 @@ def pyca_build(d: Path) -> None:
         ],
         revoked_certificates=revoked,
     ).sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    (d / "pyca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    # Written durably, as `porthos crl build` writes (temporary file, fsync, rename).
+    tmp = d / "pyca.crl.tmp"
+    with open(tmp, "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.DER))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, d / "pyca.crl")
 
 
 def _timed(argv: list[str], cwd: Path) -> dict[str, float]:
