@@ -213,18 +213,12 @@ fn split_fields<'a>(line: &'a [u8], fields: &mut Vec<Cow<'a, [u8]>>) -> Result<(
                     }
                 }
             }
-            let rest = line[i..]
-                .iter()
-                .position(|&b| b == b',')
-                .map_or(line.len(), |p| i + p);
+            let rest = find2(line, i, b',', b',').unwrap_or(line.len());
             buf.extend_from_slice(&line[i..rest]);
             i = rest;
             fields.push(Cow::Owned(buf));
         } else {
-            let end = line[i..]
-                .iter()
-                .position(|&b| b == b',')
-                .map_or(line.len(), |p| i + p);
+            let end = find2(line, i, b',', b',').unwrap_or(line.len());
             fields.push(Cow::Borrowed(&line[i..end]));
             i = end;
         }
