@@ -103,7 +103,8 @@ def _read_cert(path: Path) -> bytes:
     "revoked",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV serial_hex,revocation_time,reason[,invalidity_date] or .npz columns.",
+    help="CSV serial_hex,revocation_time,reason[,invalidity_date], .parquet or .npz "
+    "columns (docs/crl-input.md).",
 )
 @click.option(
     "--issuer-cert", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
