@@ -443,3 +443,19 @@ def test_signature_check_names_issuer_and_signature(crl_issuer: tuple[Path, Path
     )
     with pytest.raises(CrlSignatureError):
         check_crl_signature(der, renamed, "renamed")
+
+
+def test_bench_crl_input_runs_and_both_sides_list_the_same_entries(tmp_path: Path) -> None:
+    """A tiny `bench crl --input`: every process succeeds, and the CRL porthos built
+    from the CSV lists what the pyca peer's lists."""
+    from porthos.bench import crl_input
+
+    out = crl_input.run(n=300, repeats=1, inputs=["csv", "npz"], workdir=str(tmp_path))
+    s = out["summary"]
+    assert set(s["pyca_over_porthos"]) == {"csv", "npz"}
+    assert s["porthos-csv"]["peak_rss_mib"] > 0 and s["pyca-csv"]["seconds"] > 0
+    ours = C.parse_crl((tmp_path / "out.crl").read_bytes(), (tmp_path / "ca.der").read_bytes())
+    theirs = C.parse_crl((tmp_path / "pyca.crl").read_bytes())
+    assert len(ours) == 300 and ours.columns.equals(theirs.columns)
+    res = CliRunner().invoke(main, ["bench", "crl", "--input", "xml", "--n", "10"])
+    assert res.exit_code == 2 and "--input xml" in res.output
