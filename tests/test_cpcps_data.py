@@ -126,7 +126,7 @@ def test_revocation_reasons() -> None:
     assert "4.9.9 Online revocation/status checking availability" in seed
     assert "4.9.13" not in seed
     rev = load_profile_set().revocation
-    assert rev.suspension is False
+    assert rev.suspension is None
     assert list(rev.subscriber_reasons) == [
         REASONS[n]
         for n in (
@@ -280,8 +280,85 @@ BAD: list[tuple[list[Any], Any, str]] = [
     (
         ["revocation", "suspension"],
         True,
-        r"revocation\.suspension: suspension \(certificateHold, removeFromCRL\) is not "
-        r"implemented",
+        r"revocation\.suspension: suspension = true says nothing of its limit",
+    ),
+    (
+        ["revocation", "suspension"],
+        {
+            "section": "4.9.13",
+            "limit": {"months": 9},
+            "escalate_to": "keyCompromise",
+            "profiles": ["nope"],
+        },
+        r"revocation\.suspension\.profiles\[0\]: unknown profile 'nope'",
+    ),
+    (
+        ["revocation", "suspension"],
+        {
+            "section": "4.9.13",
+            "limit": {"months": 9},
+            "escalate_to": "aACompromise",
+            "profiles": ["user"],
+        },
+        r"revocation\.suspension\.escalate_to: aACompromise is not in "
+        r"revocation\.subscriber_reasons",
+    ),
+    (
+        ["revocation", "suspension"],
+        {
+            "section": "4.9.13",
+            "limit": {"months": 9},
+            "escalate_to": "certificateHold",
+            "profiles": ["user"],
+        },
+        r"revocation\.suspension\.escalate_to: a hold escalates to a stated revocation reason",
+    ),
+    (
+        ["revocation", "suspension"],
+        {
+            "section": "4.9.13",
+            "limit": {"months": 9},
+            "escalate_to": "keyCompromise",
+            "profiles": ["user"],
+            "hold_instruction": "maybe",
+        },
+        r"revocation\.suspension\.hold_instruction: one of reject, callissuer, none, absent",
+    ),
+    (
+        ["revocation", "suspension"],
+        {
+            "section": "4.9.13",
+            "limit": {"weeks": 9},
+            "escalate_to": "keyCompromise",
+            "profiles": ["user"],
+        },
+        r"revocation\.suspension\.limit: expected exactly one of years, months, days",
+    ),
+    # approval rules (RFC 3647 §5.2.2), validated at load
+    (
+        ["profiles", "user", "approval"],
+        {"persons": 1, "roles": ["ra"], "section": "5.2.2"},
+        r"profiles\.user\.approval\.persons: an approval rule names 2\.\.10 persons, got 1",
+    ),
+    (
+        ["profiles", "user", "approval"],
+        {"persons": 2, "roles": ["ra", "ra", "ra"], "section": "5.2.2"},
+        r"profiles\.user\.approval\.roles: 3 roles for 2 persons",
+    ),
+    (
+        ["profiles", "user", "approval"],
+        {"persons": 2, "roles": ["RA"], "section": "5.2.2"},
+        r"profiles\.user\.approval\.roles\[0\]: role names are lower-case",
+    ),
+    (
+        ["profiles", "user", "approval"],
+        {"persons": 2, "roles": ["ra"], "exclude": ["ra"], "section": "5.2.2"},
+        r"profiles\.user\.approval\.exclude\[0\]: 'ra' is also a required role",
+    ),
+    (
+        ["profiles", "user", "approval"],
+        {"persons": 2, "roles": ["ra"]},
+        r"profiles\.user\.approval\.section: missing",
     ),
     (
         ["revocation", "subscriber_reasons", "keyCompromized"],

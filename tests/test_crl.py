@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -639,14 +640,17 @@ def test_revoke_publish_numbers_increase(
     leaves = _issue_leaves(ws, csr_factory, 3)
     ca = ws.ca("ha-device-ca-1")
     serial = x509.load_der_x509_certificate(leaves[0]).serial_number
-    revoked = revocation.revoke(ws, [serial], "keyCompromise", requester="t", ca=ca.name, when=NOW)
+    # Revoked now: the certificates were issued now, and a revocation before a
+    # certificate's notBefore is refused (issue 20 §3).
+    now = int(time.time())
+    revoked = revocation.revoke(ws, [serial], "keyCompromise", requester="t", ca=ca.name, when=now)
     assert len(revoked) == 1
     with raises_code(LifecycleError, "lifecycle"):
         revocation.revoke(ws, [serial], "superseded", requester="t", ca=ca.name)
     with raises_code(LifecycleError, "lifecycle"):
         revocation.revoke(ws, [12345], None, requester="t", ca=ca.name)
-    first = _publish(ws, now=NOW)
-    second = _publish(ws, "ha-device-ca-1", now=NOW + 60)
+    first = _publish(ws, now=now)
+    second = _publish(ws, "ha-device-ca-1", now=now + 60)
     numbers = {p.ca: p.number for p in first}
     assert second[0].number is not None and second[0].number > numbers["ha-device-ca-1"]
     assert ws.store.last_crl_number("ha-device-ca-1") == second[0].number
@@ -775,9 +779,7 @@ def test_profile_cdp_names_shard_url(csr_factory: CsrFactory, tmp_path: Path) ->
         leaves = _issue_leaves(ws, csr_factory, 12)
         certs = [x509.load_der_x509_certificate(d) for d in leaves]
         revoked = {c.serial_number for c in certs[:5]}
-        revocation.revoke(
-            ws, sorted(revoked), "keyCompromise", requester="t", ca="ha-device-ca-1", when=NOW
-        )
+        revocation.revoke(ws, sorted(revoked), "keyCompromise", requester="t", ca="ha-device-ca-1")
         _publish(ws, "ha-device-ca-1")  # now: openssl checks nextUpdate
         repo = ws.path / "repository"
         # The shard set takes the one publication path: one number and crl.created for
@@ -880,14 +882,17 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     serials = [
         x509.load_der_x509_certificate(d).serial_number for d in _issue_leaves(ws, csr_factory, 6)
     ]
+    # Real times: a revocation must follow the certificate's notBefore and the CA's last
+    # CRL (issue 20 §3), and these certificates were issued now.
+    t0 = int(time.time())
     with raises_code(PolicyError, "policy"):
-        _publish(ws, "ha-device-ca-1", delta=True, now=NOW)
-    revocation.revoke(ws, serials[:2], "keyCompromise", requester="t", ca=ca.name, when=NOW)
-    _publish(ws, "ha-device-ca-1", now=NOW + 10)
+        _publish(ws, "ha-device-ca-1", delta=True, now=t0)
+    revocation.revoke(ws, serials[:2], "keyCompromise", requester="t", ca=ca.name, when=t0)
+    _publish(ws, "ha-device-ca-1", now=t0)
     repo = ws.path / "repository"
     issuer = (repo / "ha-device-ca-1.crt").read_bytes()
     base = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
-    revocation.revoke(ws, serials[2:5], "superseded", requester="t", ca=ca.name, when=NOW + 20)
+    revocation.revoke(ws, serials[2:5], "superseded", requester="t", ca=ca.name)
     out = CliRunner().invoke(
         main, ["crl", "publish", "--workdir", str(ws.path), "--ca", "ha-device-ca-1", "--delta"]
     )
@@ -907,7 +912,7 @@ def test_store_delta_publish(fresh_workspace: Workspace, csr_factory: CsrFactory
     ]
     assert recs[0].details["delta_base"] == base.crl_number
     assert recs[1].details["paths"] == ["repository/ha-device-ca-1-delta.crl"]
-    _publish(ws, "ha-device-ca-1", now=NOW + 30)
+    _publish(ws, "ha-device-ca-1", now=int(time.time()) + 30)
     full = C.parse_crl((repo / "ha-device-ca-1.crl").read_bytes(), issuer)
     assert len(full) == 5
     assert C.check_delta(base, delta, full)

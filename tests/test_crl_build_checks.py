@@ -128,8 +128,13 @@ def test_check_crl_signature_refuses_a_flipped_signature(keys: tuple, tmp_path: 
     cert = _cert(keys[0])
     assert _build(tmp_path, cert, _pkcs8(keys[0])).exit_code == 0  # type: ignore[attr-defined]
     der = bytearray((tmp_path / "out.crl").read_bytes())
-    check_crl_signature(bytes(der), cert, "good")
+    check_crl_signature(bytes(der), cert, "good", "ecdsa-sha256")
     der[-5] ^= 0x01
     with pytest.raises(CrlSignatureError) as info:
-        check_crl_signature(np.frombuffer(bytes(der), np.uint8).tobytes(), cert, "flipped")
+        check_crl_signature(np.frombuffer(bytes(der), np.uint8), cert, "flipped", "ecdsa-sha256")
     assert info.value.code == "crl-signature"
+    # A flipped TBS octet (the thisUpdate) fails too: the signature covers the TBS as is.
+    der[-5] ^= 0x01
+    der[40] ^= 0x01
+    with pytest.raises(CrlSignatureError):
+        check_crl_signature(bytes(der), cert, "tbs", "ecdsa-sha256")

@@ -59,3 +59,24 @@ def test_other_cas_still_work(swapped: Path, csr_factory: CsrFactory, tmp_path: 
         main, ["crl", "publish", "-w", str(swapped), "--ca", "infrastructure-ca-1"]
     )
     assert r.exit_code == 0, r.output
+
+
+def test_a_batch_whose_sample_does_not_verify_is_not_stored(
+    tmp_path: Path, csr_factory: CsrFactory
+) -> None:
+    """A signer that goes wrong after its key was checked (an HSM fault) signs a batch
+    that does not verify: the first certificate is checked before anything is stored."""
+    from porthos import _native
+    from porthos.exceptions import SigningError
+    from porthos.workspace.workspace import Workspace
+
+    work = tmp_path / "w"
+    assert CliRunner().invoke(main, ["init", "--workdir", str(work)]).exit_code == 0
+    before = _count(work, "SELECT count(*) FROM certificates")
+    with Workspace.open(work) as ws:
+        ca = ws.ca("user-ca-1")
+        ca._key = _native.SoftwareKey.generate("ec-p256", "ecdsa-sha256")  # not its key
+        with pytest.raises(SigningError, match="does not verify") as info:
+            ca.issue_batch([csr_factory.make([("CN", "Sample")])], "user")
+        assert info.value.code == "signing"
+    assert _count(work, "SELECT count(*) FROM certificates") == before

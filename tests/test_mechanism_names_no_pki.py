@@ -35,7 +35,7 @@ def _bundled_names() -> set[str]:
                 ps = load_profile_set(folder.name, env)
             except Exception:  # noqa: BLE001 - a CP/CPS may define one environment only
                 continue
-            names |= set(ps.profiles) | set(ps.cas)
+            names |= set(ps.profiles) | set(ps.cas) | set(ps.cross_profiles)
     return names
 
 
@@ -51,7 +51,7 @@ def _test_cpcps_names() -> set[str]:
     for toml in sorted(TEST_CPCPS.glob("*.toml")):
         for env in tomllib.loads(toml.read_text("utf-8"))["envs"]:
             ps = load_profile_set(str(toml), env)
-            names |= set(ps.profiles) | set(ps.cas)
+            names |= set(ps.profiles) | set(ps.cas) | set(ps.cross_profiles)
     return names
 
 

@@ -84,3 +84,32 @@ def test_export_of_no_batch_refused(work: Path, tmp_path: Path) -> None:
     )
     assert r.exit_code == 2 and "no issued batch 1" in r.output
     assert not (tmp_path / "x.pem").exists()
+
+
+def test_porthos_issue_enforces_unique_names_from_the_data(
+    work: Path, csr_factory: CsrFactory, tmp_path: Path
+) -> None:
+    """porthos.toml says names are unique (000 §3.1): porthos issue refuses a second key
+    for a subject a valid certificate holds (it did not, while docs/ra.md said so)."""
+    first, second = tmp_path / "a.pem", tmp_path / "b.pem"
+    first.write_text(csr_factory.pem([("CN", "Unique Uma")]))
+    second.write_text(csr_factory.pem([("CN", "Unique Uma")], slot=3))
+    assert _issue(work, first, tmp_path / "o1.pem").exit_code == 0  # type: ignore[attr-defined]
+    before = _certs(work)
+    r = _issue(work, second, tmp_path / "o2.pem")
+    assert r.exit_code == 3, r.output  # type: ignore[attr-defined]
+    assert "names are unique (§3.1)" in r.output  # type: ignore[attr-defined]
+    assert _certs(work) == before
+    # The same key again is not a second holder.
+    again = tmp_path / "c.pem"
+    again.write_text(csr_factory.pem([("CN", "Unique Uma")]))
+    assert _issue(work, again, tmp_path / "o3.pem").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_unique_names_is_data(tmp_path: Path) -> None:
+    from porthos.cpcps.loader import load_profile_set, parse_profile_set, profile_set_text
+
+    assert load_profile_set().ra.unique_names == "3.1"
+    text, _ = profile_set_text("porthos")
+    off = text.replace('unique_names = { section = "3.1" }\n', "")
+    assert parse_profile_set(off, "prod").ra.unique_names is None

@@ -63,16 +63,28 @@ def test_meta_and_wal(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
-    # Version 5 drops the SPKI-hash index that nothing queried; a version-4 store (with
-    # the index and its rows) opens as version 5 with its rows intact.
+def test_version_4_store_is_migrated_to_6(tmp_path: Path) -> None:
+    # Version 5 drops the SPKI-hash index that nothing queried, version 6 adds the hold
+    # ledger and the approval tables; a version-4 store (with the index and its rows)
+    # opens as version 6 with its rows intact.
     store = _store(tmp_path)
     store.insert_certificates("user-ca-1", [_row("0a"), _row("0b")])
     store.conn.execute("CREATE INDEX certificates_spki ON certificates (spki_sha256)")
+    # Back to version 4: without the tables and columns of version 6 (suspension, approvals).
+    for undo in (
+        "DROP TABLE holds",
+        "DROP TABLE approvals",
+        "DROP TABLE approval_requests",
+        "ALTER TABLE crls DROP COLUMN holds_upto",
+    ):
+        store.conn.execute(undo)
     store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     store.close()
     migrated = Store.open(tmp_path / "porthos.sqlite")
-    assert migrated.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+    # Through every later migration too (version 7: cross-certificates).
+    assert migrated.meta("schema_version") == str(SCHEMA_VERSION)
+    tables = {n for (n,) in migrated.conn.execute("SELECT name FROM sqlite_master")}
+    assert {"holds", "approvals", "approval_requests"} <= tables
     indexes = {
         name
         for (name,) in migrated.conn.execute(
@@ -81,6 +93,22 @@ def test_version_4_store_is_migrated_to_5(tmp_path: Path) -> None:
     }
     assert "certificates_spki" not in indexes and "certificates_subject" in indexes
     assert migrated.count_certificates() == 2
+    migrated.close()
+
+
+def test_version_6_store_gets_the_cross_certificates_table(tmp_path: Path) -> None:
+    # Version 7 (issue 16) adds the imported cross-certificates; a version-6 store
+    # opens with the table and its certificates intact.
+    store = _store(tmp_path)
+    store.insert_certificates("user-ca-1", [_row("0a")])
+    store.conn.execute("DROP TABLE cross_certificates")
+    store.conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store.close()
+    migrated = Store.open(tmp_path / "porthos.sqlite")
+    assert int(migrated.meta("schema_version") or 0) >= 7
+    tables = {n for (n,) in migrated.conn.execute("SELECT name FROM sqlite_master")}
+    assert "cross_certificates" in tables
+    assert migrated.count_certificates() == 1
     migrated.close()
 
 

@@ -138,3 +138,25 @@ def test_user_text_cannot_drive_the_terminal(work: Path, monkeypatch: pytest.Mon
     assert "\u202e" not in shown.output
     assert "\\x1b[2J" in shown.output and "[red]x" in shown.output
     assert not any(line.startswith("seq 99") for line in shown.output.splitlines())
+
+
+def test_revocation_time_checked_against_not_before_and_last_crl(work: Path) -> None:
+    """Issue 20 §3: a revocationDate before the certificate's notBefore, or before the
+    CA's last CRL (which said the certificate was good then), is refused."""
+    from porthos.exceptions import LifecycleError
+    from porthos.workflows import crl_publication, revocation
+    from porthos.workspace.workspace import Workspace
+
+    with Workspace.open(work) as ws:
+        ca = ws.ca("infrastructure-ca-1")
+        nb = ca.not_before
+        with pytest.raises(LifecycleError, match="before the certificate's notBefore") as info:
+            revocation.revoke(ws, [ca.serial_hex], "cACompromise", requester="t", when=nb - 10)
+        assert info.value.code == "lifecycle"
+        t = nb + 1000
+        crl_publication.publish(ws, ["root-ca-1"], now=t)
+        with pytest.raises(LifecycleError, match="last CRL"):
+            revocation.revoke(
+                ws, [ca.serial_hex], "cACompromise", requester="t", when=t - 5, now=t + 10
+            )
+        revocation.revoke(ws, [ca.serial_hex], "cACompromise", requester="t", when=t, now=t + 10)

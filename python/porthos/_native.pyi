@@ -4,8 +4,8 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 *argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
 """
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, final
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeAlias, final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,18 +39,19 @@ __all__ = [
     "CrlInfo",
     "crl_drafts",
     "parse_crl",
+    "serials_from_hex_text",
     "crl_delta_columns",
     "crl_merge_columns",
     "crl_shard_of",
     "crl_read_revocations_csv",
     "crl_hex_serials",
-    "crl_verify_signature",
     "Pkcs11Pool",
     "pkcs11_load_module",
     "pkcs11_close_all_sessions",
     "pkcs11_init_token",
     "SignedDataInfo",
     "verify_signed_data",
+    "cms_certs_only",
 ]
 
 __version__: str
@@ -126,12 +127,16 @@ def bench_sign_p256(n: int) -> float:
 def generate_serials(n: int, length: int = 16) -> NDArray[np.uint8]:
     """CSPRNG serials, shape (n, length); first octet in 0x01..0x7f (positive, minimal)."""
 
-def encode_name(attributes: Sequence[tuple[str, str]]) -> bytes:
+def encode_name(
+    attributes: Sequence[tuple[str, str]], name_strings: Mapping[str, str] | None = None
+) -> bytes:
     """Name DER, one attribute per RDN in the order given (most general first).
 
     Attributes may be given as dotted OIDs or short names (C, O, OU, CN,
-    serialNumber, dnQualifier, L, ST). C, serialNumber and dnQualifier are
-    PrintableString; everything else UTF8String (RFC 5280 §4.1.2.4)."""
+    serialNumber, dnQualifier, L, ST, DC, emailAddress). By default C, serialNumber
+    and dnQualifier are PrintableString, DC and emailAddress IA5String, everything else
+    UTF8String (RFC 5280 §4.1.2.4); ``name_strings`` ({attribute: "printable" | "utf8" |
+    "ia5" | "printable-else-utf8"}) chooses per attribute (docs/template-spec.md)."""
 
 def key_identifier(spki_der: bytes) -> bytes:
     """SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 §4.2.1.2, method 1)."""
@@ -160,6 +165,9 @@ class SoftwareKey:
     def public_key_der(self) -> bytes: ...  # SubjectPublicKeyInfo
     def sign(self, message: bytes) -> bytes: ...
 
+#: A SAN entry's value: text, or a directoryName's [(attribute, value), ...].
+_SanValue: TypeAlias = str | Sequence[tuple[str, str]]
+
 @final
 class Template:
     """A certificate profile compiled against one issuer: fixed bytes plus holes."""
@@ -176,6 +184,18 @@ class Template:
         """Issuer name and key id taken from the issuer certificate."""
     @property
     def signature_algorithm(self) -> str: ...
+    @property
+    def has_name_strings(self) -> bool:
+        """The spec chose string types (``name_strings``): a value may not fit."""
+    @property
+    def has_san(self) -> bool: ...
+    def item_errors(
+        self,
+        *,
+        subjects: Sequence[Sequence[tuple[str, str]]],
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+    ) -> list[str]:
+        """Why each item's subject or SANs cannot be filled in ("" where they can)."""
     def fill(
         self,
         *,
@@ -184,9 +204,10 @@ class Template:
         not_after: NDArray[np.int64] | Sequence[int],
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
-        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
     ) -> DerBatch:
-        """TBSCertificates only. sans entries: (kind, value), kind in dns|uri|email|ip."""
+        """TBSCertificates only. sans entries: (kind, value), kind in
+        dns|email|uri|ip|upn|dirname|dirname_hex; a dirname's value is [(attr, value)]."""
     def issue(
         self,
         signer: SoftwareKey,
@@ -196,7 +217,7 @@ class Template:
         not_after: NDArray[np.int64] | Sequence[int],
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
-        sans: Sequence[Sequence[tuple[str, str]] | None] | None = None,
+        sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
         threads: int | None = None,
     ) -> DerBatch:
         """Fill, sign (in parallel) and assemble complete certificates."""
@@ -257,10 +278,13 @@ def crl_drafts(
     only_user_certs: bool = False,
     only_ca_certs: bool = False,
     delta_base: bytes | None = None,
+    hold_instruction: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> CrlDrafts: ...
 def parse_crl(der: bytes | NDArray[np.uint8], issuer_cert: bytes | None = None) -> CrlInfo: ...
+def serials_from_hex_text(text: str, count: int, sep: str = ",") -> NDArray[np.uint8]:
+    """``count`` hex serials separated by ``sep`` -> N x 20 right-aligned octets."""
 
 _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]
 
@@ -271,9 +295,6 @@ def crl_read_revocations_csv(data: bytes) -> _Cols: ...
 def crl_hex_serials(
     data: NDArray[np.uint8], offsets: NDArray[np.int64]
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]: ...
-def crl_verify_signature(der: bytes | NDArray[np.uint8], issuer_cert: bytes) -> None:
-    """CrlSignatureError unless the CRL names the certificate's subject and its
-    signature verifies under the certificate's key (entries are not decoded)."""
 
 # --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
 
@@ -366,3 +387,8 @@ class SignedDataInfo:
 def verify_signed_data(der: bytes, extra_certificates: Sequence[bytes] = ...) -> SignedDataInfo:
     """Parse + verify one DER CMS SignedData (RFC 5652); DerDecodeError (.offset, .path)
     when malformed."""
+
+def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
+    """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
+    caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
+    a non-certificate raises DerDecodeError naming its index."""

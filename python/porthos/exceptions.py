@@ -137,6 +137,36 @@ class MissingExtraError(PorthosError):
     code = "missing-extra"
 
 
+class CaRequestError(PorthosError, ValueError):
+    """A CA's certificate request (a cross-certification CSR) cannot be used: not one
+    strict-DER PKCS#10 request, or its proof of possession does not verify."""
+
+    code = "ca-request"
+
+
+class CrossImportError(PorthosError, ValueError):
+    """A cross-certificate offered for import does not certify our CA (subject or key
+    differ), is not a CA certificate, or its signature does not verify under the
+    issuer certificate given; nothing was stored."""
+
+    code = "cross-import"
+
+
+class SuspensionError(LifecycleError):
+    """A suspension or release is refused: suspension off, a profile the CP/CPS does not
+    suspend, a revoked or already held certificate, a release of one not on hold. The
+    message names the rule; nothing was stored."""
+
+    code = "suspension"
+
+
+class ApprovalError(RegistrationError):
+    """An approval-gated request is refused: issued without its approvals, approved
+    twice by one person, a role that does not count, an unknown or used request."""
+
+    code = "approval"
+
+
 class InputError(PorthosError, ValueError):
     """An input file cannot be used: too large, not readable, not the kind asked for;
     the message names the file and what is wrong."""

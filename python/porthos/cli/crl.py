@@ -199,7 +199,7 @@ def build(
                 threads=threads,
                 progress=bar,
             )
-            check_crl_signature(crl_obj.der, cert, str(out))
+            check_crl_signature(crl_obj.der, cert, str(out), signer.signature_algorithm)
             crl_obj.write(out)
             console.print(f"wrote {out} ({len(crl_obj):,} octets, {len(columns):,} entries)")
             return
@@ -216,7 +216,7 @@ def build(
             progress=bar,
         )
     for c in crls:
-        check_crl_signature(c.der, cert, str(out))
+        check_crl_signature(c.der, cert, str(out), signer.signature_algorithm)
     for i, c in enumerate(crls):
         target = (
             Path(str(out).replace("{shard}", str(i)))

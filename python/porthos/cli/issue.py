@@ -82,6 +82,15 @@ RA_COMMAND_FOR_PROCEDURE = {
     default=None,
     help="RA (000 §3.2.3.2): JSON list of transaction-IDs, one per CSR of --csr, in order.",
 )
+@click.option(
+    "--ra-data",
+    "ra_data_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON list, one object per CSR of --csr, in order: "
+    '{"sans": [["uri", "urn:uuid:..."], ...], "not_after": "2027-03-01T00:00:00Z"} '
+    "(docs/ra-data.md).",
+)
 @click.pass_context
 @errors_exit_2
 def issue(
@@ -95,6 +104,7 @@ def issue(
     pin_file: Path | None,
     transaction_id: str | None,
     transactions_file: Path | None,
+    ra_data_file: Path | None,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
     check_outputs([("--out", out_file), ("--report", report_file)], [csr_file])
@@ -105,6 +115,21 @@ def issue(
     # second split here cost 100,000 requests their PEM decoding twice (issue 20 §1).
     if data[:1] != b"\x30" and b" CERTIFICATE REQUEST-----" not in data:
         raise click.UsageError(f"{csr_file} holds no CERTIFICATE REQUEST block", ctx)
+    ra_data = None
+    if ra_data_file is not None:
+        from porthos.exceptions import BatchArgumentError
+        from porthos.issuance.csr_input import normalise_csr_input
+        from porthos.issuance.item_data import item_data_list, parse_ra_data_json
+
+        if transaction_id is not None or transactions_file is not None:
+            raise BatchArgumentError(
+                "--ra-data goes with the engine path; the transaction-ID path takes no RA data"
+            )
+        # Read and checked before the workspace opens: bad RA data stores nothing (the
+        # count needs the split; only RA batches pay for it).
+        ra_data = parse_ra_data_json(read_input(ra_data_file, "--ra-data"), str(ra_data_file))
+        item_data_list(ra_data, len(normalise_csr_input(data)), name=str(ra_data_file))
+    from porthos.workspace.unique_names import unique_names_screen
     from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
@@ -114,6 +139,14 @@ def issue(
             ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
         ca = ws.ca_for_profile(profile)
         prof = ws.profile_set.profiles.get(profile)
+        if prof is not None and prof.approval is not None:
+            from porthos.exceptions import ApprovalError
+
+            raise ApprovalError(
+                f"profile {profile} is issued only after approval by "
+                f"{prof.approval.describe()}: `porthos ra request`, then `porthos ra "
+                "approve` by each approver, then `porthos ra issue-approved`"
+            )
         identity_check = None if prof is None else prof.identity_check
         started = time.perf_counter()
         if transaction_id is not None or transactions_file is not None:
@@ -123,11 +156,20 @@ def issue(
         else:
             # The engine path: no RA identity check (000 §3.2.3) ran here, and the
             # trail says so; `porthos ra ...` is the path that makes the checks.
+            unique = ws.profile_set.ra.unique_names
+            prof_obj = ws.profile_set.profiles.get(profile)
             result = ca.issue_batch(
                 data,
                 profile,
                 threads=threads,
                 audit_details={"identity_check": "none by porthos (porthos issue)"},
+                # Unique names where the CP/CPS data asks for them (docs/ra.md).
+                screen=(
+                    unique_names_screen(ws.store, prof_obj, int(time.time()), unique)
+                    if unique is not None and prof_obj is not None
+                    else None
+                ),
+                ra_data=ra_data,
             )
         seconds = time.perf_counter() - started
     if transaction_id is None and transactions_file is None:

@@ -130,14 +130,16 @@ def _publish_due(
     root_officers: tuple[str, ...],
 ) -> None:
     """The body of ``porthos crl publish`` without --delta."""
-    from porthos.workflows import crl_publication, crl_schedule, revocation
+    from porthos.workflows import crl_publication, crl_schedule, revocation, suspension
     from porthos.workspace.workspace import Workspace
 
     now = int(time.time()) if now is None else now
     console = get_console()
     with Workspace.open(workdir) as ws:
-        # Scheduled revocations first: they can make a CA due (§4.9.4, §4.9.7).
+        # Scheduled revocations and escalated holds first: they can make a CA due
+        # (§4.9.4, §4.9.7, a CP/CPS's suspension limit).
         revoked = revocation.process_scheduled(ws, now)
+        escalated = suspension.escalate(ws, now)
         names = crl_schedule.crl_targets(ws, now, everything=everything, ca=ca_name)
         halves = None
         if ws.hsm is not None and names:
@@ -152,6 +154,11 @@ def _publish_due(
         console.print(
             f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
             f"requested by {r.requested_by})"
+        )
+    for r in escalated:
+        console.print(
+            f"hold past the suspension limit revoked: {r.ca} serial {r.serial_hex} "
+            f"({r.reason}, revocation date {when_utc(r.revoked_at)}: the hold date)"
         )
     table = Table(title=f"published at {when_utc(now)}" if results else "nothing was due")
     for col in ("CA", "what", "CRL number", "entries", "files", "SHA-256"):

@@ -59,6 +59,14 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "bench": LazyCommand(f"{_MAIN}:_bench_group", "Benchmarks (porthos.bench)."),
     "crl": LazyCommand(f"{_MAIN}:_crl_group", "Certificate revocation lists (RFC 5280 §5)."),
+    "cross-certify": LazyCommand(
+        "porthos.cli.cross:cross_certify",
+        "Issue a CA certificate to an external CA's request (a cross-certificate).",
+    ),
+    "cross-import": LazyCommand(
+        "porthos.cli.cross:cross_import",
+        "Import and publish a cross-certificate another CA issued to one of ours.",
+    ),
     "demo": LazyCommand(
         "porthos.cli.demo:demo",
         "Init (if needed), issue COUNT certificates across all profiles, show rejections.",
@@ -80,6 +88,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "porthos.cli.lifecycle:revoke",
         "Revoke certificates by serial (000 §4.9); their CAs' CRLs become due (§4.9.7).",
     ),
+    "release": LazyCommand(
+        "porthos.cli.suspension:release",
+        "Take a certificate off hold: the next full CRL omits it.",
+    ),
     "rollover": LazyCommand(
         "porthos.cli.changeover:rollover",
         "Create the next CA generation and the root link certificates (000 §5.6).",
@@ -87,6 +99,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "show": LazyCommand(
         "porthos.cli.workspace:show",
         "Show the CAs and the certificates issued per CA and profile.",
+    ),
+    "suspend": LazyCommand(
+        "porthos.cli.suspension:suspend",
+        "Put a certificate on hold (certificateHold): the next CRL lists it.",
     ),
     "terminate": LazyCommand(
         "porthos.cli.changeover:terminate",

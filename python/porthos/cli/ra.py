@@ -1,4 +1,6 @@
-"""`porthos ra ...`: the registration authority's commands (000 §3.2.3, §4.7).
+"""`porthos ra ...`: the registration authority's commands (000 §3.2.3, §4.7), and the
+approval steps of profiles that need several persons (RFC 3647 §5.2.2: ``request``,
+``approve``, ``issue-approved``).
 
 Exit codes as in main.py: 0 done; 2 a refusal of the whole request (the message names
 the rule and its CP/CPS section) or bad input; 3 a batch where some items were refused
@@ -7,6 +9,7 @@ the rule and its CP/CPS section) or bad input; 3 a batch where some items were r
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -299,6 +302,75 @@ def rekey(
     if result.revocation_due_at is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(result.revocation_due_at))
         console.print(f"early re-key: {result.old_serial_hex} is revoked as superseded at {when}")
+
+
+@ra.command("request")
+@WORKDIR
+@click.option("--profile", "-p", required=True, help="A profile with an approval rule.")
+@click.option("--csr", "csr_file", required=True, type=_INFILE, help="One CSR, PEM or DER.")
+@click.option(
+    "--ra-data",
+    "ra_data_file",
+    type=_INFILE,
+    default=None,
+    help='JSON object {"sans": [...], "not_after": "..."} the RA vouches for; stored '
+    "with the request.",
+)
+@errors_exit_2
+def request(workdir: Path, profile: str, csr_file: Path, ra_data_file: Path | None) -> None:
+    """Store a request for a profile whose CP/CPS asks for approvals before issuance
+    (RFC 3647 §5.2.2); print its id on stdout."""
+    from porthos.issuance.inputs import read_input
+
+    ra_data = None
+    if ra_data_file is not None:
+        from porthos.exceptions import ApprovalError
+
+        try:
+            ra_data = json.loads(read_input(ra_data_file, "--ra-data").decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApprovalError(f"{ra_data_file}: not JSON: {exc}") from None
+    csr = read_input(csr_file, "--csr")
+    with _ra(workdir) as r:
+        request_id = r.request_approval(csr, profile, ra_data=ra_data)
+    click.echo(request_id)
+
+
+@ra.command("approve")
+@WORKDIR
+@click.option("--request", "request_id", required=True, help="The id `ra request` printed.")
+@click.option("--operator", required=True, help="The person approving.")
+@click.option("--role", required=True, help="The trusted role they approve in (e.g. ra).")
+@errors_exit_2
+def approve(workdir: Path, request_id: str, operator: str, role: str) -> None:
+    """Approve a pending request: one approval per person (RFC 3647 §5.2.2)."""
+    with _ra(workdir) as r:
+        count = r.approve(request_id, operator, role)
+    get_console().print(f"request {request_id}: approved by {operator} ({role}); {count} so far")
+
+
+@ra.command("issue-approved")
+@WORKDIR
+@click.option("--request", "request_id", required=True, help="The id `ra request` printed.")
+@_OUT
+@_REPORT
+@_PIN
+@click.pass_context
+@errors_exit_2
+def issue_approved(
+    ctx: click.Context,
+    workdir: Path,
+    request_id: str,
+    out_file: Path,
+    report_file: Path | None,
+    pin_file: Path | None,
+) -> None:
+    """Issue a request once its approvals satisfy the profile's rule."""
+    with _ra(workdir, pin_file, sign=True) as r:
+        started = time.perf_counter()
+        result = r.issue_approved(request_id)
+    how = f"approval request {request_id}"
+    report_batch(ctx, result, out_file, report_file, time.perf_counter() - started, how)
 
 
 def _read_cert(path: Path) -> bytes:

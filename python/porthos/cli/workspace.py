@@ -158,3 +158,22 @@ def show(workdir: Path) -> None:
             total += n
         counts.add_row("[bold]total[/]", "", f"[bold]{total}[/]")
         console.print(counts)
+        _show_imported_crosses(ws)
+
+
+def _show_imported_crosses(ws: Workspace) -> None:
+    """The cross-certificates other CAs issued to ours (``porthos cross-import``)."""
+    from porthos.cli.common import cell
+    from porthos.cli.options import when_utc
+    from porthos.store import cross
+
+    rows = [r for ca in ws.cas for r in cross.imported_for(ws.store.conn, ca.name)]
+    if not rows:
+        return
+    table = Table(title="Cross-certificates imported")
+    for col in ("CA", "issued by", "serial", "not after"):
+        table.add_column(col)
+    table.add_column("file", no_wrap=True)
+    for r in rows:
+        table.add_row(cell(r.ca_name), cell(r.issuer), r.serial_hex, when_utc(r.not_after), r.file)
+    get_console().print(table)

@@ -20,6 +20,7 @@ from porthos.cpcps.fields import (
     join,
     require_keys,
 )
+from porthos.issuance.item_data import SAN_KINDS
 
 KEY_USAGES = (
     "digital_signature",
@@ -51,7 +52,7 @@ _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "key_usage": frozenset({"critical", "usages"}),
     "extended_key_usage": frozenset({"critical", "purposes"}),
     "basic_constraints": frozenset({"critical", "ca", "path_len"}),
-    "subject_alt_name": frozenset({"critical", "rule"}),
+    "subject_alt_name": frozenset({"critical", "rule", "from", "required"}),
     "certificate_policies": frozenset({"critical", "policies"}),
     "raw": frozenset({"critical", "oid", "value_hex"}),
     **ca_constraints.KEYS,
@@ -223,16 +224,7 @@ def extensions(
                 raise fail(kp, "at least one policy required")
             clean["policies"] = policies
         elif type_ == "subject_alt_name":
-            # The SAN is a per-certificate hole (docs/template-spec.md): without a rule
-            # saying where its values come from, every certificate would silently lack it.
-            rp = join(p, "rule")
-            if "rule" not in ext:
-                raise fail(rp, "missing; name the SAN rule that gives the values")
-            rule = as_text(ext["rule"], rp)
-            if rule not in san_rules:
-                known = ", ".join(san_rules) or "none"
-                raise fail(rp, f"unknown SAN rule {rule!r}; known: {known}")
-            clean["rule"] = rule
+            clean.update(_san_sources(ext, p, san_rules))
         elif type_ in ca_constraints.KEYS:
             clean.update(ca_constraints.ca_constraint(type_, ext, p))
         elif type_ == "raw":
@@ -263,6 +255,45 @@ def extensions(
     return tuple(out)
 
 
+def _san_sources(ext: Mapping[str, Any], p: str, san_rules: Collection[str]) -> dict[str, Any]:
+    """Where a SAN's values come from: a named ``rule`` (cpcps/san_rules.py), the kinds
+    the RA data may give (``from``, docs/ra-data.md) and those it must (``required``).
+    The SAN is a per-certificate hole (docs/template-spec.md): without a source every
+    certificate would silently lack it, so one of ``rule`` and ``from`` is required."""
+    out: dict[str, Any] = {}
+    if "rule" not in ext and "from" not in ext:
+        raise fail(
+            join(p, "rule"),
+            'missing; a SAN needs a source of values: rule = "..." or from = [kinds]',
+        )
+    if "rule" in ext:
+        rp = join(p, "rule")
+        rule = as_text(ext["rule"], rp)
+        if rule not in san_rules:
+            known = ", ".join(san_rules) or "none"
+            raise fail(rp, f"unknown SAN rule {rule!r}; known: {known}")
+        out["rule"] = rule
+    for key in ("from", "required"):
+        if key not in ext:
+            continue
+        kp = join(p, key)
+        kinds: list[str] = []
+        for j, k in enumerate(as_list(ext[key], kp)):
+            kind = as_text(k, f"{kp}[{j}]")
+            if kind not in SAN_KINDS:
+                known = ", ".join(SAN_KINDS)
+                raise fail(f"{kp}[{j}]", f"unknown SAN kind {kind!r}; known: {known}")
+            if kind in kinds:
+                raise fail(f"{kp}[{j}]", f"duplicate SAN kind {kind!r}")
+            if key == "required" and kind not in out.get("from", ()):
+                raise fail(f"{kp}[{j}]", f"{kind!r} is required but not in from")
+            kinds.append(kind)
+        if not kinds:
+            raise fail(kp, "at least one SAN kind")
+        out[key] = kinds
+    return out
+
+
 def key_usage_of(extensions: tuple[Mapping[str, Any], ...]) -> tuple[int, list[str]]:
     for i, ext in enumerate(extensions):
         if ext["type"] == "key_usage":
@@ -271,11 +302,21 @@ def key_usage_of(extensions: tuple[Mapping[str, Any], ...]) -> tuple[int, list[s
 
 
 def san_rule_of(extensions: tuple[Mapping[str, Any], ...]) -> str | None:
-    """The SAN rule a profile names, or None when it has no SAN."""
+    """The SAN rule a profile names, or None when it has none (or no SAN)."""
     for ext in extensions:
-        if ext["type"] == "subject_alt_name":
+        if ext["type"] == "subject_alt_name" and "rule" in ext:
             return str(ext["rule"])
     return None
+
+
+def san_kinds_of(
+    extensions: tuple[Mapping[str, Any], ...],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(from, required): the SAN kinds a profile's RA data may and must give."""
+    for ext in extensions:
+        if ext["type"] == "subject_alt_name":
+            return tuple(ext.get("from", ())), tuple(ext.get("required", ()))
+    return (), ()
 
 
 def basic_constraints_of(extensions: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:

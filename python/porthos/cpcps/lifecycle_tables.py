@@ -10,7 +10,6 @@ from typing import Any
 
 from porthos.cpcps.fields import (
     NAME_RE,
-    as_bool,
     as_duration,
     as_list,
     as_reason,
@@ -31,6 +30,7 @@ from porthos.cpcps.profiles import (
     RaPolicy,
     RekeyPolicy,
     RevocationPolicy,
+    SuspensionPolicy,
     TerminationPolicy,
 )
 from porthos.crl_reasons import REASONS
@@ -52,19 +52,61 @@ _NO_SUSPENSION = (
     "{reason} belongs to suspension, which this CP/CPS does not offer "
     "(revocation.suspension = false)"
 )
+_NOT_OFFERED = "suspension is not offered (suspension = false)"
+_SUSPENSION_COMMANDS = {
+    "certificateHold": "certificateHold is a suspension (§{section}): `porthos suspend`",
+    "removeFromCRL": "removeFromCRL ends a suspension (§{section}): `porthos release`",
+}
+#: holdInstructionCode values (RFC 3280 §5.3.2 id-holdinstruction-*), or "absent".
+HOLD_INSTRUCTIONS = ("reject", "callissuer", "none", "absent")
 # Defaults of the optional tables (module docstring).
 DEFAULT_TRANSACTION_TTL_HOURS = 24
+
+
+def suspension_table(value: Any, path: str) -> SuspensionPolicy | None:
+    """``suspension = false``, or the table of SuspensionPolicy: ``limit`` (a
+    validity), ``escalate_to`` (a reason), ``profiles`` (checked against the profiles
+    by the loader), ``hold_instruction`` (default "reject"; "absent" for none),
+    ``section``."""
+    if isinstance(value, bool):
+        if value:
+            raise fail(
+                path,
+                "suspension = true says nothing of its limit: give a table "
+                "{ section, limit, escalate_to, profiles }",
+            )
+        return None
+    t = as_table(value, path)
+    require_keys(t, path, {"section", "limit", "escalate_to", "profiles"}, {"hold_instruction"})
+    reason = as_reason(t["escalate_to"], join(path, "escalate_to"))
+    if reason in (REASONS[n] for n in (*_SUSPENSION_REASONS, "unspecified")):
+        raise fail(join(path, "escalate_to"), "a hold escalates to a stated revocation reason")
+    pp = join(path, "profiles")
+    profiles: list[str] = []
+    for j, item in enumerate(as_list(t["profiles"], pp)):
+        name = as_text(item, f"{pp}[{j}]")
+        if name in profiles:
+            raise fail(f"{pp}[{j}]", f"duplicate profile {name!r}")
+        profiles.append(name)
+    if not profiles:
+        raise fail(pp, "at least one profile whose certificates may be suspended")
+    hp = join(path, "hold_instruction")
+    instruction = as_text(t.get("hold_instruction", "reject"), hp)
+    if instruction not in HOLD_INSTRUCTIONS:
+        raise fail(hp, f"one of {', '.join(HOLD_INSTRUCTIONS)} (RFC 3280 §5.3.2)")
+    return SuspensionPolicy(
+        limit=as_validity(t["limit"], join(path, "limit")),
+        escalate_to=reason,
+        profiles=tuple(profiles),
+        hold_instruction=None if instruction == "absent" else instruction,
+        section=as_text(t["section"], join(path, "section")),
+    )
 
 
 def revocation_table(value: Any, path: str) -> RevocationPolicy:
     t = as_table(value, path)
     require_keys(t, path, {"suspension", "subscriber_reasons", "ca_reasons"}, {"refused"})
-    suspension = as_bool(t["suspension"], join(path, "suspension"))
-    if suspension:
-        raise fail(
-            join(path, "suspension"),
-            "suspension (certificateHold, removeFromCRL) is not implemented by porthos",
-        )
+    suspension = suspension_table(t["suspension"], join(path, "suspension"))
     allowed: dict[str, dict[int, str]] = {}
     for key in ("subscriber_reasons", "ca_reasons"):
         kp = join(path, key)
@@ -73,15 +115,27 @@ def revocation_table(value: Any, path: str) -> RevocationPolicy:
             raise fail(kp, "at least one reason required")
         for name in t[key]:
             if name in _SUSPENSION_REASONS:
-                raise fail(join(kp, name), "suspension is not offered (suspension = false)")
+                why = "holds are placed and released by their own commands"
+                raise fail(join(kp, name), why if suspension else _NOT_OFFERED)
     rp = join(path, "refused")
     refused = as_reasons(t.get("refused", {}), rp)
     for name in t.get("refused", {}):
         for key, codes in allowed.items():
             if REASONS[name] in codes:
                 raise fail(join(rp, name), f"also allowed in {join(path, key)}")
-    for name in _SUSPENSION_REASONS:
-        refused.setdefault(REASONS[name], _NO_SUSPENSION.format(reason=name))
+    if suspension is not None:
+        if suspension.escalate_to not in allowed["subscriber_reasons"]:
+            raise fail(
+                join(path, "suspension.escalate_to"),
+                f"{t['suspension']['escalate_to']} is not in {join(path, 'subscriber_reasons')}",
+            )
+        # A revocation never says certificateHold or removeFromCRL: the suspension
+        # commands do (whatever the document's refused table says of them).
+        for name, command in _SUSPENSION_COMMANDS.items():
+            refused[REASONS[name]] = command.format(section=suspension.section)
+    else:
+        for name in _SUSPENSION_REASONS:
+            refused.setdefault(REASONS[name], _NO_SUSPENSION.format(reason=name))
     return RevocationPolicy(
         subscriber_reasons=MappingProxyType(allowed["subscriber_reasons"]),
         ca_reasons=MappingProxyType(allowed["ca_reasons"]),
@@ -139,11 +193,17 @@ def rekey_table(value: Any, path: str, revocation: RevocationPolicy) -> RekeyPol
 
 def ra_table(value: Any, path: str) -> RaPolicy:
     t = as_table(value, path)
-    require_keys(t, path, set(), {"transaction_ttl"})
+    require_keys(t, path, set(), {"transaction_ttl", "unique_names"})
     ttl = Duration(DEFAULT_TRANSACTION_TTL_HOURS * 3600)
     if "transaction_ttl" in t:
         ttl = as_duration(t["transaction_ttl"], join(path, "transaction_ttl"))
-    return RaPolicy(transaction_ttl=ttl)
+    unique = None
+    if "unique_names" in t:
+        p = join(path, "unique_names")
+        u = as_table(t["unique_names"], p)
+        require_keys(u, p, {"section"}, set())
+        unique = as_text(u["section"], join(p, "section"))
+    return RaPolicy(transaction_ttl=ttl, unique_names=unique)
 
 
 def generation_pattern(value: Any, path: str) -> str:

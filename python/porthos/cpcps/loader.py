@@ -18,19 +18,34 @@ tables below; every field is validated with its path):
   offers (default ``["B"]``: initial registration only) -> ``Profile.rekey``;
   ``ignore_prefix_in_csr``: CSR attributes equal to a fixed subject attribute are
   dropped before the subject rule reads the CSR (default false) ->
-  ``Profile.ignore_prefix_in_csr``.
+  ``Profile.ignore_prefix_in_csr``; ``approval = {persons, roles, section}``: the
+  persons who approve a request before it is issued (cpcps/approval.py) ->
+  ``Profile.approval``.
 * ``[profiles.<p>] extensions = [..., { type = "subject_alt_name", rule = "..." }]``: a
-  SAN names the rule that gives its values (required; ``cpcps/san_rules.py`` or the
-  ``SAN_RULES`` of ``cpcps/<pki>/rules.py``) -> ``Profile.san_rule``; without a rule
-  every certificate would silently lack the SAN.
+  SAN names the rule that gives its values (``cpcps/san_rules.py`` or the
+  ``SAN_RULES`` of ``cpcps/<pki>/rules.py``) -> ``Profile.san_rule``, or the kinds the
+  RA data gives (``from``), or both; without either every certificate would silently
+  lack the SAN, so that is an error.
+* ``name_strings = { C = "printable", DC = "ia5", ... }`` (optional; at the top, in
+  ``[cas.<ca>]`` and in ``[profiles.<p>]``): the string type of each subject attribute
+  (cpcps/name_strings.py) -> ``CaProfile.name_strings``, ``Profile.name_strings``.
+* ``[profiles.<p>] item_not_after = "clamp" | "refuse"`` (optional): an item's own
+  notAfter from the RA data (docs/ra-data.md), clamped to or refused past the profile's
+  validity and the CA's notAfter; absent: refused -> ``Profile.item_not_after``. A SAN's
+  ``from = [kinds]`` / ``required = [kinds]``: the kinds the RA data may / must give ->
+  ``Profile.san_from``, ``Profile.san_required``.
 * ``[revocation]`` (required): reasons allowed for subscriber and CA certificates,
-  reasons refused with their explanation, whether suspension is offered ->
+  reasons refused with their explanation, and ``suspension``: ``false`` or
+  ``{section, limit, escalate_to, profiles, hold_instruction}`` (which profiles may be
+  put on hold, and the revocation a hold becomes after ``limit``) ->
   ``ProfileSet.revocation``.
 * ``[termination]`` (required): the reason of the revocations a termination makes and
   the margin of the final CRLs' nextUpdate -> ``ProfileSet.termination``.
 * ``[rekey]`` (required when a profile offers type A re-key): renewal window, grace
   period, and the early re-key (optional) -> ``ProfileSet.rekey`` (None without it).
 * ``[ra]`` (optional): ``transaction_ttl`` (default 24 hours) -> ``ProfileSet.ra``.
+* ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
+  CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -48,10 +63,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from porthos.cpcps.approval import approval_rule
+from porthos.cpcps.cross_profiles import cross_profiles_table
 from porthos.cpcps.extensions import (
     basic_constraints_of,
     extensions,
     key_usage_of,
+    san_kinds_of,
     san_rule_of,
     signature_algorithms,
 )
@@ -68,6 +86,7 @@ from porthos.cpcps.fields import (
     join,
     require_keys,
 )
+from porthos.cpcps.item_rules import ITEM_NOT_AFTER_RULES
 from porthos.cpcps.lifecycle_tables import (
     crl_schedule,
     generations_table,
@@ -78,6 +97,7 @@ from porthos.cpcps.lifecycle_tables import (
     revocation_table,
     termination_table,
 )
+from porthos.cpcps.name_strings import check_name, layered, name_strings_table
 from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.cpcps.san_rules import san_rules_for
@@ -105,7 +125,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
-        {"rekey", "ra", "generations"},
+        {"rekey", "ra", "generations", "name_strings", "cross_profiles"},
     )
     if doc["schema"] != 1:
         raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
@@ -120,6 +140,9 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
     rekey = rekey_table(doc["rekey"], "rekey", revocation) if "rekey" in doc else None
     ra = ra_table(doc.get("ra", {}), "ra")
     generations = generations_table(doc.get("generations", {}), "generations")
+    default_strings = (
+        name_strings_table(doc["name_strings"], "name_strings") if "name_strings" in doc else None
+    )
 
     envs = as_table(doc["envs"], "envs")
     if env not in envs:
@@ -157,7 +180,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "crl",
             },
-            set(),
+            {"name_strings"},
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer != ca_name and issuer not in cas:
@@ -185,6 +208,15 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 raise fail(join(p, f"subject.{env_name}"), "missing")
             as_name(subjects[env_name], join(p, f"subject.{env_name}"))
         subject = as_name(subjects[env], join(p, f"subject.{env}"))
+        ca_strings = layered(
+            default_strings,
+            name_strings_table(t["name_strings"], join(p, "name_strings"))
+            if "name_strings" in t
+            else None,
+        )
+        for env_name in envs:
+            sp = join(p, f"subject.{env_name}")
+            check_name(as_name(subjects[env_name], sp), ca_strings, sp)
         if not subject:
             raise fail(
                 join(p, f"subject.{env}"), "a CA subject must not be empty (RFC 5280 §4.1.2.6)"
@@ -202,6 +234,13 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                     f"{p}.extensions[{i}].permitted_subject_rdns",
                     f"{n} RDNs asked, subject.{env} has {len(subject)}",
                 )
+        for i, e in enumerate(exts):
+            if e["type"] == "name_constraints":
+                for key in ("permitted", "excluded"):
+                    for j, tree in enumerate(e.get(key, [])):
+                        if "directory_name" in tree:
+                            dp = f"{p}.extensions[{i}].{key}[{j}].directory_name"
+                            check_name(tree["directory_name"], ca_strings, dp)
         ku_at, usages = key_usage_of(exts)
         if "key_cert_sign" not in usages:
             raise fail(
@@ -217,6 +256,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             subject=subject,
             extensions=exts,
             crl=crl_schedule(t["crl"], join(p, "crl"), ca_name),
+            name_strings=ca_strings,
         )
     if not cas:
         raise fail("cas", "no CAs")
@@ -240,7 +280,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "identity_check",
             },
-            {"rekey", "ignore_prefix_in_csr"},
+            {"rekey", "ignore_prefix_in_csr", "approval", "name_strings", "item_not_after"},
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer not in cas:
@@ -282,6 +322,23 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             raise fail(
                 f"{p}.extensions[{ku_at}].usages", "a subscriber may not sign certificates or CRLs"
             )
+        prof_strings = layered(
+            default_strings,
+            name_strings_table(t["name_strings"], join(p, "name_strings"))
+            if "name_strings" in t
+            else None,
+        )
+        prefix = as_name(t["subject_prefix"], join(p, "subject_prefix"))
+        check_name(prefix, prof_strings, join(p, "subject_prefix"))
+        san_from, san_required = san_kinds_of(exts)
+        item_not_after = None
+        if "item_not_after" in t:
+            item_not_after = as_text(t["item_not_after"], join(p, "item_not_after"))
+            if item_not_after not in ITEM_NOT_AFTER_RULES:
+                raise fail(
+                    join(p, "item_not_after"),
+                    f"expected one of {', '.join(ITEM_NOT_AFTER_RULES)}, got {item_not_after!r}",
+                )
         profiles[prof_name] = Profile(
             name=prof_name,
             section=as_text(t["section"], join(p, "section")),
@@ -289,7 +346,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             subject_rule=rule,
             rule=subject_rules[rule],
             san_rule=None if (san := san_rule_of(exts)) is None else san_rules[san],
-            subject_prefix=as_name(t["subject_prefix"], join(p, "subject_prefix")),
+            subject_prefix=prefix,
             key_types=tuple(key_types),
             validity=as_validity(t["validity"], join(p, "validity")),
             extensions=exts,
@@ -298,9 +355,20 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             ignore_prefix_in_csr=as_bool(
                 t.get("ignore_prefix_in_csr", False), join(p, "ignore_prefix_in_csr")
             ),
+            approval=(
+                approval_rule(t["approval"], join(p, "approval")) if "approval" in t else None
+            ),
+            san_from=san_from,
+            san_required=san_required,
+            item_not_after=item_not_after,
+            name_strings=prof_strings,
         )
         if "A" in profiles[prof_name].rekey and rekey is None:
             raise fail("rekey", f"missing; {p}.rekey offers type A re-key")
+    if revocation.suspension is not None:
+        for j, name in enumerate(revocation.suspension.profiles):
+            if name not in profiles:
+                raise fail(f"revocation.suspension.profiles[{j}]", f"unknown profile {name!r}")
     if generations.link_profile in profiles:
         raise fail(
             "generations.link_profile",
@@ -331,6 +399,10 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         if prof.validity.not_after(0) > ca.validity.not_after(0):
             raise fail(f"profiles.{prof.name}.validity", f"longer than its CA {ca.name}")
 
+    cross_profiles = cross_profiles_table(
+        doc.get("cross_profiles", {}), "cross_profiles", cas, urls, profiles
+    )
+
     return ProfileSet(
         name=set_name,
         env=env,
@@ -345,6 +417,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         source=source,
         cas=cas,
         profiles=profiles,
+        cross_profiles=cross_profiles,
     )
 
 

@@ -48,6 +48,9 @@ ATTRIBUTE_OIDS: dict[str, str] = {
     "2.5.4.10": "O",
     "2.5.4.11": "OU",
     "2.5.4.46": "dnQualifier",
+    # IA5String attributes (RFC 4519 §2.4, PKCS #9): bridge-certified PKIs name CAs by DC.
+    "0.9.2342.19200300.100.1.25": "DC",
+    "1.2.840.113549.1.9.1": "emailAddress",
 }
 # Key type names used by profiles -> (KeyType code, exact bit size or None for any).
 KEY_TYPE_NAMES: dict[str, tuple[KeyType, int | None]] = {

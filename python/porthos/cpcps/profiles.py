@@ -8,13 +8,18 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from porthos.cpcps.policy import add_months
 from porthos.cpcps.san_rules import SanRule
 from porthos.cpcps.subject_rules import SubjectRule
 from porthos.cpcps.template_spec import spec_json
 from porthos.exceptions import ProfileError
+
+if TYPE_CHECKING:
+    # approval.py reads its table with fields.py, which imports this module.
+    from porthos.cpcps.approval import ApprovalRule
+    from porthos.cpcps.cross_profiles import CrossProfile
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
 DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
@@ -112,16 +117,30 @@ class RekeyPolicy:
         return self.renewal_window.before(not_after), self.grace_period.not_after(not_after)
 
 
+@dataclass(frozen=True, slots=True)
+class SuspensionPolicy:
+    """Suspension (a CP/CPS §4.9.13-16): certificates of ``profiles`` may be put on hold
+    (certificateHold, RFC 5280 §5.3.1). A hold not released within ``limit`` becomes a
+    revocation with reason ``escalate_to`` at the next CRL publication. CRL entries on
+    hold carry ``hold_instruction`` ("reject", "callissuer", "none"; None: absent)."""
+
+    limit: Validity
+    escalate_to: int
+    profiles: tuple[str, ...]
+    hold_instruction: str | None
+    section: str = ""
+
+
 @dataclass(frozen=True)
 class RevocationPolicy:
     """Revocation reasons (RFC 5280 CRLReason codes -> the CP/CPS circumstance or, for
     ``refused``, why it is refused). A code in none of the three maps is refused by the
-    kind of certificate: subscriber or CA."""
+    kind of certificate: subscriber or CA. ``suspension`` None: no suspension."""
 
     subscriber_reasons: Mapping[int, str]
     ca_reasons: Mapping[int, str]
     refused: Mapping[int, str]
-    suspension: bool
+    suspension: SuspensionPolicy | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +156,13 @@ class TerminationPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RaPolicy:
-    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID."""
+    """RA settings: ``transaction_ttl``, the default lifetime of a transaction-ID;
+    ``unique_names``, the CP/CPS section that makes subject names unique (every issuing
+    path, ``porthos issue`` included, then refuses a subject held by a valid
+    certificate with another key), or None when the CP/CPS does not."""
 
     transaction_ttl: Duration
+    unique_names: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +223,9 @@ class CaProfile:
     subject: tuple[tuple[str, str], ...]
     extensions: tuple[Mapping[str, Any], ...]
     crl: CrlSchedule
+    #: String type per attribute of this CA's subject (cpcps/name_strings.py); None:
+    #: the encoder's defaults.
+    name_strings: Mapping[str, str] | None = None
 
     @property
     def self_signed(self) -> bool:
@@ -207,7 +233,7 @@ class CaProfile:
 
     def template_spec_json(self) -> str:
         # The subject resolves name_constraints.permitted_subject_rdns (its own RDNs).
-        return spec_json(self.extensions, subject=self.subject)
+        return spec_json(self.extensions, subject=self.subject, name_strings=self.name_strings)
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,18 @@ class Profile:
     #: The function the SAN extension's ``rule`` names (cpcps/san_rules.py or the
     #: PKI's rules.py): subject -> SAN entries; None when the profile has no SAN.
     san_rule: SanRule | None = field(default=None, compare=False, repr=False)
+    #: Persons who must approve a request before it is issued (None: no approval step).
+    approval: ApprovalRule | None = None
+    #: SAN kinds the RA data of an item may give (``from``), and those it must give
+    #: (``required``), docs/ra-data.md; empty: the RA gives no SANs.
+    san_from: tuple[str, ...] = ()
+    san_required: tuple[str, ...] = ()
+    #: An item's own notAfter (the RA data's ``not_after``): "clamp" or "refuse" when it
+    #: is later than the profile's validity or the CA's notAfter; None: not accepted.
+    item_not_after: str | None = None
+    #: String type per attribute of the subjects and directoryName SANs issued under
+    #: this profile (cpcps/name_strings.py); None: the encoder's defaults.
+    name_strings: Mapping[str, str] | None = None
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's
@@ -249,7 +287,7 @@ class Profile:
                     )
                 e["uris"] = [u.replace("{shard}", str(shard)) for u in e["uris"]]
             exts.append(e)
-        return spec_json(exts)
+        return spec_json(exts, name_strings=self.name_strings)
 
     @property
     def crl_shards(self) -> int | None:
@@ -287,6 +325,8 @@ class ProfileSet:
     source: str = "<string>"
     cas: dict[str, CaProfile] = field(default_factory=dict)  # root first
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: ``[cross_profiles]``: CA certificates for external CAs (cpcps/cross_profiles.py).
+    cross_profiles: dict[str, CrossProfile] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -311,6 +351,13 @@ class ProfileSet:
         except KeyError:
             known = ", ".join(self.profiles)
             raise ProfileError(f"unknown profile {name!r}; known: {known}") from None
+
+    def cross_profile(self, name: str) -> CrossProfile:
+        try:
+            return self.cross_profiles[name]
+        except KeyError:
+            known = ", ".join(self.cross_profiles) or "none"
+            raise ProfileError(f"unknown cross profile {name!r}; known: {known}") from None
 
     def profiles_of(self, ca_name: str) -> list[Profile]:
         return [p for p in self.profiles.values() if p.issuer == ca_name]

@@ -1,8 +1,8 @@
 """Subject alternative name rules: where the values of a profile's SAN come from. A
 rule is a named function (``{ type = "subject_alt_name", rule = "dns-from-cn" }`` in a
 profile's extensions) that takes the certificate subject the subject rule built and
-returns the SAN entries, (kind, value) with kind in dns|uri|email|ip (the per-item
-``sans`` of docs/template-spec.md), or raises SubjectInvalid. The generic rules live
+returns the SAN entries, (kind, value) with a kind of issuance/item_data.SAN_KINDS (the
+per-item ``sans`` of docs/template-spec.md), or raises SubjectInvalid. The generic rules live
 here; a CP/CPS adds its own in ``cpcps/<pki>/rules.py`` (a ``SAN_RULES`` mapping), found
 by its name as the subject rules are."""
 

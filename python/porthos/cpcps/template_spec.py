@@ -1,8 +1,8 @@
 """A profile's validated extensions -> the template spec JSON of docs/template-spec.md.
 
 What the TOML says in CP/CPS terms is turned into the spec's plain forms here, once per
-template compile: a SAN's ``rule``/``from`` (policy: where the values come from) is
-dropped, and the name_constraints subtrees become ``[kind, value]`` pairs, with each
+template compile: a SAN's ``rule``/``from``/``required`` (policy: where the values come
+from) are dropped, and the name_constraints subtrees become ``[kind, value]`` pairs, with each
 directoryName encoded to DER (``dirname_hex``) and ``permitted_subject_rdns`` resolved
 against the certified CA's subject."""
 
@@ -22,7 +22,8 @@ def _dirname_hex(name: Sequence[Sequence[str]], name_strings: Mapping[str, str] 
     from porthos import _native  # read on use: this module imports without the extension
 
     pairs = [(str(a), str(v)) for a, v in name]
-    return _native.encode_name(pairs).hex()
+    strings = None if name_strings is None else dict(name_strings)
+    return _native.encode_name(pairs, strings).hex()
 
 
 def _subtrees(
@@ -44,7 +45,7 @@ def _entry(
     name_strings: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     if e["type"] == "subject_alt_name":
-        return {k: v for k, v in e.items() if k not in ("rule", "from")}
+        return {k: v for k, v in e.items() if k not in ("rule", "from", "required")}
     if e["type"] != "name_constraints":
         return dict(e)
     permitted = _subtrees(e.get("permitted", []), name_strings)

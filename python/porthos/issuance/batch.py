@@ -32,6 +32,7 @@ streaming off.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -47,6 +48,7 @@ from porthos.exceptions import BatchArgumentError
 from porthos.issuance import signers
 from porthos.issuance.batch_hooks import (
     Commit,
+    ItemColumns,
     NamingRule,
     NoCommit,
     Refusals,
@@ -149,6 +151,7 @@ class BatchIssuer:
         parsed: _native.CsrBatch | None = None,
         screens: Sequence[ScreenHook] = (),
         commit: Commit | None = None,
+        items: ItemColumns | None = None,
     ) -> BatchResult:
         """One certificate per acceptable request, valid ``not_before``..``not_after``
         (Unix seconds); one slot per input in the result.
@@ -157,9 +160,42 @@ class BatchIssuer:
         the caller has it already: they are not parsed again, and its statuses are the
         proof-of-possession verdicts (not checked again); one item per decodable
         request of ``csrs``. ``screens`` run after this issuer's own. ``commit``: stores the signed
-        pieces, in one transaction that ends before this returns."""
+        pieces, in one transaction that ends before this returns. ``items``: values decided
+        per request before the batch (SANs, notAfter, refusals), one slot per request.
+
+        A subject or SAN the template cannot encode (a value outside the PrintableString
+        its ``name_strings`` asks for, a malformed address) refuses that item
+        (SUBJECT_INVALID, the encoder's reason), not the batch."""
         return _Batch(self, csrs, not_before, not_after, threads, parsed,
-                      [*self.screens, *screens], commit).run()  # fmt: skip
+                      [*self.screens, *screens], commit, items).run()  # fmt: skip
+
+
+def _name_the_attribute(reason: str, subject: Subject) -> str:
+    """The encoder's "subject[i]: why" with the attribute and value of subject[i]."""
+    m = _SUBJECT_AT(reason)
+    if m is None or int(m[1]) >= len(subject):
+        return reason
+    attr, value = subject[int(m[1])]
+    return f"{reason} ({attr}={value!r})"
+
+
+_SUBJECT_AT = re.compile(r"subject\[(\d+)\]:").match
+
+
+def _checked_items(items: ItemColumns | None, n: int) -> ItemColumns | None:
+    """``items`` when each of its columns has one slot per request (else the batch
+    argument is malformed); None when it says nothing."""
+    if items is None:
+        return None
+    for name, column in (("sans", items.sans), ("not_after", items.not_after)):
+        if column is not None and len(column) != n:
+            raise BatchArgumentError(f"items.{name} has {len(column)} entries for {n} requests")
+    for i in items.refused:
+        if not 0 <= i < n:
+            raise BatchArgumentError(f"items.refused names request {i} of {n}")
+    if items.sans is None and items.not_after is None and not items.refused:
+        return None
+    return items
 
 
 @dataclass(slots=True)
@@ -173,6 +209,19 @@ class _Screened:
     spki_hashes: list[bytes] = field(default_factory=list)
     #: Each item's SAN entries, or None when the naming rule gave no SANs.
     sans: list[Sans | None] | None = None
+    #: Each item's notAfter, or None when every item has the batch's.
+    not_after: list[int] | None = None
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only the items at ``rows`` (positions in this piece, in order)."""
+        self.at = [self.at[r] for r in rows]
+        self.subjects = [self.subjects[r] for r in rows]
+        self.spkis = [self.spkis[r] for r in rows]
+        self.spki_hashes = [self.spki_hashes[r] for r in rows]
+        if self.sans is not None:
+            self.sans = [self.sans[r] for r in rows]
+        if self.not_after is not None:
+            self.not_after = [self.not_after[r] for r in rows]
 
 
 class _Batch:
@@ -188,6 +237,7 @@ class _Batch:
         parsed: _native.CsrBatch | None,
         screens: list[ScreenHook],
         commit: Commit | None,
+        items: ItemColumns | None = None,
     ) -> None:
         self.issuer = issuer
         self.not_before, self.not_after = int(not_before), int(not_after)
@@ -207,14 +257,27 @@ class _Batch:
         for i, error in malformed:
             self.status[i] = IssueStatus.MALFORMED
             self.reasons[i] = error
-        self.refusal = ""
-        limit = issuer.issuer_not_after
-        if limit is not None and self.not_after > limit:
-            self.refusal = (
-                f"notAfter {iso_utc(self.not_after)} would be later than "
-                f"{issuer.issuer_label}'s notAfter {iso_utc(limit)} (RFC 5280 §6.1.3)"
-            )
+        self.items = _checked_items(items, n)
+        self.refusal = self._outlives(self.not_after)
         self.first_seen: dict[bytes, int] = {}
+
+    def _outlives(self, not_after: int) -> str:
+        """Why a certificate ending at ``not_after`` is refused ('' when it is not)."""
+        limit = self.issuer.issuer_not_after
+        if limit is not None and not_after > limit:
+            return (
+                f"notAfter {iso_utc(not_after)} would be later than "
+                f"{self.issuer.issuer_label}'s notAfter {iso_utc(limit)} (RFC 5280 §6.1.3)"
+            )
+        return ""
+
+    def _item_end_refusal(self, not_after: int) -> str:
+        """Why an item's own notAfter is refused ('' when it is not)."""
+        if not_after <= self.not_before:
+            return (
+                f"notAfter {iso_utc(not_after)} is not after notBefore {iso_utc(self.not_before)}"
+            )
+        return self._outlives(not_after)
 
     def run(self) -> BatchResult:
         issuer = self.issuer
@@ -261,8 +324,14 @@ class _Batch:
         named = self.issuer.naming(parsed, ok)
         decided, why, decided_subjects = named[0], named[1], named[2]
         decided_sans = named[3] if len(named) == 4 else None
-        if decided_sans is not None:
+        items = self.items
+        extra_sans = None if items is None else items.sans
+        ends = None if items is None else items.not_after
+        refused_before = {} if items is None else items.refused
+        if decided_sans is not None or extra_sans is not None:
             piece.sans = []
+        if ends is not None:
+            piece.not_after = []
         all_spkis = parsed.spkis()
         all_hashes = parsed.spki_sha256()
         ders, first_seen, refusal = self.ders, self.first_seen, self.refusal
@@ -282,15 +351,19 @@ class _Batch:
                 status[i] = code
                 reasons[i] = reason
                 continue
+            if i in refused_before:
+                status[i], reasons[i] = refused_before[i]
+                continue
             request = ders[lo + j]
             if request in first_seen:
                 status[i] = IssueStatus.DUPLICATE_IN_BATCH
                 reasons[i] = f"same request as item {first_seen[request]} of this batch"
                 continue
             first_seen[request] = i
-            if refusal:
+            why = refusal if ends is None else self._item_end_refusal(ends[i])
+            if why:
                 status[i] = IssueStatus.REFUSED
-                reasons[i] = refusal
+                reasons[i] = why
                 continue
             assert subject is not None
             piece.at.append(i)
@@ -298,8 +371,35 @@ class _Batch:
             piece.spkis.append(all_spkis[j])
             piece.spki_hashes.append(all_hashes[j])
             if piece.sans is not None:
-                piece.sans.append(sans)
+                more = None if extra_sans is None else extra_sans[i]
+                piece.sans.append([*(sans or ()), *more] if more else sans)
+            if piece.not_after is not None:
+                assert ends is not None
+                piece.not_after.append(ends[i])
+        self._refuse_unencodable(piece)
         return piece
+
+    def _refuse_unencodable(self, piece: _Screened) -> None:
+        """Refuse, one by one, the items whose subject or SANs the template cannot
+        encode (the encoder's own check, ``Template.item_errors``), so that the fill
+        never fails a whole batch. Templates without string types or SANs skip it: their
+        subjects come from rules that only give encodable values."""
+        template = self.issuer.template
+        if not piece.at:
+            return
+        if not isinstance(template, _native.Template):
+            template = template.template_for(0)  # shards differ only in their CDP
+        if not template.has_name_strings and piece.sans is None:
+            return
+        errors = template.item_errors(subjects=piece.subjects, sans=piece.sans)
+        bad = [r for r, e in enumerate(errors) if e]
+        if not bad:
+            return
+        for r in bad:
+            i = piece.at[r]
+            self.status[i] = IssueStatus.SUBJECT_INVALID
+            self.reasons[i] = _name_the_attribute(errors[r], piece.subjects[r])
+        piece.keep([r for r, e in enumerate(errors) if not e])
 
     def _apply_refusals(
         self, lo: int, parsed: _native.CsrBatch, accepted: NDArray[np.bool_], refusals: Refusals
@@ -329,10 +429,13 @@ class _Batch:
         """Template.issue/fill arguments for items ``idx`` of a piece (None: all of them,
         without a per-item copy)."""
         k = len(piece.at) if idx is None else len(idx)
+        ends = piece.not_after
         columns = dict(
             serials=serials,
             not_before=np.full(k, self.not_before, dtype=np.int64),
-            not_after=np.full(k, self.not_after, dtype=np.int64),
+            not_after=np.full(k, self.not_after, dtype=np.int64)
+            if ends is None
+            else np.asarray(ends if idx is None else [ends[j] for j in idx], dtype=np.int64),
             subjects=piece.subjects if idx is None else [piece.subjects[j] for j in idx],
             spkis=piece.spkis if idx is None else [piece.spkis[j] for j in idx],
         )
@@ -397,7 +500,7 @@ class _Batch:
         with commit.transaction():
             commit.serials_allocated(texts)
             commit.store_piece(SignedPiece(piece.at, piece.subjects, piece.spki_hashes, texts,
-                                     signed, int(time.time())))  # fmt: skip
+                                     signed, int(time.time()), piece.not_after))  # fmt: skip
             commit.finish()
         for r, i in enumerate(piece.at):
             if r in failed:
@@ -431,7 +534,7 @@ class _Batch:
             future, piece, texts = signing
             signed = future.result()
             commit.store_piece(SignedPiece(piece.at, piece.subjects, piece.spki_hashes, texts,
-                                     signed, issued_at))  # fmt: skip
+                                     signed, issued_at, piece.not_after))  # fmt: skip
             for i, der in zip(piece.at, signed, strict=True):
                 certificates[i] = der
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,7 @@ from porthos.status import IssueStatus
 
 __all__ = [
     "Commit",
+    "ItemColumns",
     "Naming",
     "NamingRule",
     "NoCommit",
@@ -49,9 +50,10 @@ ScreenHook = Callable[[_native.CsrBatch], Refusals]
 SerialSource = Callable[[int], NDArray[np.uint8]]
 
 
-#: A certificate's subject alternative names: (kind, value), kind in dns|uri|email|ip
-#: (the per-item ``sans`` of ``_native.Template.issue``/``fill``).
-Sans = list[tuple[str, str]]
+#: A certificate's subject alternative names: (kind, value), kind in
+#: dns|email|uri|ip|upn|dirname (issuance/item_data.SAN_KINDS; a dirname's value is a
+#: list of (attribute, value)): the per-item ``sans`` of ``_native.Template.issue``/``fill``.
+Sans = list[tuple[str, Any]]
 #: What a naming rule answers: statuses, reasons, subjects, and optionally the SANs
 #: (one per item, None for an item without; the whole fourth list None: no SANs).
 Naming = (
@@ -80,6 +82,21 @@ def csr_subjects(
 
 
 @dataclass(frozen=True, slots=True)
+class ItemColumns:
+    """Per-request values decided before the batch runs (the RA's data judged by the
+    CP/CPS, cpcps/item_rules.py), each by request index (one slot per request):
+
+    * ``sans``: SAN entries added after the naming rule's (None: none for any item);
+    * ``not_after``: each request's notAfter (None: the batch's for every item);
+    * ``refused``: requests refused already, (IssueStatus, reason) each; they are
+      parsed, but get no serial."""
+
+    sans: Sequence[Sans | None] | None = None
+    not_after: Sequence[int] | None = None
+    refused: Mapping[int, tuple[int, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ShardedTemplates:
     """A template per CRL shard: the serial decides the shard (``_native.crl_shard_of``)
     and each shard's template names its own CRL distribution point."""
@@ -100,6 +117,8 @@ class SignedPiece:
     serials: list[str]
     certificates: list[bytes | None]
     issued_at: int
+    #: Each item's notAfter where the items have their own (None: the batch's).
+    not_after: list[int] | None = None
 
 
 class Commit(Protocol):

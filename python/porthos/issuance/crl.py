@@ -227,8 +227,11 @@ def build_crl(
     delta_base: int | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    hold_instruction: str | None = None,
 ) -> Crl:
-    """Build and sign one CRL (a delta CRL when ``delta_base`` is given)."""
+    """Build and sign one CRL (a delta CRL when ``delta_base`` is given).
+    ``hold_instruction`` ("reject", "callissuer" or "none"): the holdInstructionCode
+    every certificateHold entry carries (RFC 3280 §5.3.2); None: no such extension."""
     drafts = _native.crl_drafts(
         issuer_cert,
         columns.serials,
@@ -244,6 +247,7 @@ def build_crl(
         only_user_certs=only_user_certs,
         only_ca_certs=only_ca_certs,
         delta_base=None if delta_base is None else _number_bytes(delta_base, "delta_base"),
+        hold_instruction=hold_instruction,
         threads=check_threads(threads),
         progress=progress,
     )
@@ -263,6 +267,7 @@ def build_shards(
     only_ca_certs: bool = False,
     threads: int | None = None,
     progress: Progress | None = None,
+    hold_instruction: str | None = None,
 ) -> list[Crl]:
     """One CRL per shard (``len(crl_numbers)`` shards), built in parallel; shard s
     holds the serials with ``serial % N == s`` and its IDP is ``url_template`` with
@@ -281,6 +286,7 @@ def build_shards(
         url_template=url_template,
         only_user_certs=only_user_certs,
         only_ca_certs=only_ca_certs,
+        hold_instruction=hold_instruction,
         threads=check_threads(threads),
         progress=progress,
     )

@@ -21,9 +21,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from porthos import _native
-from porthos.exceptions import CrlSignatureError, KeyMaterialError
+from porthos.exceptions import CrlSignatureError, KeyMaterialError, SigningError
 
-__all__ = ["check_crl_issuer", "check_crl_signature", "check_key_pair", "certificate_spki"]
+__all__ = [
+    "certificate_spki",
+    "check_certificate_signature",
+    "check_crl_issuer",
+    "check_crl_signature",
+    "check_key_pair",
+    "signed_parts",
+]
 
 # The hash of each signature algorithm: a digest signer (PKCS#11) signs the digest.
 _HASHES = {"256": "sha256", "384": "sha384", "512": "sha512"}
@@ -49,7 +56,7 @@ def _test_signature(signer: Any, message: bytes) -> bytes:
 def check_key_pair(signer: Any, cert_der: bytes, what: str) -> None:
     """Raise KeyMaterialError unless ``signer`` (a SoftwareKey, or a digest signer such
     as Pkcs11Signer) holds the private key of ``cert_der``. ``what`` names the key in
-    the message ("the key of CA user-ca-1", "--issuer-key ca.key")."""
+    the message ("the key of CA X", "--issuer-key ca.key")."""
     spki = certificate_spki(cert_der)
     message = secrets.token_bytes(32)
     try:
@@ -97,17 +104,65 @@ def check_crl_issuer(cert_der: bytes, what: str) -> None:
         )
 
 
-def check_crl_signature(crl_der: bytes | memoryview, cert_der: bytes, what: str) -> None:
-    """Raise CrlSignatureError unless the CRL's signature verifies under the issuer
-    certificate: checked before the CRL is written or its number committed."""
+def _tlv(der: memoryview, pos: int) -> tuple[int, int]:
+    """(start of content, end) of the DER TLV at ``pos`` (the writer's own output)."""
+    first = der[pos + 1]
+    pos += 2
+    if first < 0x80:
+        return pos, pos + first
+    count = first & 0x7F
+    length = int.from_bytes(der[pos : pos + count], "big")
+    return pos + count, pos + count + length
+
+
+def signed_parts(der_in: bytes | memoryview) -> tuple[bytes, bytes]:
+    """(the TBS TLV as signed, the signature octets) of a SIGNED{...} structure (a
+    certificate or a CRL: SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }), read by
+    lengths only. IndexError on bytes that are not one."""
+    der = memoryview(der_in)
+    body, _ = _tlv(der, 0)
+    _, tbs_end = _tlv(der, body)
+    _, alg_end = _tlv(der, tbs_end)
+    sig_start, sig_end = _tlv(der, alg_end)
+    return bytes(der[body:tbs_end]), bytes(der[sig_start + 1 : sig_end])  # skip unused-bits
+
+
+def check_certificate_signature(
+    cert_der: bytes, issuer_spki: bytes, algorithm: str, what: str
+) -> None:
+    """Raise SigningError unless ``cert_der``'s signature verifies under the issuer key:
+    the sample of each batch checked before the batch is stored (a signer that returns
+    bad signatures, an HSM fault, must not fill the store with certificates nobody can
+    verify)."""
     try:
-        # A uint8 view, no copy of a 46 MB CRL; the signature and the issuer name are
-        # checked without decoding the entries (a full parse cost 0.1 s per 1M).
-        _native.crl_verify_signature(np.frombuffer(crl_der, np.uint8), cert_der)
-        good = True
-    except CrlSignatureError:
+        tbs, signature = signed_parts(cert_der)
+        good = bool(
+            _native.verify_signatures(algorithm, [issuer_spki], [tbs], [signature], threads=1)[0]
+        )
+    except (IndexError, ValueError):
         good = False
-    except ValueError as exc:
+    if not good:
+        raise SigningError(
+            f"{what}: a certificate just signed does not verify under the issuer's key; "
+            "the batch was not stored"
+        )
+
+
+def check_crl_signature(
+    crl_der: bytes | memoryview, cert_der: bytes, what: str, algorithm: str
+) -> None:
+    """Raise CrlSignatureError unless the CRL's signature verifies under the issuer
+    certificate: checked before the CRL is written or its number committed. Only the
+    signature is checked, over the TBS bytes as they are (a full parse of a 1M-entry CRL
+    cost 0.12 s; the writer's encoding has its own tests)."""
+    try:
+        tbs, signature = signed_parts(crl_der)
+        good = bool(
+            _native.verify_signatures(
+                algorithm, [certificate_spki(cert_der)], [tbs], [signature], threads=1
+            )[0]
+        )
+    except (IndexError, ValueError) as exc:
         raise CrlSignatureError(f"{what}: the CRL just built does not parse: {exc}") from None
     if not good:
         raise CrlSignatureError(

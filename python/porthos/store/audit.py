@@ -82,11 +82,23 @@ class Event:
     # Revocation (§4.9)
     REVOCATION_REQUESTED = "revocation.requested"
     REVOCATION_SCHEDULED = "revocation.scheduled"
+    # Suspension (a CP/CPS §4.9.13-16): hold placed, hold released (an escalation after
+    # the limit is a revocation.requested record that says so)
+    SUSPENSION_REQUESTED = "suspension.requested"
+    SUSPENSION_RELEASED = "suspension.released"
+    # Multi-person approval before issuance (RFC 3647 §5.2.2)
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_GIVEN = "approval.given"
+    APPROVAL_ISSUED = "approval.issued"
     # CRLs (§4.9.7)
     CRL_CREATED = "crl.created"
     CRL_PUBLISHED = "crl.published"
     # CA certificates written where the AIA URLs point (§2.1, §2.3)
     CA_CERTIFICATE_PUBLISHED = "ca.certificate-published"
+    # Cross-certification (issue 16): a CA certificate for an external CA, and one an
+    # external CA issued to ours, imported for publication
+    CROSS_CERTIFICATE_ISSUED = "ca.cross-certificate-issued"
+    CROSS_CERTIFICATE_IMPORTED = "ca.cross-certificate-imported"
     # Software (§5.4.1 "software version change")
     SOFTWARE_VERSION = "software.version"
     # Anything that failed and was rolled back

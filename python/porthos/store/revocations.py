@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from porthos.exceptions import StoreIntegrityError
+from porthos.store import holds
 
 if TYPE_CHECKING:
     from porthos.store.sqlite import Store
@@ -97,6 +104,7 @@ class CrlAllocation(NamedTuple):
     this_update: int
     revocations_upto: int
     entries: int
+    holds_upto: int = 0  # and the holds open at this hold version (store/holds.py)
 
 
 class CrlBase(NamedTuple):
@@ -104,6 +112,7 @@ class CrlBase(NamedTuple):
 
     number: int
     revocations_upto: int
+    holds_upto: int = 0
 
 
 class PublishedCrl(NamedTuple):
@@ -112,6 +121,7 @@ class PublishedCrl(NamedTuple):
     number: int
     this_update: int
     revocations_upto: int | None
+    holds_upto: int | None = None
 
 
 # -- certificates and revocations -------------------------------------------------------
@@ -155,13 +165,16 @@ def is_revoked(conn: sqlite3.Connection, ca_name: str, forms: Sequence[str]) -> 
     return hit is not None
 
 
-def insert_revocations(conn: sqlite3.Connection, rows: Sequence[NewRevocation]) -> None:
-    """Record revocations (call inside the transaction that audits them)."""
+def insert_revocations(conn: sqlite3.Connection, rows: Sequence[NewRevocation]) -> list[str]:
+    """Record revocations (call inside the transaction that audits them). A revoked
+    certificate that was on hold leaves the hold ledger (the revocation replaces the
+    hold); returns the serials whose hold it ended."""
     conn.executemany(
         "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason,"
         " invalidity_date, requested_by) VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
+    return holds.end_by_revocation(conn, {r.ca_name for r in rows})
 
 
 def unrevoked_serials(conn: sqlite3.Connection, ca_name: str, now: int) -> list[str]:
@@ -202,6 +215,45 @@ def revocation_rows(
         (ca_name, (1 << 63) - 1 if upto is None else upto),
     ).fetchall()
     return [RevocationRow(str(a), int(b), c, d) for a, b, c, d in rows]
+
+
+def revocation_text_columns(
+    conn: sqlite3.Connection,
+    ca_name: str,
+    upto: int | None,
+    *,
+    no_reason: int,
+    no_invalidity: int,
+) -> tuple[int, str, NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """``revocation_rows`` as columns, with no Python object per row (issue 20 §1:
+    1,000,000 rows took ~5 s as tuples): (count, the serials' hex joined by ',', times,
+    reasons with ``no_reason`` for NULL, invalidity dates with ``no_invalidity``).
+
+    SQLite concatenates each column into one string, which numpy (and, for the serials,
+    ``_native.serials_from_hex_text``) decode in C. The rowid range scan (``+ca_name``
+    keeps SQLite off the (ca_name, serial_hex) index, whose ORDER BY rowid cost a
+    temporary B-tree sort) reads the rows in recording order."""
+    row = conn.execute(
+        "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
+        " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
+        " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+        " WHERE +ca_name = ? AND rowid <= ? ORDER BY rowid)",
+        (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
+    ).fetchone()
+    n = int(row[0])
+    if n == 0:
+        return 0, "", np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.int64)
+    try:
+        with warnings.catch_warnings():
+            # A damaged value stops the parse early (numpy warns): the length check says so.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            columns = [np.fromstring(str(text), dtype=np.int64, sep=",") for text in row[2:]]
+    except ValueError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations ({exc})") from None
+    if any(len(c) != n for c in columns) or not isinstance(row[1], str):
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocations (a non-number)")
+    times, reasons, invalidity = columns
+    return n, row[1], times, reasons.astype(np.uint8), invalidity
 
 
 def revocations_after(conn: sqlite3.Connection, ca_name: str, upto: int | None) -> int:
@@ -269,21 +321,23 @@ def allocate_crl(store: Store, ca_name: str, *, this_update: int, kind: str) -> 
     transaction; the number is committed with it."""
     number = store.next_crl_number(ca_name, this_update=this_update, kind=kind)
     row = store.conn.execute(
-        "SELECT kind, this_update, revocations_upto, entries FROM crls"
+        "SELECT kind, this_update, revocations_upto, entries, holds_upto FROM crls"
         " WHERE ca_name = ? AND number = ?",
         (ca_name, number),
     ).fetchone()
-    return CrlAllocation(number, str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return CrlAllocation(
+        number, str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4] or 0)
+    )
 
 
 def last_full_crl(conn: sqlite3.Connection, ca_name: str) -> CrlBase | None:
     """The CA's newest full CRL whose coverage is known (store schema 3)."""
     row = conn.execute(
-        "SELECT number, revocations_upto FROM crls WHERE ca_name = ? AND kind = 'full'"
-        " AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
+        "SELECT number, revocations_upto, holds_upto FROM crls WHERE ca_name = ?"
+        " AND kind = 'full' AND revocations_upto IS NOT NULL ORDER BY number DESC LIMIT 1",
         (ca_name,),
     ).fetchone()
-    return None if row is None else CrlBase(int(row[0]), int(row[1]))
+    return None if row is None else CrlBase(int(row[0]), int(row[1]), int(row[2] or 0))
 
 
 def last_published_full_crl(
@@ -301,7 +355,12 @@ def last_published_full_crl(
     ).fetchone()
     if row is not None:
         d = json.loads(row[0])
-        return PublishedCrl(int(d["number"]), int(d["this_update"]), d.get("revocations_upto"))
+        return PublishedCrl(
+            int(d["number"]),
+            int(d["this_update"]),
+            d.get("revocations_upto"),
+            d.get("holds_upto"),
+        )
     legacy = conn.execute(
         "SELECT number, this_update, revocations_upto FROM crls WHERE ca_name = ?"
         " AND kind = 'full' ORDER BY number DESC LIMIT 1",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
@@ -116,6 +116,71 @@ MIGRATION_V5 = """
 DROP INDEX IF EXISTS certificates_spki
 """
 
+# Version 6 (issue 16): suspension and dual approval.
+#
+# holds: an append-only ledger of certificateHold events (RFC 5280 §5.3.1; a CP/CPS
+# §4.9.13-16). 'hold' puts a certificate on hold, 'release' takes it off (the next full
+# CRL omits it, the next delta lists it as removeFromCRL), 'revoked' ends it by a
+# revocation (by request, or the escalation after the CP/CPS's limit). A hold is open
+# while no later row of the same certificate exists. Rows are only ever added, so, as
+# with revocations, "holds open at rowid H" is the set a CRL listed; crls.holds_upto is
+# that H (NULL for CRLs written before version 6: no holds then).
+#
+# approval_requests / approvals: a request waiting for N persons' approvals before it
+# may be issued (a profile's approval rule, e.g. "two persons, one of them an RA").
+MIGRATION_V6 = """
+CREATE TABLE holds (
+    ca_name      TEXT NOT NULL REFERENCES cas(name),
+    serial_hex   TEXT NOT NULL,
+    event        TEXT NOT NULL CHECK (event IN ('hold', 'release', 'revoked')),
+    at           INTEGER NOT NULL,
+    requested_by TEXT NOT NULL
+);
+CREATE INDEX holds_serial ON holds (ca_name, serial_hex);
+CREATE TRIGGER holds_no_update BEFORE UPDATE ON holds
+BEGIN SELECT RAISE(ABORT, 'hold records are append-only'); END;
+CREATE TRIGGER holds_no_delete BEFORE DELETE ON holds
+BEGIN SELECT RAISE(ABORT, 'hold records are append-only'); END;
+ALTER TABLE crls ADD COLUMN holds_upto INTEGER;
+CREATE TABLE approval_requests (
+    id           TEXT PRIMARY KEY,
+    profile      TEXT NOT NULL,
+    csr_der      BLOB NOT NULL,
+    ra_data      TEXT,
+    requested_by TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    issued_at    INTEGER,
+    serial_hex   TEXT
+);
+CREATE TABLE approvals (
+    request_id  TEXT NOT NULL REFERENCES approval_requests(id),
+    operator    TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    approved_at INTEGER NOT NULL,
+    UNIQUE (request_id, operator)
+)
+"""
+
+# Version 7 (issue 16): cross-certificates that other CAs issued to ours, imported to
+# be published next to our CA's certificate (the .p7c of its caIssuers URL). The ones
+# our CAs issue are ordinary certificates rows (profile = the cross profile). Self-
+# contained: it only adds its own table, so it can be renumbered.
+MIGRATION_V7 = """
+CREATE TABLE IF NOT EXISTS cross_certificates (
+    ca_name     TEXT NOT NULL REFERENCES cas(name),
+    issuer      TEXT NOT NULL,
+    serial_hex  TEXT NOT NULL,
+    not_before  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    der         BLOB NOT NULL,
+    issuer_der  BLOB NOT NULL,
+    sha256      TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    UNIQUE (ca_name, sha256)
+)
+"""
+
 SCHEMA = (
     """
 CREATE TABLE meta (
@@ -151,6 +216,10 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + MIGRATION_V4
     + ";"
     + MIGRATION_V5
+    + ";"
+    + MIGRATION_V6
+    + ";"
+    + MIGRATION_V7
 )
 
 

@@ -1,7 +1,8 @@
 """Publishing what the schedule says is due (000 §2.1, §4.9.7), through the one
 publication path (porthos.workspace.publication).
 
-:func:`publish` carries out the due scheduled revocations (§4.9.4), then issues the
+:func:`publish` carries out the due scheduled revocations (§4.9.4) and the escalation
+of holds past the CP/CPS's suspension limit (porthos.workflows.suspension), then issues the
 due CRLs and writes them, and every CA certificate, to the files their CDP / AIA URLs
 name: ``W/repository/<host>/<path>``, so a web server can serve ``W/repository`` as
 is. :func:`publish_deltas` publishes delta CRLs (RFC 5280 §5.2.4) over the newest full
@@ -20,6 +21,7 @@ from porthos.issuance.crl import Progress
 from porthos.store import revocations
 from porthos.workflows.crl_schedule import crl_next_update, crl_targets, kept_cas
 from porthos.workflows.revocation import process_scheduled
+from porthos.workflows.suspension import escalate
 from porthos.workspace import publication
 from porthos.workspace.publication import Published
 from porthos.workspace.repository import crl_urls, publication_map
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
     from porthos.workspace.workspace import Workspace
 
 __all__ = ["Published", "publish", "publish_deltas"]
+
+#: What a publication reads from the store: checked before each (issue 20 §3).
+PUBLICATION_TABLES = (
+    "cas",
+    "revocations",
+    "holds",
+    "crls",
+    "crl_numbers",
+    "scheduled_revocations",
+)
 
 
 def publish(
@@ -53,8 +65,10 @@ def publish(
     only for a short period, to sign CA certificates and its CRL)."""
     now = int(time.time()) if now is None else int(now)
     # A damaged store must not become a CRL (issue 20 §3).
-    ws.store.quick_check()
+    ws.store.quick_check(PUBLICATION_TABLES)
     process_scheduled(ws, now, actor=actor)
+    # Holds past the CP/CPS's suspension limit become revocations first (§4.9.16).
+    escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
     out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
     for name in names:
@@ -99,7 +113,9 @@ def publish_deltas(
     publishing), over its newest full CRL, written to ``W/repository/<ca>-delta.crl``
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
-    ws.store.quick_check()
+    ws.store.quick_check(PUBLICATION_TABLES)
+    # A delta reflects the holds past the suspension limit too (revoked first).
+    escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
     for name in names:

@@ -1,8 +1,9 @@
 """The CRL schedule (RFC 3647 §4.9.7): which CAs' CRLs are due, and why.
 
 :func:`due` says which CRLs are due: each CA every ``crl.period`` of its CP/CPS entry,
-any CA right after a revocation of a certificate it issued (§4.9.7), and any CA with a
-scheduled revocation whose time has come (§4.9.4). It decides nothing and writes
+any CA right after a revocation of a certificate it issued (§4.9.7) or a change of its
+holds (suspension, §4.9.13-16), and any CA with a scheduled revocation whose time has
+come (§4.9.4) or a hold past the CP/CPS's suspension limit. It decides nothing and writes
 nothing: it reads the store.
 :func:`crl_next_update` is the nextUpdate every published CRL gets: thisUpdate plus the
 CA's ``crl.validity`` (§7.2).
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import LifecycleError
-from porthos.store import audit, revocations
+from porthos.store import audit, holds, revocations
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class DueItem:
     """One line of the schedule: a CA's CRL, or a scheduled revocation."""
 
     ca: str
-    kind: str  # "crl" or "scheduled-revocation"
+    kind: str  # "crl", "scheduled-revocation" or "hold-escalation"
     is_due: bool
     why: str
     last_number: int | None  # the CA's last published full CRL
@@ -112,6 +113,7 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
                 row.due_at,
             )
         )
+    escalations_by_ca = _escalations(ws, now, names, last_of, items)
     for ca in cas:
         last = last_of[ca.name]
         crl = ca.spec.crl
@@ -121,7 +123,7 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
             reasons.append("no CRL published yet (§2.1, §4.9.7)")
             next_due = now
         else:
-            number, this_update, upto = last
+            number, this_update, upto = last.number, last.this_update, last.revocations_upto
             next_due = crl.period.not_after(this_update)
             if now >= next_due:
                 reasons.append(f"last CRL #{number} of {iso_utc(this_update)} is due {label}")
@@ -132,6 +134,16 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
                     "(§4.9.7: a CRL follows each processed revocation)"
                 )
                 next_due = min(next_due, now)
+            held = holds.changes_after(ws.store.conn, ca.name, last.holds_upto)
+            if held:
+                reasons.append(f"{held} suspension change(s) (hold, release) after CRL #{number}")
+                next_due = min(next_due, now)
+        if escalations_by_ca.get(ca.name):
+            reasons.append(
+                f"{escalations_by_ca[ca.name]} hold(s) past the suspension limit: "
+                "revoked at publication"
+            )
+            next_due = min(next_due, now)
         if pending_by_ca.get(ca.name):
             reasons.append(f"{pending_by_ca[ca.name]} scheduled revocation(s) due (§4.9.4)")
             next_due = min(next_due, now)
@@ -147,6 +159,42 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
             )
         )
     return items
+
+
+def _escalations(
+    ws: Workspace,
+    now: int,
+    names: set[str],
+    last_of: dict[str, revocations.PublishedCrl | None],
+    items: list[DueItem],
+) -> dict[str, int]:
+    """One line per open hold (a CP/CPS with suspension): due when it outlived the
+    limit and the next publication revokes it. Returns the due count per CA."""
+    policy = ws.profile_set.revocation.suspension
+    out: dict[str, int] = {}
+    if policy is None:
+        return out
+    reason = REASON_NAMES[policy.escalate_to]
+    for row in holds.open_holds(ws.store.conn):
+        if row.ca_name not in names:
+            continue
+        deadline = policy.limit.not_after(row.held_at)
+        if deadline <= now:
+            out[row.ca_name] = out.get(row.ca_name, 0) + 1
+        last = last_of[row.ca_name]
+        items.append(
+            DueItem(
+                row.ca_name,
+                "hold-escalation",
+                deadline <= now,
+                f"serial {row.serial_hex} on hold since {iso_utc(row.held_at)}: {reason} "
+                f"after {policy.limit} (§{policy.section})",
+                None if last is None else last.number,
+                None if last is None else last.this_update,
+                deadline,
+            )
+        )
+    return out
 
 
 def due(ws: Workspace, now: int | None = None) -> list[DueItem]:

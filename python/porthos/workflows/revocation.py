@@ -3,9 +3,10 @@
 
 * :func:`revoke` records revocations by serial: requester and reason recorded
   (§3.4, §4.9.3), the reason checked against what the CP/CPS allows for the kind of
-  certificate (§4.9.1), no suspension (certificateHold and removeFromCRL refused), all
-  or nothing per request, one store transaction with its ``revocation.requested``
-  audit record. The revocations make their CAs' CRLs due (§4.9.7,
+  certificate (§4.9.1), never certificateHold or removeFromCRL (suspension has its
+  own workflow, porthos.workflows.suspension; revoking a held certificate replaces
+  the hold), all or nothing per request, one store transaction with its
+  ``revocation.requested`` audit record. The revocations make their CAs' CRLs due (§4.9.7,
   porthos.workflows.crl_schedule).
 * :func:`process_scheduled` turns the scheduled revocations whose time has come into
   revocations, before CRLs are published (porthos.workflows.crl_publication).
@@ -26,7 +27,7 @@ from cryptography import x509
 from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import EncodeError, LifecycleError, PorthosError
 from porthos.issuance import crl as crlmod
-from porthos.store import audit, revocations
+from porthos.store import audit, cross, revocations
 from porthos.timestamps import iso_utc
 
 if TYPE_CHECKING:
@@ -34,9 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Revoked",
+    "Target",
     "parse_reason",
     "parse_serial",
     "process_scheduled",
+    "record_revocations",
+    "resolve_one",
     "revoke",
 ]
 
@@ -140,10 +144,14 @@ def _find(
 ) -> list[_Target]:
     """Every certificate in the store with this serial (of one CA when given): issued
     certificates, and the CA certificates themselves (listed on their issuer's CRL)."""
+    # A cross-certificate our CA issued certifies a CA: CA reasons apply (§4.9.1).
+    crosses = [p for ps in ws.profile_sets.values() for p in ps.cross_profiles]
+    conn = ws.store.conn
     found = [
-        _Target(hit.ca_name, serial, hit.serial_hex, hit.subject, hit.not_after, False)
-        for hit in revocations.certificates_with_serial(ws.store.conn, _hex_forms(serial), ca_name)
-    ]
+        _Target(hit.ca_name, serial, hit.serial_hex, hit.subject, hit.not_after,
+                cross.is_issued_cross(conn, hit.ca_name, hit.serial_hex, crosses))
+        for hit in revocations.certificates_with_serial(conn, _hex_forms(serial), ca_name)
+    ]  # fmt: skip
     for ca_serial, target in _ca_certificates(ws) if ca_certs is None else ca_certs:
         if ca_serial == serial and (ca_name is None or target.ca == ca_name):
             found.append(target)
@@ -198,6 +206,38 @@ def _check(
     return None
 
 
+def _time_problem(ws: Workspace, target: _Target, when: int) -> str | None:
+    """A revocationDate before the certificate existed, or before the CA's last CRL
+    (which told relying parties the certificate was good at that time: RFC 5280
+    §5.1.2.6 is when the CA processed the revocation, not a rewrite of what it
+    published), is refused (issue 20 §3). invalidityDate carries an earlier compromise."""
+    conn = ws.store.conn
+    row = conn.execute(
+        "SELECT not_before FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+        (target.ca, target.serial_hex),
+    ).fetchone()
+    not_before = None if row is None else int(row[0])
+    if not_before is None:
+        cert = next((c for c in ws.cas if c.serial_hex == target.serial_hex), None)
+        not_before = None if cert is None else cert.not_before
+    label = f"serial {target.serial_hex}"
+    if not_before is not None and when < not_before:
+        return (
+            f"{label}: revocation time {iso_utc(when)} is before the certificate's notBefore "
+            f"{iso_utc(not_before)}"
+        )
+    last = conn.execute(
+        "SELECT max(this_update) FROM crls WHERE ca_name = ?", (target.ca,)
+    ).fetchone()[0]
+    if last is not None and when < int(last):
+        return (
+            f"{label}: revocation time {iso_utc(when)} is before CA {target.ca}'s last CRL "
+            f"({iso_utc(int(last))}), which listed the certificate as good then; revoke it "
+            "now and give the compromise time as --invalidity-date (RFC 5280 §5.3.2)"
+        )
+    return None
+
+
 def _resolve(
     ws: Workspace, serials: Iterable[int | str], ca: str | None
 ) -> tuple[list[_Target], list[str]]:
@@ -232,6 +272,35 @@ def _resolve(
         seen.add(key)
         targets.append(found[0])
     return targets, errors
+
+
+#: A certificate found by serial (its CA, stored spelling, subject, expiry).
+Target = _Target
+
+
+def resolve_one(ws: Workspace, serial: int | str, ca: str | None) -> Target:
+    """The one certificate with this serial (of CA ``ca`` when given), or
+    LifecycleError saying why not (bad serial, none, several CAs)."""
+    targets, errors = _resolve(ws, [serial], ca)
+    if errors:
+        raise LifecycleError("; ".join(errors))
+    return targets[0]
+
+
+def record_revocations(
+    ws: Workspace,
+    targets: Sequence[Target],
+    code: int,
+    when: int,
+    requester: str,
+    *,
+    actor: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Revoked]:
+    """Record checked revocations and their audit records in one transaction (the
+    caller's when open): for workflows that decided them already (the escalation of a
+    hold, porthos.workflows.suspension)."""
+    return _record(ws, targets, code, when, None, requester, actor, None, extra)
 
 
 def revoke(
@@ -285,7 +354,7 @@ def revoke(
         targets, errors = _resolve(ws, serial_list, ca)
         status = revocations.ca_statuses(ws.store.conn)
         for t in targets:
-            problem = _check(ws, t, code, now, status)
+            problem = _check(ws, t, code, now, status) or _time_problem(ws, t, when)
             if problem:
                 errors.append(problem)
         if errors:
@@ -324,7 +393,8 @@ def _record(
     for t in targets:
         by_ca.setdefault(t.ca, []).append(t)
     with store.transaction() as conn:
-        revocations.insert_revocations(
+        # A certificate on hold leaves the hold ledger: the revocation replaces it.
+        ended_holds = revocations.insert_revocations(
             conn,
             [
                 revocations.NewRevocation(
@@ -348,6 +418,9 @@ def _record(
                 details["comment"] = comment
             if any(t.is_ca for t in group):
                 details["ca_certificates"] = [t.serial_hex for t in group if t.is_ca]
+            replaced = [t.serial_hex for t in group if t.serial_hex in ended_holds]
+            if replaced:
+                details["replaced_holds"] = replaced
             if scheduled:
                 details.update(scheduled)
             audit.record(

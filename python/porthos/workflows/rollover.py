@@ -256,7 +256,10 @@ def _rollover(
             if spec.self_signed:
                 template = _native.Template(
                     spec.template_spec_json(),
-                    _native.encode_name(list(spec.subject)),
+                    _native.encode_name(
+                        list(spec.subject),
+                        None if spec.name_strings is None else dict(spec.name_strings),
+                    ),
                     _native.key_identifier(spkis[spec.name]),
                     spec.signature_algorithm,
                 )

@@ -10,7 +10,7 @@ transaction per batch (RFC 3647 §5.4.1).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,17 +22,30 @@ from numpy.typing import NDArray
 
 from porthos import _native, hsm
 from porthos.cpcps import policy
+from porthos.cpcps.item_rules import judge_items
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.exceptions import KeyMaterialError, PolicyError
 from porthos.issuance import signers
 from porthos.issuance.batch import BatchIssuer, BatchResult
 from porthos.issuance.batch_hooks import Naming, ShardedTemplates, SignedPiece
-from porthos.issuance.csr_input import CsrInput
-from porthos.issuance.key_checks import check_key_pair
+from porthos.issuance.csr_input import CsrInput, split_csr_input
+from porthos.issuance.item_data import ItemData, item_data_list
+from porthos.issuance.key_checks import (
+    certificate_spki,
+    check_certificate_signature,
+    check_key_pair,
+)
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
 from porthos.store import audit
-from porthos.store.sqlite import PARAM_SERIAL, PARAM_SUBJECT, CaRow, CertificateParams, Store
+from porthos.store.sqlite import (
+    PARAM_DER,
+    PARAM_SERIAL,
+    PARAM_SUBJECT,
+    CaRow,
+    CertificateParams,
+    Store,
+)
 from porthos.workspace import generations
 
 if TYPE_CHECKING:
@@ -82,6 +95,10 @@ class StoreCommit:
     prepared: audit.Details | None = None
     allocated: list[str] | None = None
     audit_seq: int | None = None
+    #: The issuer's key and algorithm: the first certificate of the batch is verified
+    #: before it is stored (issue 20 §2, "verify a sample of what is signed").
+    issuer_spki: bytes | None = None
+    algorithm: str | None = None
 
     def __post_init__(self) -> None:
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
@@ -104,12 +121,17 @@ class StoreCommit:
         name, profile, cut, prefix = self.ca_name, self.prof.name, self._cut, self._prefix_text
         nb, na, at = self.not_before, self.not_after, piece.issued_at
         subjects, spki_hashes, serials = piece.subjects, piece.spki_hashes, piece.serials
+        ends = piece.not_after  # items with their own notAfter (RA data), else None
         rows: list[CertificateParams] = [
-            (name, serials[r], subject_text(subjects[r][cut:]) + prefix, profile, nb, na, der,
-             at, spki_hashes[r])
+            (name, serials[r], subject_text(subjects[r][cut:]) + prefix, profile, nb,
+             na if ends is None else ends[r], der, at, spki_hashes[r])
             for r, der in enumerate(piece.certificates)
             if der is not None
         ]  # fmt: skip
+        if rows and not self.serials and self.issuer_spki and self.algorithm:
+            check_certificate_signature(
+                rows[0][PARAM_DER], self.issuer_spki, self.algorithm, f"CA {name}"
+            )
         self.store.insert_certificate_params(name, rows)
         if rows and self.first_subject is None:
             self.first_subject = rows[0][PARAM_SUBJECT]
@@ -158,6 +180,7 @@ class CertificateAuthority:
         self.hsm_ref = hsm.HsmKeyRef.parse(row.key_ref)
         self._key_path = workspace.path / row.key_ref
         self._key: _native.SoftwareKey | None = None
+        self._spki: bytes | None = None
         self._hsm_signer: signers.Pkcs11Signer | None = None
         self._templates: dict[tuple[str, int | None], _native.Template] = {}
         #: CA generation (RFC 3647 §5.6) and state ('active'|'retired'|'terminated'),
@@ -206,6 +229,11 @@ class CertificateAuthority:
             check_key_pair(key, self.certificate, f"the key of CA {self.name} ({self._key_path})")
             self._key = key
         return self._key
+
+    def _issuer_spki(self) -> bytes:
+        if self._spki is None:
+            self._spki = certificate_spki(self.certificate)
+        return self._spki
 
     def _profile(self, name: str) -> Profile:
         # A retired (RFC 3647 §5.6) or terminated (§5.8) CA signs no certificate any more.
@@ -262,6 +290,7 @@ class CertificateAuthority:
         audit_details: dict[str, Any] | None = None,
         parsed: _native.CsrBatch | None = None,
         screen: Screen | None = None,
+        ra_data: Sequence[Any] | None = None,
     ) -> IssueResult:
         """Issue one certificate per acceptable request; one slot per input in the result.
 
@@ -279,13 +308,24 @@ class CertificateAuthority:
         before serials are allocated. ``actor`` and ``audit_details`` go into the
         records (the RA passes who asked and how the identity was checked).
 
+        ``ra_data``: one entry per request, in order (docs/ra-data.md): ``{"sans":
+        [[kind, value], ...], "not_after": "2027-03-01T00:00:00Z"}``, both optional. The
+        profile decides what it accepts (its SAN ``from``/``required``, its
+        ``item_not_after``); an item it does not accept is refused alone. A malformed
+        list (wrong count, types, date) raises BatchArgumentError before anything runs.
+
         A batch that fails with an exception (HSM signing, store error, ...) rolled
         back and stored nothing; it is recorded as a failed ``certificates.issued``
         (RFC 3647 §5.4.1 "failures"), unless an outer transaction of the caller is
         still open: that one rolls back too, and its owner records."""
+        items = None
+        if ra_data is not None:
+            # Checked before the batch starts, so a malformed list stores nothing.
+            ders, _, malformed = split_csr_input(csrs)
+            items = item_data_list(ra_data, len(ders) + len(malformed))
         try:
             return self._issue_batch(
-                csrs, profile, now, threads, actor, audit_details, parsed, screen
+                csrs, profile, now, threads, actor, audit_details, parsed, screen, items
             )
         except Exception as exc:
             store = self.workspace.store
@@ -311,13 +351,34 @@ class CertificateAuthority:
         audit_details: dict[str, Any] | None,
         parsed: _native.CsrBatch | None,
         screen: Screen | None,
+        items: list[ItemData] | None = None,
     ) -> IssueResult:
         prof = self._profile(profile)
         issuer = self._issuer(prof)
         now = int(time.time()) if now is None else int(now)
         not_before, not_after = policy.validity(prof, now)
+        columns = None
+        if items is not None:
+            columns = judge_items(
+                prof,
+                items,
+                not_before=not_before,
+                not_after=not_after,
+                ca_not_after=self.not_after,
+                ca_label=f"CA {self.name}",
+            )
         store = self.workspace.store
-        commit = StoreCommit(store, self.name, prof, not_before, not_after, actor, audit_details)
+        commit = StoreCommit(
+            store,
+            self.name,
+            prof,
+            not_before,
+            not_after,
+            actor,
+            audit_details,
+            issuer_spki=self._issuer_spki(),
+            algorithm=self.spec.signature_algorithm,
+        )
         result = issuer.issue(
             csrs,
             not_before=not_before,
@@ -326,6 +387,7 @@ class CertificateAuthority:
             parsed=parsed,
             screens=() if screen is None else (screen,),
             commit=commit,
+            items=columns,
         )
         status, reasons = result.status, result.reasons
         refused = np.flatnonzero(status != IssueStatus.ISSUED)

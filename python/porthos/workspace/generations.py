@@ -90,13 +90,17 @@ def derive_generation(
         t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
         new_cas[rename[name]] = t
     out["cas"] = new_cas
-    profiles = {}
-    for name, table in dict(out.get("profiles", {})).items():
-        t = dict(table)
-        t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
-        t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
-        profiles[name] = t
-    out["profiles"] = profiles
+    # Certificate and cross profiles follow their issuing CA into the new generation.
+    for section in ("profiles", "cross_profiles"):
+        if section not in out:
+            continue
+        profiles = {}
+        for name, table in dict(out[section]).items():
+            t = dict(table)
+            t["issuer"] = rename.get(t.get("issuer", ""), t.get("issuer"))
+            t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
+            profiles[name] = t
+        out[section] = profiles
     return out
 
 

@@ -125,7 +125,10 @@ def create_software_hierarchy(
             signer = key
             template = _native.Template(
                 spec.template_spec_json(),
-                _native.encode_name(list(spec.subject)),
+                _native.encode_name(
+                    list(spec.subject),
+                    None if spec.name_strings is None else dict(spec.name_strings),
+                ),
                 _native.key_identifier(spki),
                 key.signature_algorithm,
             )
@@ -277,7 +280,10 @@ def create_hsm_hierarchy(
             if spec.self_signed:
                 template = _native.Template(
                     spec.template_spec_json(),
-                    _native.encode_name(list(spec.subject)),
+                    _native.encode_name(
+                        list(spec.subject),
+                        None if spec.name_strings is None else dict(spec.name_strings),
+                    ),
                     _native.key_identifier(spki),
                     spec.signature_algorithm,
                 )
@@ -289,8 +295,10 @@ def create_hsm_hierarchy(
                     )
                 if spec.validity.not_after(now) > root_spec.validity.not_after(now):
                     raise WorkspaceError(f"CA {spec.name} would outlive its issuer")
+                # The root signs: its algorithm, not the issuing CA's (they differ in
+                # a PKI whose root and issuing CAs have different key types).
                 template = _native.Template.for_issuer(
-                    spec.template_spec_json(), ders[root_spec.name], spec.signature_algorithm
+                    spec.template_spec_json(), ders[root_spec.name], root_spec.signature_algorithm
                 )
             ders[spec.name] = signers.issue_certificates(
                 template,

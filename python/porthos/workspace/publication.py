@@ -40,9 +40,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from numpy.typing import NDArray
 
 from porthos import _native
-from porthos.exceptions import PolicyError, StoreError
+from porthos.crl_reasons import REASONS
+from porthos.exceptions import BatchArgumentError, PolicyError, StoreError, StoreIntegrityError
 from porthos.issuance.crl import (
     INVALIDITY_NONE,
     REASON_NONE,
@@ -55,7 +57,8 @@ from porthos.issuance.crl import (
 )
 from porthos.issuance.key_checks import check_crl_signature
 from porthos.issuance.names import subject_text
-from porthos.store import audit, revocations
+from porthos.store import audit, holds, revocations
+from porthos.workspace import ca_bundle
 from porthos.workspace.repository import (
     crl_file_name,
     repository_lock,
@@ -125,25 +128,53 @@ class PreparedCrl:
     revocations_upto: int
     files: tuple[CrlFile, ...]
     details: dict[str, Any] = field(default_factory=dict)  # extra audit fields
+    holds_upto: int = 0
 
 
 def store_columns(
-    conn: sqlite3.Connection, ca_name: str, upto: int | None = None
+    conn: sqlite3.Connection,
+    ca_name: str,
+    upto: int | None = None,
+    holds_upto: int | None = None,
 ) -> RevocationColumns:
-    """A CA's revocations from the store as CRL columns (with ``upto``: the set a CRL
-    number covered)."""
-    rows = revocations.revocation_rows(conn, ca_name, upto)
-    if not rows:
+    """A CA's revocations and open holds from the store as CRL columns (with ``upto``
+    and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
+    certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
+    serials, times, reasons, invalidity = revocation_arrays(conn, ca_name, upto)
+    # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
+    held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
+    if held:
+        # Few (a hold lasts months at most): one row each is fine here.
+        serials = np.concatenate([serials, serials_from_hex([h.serial_hex for h in held])])
+        times = np.concatenate([times, np.array([h.held_at for h in held], np.int64)])
+        hold = REASONS["certificateHold"]
+        reasons = np.concatenate([reasons, np.full(len(held), hold, np.uint8)])
+        invalidity = np.concatenate([invalidity, np.full(len(held), INVALIDITY_NONE, np.int64)])
+    if len(times) == 0:
         return RevocationColumns.empty()
-    return RevocationColumns(
-        serials_from_hex([r.serial_hex for r in rows]),
-        np.array([r.revoked_at for r in rows], dtype=np.int64),
-        np.array([REASON_NONE if r.reason is None else r.reason for r in rows], dtype=np.uint8),
-        np.array(
-            [INVALIDITY_NONE if r.invalidity_date is None else r.invalidity_date for r in rows],
-            dtype=np.int64,
-        ),
+    return RevocationColumns(serials, times, reasons, invalidity)
+
+
+def revocation_arrays(
+    conn: sqlite3.Connection, ca_name: str, upto: int | None
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
+    """A CA's revocations as the CRL writer's four columns (serials N x 20), decoded from
+    the store's column text without a Python object per row."""
+    n, serial_text, times, reasons, invalidity = revocations.revocation_text_columns(
+        conn, ca_name, upto, no_reason=REASON_NONE, no_invalidity=INVALIDITY_NONE
     )
+    try:
+        serials = _native.serials_from_hex_text(serial_text, n)
+    except BatchArgumentError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: unreadable revocation serials ({exc})") from None
+    return serials, times, reasons, invalidity
+
+
+def hold_instruction(ws: Workspace) -> str | None:
+    """The holdInstructionCode the CP/CPS gives certificateHold entries (None: absent,
+    or no suspension)."""
+    suspension = ws.profile_set.revocation.suspension
+    return None if suspension is None else suspension.hold_instruction
 
 
 def shard_scheme(ws: Workspace, ca_name: str) -> tuple[int, str] | None:
@@ -217,9 +248,15 @@ def _build(
             this_update=at.this_update,
             next_update=at.next_update,
             progress=at.progress,
+            hold_instruction=hold_instruction(ws),
         )
         for shard in crls:
-            check_crl_signature(shard.der, ca.certificate, f"a CRL shard of CA {ca.name}")
+            check_crl_signature(
+                shard.der,
+                ca.certificate,
+                f"a CRL shard of CA {ca.name}",
+                signer.signature_algorithm,
+            )
         return _shard_files(ws, crls, url, columns)
     crl = build_crl(
         ca.certificate,
@@ -230,10 +267,13 @@ def _build(
         next_update=at.next_update,
         delta_base=delta_base,
         progress=at.progress,
+        hold_instruction=hold_instruction(ws),
     )
     # Inside the transaction: a CRL that does not verify rolls its number back and is
     # never written (issue 20 §2; the key was checked at load, this checks the output).
-    check_crl_signature(crl.der, ca.certificate, f"the CRL of CA {ca.name}")
+    check_crl_signature(
+        crl.der, ca.certificate, f"the CRL of CA {ca.name}", signer.signature_algorithm
+    )
     if delta_base is not None:
         path = ws.path / "repository" / f"{ca.name}-delta.crl"
         return (CrlFile(bytes(crl), (path,), (), len(columns)),)
@@ -277,12 +317,13 @@ def prepare_crl(
     try:
         with store.transaction() as conn:
             alloc = revocations.allocate_crl(store, ca.name, this_update=this_update, kind=kind)
-            columns = store_columns(conn, ca.name, alloc.revocations_upto)
+            columns = store_columns(conn, ca.name, alloc.revocations_upto, alloc.holds_upto)
             if scheme is not None:
                 extra["shards"] = scheme[0]
             elif base is not None:
                 columns = delta_columns(
-                    store_columns(conn, ca.name, base.revocations_upto), columns
+                    store_columns(conn, ca.name, base.revocations_upto, base.holds_upto),
+                    columns,
                 )
             files = _build(
                 ws,
@@ -305,6 +346,7 @@ def prepare_crl(
                 alloc.revocations_upto,
                 files,
                 extra,
+                alloc.holds_upto,
             )
             audit.record(store, audit.Event.CRL_CREATED, actor=actor, **_created(prepared))
     except BaseException as exc:
@@ -325,6 +367,7 @@ def _created(p: PreparedCrl) -> dict[str, Any]:
         this_update=p.this_update,
         next_update=p.next_update,
         revocations_upto=p.revocations_upto,
+        holds_upto=p.holds_upto,
         **p.details,
     )
 
@@ -338,8 +381,10 @@ def write_prepared(
     try:
         with repository_lock(ws):
             for f in prepared.files:
+                first: Path | None = None
                 for p in f.paths:
-                    write_crl_file(p, f.der, prepared.number)
+                    if write_crl_file(p, f.der, prepared.number, same_as=first) and not first:
+                        first = p  # holds these bytes now: link the other paths to it
     except BaseException as exc:
         audit.record_failure(
             store,
@@ -409,16 +454,27 @@ def publish_crl(
 def publish_ca_certificates(
     ws: Workspace, urls: dict[str, tuple[str, str]], *, actor: str | None = None
 ) -> list[Published]:
-    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3); a file is
-    rewritten (and audited) only when its content changes."""
+    """Every CA certificate at the AIA URLs naming it (RFC 3647 §2.1, §2.3): the DER
+    certificate at a ``.crt`` URL, the certs-only bundle of every certificate issued to
+    the CA at a ``.p7c`` URL (workspace/ca_bundle.py; also kept as the flat
+    ``W/repository/<ca>.p7c``). A file is rewritten (and audited) only when its content
+    changes."""
     out = []
     for ca in ws.cas:
         mine = sorted(u for u, (kind, name) in urls.items() if kind == "crt" and name == ca.name)
-        paths = [repository_path(ws, u) for u in mine]
-        changed = [p for p in paths if write_atomically(p, ca.certificate)]
+        files = [(repository_path(ws, u), ca_bundle.published_bytes(ws, ca, u)) for u in mine]
+        bundles = [
+            data for u, (_, data) in zip(mine, files, strict=True) if ca_bundle.is_bundle_url(u)
+        ]
+        if bundles:
+            files.append((ca_bundle.flat_path(ws, ca.name, ca_bundle.BUNDLE_SUFFIX), bundles[0]))
+        changed = [p for p, data in files if write_atomically(p, data)]
         if not changed:
             continue
         digest = hashlib.sha256(ca.certificate).hexdigest()
+        extra: dict[str, Any] = {}
+        if bundles:
+            extra["bundle_sha256"] = hashlib.sha256(bundles[0]).hexdigest()
         audit.record(
             ws.store,
             audit.Event.CA_CERTIFICATE_PUBLISHED,
@@ -429,6 +485,7 @@ def publish_ca_certificates(
             paths=[str(p.relative_to(ws.path)) for p in changed],
             urls=mine,
             sha256=digest,
+            **extra,
         )
         out.append(Published(ca.name, "crt", None, None, tuple(changed), digest))
     return out

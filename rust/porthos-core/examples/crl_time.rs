@@ -66,6 +66,7 @@ fn main() {
         crl_number: vec![1],
         idp: None,
         delta_base: None,
+        hold_instruction: None,
         alg: SigAlg::EcdsaSha256,
     };
     for _ in 0..3 {

@@ -1,5 +1,5 @@
 //! CMS SignedData (RFC 5652 §5) reading and signature verification, zero-copy on the
-//! strict DER reader.
+//! strict DER reader; the certs-only bundle (`.p7c`) writer is in [`certs_only`].
 //!
 //! The registration authority receives a PKCS#10 request wrapped in a SignedData: a
 //! high assurance device signs it with the key of its Device Manufacturer Certificate
@@ -29,6 +29,9 @@
 //! ```
 
 use aws_lc_rs::digest;
+
+pub mod certs_only;
+pub use certs_only::cms_certs_only;
 
 use crate::der::reader::{validate_tree, Reader, Tlv};
 use crate::der::tag;

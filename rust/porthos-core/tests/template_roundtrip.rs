@@ -198,6 +198,14 @@ fn bad_specs_fail_at_compile_with_their_path() {
             r#"{"extensions": [{"type": "authority_key_identifier"}]}"#,
             "extensions[0]",
         ),
+        (
+            r#"{"extensions": [{"type": "subject_key_identifier", "key_id_hex": "zz"}]}"#,
+            "extensions[0].key_id_hex",
+        ),
+        (
+            r#"{"extensions": [{"type": "subject_key_identifier", "key_id_hex": ""}]}"#,
+            "extensions[0].key_id_hex",
+        ),
         (r#"{"extensions": [{"type": "bogus"}]}"#, "extensions[0]"),
         (r#"{"extensions": [], "extra": 1}"#, ""),
     ];
@@ -205,4 +213,25 @@ fn bad_specs_fail_at_compile_with_their_path() {
         let err = Template::compile(spec, &name, None, SigAlg::EcdsaSha256).unwrap_err();
         assert!(err.path.starts_with(path), "{spec}: {err}");
     }
+}
+
+#[test]
+fn a_fixed_key_id_replaces_the_computed_one() {
+    // A cross certificate repeats the SKI its subject CA asked for (RFC 5280 §4.2.1.2).
+    let f = fixture();
+    let name = encode_name(&[("CN", "Test CA")]).unwrap();
+    let spec = r#"{"extensions": [{"type": "subject_key_identifier", "key_id_hex": "0a0b0c"}]}"#;
+    let tpl = Template::compile(spec, &name, None, SigAlg::EcdsaSha256).unwrap();
+    let subject = encode_name(&[("CN", "Sub")]).unwrap();
+    let input = TbsInput {
+        serial: &[1],
+        not_before: 0,
+        not_after: 1,
+        subject: &subject,
+        spki: &f.subject_keys[0],
+        san: None,
+    };
+    let (data, _) = tpl.issue_batch(&f.issuer, &[input]).unwrap();
+    let cert = parse_certificate(&data).unwrap();
+    assert_eq!(cert.subject_key_id, Some(&[0x0a, 0x0b, 0x0c][..]));
 }

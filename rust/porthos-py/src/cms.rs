@@ -131,3 +131,14 @@ pub fn verify_signed_data(
         signer_count: sd.signer_infos.len(),
     })
 }
+
+/// A certs-only SignedData (RFC 5652 §5, no signer): the `.p7c` bundle an AIA
+/// caIssuers URL may name (RFC 5280 §4.2.2.1). Certificates DER, any order; they are
+/// written sorted (DER SET OF) and once each. A non-certificate raises DerDecodeError
+/// naming its index.
+#[pyfunction]
+pub fn cms_certs_only(py: Python<'_>, certificates: Vec<Vec<u8>>) -> PyResult<Py<PyBytes>> {
+    let certs: Vec<&[u8]> = certificates.iter().map(|c| c.as_slice()).collect();
+    let der = porthos_core::cms::cms_certs_only(&certs).map_err(NativeError::Decode)?;
+    Ok(bytes(py, &der))
+}

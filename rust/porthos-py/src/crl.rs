@@ -23,7 +23,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use porthos_core::crl::{
-    self, columns::Columns, delta, shard, CrlError, CrlParams, Draft, Idp, OwnedColumns,
+    self, columns::Columns, delta, shard, CrlError, CrlParams, Draft, HoldInstruction, Idp,
+    OwnedColumns,
 };
 use porthos_core::sign::{SigAlg, Signer};
 use porthos_core::template::key_identifier;
@@ -266,7 +267,7 @@ impl CrlDrafts {
     issuer_cert, serials, revocation_times, reasons, *, crl_numbers, this_update, signature_algorithm,
     next_update = None, serial_lengths = None, invalidity_dates = None, idp_urls = None,
     url_template = None, only_user_certs = false, only_ca_certs = false, delta_base = None,
-    threads = None, progress = None
+    hold_instruction = None, threads = None, progress = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn crl_drafts(
@@ -286,10 +287,19 @@ pub fn crl_drafts(
     only_user_certs: bool,
     only_ca_certs: bool,
     delta_base: Option<Vec<u8>>,
+    hold_instruction: Option<&str>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
 ) -> NativeResult<CrlDrafts> {
     let alg = parse_alg(signature_algorithm)?;
+    let hold_instruction = match hold_instruction {
+        None => None,
+        Some(name) => Some(HoldInstruction::from_name(name).ok_or_else(|| {
+            NativeError::Batch(format!(
+                "hold_instruction {name:?}: one of none, callissuer, reject (RFC 3280 §5.3.2)"
+            ))
+        })?),
+    };
     let info =
         parse_certificate(issuer_cert).map_err(|e| NativeError::Decode(e.within("issuer_cert")))?;
     let kid = match info.subject_key_id {
@@ -324,6 +334,7 @@ pub fn crl_drafts(
         crl_number: crl_numbers[0].clone(),
         idp,
         delta_base,
+        hold_instruction,
         alg,
     };
     let inputs = Inputs::extract(
@@ -634,26 +645,4 @@ pub fn crl_hex_serials<'py>(
         serials.into_pyarray(py).reshape([n, 20])?,
         status.into_pyarray(py),
     ))
-}
-
-/// Raise CrlSignatureError unless the CRL (bytes or a 1-D uint8 array) names the
-/// issuer certificate's subject and its signature verifies under that certificate's
-/// key; the entries are not decoded (see porthos_core::crl::signature). GIL released.
-#[pyfunction]
-pub fn crl_verify_signature(
-    py: Python<'_>,
-    der: &Bound<'_, PyAny>,
-    issuer_cert: &[u8],
-) -> NativeResult<()> {
-    let arr;
-    let bytes: &[u8] = if let Ok(b) = der.cast::<PyBytes>() {
-        b.as_bytes()
-    } else {
-        arr = der
-            .extract::<PyReadonlyArray1<'_, u8>>()
-            .map_err(|_| NativeError::Batch("der: expected bytes or a 1-D uint8 array".into()))?;
-        slice(&arr, "der")?
-    };
-    py.detach(|| crl::signature::verify_crl_signature(bytes, issuer_cert))
-        .map_err(NativeError::Crl)
 }

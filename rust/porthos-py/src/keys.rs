@@ -104,13 +104,25 @@ pub fn generate_serials<'py>(
     Ok(arr.reshape([n, length])?)
 }
 
+/// A Name's DER; `name_strings` ({attribute: "printable" | "utf8" | "ia5" |
+/// "printable-else-utf8"}) chooses string types as a template spec's does.
 #[pyfunction]
+#[pyo3(signature = (attributes, name_strings = None))]
 pub fn encode_name<'py>(
     py: Python<'py>,
     attributes: Vec<(String, String)>,
+    name_strings: Option<std::collections::BTreeMap<String, String>>,
 ) -> NativeResult<Bound<'py, PyBytes>> {
-    let der =
-        name_encode::encode_name(&attributes).map_err(|e| NativeError::Encode(e.to_string()))?;
+    let strings = match name_strings {
+        None => name_encode::NameStrings::default(),
+        Some(table) => {
+            let pairs: Vec<(&String, &String)> = table.iter().collect();
+            name_encode::NameStrings::new(&pairs)
+                .map_err(|e| NativeError::Encode(format!("name_strings: {e}")))?
+        }
+    };
+    let der = name_encode::encode_name_with(&attributes, &strings)
+        .map_err(|e| NativeError::Encode(e.to_string()))?;
     Ok(PyBytes::new(py, &der))
 }
 

@@ -10,6 +10,7 @@ mod cms;
 mod crl;
 mod csr;
 mod error;
+mod hex_serials;
 mod hsm;
 mod keys;
 mod tables;
@@ -51,12 +52,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crl::CrlInfo>()?;
     m.add_function(wrap_pyfunction!(crl::crl_drafts, m)?)?;
     m.add_function(wrap_pyfunction!(crl::parse_crl, m)?)?;
+    m.add_function(wrap_pyfunction!(hex_serials::serials_from_hex_text, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_delta_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_merge_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_shard_of, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_read_revocations_csv, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_hex_serials, m)?)?;
-    m.add_function(wrap_pyfunction!(crl::crl_verify_signature, m)?)?;
     m.add_class::<hsm::Pkcs11Pool>()?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_load_module, m)?)?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_close_all_sessions, m)?)?;
@@ -64,5 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // CMS SignedData for the RA (issue 6).
     m.add_class::<cms::SignedDataInfo>()?;
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
+    // The certs-only .p7c bundle at caIssuers URLs (issue 16).
+    m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
     Ok(())
 }

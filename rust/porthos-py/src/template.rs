@@ -4,7 +4,9 @@ use pyo3::prelude::*;
 use rayon::prelude::*;
 
 use porthos_core::template::{self, TbsInput};
-use porthos_core::x509::{ext, name_encode};
+use porthos_core::x509::name_encode::{self, NameStrings};
+use porthos_core::x509::san::{self, SanValue};
+use porthos_core::{DerError, DerErrorKind};
 
 use crate::args::{byte_items, check_len, i64_items, pool, run_in};
 use crate::batch::DerBatch;
@@ -18,6 +20,65 @@ pub struct Template {
 
 type Names = Vec<(String, String)>;
 
+/// A SAN entry's value as Python gives it: text, or a directoryName's
+/// [(attribute, value), ...].
+#[derive(FromPyObject)]
+enum SanArg {
+    Text(String),
+    Name(Names),
+}
+
+type Sans = Vec<(String, SanValue)>;
+
+fn sans_arg(list: Vec<Option<Vec<(String, SanArg)>>>) -> Vec<Option<Sans>> {
+    list.into_iter()
+        .map(|item| {
+            item.map(|names| {
+                names
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            SanArg::Text(t) => SanValue::Text(t),
+                            SanArg::Name(n) => SanValue::Name(n),
+                        };
+                        (k, v)
+                    })
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+fn extract_sans(sans: Option<&Bound<'_, PyAny>>) -> NativeResult<Option<Vec<Option<Sans>>>> {
+    match sans {
+        None => Ok(None),
+        Some(s) if s.is_none() => Ok(None),
+        Some(s) => Ok(Some(sans_arg(s.extract().map_err(|_| {
+            NativeError::Batch(
+                "sans: expected a sequence of [(kind, value), ...] or None; a dirname value \
+                 is [(attribute, value), ...]"
+                    .into(),
+            )
+        })?))),
+    }
+}
+
+fn extract_subjects(subjects: &Bound<'_, PyAny>) -> NativeResult<Vec<Names>> {
+    subjects.extract().map_err(|_| {
+        NativeError::Batch(
+            "subjects: expected a sequence of [(attribute, value), ...] lists".into(),
+        )
+    })
+}
+
+/// What an item's encode error says, for a per-item reason: the field, then what.
+fn encode_reason(e: &DerError) -> String {
+    match &e.kind {
+        DerErrorKind::Unencodable(what) if !e.path.is_empty() => format!("{}: {what}", e.path),
+        _ => e.to_string(),
+    }
+}
+
 /// The per-item arguments, owned, so that everything after extraction runs without
 /// the GIL.
 struct Items {
@@ -26,7 +87,7 @@ struct Items {
     not_after: Vec<i64>,
     subjects: Vec<Names>,
     spkis: crate::args::ByteItems,
-    sans: Option<Vec<Option<Names>>>,
+    sans: Option<Vec<Option<Sans>>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -47,19 +108,9 @@ fn extract_items(
     check_len("not_before", not_before.len(), n)?;
     let not_after = i64_items(not_after, "not_after")?;
     check_len("not_after", not_after.len(), n)?;
-    let subjects: Vec<Names> = subjects.extract().map_err(|_| {
-        NativeError::Batch(
-            "subjects: expected a sequence of [(attribute, value), ...] lists".into(),
-        )
-    })?;
+    let subjects = extract_subjects(subjects)?;
     check_len("subjects", subjects.len(), n)?;
-    let sans: Option<Vec<Option<Names>>> = match sans {
-        None => None,
-        Some(s) if s.is_none() => None,
-        Some(s) => Some(s.extract().map_err(|_| {
-            NativeError::Batch("sans: expected a sequence of [(kind, value), ...] or None".into())
-        })?),
-    };
+    let sans = extract_sans(sans)?;
     if let Some(s) = &sans {
         check_len("sans", s.len(), n)?;
         if !has_san && s.iter().any(|x| x.as_ref().is_some_and(|v| !v.is_empty())) {
@@ -81,6 +132,7 @@ fn extract_items(
 /// Encode subjects and SANs (in parallel), then run `f` over the TbsInputs.
 fn with_inputs<T>(
     items: &Items,
+    strings: &NameStrings,
     f: impl FnOnce(&[TbsInput<'_>]) -> NativeResult<T>,
 ) -> NativeResult<T> {
     let n = items.spkis.len();
@@ -89,7 +141,7 @@ fn with_inputs<T>(
         .par_iter()
         .enumerate()
         .map(|(i, s)| {
-            name_encode::encode_name(s)
+            name_encode::encode_name_with(s, strings)
                 .map_err(|e| NativeError::Encode(format!("subjects[{i}]: {e}")))
         })
         .collect::<NativeResult<_>>()?;
@@ -100,7 +152,7 @@ fn with_inputs<T>(
             .enumerate()
             .map(|(i, s)| match s {
                 Some(names) if !names.is_empty() => {
-                    ext::general_names(names, &format!("sans[{i}]"))
+                    san::subject_alt_names(names, strings, &format!("sans[{i}]"))
                         .map(Some)
                         .map_err(|e| NativeError::Encode(e.to_string()))
                 }
@@ -178,8 +230,9 @@ impl Template {
             sans,
             self.inner.has_san(),
         )?;
+        let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
-            with_inputs(&items, |inputs| {
+            with_inputs(&items, strings, |inputs| {
                 self.inner
                     .fill_batch(inputs)
                     .map_err(|(i, e)| item_error(i, e))
@@ -212,9 +265,10 @@ impl Template {
             self.inner.has_san(),
         )?;
         let pool = pool(threads)?;
+        let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
             run_in(&pool, || {
-                with_inputs(&items, |inputs| {
+                with_inputs(&items, strings, |inputs| {
                     self.inner
                         .issue_batch(&signer.inner, inputs)
                         .map_err(|(i, e)| match e {
@@ -227,6 +281,60 @@ impl Template {
             })
         })?;
         Ok(DerBatch::new(py, data, offsets)?)
+    }
+
+    /// True when the spec chose string types (`name_strings`): a subject value may
+    /// then not fit, and the caller screens items with `item_errors` first.
+    #[getter]
+    fn has_name_strings(&self) -> bool {
+        !self.inner.name_strings().is_empty()
+    }
+
+    #[getter]
+    fn has_san(&self) -> bool {
+        self.inner.has_san()
+    }
+
+    /// Why each item's subject (and SAN entries) cannot be filled into this template,
+    /// "" for an item that can: the same encoders as `fill`/`issue`, so a caller refuses
+    /// such items one by one instead of losing the batch to the first of them.
+    #[pyo3(signature = (*, subjects, sans = None))]
+    fn item_errors(
+        &self,
+        py: Python<'_>,
+        subjects: &Bound<'_, PyAny>,
+        sans: Option<&Bound<'_, PyAny>>,
+    ) -> NativeResult<Vec<String>> {
+        let subjects = extract_subjects(subjects)?;
+        let sans = extract_sans(sans)?;
+        if let Some(s) = &sans {
+            check_len("sans", s.len(), subjects.len())?;
+        }
+        let strings = self.inner.name_strings();
+        let has_san = self.inner.has_san();
+        Ok(py.detach(|| {
+            subjects
+                .par_iter()
+                .enumerate()
+                .map(|(i, subject)| {
+                    if let Err(e) = name_encode::encode_name_with(subject, strings) {
+                        return encode_reason(&e);
+                    }
+                    match sans.as_ref().and_then(|s| s[i].as_ref()) {
+                        Some(names) if !names.is_empty() && !has_san => {
+                            "this profile has no subject_alt_name extension".to_string()
+                        }
+                        Some(names) if !names.is_empty() => {
+                            match san::subject_alt_names(names, strings, "sans") {
+                                Ok(_) => String::new(),
+                                Err(e) => encode_reason(&e),
+                            }
+                        }
+                        _ => String::new(),
+                    }
+                })
+                .collect()
+        }))
     }
 
     fn assemble(

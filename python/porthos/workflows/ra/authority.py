@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from porthos.issuance.csr_input import normalise_csr_input
 from porthos.status import IssueStatus
 from porthos.store import audit, registry
-from porthos.workflows.ra import high_assurance, infrastructure, standard_assurance
+from porthos.workflows.ra import approval, high_assurance, infrastructure, standard_assurance
 from porthos.workflows.ra import rekey as type_a_rekey
 from porthos.workflows.ra.context import RaContext, now_or
 from porthos.workflows.ra.issuing import RequestItem, issue_items, unique_names_check
@@ -198,6 +198,31 @@ class RegistrationAuthority(RaContext):
             checks=[unique_names_check(self, prof, now)],
             extra_details={"agent": agent.strip()},
         )  # fmt: skip
+
+    # ---------------------------------------------------------------------------------
+    # RFC 3647 §5.2.2 multi-person approval (profiles with an ``approval`` rule)
+    # ---------------------------------------------------------------------------------
+
+    def request_approval(
+        self,
+        csr: bytes | str,
+        profile: str,
+        *,
+        ra_data: dict[str, Any] | None = None,
+        now: int | None = None,
+    ) -> str:
+        """Store a CSR for approval; returns the request id (see workflows/ra/approval)."""
+        return approval.request(self, csr, profile, ra_data=ra_data, now=now_or(now))
+
+    def approve(self, request_id: str, operator: str, role: str, *, now: int | None = None) -> int:
+        """One person's approval in a role; returns how many persons approved."""
+        return approval.approve(self, request_id, operator, role, now=now_or(now))
+
+    def issue_approved(
+        self, request_id: str, *, now: int | None = None, threads: int | None = None
+    ) -> IssueResult:
+        """Issue a request whose approvals satisfy its profile's rule."""
+        return approval.issue_approved(self, request_id, now=now_or(now), threads=threads)
 
     # ---------------------------------------------------------------------------------
     # 000 §4.7 type A re-key

@@ -59,4 +59,12 @@ class RaContext:
                 f"that check serves {', '.join(allowed) or 'no profile'} (§3.2.3)",
                 profile=name,
             )
+        if prof.approval is not None:
+            raise self.refuse(
+                audit.Event.APPLICATION_REJECTED,
+                f"profile {name} is issued only after approval by "
+                f"{prof.approval.describe()}: `porthos ra request`, `porthos ra approve`, "
+                "`porthos ra issue-approved`",
+                profile=name,
+            )
         return prof

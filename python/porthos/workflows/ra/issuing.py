@@ -6,7 +6,6 @@ re-key makes there: unique names (000 §3.1)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from porthos import _native
-from porthos.cpcps import policy
-from porthos.issuance.names import subject_text
 from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus, IssueStatus
-from porthos.store import audit, registry
+from porthos.store import audit
 from porthos.workspace.authority import IssueResult
+from porthos.workspace.unique_names import unique_name_refusals
 
 if TYPE_CHECKING:
     from porthos.cpcps.profiles import Profile
@@ -90,42 +88,16 @@ def _screen(parsed: ParsedRequests, checks: Sequence[RaCheck]) -> Callable[[Any]
 
 
 def unique_names_check(ctx: RaContext, prof: Profile, now: int) -> RaCheck:
-    """000 §3.1: each subscriber is identifiable by a unique name. A subject that a
-    valid certificate already holds with another key is refused (the holder re-keys
-    instead, 000 §4.7); so is a second key for one subject in a batch."""
+    """Unique names, when the CP/CPS data asks for them (``[ra] unique_names``, 000
+    §3.1): the one check of workspace/unique_names.py, on the requests still live."""
+    section = ctx.workspace.profile_set.ra.unique_names
 
     def check(parsed: ParsedRequests, live: list[int]) -> Refusals:
-        batch, refusals = parsed.batch, {}
-        claimed: dict[str, tuple[bytes, int]] = {}
-        conn = ctx.store.conn
-        for k in live:
-            try:
-                subject = subject_text(policy.build_subject(prof, batch.subject(k)))
-            except policy.SubjectInvalid:
-                continue  # issue_batch refuses it with the subject rule's reason
-            key = hashlib.sha256(batch.spki(k)).digest()
-            holder = next(
-                (h for h in registry.valid_holders(conn, subject, now) if h.spki_sha256 != key),
-                None,
-            )
-            if holder is not None:
-                refusals[k] = (
-                    IssueStatus.REFUSED,
-                    f"subject {subject!r} is held by valid certificate {holder.serial_hex} of "
-                    f"{holder.ca_name} with another key; names are unique (000 §3.1), the "
-                    "holder re-keys (000 §4.7)",
-                )
-                continue
-            first = claimed.get(subject)
-            if first is not None and first[0] != key:
-                refusals[k] = (
-                    IssueStatus.REFUSED,
-                    f"subject {subject!r} is requested by item {first[1]} of this batch "
-                    "with another key (000 §3.1)",
-                )
-            elif first is None:
-                claimed[subject] = (key, parsed.at[k])
-        return refusals
+        if section is None:
+            return {}
+        return unique_name_refusals(
+            ctx.store, prof, parsed.batch, live, now, parsed.at, section=section
+        )
 
     return check
 

@@ -183,6 +183,15 @@ impl<'a> Build<'a> {
     }
 }
 
+/// Two certificates (a root and one it issued) for the certs-only writer's tests.
+pub(super) fn two_certificates() -> Vec<Vec<u8>> {
+    let (ca, ee) = keys();
+    vec![
+        cert("Root", "Root", 1, &ca, &ca),
+        cert("Leaf", "Root", 2, &ee, &ca),
+    ]
+}
+
 fn keys() -> (SoftwareKey, SoftwareKey) {
     (
         SoftwareKey::generate("ec-p256", None).unwrap(),

@@ -8,7 +8,6 @@
 //! * [`shard`]: serial → shard (a stable function mod N) and per-shard builds.
 //! * [`delta`]: delta CRLs from a base and the current state, merging, checking.
 //! * [`revocations_csv`]: the revocation CSV read into columns ([`iso8601`] times).
-//! * [`signature`]: the signature and issuer of a CRL, checked without its entries.
 
 pub mod columns;
 pub mod delta;
@@ -16,7 +15,6 @@ pub mod iso8601;
 pub mod parser;
 pub mod revocations_csv;
 pub mod shard;
-pub mod signature;
 pub mod writer;
 
 use std::fmt;
@@ -26,7 +24,7 @@ use crate::sign::SignError;
 
 pub use columns::{Columns, OwnedColumns};
 pub use parser::{parse_crl, ParsedCrl};
-pub use writer::{build_signed, write_tbs, CrlParams, Draft, Idp};
+pub use writer::{build_signed, write_tbs, CrlParams, Draft, HoldInstruction, Idp};
 
 /// Reason column value meaning "no reasonCode extension" (RFC 5280 §5.3.1: the
 /// extension is optional, and for `unspecified` it SHOULD be absent).

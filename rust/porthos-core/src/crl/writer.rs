@@ -46,6 +46,40 @@ const INVALIDITY_EXT_HEAD: [u8; 11] = [
     0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f,
 ];
 const INVALIDITY_EXT_LEN: usize = 26;
+/// holdInstructionCode entry extension (RFC 3280 §5.3.2, X.509; RFC 5280 dropped the
+/// section but not the OIDs), non-critical, on certificateHold entries only; the last
+/// octet is the arc of id-holdinstruction (1.2.840.10040.2.x):
+/// `SEQUENCE { OID 2.5.29.23, OCTET STRING { OID 1.2.840.10040.2.x } }`.
+const HOLD_EXT: [u8; 18] = [
+    0x30, 0x10, 0x06, 0x03, 0x55, 0x1d, 0x17, 0x04, 0x09, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38,
+    0x02, 0x00,
+];
+/// reasonCode value certificateHold (RFC 5280 §5.3.1).
+pub const REASON_CERTIFICATE_HOLD: u8 = 6;
+
+/// The hold instruction a CRL gives with its certificateHold entries (RFC 3280 §5.3.2):
+/// the arc under id-holdinstruction (1.2.840.10040.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldInstruction {
+    /// id-holdinstruction-none (.1): deprecated, equivalent to no extension.
+    None = 1,
+    /// id-holdinstruction-callissuer (.2): call the issuer or reject.
+    CallIssuer = 2,
+    /// id-holdinstruction-reject (.3): reject the certificate.
+    Reject = 3,
+}
+
+impl HoldInstruction {
+    /// By its RFC 3280 name: "none", "callissuer" or "reject".
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "callissuer" => Some(Self::CallIssuer),
+            "reject" => Some(Self::Reject),
+            _ => None,
+        }
+    }
+}
 
 /// IssuingDistributionPoint (RFC 5280 §5.2.5) as porthos emits it for shards.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +105,9 @@ pub struct CrlParams {
     pub idp: Option<Idp>,
     /// BaseCRLNumber magnitude for a delta CRL (§5.2.4).
     pub delta_base: Option<Vec<u8>>,
+    /// The holdInstructionCode every certificateHold entry carries (None: the
+    /// extension is absent). Costs nothing per entry when no entry is on hold.
+    pub hold_instruction: Option<HoldInstruction>,
     pub alg: SigAlg,
 }
 
@@ -170,11 +207,16 @@ fn time_tlv(t: i64, name: &'static str) -> Result<Vec<u8>, CrlError> {
 }
 
 /// Size of entry `i`'s extensions content (0 = no crlEntryExtensions field).
+/// `hold`: the CRL gives a hold instruction with its certificateHold entries.
 #[inline]
-fn entry_ext_len(cols: &Columns<'_>, i: usize) -> usize {
+fn entry_ext_len(cols: &Columns<'_>, i: usize, hold: bool) -> usize {
     let mut n = 0;
-    if cols.reasons[i] != REASON_NONE {
+    let r = cols.reasons[i];
+    if r != REASON_NONE {
         n += REASON_EXT.len();
+        if hold && r == REASON_CERTIFICATE_HOLD {
+            n += HOLD_EXT.len();
+        }
     }
     if cols.invalidity_at(i) != INVALIDITY_NONE {
         n += INVALIDITY_EXT_LEN;
@@ -182,10 +224,10 @@ fn entry_ext_len(cols: &Columns<'_>, i: usize) -> usize {
     n
 }
 
-/// Whole TLV size of entry `i` (always < 128 content octets: 22 + 17 + 2 + 12 + 26).
+/// Whole TLV size of entry `i` (always < 128 content octets: 22 + 17 + 2 + 12 + 18 + 26).
 #[inline]
-fn entry_len(cols: &Columns<'_>, i: usize) -> usize {
-    let e = entry_ext_len(cols, i);
+fn entry_len(cols: &Columns<'_>, i: usize, hold: bool) -> usize {
+    let e = entry_ext_len(cols, i, hold);
     2 + 2
         + cols.serial_content_len(i)
         + time_tlv_len(cols.revocation_times[i])
@@ -237,7 +279,7 @@ const GATHER: usize = 64;
 /// all independent (the CPU keeps many misses in flight at once), then encoded
 /// from the staging copy, which is in cache. (`unsafe` prefetch intrinsics would do
 /// the same; the crate forbids unsafe code.)
-fn write_rows(out: &mut [u8], cols: &Columns<'_>, rows: &[u32]) -> usize {
+fn write_rows(out: &mut [u8], cols: &Columns<'_>, rows: &[u32], hold: Option<u8>) -> usize {
     let w = cols.width;
     let mut serials = vec![0u8; GATHER * w];
     let mut lengths = [0u8; GATHER];
@@ -275,21 +317,22 @@ fn write_rows(out: &mut [u8], cols: &Columns<'_>, rows: &[u32]) -> usize {
             invalidity: cols.invalidity.map(|_| &invalidity[..m]),
         };
         for j in 0..m {
-            pos = put_entry(out, pos, &stage, j);
+            pos = put_entry(out, pos, &stage, j, hold);
         }
     }
     pos
 }
 
-/// Encode entry `i` at `at`; returns the new position.
+/// Encode entry `i` at `at`; returns the new position. `hold`: the arc of the hold
+/// instruction certificateHold entries carry.
 /// `SEQUENCE { userCertificate INTEGER, revocationDate Time, crlEntryExtensions }`.
 #[inline]
-fn put_entry(out: &mut [u8], at: usize, cols: &Columns<'_>, i: usize) -> usize {
+fn put_entry(out: &mut [u8], at: usize, cols: &Columns<'_>, i: usize, hold: Option<u8>) -> usize {
     let key = cols.key(i);
     let pad = usize::from(key[0] & 0x80 != 0);
     let sl = key.len() + pad;
     let t = cols.revocation_times[i];
-    let el = entry_ext_len(cols, i);
+    let el = entry_ext_len(cols, i, hold.is_some());
     let content = 2 + sl + time_tlv_len(t) + if el > 0 { 2 + el } else { 0 };
     out[at] = tag::SEQUENCE;
     out[at + 1] = content as u8;
@@ -321,6 +364,11 @@ fn put_entry(out: &mut [u8], at: usize, cols: &Columns<'_>, i: usize) -> usize {
             out[p..p + 12].copy_from_slice(&REASON_EXT);
             out[p + 11] = r;
             p += 12;
+            if let (Some(arc), REASON_CERTIFICATE_HOLD) = (hold, r) {
+                out[p..p + 18].copy_from_slice(&HOLD_EXT);
+                out[p + 17] = arc;
+                p += 18;
+            }
         }
         let d = cols.invalidity_at(i);
         if d != INVALIDITY_NONE {
@@ -423,7 +471,9 @@ pub fn write_tbs(
         }
     }
     // Phase 1: order and sizes (computed in input order, see `sorted_order_sized`).
-    let (order, chunk_sizes) = cols.sorted_order_sized(&|i| entry_len(cols, i), CHUNK)?;
+    let hold = p.hold_instruction.map(|h| h as u8);
+    let (order, chunk_sizes) =
+        cols.sorted_order_sized(&|i| entry_len(cols, i, hold.is_some()), CHUNK)?;
     let n = order.len();
     let entries_len: usize = chunk_sizes.iter().sum();
 
@@ -478,7 +528,7 @@ pub fn write_tbs(
         slices.par_iter_mut().enumerate().for_each(|(k, out)| {
             let c = first_chunk + k;
             let rows = &order[c * CHUNK..((c + 1) * CHUNK).min(n)];
-            let pos = write_rows(out, cols, rows);
+            let pos = write_rows(out, cols, rows, hold);
             debug_assert_eq!(pos, out.len());
         });
         for s in &slices {
@@ -553,6 +603,7 @@ mod tests {
             crl_number: vec![1],
             idp: None,
             delta_base: None,
+            hold_instruction: None,
             alg: SigAlg::EcdsaSha256,
         }
     }
@@ -585,8 +636,8 @@ mod tests {
             reasons: &[1],
             invalidity: Some(&[1_703_980_800]),
         };
-        let mut out = vec![0u8; entry_len(&cols, 0)];
-        assert_eq!(put_entry(&mut out, 0, &cols, 0), out.len());
+        let mut out = vec![0u8; entry_len(&cols, 0, false)];
+        assert_eq!(put_entry(&mut out, 0, &cols, 0, None), out.len());
         let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
         // SEQUENCE { INTEGER 00 80, UTCTime 240101000000Z, SEQUENCE { reasonCode 1,
         //   invalidityDate GeneralizedTime 20231231000000Z } }
@@ -599,6 +650,41 @@ mod tests {
             "30180603551d180411180f32303233313233313030303030305a"
         );
         assert_eq!(hex, expect);
+    }
+
+    #[test]
+    fn hold_entry_known_bytes() {
+        // serial 0x05, 2024-01-01, certificateHold with id-holdinstruction-reject; a
+        // keyCompromise entry of the same CRL gets no hold instruction.
+        let s = [0x05u8, 0x06];
+        let cols = Columns {
+            serials: &s,
+            width: 1,
+            serial_lengths: None,
+            revocation_times: &[1_704_067_200, 1_704_067_200],
+            reasons: &[REASON_CERTIFICATE_HOLD, 1],
+            invalidity: None,
+        };
+        let arc = Some(HoldInstruction::Reject as u8);
+        let mut out = vec![0u8; entry_len(&cols, 0, true)];
+        assert_eq!(put_entry(&mut out, 0, &cols, 0, arc), out.len());
+        let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        // SEQUENCE { INTEGER 05, UTCTime 240101000000Z, SEQUENCE { reasonCode 6,
+        //   holdInstructionCode 1.2.840.10040.2.3 } }
+        let expect = concat!(
+            "3032",
+            "020105",
+            "170d3234303130313030303030305a",
+            "301e",
+            "300a0603551d1504030a0106",
+            "30100603551d17040906072a8648ce38020 3"
+        );
+        assert_eq!(hex, expect.replace(' ', ""));
+        let mut other = vec![0u8; entry_len(&cols, 1, true)];
+        assert_eq!(put_entry(&mut other, 0, &cols, 1, arc), other.len());
+        assert_eq!(other.len(), 2 + 3 + 15 + 2 + 12);
+        // Without a hold instruction the hold entry carries its reasonCode alone.
+        assert_eq!(entry_len(&cols, 0, false), out.len() - 18);
     }
 
     proptest::proptest! {
@@ -621,7 +707,12 @@ mod tests {
                 inv.push(d.unwrap_or(INVALIDITY_NONE));
             }
             let cols = Columns { serials: &serials, width: 20, serial_lengths: None, revocation_times: &times, reasons: &reasons, invalidity: Some(&inv) };
-            let draft = write_tbs(&params(), &cols, &no_progress).unwrap();
+            // Every other case gives certificateHold entries a hold instruction.
+            let mut p = params();
+            if times.len() % 2 == 0 {
+                p.hold_instruction = Some(HoldInstruction::Reject);
+            }
+            let draft = write_tbs(&p, &cols, &no_progress).unwrap();
             let tbs = draft.tbs();
             // The outer TLV's declared length equals what was written.
             let mut r = crate::der::Reader::new(tbs);

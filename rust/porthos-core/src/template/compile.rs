@@ -8,6 +8,7 @@ use super::spec::{ExtensionSpec, TemplateSpec};
 use crate::der::oid::encode_oid;
 use crate::error::DerError;
 use crate::sign::SigAlg;
+use crate::x509::name_encode::NameStrings;
 use crate::x509::{cert, ext, name_parse, oids, spki};
 
 /// A profile that does not compile: the JSON path and what is wrong with it.
@@ -66,6 +67,8 @@ pub struct Template {
     pub(crate) sig_and_issuer: Vec<u8>,
     pub(crate) ext_pieces: Vec<ExtPiece>,
     pub(crate) fixed_ext_len: usize,
+    /// String types of the subject and directoryName SANs filled in (empty: defaults).
+    pub(crate) name_strings: NameStrings,
 }
 
 /// keyIdentifier = SHA-1 of the subjectPublicKey BIT STRING value
@@ -82,6 +85,9 @@ pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
+/// Longest fixed subject key id a spec may give (SHA-512 size; ids are short hashes).
+const MAX_KEY_ID: usize = 64;
+
 fn crit(c: Option<bool>, default: bool) -> bool {
     c.unwrap_or(default)
 }
@@ -97,6 +103,13 @@ impl Template {
         let spec: TemplateSpec = serde_json::from_str(spec_json)
             .map_err(|e| spec_err("", format!("template spec: {e}")))?;
         name_parse::parse_name(issuer_name_der).map_err(|e| from_der("issuer", e))?;
+        let name_strings = match &spec.name_strings {
+            None => NameStrings::default(),
+            Some(table) => {
+                let pairs: Vec<(&String, &String)> = table.iter().collect();
+                NameStrings::new(&pairs).map_err(|e| spec_err("name_strings", e))?
+            }
+        };
 
         let mut pieces: Vec<ExtPiece> = Vec::new();
         let mut seen_types: HashSet<String> = HashSet::new();
@@ -134,9 +147,28 @@ impl Template {
                     })?;
                     ExtPiece::Fixed(ext::authority_key_identifier(kid))
                 }
-                ExtensionSpec::SubjectKeyIdentifier { critical } => {
+                ExtensionSpec::SubjectKeyIdentifier {
+                    critical,
+                    key_id_hex,
+                } => {
                     never_critical(critical, "subjectKeyIdentifier")?;
-                    ExtPiece::Ski
+                    match key_id_hex {
+                        None => ExtPiece::Ski,
+                        Some(h) => {
+                            // RFC 5280 §4.2.1.2 leaves the method to the CA; a cross
+                            // certificate repeats what the subject CA's request carried
+                            // (a template compiled for that one certificate).
+                            let id = ext::hex_decode(&h)
+                                .filter(|id| !id.is_empty() && id.len() <= MAX_KEY_ID)
+                                .ok_or_else(|| {
+                                    spec_err(
+                                        format!("{path}.key_id_hex"),
+                                        format!("expected 1..{MAX_KEY_ID} octets in hex"),
+                                    )
+                                })?;
+                            ExtPiece::Fixed(ext::subject_key_identifier(&id))
+                        }
+                    }
                 }
                 ExtensionSpec::CrlDistributionPoints { uris, critical } => {
                     never_critical(critical, "cRLDistributionPoints")?;
@@ -290,6 +322,7 @@ impl Template {
             sig_and_issuer,
             ext_pieces: merged,
             fixed_ext_len,
+            name_strings,
         })
     }
 
@@ -315,6 +348,11 @@ impl Template {
 
     pub fn algorithm_identifier(&self) -> &[u8] {
         &self.alg_id
+    }
+
+    /// The string types subjects and directoryName SANs are encoded with.
+    pub fn name_strings(&self) -> &NameStrings {
+        &self.name_strings
     }
 
     pub fn has_san(&self) -> bool {

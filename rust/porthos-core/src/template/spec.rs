@@ -8,6 +8,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct TemplateSpec {
     pub extensions: Vec<serde_json::Value>,
+    /// The string type per subject attribute (`{"CN": "printable", ...}`), for the
+    /// subject and every directoryName SAN filled into this template; absent: the
+    /// defaults of `x509::name_encode`.
+    #[serde(default)]
+    pub name_strings: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +34,9 @@ pub enum ExtensionSpec {
     },
     SubjectKeyIdentifier {
         critical: Option<bool>,
+        /// A fixed key id (hex) instead of the per-certificate hole: a CA certificate
+        /// whose SKI must equal the one the subject CA asked for in its request.
+        key_id_hex: Option<String>,
     },
     CrlDistributionPoints {
         uris: Vec<String>,

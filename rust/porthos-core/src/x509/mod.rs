@@ -6,5 +6,6 @@ pub mod ext;
 pub mod name_encode;
 pub mod name_parse;
 pub mod oids;
+pub mod san;
 pub mod spki;
 pub mod time;
