@@ -86,7 +86,8 @@ def certificates(w: Path) -> int:
 
 def test_two_persons_one_of_them_an_ra(w: Path, tmp_path: Path) -> None:
     data = tmp_path / "ra.json"
-    data.write_text(json.dumps({"sans": ["urn:uuid:" + str(uuid.uuid4())],
+    card_uuid = str(uuid.uuid4())
+    data.write_text(json.dumps({"sans": [["uri", "urn:uuid:" + card_uuid]],
                                 "not_after": "2029-01-01T00:00:00Z"}))  # fmt: skip
     rid = request(w, tmp_path, "--ra-data", str(data))
     out = tmp_path / "card.pem"
@@ -110,6 +111,11 @@ def test_two_persons_one_of_them_an_ra(w: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     cert = x509.load_pem_x509_certificate(out.read_bytes())
     assert certificates(w) == 1
+    # The RA data recorded with the request is in the certificate: the card's UUID,
+    # and its expiry as notAfter (earlier than the profile's 3 years).
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [f"urn:uuid:{card_uuid}"]
+    assert cert.not_valid_after_utc.isoformat() == "2029-01-01T00:00:00+00:00"
     r = issue_approved(w, rid, tmp_path / "again.pem")
     assert r.exit_code == 2 and "issued already" in r.output
     assert certificates(w) == 1

@@ -135,3 +135,39 @@ def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["verify-csrs", str(f), "--threads", "100000"])
     assert r.exit_code == 2 and "threads" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", [None, 12, 10**30, b"x", [1], {"a": 1}, 1.5])
+def test_public_api_wrong_types_are_porthos_errors(value: object) -> None:
+    """Issue 20 §3: the public functions give a PorthosError for a wrong argument, never
+    TypeError, OverflowError or AttributeError (the native classes SoftwareKey and
+    Template still raise pyo3's TypeError for a wrong argument type)."""
+    import porthos
+
+    calls = [
+        lambda: porthos.verify_csrs(value),
+        lambda: porthos.verify_signatures(value, [b""], [b""], [b""]),
+        lambda: porthos.verify_signatures("ecdsa-sha256", value, [b""], [b""]),
+        lambda: porthos.parse_csrs(value),
+        lambda: porthos.generate_serials(value),
+        lambda: porthos.generate_serials(2, value),
+        lambda: porthos.load_profile_set(value),
+        lambda: porthos.Workspace.open(value),
+    ]
+    for call in calls:
+        try:
+            call()
+        except porthos.PorthosError:
+            pass
+
+
+def test_generate_serials_checked() -> None:
+    import porthos
+
+    assert porthos.generate_serials(3).shape == (3, 16)
+    from porthos.exceptions import BatchArgumentError
+
+    with pytest.raises(BatchArgumentError, match="outside"):
+        porthos.generate_serials(10**30)
+    with pytest.raises(BatchArgumentError, match="outside"):
+        porthos.generate_serials(2, 4)

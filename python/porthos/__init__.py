@@ -31,10 +31,10 @@ if TYPE_CHECKING:
         DerBatch,
         SoftwareKey,
         Template,
-        generate_serials,
         parse_csrs,
     )
     from porthos.cpcps.loader import load_profile_set
+    from porthos.issuance.serials import generate_serials
     from porthos.issuance.verify import SIGNATURE_ALGORITHMS, verify_csrs, verify_signatures
     from porthos.workspace.authority import CertificateAuthority, IssueResult
     from porthos.workspace.workspace import Workspace
@@ -76,7 +76,7 @@ _LAZY: dict[str, str] = {
     "DerBatch": "porthos._native",
     "SoftwareKey": "porthos._native",
     "Template": "porthos._native",
-    "generate_serials": "porthos._native",
+    "generate_serials": "porthos.issuance.serials",
     "parse_csrs": "porthos._native",
     "load_profile_set": "porthos.cpcps.loader",
     "CertificateAuthority": "porthos.workspace.authority",

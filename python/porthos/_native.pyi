@@ -34,6 +34,7 @@ __all__ = [
     "key_identifier",
     "ecdsa_raw_to_der",
     "tbs_digests",
+    "bench_sign_key",
     "bench_sign_p256",
     "CrlDrafts",
     "CrlInfo",
@@ -119,6 +120,11 @@ def verify_signatures(
     """Raw batch verification. algorithm: one of SIGNATURE_ALGORITHMS ("ecdsa-sha256",
     ...). public_keys are SubjectPublicKeyInfo DER. An item whose key does not parse, or
     does not fit the algorithm, is False."""
+
+def bench_sign_key(key: SoftwareKey, n: int, threads: int | None = ...) -> float:
+    """Seconds for aws-lc-rs to sign n 400-octet messages with ``key`` (its own
+    signature algorithm), GIL released: the bare-signing yardstick of ``porthos bench
+    issue --cpcps`` for that CA key. threads: 1 (a plain loop), N, or None (every core)."""
 
 def bench_sign_p256(n: int) -> float:
     """Seconds for aws-lc-rs to sign n 400-octet messages with a fresh P-256 key, one

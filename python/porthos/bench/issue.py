@@ -20,6 +20,13 @@ its own, and the repeats are interleaved: round k runs repeat k of every variant
 process at a time, so that a slow stretch of a shared machine does not land on one
 variant only. CSR generation is done once, before any timing, and shared through a
 temporary file.
+
+``--cpcps PKI --profile P`` (porthos.bench.issue_target) times the same variants for
+any profile of any CP/CPS, with its CA's own key (RSA-2048, RSA-4096, ...): requests
+from the PKI's demo data, ``peer`` building the same profile with pyca, ``bare_sign``
+the CA key itself signing in Rust (``porthos._native.bench_sign_key``), and the ratio
+of porthos issuance on one thread to that bare signing (target: within 1.1x, since
+RSA signing dominates issuance there).
 """
 
 from __future__ import annotations
@@ -38,7 +45,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from porthos.bench import issue_target
+from porthos.bench.issue_target import Target
+
 PROFILE = "ha-device"
+#: The default target: the Porthos PKI's ha-device profile (frozen, so shareable).
+DEFAULT_TARGET = Target()
 CA_NAME = "ha-device-ca-1"
 KEY_POOL = 64
 VARIANTS = ("porthos_1t", "porthos_all", "peer", "fill_sign")
@@ -46,6 +58,7 @@ VARIANTS = ("porthos_1t", "porthos_all", "peer", "fill_sign")
 TARGET_1T = 4.0  # porthos one thread >= 4x the peer (one thread)
 TARGET_ALL = 8.0  # porthos all cores >= 8x the peer
 TARGET_FILL_SIGN = 1.3  # fill+sign within 1.3x of bare aws-lc-rs signing
+TARGET_OVER_BARE = 1.1  # --cpcps: issuance (one thread) within 1.1x of bare signing
 
 
 # --------------------------------------------------------------------------------------
@@ -94,7 +107,9 @@ def _read_csrs(path: Path) -> list[bytes]:
 # --------------------------------------------------------------------------------------
 
 
-def _fresh_ca(tmp: Path, tag: str) -> Any:
+def _fresh_ca(tmp: Path, tag: str, target: Target = DEFAULT_TARGET) -> Any:
+    if target.cpcps is not None:
+        return issue_target.fresh_ca(target, tmp, tag)
     from porthos.workspace.workspace import Workspace
 
     ws = Workspace.init(tmp / f"ws-{tag}", "prod")
@@ -103,11 +118,14 @@ def _fresh_ca(tmp: Path, tag: str) -> Any:
     return ws, ca
 
 
-def _porthos(csrs: list[bytes], tmp: Path, rep: int, threads: int | None) -> float:
-    ws, ca = _fresh_ca(tmp, f"p{rep}-{threads}")
+def _porthos(
+    csrs: list[bytes], tmp: Path, rep: int, threads: int | None, target: Target = DEFAULT_TARGET
+) -> float:
+    ws, ca = _fresh_ca(tmp, f"p{rep}-{threads}", target)
     try:
+        ra = issue_target.ra_data(target, len(csrs))  # untimed: the RA's input
         t0 = time.perf_counter()
-        result = ca.issue_batch(csrs, profile=PROFILE, threads=threads)
+        result = ca.issue_batch(csrs, profile=target.profile, threads=threads, ra_data=ra)
         dt = time.perf_counter() - t0
         if result.issued_count != len(csrs):
             bad = next(result.rejected())
@@ -117,34 +135,41 @@ def _porthos(csrs: list[bytes], tmp: Path, rep: int, threads: int | None) -> flo
         ws.close()
 
 
-def _peer_setup(tmp: Path, rep: int) -> tuple[Any, Any, Any, list[Any], tuple[Any, list[Any]]]:
+def _peer_setup(
+    tmp: Path, rep: int, target: Target = DEFAULT_TARGET, sample: list[bytes] | None = None
+) -> tuple[Any, Any, Any, list[Any], tuple[Any, list[Any]]]:
     """The same CA key and certificate; subject prefix and extensions copied from a
     certificate porthos issued for this profile, so both sides make the same certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    ws, ca = _fresh_ca(tmp, f"peer{rep}")
-    sample = make_csrs(1)
-    res = ca.issue_batch(sample, profile=PROFILE, threads=1)
+    ws, ca = _fresh_ca(tmp, f"peer{rep}", target)
+    sample = make_csrs(1) if sample is None else sample
+    ra = issue_target.ra_data(target, len(sample))
+    res = ca.issue_batch(sample, profile=target.profile, threads=1, ra_data=ra)
     der = res.certificates[0]
     if der is None:
         raise RuntimeError(f"porthos refused the sample request: {res.reasons[0]}")
     ref = x509.load_der_x509_certificate(der)
     ca_key = serialization.load_der_private_key(ca.key.to_pkcs8(), None)
     ca_cert = x509.load_der_x509_certificate(ca.certificate)
-    prefix = [a for a in ref.subject if a.oid != x509.oid.NameOID.COMMON_NAME]
+    if target.cpcps is None:
+        prefix = [a for a in ref.subject if a.oid != x509.oid.NameOID.COMMON_NAME]
+    else:  # the profile's fixed attributes; the rest comes from each request
+        prefix = list(ref.subject)[: len(ws.profile_set.profile(target.profile).subject_prefix)]
     exts = [e for e in ref.extensions if not isinstance(e.value, x509.SubjectKeyIdentifier)]
     return ws, ca_key, ca_cert, prefix, (ref.not_valid_after_utc - ref.not_valid_before_utc, exts)
 
 
-def _peer(csrs: list[bytes], tmp: Path, rep: int) -> float:
+def _peer(csrs: list[bytes], tmp: Path, rep: int, target: Target = DEFAULT_TARGET) -> float:
     import datetime as dt
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
-    ws, ca_key, ca_cert, prefix, (lifetime, exts) = _peer_setup(tmp, rep)
+    sample = None if target.cpcps is None else csrs[:1]
+    ws, ca_key, ca_cert, prefix, (lifetime, exts) = _peer_setup(tmp, rep, target, sample)
     ws.close()
     db = sqlite3.connect(tmp / f"peer{rep}.sqlite3", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -157,12 +182,16 @@ def _peer(csrs: list[bytes], tmp: Path, rep: int) -> float:
         csr = x509.load_der_x509_csr(der)
         if not csr.is_signature_valid:
             raise RuntimeError("peer: bad CSR signature")
-        cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        uuid.UUID(str(cn[0].value))  # the profile's subject rule: CN is a UUID
+        if target.cpcps is None:
+            cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            uuid.UUID(str(cn[0].value))  # the profile's subject rule: CN is a UUID
+            tail = [cn[0]]
+        else:  # the request's attributes after the profile's fixed ones
+            tail = list(csr.subject)
         pub = csr.public_key()
         b = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([*prefix, cn[0]]))
+            .subject_name(x509.Name([*prefix, *tail]))
             .issuer_name(ca_cert.subject)
             .public_key(pub)
             .serial_number(x509.random_serial_number())
@@ -188,13 +217,33 @@ def _peer(csrs: list[bytes], tmp: Path, rep: int) -> float:
     return elapsed
 
 
-def fill_sign_inputs(csrs: list[bytes], ca: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """(template, CA key, Template.issue keyword arguments) for the ha-device profile,
-    built from the requests outside any timing."""
+def fill_sign_inputs(
+    csrs: list[bytes], ca: Any, target: Target = DEFAULT_TARGET, ws: Any = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """(template, CA key, Template.issue keyword arguments) for the profile (default
+    ha-device), built from the requests outside any timing."""
     from porthos import _native
 
     batch = _native.parse_csrs(csrs, threads=1)
     n = len(csrs)
+    if target.cpcps is not None:
+        prof = ws.profile_set.profile(target.profile)
+        # Every request of the profile's demo data has the same subject (and SANs).
+        ra = issue_target.ra_data(target, 1)
+        subject, sans = issue_target.profile_subject(
+            ws, target.profile, batch.subject(0), None if ra is None else ra[0]
+        )
+        now = int(time.time())
+        profile_kwargs: dict[str, Any] = {
+            "serials": _native.generate_serials(n),
+            "not_before": [now] * n,
+            "not_after": [prof.validity.not_after(now)] * n,
+            "subjects": [subject] * n,
+            "spkis": [batch.spki(i) for i in range(n)],
+            "sans": None if sans is None else [sans] * n,
+            "threads": 1,
+        }
+        return ca.template(target.profile), ca.key, profile_kwargs
     # The ha-device subject (000 §7.1.3.1): O, OU fixed, CN from the request.
     prefix = [("2.5.4.10", "dormakaba"), ("2.5.4.11", "Porthos HA Device")]
     now = int(time.time())
@@ -209,10 +258,10 @@ def fill_sign_inputs(csrs: list[bytes], ca: Any) -> tuple[Any, Any, dict[str, An
     return ca.template(PROFILE), ca.key, kwargs
 
 
-def _fill_sign(csrs: list[bytes], tmp: Path, rep: int) -> float:
-    ws, ca = _fresh_ca(tmp, f"fs{rep}")
+def _fill_sign(csrs: list[bytes], tmp: Path, rep: int, target: Target = DEFAULT_TARGET) -> float:
+    ws, ca = _fresh_ca(tmp, f"fs{rep}", target)
     try:
-        tpl, key, kwargs = fill_sign_inputs(csrs, ca)
+        tpl, key, kwargs = fill_sign_inputs(csrs, ca, target, ws)
         t0 = time.perf_counter()
         out = tpl.issue(key, **kwargs)
         elapsed = time.perf_counter() - t0
@@ -223,30 +272,50 @@ def _fill_sign(csrs: list[bytes], tmp: Path, rep: int) -> float:
         ws.close()
 
 
-def _native_bench_sign(n: int) -> float:
+def _native_bench_sign(
+    n: int, tmp: Path, rep: int, target: Target = DEFAULT_TARGET, threads: int | None = 1
+) -> float:
     """Seconds for aws-lc-rs to sign n 400-byte messages in Rust, one thread
-    (``porthos._native.bench_sign_p256``): the floor fill+sign is compared with."""
+    (``porthos._native.bench_sign_p256``; with a CP/CPS, ``bench_sign_key`` with the
+    profile's CA key itself, on ``threads``): the floor fill+sign is compared with."""
     from porthos import _native
 
-    return float(_native.bench_sign_p256(n))
+    if target.cpcps is None:
+        return float(_native.bench_sign_p256(n))
+    ws, ca = _fresh_ca(tmp, f"bare{rep}-{threads}", target)
+    try:
+        return float(_native.bench_sign_key(ca.key, n, threads))
+    finally:
+        ws.close()
 
 
-def _one(variant: str, csrs: list[bytes], tmp: Path, rep: int, threads: int | None) -> float:
+def _one(
+    variant: str,
+    csrs: list[bytes],
+    tmp: Path,
+    rep: int,
+    threads: int | None,
+    target: Target = DEFAULT_TARGET,
+) -> float:
     """Seconds of one repeat of ``variant`` (setup untimed, inside)."""
     if variant == "porthos_1t":
-        return _porthos(csrs, tmp, rep, 1)
+        return _porthos(csrs, tmp, rep, 1, target)
     if variant == "porthos_all":
-        return _porthos(csrs, tmp, rep, threads)
+        return _porthos(csrs, tmp, rep, threads, target)
     if variant == "peer":
-        return _peer(csrs, tmp, rep)
+        return _peer(csrs, tmp, rep, target)
     if variant == "fill_sign":
-        return _fill_sign(csrs, tmp, rep)
+        return _fill_sign(csrs, tmp, rep, target)
     if variant == "bare_sign":
-        return _native_bench_sign(len(csrs))
+        return _native_bench_sign(len(csrs), tmp, rep, target)
+    if variant == "bare_sign_all":  # --cpcps: the floor of porthos_all, same threads
+        return _native_bench_sign(len(csrs), tmp, rep, target, threads)
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def _serve(variant: str, csr_path: str, threads: int | None) -> None:
+def _serve(
+    variant: str, csr_path: str, threads: int | None, target: Target = DEFAULT_TARGET
+) -> None:
     """Worker process: load the CSRs, say ready, then time one repeat per ``run`` line
     on stdin until ``quit``; every answer is one JSON line on stdout."""
     csrs = _read_csrs(Path(csr_path))
@@ -259,7 +328,8 @@ def _serve(variant: str, csr_path: str, threads: int | None) -> None:
                 break
             if line.strip() != "run":
                 raise ValueError(f"bench worker: unknown command {line!r}")
-            print(json.dumps({"seconds": _one(variant, csrs, Path(d), rep, threads)}), flush=True)
+            seconds = _one(variant, csrs, Path(d), rep, threads, target)
+            print(json.dumps({"seconds": seconds}), flush=True)
             rep += 1
     print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
@@ -274,12 +344,19 @@ class _Worker:
     interleaved with the other variants' (a slow minute on a shared machine then falls
     on every variant alike) while its peak RSS stays its own."""
 
-    def __init__(self, variant: str, csr_path: Path, threads: int | None, log: Path) -> None:
+    def __init__(
+        self,
+        variant: str,
+        csr_path: Path,
+        threads: int | None,
+        log: Path,
+        target: Target = DEFAULT_TARGET,
+    ) -> None:
         self.variant = variant
         self._log_path = log
         self._log = log.open("w")
         cmd = [sys.executable, "-m", "porthos.bench.issue", "--serve", variant, str(csr_path),
-               "" if threads is None else str(threads)]  # fmt: skip
+               "" if threads is None else str(threads), target.to_arg()]  # fmt: skip
         # stderr to a file: a pipe nobody reads could fill up and stall the worker.
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True
@@ -370,32 +447,45 @@ def _ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
 
 
 def run(
-    n: int, repeats: int = 5, threads: int | None = None, json_out: str | None = None
+    n: int,
+    repeats: int = 5,
+    threads: int | None = None,
+    json_out: str | None = None,
+    *,
+    cpcps: str | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Run the issuance benchmark; return (and optionally write as JSON) the report.
 
-    threads: the "all cores" variant's thread count (None: every core porthos sees)."""
+    threads: the "all cores" variant's thread count (None: every core porthos sees).
+    cpcps, profile: issue that profile of that CP/CPS (issue_target) instead of the
+    Porthos PKI's ha-device."""
     if n < 1 or repeats < 1:
         raise ValueError("n and repeats must be >= 1")
+    if (cpcps is None) != (profile is None):
+        raise ValueError("--cpcps and --profile go together")
     command = f"porthos bench issue --n {n} --repeats {repeats}"
     if threads is not None:
         command += f" --threads {threads}"
+    if cpcps is not None:
+        command += f" --cpcps {cpcps} --profile {profile}"
     if json_out:
         command += f" --json {json_out}"
 
-    t0 = time.perf_counter()
-    csrs = make_csrs(n)
-    csr_seconds = time.perf_counter() - t0
-
     variants: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="porthos-bench-") as d:
+        target = Target() if cpcps is None else Target(cpcps, str(profile))
+        target = issue_target.prepare(target, Path(d))
+        t0 = time.perf_counter()
+        csrs = make_csrs(n) if cpcps is None else issue_target.make_profile_csrs(target, n)
+        csr_seconds = time.perf_counter() - t0
         csr_path = Path(d) / "csrs.bin"
         _write_csrs(csr_path, csrs)
-        names = (*VARIANTS, "bare_sign")
+        names = (*VARIANTS, "bare_sign") + (("bare_sign_all",) if cpcps else ())
         workers: list[_Worker] = []
         try:
             for v in names:
-                workers.append(_Worker(v, csr_path, threads, Path(d) / f"{v}.log"))
+                workers.append(_Worker(v, csr_path, threads, Path(d) / f"{v}.log", target))
             seconds: dict[str, list[float]] = {v: [] for v in names}
             # Round k runs repeat k of every variant, one process at a time.
             for _ in range(repeats):
@@ -415,6 +505,13 @@ def run(
     fill_sign, bare = variants["fill_sign"], variants["bare_sign"]
     speed_1t, speed_all = _ratio(peer, p1), _ratio(peer, pall)
     fs_over_bare = _ratio(fill_sign, bare)
+    ca_key = "software ec-p256, ecdsa-sha256"
+    if cpcps is not None:
+        from porthos.cpcps.loader import load_profile_set
+
+        ps = load_profile_set(cpcps, "prod")
+        spec = ps.cas[ps.profile(target.profile).issuer]
+        ca_key = f"software {spec.key_type}, {spec.signature_algorithm} ({spec.name})"
     report: dict[str, Any] = {
         "benchmark": "issue",
         "command": command,
@@ -422,8 +519,9 @@ def run(
         "n": n,
         "repeats": repeats,
         "threads_all": threads if threads is not None else "all",
-        "profile": PROFILE,
-        "ca_key": "software ec-p256, ecdsa-sha256",
+        "profile": target.profile,
+        "cpcps": cpcps or "porthos",
+        "ca_key": ca_key,
         "csr_generation_s_untimed": csr_seconds,
         "machine": machine_info(),
         "variants": variants,
@@ -447,6 +545,21 @@ def run(
             "porthos._native.bench_sign_p256: aws-lc-rs signing 400-byte messages in Rust"
         ),
     }
+    if cpcps is not None:
+        issue_over_bare = _ratio(p1, bare)
+        all_over_bare = _ratio(pall, variants["bare_sign_all"])
+        report["ratios"]["porthos_1t_over_bare_sign"] = issue_over_bare
+        report["ratios"]["porthos_all_over_bare_sign_all"] = all_over_bare
+        report["targets"]["porthos_1t_within_1_1_of_bare_sign"] = (
+            None if issue_over_bare is None else issue_over_bare <= TARGET_OVER_BARE
+        )
+        report["targets"]["porthos_all_within_1_1_of_bare_sign_all"] = (
+            None if all_over_bare is None else all_over_bare <= TARGET_OVER_BARE
+        )
+        report["notes"] += (
+            "; bare_sign here is bench_sign_key with the profile's CA key (one thread), "
+            "bare_sign_all the same on the threads of porthos_all"
+        )
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
@@ -454,8 +567,8 @@ def run(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        _, _, variant_, path_, threads_ = sys.argv
-        _serve(variant_, path_, int(threads_) if threads_ else None)
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        _, _, variant_, path_, threads_, target_ = sys.argv
+        _serve(variant_, path_, int(threads_) if threads_ else None, Target.from_arg(target_))
     else:
         sys.exit("usage: porthos bench issue --n N [--repeats R] [--threads T] [--json OUT]")

@@ -108,9 +108,21 @@ def _flip_signature(der: bytes) -> bytes:
     help="softhsm: CA keys in SoftHSM2 tokens inside the workspace (demo PINs in "
     "<workdir>/hsm/demo-pins/, mode 0600).",
 )
+@click.option(
+    "--cpcps",
+    default=None,
+    help="Run this PKI end to end from its demo data (a bundled CP/CPS name, or a TOML "
+    "path with demo.toml beside it): samples, revocation, cross-certification, CRLs, "
+    "openssl checks. Without it: the Porthos PKI batch demo.",
+)
 @errors_exit_2
-def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str) -> None:
+def demo(
+    workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str, cpcps: str | None
+) -> None:
     """Init (if needed), issue COUNT certificates across all profiles, show rejections."""
+    if cpcps is not None:
+        _pki_demo(workdir, env, cpcps, hsm_kind)
+        return
     from cryptography import x509
 
     from porthos.workspace.hierarchy import STORE_FILE
@@ -221,3 +233,30 @@ def demo(workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str
                 (f"demo-officer-{k}", demo_pin(workdir, f"root-officer-{k}")) for k in (1, 2)
             ]
         demo_lifecycle.run(ws, console, maker.make, results, halves)
+
+
+def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:
+    """``demo --cpcps``: a new workspace of that CP/CPS, then workflows/pki_demo.py."""
+    from porthos.cpcps.demo_inputs import load_demo_inputs
+    from porthos.cpcps.loader import load_profile_set
+    from porthos.exceptions import WorkspaceError
+    from porthos.workflows import pki_demo
+    from porthos.workspace.hierarchy import STORE_FILE
+    from porthos.workspace.workspace import Workspace
+
+    console = get_console()
+    if (workdir / STORE_FILE).exists():
+        raise WorkspaceError(f"{workdir} is already a workspace; the PKI demo starts a new one")
+    # The CP/CPS and its demo data are validated before anything is written.
+    load_demo_inputs(load_profile_set(cpcps, env))
+    setup = demo_hsm_setup(workdir) if hsm_kind == "softhsm" else None
+    ws = Workspace.init(workdir, env, profile_set=cpcps, hsm_setup=setup)
+    with ws:
+        console.print(ca_table(ws))
+        halves = None
+        if ws.hsm is not None:
+            ws.activate(demo_pin(workdir, "issuing"))
+            halves = [
+                (f"demo-officer-{k}", demo_pin(workdir, f"root-officer-{k}")) for k in (1, 2)
+            ]
+        pki_demo.run(ws, console, workdir, halves)

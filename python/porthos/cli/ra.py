@@ -112,11 +112,18 @@ def add_manufacturer(
 @errors_exit_2
 def allow_chips(workdir: Path, chip_file: Path) -> None:
     """Add the Chip-IDs of FILE (one a line, '#' comments) to the allowlist."""
+    from porthos.exceptions import InputError
+
+    text = read_input(chip_file, "FILE").decode("utf-8")
+    if "-----BEGIN " in text:
+        raise InputError(f"{chip_file} is a PEM file, not a list of Chip-IDs")
     ids = [
         line.strip()
-        for line in chip_file.read_text(encoding="utf-8").splitlines()
+        for line in text.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+    if not ids:
+        raise InputError(f"{chip_file} holds no Chip-ID (one a line, '#' comments)")
     with _ra(workdir) as r:
         added = r.allow_chips(ids)
     get_console().print(f"{added} of {len(ids)} Chip-IDs added to the allowlist")

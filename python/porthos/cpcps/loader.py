@@ -44,6 +44,9 @@ tables below; every field is validated with its path):
 * ``[rekey]`` (required when a profile offers type A re-key): renewal window, grace
   period, and the early re-key (optional) -> ``ProfileSet.rekey`` (None without it).
 * ``[ra]`` (optional): ``transaction_ttl`` (default 24 hours) -> ``ProfileSet.ra``.
+* ``[policy_levels]`` (optional): assurance levels, their OIDs and what each implies;
+  a ``certificate_policies`` entry may then name ``assurance = {levels, exclude_tags}``
+  instead of ``policies`` (cpcps/policy_levels.py resolves it before validation).
 * ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
   CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
@@ -99,6 +102,7 @@ from porthos.cpcps.lifecycle_tables import (
 )
 from porthos.cpcps.name_strings import check_name, layered, name_strings_table
 from porthos.cpcps.policy import KEY_TYPE_NAMES
+from porthos.cpcps.policy_levels import resolve_document
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
 from porthos.cpcps.san_rules import san_rules_for
 from porthos.cpcps.subject_rules import rules_for
@@ -120,7 +124,9 @@ def parse_profile_set(text: str, env: str, *, source: str = "<string>") -> Profi
 
 def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<string>") -> ProfileSet:
     """Validate a parsed profile-set document (the TOML as a dict) for one environment."""
-    doc = as_table(doc, "")
+    # Assurance levels (``[policy_levels]``, certificate_policies ``assurance``) become
+    # plain policy OIDs first: everything below reads OIDs only (cpcps/policy_levels.py).
+    doc = resolve_document(as_table(doc, ""))
     require_keys(
         doc,
         "",
@@ -449,5 +455,10 @@ def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str
 def load_profile_set(name: str | os.PathLike[str] = "porthos", env: str = "prod") -> ProfileSet:
     """Load a bundled profile set (``porthos/cpcps/<name>/<name>.toml``) or a TOML file
     (a path: see :func:`profile_set_text`) for one environment."""
+    if not isinstance(name, (str, os.PathLike)) or not isinstance(env, str):
+        raise ProfileError(
+            f"load_profile_set: expected a name or path and an env name, got "
+            f"{type(name).__name__} and {type(env).__name__}"
+        )
     text, source = profile_set_text(name)
     return parse_profile_set(text, env, source=source)

@@ -42,8 +42,14 @@ _APPLICATION_RE = re.compile(r"[A-Za-z0-9._-]+")
 PRINTABLE_RE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")
 
 
+# C0 and C1 control characters and DEL. One regex search instead of a per-character
+# generator: subject rules run once per request, and at RSA-2048 issuance rates the
+# generator alone was ~5 % of the time per certificate (bench issue --cpcps).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control(value: str) -> bool:
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value)
+    return _CONTROL_RE.search(value) is not None
 
 
 def values_of(csr_subject: Sequence[tuple[str, str]], oid: str) -> list[str]:

@@ -52,6 +52,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from porthos import _native
+from porthos.exceptions import BatchArgumentError
 from porthos.issuance.threads import check_threads
 from porthos.status import CsrStatus
 
@@ -85,6 +86,10 @@ def verify_signatures(
     acceptable for the algorithm and ``signatures[i]`` verifies over ``messages[i]``.
     ``threads=None`` uses every core, ``threads=1`` exactly one.
     """
+    if not isinstance(algorithm, str):
+        raise BatchArgumentError(
+            f"algorithm: expected one of SIGNATURE_ALGORITHMS, got {type(algorithm).__name__}"
+        )
     return _native.verify_signatures(
         algorithm,
         _items(public_keys),

@@ -467,8 +467,12 @@ def _export_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
 def verify_export(path: str | os.PathLike[str]) -> VerifyResult:
     """Verify a file written by ``export_jsonl`` offline, without the store: the same
     walk as ``verify``. The details are re-serialised the way ``record`` wrote them
-    (sorted keys, no ASCII escaping), so the chain values carry over."""
-    return _verify_rows(_export_rows(path))
+    (sorted keys, no ASCII escaping), so the chain values carry over. A file with no
+    record is refused: every trail has at least the records of its init."""
+    result = _verify_rows(_export_rows(path))
+    if result.ok and result.records == 0:
+        raise AuditError(f"{path}: holds no audit record; not an export of a trail")
+    return result
 
 
 def export_jsonl(store: Store, path: str | os.PathLike[str] | None) -> int:

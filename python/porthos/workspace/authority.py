@@ -319,6 +319,13 @@ class CertificateAuthority:
         (RFC 3647 §5.4.1 "failures"), unless an outer transaction of the caller is
         still open: that one rolls back too, and its owner records."""
         items = None
+        known = self.workspace.profile_set.profiles.get(profile)
+        if ra_data is None and known is not None and known.san_required:
+            # A SAN the profile requires comes from RA data only: a batch without any
+            # is judged as RA data giving nothing, so each item is refused (not issued
+            # without the SAN its CP/CPS requires).
+            ders, _, malformed = split_csr_input(csrs)
+            ra_data = [{}] * (len(ders) + len(malformed))
         if ra_data is not None:
             # Checked before the batch starts, so a malformed list stores nothing.
             ders, _, malformed = split_csr_input(csrs)

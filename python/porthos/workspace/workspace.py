@@ -217,6 +217,8 @@ class Workspace:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Workspace:
+        if not isinstance(path, (str, os.PathLike)):
+            raise WorkspaceError(f"Workspace.open: expected a path, got {type(path).__name__}")
         root = Path(path)
         db = root / STORE_FILE
         if not db.is_file():

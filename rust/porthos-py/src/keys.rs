@@ -166,6 +166,47 @@ pub fn tbs_digests<'py>(
     Ok(flat.into_pyarray(py).reshape([n, h.output_len()])?)
 }
 
+/// Seconds for aws-lc-rs to sign `n` 400-octet messages with `key` (its own algorithm:
+/// RSA PKCS#1 v1.5, ECDSA, ...), GIL released: the bare-signing yardstick of
+/// `porthos bench issue --cpcps` for an issuing CA's own key (RSA-2048/4096 signing
+/// dominates issuance there, so the floor must be that key, not P-256). `threads`:
+/// 1 (default) signs in a plain loop on this thread; more (or None: every core) spread
+/// the n signatures over a rayon pool, the floor of issuance on that many threads.
+#[pyfunction]
+#[pyo3(signature = (key, n, threads = Some(1)))]
+pub fn bench_sign_key(
+    py: Python<'_>,
+    key: &SoftwareKey,
+    n: usize,
+    threads: Option<usize>,
+) -> NativeResult<f64> {
+    use rayon::prelude::*;
+
+    let msg = [0x5au8; 400];
+    let inner = &key.inner;
+    let pool = crate::args::pool(threads)?;
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        if threads == Some(1) {
+            for _ in 0..n {
+                inner
+                    .sign(&msg)
+                    .map_err(|e| NativeError::Sign(e.to_string()))?;
+            }
+        } else {
+            crate::args::run_in(&pool, || {
+                (0..n).into_par_iter().try_for_each(|_| {
+                    inner
+                        .sign(&msg)
+                        .map(|_| ())
+                        .map_err(|e| NativeError::Sign(e.to_string()))
+                })
+            })?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+}
+
 /// Seconds for aws-lc-rs to sign `n` 400-octet messages with a fresh P-256 key on
 /// one thread, entirely in Rust: the "bare signing" yardstick of `porthos bench`.
 #[pyfunction]

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from porthos import _native
 from porthos.cpcps.approval import ANY_ROLE
 from porthos.cpcps.fields import NAME_RE
-from porthos.exceptions import ApprovalError
+from porthos.exceptions import ApprovalError, BatchArgumentError
 from porthos.issuance.csr_input import normalise_csr_input
+from porthos.issuance.item_data import item_data_list
 from porthos.status import CsrStatus, IssueStatus
 from porthos.store import approvals, audit
 
@@ -78,6 +79,12 @@ def _ra_data(ra: RaContext, data: dict[str, Any] | None) -> str | None:
         raise _refuse(ra, audit.Event.APPROVAL_REQUESTED, "RA data: sans is a list")
     if "not_after" in data and not isinstance(data["not_after"], str):
         raise _refuse(ra, audit.Event.APPROVAL_REQUESTED, "RA data: not_after is ISO-8601 text")
+    # The format issuance reads (docs/ra-data.md), checked now: a request whose RA data
+    # could never be applied is refused here, not after its approvals.
+    try:
+        item_data_list([data], 1)
+    except BatchArgumentError as exc:
+        raise _refuse(ra, audit.Event.APPROVAL_REQUESTED, f"RA data: {exc}") from None
     return json.dumps(data, sort_keys=True)
 
 
@@ -226,12 +233,15 @@ def _issue_and_mark(
         fresh = approvals.request(conn, request_id)
         if fresh is None or fresh.issued_at is not None:
             raise ApprovalError(f"request {request_id} was issued already")
+        # The RA data recorded with the request (SANs, a card's notAfter) goes into the
+        # certificate like any request's (docs/ra-data.md); it was stored, not applied.
         result = ca.issue_batch(
             [req.csr_der],
             prof.name,
             now=now,
             threads=threads,
             actor=ra.actor,
+            ra_data=None if req.ra_data is None else [json.loads(req.ra_data)],
             audit_details={
                 "identity_check": f"approval request {request_id}",
                 "approved_by": approved_by,

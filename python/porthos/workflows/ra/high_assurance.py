@@ -7,6 +7,7 @@ on the allowlist of Porthos chips."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -142,15 +143,21 @@ def _registration_problems(
     return problems
 
 
+_PRINTABLE_STRING = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+").fullmatch
+
+
 def allow_chips(ctx: RaContext, ids: Iterable[str], now: int) -> int:
     """Add Chip-IDs to the allowlist of chips assigned to the Porthos realm; returns
     how many were new. Blank entries are refused."""
     chip_ids = [c.strip() for c in ids]
-    bad = [c for c in chip_ids if not c or len(c) > 128 or not c.isprintable()]
+    # A Chip-ID is matched against the DMC subject's serialNumber, a PrintableString
+    # (RFC 5280 Appendix A): anything else can never match and is a mistake in the list.
+    bad = [c for c in chip_ids if not c or len(c) > 128 or not _PRINTABLE_STRING(c)]
     if bad:
         raise ctx.refuse(
             audit.Event.RA_CHIPS_ALLOWED,
-            f"{len(bad)} Chip-IDs are empty, longer than 128 or not printable",
+            f"{len(bad)} Chip-IDs are empty, longer than 128 or not PrintableString "
+            f"(the first: {bad[0][:40]!r})",
         )
     with ctx.store.transaction() as conn:
         added = registry.allow_chips(conn, chip_ids, now)
