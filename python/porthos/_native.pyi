@@ -44,6 +44,8 @@ __all__ = [
     "crl_delta_columns",
     "crl_merge_columns",
     "crl_shard_of",
+    "crl_read_revocations_csv",
+    "crl_hex_serials",
     "Pkcs11Pool",
     "pkcs11_load_module",
     "pkcs11_close_all_sessions",
@@ -295,6 +297,10 @@ _Cols = tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[n
 def crl_delta_columns(base: _Cols, current: _Cols) -> _Cols: ...
 def crl_merge_columns(base: _Cols, delta_cols: _Cols) -> _Cols: ...
 def crl_shard_of(serials: NDArray[np.uint8], shards: int) -> NDArray[np.uint32]: ...
+def crl_read_revocations_csv(data: bytes) -> _Cols: ...
+def crl_hex_serials(
+    data: NDArray[np.uint8], offsets: NDArray[np.int64]
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]: ...
 
 # --- PKCS#11 signing pool (porthos-pkcs11; issue 5) -----------------------------------
 

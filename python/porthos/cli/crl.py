@@ -103,7 +103,8 @@ def _read_cert(path: Path) -> bytes:
     "revoked",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV serial_hex,revocation_time,reason[,invalidity_date] or .npz columns.",
+    help="CSV serial_hex,revocation_time,reason[,invalidity_date], .parquet or .npz "
+    "columns (docs/crl-input.md).",
 )
 @click.option(
     "--issuer-cert", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -330,15 +331,40 @@ def diff(a: Path, b: Path) -> None:
     show_default=True,
     help="Comma-separated: porthos (1 thread), porthos-mt, porthos-parse, pyca, openssl.",
 )
+@click.option(
+    "--input",
+    "inputs",
+    default=None,
+    help="Comma-separated csv, parquet, npz: time whole `porthos crl build` processes "
+    "on that revocation file against a pyca process on the CSV (--variants is unused).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 @errors_exit_2
-def bench_crl(n: int, repeats: int, variants: str, json_out: str | None) -> None:
+def bench_crl(
+    n: int, repeats: int, variants: str, inputs: str | None, json_out: str | None
+) -> None:
     """CRL build: porthos vs pyca/cryptography vs `openssl ca -gencrl` (P-256, every
-    entry with a reasonCode); each run in its own process for an honest peak RSS."""
-    from porthos.bench import crl as module
+    entry with a reasonCode); each run in its own process for an honest peak RSS.
+    With --input: the whole `crl build` process from a revocation file."""
+    if inputs is not None:
+        from porthos.bench import crl_input
 
-    result = module.run(n=n, repeats=repeats, variants=variants.split(","), json_out=json_out)
-    table = Table(title=f"bench crl (n={n:,}, repeats={repeats})")
+        chosen = [i.strip() for i in inputs.split(",") if i.strip()]
+        unknown = [i for i in chosen if i not in crl_input.INPUTS]
+        if unknown or not chosen:
+            raise BatchArgumentError(
+                f"--input {inputs}: expected some of {', '.join(crl_input.INPUTS)}"
+            )
+        result = crl_input.run(n=n, repeats=repeats, inputs=chosen)
+        if json_out:
+            Path(json_out).write_text(json.dumps(result, indent=1))
+        title = f"bench crl --input {inputs} (n={n:,}, repeats={repeats}, whole processes)"
+    else:
+        from porthos.bench import crl as module
+
+        result = module.run(n=n, repeats=repeats, variants=variants.split(","), json_out=json_out)
+        title = f"bench crl (n={n:,}, repeats={repeats})"
+    table = Table(title=title)
     table.add_column("key")
     table.add_column("value")
     for key, value in flatten(result["summary"]):

@@ -22,12 +22,10 @@ exact lengths, then writes one buffer while hashing it; the GIL is released.
 
 from __future__ import annotations
 
-import csv
 import os
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +34,8 @@ from numpy.typing import NDArray
 
 from porthos import _native
 from porthos.crl_reasons import REASONS
-from porthos.exceptions import BatchArgumentError, EncodeError, SigningError
+from porthos.exceptions import EncodeError, SigningError
+from porthos.issuance.revocation_input import read_revocations
 from porthos.issuance.threads import check_threads
 
 if TYPE_CHECKING:
@@ -65,6 +64,9 @@ INVALIDITY_NONE = int(np.iinfo(np.int64).min)
 
 Progress = Callable[[int, int], object]
 
+# Built once: building it per call cost 9.4 s over a million rows (issue 20 §1).
+_REASONS_LOWER = {k.lower(): v for k, v in REASONS.items()}
+
 
 def reason_code(value: str | int | None) -> int:
     """A reason given by name (RFC 5280 spelling, case-insensitive) or number -> code;
@@ -78,10 +80,9 @@ def reason_code(value: str | int | None) -> int:
         if text.isdigit():
             code = int(text)
         else:
-            lowered = {k.lower(): v for k, v in REASONS.items()}
-            if text.lower() not in lowered:
+            if text.lower() not in _REASONS_LOWER:
                 raise EncodeError(f"unknown revocation reason {value!r} (RFC 5280 §5.3.1 names)")
-            code = lowered[text.lower()]
+            code = _REASONS_LOWER[text.lower()]
     if code == 0:
         return REASON_NONE
     if code != REASON_NONE and (code > 10 or code == 7 or code < 0):
@@ -374,79 +375,10 @@ def check_delta(base: ParsedCrl, delta: ParsedCrl, full: ParsedCrl) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def _parse_iso(text: str, line: int, what: str) -> int:
-    t = text.strip()
-    try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise BatchArgumentError(f"line {line}: {what} {text!r} is not ISO-8601") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp())
-
-
 def load_revocations(path: str | os.PathLike[str]) -> RevocationColumns:
     """CSV ``serial_hex,revocation_time,reason[,invalidity_date]`` (ISO-8601 times,
-    RFC 5280 reason names; a header line starting with ``serial`` is skipped) or an
-    ``.npz`` with arrays serials, revocation_times, reasons[, invalidity_dates,
-    serial_lengths]. Every bad row is reported with its line number."""
-    p = Path(path)
-    if p.suffix == ".npz":
-        with np.load(p) as z:
-            return RevocationColumns(
-                z["serials"],
-                z["revocation_times"],
-                z["reasons"],
-                z["invalidity_dates"] if "invalidity_dates" in z else None,
-                z["serial_lengths"] if "serial_lengths" in z else None,
-            )
-    serials: list[int] = []
-    times: list[int] = []
-    reasons: list[int] = []
-    inv: list[int] = []
-    errors: list[str] = []
-    with open(p, newline="") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            if not row or (line == 1 and row[0].strip().lower().startswith("serial")):
-                continue
-            try:
-                if len(row) not in (3, 4):
-                    raise BatchArgumentError(f"line {line}: {len(row)} fields, expected 3 or 4")
-                text = row[0].strip().lower().removeprefix("0x")
-                try:
-                    s = int(text, 16)
-                except ValueError:
-                    raise BatchArgumentError(
-                        f"line {line}: serial {row[0]!r} is not hex"
-                    ) from None
-                if s <= 0 or s.bit_length() > 159:
-                    raise BatchArgumentError(
-                        f"line {line}: serial {row[0]!r} must be positive and at most 20 "
-                        "octets (RFC 5280 §4.1.2.2)"
-                    )
-                t = _parse_iso(row[1], line, "revocation_time")
-                try:
-                    r = reason_code(row[2])
-                except EncodeError as exc:
-                    raise BatchArgumentError(f"line {line}: {exc}") from None
-                d = (
-                    _parse_iso(row[3], line, "invalidity_date")
-                    if len(row) == 4 and row[3].strip()
-                    else INVALIDITY_NONE
-                )
-            except BatchArgumentError as exc:
-                errors.append(str(exc))
-                continue
-            serials.append(s)
-            times.append(t)
-            reasons.append(r)
-            inv.append(d)
-    if errors:
-        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
-        raise BatchArgumentError(f"{p}: " + "; ".join(errors[:20]) + more)
-    return RevocationColumns(
-        serials_from_ints(serials),
-        np.array(times, dtype=np.int64),
-        np.array(reasons, dtype=np.uint8),
-        np.array(inv, dtype=np.int64),
-    )
+    RFC 5280 reason names; a header line starting with ``serial`` is skipped), a
+    ``.parquet`` file (the ``parquet`` extra) or an ``.npz`` with arrays serials,
+    revocation_times, reasons[, invalidity_dates, serial_lengths]; see
+    docs/crl-input.md. Every bad row is reported with its line (row) number."""
+    return RevocationColumns(*read_revocations(path))

@@ -14,6 +14,7 @@ pub mod cms;
 pub mod crl;
 pub mod der;
 pub mod error;
+pub mod fuzz_props;
 pub mod sign;
 pub mod template;
 pub mod verify;

@@ -612,3 +612,37 @@ pub fn crl_shard_of<'py>(
     let out: Vec<u32> = q.chunks(w).map(|r| shard::shard_of(r, shards)).collect();
     Ok(out.into_pyarray(py))
 }
+
+/// The revocation CSV (docs/crl-input.md) → (serials N x 20, revocation_times,
+/// reasons, invalidity_dates), parsed with the GIL released; bad rows raise one
+/// BatchArgumentError naming the first 20 by line number and counting the rest.
+#[pyfunction]
+pub fn crl_read_revocations_csv(py: Python<'_>, data: &[u8]) -> NativeResult<PyColumns> {
+    let cols = py
+        .detach(|| crl::revocations_csv::read_revocations_csv(data))
+        .map_err(|e| NativeError::Batch(e.to_string()))?;
+    owned_to_py(py, cols)
+}
+
+/// (serials N x 20, status per row) of [`crl_hex_serials`].
+type HexSerials<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u8>>);
+
+/// A column of hex serials (the data and `n + 1` int64 offsets of an Arrow string
+/// column) → (serials N x 20, status per row: 0 ok, 1 not hex, 2 zero or over 20
+/// octets), with the CSV reader's grammar; the GIL is released.
+#[pyfunction]
+pub fn crl_hex_serials<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray1<'py, u8>,
+    offsets: PyReadonlyArray1<'py, i64>,
+) -> NativeResult<HexSerials<'py>> {
+    let (d, o) = (slice(&data, "data")?, slice(&offsets, "offsets")?);
+    let (serials, status) = py
+        .detach(|| crl::revocations_csv::hex_serials(d, o))
+        .map_err(NativeError::Batch)?;
+    let n = status.len();
+    Ok((
+        serials.into_pyarray(py).reshape([n, 20])?,
+        status.into_pyarray(py),
+    ))
+}

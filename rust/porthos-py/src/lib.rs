@@ -57,6 +57,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crl::crl_delta_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_merge_columns, m)?)?;
     m.add_function(wrap_pyfunction!(crl::crl_shard_of, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_read_revocations_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(crl::crl_hex_serials, m)?)?;
     m.add_class::<hsm::Pkcs11Pool>()?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_load_module, m)?)?;
     m.add_function(wrap_pyfunction!(hsm::pkcs11_close_all_sessions, m)?)?;

@@ -7,10 +7,13 @@
 //! * [`parser`]: strict DER → metadata + the same columns, signature check, lookup.
 //! * [`shard`]: serial → shard (a stable function mod N) and per-shard builds.
 //! * [`delta`]: delta CRLs from a base and the current state, merging, checking.
+//! * [`revocations_csv`]: the revocation CSV read into columns ([`iso8601`] times).
 
 pub mod columns;
 pub mod delta;
+pub mod iso8601;
 pub mod parser;
+pub mod revocations_csv;
 pub mod shard;
 pub mod writer;
 
