@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -140,8 +142,7 @@ def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", [None, 12, 10**30, b"x", [1], {"a": 1}, 1.5])
 def test_public_api_wrong_types_are_porthos_errors(value: object) -> None:
     """Issue 20 §3: the public functions give a PorthosError for a wrong argument, never
-    TypeError, OverflowError or AttributeError (the native classes SoftwareKey and
-    Template still raise pyo3's TypeError for a wrong argument type)."""
+    TypeError, OverflowError or AttributeError, the native classes included."""
     import porthos
 
     calls = [
@@ -153,6 +154,12 @@ def test_public_api_wrong_types_are_porthos_errors(value: object) -> None:
         lambda: porthos.generate_serials(2, value),
         lambda: porthos.load_profile_set(value),
         lambda: porthos.Workspace.open(value),
+        lambda: porthos.SoftwareKey.generate(value),
+        lambda: porthos.SoftwareKey.from_pkcs8(value),
+        lambda: porthos.SoftwareKey.generate("ec-p256").sign(value),
+        lambda: porthos.Template.for_issuer(value, b"", "ecdsa-sha256"),
+        lambda: porthos.Template(value, b"", None, "ecdsa-sha256"),
+        lambda: porthos.parse_csrs([], threads=value),
     ]
     for call in calls:
         try:
@@ -171,3 +178,44 @@ def test_generate_serials_checked() -> None:
         porthos.generate_serials(10**30)
     with pytest.raises(BatchArgumentError, match="outside"):
         porthos.generate_serials(2, 4)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: p.SoftwareKey.generate(1), "key_type: expected str, got int"),
+        (
+            lambda p: p.SoftwareKey.generate("ec-p256", 5),
+            "signature_algorithm: expected str, got int",
+        ),
+        (lambda p: p.SoftwareKey.from_pkcs8("key.p8"), "der: expected bytes, got str"),
+        (
+            lambda p: p.SoftwareKey.generate("ec-p256").sign(None),
+            "message: expected bytes, got NoneType",
+        ),
+        (
+            lambda p: p.Template.for_issuer("{}", 2, "ecdsa-sha256"),
+            "issuer_cert_der: expected bytes, got int",
+        ),
+        (
+            lambda p: p.Template("{}", b"", "kid", "ecdsa-sha256"),
+            "issuer_key_id: expected bytes, got str",
+        ),
+        (lambda p: p.parse_csrs([], verify=1), "verify: expected True or False, got int"),
+        (lambda p: p.parse_csrs([], threads=-1), "threads: -1 is outside 1..1024"),
+        (lambda p: p.parse_csrs([], threads=10**5000), "threads: that int is outside"),
+        (lambda p: p.parse_csrs([b"0\x00"]).detail("0"), "index: expected an int, got str"),
+        (lambda p: p._native.bench_sign_key("key", 1), "signer: expected a SoftwareKey, got str"),
+    ],
+)
+def test_native_classes_name_the_wrong_argument(
+    call: Callable[[Any], object], message: str
+) -> None:
+    """pyo3's own extraction raises TypeError/OverflowError; the public native API reads its
+    scalar arguments itself (rust/porthos-py/src/typed_args.rs) and names the argument."""
+    import porthos
+    from porthos.exceptions import BatchArgumentError
+
+    with pytest.raises(BatchArgumentError, match=re.escape(message)) as info:
+        call(porthos)
+    assert info.value.code == "batch-argument"

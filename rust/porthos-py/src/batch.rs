@@ -64,7 +64,11 @@ impl DerBatch {
         self.len
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyBytes>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let i = if index < 0 {
             index + self.len as isize
         } else {

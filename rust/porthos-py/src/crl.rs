@@ -288,7 +288,7 @@ pub fn crl_drafts(
     only_ca_certs: bool,
     delta_base: Option<Vec<u8>>,
     hold_instruction: Option<&str>,
-    threads: Option<usize>,
+    #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
     progress: Option<Py<PyAny>>,
 ) -> NativeResult<CrlDrafts> {
     let alg = parse_alg(signature_algorithm)?;

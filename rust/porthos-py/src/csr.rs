@@ -62,10 +62,17 @@ impl CsrBatch {
     fn key_bits<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
         self.key_bits.clone().into_pyarray(py)
     }
-    fn subject(&self, index: isize) -> PyResult<Vec<(String, String)>> {
+    fn subject(
+        &self,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
+    ) -> PyResult<Vec<(String, String)>> {
         Ok(self.item(index)?.subject.clone())
     }
-    fn spki<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyBytes>> {
+    fn spki<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let (a, b) = self.item(index)?.spki;
         Ok(PyBytes::new(py, &self.data[a..b]))
     }
@@ -98,16 +105,22 @@ impl CsrBatch {
                 .map(|it| PyBytes::new(py, &it.spki_sha256)),
         )
     }
-    fn signature_algorithm(&self, index: isize) -> PyResult<&'static str> {
+    fn signature_algorithm(
+        &self,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
+    ) -> PyResult<&'static str> {
         Ok(self.item(index)?.signature_algorithm)
     }
-    fn detail(&self, index: isize) -> PyResult<String> {
+    fn detail(
+        &self,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
+    ) -> PyResult<String> {
         Ok(self.item(index)?.detail.clone())
     }
     fn requested_extensions<'py>(
         &self,
         py: Python<'py>,
-        index: isize,
+        #[pyo3(from_py_with = crate::typed_args::index)] index: isize,
     ) -> PyResult<Vec<(String, bool, Bound<'py, PyBytes>)>> {
         Ok(self
             .item(index)?
@@ -176,8 +189,8 @@ fn row(data: &[u8], o: CsrOutcome<'_>) -> (u8, u8, u32, Item) {
 pub fn parse_csrs(
     py: Python<'_>,
     csrs: &Bound<'_, PyAny>,
-    verify: bool,
-    threads: Option<usize>,
+    #[pyo3(from_py_with = crate::typed_args::verify_flag)] verify: bool,
+    #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<CsrBatch> {
     let items = byte_items(csrs, "csrs")?;
     let pool = pool(threads)?;

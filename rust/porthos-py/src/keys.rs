@@ -10,6 +10,7 @@ use porthos_core::x509::name_encode;
 
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
+use crate::typed_args;
 
 pub fn parse_alg(name: &str) -> NativeResult<SigAlg> {
     SigAlg::parse(name)
@@ -28,23 +29,30 @@ impl SoftwareKey {
     #[pyo3(signature = (key_type, signature_algorithm = None))]
     fn generate(
         py: Python<'_>,
-        key_type: &str,
-        signature_algorithm: Option<&str>,
+        #[pyo3(from_py_with = typed_args::key_type)] key_type: String,
+        #[pyo3(from_py_with = typed_args::opt_signature_algorithm)] signature_algorithm: Option<
+            String,
+        >,
     ) -> NativeResult<SoftwareKey> {
-        let alg = signature_algorithm.map(parse_alg).transpose()?;
+        let alg = signature_algorithm.as_deref().map(parse_alg).transpose()?;
         // RSA key generation takes long enough that other threads should run meanwhile.
         let inner = py
-            .detach(|| sign::SoftwareKey::generate(key_type, alg))
+            .detach(|| sign::SoftwareKey::generate(&key_type, alg))
             .map_err(NativeError::Key)?;
         Ok(SoftwareKey { inner })
     }
 
     #[staticmethod]
     #[pyo3(signature = (der, signature_algorithm = None))]
-    fn from_pkcs8(der: &[u8], signature_algorithm: Option<&str>) -> NativeResult<SoftwareKey> {
-        let alg = signature_algorithm.map(parse_alg).transpose()?;
+    fn from_pkcs8(
+        #[pyo3(from_py_with = typed_args::der)] der: Vec<u8>,
+        #[pyo3(from_py_with = typed_args::opt_signature_algorithm)] signature_algorithm: Option<
+            String,
+        >,
+    ) -> NativeResult<SoftwareKey> {
+        let alg = signature_algorithm.as_deref().map(parse_alg).transpose()?;
         Ok(SoftwareKey {
-            inner: sign::SoftwareKey::from_pkcs8(der, alg).map_err(NativeError::Key)?,
+            inner: sign::SoftwareKey::from_pkcs8(&der, alg).map_err(NativeError::Key)?,
         })
     }
 
@@ -69,10 +77,14 @@ impl SoftwareKey {
         PyBytes::new(py, self.inner.public_key_der())
     }
 
-    fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> NativeResult<Bound<'py, PyBytes>> {
+    fn sign<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = typed_args::message)] message: Vec<u8>,
+    ) -> NativeResult<Bound<'py, PyBytes>> {
         let sig = self
             .inner
-            .sign(message)
+            .sign(&message)
             .map_err(|e| NativeError::Sign(e.to_string()))?;
         Ok(PyBytes::new(py, &sig))
     }
@@ -176,14 +188,14 @@ pub fn tbs_digests<'py>(
 #[pyo3(signature = (key, n, threads = Some(1)))]
 pub fn bench_sign_key(
     py: Python<'_>,
-    key: &SoftwareKey,
+    #[pyo3(from_py_with = typed_args::signer)] key: Py<SoftwareKey>,
     n: usize,
-    threads: Option<usize>,
+    #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<f64> {
     use rayon::prelude::*;
 
     let msg = [0x5au8; 400];
-    let inner = &key.inner;
+    let inner = &key.get().inner;
     let pool = crate::args::pool(threads)?;
     py.detach(|| {
         let start = std::time::Instant::now();

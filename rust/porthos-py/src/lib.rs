@@ -15,6 +15,7 @@ mod hsm;
 mod keys;
 mod tables;
 mod template;
+mod typed_args;
 mod verify;
 
 use pyo3::prelude::*;

@@ -12,6 +12,7 @@ use crate::args::{byte_items, check_len, i64_items, pool, run_in};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
+use crate::typed_args;
 
 #[pyclass(frozen, module = "porthos._native")]
 pub struct Template {
@@ -181,26 +182,31 @@ fn item_error(index: usize, e: impl std::fmt::Display) -> NativeError {
 impl Template {
     #[new]
     fn new(
-        spec_json: &str,
-        issuer_name_der: &[u8],
-        issuer_key_id: Option<&[u8]>,
-        signature_algorithm: &str,
+        #[pyo3(from_py_with = typed_args::spec_json)] spec_json: String,
+        #[pyo3(from_py_with = typed_args::issuer_name_der)] issuer_name_der: Vec<u8>,
+        #[pyo3(from_py_with = typed_args::issuer_key_id)] issuer_key_id: Option<Vec<u8>>,
+        #[pyo3(from_py_with = typed_args::signature_algorithm)] signature_algorithm: String,
     ) -> NativeResult<Template> {
-        let alg = parse_alg(signature_algorithm)?;
+        let alg = parse_alg(&signature_algorithm)?;
         Ok(Template {
-            inner: template::Template::compile(spec_json, issuer_name_der, issuer_key_id, alg)?,
+            inner: template::Template::compile(
+                &spec_json,
+                &issuer_name_der,
+                issuer_key_id.as_deref(),
+                alg,
+            )?,
         })
     }
 
     #[staticmethod]
     fn for_issuer(
-        spec_json: &str,
-        issuer_cert_der: &[u8],
-        signature_algorithm: &str,
+        #[pyo3(from_py_with = typed_args::spec_json)] spec_json: String,
+        #[pyo3(from_py_with = typed_args::issuer_cert_der)] issuer_cert_der: Vec<u8>,
+        #[pyo3(from_py_with = typed_args::signature_algorithm)] signature_algorithm: String,
     ) -> NativeResult<Template> {
-        let alg = parse_alg(signature_algorithm)?;
+        let alg = parse_alg(&signature_algorithm)?;
         Ok(Template {
-            inner: template::Template::for_issuer(spec_json, issuer_cert_der, alg)?,
+            inner: template::Template::for_issuer(&spec_json, &issuer_cert_der, alg)?,
         })
     }
 
@@ -246,14 +252,14 @@ impl Template {
     fn issue(
         &self,
         py: Python<'_>,
-        signer: &SoftwareKey,
+        #[pyo3(from_py_with = typed_args::signer)] signer: Py<SoftwareKey>,
         serials: &Bound<'_, PyAny>,
         not_before: &Bound<'_, PyAny>,
         not_after: &Bound<'_, PyAny>,
         subjects: &Bound<'_, PyAny>,
         spkis: &Bound<'_, PyAny>,
         sans: Option<&Bound<'_, PyAny>>,
-        threads: Option<usize>,
+        #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
     ) -> NativeResult<DerBatch> {
         let items = extract_items(
             serials,
@@ -270,7 +276,7 @@ impl Template {
             run_in(&pool, || {
                 with_inputs(&items, strings, |inputs| {
                     self.inner
-                        .issue_batch(&signer.inner, inputs)
+                        .issue_batch(&signer.get().inner, inputs)
                         .map_err(|(i, e)| match e {
                             template::ItemError::Sign(s) => {
                                 NativeError::Sign(format!("item {i}: {s}"))
@@ -340,9 +346,10 @@ impl Template {
     fn assemble(
         &self,
         py: Python<'_>,
-        tbs: &DerBatch,
+        #[pyo3(from_py_with = typed_args::tbs_batch)] tbs: Py<DerBatch>,
         signatures: &Bound<'_, PyAny>,
     ) -> NativeResult<DerBatch> {
+        let tbs = tbs.get();
         let sigs = byte_items(signatures, "signatures")?;
         let (data, offsets) = tbs.to_owned_items(py)?;
         let n = offsets.len().saturating_sub(1);

@@ -27,7 +27,7 @@ pub fn verify_signatures<'py>(
     public_keys: &Bound<'py, PyAny>,
     messages: &Bound<'py, PyAny>,
     signatures: &Bound<'py, PyAny>,
-    threads: Option<usize>,
+    #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<Bound<'py, PyArray1<bool>>> {
     let alg = SignatureAlgorithm::parse(algorithm).ok_or_else(|| {
         let known: Vec<_> = SIGNATURE_ALGORITHMS.iter().map(|&(_, n)| n).collect();
@@ -123,7 +123,7 @@ impl CsrVerification {
 pub fn verify_csrs<'py>(
     py: Python<'py>,
     csrs: &Bound<'py, PyAny>,
-    threads: Option<usize>,
+    #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<(Bound<'py, PyArray1<u8>>, CsrVerification)> {
     let items = item_refs(csrs, "csrs")?;
     let pool = pool(threads)?;
