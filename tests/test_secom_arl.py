@@ -1,0 +1,61 @@
+"""The SECOM roots' ARLs (cpcps/secom: BR §4.9.7, §7.2.2 read for 002 §7.2): each root
+signs its own, a revoked subordinate CA is listed on its root's ARL only, always with
+a reasonCode (unspecified is refused for a CA), and openssl then refuses the sub CA;
+the ARL's nextUpdate is 12 months on. Also: the demo with the keys in SoftHSM2 (each
+root activated by two officers for its certificates and its ARL)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from interop import openssl_verify
+from porthos.cli.main import main
+from porthos.cpcps.policy import add_months
+from porthos.exceptions import LifecycleError
+from porthos.workflows import crl_publication, revocation
+from porthos.workspace.workspace import Workspace
+
+
+def test_a_revoked_sub_ca_is_on_its_roots_arl_with_its_reason(tmp_path: Path) -> None:
+    now = int(time.time())
+    with Workspace.init(tmp_path / "w", profile_set="secom", now=now) as ws:
+        sub = ws.ca("secom-client-ca-1")
+        serial = x509.load_der_x509_certificate(sub.certificate).serial_number
+        with pytest.raises(LifecycleError) as err:
+            revocation.revoke(ws, [serial], "unspecified", requester="CA", now=now + 10)
+        assert err.value.code == "lifecycle"
+        assert "unspecified" in str(err.value)
+        revocation.revoke(ws, [serial], "cACompromise", requester="CA", now=now + 10)
+        published = crl_publication.publish(ws, ["secom-rootca3", "secom-rootca2"], now=now + 20)
+        assert {p.ca for p in published if p.kind == "crl"} == {"secom-rootca3", "secom-rootca2"}
+        repo = ws.path / "repository"
+        arl = x509.load_der_x509_crl((repo / "secom-rootca3.crl").read_bytes())
+        entry = arl.get_revoked_certificate_by_serial_number(serial)
+        assert entry is not None
+        reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        assert reason == x509.ReasonFlags.ca_compromise
+        assert arl.next_update_utc is not None
+        assert int(arl.next_update_utc.timestamp()) == add_months(now + 20, 12)
+        # The other roots' ARLs do not list it.
+        other = x509.load_der_x509_crl((repo / "secom-rootca2.crl").read_bytes())
+        assert other.get_revoked_certificate_by_serial_number(serial) is None
+        root = ws.ca("secom-rootca3").certificate
+        with pytest.raises(AssertionError, match="revoked"):
+            openssl_verify([root], sub.certificate, crl=(repo / "secom-rootca3.crl").read_bytes())
+
+
+def test_demo_with_softhsm(tmp_path: Path) -> None:
+    d = tmp_path / "demo"
+    r = CliRunner().invoke(
+        main, ["demo", "--cpcps", "secom", "--workdir", str(d), "--hsm", "softhsm"]
+    )
+    assert r.exit_code == 0, r.output
+    for name in ("secom-rootca2", "secom-rootca3", "secom-ecc-rootca1"):
+        root = (d / "repository" / f"{name}.crt").read_bytes()
+        arl = x509.load_der_x509_crl((d / "repository" / f"{name}.crl").read_bytes())
+        assert arl.is_signature_valid(x509.load_der_x509_certificate(root).public_key())  # type: ignore[arg-type]
+    assert "chain verified" in r.output
