@@ -188,6 +188,8 @@ def cross_certify(
     _check_key(prof, req)
     subject, strings = _subject(prof, req)
     ca_request.check_path_len(req, prof.path_len_limit, where)
+    eku = next((e for e in prof.extensions if e["type"] == "extended_key_usage"), None)
+    ca_request.check_eku(req, None if eku is None else list(eku["purposes"]), where)
     ca_request.check_name_space(req, _permitted(prof, subject), where)
     now = int(time.time()) if now is None else int(now)
     # The issuer cannot vouch past its own notAfter: the validity is cut there.
