@@ -150,3 +150,32 @@ def test_fields_are_the_datas(demo_dir: Path) -> None:
         assert crl.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
         assert crl.next_update_utc is not None
         assert (crl.next_update_utc - crl.last_update_utc).days <= 366
+
+
+@pytest.mark.parametrize("root", ROOTS)
+def test_changeover_links_both_ways_and_old_roots_still_sign_their_arls(
+    demo_dir: Path, root: str
+) -> None:
+    """002 §5.6: after the demo's changeover every root has a successor and a link
+    certificate each way (pkilint clean; openssl: the old anchor reaches the new root,
+    the new anchor reaches the old root's sub CA); the old root's ARL, published after
+    the changeover, is still signed by the old root."""
+    repo = demo_dir / "repository"
+    new = f"{root}-g2"
+    old_der, new_der = _der(demo_dir, root), (repo / f"{new}.crt").read_bytes()
+    new_with_old = (repo / f"{new}-by-{root}.crt").read_bytes()
+    old_with_new = (repo / f"{root}-by-{new}.crt").read_bytes()
+    for der in (new_with_old, old_with_new):
+        assert pkilint_findings(der) == []
+    old_arl = (repo / f"{root}.crl").read_bytes()
+    new_arl = (repo / f"{new}.crl").read_bytes()
+    # Old anchor -> new-with-old (the new root's key) -> the new generation's sub CA.
+    new_sub = next(n for n in SUBS if PS.cas[n].issuer == root) + "-g2"
+    new_sub_der = (repo / f"{new_sub}.crt").read_bytes()
+    openssl_verify([old_der, new_with_old], new_sub_der, crl=new_arl)
+    # New anchor -> old-with-new (the old root's key) -> a sub CA the old root signed.
+    old_sub = next(n for n in SUBS if PS.cas[n].issuer == root)
+    openssl_verify([new_der, old_with_new], _der(demo_dir, old_sub), crl=old_arl)
+    crl = x509.load_der_x509_crl(old_arl)
+    assert crl.is_signature_valid(x509.load_der_x509_certificate(old_der).public_key())  # type: ignore[arg-type]
+    assert (demo_dir / "samples" / "tls-server-ecc-generation-2.crt").is_file()
