@@ -16,7 +16,7 @@ from interop import openssl_verify
 from porthos.cli.main import main
 from porthos.cpcps.policy import add_months
 from porthos.exceptions import LifecycleError
-from porthos.workflows import crl_publication, revocation
+from porthos.workflows import crl_publication, crl_schedule, revocation
 from porthos.workspace.workspace import Workspace
 
 
@@ -25,11 +25,15 @@ def test_a_revoked_sub_ca_is_on_its_roots_arl_with_its_reason(tmp_path: Path) ->
     with Workspace.init(tmp_path / "w", profile_set="secom", now=now) as ws:
         sub = ws.ca("secom-client-ca-1")
         serial = x509.load_der_x509_certificate(sub.certificate).serial_number
+        crl_publication.publish(ws, ["secom-rootca3"], now=now + 1)
         with pytest.raises(LifecycleError) as err:
             revocation.revoke(ws, [serial], "unspecified", requester="CA", now=now + 10)
         assert err.value.code == "lifecycle"
         assert "unspecified" in str(err.value)
         revocation.revoke(ws, [serial], "cACompromise", requester="CA", now=now + 10)
+        # The ARL is due at once; the data's bound (BR §4.9.7: 24 h) is said.
+        (item,) = [d for d in crl_schedule.due(ws, now + 11) if d.ca == "secom-rootca3"]
+        assert item.is_due and "at the latest 1 days after it" in item.why
         published = crl_publication.publish(ws, ["secom-rootca3", "secom-rootca2"], now=now + 20)
         assert {p.ca for p in published if p.kind == "crl"} == {"secom-rootca3", "secom-rootca2"}
         repo = ws.path / "repository"
