@@ -129,7 +129,7 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
                 reasons.append(f"last CRL #{number} of {iso_utc(this_update)} is due {label}")
             newer = revocations.revocations_after(ws.store.conn, ca.name, upto)
             if newer:
-                # A CP/CPS may bound the delay (SECOM's ARL, BR §4.9.7: within 24 h of
+                # A CP/CPS may bound the delay (crl.after_revocation, e.g. within 24 h of
                 # a sub-CA revocation); the CRL is due at once either way.
                 bound = (
                     f", at the latest {crl.after_revocation} after it"

@@ -78,7 +78,7 @@ def link_extensions(ps: ProfileSet, root: CaProfile | None = None) -> list[dict[
     out: list[dict[str, Any]] = []
     if not any(e["type"] == "authority_key_identifier" for e in root.extensions):
         # A link certificate is signed by another key than its own: RFC 5280 §4.2.1.1
-        # asks the AKI there even when the root, self-signed, has none (SECOM's).
+        # asks the AKI there even when the root, self-signed, carries none.
         out.append({"type": "authority_key_identifier"})
     for ext in root.extensions:
         out.append(dict(ext))

@@ -77,7 +77,7 @@ def derive_generation(
         subjects = {}
         for env, subject in dict(t.get("subject", {})).items():
             attrs = [list(a) for a in subject]
-            # The CN carries the generation number; a DN without one (SECOM RootCA2:
+            # The CN carries the generation number; a DN without one (a root named
             # C, O, OU) carries it in its most specific attribute, the last.
             cns = [a for a in attrs if a and a[0] == "CN"] or attrs[-1:]
             if not cns:
