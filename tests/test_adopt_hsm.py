@@ -1,12 +1,20 @@
 """``porthos adopt --key-uri`` (issue 21 §3, §7): a root whose key was generated in
 SoftHSM2 with python-pkcs11 (not by porthos) and whose certificate was signed there,
 taken over by an HSM workspace under two officers' PIN halves; its ARL is then signed
-in the token. A URI naming no key exits 2 and stores nothing."""
+in the token. A URI naming no key exits 2 and stores nothing.
+
+The scenario runs in its own process (``python tests/test_adopt_hsm.py DIR``): one
+process uses one SoftHSM2 configuration (hsm/tokens.py), and the other HSM tests of
+the session have theirs. It writes DIR/result.json; the tests judge it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,62 +109,87 @@ def _root_in_token(ws: Workspace, pin: hsm.Secret) -> bytes:
     return _tlv(0x30, tbs + ECDSA_SHA384 + _tlv(0x03, b"\x00" + sig))
 
 
-@pytest.fixture(scope="module")
-def hsm_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
-    d = tmp_path_factory.mktemp("adopt-hsm")
+def scenario(d: Path) -> dict[str, object]:
+    """Init an HSM workspace, make a root in its token outside porthos, adopt it,
+    publish its ARL; then try a URI naming no key."""
     pins = _pins(d)
     w = d / "w"
+    officers = ["--root-officer", f"alice={pins['alice']}", "--root-officer", f"bob={pins['bob']}"]
+    out: dict[str, object] = {}
     r = cli(
         "init", "-w", str(w), "--cpcps", "secom", "--hsm", "softhsm",
-        "--so-pin-file", str(pins["so"]), "--pin-file", str(pins["user"]),
-        "--root-officer", f"alice={pins['alice']}", "--root-officer", f"bob={pins['bob']}",
+        "--so-pin-file", str(pins["so"]), "--pin-file", str(pins["user"]), *officers,
     )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    return w, pins
-
-
-def test_adopt_a_root_generated_in_softhsm(hsm_ws: tuple[Path, dict[str, Path]]) -> None:
-    w, pins = hsm_ws
+    out["init"] = [r.exit_code, r.output]
     root_pin = hsm.Secret(pins["alice"].read_bytes() + pins["bob"].read_bytes())
     with Workspace.open(w) as ws:
         der = _root_in_token(ws, root_pin)
-        token = ws.hsm.root_token if ws.hsm else ""
-    x509.load_der_x509_certificate(der).verify_directly_issued_by(
-        x509.load_der_x509_certificate(der)
-    )
-    (w.parent / "root.crt").write_bytes(der)
-    officers = ["--root-officer", f"alice={pins['alice']}", "--root-officer", f"bob={pins['bob']}"]
+        assert ws.hsm is not None
+        token = ws.hsm.root_token
+        ca3 = ws.ca("secom-rootca3").certificate
+    (d / "root.crt").write_bytes(der)
+    (d / "ca3.crt").write_bytes(ca3)
     uri = f"pkcs11:token={token};object={LABEL};type=private"
-    r = cli(
-        "adopt", "-w", str(w), "--cert", str(w.parent / "root.crt"), "--key-uri", uri, *officers
-    )
-    assert r.exit_code == 0, r.output
-    assert "secom-tls-ecc-ca-1" in r.output
-    # The ARL is signed by the adopted key, in the token, under the two officers.
+    out["uri"] = uri
+    r = cli("adopt", "-w", str(w), "--cert", str(d / "root.crt"), "--key-uri", uri, *officers)
+    out["adopt"] = [r.exit_code, r.output]
     r = cli("crl", "publish", "-w", str(w), "--ca", ECC_ROOT, *officers)
-    assert r.exit_code == 0, r.output
-    arl = x509.load_der_x509_crl((w / "repository" / f"{ECC_ROOT}.crl").read_bytes())
-    assert arl.is_signature_valid(x509.load_der_x509_certificate(der).public_key())  # type: ignore[arg-type]
+    out["publish"] = [r.exit_code, r.output]
     with Workspace.open(w) as ws:
-        assert ws.ca(ECC_ROOT).key_ref == uri
-        sub = x509.load_der_x509_certificate(ws.ca("secom-tls-ecc-ca-1").certificate)
-        sub.verify_directly_issued_by(x509.load_der_x509_certificate(der))
+        out["key_ref"] = ws.ca(ECC_ROOT).key_ref
+        before = [[row.name, row.certificate.hex(), row.key_ref] for row in ws.store.cas()]
+    bad = f"pkcs11:token={token};object=no-such-key;type=private"
+    r = cli("adopt", "-w", str(w), "--cert", str(d / "ca3.crt"), "--key-uri", bad, *officers)
+    out["no_key"] = [r.exit_code, r.output]
+    with Workspace.open(w) as ws:
+        after = [[row.name, row.certificate.hex(), row.key_ref] for row in ws.store.cas()]
+    out["unchanged"] = before == after
+    return out
 
 
-def test_a_uri_naming_no_key_exits_2(hsm_ws: tuple[Path, dict[str, Path]]) -> None:
-    w, pins = hsm_ws
-    with Workspace.open(w) as ws:
-        before = [(r.name, r.certificate, r.key_ref) for r in ws.store.cas()]
-        token = ws.hsm.root_token if ws.hsm else ""
-        der = ws.ca("secom-rootca3").certificate
-    (w.parent / "ca3.crt").write_bytes(der)
-    officers = ["--root-officer", f"alice={pins['alice']}", "--root-officer", f"bob={pins['bob']}"]
-    uri = f"pkcs11:token={token};object=no-such-key;type=private"
-    r = cli(
-        "adopt", "-w", str(w), "--cert", str(w.parent / "ca3.crt"), "--key-uri", uri, *officers
-    )
-    assert r.exit_code == 2, r.output
-    assert "no public key labelled 'no-such-key'" in r.output and "[hsm-missing]" in r.output
-    assert len(r.output.strip().splitlines()) == 1
-    with Workspace.open(w) as ws:
-        assert [(r.name, r.certificate, r.key_ref) for r in ws.store.cas()] == before
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    d = tmp_path_factory.mktemp("adopt-hsm")
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root / "python"), str(root / "tests")]),
+    }
+    r = subprocess.run(
+        [sys.executable, __file__, str(d)], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d, json.loads((d / "result.json").read_text())
+
+
+def test_adopt_a_root_generated_in_softhsm(result: tuple[Path, dict[str, object]]) -> None:
+    d, out = result
+    assert out["init"][0] == 0, out["init"]  # type: ignore[index]
+    code, said = out["adopt"]  # type: ignore[misc]
+    assert code == 0, said
+    assert "secom-tls-ecc-ca-1" in said
+    assert out["key_ref"] == out["uri"]
+    # The ARL is signed by the adopted key, in the token, under the two officers.
+    assert out["publish"][0] == 0, out["publish"]  # type: ignore[index]
+    der = (d / "root.crt").read_bytes()
+    root = x509.load_der_x509_certificate(der)
+    root.verify_directly_issued_by(root)
+    arl = x509.load_der_x509_crl((d / "w" / "repository" / f"{ECC_ROOT}.crl").read_bytes())
+    assert arl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    sub = (d / "w" / "repository" / "secom-tls-ecc-ca-1.crt").read_bytes()
+    x509.load_der_x509_certificate(sub).verify_directly_issued_by(root)
+
+
+def test_a_uri_naming_no_key_exits_2(result: tuple[Path, dict[str, object]]) -> None:
+    _d, out = result
+    code, said = out["no_key"]  # type: ignore[misc]
+    assert code == 2, said
+    assert "no public key labelled 'no-such-key'" in said and "[hsm-missing]" in said
+    assert len(said.strip().splitlines()) == 1
+    assert out["unchanged"] is True
+
+
+if __name__ == "__main__":
+    where = Path(sys.argv[1])
+    (where / "result.json").write_text(json.dumps(scenario(where)))
