@@ -1,8 +1,9 @@
 """An issuing CA run in another system (issue 21 §4): a SECOM root certifies its
 PKCS#10 request under the cross profile ``external-tls-ca`` (porthos cross-certify):
 the request's subject, the profile's BR-read extensions (pathLen 0, EKU serverAuth +
-clientAuth, the BR OV OID first). A request asking for a larger pathLen or for an EKU
-purpose beyond the profile exits 2 and nothing is stored."""
+clientAuth, the BR OV OID first), after two persons' approval, one a service operation
+manager (002 §5.2.2, §6.2.2). A request asking for a larger pathLen or for an EKU
+purpose beyond the profile, or one approval short, exits 2 and nothing is stored."""
 
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from interop import openssl_verify, pkilint_findings
 from porthos.cli.main import main
+from porthos.store import audit
 from porthos.workflows import crl_publication
 from porthos.workspace.workspace import Workspace
 
 ROOT = "secom-rootca2"
+#: 002 §5.2.2, §6.2.2: two persons, one a service operation manager.
+APPROVERS = [
+    "--approver",
+    "service-operation-manager=Hanako Sato",
+    "--approver",
+    "ca-administrator=Taro Suzuki",
+]
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -71,7 +80,7 @@ def test_requests_beyond_the_profile_are_refused(
     csr = _csr(tmp_path / "x.csr", path_len, eku)
     out = tmp_path / "x.crt"
     r = cli("cross-certify", "-w", str(ws_dir), "--ca", ROOT, "--profile", "external-tls-ca",
-            "--csr", str(csr), "--out", str(out))  # fmt: skip
+            "--csr", str(csr), "--out", str(out), *APPROVERS)  # fmt: skip
     assert r.exit_code == 2, r.output
     assert says in r.output and "[policy]" in r.output
     assert not out.exists()
@@ -81,9 +90,29 @@ def test_requests_beyond_the_profile_are_refused(
 def test_a_root_certifies_an_external_issuing_ca(ws_dir: Path, tmp_path: Path) -> None:
     csr = _csr(tmp_path / "ok.csr", 0, [ExtendedKeyUsageOID.SERVER_AUTH])
     out = tmp_path / "ok.crt"
-    r = cli("cross-certify", "-w", str(ws_dir), "--ca", ROOT, "--profile", "external-tls-ca",
-            "--csr", str(csr), "--out", str(out))  # fmt: skip
+    base = ["cross-certify", "-w", str(ws_dir), "--ca", ROOT, "--profile", "external-tls-ca",
+            "--csr", str(csr), "--out", str(out)]  # fmt: skip
+    # One approval short (the same person twice; no service operation manager): refused.
+    for short in (
+        APPROVERS[:2],
+        ["--approver", "ca-administrator=Taro Suzuki", "--approver", "auditor=Jiro Ito"],
+        [*APPROVERS[:2], "--approver", "ca-administrator=hanako  sato"],
+    ):
+        r = cli(*base, *short)
+        assert r.exit_code == 2, r.output
+        assert "[approval]" in r.output and not out.exists()
+    before = _issued(ws_dir)
+    r = cli(*base, *APPROVERS)
     assert r.exit_code == 0, r.output
+    assert _issued(ws_dir) == before + 1
+    with Workspace.open(ws_dir) as ws:
+        (rec,) = [
+            x for x in audit.records(ws.store) if x.event == audit.Event.CROSS_CERTIFICATE_ISSUED
+        ]
+        assert rec.details["approvers"] == [
+            ["Hanako Sato", "service-operation-manager"],
+            ["Taro Suzuki", "ca-administrator"],
+        ]
     cert = x509.load_der_x509_certificate(out.read_bytes())
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
         "Example TLS Issuing CA 1"
