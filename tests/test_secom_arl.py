@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from interop import openssl_verify
+from cryptography.hazmat.primitives.serialization import Encoding
+from interop import openssl_verify, pkilint_cli
 from porthos.cpcps.policy import add_months
 from porthos.exceptions import LifecycleError
 from porthos.workflows import crl_publication, crl_schedule, revocation
@@ -45,6 +46,13 @@ def test_a_revoked_sub_ca_is_on_its_roots_arl_with_its_reason(tmp_path: Path) ->
         assert reason == x509.ReasonFlags.ca_compromise
         assert arl.next_update_utc is not None
         assert int(arl.next_update_utc.timestamp()) == add_months(now + 20, 12)
+        # pkilint's BR ARL linter: the CA entry with its reasonCode is clean.
+        assert (
+            pkilint_cli(
+                "lint_crl", ["-t", "ARL", "-p", "BR"], arl.public_bytes(Encoding.DER), tmp_path
+            )
+            == []
+        )
         # The other roots' ARLs do not list it.
         other = x509.load_der_x509_crl((repo / "secom-rootca2.crl").read_bytes())
         assert other.get_revoked_certificate_by_serial_number(serial) is None

@@ -14,9 +14,6 @@ copies (tests/test_secom_roots.py):
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
-from interop import openssl_verify, pkilint_findings, pyca_verify_chain
+from interop import openssl_verify, pkilint_cli, pkilint_findings, pyca_verify_chain
 from porthos.cli.main import main
 from porthos.cpcps.loader import load_profile_set
 
@@ -103,26 +100,21 @@ def test_pkilint_rfc5280_clean(demo_dir: Path, name: str) -> None:
     assert pkilint_findings(_der(demo_dir, name)) == []
 
 
-def _cabf(der: bytes, cert_type: str, tmp: Path) -> list[str]:
-    lint = shutil.which("lint_cabf_serverauth_cert", path=str(Path(sys.executable).parent))
-    assert lint is not None, "pkilint is a test dependency"
-    (tmp / "c.der").write_bytes(der)
-    r = subprocess.run(
-        [lint, "lint", "-t", cert_type, "-s", "WARNING", "-f", "CSV", str(tmp / "c.der")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # CSV rows: node path, validator, severity, code, message; a header line first.
-    rows = [line.split(",") for line in r.stdout.strip().splitlines()[1:] if line]
-    return [row[3] for row in rows if len(row) > 3]
-
-
 @pytest.mark.parametrize("name", sorted(CABF_TYPE))
 def test_pkilint_cabf_serverauth(demo_dir: Path, name: str, tmp_path: Path) -> None:
-    codes = _cabf(_der(demo_dir, name), CABF_TYPE[name], tmp_path)
+    codes = pkilint_cli(
+        "lint_cabf_serverauth_cert", ["-t", CABF_TYPE[name]], _der(demo_dir, name), tmp_path
+    )
     bad = [c for c in codes if name not in CABF_ROOT_EXCEPTIONS.get(c, set())]
     assert bad == []
+
+
+@pytest.mark.parametrize("name", sorted(PS.cas))
+def test_pkilint_crl_br(demo_dir: Path, name: str, tmp_path: Path) -> None:
+    """Each root's ARL and each sub CA's CRL, by pkilint's BR CRL linter."""
+    kind = "ARL" if name in ROOTS else "CRL"
+    der = (demo_dir / "repository" / f"{name}.crl").read_bytes()
+    assert pkilint_cli("lint_crl", ["-t", kind, "-p", "BR"], der, tmp_path) == []
 
 
 def test_fields_are_the_datas(demo_dir: Path) -> None:
