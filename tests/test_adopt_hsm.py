@@ -144,6 +144,10 @@ def scenario(d: Path) -> dict[str, object]:
     with Workspace.open(w) as ws:
         after = [[row.name, row.certificate.hex(), row.key_ref] for row in ws.store.cas()]
     out["unchanged"] = before == after
+    # A changeover after the adoption: the adopted key (its own label) signs the link
+    # to its successor, under the two officers.
+    r = cli("rollover", "-w", str(w), "--pin-file", str(pins["user"]), *officers)
+    out["rollover"] = [r.exit_code, r.output]
     return out
 
 
@@ -179,6 +183,20 @@ def test_adopt_a_root_generated_in_softhsm(result: tuple[Path, dict[str, object]
     assert arl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
     sub = (d / "w" / "repository" / "secom-tls-ecc-ca-1.crt").read_bytes()
     x509.load_der_x509_certificate(sub).verify_directly_issued_by(root)
+
+
+def test_the_adopted_root_signs_its_link_at_a_changeover(
+    result: tuple[Path, dict[str, object]],
+) -> None:
+    d, out = result
+    code, said = out["rollover"]  # type: ignore[misc]
+    assert code == 0, said
+    repo = d / "w" / "repository"
+    adopted = x509.load_der_x509_certificate((d / "root.crt").read_bytes())
+    link = x509.load_der_x509_certificate((repo / f"{ECC_ROOT}-g2-by-{ECC_ROOT}.crt").read_bytes())
+    link.verify_directly_issued_by(adopted)
+    successor = x509.load_der_x509_certificate((repo / f"{ECC_ROOT}-g2.crt").read_bytes())
+    assert link.public_key() == successor.public_key()
 
 
 def test_a_uri_naming_no_key_exits_2(result: tuple[Path, dict[str, object]]) -> None:
