@@ -15,7 +15,7 @@ SHELL := /bin/bash
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
 # Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2
+DEB_PACKAGES = openssl softhsm2 ca-certificates
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
@@ -23,6 +24,7 @@ from cryptography import x509
 __all__ = [
     "assert_pkilint_clean",
     "openssl_verify",
+    "pkilint_cli",
     "pkilint_findings",
     "pyca_verify_chain",
     "to_pem",
@@ -152,3 +154,22 @@ def pyca_verify_chain(chain: Sequence[bytes], leaf: bytes | None = None) -> list
     for issuer, subject in zip(certs, certs[1:], strict=False):
         subject.verify_directly_issued_by(issuer)
     return certs
+
+
+def pkilint_cli(tool: str, args: list[str], der: bytes, tmp: Path) -> list[str]:
+    """The finding codes at WARNING or above of one of pkilint's command-line linters
+    (``lint_cabf_serverauth_cert``, ``lint_crl``) on one DER document."""
+    lint = shutil.which(tool, path=str(Path(sys.executable).parent))
+    assert lint is not None, "pkilint is a test dependency"
+    (tmp / "doc.der").write_bytes(der)
+    r = subprocess.run(
+        [lint, "lint", *args, "-s", "WARNING", "-f", "CSV", str(tmp / "doc.der")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # The exit status counts the findings; a usage or decoding error goes to stderr.
+    assert not r.stderr.strip(), r.stderr
+    # CSV rows: node path, validator, severity, code, message; a header line first.
+    rows = [line.split(",") for line in r.stdout.strip().splitlines()[1:] if line]
+    return [row[3] for row in rows if len(row) > 3]

@@ -398,7 +398,7 @@ BAD: list[tuple[list[Any], Any, str]] = [
     (
         ["cas", "user-ca-1", "issuer"],
         "user-ca-1",
-        r"cas\.user-ca-1\.issuer: the self-signed root must be the first CA",
+        r"cas\.user-ca-1\.issuer: the self-signed root must be listed before every subordinate CA",
     ),
     (["cas", "user-ca-1", "issuer"], "nobody", r"cas\.user-ca-1\.issuer: unknown CA 'nobody'"),
     (["cas", "user-ca-1", "key_type"], "ec-p255", r"cas\.user-ca-1\.key_type: unknown key type"),

@@ -51,6 +51,14 @@ def _pem(der: bytes) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where the certificate goes: .pem (PEM) or .der/.cer/.crt (DER).",
 )
+@click.option(
+    "--approver",
+    "approvers",
+    multiple=True,
+    metavar="ROLE=NAME",
+    help="Repeatable: a person who approved the certificate, in a role, where the cross "
+    "profile asks for approval (RFC 3647 §5.2.2).",
+)
 @NOW_OPTION
 @PIN_OPTIONS[0]
 @PIN_OPTIONS[1]
@@ -61,11 +69,18 @@ def cross_certify(
     profile: str,
     csr_file: Path,
     out_file: Path,
+    approvers: tuple[str, ...],
     now: int | None,
     pin_file: Path | None,
     root_officers: tuple[str, ...],
 ) -> None:
     """Issue a CA certificate to an external CA's request (a cross-certificate)."""
+    approved: list[tuple[str, str]] = []
+    for item in approvers:
+        role, sep, person = item.partition("=")
+        if not sep or not role.strip() or not person.strip():
+            raise click.BadParameter(f"{item!r}: expected ROLE=NAME", param_hint="--approver")
+        approved.append((person.strip(), role.strip()))
     from porthos.cli.outputs import check_outputs
     from porthos.issuance.inputs import read_input
     from porthos.workflows.cross_certification import cross_certify as issue
@@ -89,7 +104,7 @@ def cross_certify(
                 halves = root_halves(root_officers)
             else:
                 ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
-        done = issue(ws, ca_name, profile, csr, now=now, root_halves=halves)
+        done = issue(ws, ca_name, profile, csr, now=now, root_halves=halves, approvers=approved)
     if pem:
         out_file.write_text(_pem(done.der), encoding="ascii")
     else:

@@ -53,6 +53,10 @@ _MAIN = "porthos.cli.main"
 
 #: Every ``porthos`` command: name -> where it lives, and what ``--help`` says of it.
 COMMANDS: dict[str, LazyCommand] = {
+    "adopt": LazyCommand(
+        "porthos.cli.adopt:adopt",
+        "Take over an existing CA: its certificate and key become the workspace's CA.",
+    ),
     "audit": LazyCommand(
         "porthos.cli.audit:audit_group",
         "The hash-chained audit trail (000 §5.4): verify, export, show.",

@@ -15,6 +15,9 @@ TOML (docs/cpcps.md)::
                                        # the request's subject is used
     max_path_len = 2                   # optional: the largest pathLenConstraint the
                                        # certificate may carry (request or profile)
+    approval = { persons = 2, roles = ["..."], section = "5.2.2" }
+                                       # optional: the persons who approve each one
+                                       # (cpcps/approval.py), named at cross-certify
     name_strings = { CN = "printable" }  # optional: the partner's string types
                                        # (cpcps/name_strings.py), used when the
                                        # request's own cannot be repeated
@@ -32,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from porthos.cpcps.approval import ApprovalRule, approval_rule
 from porthos.cpcps.extensions import basic_constraints_of, extensions, key_usage_of
 from porthos.cpcps.fields import (
     NAME_RE,
@@ -70,6 +74,10 @@ class CrossProfile:
     #: String type per attribute of the partner's name (None: the encoder's defaults);
     #: the request's own types come first (workflows/cross_certification.py).
     name_strings: Mapping[str, str] | None = None
+    #: The persons who approve each certificate (RFC 3647 §5.2.2); None: no approval.
+    approval: ApprovalRule | None = None
+    #: The outside text this profile reads where the CP/CPS defers (None: the CP/CPS).
+    reading: str | None = None
 
     @property
     def path_len(self) -> int | None:
@@ -143,7 +151,7 @@ def _cross_profile(
         t,
         path,
         {"section", "issuer", "validity", "signature_algorithm", "key_types", "extensions"},
-        {"subject", "max_path_len", "name_strings"},
+        {"subject", "max_path_len", "name_strings", "approval", "reading"},
     )
     issuer = as_text(t["issuer"], join(path, "issuer"))
     if issuer not in cas:
@@ -201,6 +209,8 @@ def _cross_profile(
         subject=subject,
         max_path_len=max_path_len,
         name_strings=strings,
+        approval=approval_rule(t["approval"], join(path, "approval")) if "approval" in t else None,
+        reading=as_text(t["reading"], join(path, "reading")) if "reading" in t else None,
     )
 
 

@@ -22,6 +22,10 @@ Schema (every table required unless marked optional):
   cross-certificate), ``inhibit_any_policy`` (optional skipCerts) and ``cross_profile``
   (optional: the cross profile with which ``cross_to`` certifies the stand-in's
   request in return; the stand-in's cross-certificate is then imported).
+* ``[changeover]`` (optional): ``profile``: after the rest, a key changeover of every
+  root (RFC 3647 §5.6, porthos rollover), then one certificate of that profile from
+  the new generation, which a relying party anchored at the *old* root accepts through
+  the new-with-old link certificate.
 * ``[policy_check]`` (optional, needs ``[external]``): ``profile`` whose sample a
   relying party anchored at the external CA validates under ``policy`` (an OID of the
   external domain).
@@ -107,6 +111,7 @@ class DemoInputs:
     suspend_profile: str | None
     external: External | None
     policy_check: tuple[str, str] | None
+    changeover_profile: str | None = None
 
 
 def _key_type(value: Any, path: str) -> str:
@@ -128,7 +133,9 @@ def parse_demo_inputs(text: str, ps: ProfileSet, *, source: str = DEMO_FILE) -> 
         doc = as_table(tomllib.loads(text), "")
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
-    require_keys(doc, "", {"samples", "revoke"}, {"suspend", "external", "policy_check"})
+    require_keys(
+        doc, "", {"samples", "revoke"}, {"suspend", "external", "policy_check", "changeover"}
+    )
     samples: dict[str, Sample] = {}
     for name, raw in as_table(doc["samples"], "samples").items():
         p = join("samples", name)
@@ -168,7 +175,12 @@ def parse_demo_inputs(text: str, ps: ProfileSet, *, source: str = DEMO_FILE) -> 
         if policy not in external.policies:
             raise fail("policy_check.policy", f"{policy} is not a policy of external")
         check = (_profile(c["profile"], "policy_check.profile", ps), policy)
-    return DemoInputs(samples, revoke_profile, reason, suspend, external, check)
+    changeover = None
+    if "changeover" in doc:
+        c = as_table(doc["changeover"], "changeover")
+        require_keys(c, "changeover", {"profile"}, set())
+        changeover = _profile(c["profile"], "changeover.profile", ps)
+    return DemoInputs(samples, revoke_profile, reason, suspend, external, check, changeover)
 
 
 def _ra_data(value: Any, path: str) -> tuple[tuple[Any, ...] | None, Validity | None]:

@@ -243,7 +243,7 @@ def generations_table(value: Any, path: str) -> GenerationNaming:
 
 def crl_schedule(value: Any, path: str, ca_name: str) -> CrlSchedule:
     t = as_table(value, path)
-    require_keys(t, path, {"period", "validity"}, {"section"})
+    require_keys(t, path, {"period", "validity"}, {"section", "after_revocation"})
     period = as_validity(t["period"], join(path, "period"))
     validity = as_validity(t["validity"], join(path, "validity"))
     # A CRL must be replaced before its nextUpdate (RFC 5280 §5.1.2.5): the period must
@@ -255,6 +255,11 @@ def crl_schedule(value: Any, path: str, ca_name: str) -> CrlSchedule:
         validity=validity,
         file_name=f"{ca_name}.crl",
         section=as_text(t.get("section", ""), join(path, "section"), empty=True),
+        after_revocation=(
+            as_duration(t["after_revocation"], join(path, "after_revocation"))
+            if "after_revocation" in t
+            else None
+        ),
     )
 
 

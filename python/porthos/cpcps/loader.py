@@ -49,6 +49,12 @@ tables below; every field is validated with its path):
   instead of ``policies`` (cpcps/policy_levels.py resolves it before validation).
 * ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
   CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
+* ``reading = "..."`` (optional, in ``[cas.<ca>]`` and ``[profiles.<p>]``): where the
+  CP/CPS defers a profile to a document not at hand, the outside text it is read from
+  (e.g. ``"CA/B Forum BR §7.1.2.10"``) -> ``CaProfile.reading``, ``Profile.reading``.
+  ``crl.after_revocation`` (optional duration): the latest a CA's CRL follows one of
+  its revocations -> ``CrlSchedule.after_revocation``. Several self-signed roots may
+  be listed, all before the first subordinate CA.
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -186,7 +192,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "crl",
             },
-            {"name_strings"},
+            {"name_strings", "reading"},
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer != ca_name and issuer not in cas:
@@ -194,8 +200,13 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 join(p, "issuer"),
                 f"unknown CA {issuer!r} (an issuer must be listed before the CAs it signs)",
             )
-        if issuer == ca_name and cas:
-            raise fail(join(p, "issuer"), "the self-signed root must be the first CA")
+        # Several self-signed roots may share a workspace (a PKI of several offline
+        # roots), all listed before the first subordinate CA: roots first.
+        if issuer == ca_name and any(not c.self_signed for c in cas.values()):
+            raise fail(
+                join(p, "issuer"),
+                "the self-signed root must be listed before every subordinate CA (roots first)",
+            )
         if issuer != ca_name and not cas:
             raise fail(join(p, "issuer"), "the first CA must be the self-signed root")
         key_type = as_text(t["key_type"], join(p, "key_type"))
@@ -263,6 +274,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             extensions=exts,
             crl=crl_schedule(t["crl"], join(p, "crl"), ca_name),
             name_strings=ca_strings,
+            reading=reading_of(t, p),
         )
     if not cas:
         raise fail("cas", "no CAs")
@@ -286,7 +298,14 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
                 "extensions",
                 "identity_check",
             },
-            {"rekey", "ignore_prefix_in_csr", "approval", "name_strings", "item_not_after"},
+            {
+                "rekey",
+                "ignore_prefix_in_csr",
+                "approval",
+                "name_strings",
+                "item_not_after",
+                "reading",
+            },
         )
         issuer = as_text(t["issuer"], join(p, "issuer"))
         if issuer not in cas:
@@ -368,6 +387,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
             san_required=san_required,
             item_not_after=item_not_after,
             name_strings=prof_strings,
+            reading=reading_of(t, p),
         )
         if "A" in profiles[prof_name].rekey and rekey is None:
             raise fail("rekey", f"missing; {p}.rekey offers type A re-key")
@@ -425,6 +445,12 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         profiles=profiles,
         cross_profiles=cross_profiles,
     )
+
+
+def reading_of(t: Mapping[str, Any], path: str) -> str | None:
+    """``reading = "..."`` (optional): where the CP/CPS leaves a profile to documents
+    not at hand, the text whose reading the data takes (e.g. "CA/B Forum BR §7.1.2.10")."""
+    return as_text(t["reading"], join(path, "reading")) if "reading" in t else None
 
 
 def profile_set_text(name: str | os.PathLike[str] = "porthos") -> tuple[str, str]:

@@ -81,6 +81,9 @@ class CrlSchedule:
     validity: Validity
     file_name: str
     section: str = ""
+    #: The latest a new CRL follows a revocation by this CA (None: the CP/CPS says
+    #: nothing beyond "due at once", which the schedule applies to every CA).
+    after_revocation: Duration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,8 @@ class CaProfile:
     #: String type per attribute of this CA's subject (cpcps/name_strings.py); None:
     #: the encoder's defaults.
     name_strings: Mapping[str, str] | None = None
+    #: The outside text this profile reads where the CP/CPS defers (None: the CP/CPS).
+    reading: str | None = None
 
     @property
     def self_signed(self) -> bool:
@@ -271,6 +276,8 @@ class Profile:
     #: String type per attribute of the subjects and directoryName SANs issued under
     #: this profile (cpcps/name_strings.py); None: the encoder's defaults.
     name_strings: Mapping[str, str] | None = None
+    #: The outside text this profile reads where the CP/CPS defers (None: the CP/CPS).
+    reading: str | None = None
 
     def template_spec_json(self, shard: int | None = None) -> str:
         """The template spec; a profile whose CDP is sharded needs the certificate's

@@ -37,6 +37,7 @@ __all__ = [
     "CaRequest",
     "Subtree",
     "check_name_space",
+    "check_eku",
     "check_path_len",
     "read_ca_request",
 ]
@@ -72,6 +73,8 @@ class CaRequest:
     #: makes porthos's encoding of ``subject`` equal the request's own DER; None when
     #: none does (another string type, a multi-valued RDN) or the subject is empty.
     subject_strings: dict[str, str] | None = None
+    #: The requested extendedKeyUsage purposes (dotted OIDs); None when not requested.
+    asks_eku: tuple[str, ...] | None = None
 
 
 def _subtree(name: x509.GeneralName) -> Subtree | None:
@@ -147,6 +150,7 @@ def read_ca_request(data: bytes | str) -> CaRequest:
     subject = batch.subject(0)
     key_id = None
     ca, path_len, has_bc, permitted = False, None, False, None
+    eku: tuple[str, ...] | None = None
     for ext in exts:
         value = ext.value
         if isinstance(value, x509.SubjectKeyIdentifier):
@@ -159,6 +163,8 @@ def read_ca_request(data: bytes | str) -> CaRequest:
                 )
         elif isinstance(value, x509.BasicConstraints):
             has_bc, ca, path_len = True, value.ca, value.path_length
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            eku = tuple(oid.dotted_string for oid in value)
         elif isinstance(value, x509.NameConstraints):
             permitted = []
             for name in value.permitted_subtrees or ():
@@ -181,7 +187,23 @@ def read_ca_request(data: bytes | str) -> CaRequest:
         asks_path_len=path_len,
         asks_permitted=permitted,
         subject_strings=_subject_strings(csr.subject, subject),
+        asks_eku=eku,
     )
+
+
+def check_eku(request: CaRequest, allowed: Sequence[str] | None, where: str) -> None:
+    """Refuse a request whose extendedKeyUsage asks for a purpose beyond ``allowed``
+    (the profile's EKU purposes; None: the profile sets no EKU, so none is beyond it).
+    The certificate carries the profile's EKU, never the request's (CA/B Forum BR
+    §7.1.2.10.6: an issuing CA's purposes are the issuer's decision)."""
+    if request.asks_eku is None or allowed is None:
+        return
+    beyond = [p for p in request.asks_eku if p not in allowed]
+    if beyond:
+        raise PolicyError(
+            f"the request asks for extendedKeyUsage {', '.join(beyond)}; {where} allows "
+            f"only {', '.join(allowed)} (RFC 5280 §4.2.1.12)"
+        )
 
 
 def check_path_len(request: CaRequest, limit: int | None, where: str) -> None:

@@ -65,6 +65,10 @@ class Event:
     CA_TERMINATED = "ca.terminated"
     CA_KEY_DESTROYED = "ca.key-destroyed"
     CA_KEY_EXPORTED = "ca.key-exported"
+    #: An existing CA (certificate and key made outside porthos) taken over, and the
+    #: certificates of its subordinate CAs re-issued under its key (porthos adopt).
+    CA_ADOPTED = "ca.adopted"
+    CA_RECERTIFIED = "ca.recertified"
     # HSM (§5.4.1, §6.2): token initialisation, activation with officer identities
     HSM_TOKEN_INIT = "hsm.token-init"
     HSM_ACTIVATION = "hsm.activation"

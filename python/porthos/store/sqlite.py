@@ -325,6 +325,16 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"cannot record CAs: {exc}") from None
 
+    def replace_ca(self, name: str, certificate: bytes, key_ref: str | None = None) -> None:
+        """A CA's certificate (and key reference) replaced: an adopted CA, or a
+        subordinate CA re-certified under it. Joins the caller's transaction."""
+        with self.transaction() as conn:
+            sets = "certificate = ?" + ("" if key_ref is None else ", key_ref = ?")
+            args: list[object] = [certificate] + ([] if key_ref is None else [key_ref])
+            n = conn.execute(f"UPDATE cas SET {sets} WHERE name = ?", [*args, name]).rowcount
+        if n != 1:
+            raise StoreError(f"no CA {name!r} in the store")
+
     def cas(self) -> list[CaRow]:
         rows = self._conn.execute(
             "SELECT name, env, subject, certificate, key_ref, key_type, parent, created_at"

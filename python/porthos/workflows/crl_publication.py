@@ -75,7 +75,7 @@ def publish(
                     f"the CRL of {name} is signed by the root key in the HSM: two "
                     "officers' PIN halves are needed (§6.2.2, --root-officer)"
                 )
-            with ws.root_activation(root_halves, f"CRL of {name}") as signer:
+            with ws.root_activation(root_halves, f"CRL of {name}", name) as signer:
                 out += _publish_full(ws, ca, signer, now, actor)
         else:
             out += _publish_full(ws, ca, ca.signer, now, actor)

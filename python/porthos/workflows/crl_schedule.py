@@ -129,9 +129,16 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
                 reasons.append(f"last CRL #{number} of {iso_utc(this_update)} is due {label}")
             newer = revocations.revocations_after(ws.store.conn, ca.name, upto)
             if newer:
+                # A CP/CPS may bound the delay (crl.after_revocation, e.g. within 24 h of
+                # a sub-CA revocation); the CRL is due at once either way.
+                bound = (
+                    f", at the latest {crl.after_revocation} after it"
+                    if crl.after_revocation is not None
+                    else ""
+                )
                 reasons.append(
                     f"{newer} revocation(s) recorded after CRL #{number} "
-                    "(§4.9.7: a CRL follows each processed revocation)"
+                    f"(§4.9.7: a CRL follows each processed revocation{bound})"
                 )
                 next_due = min(next_due, now)
             held = holds.changes_after(ws.store.conn, ca.name, last.holds_upto)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cryptography import x509
@@ -39,7 +39,7 @@ from cryptography.x509.oid import NameOID
 from porthos import _native
 from porthos.cpcps.cross_profiles import CrossProfile
 from porthos.cpcps.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, describe_key
-from porthos.exceptions import CrossImportError, PolicyError, StoreError
+from porthos.exceptions import ApprovalError, CrossImportError, PolicyError, StoreError
 from porthos.issuance import ca_request, signers
 from porthos.issuance.ca_request import CaRequest, Subtree
 from porthos.store import audit, cross
@@ -172,9 +172,12 @@ def cross_certify(
     now: int | None = None,
     actor: str | None = None,
     root_halves: Sequence[tuple[str, hsm.Secret]] | None = None,
+    approvers: Sequence[tuple[str, str]] = (),
 ) -> CrossCertificate:
     """Issue the cross profile ``profile`` by CA ``ca_name`` to an external CA's
-    request; PolicyError / CaRequestError and nothing stored when it may not be."""
+    request; PolicyError / CaRequestError and nothing stored when it may not be.
+    ``approvers``: the (person, role) pairs who approved it, checked against the
+    profile's ``approval`` rule (RFC 3647 §5.2.2; ApprovalError when unmet)."""
     prof = ws.profile_set.cross_profile(profile)
     ca = ws.ca(ca_name)
     if prof.issuer != ca.name:
@@ -183,11 +186,20 @@ def cross_certify(
             f"(§{prof.section})"
         )
     generations.check_may_issue(ca)
+    if prof.approval is not None:
+        unmet = prof.approval.unmet(approvers)
+        if unmet is not None:
+            raise ApprovalError(
+                f"cross profile {prof.name} needs the approval of "
+                f"{prof.approval.describe()}: {unmet}"
+            )
     req = ca_request.read_ca_request(csr)
     where = f"cross profile {prof.name} (§{prof.section})"
     _check_key(prof, req)
     subject, strings = _subject(prof, req)
     ca_request.check_path_len(req, prof.path_len_limit, where)
+    eku = next((e for e in prof.extensions if e["type"] == "extended_key_usage"), None)
+    ca_request.check_eku(req, None if eku is None else list(eku["purposes"]), where)
     ca_request.check_name_space(req, _permitted(prof, subject), where)
     now = int(time.time()) if now is None else int(now)
     # The issuer cannot vouch past its own notAfter: the validity is cut there.
@@ -213,6 +225,8 @@ def cross_certify(
     row = CertificateRow(
         serial, text, prof.name, now, not_after, der, now, hashlib.sha256(req.spki).digest()
     )
+    # RFC 3647 §5.4.1: who approved it, where the profile asks for approval.
+    extra: dict[str, Any] = {"approvers": [list(a) for a in approvers]} if approvers else {}
     with store.transaction():
         store.insert_certificates(ca.name, [row])
         audit.record(
@@ -228,6 +242,7 @@ def cross_certify(
             key_id_from_request=req.key_id is not None,
             request_sha256=hashlib.sha256(req.der).hexdigest(),
             fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+            **extra,
         )
     path = ca_bundle.flat_path(ws, prof.name)
     write_atomically(path, der)

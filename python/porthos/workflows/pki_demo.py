@@ -68,6 +68,10 @@ class DemoResult:
     external: dict[str, Path] = field(default_factory=dict)
     crls: list[Path] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    #: After a key changeover (the demo data's ``[changeover]``): the certificate the
+    #: new generation issued, and the link certificates.
+    changeover: Path | None = None
+    links: list[Path] = field(default_factory=list)
 
 
 def _expect(condition: bool, what: str) -> None:
@@ -193,6 +197,21 @@ def run(
         out.released = path
     out.crls = [p.paths[0] for p in published if p.kind == "crl"]
     _openssl_checks(ws, console, inputs, out)
+    if inputs.changeover_profile is not None:
+        from porthos.workflows import demo_changeover
+
+        def issue(profile: str) -> bytes:
+            sample = inputs.samples[profile]
+            return _issue(ws, sample, _csr(sample.subject, sample.key_type, keys))
+
+        profile = inputs.changeover_profile
+        path = samples / f"{profile}-generation-{ws.generation + 1}.crt"
+        try:
+            out.changeover, out.links = demo_changeover.run(
+                ws, console, profile, issue, path, root_halves
+            )
+        except RuntimeError as exc:
+            raise DemoFailure(str(exc)) from None
     _audit(ws, console)
     for item in out.pending:
         console.print(f"[yellow]not shown yet[/]: {item}")

@@ -52,13 +52,19 @@ def _root_spec(ps: ProfileSet) -> CaProfile:
     return next(s for s in ps.cas.values() if s.self_signed)
 
 
-def link_extensions(ps: ProfileSet) -> list[dict[str, Any]]:
+def _roots(ps: ProfileSet) -> list[CaProfile]:
+    """The self-signed roots, in document order (a PKI may run several)."""
+    return [s for s in ps.cas.values() if s.self_signed]
+
+
+def link_extensions(ps: ProfileSet, root: CaProfile | None = None) -> list[dict[str, Any]]:
     """Extensions of a link certificate issued by the root of ``ps``: the root's own
     (AKI, SKI, KU keyCertSign+cRLSign, BC CA without path length: a link sits above
     the issuing CAs, so no pathLen 0) plus the CDP and AIA every CA certificate of
     that root carries (000 §7.1.2: root CRL and root certificate URLs), in the 000
-    §7.1 table order AKI, SKI, CDP, AIA, KU, BC."""
-    root = _root_spec(ps)
+    §7.1 table order AKI, SKI, CDP, AIA, KU, BC. ``root``: one of several roots
+    (default: the first)."""
+    root = root or _root_spec(ps)
     child = next((s for s in ps.cas.values() if s.issuer == root.name and s is not root), None)
     pointers = (
         []
@@ -70,6 +76,10 @@ def link_extensions(ps: ProfileSet) -> list[dict[str, Any]]:
         ]
     )
     out: list[dict[str, Any]] = []
+    if not any(e["type"] == "authority_key_identifier" for e in root.extensions):
+        # A link certificate is signed by another key than its own: RFC 5280 §4.2.1.1
+        # asks the AKI there even when the root, self-signed, carries none.
+        out.append({"type": "authority_key_identifier"})
     for ext in root.extensions:
         out.append(dict(ext))
         if ext["type"] == "subject_key_identifier":
@@ -77,9 +87,9 @@ def link_extensions(ps: ProfileSet) -> list[dict[str, Any]]:
     return out
 
 
-def _link_template(ps: ProfileSet, issuer_der: bytes) -> _native.Template:
-    spec = json.dumps({"extensions": link_extensions(ps)}, separators=(",", ":"))
-    return _native.Template.for_issuer(spec, issuer_der, _root_spec(ps).signature_algorithm)
+def _link_template(ps: ProfileSet, root: CaProfile, issuer_der: bytes) -> _native.Template:
+    spec = json.dumps({"extensions": link_extensions(ps, root)}, separators=(",", ":"))
+    return _native.Template.for_issuer(spec, issuer_der, root.signature_algorithm)
 
 
 def _sign_one(
@@ -173,18 +183,29 @@ def _rollover(
     clash = [name for name in new_ps.cas if name in states]
     if clash:
         raise LifecycleError(f"CA names of generation {new_gen} already exist: {', '.join(clash)}")
-    old_root = ws.ca(_root_spec(old_ps).name)
-    new_root_spec = _root_spec(new_ps)
+    # Each root of the generation is followed by its successor (derive_generation keeps
+    # the document order): one pair of link certificates per root.
+    old_roots = [ws.ca(s.name) for s in _roots(old_ps)]
+    new_roots = _roots(new_ps)
+    if len(old_roots) != len(new_roots):
+        raise WorkspaceError(
+            f"generation {new_gen} has {len(new_roots)} roots, generation {old_gen} "
+            f"{len(old_roots)}: each root needs its successor"
+        )
     for spec in new_ps.cas.values():
-        if not spec.self_signed and spec.issuer != new_root_spec.name:
+        issuer_spec = new_ps.cas[spec.issuer]
+        if not issuer_spec.self_signed:
             raise WorkspaceError(
-                f"CA {spec.name} is issued by {spec.issuer}; rollover supports a root and "
-                "issuing CAs directly under it (000 §1.1)"
+                f"CA {spec.name} is issued by {spec.issuer}; rollover supports roots and "
+                "issuing CAs directly under them (000 §1.1)"
             )
-        if spec.validity.not_after(now) > new_root_spec.validity.not_after(now):
+        if spec.validity.not_after(now) > issuer_spec.validity.not_after(now):
             raise WorkspaceError(f"CA {spec.name} would outlive its issuer {spec.issuer}")
 
     keys: dict[str, _native.SoftwareKey] = {}
+    #: The old roots' signers (by old name) and the new roots' (by new name).
+    old_signers: dict[str, signers.Signer] = {}
+    new_signers: dict[str, signers.Signer] = {}
     spkis: dict[str, bytes] = {}
     generated_in_hsm: list[tuple[str, str, hsm.Secret]] = []  # (token, label, pin)
     written: list[Path] = []
@@ -222,37 +243,43 @@ def _rollover(
                 )
                 # Its ca.keygen record is written with the new CAs (_record_hierarchy).
                 generated_in_hsm.append((token, spec.name, key_pin))
-            old_signer = hsm_signer(
-                ws,
-                old_root.name,
-                old_root.spec,
-                ws.hsm.root_token,
-                root_pin,
-                spki_of(old_root.certificate),
-            )
-            new_signer = hsm_signer(
-                ws,
-                new_root_spec.name,
-                new_root_spec,
-                ws.hsm.root_token,
-                root_pin,
-                spkis[new_root_spec.name],
-            )
-            opened += [old_signer, new_signer]
-            old_root_signer: signers.Signer = old_signer
-            new_root_signer: signers.Signer = new_signer
+            for old_root, new_spec in zip(old_roots, new_roots, strict=True):
+                # An adopted root's key keeps the label it came with (porthos adopt).
+                label = old_root.hsm_ref.label if old_root.hsm_ref else old_root.name
+                old_signer = hsm_signer(
+                    ws,
+                    label,
+                    old_root.spec,
+                    ws.hsm.root_token,
+                    root_pin,
+                    spki_of(old_root.certificate),
+                )
+                opened.append(old_signer)
+                new_signer = hsm_signer(
+                    ws,
+                    new_spec.name,
+                    new_spec,
+                    ws.hsm.root_token,
+                    root_pin,
+                    spkis[new_spec.name],
+                )
+                opened.append(new_signer)
+                old_signers[old_root.name] = old_signer
+                new_signers[new_spec.name] = new_signer
         else:
             for spec in new_ps.cas.values():
                 keys[spec.name] = _native.SoftwareKey.generate(
                     spec.key_type, spec.signature_algorithm
                 )
                 spkis[spec.name] = keys[spec.name].public_key_der()
-            old_root_signer = old_root.key
-            new_root_signer = keys[new_root_spec.name]
+            for old_root, new_spec in zip(old_roots, new_roots, strict=True):
+                old_signers[old_root.name] = old_root.key
+                new_signers[new_spec.name] = keys[new_spec.name]
 
-        # 2. The new hierarchy, signed by the new root only (000 §5.6).
+        # 2. The new hierarchy, each CA signed by its new root only (000 §5.6).
         ders: dict[str, bytes] = {}
         for spec in new_ps.cas.values():
+            root_spec = new_ps.cas[spec.issuer]
             if spec.self_signed:
                 template = _native.Template(
                     spec.template_spec_json(),
@@ -266,43 +293,58 @@ def _rollover(
             else:
                 template = _native.Template.for_issuer(
                     spec.template_spec_json(),
-                    ders[new_root_spec.name],
-                    new_root_spec.signature_algorithm,
+                    ders[root_spec.name],
+                    root_spec.signature_algorithm,
                 )
             ders[spec.name], _ = _sign_one(
                 template,
-                new_root_signer,
+                new_signers[root_spec.name],
                 not_before=now,
                 not_after=spec.validity.not_after(now),
                 subject=spec.subject,
                 spki=spkis[spec.name],
             )
-        new_root_der = ders[new_root_spec.name]
-        new_root_not_after = new_root_spec.validity.not_after(now)
-
-        # 3. Link certificates (000 §7.1.1.2; RFC 4210 §4.4). Neither outlives the
-        # old root: after that, nobody needs a bridge to or from generation 1.
-        link_not_after = min(old_root.not_after, new_root_not_after)
-        new_with_old, nwo_serial = _sign_one(
-            _link_template(old_ps, old_root.certificate),
-            old_root_signer,
-            not_before=now,
-            not_after=link_not_after,
-            subject=new_root_spec.subject,
-            spki=spkis[new_root_spec.name],
-        )
-        old_with_new, own_serial = _sign_one(
-            _link_template(new_ps, new_root_der),
-            new_root_signer,
-            not_before=now,
-            not_after=link_not_after,
-            subject=old_root.spec.subject,
-            spki=spki_of(old_root.certificate),
-        )
-        links = [
-            ("new-with-old", old_root.name, new_root_spec.name, new_with_old, nwo_serial),
-            ("old-with-new", new_root_spec.name, old_root.name, old_with_new, own_serial),
-        ]
+        # 3. Link certificates, one pair per root (000 §7.1.1.2; RFC 4210 §4.4).
+        # Neither outlives the old root: after that, nobody needs a bridge to or from
+        # the old generation.
+        links: list[tuple[str, str, str, bytes, str, str]] = []
+        for old_root, new_spec in zip(old_roots, new_roots, strict=True):
+            new_root_der = ders[new_spec.name]
+            link_not_after = min(old_root.not_after, new_spec.validity.not_after(now))
+            new_with_old, nwo_serial = _sign_one(
+                _link_template(old_ps, old_root.spec, old_root.certificate),
+                old_signers[old_root.name],
+                not_before=now,
+                not_after=link_not_after,
+                subject=new_spec.subject,
+                spki=spkis[new_spec.name],
+            )
+            old_with_new, own_serial = _sign_one(
+                _link_template(new_ps, new_spec, new_root_der),
+                new_signers[new_spec.name],
+                not_before=now,
+                not_after=link_not_after,
+                subject=old_root.spec.subject,
+                spki=spki_of(old_root.certificate),
+            )
+            links += [
+                (
+                    "new-with-old",
+                    old_root.name,
+                    new_spec.name,
+                    new_with_old,
+                    nwo_serial,
+                    subject_text(new_spec.subject),
+                ),
+                (
+                    "old-with-new",
+                    new_spec.name,
+                    old_root.name,
+                    old_with_new,
+                    own_serial,
+                    subject_text(old_root.spec.subject),
+                ),
+            ]
 
         # 4. Files: keys (0600, never overwriting) and the repository.
         rows = []
@@ -334,7 +376,7 @@ def _rollover(
                 )
             )
         link_paths = []
-        for kind, issuer, subject_ca, der, _serial in links:
+        for kind, issuer, subject_ca, der, _serial, _subject in links:
             path = ws.path / REPOSITORY_DIR / _link_file(subject_ca, issuer)
             path.write_bytes(der)
             written.append(path)
@@ -362,13 +404,8 @@ def _rollover(
                 transferable=ws.hsm is not None and ws.hsm.transferable_keys,
             )
             retire_generation(conn, old_gen)
-            for kind, issuer, subject_ca, der, serial in links:
+            for kind, issuer, subject_ca, der, serial, subject in links:
                 cert = x509.load_der_x509_certificate(der)
-                subject = subject_text(
-                    new_root_spec.subject
-                    if subject_ca == new_root_spec.name
-                    else old_root.spec.subject
-                )
                 store.insert_certificates(
                     issuer,
                     [

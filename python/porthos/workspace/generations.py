@@ -77,10 +77,12 @@ def derive_generation(
         subjects = {}
         for env, subject in dict(t.get("subject", {})).items():
             attrs = [list(a) for a in subject]
-            cns = [a for a in attrs if a and a[0] == "CN"]
+            # The CN carries the generation number; a DN without one (a root named
+            # C, O, OU) carries it in its most specific attribute, the last.
+            cns = [a for a in attrs if a and a[0] == "CN"] or attrs[-1:]
             if not cns:
                 raise ProfileError(
-                    f"cas.{name}.subject.{env}: no CN to carry the generation number "
+                    f"cas.{name}.subject.{env}: no attribute to carry the generation number "
                     "(a key changeover, RFC 3647 §5.6, needs distinct names per CA generation)"
                 )
             for a in cns:

@@ -212,6 +212,45 @@ def create_software_hierarchy(
     return store
 
 
+def _sign_under_root(
+    spec: CaProfile,
+    root_spec: CaProfile,
+    root_signer: signers.Pkcs11Signer,
+    spki: bytes,
+    ders: dict[str, bytes],
+    now: int,
+) -> bytes:
+    """One CA certificate signed by the root key in the token: the root's own
+    (self-signed) or that of an issuing CA directly under it."""
+    if spec.self_signed:
+        template = _native.Template(
+            spec.template_spec_json(),
+            _native.encode_name(
+                list(spec.subject),
+                None if spec.name_strings is None else dict(spec.name_strings),
+            ),
+            _native.key_identifier(spki),
+            spec.signature_algorithm,
+        )
+    else:
+        if spec.validity.not_after(now) > root_spec.validity.not_after(now):
+            raise WorkspaceError(f"CA {spec.name} would outlive its issuer")
+        # The root signs: its algorithm, not the issuing CA's (they differ in a PKI
+        # whose root and issuing CAs have different key types).
+        template = _native.Template.for_issuer(
+            spec.template_spec_json(), ders[root_spec.name], root_spec.signature_algorithm
+        )
+    return signers.issue_certificates(
+        template,
+        root_signer,
+        serials=_native.generate_serials(1),
+        not_before=np.array([now], dtype=np.int64),
+        not_after=np.array([spec.validity.not_after(now)], dtype=np.int64),
+        subjects=[list(spec.subject)],
+        spkis=[spki],
+    )[0]
+
+
 def create_hsm_hierarchy(
     root: Path,
     env: str,
@@ -257,59 +296,41 @@ def create_hsm_hierarchy(
             transferable=setup.transferable_keys,
         )
 
-    root_spec = next(s for s in ps.cas.values() if s.self_signed)
     ders: dict[str, bytes] = {}
-    note(
-        audit.Event.HSM_ACTIVATION,
-        token=setup.root_token,
-        role="root",
-        officers=officers,
-        purpose="root and issuing-CA certificates",
-    )
-    with signers.Pkcs11Signer(
-        module,
-        setup.root_token,
-        root_spec.name,
-        pin,
-        root_spec.signature_algorithm,
-        sessions=1,
-        public_key=spkis[root_spec.name],
-    ) as root_signer:
-        for spec in ps.cas.values():
-            spki = spkis[spec.name]
-            if spec.self_signed:
-                template = _native.Template(
-                    spec.template_spec_json(),
-                    _native.encode_name(
-                        list(spec.subject),
-                        None if spec.name_strings is None else dict(spec.name_strings),
-                    ),
-                    _native.key_identifier(spki),
-                    spec.signature_algorithm,
+    # Each root in turn (a PKI may have several, all in the root token): activated
+    # once, for its own certificate and those of the issuing CAs directly under it,
+    # then its session closed (RFC 3647 §6.2.2).
+    for root_spec in (s for s in ps.cas.values() if s.self_signed):
+        children = [
+            s for s in ps.cas.values() if s.issuer == root_spec.name and s is not root_spec
+        ]
+        note(
+            audit.Event.HSM_ACTIVATION,
+            token=setup.root_token,
+            role="root",
+            officers=officers,
+            purpose=f"{root_spec.name}: root and issuing-CA certificates",
+        )
+        with signers.Pkcs11Signer(
+            module,
+            setup.root_token,
+            root_spec.name,
+            pin,
+            root_spec.signature_algorithm,
+            sessions=1,
+            public_key=spkis[root_spec.name],
+        ) as root_signer:
+            for spec in [root_spec, *children]:
+                ders[spec.name] = _sign_under_root(
+                    spec, root_spec, root_signer, spkis[spec.name], ders, now
                 )
-            else:
-                if spec.issuer != root_spec.name:
-                    raise WorkspaceError(
-                        f"CA {spec.name} is issued by {spec.issuer}; HSM mode supports "
-                        "a root and issuing CAs directly under it"
-                    )
-                if spec.validity.not_after(now) > root_spec.validity.not_after(now):
-                    raise WorkspaceError(f"CA {spec.name} would outlive its issuer")
-                # The root signs: its algorithm, not the issuing CA's (they differ in
-                # a PKI whose root and issuing CAs have different key types).
-                template = _native.Template.for_issuer(
-                    spec.template_spec_json(), ders[root_spec.name], root_spec.signature_algorithm
-                )
-            ders[spec.name] = signers.issue_certificates(
-                template,
-                root_signer,
-                serials=_native.generate_serials(1),
-                not_before=np.array([now], dtype=np.int64),
-                not_after=np.array([spec.validity.not_after(now)], dtype=np.int64),
-                subjects=[list(spec.subject)],
-                spkis=[spki],
-            )[0]
-    note(audit.Event.HSM_DEACTIVATION, token=setup.root_token, role="root")
+        note(audit.Event.HSM_DEACTIVATION, token=setup.root_token, role="root")
+    orphans = [s.name for s in ps.cas.values() if s.name not in ders]
+    if orphans:
+        raise WorkspaceError(
+            f"CA {orphans[0]} is not issued by a root; HSM mode supports roots and issuing "
+            "CAs directly under them"
+        )
 
     ws_hsm = hsm.WorkspaceHsm(
         module, conf_rel, setup.root_token, setup.issuing_token, setup.transferable_keys
