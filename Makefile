@@ -14,8 +14,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
-# Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2
+# Extend here, e.g. softhsm2 for the PKCS#11 path. postgresql: the tests start a
+# private server of their own (tests/pg_server.py; issue 19).
+DEB_PACKAGES = openssl softhsm2 postgresql
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

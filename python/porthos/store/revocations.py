@@ -256,6 +256,16 @@ def revocation_text_columns(
 def _column_text(
     conn: sqlite3.Connection, ca_name: str, upto: int | None, no_reason: int, no_invalidity: int
 ) -> Any:
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        # string_agg's own ORDER BY: PostgreSQL does not promise a subquery's order.
+        return conn.execute(
+            "SELECT count(*), string_agg(serial_hex, ',' ORDER BY rowid),"
+            " string_agg(revoked_at::text, ',' ORDER BY rowid),"
+            " string_agg(coalesce(reason, ?)::text, ',' ORDER BY rowid),"
+            " string_agg(coalesce(invalidity_date, ?)::text, ',' ORDER BY rowid)"
+            " FROM revocations WHERE ca_name = ? AND rowid <= ?",
+            (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
+        ).fetchone()
     return conn.execute(
         "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
         " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
