@@ -39,6 +39,8 @@ __all__ = [
     "due_scheduled",
     "insert_revocations",
     "is_revoked",
+    "issued_not_before",
+    "last_crl_time",
     "last_expiry",
     "last_full_crl",
     "last_published_full_crl",
@@ -197,6 +199,21 @@ def last_expiry(conn: sqlite3.Connection, ca_name: str) -> int | None:
     row = conn.execute(
         "SELECT MAX(not_after) FROM certificates WHERE ca_name = ?", (ca_name,)
     ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def issued_not_before(conn: sqlite3.Connection, ca_name: str, serial_hex: str) -> int | None:
+    """The notBefore of a certificate the CA issued (None: not one of its serials)."""
+    row = conn.execute(
+        "SELECT not_before FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+        (ca_name, serial_hex),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_crl_time(conn: sqlite3.Connection, ca_name: str) -> int | None:
+    """The thisUpdate of the CA's newest CRL number (None: no CRL yet)."""
+    row = conn.execute("SELECT max(this_update) FROM crls WHERE ca_name = ?", (ca_name,)).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
