@@ -213,7 +213,9 @@ def issued_not_before(conn: sqlite3.Connection, ca_name: str, serial_hex: str) -
 
 def last_crl_time(conn: sqlite3.Connection, ca_name: str) -> int | None:
     """The thisUpdate of the CA's newest CRL number (None: no CRL yet)."""
-    row = conn.execute("SELECT max(this_update) FROM crls WHERE ca_name = ?", (ca_name,)).fetchone()
+    row = conn.execute(
+        "SELECT max(this_update) FROM crls WHERE ca_name = ?", (ca_name,)
+    ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
