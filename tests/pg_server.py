@@ -96,7 +96,11 @@ class PgServer:
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every session is cut, open transactions roll back."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        # -l again: without it the new server writes to pg_ctl's stdout, which would
+        # keep the pipe open after pg_ctl exits.
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "restart"
+        )
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
