@@ -49,6 +49,9 @@ class PgServer:
         self.password_file = root / "password"
         self.log = root / "server.log"
         self._n = 0
+        #: PostgreSQL's own durability settings (fsync, synchronous_commit on): for
+        #: benchmarks. The tests turn them off.
+        self.durable = False
 
     @property
     def socket_dir(self) -> str:
@@ -86,12 +89,13 @@ class PgServer:
                 )  # fmt: skip
             finally:
                 pwfile.unlink()
-        # fsync off: a test server's durability is not under test (a crash loses the run).
         opts = (
             f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}'"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=50"
         )
+        if not self.durable:
+            # A test server's durability is not under test (a crash loses the run).
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "start")
 
     def restart(self) -> None:

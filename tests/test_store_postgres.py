@@ -15,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from error_codes import raises_code
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pg_server import PgServer
 from porthos.cli.main import main
 from porthos.exceptions import StoreError, StoreUnavailableError
@@ -167,6 +169,29 @@ def test_a_password_in_the_url_is_refused_and_never_repeated(tmp_path: Path) -> 
         assert not (tmp_path / "ws" / location.STORE_FILE).exists()
     with raises_code(StoreError, "store"):
         location.parse_store_url("mysql://db.example/ca")
+
+
+@given(
+    password=st.text(
+        st.characters(codec="ascii", exclude_characters="@/?#[]%", exclude_categories=["Cc"]),
+        min_size=12,  # long enough never to be a piece of the message itself
+        max_size=40,
+    ),
+    user=st.sampled_from(["porthos", "ra-front-end", "u"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_password_in_the_url_is_refused_and_not_echoed(password: str, user: str) -> None:
+    from urllib.parse import quote
+
+    for url in (
+        f"postgresql://{user}:{quote(password, safe='')}@db.example:5432/ca",
+        f"postgres://{user}@db.example/ca?sslmode=require&password={quote(password, safe='')}",
+    ):
+        with raises_code(StoreError, "store") as info:
+            location.parse_store_url(url)
+        assert password not in str(info.value) and quote(password, safe="") not in str(
+            info.value
+        )
 
 
 def test_wrong_password_is_one_line_without_it(
