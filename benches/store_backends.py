@@ -6,6 +6,8 @@ Defaults: 10,000 CSRs, 100,000 revocations, 3 repeats. Starts a private PostgreS
 (tests/pg_server.py: Unix socket, no TCP; durability settings left at PostgreSQL's
 defaults here, fsync on, unlike the tests' server) and, per backend:
 
+Repeats are interleaved (repeat k of both backends, then k+1).
+
 * ``porthos issue`` of N_ISSUE ha-device CSRs (one PEM file made once), each repeat on
   a new workspace (SQLite: a new file; PostgreSQL: a new database), timed from fork to
   exit (interpreter start, imports, store open, issuance, COMMIT, PEM output);
@@ -83,26 +85,33 @@ def main() -> None:
             pem.write_text(
                 "".join(der_to_pem(d, "CERTIFICATE REQUEST") for d in make_csrs(n_issue))
             )
-            for name, srv in (("sqlite", None), ("postgresql", server)):
-                issue = []
-                for k in range(repeats):
+            backends = (("sqlite", None), ("postgresql", server))
+            issue: dict[str, list[float]] = {name: [] for name, _ in backends}
+            publish: dict[str, list[float]] = {name: [] for name, _ in backends}
+            now = {}
+            for name, srv in backends:
+                with _init(t / f"{name}-crl", srv) as ws:
+                    now[name] = _fill(ws, n_revoked)
+            # Repeat k of every backend runs before repeat k+1 of any: a slow stretch of a
+            # shared machine falls on both alike.
+            for k in range(repeats):
+                for name, srv in backends:
                     _init(t / f"{name}-i{k}", srv).close()
-                    issue.append(_timed([
+                    issue[name].append(_timed([
                         porthos, "issue", "-w", str(t / f"{name}-i{k}"), "-p", "ha-device",
                         "--csr", str(pem), "--out", str(t / f"{name}-o{k}.pem"),
                     ]))  # fmt: skip
-                with _init(t / f"{name}-crl", srv) as ws:
-                    now = _fill(ws, n_revoked)
-                publish = [
-                    _timed([porthos, "crl", "publish", "-w", str(t / f"{name}-crl"),
-                            "--ca", CA, "--now", now])  # fmt: skip
-                    for _ in range(repeats)
-                ]
+                for name, _ in backends:
+                    publish[name].append(_timed([
+                        porthos, "crl", "publish", "-w", str(t / f"{name}-crl"),
+                        "--ca", CA, "--now", now[name],
+                    ]))  # fmt: skip
+            for name, _ in backends:
                 print(
-                    f"{name}: issue {n_issue:,} median {statistics.median(issue):.3f} s "
-                    f"({', '.join(f'{x:.3f}' for x in issue)}); crl publish {n_revoked:,} "
-                    f"median {statistics.median(publish):.3f} s "
-                    f"({', '.join(f'{x:.3f}' for x in publish)})",
+                    f"{name}: issue {n_issue:,} median {statistics.median(issue[name]):.3f} s "
+                    f"({', '.join(f'{x:.3f}' for x in issue[name])}); crl publish "
+                    f"{n_revoked:,} median {statistics.median(publish[name]):.3f} s "
+                    f"({', '.join(f'{x:.3f}' for x in publish[name])})",
                     flush=True,
                 )
     finally:
