@@ -82,6 +82,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hsm: needs SoftHSM2 (Debian package softhsm2); skipped only if absent"
     )
+    config.addinivalue_line(
+        "markers",
+        "postgresql: starts a private PostgreSQL (Debian package postgresql; tests/pg_server.py);"
+        " skipped only if absent",
+    )
 
 
 @pytest.fixture(scope="session")

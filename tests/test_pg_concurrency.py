@@ -31,6 +31,8 @@ from porthos.workspace.workspace import Workspace
 
 CA = "ha-device-ca-1"
 
+pytestmark = pytest.mark.postgresql
+
 
 def _pythonpath() -> str:
     import porthos

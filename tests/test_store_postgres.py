@@ -42,7 +42,7 @@ def _serials(pem: str) -> list[str]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def backend_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """An initialised workspace (CLI init) on either backend."""
     argv = ["init", "-w", str(tmp_path / "ws"), "--env", "nonprod"]
@@ -194,6 +194,7 @@ def test_any_password_in_the_url_is_refused_and_not_echoed(password: str, user: 
         )
 
 
+@pytest.mark.postgresql
 def test_wrong_password_is_one_line_without_it(
     pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
@@ -209,6 +210,7 @@ def test_wrong_password_is_one_line_without_it(
     assert not (tmp_path / "ws" / location.URL_FILE).exists()
 
 
+@pytest.mark.postgresql
 def test_password_from_pgpassword_and_the_url_file_keeps_no_secret(
     pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
@@ -244,6 +246,7 @@ def _pythonpath() -> str:
 # -- a database that is down ----------------------------------------------------------------
 
 
+@pytest.mark.postgresql
 def test_a_store_that_is_down_is_one_clear_line_exit_2(
     pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
@@ -269,6 +272,7 @@ def test_a_store_that_is_down_is_one_clear_line_exit_2(
         Workspace.open(ws)
 
 
+@pytest.mark.postgresql
 def test_init_refuses_a_database_that_holds_a_store(
     pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:

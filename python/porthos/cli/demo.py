@@ -240,8 +240,8 @@ def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:
     from porthos.cpcps.demo_inputs import load_demo_inputs
     from porthos.cpcps.loader import load_profile_set
     from porthos.exceptions import WorkspaceError
-    from porthos.workflows import pki_demo
     from porthos.store.location import initialised
+    from porthos.workflows import pki_demo
     from porthos.workspace.workspace import Workspace
 
     console = get_console()
