@@ -89,6 +89,35 @@ def test_core_lifecycle_on_both_backends(backend_ws: Path, tmp_path: Path) -> No
     assert "audit chain verified" in _run("audit", "verify", "-w", str(ws_path))
 
 
+def test_delta_crl_rollover_and_termination_on_both_backends(
+    backend_ws: Path, tmp_path: Path
+) -> None:
+    # The lifecycle's other writers (holds-free delta CRLs, CA generations, the final
+    # CRLs and key destruction) on the same store code, one chain throughout.
+    ws_path = str(backend_ws)
+    (tmp_path / "r.pem").write_bytes(_csrs(4))
+    _run("issue", "-w", ws_path, "-p", "ha-device", "--csr", str(tmp_path / "r.pem"),
+         "--out", str(tmp_path / "o.pem"))  # fmt: skip
+    serials = _serials((tmp_path / "o.pem").read_text())
+    _run("crl", "publish", "-w", ws_path, "--all")
+    _run("revoke", "-w", ws_path, "--serial", serials[0], "--reason", "superseded",
+         "--requester", "t")  # fmt: skip
+    _run("crl", "publish", "-w", ws_path, "--delta")
+    delta = x509.load_der_x509_crl(
+        (backend_ws / "repository" / "ha-device-ca-1-delta.crl").read_bytes()
+    )
+    assert [r.serial_number for r in delta] == [int(serials[0], 16)]
+    _run("rollover", "-w", ws_path)
+    _run("terminate", "-w", ws_path, "--destroy-keys")
+    with Workspace.open(backend_ws) as ws:
+        assert {ca.name for ca in ws.cas} >= {"root-ca-1", "root-ca-2"}
+        # termination revoked every unexpired certificate of the CA
+        assert ws.store.count_certificates("ha-device-ca-1") == len(
+            ws.store.revocations("ha-device-ca-1")
+        )
+    assert "audit chain verified" in _run("audit", "verify", "-w", ws_path)
+
+
 def test_duplicate_serial_is_refused_by_the_constraint(backend_ws: Path) -> None:
     with Workspace.open(backend_ws) as ws:
         store = ws.store
