@@ -87,6 +87,9 @@ def test_core_lifecycle_on_both_backends(backend_ws: Path, tmp_path: Path) -> No
         result = audit.verify(ws.store)
         assert result.ok, result.problem
     assert "audit chain verified" in _run("audit", "verify", "-w", str(ws_path))
+    pg = (ws_path / location.URL_FILE).exists()
+    line = next(x for x in _run("show", "-w", str(ws_path)).splitlines() if x.startswith("store:"))
+    assert line.startswith("store: postgresql://") if pg else line.endswith("porthos.sqlite")
 
 
 def test_delta_crl_rollover_and_termination_on_both_backends(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from porthos.cli.common import ca_table, errors_exit_2, get_console
@@ -164,6 +165,8 @@ def show(workdir: Path) -> None:
     console = get_console()
     with Workspace.open(workdir) as ws:
         console.print(_cpcps_line(ws))
+        # Which database the workspace shares (PostgreSQL: the URL, never a password).
+        console.print(f"store: {escape(ws.store.where)}", soft_wrap=True)
         console.print(ca_table(ws))
         counts = Table(title="Certificates issued")
         counts.add_column("CA")
