@@ -314,3 +314,52 @@ def test_init_refuses_a_database_that_holds_a_store(
     assert result.exit_code == 2
     assert "already holds a porthos store" in result.output
     assert not (tmp_path / "b" / location.URL_FILE).exists()
+
+
+@pytest.mark.postgresql
+def test_init_in_a_database_with_a_clashing_table_leaves_nothing(
+    pg_server: PgServer, pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    database = pg_url.split("@/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(
+        pg_server.url(database), password=pg_server.password(), autocommit=True
+    ) as conn:
+        conn.execute("CREATE TABLE holds (x int)")  # not ours: the schema's CREATE fails
+        result = CliRunner().invoke(
+            main, ["init", "-w", str(tmp_path / "ws"), "--store", pg_url,
+                   "--store-password-file", str(pg_server.password_file)],
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert "cannot create the store" in result.output and "[store]" in result.output
+        assert not (tmp_path / "ws" / location.URL_FILE).exists()
+        # the schema's one transaction rolled back: no table of ours, no function
+        left = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+        assert left is not None and left[0] == 1
+        fn = conn.execute("SELECT to_regprocedure('porthos_append_only()')").fetchone()
+        assert fn is not None and fn[0] is None
+
+
+@pytest.mark.postgresql
+def test_discard_drops_a_store_that_init_made(pg_server: PgServer, pg_url: str) -> None:
+    # What a workspace init does when recording its CAs fails after the schema committed.
+    import psycopg
+    from porthos.store.postgres import PostgresStore
+
+    store = PostgresStore.create_at(
+        pg_url, pg_url, env="nonprod", profile_set="porthos", password=pg_server.password()
+    )
+    store.discard()
+    database = pg_url.split("@/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(pg_server.url(database), password=pg_server.password()) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+        assert left is not None and left[0] == 0
+    # and the database takes a new store
+    PostgresStore.create_at(
+        pg_url, pg_url, env="nonprod", profile_set="porthos", password=pg_server.password()
+    ).close()

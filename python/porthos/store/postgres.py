@@ -154,7 +154,10 @@ class PostgresStore(Store):
         profile_set: str,
         password: str | None = None,
     ) -> PostgresStore:
-        """Create the schema in an empty database (one that holds no porthos store)."""
+        """Create the schema in an empty database (one that holds no porthos store), in
+        one transaction."""
+        import psycopg
+
         conn = _connect(conninfo, where, password)
         store = cls(conn, where, conninfo)
         try:
@@ -163,7 +166,14 @@ class PostgresStore(Store):
             conn.execute("BEGIN")
             conn.execute(PREAMBLE)
             for statement in postgres_schema(list(statements(SCHEMA))):
-                conn.raw.execute(statement)
+                try:
+                    conn.raw.execute(statement)
+                except psycopg.Error as exc:
+                    # One transaction: nothing of the schema stays behind.
+                    error = translate_error(exc, where, password)
+                    if isinstance(error, StoreUnavailableError):
+                        raise error from None
+                    raise StoreError(f"{where}: cannot create the store: {error}") from None
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -231,6 +241,20 @@ class PostgresStore(Store):
             pool.putconn(self._pg.raw)
         else:
             self._pg.close()
+
+    def discard(self) -> None:
+        """Undo ``create_at`` (a workspace init that failed after it): drop the tables
+        and the trigger function in one transaction, then close. Only for a store this
+        init made: it deletes every row."""
+        try:
+            if self._pg.in_transaction:
+                self._pg.execute("ROLLBACK")
+            self._pg.execute("BEGIN")
+            self._pg.raw.execute(f"DROP TABLE IF EXISTS {', '.join(sorted(TABLES))} CASCADE")
+            self._pg.raw.execute("DROP FUNCTION IF EXISTS porthos_append_only()")
+            self._pg.execute("COMMIT")
+        finally:
+            self.close()
 
     @property
     def journal_mode(self) -> str:

@@ -281,6 +281,11 @@ class Store:
     def close(self) -> None:
         self._conn.close()
 
+    def discard(self) -> None:
+        """Close a store whose workspace init failed after ``create``: the SQLite file
+        is removed with the init's other files; a database store drops what it made."""
+        self.close()
+
     def __enter__(self) -> Store:
         return self
 

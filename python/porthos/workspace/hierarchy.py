@@ -208,7 +208,7 @@ def create_software_hierarchy(
         try:
             record_hierarchy(store, rows, mode="software")
         except BaseException:
-            store.close()
+            store.discard()
             raise
     except BaseException:
         for p in reversed(created):
@@ -357,6 +357,6 @@ def create_hsm_hierarchy(
                 audit.record(store, event, when=when, **details)
             record_hierarchy(store, rows, mode="hsm", transferable=setup.transferable_keys)
     except BaseException:
-        store.close()
+        store.discard()
         raise
     return store
