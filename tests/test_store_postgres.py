@@ -243,7 +243,7 @@ def test_wrong_password_is_one_line_without_it(
 
 
 @pytest.mark.postgresql
-def test_password_from_pgpassword_and_the_url_file_keeps_no_secret(
+def test_password_from_pgpassword_or_pgpassfile_and_the_url_file_keeps_no_secret(
     pg_server: PgServer, pg_url: str, tmp_path: Path
 ) -> None:
     import os
@@ -258,8 +258,18 @@ def test_password_from_pgpassword_and_the_url_file_keeps_no_secret(
     recorded = (ws / location.URL_FILE).read_text()
     assert pg_url in recorded and pg_server.password() not in recorded
     assert "password_file" not in recorded
-    # Without PGPASSWORD (and no password file) the server refuses: exit 2, one line.
+    # A PGPASSFILE (libpq's own ~/.pgpass format, mode 0600) works too.
     env.pop("PGPASSWORD")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:*:porthos:{pg_server.password()}\n")
+    passfile.chmod(0o600)
+    env["PGPASSFILE"] = str(passfile)
+    proc = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "show", "-w", str(ws)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # With neither (and no password file) the server refuses: exit 2, one line.
     env["PGPASSFILE"] = str(tmp_path / "none")
     proc = subprocess.run(
         [sys.executable, "-m", "porthos.cli.main", "show", "-w", str(ws)],
