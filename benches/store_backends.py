@@ -21,6 +21,7 @@ Prints the medians (and every run) per backend.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,7 @@ def main() -> None:
                 )
     finally:
         server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 if __name__ == "__main__":
