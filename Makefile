@@ -14,8 +14,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
-# Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2 ca-certificates
+# Extend here, e.g. softhsm2 for the PKCS#11 path. ca-certificates: the real SECOM roots
+# the SECOM data is compared with (issue 21). postgresql: the tests start a private
+# server of their own (tests/pg_server.py; issue 19).
+DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -27,7 +29,7 @@ export CARGO_BUILD_JOBS := $(JOBS)
 
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 
-.PHONY: all demo test lint bench build venv deb rust-toolchain cargo-test pytest clean
+.PHONY: all demo test lint bench build venv deb rust-toolchain cargo-test pytest clean pg-start pg-stop
 
 all: build
 
@@ -105,6 +107,16 @@ bench: build
 	mkdir -p bench-results
 	$(VENV)/bin/porthos bench issue --n 10000 --repeats 5 --json bench-results/issue.json
 
-clean:
-	rm -rf $(VENV) $(STAMPS) demo-workspace bench-results
+# A private PostgreSQL for trying `porthos init --store` by hand (docs/postgresql.md):
+# data directory and Unix socket in build/pg, no TCP port, password in build/pg/password.
+# (pytest starts its own, once per session: tests/pg_server.py.)
+PG_DIR := build/pg
+pg-start: | venv
+	$(PY) tests/pg_server.py start $(PG_DIR)
+
+pg-stop:
+	test ! -d $(PG_DIR) || $(PY) tests/pg_server.py stop $(PG_DIR)
+
+clean: pg-stop
+	rm -rf $(VENV) $(STAMPS) demo-workspace bench-results build
 	cargo clean

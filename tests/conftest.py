@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 if TYPE_CHECKING:
+    from pg_server import PgServer
     from porthos.workspace.workspace import Workspace
 
 _SHORT = {
@@ -81,6 +82,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hsm: needs SoftHSM2 (Debian package softhsm2); skipped only if absent"
     )
+    config.addinivalue_line(
+        "markers",
+        "postgresql: starts a private PostgreSQL (Debian package postgresql; tests/pg_server.py);"
+        " skipped only if absent",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +121,37 @@ def fresh_workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws = Workspace.init(tmp_path / "ws", "prod")
     yield ws
     ws.close()
+
+
+# -- PostgreSQL (issue 19) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One private PostgreSQL server for the session (tests/pg_server.py), stopped and
+    removed at the end, also when tests fail. Skipped, saying why, only where Debian's
+    postgresql is not installed (the Makefile installs it: DEB_PACKAGES)."""
+    import shutil
+
+    from pg_server import PgServer, bin_dir
+
+    bindir = bin_dir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL binaries absent (/usr/lib/postgresql/*/bin): apt-get install postgresql"
+        )
+    server = PgServer.make(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A new empty database on the session's server (its password: pg_server.password_file)."""
+    return pg_server.new_database()

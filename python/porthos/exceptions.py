@@ -180,3 +180,12 @@ class StoreIntegrityError(StoreError):
     message names what is wrong (restore from a backup, RFC 3647 §5.1.8)."""
 
     code = "store-integrity"
+
+
+class StoreUnavailableError(StoreError):
+    """The store's database server cannot be reached, or went away during a command
+    (PostgreSQL down, restarted, refused the credentials). The open transaction was
+    rolled back on the server: nothing of it is stored, and the command can be run
+    again. The message names the store URL without credentials."""
+
+    code = "store-unavailable"

@@ -39,19 +39,19 @@ _WORKDIR = click.option(
 
 @contextmanager
 def _store(workdir: Path | None) -> Iterator[Any]:
-    from porthos.exceptions import StoreError
-    from porthos.store.sqlite import Store
-    from porthos.workspace.hierarchy import STORE_FILE
+    from porthos.exceptions import StoreError, StoreUnavailableError
+    from porthos.store import location
 
     if workdir is None:
         raise click.UsageError("give --workdir (or --export FILE to check an export)")
-    db = workdir / STORE_FILE
-    if not db.is_file():
+    if not location.initialised(workdir):
         raise WorkspaceError(
-            f"{workdir} is not an initialised porthos workspace (no {STORE_FILE})"
+            f"{workdir} is not an initialised porthos workspace (no {location.STORE_FILE})"
         )
     try:
-        store = Store.open(db)
+        store = location.open_store(workdir)
+    except StoreUnavailableError:
+        raise
     except StoreError as exc:
         raise WorkspaceError(str(exc)) from None
     try:

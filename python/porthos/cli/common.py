@@ -146,17 +146,17 @@ def record_command_failure(workdir: Any, command: str, exc: BaseException) -> No
     what the operator must see. ``audit verify`` and ``audit export`` only read."""
     # Lazy: the store and workspace modules load numpy and the extension, which a
     # command that never fails (and `porthos --help`) should not pay for.
-    from porthos.store import audit
-    from porthos.store.sqlite import Store
-    from porthos.workspace.hierarchy import STORE_FILE
+    from porthos.exceptions import StoreUnavailableError
+    from porthos.store import audit, location
 
     if workdir is None or command in ("porthos audit verify", "porthos audit export"):
         return
+    if isinstance(exc, StoreUnavailableError):
+        return  # the database is what failed: no store to record it in
     try:
-        db = Path(workdir) / STORE_FILE
-        if not db.is_file():
+        if not location.initialised(Path(workdir)):
             return
-        with Store.open(db) as store:
+        with location.open_store(Path(workdir)) as store:
             audit.record_failure(store, audit.Event.FAILURE, exc, command=command)
     except Exception:  # noqa: BLE001 - a store that cannot take the record: nothing to add
         return

@@ -125,11 +125,11 @@ def demo(
         return
     from cryptography import x509
 
-    from porthos.workspace.hierarchy import STORE_FILE
+    from porthos.store.location import initialised
     from porthos.workspace.workspace import Workspace
 
     console = get_console()
-    if (workdir / STORE_FILE).exists():
+    if initialised(workdir):
         ws = Workspace.open(workdir)
         console.print(f"using the existing workspace {workdir} ({ws.env})")
     elif hsm_kind == "softhsm":
@@ -240,12 +240,12 @@ def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:
     from porthos.cpcps.demo_inputs import load_demo_inputs
     from porthos.cpcps.loader import load_profile_set
     from porthos.exceptions import WorkspaceError
+    from porthos.store.location import initialised
     from porthos.workflows import pki_demo
-    from porthos.workspace.hierarchy import STORE_FILE
     from porthos.workspace.workspace import Workspace
 
     console = get_console()
-    if (workdir / STORE_FILE).exists():
+    if initialised(workdir):
         raise WorkspaceError(f"{workdir} is already a workspace; the PKI demo starts a new one")
     # The CP/CPS and its demo data are validated before anything is written.
     load_demo_inputs(load_profile_set(cpcps, env))

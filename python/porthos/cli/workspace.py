@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from porthos.cli.common import ca_table, errors_exit_2, get_console
@@ -89,6 +90,19 @@ def _cpcps_line(ws: Workspace) -> str:
     "transfer them to a successor HSM in encrypted form (000 §6.2.6). Default: "
     "never extractable. Cannot be undone for keys already generated.",
 )
+@click.option(
+    "--store",
+    "store_url",
+    metavar="postgresql://USER@HOST/DB",
+    help="Keep the store in this PostgreSQL database instead of W/porthos.sqlite (recorded "
+    "in W/store.toml, without credentials; docs/postgresql.md). No password in the URL.",
+)
+@click.option(
+    "--store-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --store: a file whose first line is the database password (else "
+    "PGPASSWORD or PGPASSFILE). Its path is recorded, never its contents.",
+)
 @click.pass_context
 @errors_exit_2
 def init(
@@ -98,6 +112,8 @@ def init(
     cpcps: str,
     hsm_kind: str | None,
     transferable_keys: bool,
+    store_url: str | None,
+    store_password_file: Path | None,
     **hsm_opts: Any,
 ) -> None:
     """Create the CA hierarchy (000 §7.1.1-2) in a new workspace."""
@@ -116,6 +132,8 @@ def init(
             profile_set=profile_set,
             hsm_setup=setup,
             transferable_keys=transferable_keys,
+            store=store_url,
+            store_password_file=store_password_file,
         )
     with ws:
         console.print(_cpcps_line(ws))
@@ -147,6 +165,8 @@ def show(workdir: Path) -> None:
     console = get_console()
     with Workspace.open(workdir) as ws:
         console.print(_cpcps_line(ws))
+        # Which database the workspace shares (PostgreSQL: the URL, never a password).
+        console.print(f"store: {escape(ws.store.where)}", soft_wrap=True)
         console.print(ca_table(ws))
         counts = Table(title="Certificates issued")
         counts.add_column("CA")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from porthos.exceptions import AuditError
+from porthos.exceptions import AuditError, StoreError
 from porthos.store.sqlite import Store
 
 __all__ = [
@@ -281,7 +281,9 @@ def record_failure(
             error=text,
             **details,
         )
-    except (sqlite3.Error, AuditError):
+    except (sqlite3.Error, AuditError, StoreError):
+        # StoreError: a PostgreSQL store that went away (store-unavailable) takes no
+        # record either.
         return None
 
 

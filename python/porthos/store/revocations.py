@@ -39,6 +39,8 @@ __all__ = [
     "due_scheduled",
     "insert_revocations",
     "is_revoked",
+    "issued_not_before",
+    "last_crl_time",
     "last_expiry",
     "last_full_crl",
     "last_published_full_crl",
@@ -200,6 +202,23 @@ def last_expiry(conn: sqlite3.Connection, ca_name: str) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def issued_not_before(conn: sqlite3.Connection, ca_name: str, serial_hex: str) -> int | None:
+    """The notBefore of a certificate the CA issued (None: not one of its serials)."""
+    row = conn.execute(
+        "SELECT not_before FROM certificates WHERE ca_name = ? AND serial_hex = ?",
+        (ca_name, serial_hex),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_crl_time(conn: sqlite3.Connection, ca_name: str) -> int | None:
+    """The thisUpdate of the CA's newest CRL number (None: no CRL yet)."""
+    row = conn.execute(
+        "SELECT max(this_update) FROM crls WHERE ca_name = ?", (ca_name,)
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def set_every_ca_status(conn: sqlite3.Connection, status: str) -> None:
     conn.execute("UPDATE cas SET status = ?", (status,))
 
@@ -256,6 +275,19 @@ def revocation_text_columns(
 def _column_text(
     conn: sqlite3.Connection, ca_name: str, upto: int | None, no_reason: int, no_invalidity: int
 ) -> Any:
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        # The four aggregates read one row stream, so their items line up whatever its
+        # order; the sorted subquery gives recording order (PostgreSQL keeps it in
+        # practice, without promising it) at one sort instead of one per ORDER BY inside
+        # string_agg (0.20 s against 0.30 s for 100,000 rows).
+        return conn.execute(
+            "SELECT count(*), string_agg(serial_hex, ','), string_agg(revoked_at::text, ','),"
+            " string_agg(coalesce(reason, ?)::text, ','),"
+            " string_agg(coalesce(invalidity_date, ?)::text, ',')"
+            " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+            " WHERE ca_name = ? AND rowid <= ? ORDER BY rowid) AS r",
+            (no_reason, no_invalidity, ca_name, (1 << 63) - 1 if upto is None else upto),
+        ).fetchone()
     return conn.execute(
         "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
         " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"

@@ -34,6 +34,16 @@ from porthos.store.schema import (
 
 __all__ = ["SCHEMA_VERSION", "CaRow", "CertificateRow", "Store"]
 
+#: (from version, script): the migration that takes a store from that version on.
+MIGRATIONS = (
+    (1, MIGRATION_V2),
+    (2, MIGRATION_V3),
+    (3, MIGRATION_V4),
+    (4, MIGRATION_V5),
+    (5, MIGRATION_V6),
+    (6, MIGRATION_V7),
+)
+
 #: Every table the schema (with its migrations) creates: ``check_tables`` wants them all.
 TABLES = frozenset(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", SCHEMA))
 
@@ -86,9 +96,16 @@ class CaRow:
 class Store:
     """One SQLite connection. Not shared between threads (sqlite3's default check)."""
 
+    #: Appended to a SELECT of a row the transaction will update: nothing on SQLite,
+    #: whose BEGIN IMMEDIATE already holds the one write lock; a row lock on PostgreSQL.
+    FOR_UPDATE = ""
+
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        #: How messages name the store (a file here; a URL without credentials on
+        #: PostgreSQL).
+        self.where = str(path)
         self._depth = 0
         self._bulk_rows = 0  # certificates inserted by the open transaction
 
@@ -206,31 +223,21 @@ class Store:
                 raise StoreIntegrityError(f"{path}: the store is damaged: {exc}") from None
             raise StoreError(f"{path} is not a porthos store: {exc}") from None
         store = cls(conn, path)
-        if version == "1":
-            store._migrate(MIGRATION_V2, 2)
-            version = store.meta("schema_version")
-        if version == "2":
-            store._migrate(MIGRATION_V3, 3)
-            version = store.meta("schema_version")
-        if version == "3":
-            store._migrate(MIGRATION_V4, 4)
-            version = store.meta("schema_version")
-        if version == "4":
-            store._migrate(MIGRATION_V5, 5)
-            version = store.meta("schema_version")
-        if version == "5":
-            store._migrate(MIGRATION_V6, 6)
-            version = store.meta("schema_version")
-        if version == "6":
-            store._migrate(MIGRATION_V7, 7)
-            version = store.meta("schema_version")
-        if version != str(SCHEMA_VERSION):
-            conn.close()
-            raise StoreError(
-                f"{path}: schema version {version}, this porthos reads {SCHEMA_VERSION}"
-            )
+        store._upgrade(version)
         store.check_tables()
         return store
+
+    def _upgrade(self, version: str | None) -> None:
+        """Apply the migrations from ``version`` on (the same chain on every backend)."""
+        for have, script in MIGRATIONS:
+            if version == str(have):
+                self._migrate(script, have + 1)
+                version = self.meta("schema_version")
+        if version != str(SCHEMA_VERSION):
+            self.close()
+            raise StoreError(
+                f"{self.where}: schema version {version}, this porthos reads {SCHEMA_VERSION}"
+            )
 
     def check_tables(self) -> None:
         """Every table of the schema is there (one query, ~0.1 ms): a dropped table
@@ -273,6 +280,11 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+
+    def discard(self) -> None:
+        """Close a store whose workspace init failed after ``create``: the SQLite file
+        is removed with the init's other files; a database store drops what it made."""
+        self.close()
 
     def __enter__(self) -> Store:
         return self
@@ -500,7 +512,8 @@ class Store:
             if entries is None:
                 entries = int(upto_row[1]) + len(held)
             row = conn.execute(
-                "SELECT last_number FROM crl_numbers WHERE ca_name = ?", (ca_name,)
+                "SELECT last_number FROM crl_numbers WHERE ca_name = ?" + self.FOR_UPDATE,
+                (ca_name,),
             ).fetchone()
             first = 1 if row is None else int(row[0]) + 1
             last = first + count - 1

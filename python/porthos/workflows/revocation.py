@@ -212,11 +212,7 @@ def _time_problem(ws: Workspace, target: _Target, when: int) -> str | None:
     §5.1.2.6 is when the CA processed the revocation, not a rewrite of what it
     published), is refused (issue 20 §3). invalidityDate carries an earlier compromise."""
     conn = ws.store.conn
-    row = conn.execute(
-        "SELECT not_before FROM certificates WHERE ca_name = ? AND serial_hex = ?",
-        (target.ca, target.serial_hex),
-    ).fetchone()
-    not_before = None if row is None else int(row[0])
+    not_before = revocations.issued_not_before(conn, target.ca, target.serial_hex)
     if not_before is None:
         cert = next((c for c in ws.cas if c.serial_hex == target.serial_hex), None)
         not_before = None if cert is None else cert.not_before
@@ -226,9 +222,7 @@ def _time_problem(ws: Workspace, target: _Target, when: int) -> str | None:
             f"{label}: revocation time {iso_utc(when)} is before the certificate's notBefore "
             f"{iso_utc(not_before)}"
         )
-    last = conn.execute(
-        "SELECT max(this_update) FROM crls WHERE ca_name = ?", (target.ca,)
-    ).fetchone()[0]
+    last = revocations.last_crl_time(conn, target.ca)
     if last is not None and when < int(last):
         return (
             f"{label}: revocation time {iso_utc(when)} is before CA {target.ca}'s last CRL "

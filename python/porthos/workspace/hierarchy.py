@@ -33,6 +33,7 @@ from porthos.exceptions import WorkspaceError
 from porthos.issuance import signers
 from porthos.issuance.names import subject_text
 from porthos.store import audit
+from porthos.store.location import STORE_FILE, create_store
 from porthos.store.sqlite import CaRow, Store
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "write_private",
 ]
 
-STORE_FILE = "porthos.sqlite"
 KEYS_DIR = "keys"
 REPOSITORY_DIR = "repository"
 
@@ -111,7 +111,13 @@ class _Built:
 
 
 def create_software_hierarchy(
-    root: Path, env: str, ps: ProfileSet, profile_set: str, now: int
+    root: Path,
+    env: str,
+    ps: ProfileSet,
+    profile_set: str,
+    now: int,
+    store_url: str | None = None,
+    store_password_file: str | os.PathLike[str] | None = None,
 ) -> Store:
     """Software mode of Workspace.init: every CA key generated here and kept as a 0600
     PKCS#8 file. Everything is built in memory first and the files are written last,
@@ -190,12 +196,19 @@ def create_software_hierarchy(
                     created_at=now,
                 )
             )
-        store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
-        created.append(root / STORE_FILE)
+        store, store_file = create_store(
+            root,
+            env=env,
+            profile_set=profile_set,
+            url=store_url,
+            password_file=store_password_file,
+        )
+        if store_file is not None:
+            created.append(store_file)
         try:
             record_hierarchy(store, rows, mode="software")
         except BaseException:
-            store.close()
+            store.discard()
             raise
     except BaseException:
         for p in reversed(created):
@@ -258,6 +271,8 @@ def create_hsm_hierarchy(
     profile_set: str,
     now: int,
     setup: hsm.HsmSetup,
+    store_url: str | None = None,
+    store_password_file: str | os.PathLike[str] | None = None,
 ) -> Store:
     """HSM mode of init: every CA key generated inside a token, the root key in its
     own token under the officers' dual-control PIN, used once (for its own
@@ -352,7 +367,9 @@ def create_hsm_hierarchy(
                 created_at=now,
             )
         )
-    store = Store.create(root / STORE_FILE, env=env, profile_set=profile_set)
+    store, _ = create_store(
+        root, env=env, profile_set=profile_set, url=store_url, password_file=store_password_file
+    )
     try:
         # One transaction (the inner one joins it): the HSM events noted while no
         # store existed, then the CAs and their records.
@@ -361,6 +378,6 @@ def create_hsm_hierarchy(
                 audit.record(store, event, when=when, **details)
             record_hierarchy(store, rows, mode="hsm", transferable=setup.transferable_keys)
     except BaseException:
-        store.close()
+        store.discard()
         raise
     return store

@@ -22,11 +22,12 @@ from porthos.exceptions import (
     PolicyError,
     StoreError,
     StoreIntegrityError,
+    StoreUnavailableError,
     WorkspaceError,
 )
 from porthos.issuance import signers
 from porthos.issuance.key_checks import check_key_pair
-from porthos.store import audit
+from porthos.store import audit, location
 from porthos.store.sqlite import Store
 from porthos.workspace import generations
 from porthos.workspace.authority import CertificateAuthority
@@ -220,14 +221,13 @@ class Workspace:
         if not isinstance(path, (str, os.PathLike)):
             raise WorkspaceError(f"Workspace.open: expected a path, got {type(path).__name__}")
         root = Path(path)
-        db = root / STORE_FILE
-        if not db.is_file():
+        if not location.initialised(root):
             raise WorkspaceError(
                 f"{root} is not an initialised porthos workspace (no {STORE_FILE})"
             )
         try:
-            store = Store.open(db)
-        except StoreIntegrityError:
+            store = location.open_store(root)
+        except (StoreIntegrityError, StoreUnavailableError):
             raise
         except StoreError as exc:
             raise WorkspaceError(str(exc)) from None
@@ -252,6 +252,8 @@ class Workspace:
         now: int | None = None,
         hsm_setup: hsm.HsmSetup | None = None,
         transferable_keys: bool = False,
+        store: str | None = None,
+        store_password_file: str | os.PathLike[str] | None = None,
     ) -> Workspace:
         """Create the hierarchy of a profile set: CA keys (software, or generated in
         the HSM with ``hsm_setup``: RFC 3647 §6.1.1), the self-signed root, the issuing CAs
@@ -260,9 +262,13 @@ class Workspace:
         ``transferable_keys`` (HSM mode only): the CA keys are generated sensitive but
         extractable under a trusted key only (hsm.generate_key ``transferable``), so
         that ``terminate --export-to`` can transfer them to a successor HSM in
-        encrypted form under multi-person control (RFC 3647 §6.2.6, §5.8)."""
+        encrypted form under multi-person control (RFC 3647 §6.2.6, §5.8).
+
+        ``store``: a ``postgresql://`` URL without credentials (store/location.py) for a
+        shared PostgreSQL store instead of ``W/porthos.sqlite``; its password from
+        ``store_password_file``, PGPASSWORD or PGPASSFILE."""
         root = Path(path)
-        if (root / STORE_FILE).exists():
+        if location.initialised(root):
             raise WorkspaceError(f"{root} is already an initialised porthos workspace")
         if transferable_keys:
             if hsm_setup is None:
@@ -274,7 +280,11 @@ class Workspace:
         ps = load_profile_set(profile_set, env)
         now = int(time.time()) if now is None else int(now)
         if hsm_setup is not None:
-            store = create_hsm_hierarchy(root, env, ps, profile_set, now, hsm_setup)
+            db = create_hsm_hierarchy(
+                root, env, ps, profile_set, now, hsm_setup, store, store_password_file
+            )
         else:
-            store = create_software_hierarchy(root, env, ps, profile_set, now)
-        return cls(root, store, ps)
+            db = create_software_hierarchy(
+                root, env, ps, profile_set, now, store, store_password_file
+            )
+        return cls(root, db, ps)
