@@ -221,6 +221,14 @@ def test_demo_small(tmp_path: Path) -> None:
         assert not [d for d in crl_schedule.due(ws) if d.kind == "crl" and d.is_due]
         assert audit.verify(ws.store).ok
     assert (tmp_path / "d" / "audit-export.jsonl").is_file()
+    # Run again on its own workspace: the RA half asks for new names (unique per key,
+    # §3.1), not for the names the first run's keys hold.
+    again = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "d"), "--count", "35"])
+    assert again.exit_code == 0, again.output
+    assert "using the existing workspace" in again.output
+    with Workspace.open(tmp_path / "d") as ws:
+        assert ws.store.count_certificates() == 2 * (35 + 3)
+        assert audit.verify(ws.store).ok
     too_few = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "e"), "--count", "27"])
     assert too_few.exit_code == 2
 

@@ -189,3 +189,10 @@ class StoreUnavailableError(StoreError):
     again. The message names the store URL without credentials."""
 
     code = "store-unavailable"
+
+
+class DemoFailure(PorthosError):
+    """A demo saw the PKI behave other than its CP/CPS says (a refused request that
+    should pass, an artefact openssl rejects): the demo stops there, exit 2."""
+
+    code = "demo"

@@ -31,7 +31,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
-from porthos.exceptions import LifecycleError
+from porthos.exceptions import DemoFailure, LifecycleError
 from porthos.store import audit
 from porthos.workflows import crl_publication, crl_schedule, revocation
 from porthos.workspace.repository import crl_file_name
@@ -50,8 +50,6 @@ AOR = "demo-aor"
 AOR_DOMAIN = "svc.porthos.example"
 
 
-class DemoFailure(RuntimeError):
-    """The demo saw the PKI behave other than the CP/CPS says."""
 
 
 def _expect(condition: bool, what: str) -> None:
@@ -102,20 +100,24 @@ def _registration(ws: Workspace, console: Console, make: CsrMaker) -> None:
         for p in ws.profile_set.profiles.values()
         if p.identity_check.procedure == "aor" and p.subject_rule == "fqdn"
     )
+    # Names are unique per key (§3.1): a demo run again on its workspace asks for new
+    # names, not for the names the last run's keys hold.
+    run = uuid.uuid4().hex[:8]
     ra.add_aor(AOR, [AOR_DOMAIN])
-    good = ra.issue_infrastructure(
-        [make([("CN", f"api.{AOR_DOMAIN}")], "ec-p256")], infra, aor=AOR
-    )
+    host = f"api-{run}.{AOR_DOMAIN}"
+    good = ra.issue_infrastructure([make([("CN", host)], "ec-p256")], infra, aor=AOR)
     _expect(good.issued_count == 1, f"AOR request refused: {good.reasons}")
-    table.add_row(f"{infra}, AOR", f"api.{AOR_DOMAIN}", "issued")
+    table.add_row(f"{infra}, AOR", host, "issued")
     bad = ra.issue_infrastructure([make([("CN", "www.example.org")], "ec-p256")], infra, aor=AOR)
     _expect(bad.issued_count == 0, "an AOR got a name outside its domains")
     table.add_row(f"{infra}, AOR", "www.example.org", f"refused: {bad.reasons[0]}")
 
     # §3.2.3.4: the trusted agent who submits is recorded with the issuance.
-    user = ra.issue_user([make([("CN", "demo.user")], "ec-p256")], agent=AGENT)
+    user = ra.issue_user([make([("CN", f"demo.user.{run}")], "ec-p256")], agent=AGENT)
     _expect(user.issued_count == 1, f"user request refused: {user.reasons}")
-    table.add_row("user, trusted agent", "CN=demo.user", f"issued (agent '{AGENT}' recorded)")
+    table.add_row(
+        "user, trusted agent", f"CN=demo.user.{run}", f"issued (agent '{AGENT}' recorded)"
+    )
     console.print(table)
 
 

@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from porthos.cpcps.demo_inputs import DemoInputs, Sample, load_demo_inputs
+from porthos.exceptions import DemoFailure
 from porthos.issuance.csr_input import der_to_pem
 from porthos.store import audit
 from porthos.workflows import crl_publication, revocation, suspension
@@ -56,8 +57,6 @@ SAMPLES_DIR = "samples"
 EXTERNAL_DIR = "external"
 
 
-class DemoFailure(RuntimeError):
-    """The demo saw the PKI behave other than its CP/CPS says."""
 
 
 @dataclass
