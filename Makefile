@@ -15,7 +15,8 @@ SHELL := /bin/bash
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
 # Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2
+# gnutls-bin: ocsptool, the second OCSP verifier of tests/test_ocsp_presign.py (issue 17).
+DEB_PACKAGES = openssl softhsm2 gnutls-bin
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -1,6 +1,6 @@
 """What OCSP pre-signing reads from the store (the only SQL of it): a CA's
 certificates as columns, the CRL snapshot a pre-signing run answers from, and the
-newest responder certificate of a CA.
+responder certificate a CA uses.
 
 No state of its own: which responses are already signed is the on-disk index's
 business (workflows/ocsp_presign.py says why)."""
@@ -93,14 +93,36 @@ def crl_snapshot(
     )
 
 
-def latest_responder(conn: sqlite3.Connection, ca_name: str, profile: str) -> ResponderRow | None:
-    """The CA's newest certificate of the responder profile (rotation issues a new one;
-    the newest is the one in use)."""
+def latest_responder(
+    conn: sqlite3.Connection, ca_name: str, rotated_event: str
+) -> ResponderRow | None:
+    """The responder certificate in use: the one the CA's newest successful
+    ``rotated_event`` audit record names (a certificate of the responder profile
+    issued any other way, e.g. a demo sample whose key was not kept, never is)."""
     row = conn.execute(
-        "SELECT serial_hex, der, not_before, not_after FROM certificates"
-        " WHERE ca_name = ? AND profile = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
-        (ca_name, profile),
+        "SELECT c.serial_hex, c.der, c.not_before, c.not_after FROM audit a"
+        " JOIN certificates c ON c.ca_name = json_extract(a.details, '$.ca')"
+        " AND c.serial_hex = a.serial"
+        " WHERE a.event = ? AND a.outcome = 'success' AND json_extract(a.details, '$.ca') = ?"
+        " ORDER BY a.seq DESC LIMIT 1",
+        (rotated_event, ca_name),
     ).fetchone()
     if row is None:
         return None
     return ResponderRow(str(row[0]), bytes(row[1]), int(row[2]), int(row[3]))
+
+
+def serial_of(conn: sqlite3.Connection, ca_name: str, der: bytes, serial: int) -> str:
+    """The serial of a certificate the CA issued, as the store spells it (looked up by
+    its hex spellings through the (ca_name, serial_hex) index, then by DER)."""
+    h = format(serial, "x")
+    forms = sorted({h, h.zfill(len(h) + len(h) % 2)})
+    marks = ",".join("?" * len(forms))
+    row = conn.execute(
+        f"SELECT serial_hex FROM certificates WHERE ca_name = ? AND serial_hex IN ({marks})"
+        " AND der = ?",
+        (ca_name, *forms, der),
+    ).fetchone()
+    if row is None:
+        raise StoreIntegrityError(f"CA {ca_name}: an issued certificate is not in the store")
+    return str(row[0])

@@ -2,9 +2,9 @@
 CP/CPS's responder profile, issued by the CA itself) and its key, and the rotation
 that replaces both (``porthos ocsp rotate-responder``).
 
-The newest certificate of the responder profile in the store is the one in use; its
-key is ``W/keys/ocsp/<ca>-<SERIAL>.p8`` (software keys; the key is generated in the
-workspace and never leaves it). A rotation issues the next certificate through the
+The certificate named by the CA's newest ``ocsp.responder-rotated`` audit record is
+the one in use; its key is ``W/keys/ocsp/<ca>-<SERIAL>.p8`` (software keys; the key is
+generated in the workspace and never leaves it). A rotation issues the next certificate through the
 ordinary issuance path (so it is stored and audited as ``certificates.issued``),
 records ``ocsp.responder-rotated``, then pre-signs again: every response names its
 responder, so all are signed again by the new key, and the responder process picks
@@ -74,8 +74,8 @@ def key_path(ws: Workspace, ca_name: str, serial_hex: str) -> Path:
 def current_responder(
     ws: Workspace, ca: CertificateAuthority, spec: OcspCa, now: int
 ) -> Responder:
-    """The responder in use: the newest certificate of the profile, with its key."""
-    row = ocsp_store.latest_responder(ws.store.conn, ca.name, spec.responder_profile)
+    """The responder in use (the newest rotation's certificate), with its key."""
+    row = ocsp_store.latest_responder(ws.store.conn, ca.name, ROTATED)
     if row is None:
         raise PolicyError(
             f"CA {ca.name} has no OCSP responder certificate: porthos ocsp rotate-responder "
@@ -155,9 +155,8 @@ def rotate_responder(
         (_, status, reason), *_ = list(result.rejected())
         raise PolicyError(f"responder certificate refused ({status.name}): {reason}")
     der = issued[0]
-    serial = format(x509.load_der_x509_certificate(der).serial_number, "x")
-    row = ocsp_store.latest_responder(ws.store.conn, ca.name, prof.name)
-    stored = row.serial_hex if row is not None else serial
+    serial = x509.load_der_x509_certificate(der).serial_number
+    stored = ocsp_store.serial_of(ws.store.conn, ca.name, der, serial)
     path = key_path(ws, ca.name, stored)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
