@@ -301,3 +301,37 @@ def test_hostile_inputs_are_porthos_errors(pki: Pki) -> None:
     # A 1-D array where the N x W serial matrix belongs.
     assert _code(lambda: tpl.sign(key, np.zeros(3, np.uint8), ok.status, ok.revocation_times,
                                   ok.reasons, **t)) == "batch-argument"  # fmt: skip
+
+
+def test_bench_ocsp_runs_small() -> None:
+    """`porthos bench ocsp` end to end at a tiny N: every figure present and positive."""
+    import json
+
+    from click.testing import CliRunner
+    from porthos.cli.main import main
+
+    args = [
+        "bench",
+        "ocsp",
+        "--n",
+        "300",
+        "--rsa-n",
+        "30",
+        "--repeats",
+        "1",
+        "--pyca-sample",
+        "30",
+    ]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout[r.stdout.index("{") :])
+    assert set(result["keys"]) == {"ec-p256", "rsa-2048"}
+    for fig in result["keys"].values():
+        for k in (
+            "porthos_one_thread_per_s",
+            "bare_aws_lc_per_s",
+            "pyca_per_s",
+            "porthos_over_pyca",
+        ):
+            assert fig[k] > 0
+    assert result["peak_rss_mib"] > 0
