@@ -335,3 +335,59 @@ def test_bench_ocsp_runs_small() -> None:
         ):
             assert fig[k] > 0
     assert result["peak_rss_mib"] > 0
+
+
+def _softhsm() -> str | None:
+    from porthos import hsm
+    from porthos.exceptions import HsmNotFoundError
+
+    try:
+        return str(hsm.find_module())
+    except HsmNotFoundError:
+        return None
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(_softhsm() is None, reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_pkcs11_pool_signs_responses(pki: Pki, tmp_path: Any) -> None:
+    """The responder key in a SoftHSM2 token: the N digests go through the PKCS#11
+    session pool (Rust threads and worker processes), pyca verifies every response."""
+    from porthos import hsm
+    from porthos.issuance import signers
+
+    module = _softhsm()
+    assert module is not None
+    from porthos.exceptions import HsmError
+
+    try:  # a token store of our own, never the system's
+        hsm.use_softhsm_conf(hsm.softhsm_conf(tmp_path))
+    except HsmError:
+        pass  # this process already uses a test store (tests/test_hsm.py): same labels apart
+    hsm.load_module(module)
+    label, pin = "porthos-ocsp-test", hsm.Secret(b"user-ocsp-5c1e")
+    hsm.init_token(module, label, hsm.Secret(b"so-ocsp-9a2b"), pin)
+    spki = hsm.generate_key(module, label, pin, "ocsp-responder", "ec-p256")
+    pub = serialization.load_der_public_key(spki)
+    responder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "HSM OCSP")]))
+        .issuer_name(pki.ca.subject)
+        .public_key(pub)  # type: ignore[arg-type]
+        .serial_number(77)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), True)
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+    tpl = ocsp.OcspTemplate(pki.der(responder), pki.der(pki.ca), "ecdsa-sha256", "sha256")
+    cols = columns(range(1, 41), [i % 3 for i in range(40)], [T0] * 40, [4] * 40)
+    for workers in ("threads", "processes"):
+        args = (module, label, "ocsp-responder", pin, "ecdsa-sha256")
+        with signers.Pkcs11Signer(*args, sessions=2, workers=workers, public_key=spki) as signer:
+            batch = ocsp.sign_responses(
+                tpl, signer, cols, this_update=T0, next_update=T0 + 60, produced_at=T0
+            )
+        for i, der in enumerate(batch):
+            r = pyocsp.load_der_ocsp_response(der)
+            assert r.serial_number == i + 1 and r.certificates == [responder]
+            verify(r, responder)
