@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -293,3 +294,48 @@ def test_on_demand_signer(ws_dir: Path) -> None:
         ):
             with pytest.raises(PorthosError):
                 bad()
+
+
+def _softhsm() -> bool:
+    from porthos import hsm
+    from porthos.exceptions import HsmNotFoundError
+
+    try:
+        hsm.find_module()
+    except HsmNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.hsm
+@pytest.mark.skipif(not _softhsm(), reason="SoftHSM2 is not installed (Debian softhsm2)")
+def test_hsm_workspace_keeps_the_responder_key_in_the_token(tmp_path: Path) -> None:
+    """HSM mode: rotation makes the responder key in the issuing-CA token (a PKCS#11 URI
+    in the workspace, no key file), signs the request and every response there."""
+    import os
+
+    toml = variant(tmp_path / "cpcps")
+    d = tmp_path / "hsm"
+    env = dict(os.environ)
+    env.pop("SOFTHSM2_CONF", None)  # the workspace's own token store
+    porthos = [sys.executable, "-m", "porthos.cli.main"]
+    demo = [*porthos, "demo", "--cpcps", str(toml), "--workdir", str(d), "--hsm", "softhsm"]
+    r = subprocess.run(demo, capture_output=True, text=True, env=env, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pin = d / "hsm" / "demo-pins" / "issuing.pin"
+    rotate = [*porthos, "ocsp", "rotate-responder", "-w", str(d), "--ca", SIGNING]
+    r = subprocess.run([*rotate, "--pin-file", str(pin)], capture_output=True, text=True,
+                       env=env, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    (ref,) = (d / "keys" / "ocsp").iterdir()
+    assert ref.suffix == ".uri" and ref.read_text().startswith("pkcs11:token=")
+    assert not list((d / "keys" / "ocsp").glob("*.p8"))
+    rows = index(d)
+    assert rows and {r["status"] for r in rows} == {"good", "revoked"}
+    for row in rows:
+        resp = pyocsp.load_der_ocsp_response((d / "ocsp" / SIGNING / row["path"]).read_bytes())
+        verify(resp)
+    # Without the PIN the token key cannot sign: one clear error, exit 2.
+    no_pin = [*porthos, "ocsp", "presign", "-w", str(d), "--pin-file", str(tmp_path / "none")]
+    r = subprocess.run(no_pin, capture_output=True, text=True, env=env, check=False)
+    assert r.returncode == 2

@@ -6,12 +6,26 @@ own module, as the ``crl`` group gets its workspace commands.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from porthos.cli.common import errors_exit_2, get_console
-from porthos.cli.options import NOW_OPTION, WORKDIR, when_utc
+from porthos.cli.options import NOW_OPTION, PIN_OPTIONS, WORKDIR, when_utc
+
+if TYPE_CHECKING:
+    from porthos.workspace.workspace import Workspace
+
+#: --pin-file: HSM workspaces keep the responder key in the issuing-CA token.
+PIN_FILE = PIN_OPTIONS[0]
+
+
+def _activate(ws: Workspace, pin_file: Path | None) -> None:
+    if ws.hsm is not None:
+        from porthos.hsm import read_pin
+
+        ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
 
 
 @click.group("ocsp")
@@ -24,8 +38,11 @@ def ocsp() -> None:
 @click.option("--ca", "ca_name", default=None, help="Only this CA (default: every OCSP CA).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Signing threads.")
 @NOW_OPTION
+@PIN_FILE
 @errors_exit_2
-def presign(workdir: Path, ca_name: str | None, threads: int | None, now: int | None) -> None:
+def presign(
+    workdir: Path, ca_name: str | None, threads: int | None, now: int | None, pin_file: Path | None
+) -> None:
     """Sign a response for every certificate of each CA the CP/CPS says answers OCSP
     ([ocsp]), from the snapshot of its newest CRL, and write W/ocsp/<ca>/ (one DER
     file per serial and CertID hash, index.tsv last; docs/ocsp.md). Incremental:
@@ -34,6 +51,7 @@ def presign(workdir: Path, ca_name: str | None, threads: int | None, now: int | 
     from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
+        _activate(ws, pin_file)
         results = ocsp_presign.presign(ws, ca_name, now=now, threads=threads)
     table = Table(title="OCSP responses pre-signed")
     for col in ("CA", "CRL number", "responses", "signed now", "removed", "responder"):
@@ -65,6 +83,7 @@ def presign(workdir: Path, ca_name: str | None, threads: int | None, now: int | 
 @click.option("--key-type", default=None, help="Default: the profile's first key type.")
 @click.option("--no-presign", is_flag=True, help="Do not sign the responses again now.")
 @NOW_OPTION
+@PIN_FILE
 @errors_exit_2
 def rotate_responder(
     workdir: Path,
@@ -73,10 +92,12 @@ def rotate_responder(
     key_type: str | None,
     no_presign: bool,
     now: int | None,
+    pin_file: Path | None,
 ) -> None:
     """Issue the CA's next delegated OCSP responder certificate (the CP/CPS's responder
-    profile) with a new key, then sign every response again with it: the responder
-    serves them with the next index it reads, without a restart."""
+    profile) with a new key (HSM workspaces: in the issuing-CA token, --pin-file), then
+    sign every response again with it: the responder serves them with the next index
+    it reads, without a restart."""
     from cryptography import x509
 
     from porthos.workflows import ocsp_presign, ocsp_responder
@@ -84,6 +105,7 @@ def rotate_responder(
 
     console = get_console()
     with Workspace.open(workdir) as ws:
+        _activate(ws, pin_file)
         (spec,) = ocsp_presign.ocsp_cas(ws, ca_name)
         der = ocsp_responder.rotate_responder(ws, spec, days=days, key_type=key_type, now=now)
         cert = x509.load_der_x509_certificate(der)

@@ -42,6 +42,7 @@ from porthos.workspace.repository import repository_lock
 from porthos.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
+    from porthos import hsm
     from porthos.workspace.authority import CertificateAuthority
 
 __all__ = ["OnDemandSigner", "PresignResult", "Snapshot", "ocsp_cas", "presign", "snapshot"]
@@ -199,11 +200,26 @@ def _presign_ca(ws: Workspace, ca: OcspCa, now: int, threads: int | None) -> Pre
     authority = ws.ca(ca.ca)
     snap = snapshot(ws, ca, now)
     responder = current_responder(ws, authority, ca, now)
-    if responder.not_after < snap.next_update:
-        raise PolicyError(
-            f"the OCSP responder certificate of {ca.ca} expires before nextUpdate "
-            f"({responder.not_after} < {snap.next_update}): porthos ocsp rotate-responder"
-        )
+    try:
+        if responder.not_after < snap.next_update:
+            raise PolicyError(
+                f"the OCSP responder certificate of {ca.ca} expires before nextUpdate "
+                f"({responder.not_after} < {snap.next_update}): porthos ocsp rotate-responder"
+            )
+        return _presign_with(ws, ca, authority, snap, responder, now, threads)
+    finally:
+        responder.close()
+
+
+def _presign_with(
+    ws: Workspace,
+    ca: OcspCa,
+    authority: CertificateAuthority,
+    snap: Snapshot,
+    responder: Responder,
+    now: int,
+    threads: int | None,
+) -> PresignResult:
     folder = ocsp_files.ca_dir(ws.path, ca.ca)
     folder.mkdir(parents=True, exist_ok=True)
     prev = ocsp_files.read_state(folder)
@@ -296,52 +312,73 @@ def _remove_dropped(
         (folder / ocsp_files.response_path(hash_name, serial)).unlink(missing_ok=True)
 
 
+@dataclass
+class _Answering:
+    """What the on-demand signer answers one CA from, and when it read it."""
+
+    responder: Responder
+    snap: Snapshot
+    read_at: int
+    sorted_keys: NDArray[np.bytes_]
+    order: NDArray[np.intp]
+
+
 class OnDemandSigner:
     """One signed response at a time, for the responder's nonce / unknown-serial /
     other-hash path: the status comes from the same snapshot pre-signing uses (good,
-    revoked with time and reason, or unknown for a serial the CA never issued)."""
+    revoked with time and reason, or unknown for a serial the CA never issued).
+    ``pin``: the issuing-CA token PIN of an HSM workspace."""
 
-    def __init__(self, workdir: str | Path) -> None:
+    def __init__(self, workdir: str | Path, *, pin: hsm.Secret | None = None) -> None:
         self.ws = Workspace.open(workdir)
-        self._responders: dict[str, tuple[Responder, Snapshot, int]] = {}
+        if pin is not None:
+            # HSM workspaces: the responder key is in the issuing-CA token.
+            self.ws.activate(pin)
+        self._cache: dict[str, _Answering] = {}
 
     def close(self) -> None:
+        for a in self._cache.values():
+            a.responder.close()
         self.ws.close()
 
-    def _state(self, ca_name: str) -> tuple[Responder, Snapshot]:
+    def _answering(self, ca_name: str) -> _Answering:
         now = int(time.time())
-        cached = self._responders.get(ca_name)
-        # The snapshot is re-read at most every 10 s (a new CRL, a rotated responder).
-        if cached is None or now - cached[2] > 10:
+        a = self._cache.get(ca_name)
+        # Re-read at most every 10 s: a new CRL, a rotated responder (no restart).
+        if a is None or now - a.read_at > 10:
             (ca,) = ocsp_cas(self.ws, ca_name)
             snap = snapshot(self.ws, ca, now)
             responder = current_responder(self.ws, self.ws.ca(ca_name), ca, now)
-            cached = (responder, snap, now)
-            self._responders[ca_name] = cached
-        return cached[0], cached[1]
+            keys = _keys(snap.columns.serials)
+            order = np.argsort(keys, kind="stable")
+            old = self._cache.get(ca_name)
+            if old is not None:
+                old.responder.close()  # its HSM sessions, if any
+            a = _Answering(responder, snap, now, keys[order], order)
+            self._cache[ca_name] = a
+        return a
 
     def sign(self, ca_name: str, serial: bytes, hash: str, nonce: bytes | None) -> bytes:
         """One OCSPResponse for ``serial`` (its big-endian magnitude) of ``ca_name``,
         with CertID hash ``hash`` ("sha1" / "sha256") and, when given, ``nonce`` (the
         Nonce octets of RFC 8954 §2.1, 1 to 32) echoed."""
-        responder, snap = self._state(ca_name)
-        row = ocsp.serial_row(serial)
-        keys = _keys(snap.columns.serials)
-        hit = np.flatnonzero(keys == _keys(row)[0])
-        if hit.size:
-            i = int(hit[0])
-            c = snap.columns
+        a = self._answering(ca_name)
+        key = _keys(ocsp.serial_row(serial))[0]
+        at = int(np.searchsorted(a.sorted_keys, key))
+        c = a.snap.columns
+        if at < len(a.sorted_keys) and a.sorted_keys[at] == key:
+            i = int(a.order[at])
             status, rev, reason = int(c.status[i]), int(c.revocation_times[i]), int(c.reasons[i])
         else:
             status, rev, reason = ocsp.UNKNOWN, 0, REASON_NONE
-        template = responder.template(self.ws.ca(ca_name).certificate, hash)
+        template = a.responder.template(self.ws.ca(ca_name).certificate, hash)
         return ocsp.sign_one(
             template,
-            responder.signer,
+            a.responder.signer,
             serial,
             status=status,
-            this_update=snap.this_update,
-            next_update=snap.next_update,
+            this_update=a.snap.this_update,
+            next_update=a.snap.next_update,
             produced_at=int(time.time()),
             revocation_time=rev,
             reason=reason,
