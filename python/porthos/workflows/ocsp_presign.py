@@ -19,7 +19,6 @@ means one full re-sign, which is always correct), and it needs no schema migrati
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,12 +280,8 @@ def _sign_rows(
         produced_at=now,
         threads=threads,
     )
-    data = batch.data.tobytes()
-    offsets = batch.offsets
     hexes = snap.serial_hex[rows]
-    ocsp_files.write_response_files(folder, hash_name, hexes.tolist(), data, offsets)
-    ends = offsets.tolist()
-    digests = [hashlib.sha256(data[ends[i] : ends[i + 1]]).hexdigest() for i in range(len(rows))]
+    digests = ocsp_files.write_response_files(folder, hash_name, hexes.tolist(), batch)
     n = len(rows)
     return ocsp_files.PresignState(
         serial_hex=hexes.astype(np.str_),
