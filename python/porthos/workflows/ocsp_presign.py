@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["OnDemandSigner", "PresignResult", "Snapshot", "ocsp_cas", "presign", "snapshot"]
 
 #: ``ocsp.presigned`` (docs/audit.md): one record per CA and run.
-EVENT = "ocsp.presigned"
+EVENT = audit.Event.OCSP_PRESIGNED
 
 
 def ocsp_cas(ws: Workspace, only: str | None = None) -> list[OcspCa]:
