@@ -339,3 +339,30 @@ def test_hsm_workspace_keeps_the_responder_key_in_the_token(tmp_path: Path) -> N
     no_pin = [*porthos, "ocsp", "presign", "-w", str(d), "--pin-file", str(tmp_path / "none")]
     r = subprocess.run(no_pin, capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 2
+
+
+def test_on_demand_signer_from_server_threads_sees_a_rotation(ws_dir: Path) -> None:
+    """An HTTP server calls sign() from its worker threads; a rotation is picked up at
+    the next refresh, without a new signer (no restart)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    run("ocsp", "rotate-responder", "-w", str(ws_dir), "--ca", SIGNING)
+    serials = [bytes.fromhex(r["serial_hex"]) for r in index(ws_dir) if r["hash"] == "sha1"]
+    signer = ocsp_presign.OnDemandSigner(ws_dir)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            ders = list(pool.map(lambda s: signer.sign(SIGNING, s, "sha1", None), serials * 3))
+        first = {responder_cert(pyocsp.load_der_ocsp_response(d)).serial_number for d in ders}
+        assert len(first) == 1
+        run("ocsp", "rotate-responder", "-w", str(ws_dir), "--ca", SIGNING, "--no-presign")
+        signer.REFRESH = 0.0
+        with ThreadPoolExecutor(2) as pool:
+            ders = list(pool.map(lambda s: signer.sign(SIGNING, s, "sha256", b"n"), serials))
+        for d in ders:
+            resp = pyocsp.load_der_ocsp_response(d)
+            verify(resp)
+            assert responder_cert(resp).serial_number not in first
+    finally:
+        signer.close()
+    with pytest.raises(PorthosError):
+        ocsp_presign.OnDemandSigner(ws_dir / "missing")
