@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -258,6 +259,12 @@ def test_presign_needs_a_responder_and_porthos_has_no_ocsp(ws_dir: Path, tmp_pat
     r = CliRunner().invoke(main, ["ocsp", "presign", "-w", str(ws_dir)])
     assert r.exit_code == 2 and "rotate-responder" in r.output
     assert not (ws_dir / "ocsp" / SIGNING / "index.tsv").exists()
+    # Audited as a failed run, like a failed CRL publication (RFC 3647 §5.4.1).
+    conn = sqlite3.connect(ws_dir / "porthos.sqlite")
+    (failed,) = conn.execute(
+        "SELECT details FROM audit WHERE event = ? AND outcome = 'failure'", (ocsp_presign.EVENT,)
+    ).fetchall()
+    assert SIGNING in failed[0] and "rotate-responder" in failed[0]
     porthos_ws = tmp_path / "porthos"
     run("init", "--workdir", str(porthos_ws))
     assert "no CA of this CP/CPS answers OCSP" in run("ocsp", "presign", "-w", str(porthos_ws))
