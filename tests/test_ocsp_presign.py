@@ -7,6 +7,7 @@ the responder; the on-demand signer answers good / revoked / unknown with the no
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -85,7 +86,6 @@ def test_presign_writes_the_contract_and_every_response_verifies(ws_dir: Path) -
     assert (folder / "issuer.der").read_bytes() == (
         ws_dir / "repository" / f"{SIGNING}.crt"
     ).read_bytes()
-    import json
 
     config = json.loads((folder / "config.json").read_text())
     assert config["nonce"] == "echo" and config["hashes"] == ["sha1", "sha256"]
@@ -220,8 +220,6 @@ def test_incremental_resigning_and_audit(ws_dir: Path) -> None:
         # Within the refresh margin of nextUpdate (24 h of a 48 h CRL): everything.
         (due,) = ocsp_presign.presign(ws, now=now + 30 * 3600)
         assert due.signed == due.responses
-    import json
-    import sqlite3
 
     conn = sqlite3.connect(ws_dir / "porthos.sqlite")
     details = [json.loads(d) for (d,) in conn.execute(
