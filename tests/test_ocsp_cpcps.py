@@ -66,3 +66,15 @@ def test_a_duration_validity_is_seconds() -> None:
     assert ps.ocsp is not None
     ca = ps.ocsp.cas[SIGNING]
     assert ca.validity_seconds == 6 * 3600 and not ca.from_crl
+
+
+def test_the_ocsp_table_follows_its_ca_into_the_next_generation() -> None:
+    """A rollover (RFC 3647 §5.6) renames the CAs; their [ocsp] tables follow them."""
+    from porthos.workspace.generations import generation_profile_set
+
+    ps = generation_profile_set("carillon", "prod", 2)
+    assert ps.ocsp is not None
+    (name,) = ps.ocsp.cas
+    assert name != SIGNING and name in ps.cas
+    assert ps.ocsp.cas[name].responder_profile == "ocsp-responder"
+    assert ps.profiles["ocsp-responder"].issuer == name
