@@ -16,8 +16,9 @@ SHELL := /bin/bash
 # Debian packages the project needs at run or test time (openssl: interop tests).
 # Extend here, e.g. softhsm2 for the PKCS#11 path. ca-certificates: the real SECOM roots
 # the SECOM data is compared with (issue 21). postgresql: the tests start a private
-# server of their own (tests/pg_server.py; issue 19).
-DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql
+# server of their own (tests/pg_server.py; issue 19). gnutls-bin: ocsptool, the second
+# OCSP verifier (issue 17).
+DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql gnutls-bin
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -4,6 +4,7 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 *argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
 """
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias, final
 
@@ -53,6 +54,8 @@ __all__ = [
     "SignedDataInfo",
     "verify_signed_data",
     "cms_certs_only",
+    "OcspTemplate",
+    "write_der_files",
 ]
 
 __version__: str
@@ -398,3 +401,67 @@ def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
     """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
     caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
     a non-certificate raises DerDecodeError naming its index."""
+
+# OCSP response pre-signing (issue 17): rust/porthos-py/src/ocsp_sign.rs.
+@final
+class OcspTemplate:
+    """A BasicOCSPResponse compiled for one responder certificate, one issuer and one
+    CertID hash ("sha1" or "sha256"): fixed bytes plus holes (serial, status, times,
+    nonce)."""
+
+    def __new__(
+        cls,
+        responder_cert: bytes,
+        issuer_cert: bytes,
+        signature_algorithm: str,
+        cert_id_hash: str = "sha1",
+    ) -> OcspTemplate: ...
+    @property
+    def signature_algorithm(self) -> str: ...
+    @property
+    def cert_id_hash(self) -> str: ...
+    @property
+    def issuer_name_hash(self) -> bytes: ...
+    @property
+    def issuer_key_hash(self) -> bytes: ...
+    @property
+    def responder_key_hash(self) -> bytes: ...
+    def responder_public_key_der(self) -> bytes: ...
+    def fill(
+        self,
+        serials: NDArray[np.uint8],
+        status: NDArray[np.uint8],
+        revocation_times: NDArray[np.int64],
+        reasons: NDArray[np.uint8],
+        *,
+        this_update: int,
+        produced_at: int,
+        next_update: int | None = None,
+        nonce: bytes | None = None,
+    ) -> DerBatch:
+        """tbsResponseData per item (hash with tbs_digests, sign, then assemble)."""
+    def sign(
+        self,
+        key: SoftwareKey,
+        serials: NDArray[np.uint8],
+        status: NDArray[np.uint8],
+        revocation_times: NDArray[np.int64],
+        reasons: NDArray[np.uint8],
+        *,
+        this_update: int,
+        produced_at: int,
+        next_update: int | None = None,
+        nonce: bytes | None = None,
+        threads: int | None = None,
+    ) -> DerBatch:
+        """Fill, sign and assemble OCSPResponses (GIL released)."""
+    def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch: ...
+
+def write_der_files(
+    folder: str | os.PathLike[str],
+    names: Sequence[str],
+    batch: DerBatch,
+    threads: int | None = None,
+) -> None:
+    """Item i of ``batch`` to ``folder/names[i]`` (temporary name, then rename), in
+    parallel; names are plain file names (BatchArgumentError otherwise)."""

@@ -84,6 +84,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "Create the CA hierarchy (000 §7.1.1-2) in a new workspace.",
     ),
     "issue": LazyCommand("porthos.cli.issue:issue", "Issue certificates for a file of CSRs."),
+    "ocsp": LazyCommand(
+        f"{_MAIN}:_ocsp_group",
+        "OCSP (RFC 6960, RFC 5019): pre-signed responses and the delegated responder.",
+    ),
     "ra": LazyCommand(
         "porthos.cli.ra:ra",
         "Registration authority: identity checks (000 §3.2.3), re-key (000 §4.7).",
@@ -131,12 +135,29 @@ def _crl_group() -> click.Group:
     return crl.crl
 
 
+def _ocsp_group() -> click.Group:
+    """``porthos ocsp``: pre-signing and rotation (cli/ocsp.py), and the responder
+    (``serve``) when its module is present."""
+    import importlib
+
+    from porthos.cli import ocsp
+
+    try:
+        serve = importlib.import_module("porthos.cli.ocsp_serve")
+    except ModuleNotFoundError:
+        return ocsp.ocsp
+    command = getattr(serve, "serve", None)
+    if isinstance(command, click.Command) and "serve" not in ocsp.ocsp.commands:
+        ocsp.ocsp.add_command(command)
+    return ocsp.ocsp
+
+
 def _bench_group() -> click.Group:
     """``porthos bench``: each benchmark lives with its command group."""
-    from porthos.bench import ifma
+    from porthos.bench import ifma, ocsp
     from porthos.cli import bench, crl, hsm, verify
 
-    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command):
+    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command, ocsp.command):
         bench.bench.add_command(command)
     return bench.bench
 

@@ -55,6 +55,9 @@ tables below; every field is validated with its path):
   ``crl.after_revocation`` (optional duration): the latest a CA's CRL follows one of
   its revocations -> ``CrlSchedule.after_revocation``. Several self-signed roots may
   be listed, all before the first subordinate CA.
+* ``[ocsp]`` (optional): which CAs answer OCSP, their responder profile, CertID
+  hashes, validity, refresh margin and nonce handling (cpcps/ocsp_table.py) ->
+  ``ProfileSet.ocsp`` (None without it: no OCSP).
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -107,6 +110,7 @@ from porthos.cpcps.lifecycle_tables import (
     termination_table,
 )
 from porthos.cpcps.name_strings import check_name, layered, name_strings_table
+from porthos.cpcps.ocsp_table import ocsp_table
 from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.policy_levels import resolve_document
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
@@ -137,7 +141,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
-        {"rekey", "ra", "generations", "name_strings", "cross_profiles"},
+        {"rekey", "ra", "generations", "name_strings", "cross_profiles", "ocsp"},
     )
     if doc["schema"] != 1:
         raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
@@ -429,6 +433,8 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc.get("cross_profiles", {}), "cross_profiles", cas, urls, profiles
     )
 
+    ocsp = ocsp_table(doc["ocsp"], "ocsp", cas, profiles) if "ocsp" in doc else None
+
     return ProfileSet(
         name=set_name,
         env=env,
@@ -444,6 +450,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         cas=cas,
         profiles=profiles,
         cross_profiles=cross_profiles,
+        ocsp=ocsp,
     )
 
 

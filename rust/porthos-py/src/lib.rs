@@ -13,6 +13,7 @@ mod error;
 mod hex_serials;
 mod hsm;
 mod keys;
+mod ocsp_sign;
 mod tables;
 mod template;
 mod typed_args;
@@ -69,5 +70,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
     // The certs-only .p7c bundle at caIssuers URLs (issue 16).
     m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
+    // OCSP response pre-signing (issue 17).
+    m.add_class::<ocsp_sign::OcspTemplate>()?;
+    m.add_function(wrap_pyfunction!(ocsp_sign::write_der_files, m)?)?;
     Ok(())
 }
