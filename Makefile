@@ -13,9 +13,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
 
-# Debian packages the project needs at run or test time (openssl: interop tests).
+# Debian packages the project needs at run or test time (openssl: interop tests;
+# gnutls-bin: ocsptool, the second OCSP client; nghttp2-client: h2load, the OCSP
+# responder load generator).
 # Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2
+DEB_PACKAGES = openssl softhsm2 gnutls-bin nghttp2-client
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -80,6 +80,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Create the CA hierarchy (000 §7.1.1-2) in a new workspace.",
     ),
     "issue": LazyCommand("porthos.cli.issue:issue", "Issue certificates for a file of CSRs."),
+    "ocsp": LazyCommand(
+        f"{_MAIN}:_ocsp_group", "OCSP (RFC 6960): the responder over pre-signed responses."
+    ),
     "ra": LazyCommand(
         "porthos.cli.ra:ra",
         "Registration authority: identity checks (000 §3.2.3), re-key (000 §4.7).",
@@ -127,12 +130,30 @@ def _crl_group() -> click.Group:
     return crl.crl
 
 
+def _ocsp_group() -> click.Group:
+    """``porthos ocsp``: ``serve`` (cli/ocsp_serve.py, the responder)."""
+    from porthos.cli import ocsp_serve
+
+    @click.group("ocsp")
+    def ocsp() -> None:
+        """OCSP (RFC 6960): the responder over pre-signed responses."""
+
+    ocsp.add_command(ocsp_serve.serve)
+    return ocsp
+
+
 def _bench_group() -> click.Group:
     """``porthos bench``: each benchmark lives with its command group."""
     from porthos.bench import ifma
-    from porthos.cli import bench, crl, hsm, verify
+    from porthos.cli import bench, crl, hsm, ocsp_serve, verify
 
-    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command):
+    for command in (
+        crl.bench_crl,
+        hsm.bench_hsm,
+        verify.bench_verify,
+        ifma.command,
+        ocsp_serve.bench_ocsp,
+    ):
         bench.bench.add_command(command)
     return bench.bench
 

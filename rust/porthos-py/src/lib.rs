@@ -13,6 +13,7 @@ mod error;
 mod hex_serials;
 mod hsm;
 mod keys;
+mod ocsp_serve;
 mod tables;
 mod template;
 mod verify;
@@ -68,5 +69,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
     // The certs-only .p7c bundle at caIssuers URLs (issue 16).
     m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
+    // OCSP request parsing and the responder (issue 17).
+    m.add_class::<ocsp_serve::OcspCertId>()?;
+    m.add_class::<ocsp_serve::OcspRequestInfo>()?;
+    m.add_function(wrap_pyfunction!(ocsp_serve::parse_ocsp_request, m)?)?;
+    m.add_function(wrap_pyfunction!(ocsp_serve::ocsp_serve, m)?)?;
     Ok(())
 }
