@@ -13,11 +13,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
 
-# Debian packages the project needs at run or test time (openssl: interop tests;
-# gnutls-bin: ocsptool, the second OCSP client; nghttp2-client: h2load, the OCSP
-# responder load generator).
+# Debian packages the project needs at run or test time (openssl: interop tests).
 # Extend here, e.g. softhsm2 for the PKCS#11 path.
-DEB_PACKAGES = openssl softhsm2 gnutls-bin nghttp2-client
+# gnutls-bin: ocsptool, the second OCSP verifier (tests/test_ocsp_presign.py,
+# tests/test_ocsp_serve.py); nghttp2-client: h2load and apache2-utils: ab, the load
+# generators of `porthos bench ocsp --responder` (issue 17).
+DEB_PACKAGES = openssl softhsm2 gnutls-bin nghttp2-client apache2-utils
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

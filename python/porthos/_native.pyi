@@ -53,6 +53,7 @@ __all__ = [
     "SignedDataInfo",
     "verify_signed_data",
     "cms_certs_only",
+    "OcspTemplate",
     "OcspCertId",
     "OcspRequestInfo",
     "parse_ocsp_request",
@@ -402,6 +403,61 @@ def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
     """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
     caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
     a non-certificate raises DerDecodeError naming its index."""
+
+# OCSP response pre-signing (issue 17): rust/porthos-py/src/ocsp_sign.rs.
+@final
+class OcspTemplate:
+    """A BasicOCSPResponse compiled for one responder certificate, one issuer and one
+    CertID hash ("sha1" or "sha256"): fixed bytes plus holes (serial, status, times,
+    nonce)."""
+
+    def __new__(
+        cls,
+        responder_cert: bytes,
+        issuer_cert: bytes,
+        signature_algorithm: str,
+        cert_id_hash: str = "sha1",
+    ) -> OcspTemplate: ...
+    @property
+    def signature_algorithm(self) -> str: ...
+    @property
+    def cert_id_hash(self) -> str: ...
+    @property
+    def issuer_name_hash(self) -> bytes: ...
+    @property
+    def issuer_key_hash(self) -> bytes: ...
+    @property
+    def responder_key_hash(self) -> bytes: ...
+    def responder_public_key_der(self) -> bytes: ...
+    def fill(
+        self,
+        serials: NDArray[np.uint8],
+        status: NDArray[np.uint8],
+        revocation_times: NDArray[np.int64],
+        reasons: NDArray[np.uint8],
+        *,
+        this_update: int,
+        produced_at: int,
+        next_update: int | None = None,
+        nonce: bytes | None = None,
+    ) -> DerBatch:
+        """tbsResponseData per item (hash with tbs_digests, sign, then assemble)."""
+    def sign(
+        self,
+        key: SoftwareKey,
+        serials: NDArray[np.uint8],
+        status: NDArray[np.uint8],
+        revocation_times: NDArray[np.int64],
+        reasons: NDArray[np.uint8],
+        *,
+        this_update: int,
+        produced_at: int,
+        next_update: int | None = None,
+        nonce: bytes | None = None,
+        threads: int | None = None,
+    ) -> DerBatch:
+        """Fill, sign and assemble OCSPResponses (GIL released)."""
+    def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch: ...
 
 # OCSP (issue 17): the request parser and the responder (rust/porthos-ocspd).
 

@@ -81,7 +81,8 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "issue": LazyCommand("porthos.cli.issue:issue", "Issue certificates for a file of CSRs."),
     "ocsp": LazyCommand(
-        f"{_MAIN}:_ocsp_group", "OCSP (RFC 6960): the responder over pre-signed responses."
+        f"{_MAIN}:_ocsp_group",
+        "OCSP (RFC 6960, RFC 5019): pre-signed responses and the delegated responder.",
     ),
     "ra": LazyCommand(
         "porthos.cli.ra:ra",
@@ -131,29 +132,21 @@ def _crl_group() -> click.Group:
 
 
 def _ocsp_group() -> click.Group:
-    """``porthos ocsp``: ``serve`` (cli/ocsp_serve.py, the responder)."""
-    from porthos.cli import ocsp_serve
+    """``porthos ocsp``: pre-signing and rotation (cli/ocsp.py), and the responder
+    (``serve``, cli/ocsp_serve.py)."""
+    from porthos.cli import ocsp, ocsp_serve
 
-    @click.group("ocsp")
-    def ocsp() -> None:
-        """OCSP (RFC 6960): the responder over pre-signed responses."""
-
-    ocsp.add_command(ocsp_serve.serve)
-    return ocsp
+    if "serve" not in ocsp.ocsp.commands:
+        ocsp.ocsp.add_command(ocsp_serve.serve)
+    return ocsp.ocsp
 
 
 def _bench_group() -> click.Group:
     """``porthos bench``: each benchmark lives with its command group."""
-    from porthos.bench import ifma
-    from porthos.cli import bench, crl, hsm, ocsp_serve, verify
+    from porthos.bench import ifma, ocsp
+    from porthos.cli import bench, crl, hsm, verify
 
-    for command in (
-        crl.bench_crl,
-        hsm.bench_hsm,
-        verify.bench_verify,
-        ifma.command,
-        ocsp_serve.bench_ocsp,
-    ):
+    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command, ocsp.command):
         bench.bench.add_command(command)
     return bench.bench
 

@@ -1,4 +1,5 @@
-"""``porthos ocsp serve`` and ``porthos bench ocsp --responder`` (issue 17).
+"""``porthos ocsp serve`` (issue 17); its benchmark is ``porthos bench ocsp --responder``
+(bench/ocsp_serve.py).
 
 serve runs the responder of rust/porthos-ocspd (hyper on tokio) over the pre-signed
 responses that ``porthos ocsp presign`` writes under ``W/ocsp/<CA>/``, with the GIL
@@ -15,26 +16,52 @@ from __future__ import annotations
 
 import pkgutil
 import signal
-import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import click
 
 from porthos.cli.common import errors_exit_2, fail, get_console
+from porthos.cli.options import PIN_OPTIONS
 
-__all__ = ["bench_ocsp", "serve"]
+__all__ = ["serve"]
 
 #: The on-demand signer of ``porthos ocsp presign`` (workflows/ocsp_presign.py).
 DEFAULT_SIGNER = "porthos.workflows.ocsp_presign:OnDemandSigner"
 
-SignFunction = Callable[[str, bytes, str, "bytes | None"], bytes]
+
+class OneThreadSigner:
+    """A signer made, used and closed on one thread of its own. Rust calls ``sign`` from
+    tokio's blocking pool, any of its threads, while the workspace behind
+    ``OnDemandSigner`` holds a SQLite connection that only its opening thread may use;
+    the caller waits on a future (GIL released) while that thread signs."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocsp-sign")
+        try:
+            self._signer = self._pool.submit(make).result()
+        except BaseException:
+            self._pool.shutdown()
+            raise
+
+    def sign(self, ca_name: str, serial: bytes, hash: str, nonce: bytes | None) -> bytes:
+        der: bytes = self._pool.submit(self._signer.sign, ca_name, serial, hash, nonce).result()
+        return der
+
+    def close(self) -> None:
+        close = getattr(self._signer, "close", None)
+        if close is not None:
+            self._pool.submit(close).result()
+        self._pool.shutdown()
 
 
-def load_signer(spec: str, workdir: Path) -> SignFunction | None:
-    """``MODULE:FACTORY`` → ``FACTORY(workdir).sign``; None when the default module is
-    not installed (responses that need signing then get ``tryLater``)."""
+def load_signer(spec: str, workdir: Path, pin_file: Path | None = None) -> OneThreadSigner | None:
+    """``MODULE:FACTORY`` → ``FACTORY(workdir)`` (``FACTORY(workdir, pin=PIN)`` with
+    --pin-file: an HSM workspace's responder key is in the issuing-CA token), on a
+    thread of its own; None when the default module is not installed (responses that
+    need signing then get ``tryLater``)."""
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise click.BadParameter(f"{spec!r} is not MODULE:FACTORY", param_hint="--signer")
@@ -44,8 +71,12 @@ def load_signer(spec: str, workdir: Path) -> SignFunction | None:
         if spec != DEFAULT_SIGNER:
             raise click.BadParameter(f"cannot import {spec}", param_hint="--signer") from None
         return None
-    sign: SignFunction = factory(workdir).sign
-    return sign
+    if pin_file is None:
+        return OneThreadSigner(lambda: factory(workdir))
+    from porthos.hsm import read_pin
+
+    pin = read_pin(pin_file, "PIN of the issuing-CA token")
+    return OneThreadSigner(lambda: factory(workdir, pin=pin))
 
 
 @click.command("serve")
@@ -92,6 +123,7 @@ def load_signer(spec: str, workdir: Path) -> SignFunction | None:
     " hash, nonce) -> DER.",
 )
 @click.option("--no-on-demand", is_flag=True, help="Never sign on demand (answer tryLater).")
+@PIN_OPTIONS[0]
 @errors_exit_2
 def serve(
     workdir: Path,
@@ -101,13 +133,14 @@ def serve(
     max_connections: int,
     signer_spec: str,
     no_on_demand: bool,
+    pin_file: Path | None,
 ) -> None:
     """Serve the pre-signed OCSP responses (RFC 6960 POST, RFC 5019 GET) until SIGTERM."""
     from porthos._native import ocsp_serve
 
     if not (workdir / "ocsp").is_dir():
         fail(f"{workdir / 'ocsp'}: no pre-signed responses (run `porthos ocsp presign` first)")
-    signer = None if no_on_demand else load_signer(signer_spec, workdir)
+    signer = None if no_on_demand else load_signer(signer_spec, workdir, pin_file)
     if signer is None and not no_on_demand:
         get_console(stderr=True).print(
             f"warning: {signer_spec} is not available: requests that need signing get tryLater"
@@ -124,64 +157,15 @@ def serve(
         ocsp_serve(
             str(workdir),
             listen,
-            signer=signer,
+            signer=None if signer is None else signer.sign,
             ready=ready,
             max_body=max_body,
             threads=threads,
             max_connections=max_connections,
         )
     finally:
+        if signer is not None:
+            signer.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     print("stopped", flush=True)
-
-
-@click.command("ocsp")
-@click.option("--responder", is_flag=True, help="Benchmark the responder (porthos ocsp serve).")
-@click.option("--connections", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option(
-    "--requests",
-    "n_requests",
-    type=click.IntRange(min=1),
-    default=200000,
-    show_default=True,
-    help="Requests of the saturation run (openssl gets a twentieth).",
-)
-@click.option(
-    "--rps",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Requests a second per connection in the offered-load run.",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="h2load client threads.",
-)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
-@errors_exit_2
-def bench_ocsp(
-    responder: bool,
-    connections: int,
-    n_requests: int,
-    rps: int,
-    threads: int,
-    json_out: str | None,
-) -> None:
-    """OCSP benchmarks: --responder measures requests/s and p99 under h2load."""
-    if not responder:
-        fail("only --responder is on this branch (pre-signing: porthos.bench.ocsp)")
-    from porthos.bench import ocsp_serve as bench
-
-    result: dict[str, Any] = bench.run(
-        connections=connections,
-        n_requests=n_requests,
-        threads=threads,
-        rps=rps,
-        json_out=json_out,
-    )
-    bench.print_table(result, get_console())
-    sys.stdout.flush()

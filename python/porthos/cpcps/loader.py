@@ -49,6 +49,9 @@ tables below; every field is validated with its path):
   instead of ``policies`` (cpcps/policy_levels.py resolves it before validation).
 * ``[cross_profiles.<name>]`` (optional): CA certificates our CAs issue to external
   CAs' requests (cpcps/cross_profiles.py) -> ``ProfileSet.cross_profiles``.
+* ``[ocsp]`` (optional): which CAs answer OCSP, their responder profile, CertID
+  hashes, validity, refresh margin and nonce handling (cpcps/ocsp_table.py) ->
+  ``ProfileSet.ocsp`` (None without it: no OCSP).
 * ``[generations]`` (optional): CA name and CN patterns of a new CA generation
   (defaults ``"{base}-{generation}"``, ``"{base} {generation}"``) and the profile name of
   link certificates (default ``"root-link"``) -> ``ProfileSet.generations``.
@@ -101,6 +104,7 @@ from porthos.cpcps.lifecycle_tables import (
     termination_table,
 )
 from porthos.cpcps.name_strings import check_name, layered, name_strings_table
+from porthos.cpcps.ocsp_table import ocsp_table
 from porthos.cpcps.policy import KEY_TYPE_NAMES
 from porthos.cpcps.policy_levels import resolve_document
 from porthos.cpcps.profiles import CaProfile, Profile, ProfileSet
@@ -131,7 +135,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc,
         "",
         {"schema", "name", "document", "envs", "cas", "profiles", "revocation", "termination"},
-        {"rekey", "ra", "generations", "name_strings", "cross_profiles"},
+        {"rekey", "ra", "generations", "name_strings", "cross_profiles", "ocsp"},
     )
     if doc["schema"] != 1:
         raise fail("schema", f"unsupported schema {doc['schema']!r}; this porthos reads 1")
@@ -409,6 +413,8 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         doc.get("cross_profiles", {}), "cross_profiles", cas, urls, profiles
     )
 
+    ocsp = ocsp_table(doc["ocsp"], "ocsp", cas, profiles) if "ocsp" in doc else None
+
     return ProfileSet(
         name=set_name,
         env=env,
@@ -424,6 +430,7 @@ def build_profile_set(doc: Mapping[str, Any], env: str, *, source: str = "<strin
         cas=cas,
         profiles=profiles,
         cross_profiles=cross_profiles,
+        ocsp=ocsp,
     )
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     # approval.py reads its table with fields.py, which imports this module.
     from porthos.cpcps.approval import ApprovalRule
     from porthos.cpcps.cross_profiles import CrossProfile
+    from porthos.cpcps.ocsp_table import OcspPolicy
 
 DEFAULT_GENERATION_NAME = "{base}-{generation}"
 DEFAULT_GENERATION_COMMON_NAME = "{base} {generation}"
@@ -327,6 +328,8 @@ class ProfileSet:
     profiles: dict[str, Profile] = field(default_factory=dict)
     #: ``[cross_profiles]``: CA certificates for external CAs (cpcps/cross_profiles.py).
     cross_profiles: dict[str, CrossProfile] = field(default_factory=dict)
+    #: ``[ocsp]`` (cpcps/ocsp_table.py): None when no CA of the set answers OCSP.
+    ocsp: OcspPolicy | None = None
 
     @property
     def identity(self) -> str:

@@ -14,6 +14,7 @@ mod hex_serials;
 mod hsm;
 mod keys;
 mod ocsp_serve;
+mod ocsp_sign;
 mod tables;
 mod template;
 mod verify;
@@ -69,6 +70,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
     // The certs-only .p7c bundle at caIssuers URLs (issue 16).
     m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
+    // OCSP response pre-signing (issue 17).
+    m.add_class::<ocsp_sign::OcspTemplate>()?;
     // OCSP request parsing and the responder (issue 17).
     m.add_class::<ocsp_serve::OcspCertId>()?;
     m.add_class::<ocsp_serve::OcspRequestInfo>()?;
