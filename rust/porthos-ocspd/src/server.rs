@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, IF_NONE_MATCH,
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH,
+    LAST_MODIFIED,
 };
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -183,21 +184,21 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infalli
     Ok(match service::decide(&snap, &der) {
         Decision::Status(s) => uncached(Bytes::from_static(s)),
         Decision::Presigned(e) => {
-            let headers = service::cache_headers(&e, now());
-            let mut r = if is_get
-                && if_none_match.is_some_and(|h| service::none_match(&h, &headers[1].1))
-            {
+            let etag = e.etag.to_str().unwrap_or("");
+            let mut r = if is_get && if_none_match.is_some_and(|h| service::none_match(&h, etag)) {
                 let mut r = Response::new(Full::new(Bytes::new()));
                 *r.status_mut() = StatusCode::NOT_MODIFIED;
                 r
             } else {
-                ocsp_reply(e.der)
+                ocsp_reply(e.der.clone())
             };
-            for (name, value) in headers {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    r.headers_mut().insert(name, v);
-                }
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&service::cache_control(&e, now())) {
+                h.insert(CACHE_CONTROL, v);
             }
+            h.insert(ETAG, e.etag.clone());
+            h.insert(LAST_MODIFIED, e.last_modified.clone());
+            h.insert(EXPIRES, e.expires.clone());
             r
         }
         Decision::OnDemand(job, _why) => uncached(sign_on_demand(&st, job).await),

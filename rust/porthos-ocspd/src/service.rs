@@ -5,7 +5,9 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use porthos_core::ocsp::request::{parse_request, HashAlg, Limits};
 
-use crate::store::{Entry, NoncePolicy, Snapshot};
+use std::sync::Arc;
+
+use crate::store::{serial_key, Entry, NoncePolicy, Snapshot};
 
 /// OCSPResponse with only a responseStatus (RFC 6960 §4.2.1): no responseBytes.
 pub const MALFORMED_REQUEST: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
@@ -44,7 +46,7 @@ pub enum Decision {
     /// A status-only OCSPResponse (one of the constants above).
     Status(&'static [u8]),
     /// A pre-signed response, served with RFC 5019 §6.2 caching headers.
-    Presigned(Entry),
+    Presigned(Arc<Entry>),
     OnDemand(SignJob, OnDemandWhy),
 }
 
@@ -76,7 +78,9 @@ pub fn decide(snap: &Snapshot, der: &[u8]) -> Decision {
     if !ca.hashes.contains(&id.hash) {
         return job(OnDemandWhy::HashNotPresigned);
     }
-    match ca.entries.get(&(id.hash, id.serial.to_vec())) {
+    // The parser admits serials of at most 20 octets, so the key always exists.
+    let found = serial_key(id.serial).and_then(|k| ca.entries.get(&(id.hash, k)));
+    match found {
         Some(e) => Decision::Presigned(e.clone()),
         None => job(OnDemandWhy::UnknownSerial),
     }
@@ -118,24 +122,12 @@ pub fn none_match(header: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
-/// RFC 5019 §6.2 caching headers for a pre-signed response at time `now`:
-/// max-age runs to nextUpdate (never negative), ETag is the SHA-256 from the index,
-/// Last-Modified is thisUpdate (as Boulder does), Expires is nextUpdate.
-pub fn cache_headers(e: &Entry, now: i64) -> [(&'static str, String); 4] {
+/// `Cache-Control` of a pre-signed response at time `now` (RFC 5019 §6.2): max-age
+/// runs to nextUpdate, never negative. ETag, Last-Modified (thisUpdate, as Boulder
+/// does) and Expires (nextUpdate) are made once per response, in [`Entry::new`].
+pub fn cache_control(e: &Entry, now: i64) -> String {
     let max_age = (e.next_update - now).max(0);
-    let date = |t: i64| {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
-        httpdate::fmt_http_date(t)
-    };
-    [
-        (
-            "cache-control",
-            format!("max-age={max_age}, public, no-transform, must-revalidate"),
-        ),
-        ("etag", format!("\"{}\"", e.sha256_hex)),
-        ("last-modified", date(e.this_update)),
-        ("expires", date(e.next_update)),
-    ]
+    format!("max-age={max_age}, public, no-transform, must-revalidate")
 }
 
 #[cfg(test)]
@@ -171,19 +163,15 @@ mod tests {
 
     #[test]
     fn max_age_never_negative() {
-        let e = Entry {
-            this_update: 0,
-            next_update: 100,
-            produced_at: 0,
-            sha256_hex: "00".into(),
-            der: bytes::Bytes::new(),
-        };
+        let e = Entry::new(0, 100, 0, "00".into(), bytes::Bytes::new());
         assert_eq!(
-            cache_headers(&e, 40)[0].1,
+            cache_control(&e, 40),
             "max-age=60, public, no-transform, must-revalidate"
         );
-        assert!(cache_headers(&e, 500)[0].1.starts_with("max-age=0,"));
-        assert_eq!(cache_headers(&e, 0)[3].1, "Thu, 01 Jan 1970 00:01:40 GMT");
+        assert!(cache_control(&e, 500).starts_with("max-age=0,"));
+        assert_eq!(e.expires, "Thu, 01 Jan 1970 00:01:40 GMT");
+        assert_eq!(e.last_modified, "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(e.etag, "\"00\"");
     }
 
     #[test]

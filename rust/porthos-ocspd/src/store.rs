@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 use porthos_core::ocsp::request::HashAlg;
 use porthos_core::x509::cert::parse_certificate;
 
@@ -35,7 +36,8 @@ pub enum NoncePolicy {
     Ignore,
 }
 
-/// One pre-signed response and what its caching headers need (RFC 5019 §6.2).
+/// One pre-signed response and what its caching headers need (RFC 5019 §6.2); the
+/// headers that do not depend on the time of the request are made once, at load.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub this_update: i64,
@@ -44,6 +46,54 @@ pub struct Entry {
     /// Lower-case hex SHA-256 of `der`: the ETag.
     pub sha256_hex: String,
     pub der: Bytes,
+    /// `"<sha256_hex>"`.
+    pub etag: HeaderValue,
+    /// thisUpdate as an HTTP date (as Boulder does).
+    pub last_modified: HeaderValue,
+    /// nextUpdate as an HTTP date.
+    pub expires: HeaderValue,
+}
+
+fn http_date(t: i64) -> HeaderValue {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    HeaderValue::from_str(&httpdate::fmt_http_date(t)).expect("an HTTP date is a header value")
+}
+
+impl Entry {
+    pub fn new(
+        this_update: i64,
+        next_update: i64,
+        produced_at: i64,
+        sha256_hex: String,
+        der: Bytes,
+    ) -> Entry {
+        let etag =
+            HeaderValue::from_str(&format!("\"{sha256_hex}\"")).expect("hex is a header value");
+        Entry {
+            this_update,
+            next_update,
+            produced_at,
+            sha256_hex,
+            der,
+            etag,
+            last_modified: http_date(this_update),
+            expires: http_date(next_update),
+        }
+    }
+}
+
+/// A serial magnitude (at most 20 octets, RFC 5280 §4.1.2.2) as a fixed-size key:
+/// its length, then its octets, zero-padded; lookups need no allocation.
+pub type SerialKey = [u8; 21];
+
+pub fn serial_key(magnitude: &[u8]) -> Option<SerialKey> {
+    if magnitude.len() > 20 {
+        return None;
+    }
+    let mut k = [0u8; 21];
+    k[0] = magnitude.len() as u8;
+    k[1..1 + magnitude.len()].copy_from_slice(magnitude);
+    Some(k)
 }
 
 /// One CA folder.
@@ -53,16 +103,29 @@ pub struct CaState {
     pub nonce: NoncePolicy,
     /// The CertID hashes that have pre-signed files.
     pub hashes: Vec<HashAlg>,
-    /// (hash, serial magnitude) → response.
-    pub entries: HashMap<(HashAlg, Vec<u8>), Entry>,
+    /// (hash, serial) → response.
+    pub entries: HashMap<(HashAlg, SerialKey), Arc<Entry>>,
 }
 
 /// Everything the responder serves, immutable once built.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub cas: Vec<Arc<CaState>>,
-    /// (hash, issuerNameHash ‖ issuerKeyHash) → index into `cas`.
-    by_issuer: HashMap<(HashAlg, Vec<u8>), usize>,
+    /// (hash, issuerNameHash ‖ issuerKeyHash, zero-padded) → index into `cas`.
+    by_issuer: HashMap<(HashAlg, [u8; 64]), usize>,
+}
+
+/// issuerNameHash ‖ issuerKeyHash, zero-padded to 64 octets (two SHA-256 outputs);
+/// the hash algorithm beside it in the key fixes the lengths.
+fn issuer_key(name_hash: &[u8], key_hash: &[u8]) -> Option<[u8; 64]> {
+    let n = name_hash.len();
+    if n + key_hash.len() > 64 {
+        return None;
+    }
+    let mut k = [0u8; 64];
+    k[..n].copy_from_slice(name_hash);
+    k[n..n + key_hash.len()].copy_from_slice(key_hash);
+    Some(k)
 }
 
 impl Snapshot {
@@ -73,9 +136,7 @@ impl Snapshot {
         name_hash: &[u8],
         key_hash: &[u8],
     ) -> Option<&Arc<CaState>> {
-        let mut key = Vec::with_capacity(name_hash.len() + key_hash.len());
-        key.extend_from_slice(name_hash);
-        key.extend_from_slice(key_hash);
+        let key = issuer_key(name_hash, key_hash)?;
         self.by_issuer.get(&(hash, key)).map(|&i| &self.cas[i])
     }
 }
@@ -195,7 +256,9 @@ fn load_ca(dir: &Path, previous: Option<&CaState>) -> Result<CaState, String> {
         let [serial_hex, hash, _status, this_u, next_u, produced, sha_hex, rel] = cols[..] else {
             return Err(bad("expected 8 tab-separated columns"));
         };
-        let serial = serial_from_hex(serial_hex).ok_or_else(|| bad("serial_hex"))?;
+        let serial = serial_from_hex(serial_hex)
+            .and_then(|m| serial_key(&m))
+            .ok_or_else(|| bad("serial_hex"))?;
         let alg = HashAlg::from_name(hash).ok_or_else(|| bad("hash"))?;
         let time = |s: &str| {
             s.parse::<i64>()
@@ -219,14 +282,14 @@ fn load_ca(dir: &Path, previous: Option<&CaState>) -> Result<CaState, String> {
                 Bytes::from(data)
             }
         };
-        let entry = Entry {
-            this_update: time(this_u)?,
-            next_update: time(next_u)?,
-            produced_at: time(produced)?,
+        let entry = Entry::new(
+            time(this_u)?,
+            time(next_u)?,
+            time(produced)?,
             sha256_hex,
             der,
-        };
-        entries.insert(key, entry);
+        );
+        entries.insert(key, Arc::new(entry));
     }
     Ok(CaState {
         name,
@@ -272,8 +335,11 @@ pub fn load(
         for alg in [HashAlg::Sha1, HashAlg::Sha256] {
             // CertID hashes (RFC 6960 §4.1.1): the issuer's subject Name DER and the
             // subjectPublicKey BIT STRING value without tag, length and unused bits.
-            let mut key = sha(alg, cert.subject_der);
-            key.extend(sha(alg, cert.spki.subject_public_key));
+            let key = issuer_key(
+                &sha(alg, cert.subject_der),
+                &sha(alg, cert.spki.subject_public_key),
+            )
+            .expect("two hash outputs fit 64 octets");
             snap.by_issuer.insert((alg, key), i);
         }
         snap.cas.push(ca);
