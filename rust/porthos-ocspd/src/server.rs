@@ -225,12 +225,10 @@ async fn sign_on_demand(st: &Arc<State>, job: SignJob) -> Bytes {
     }
 }
 
-/// Poll the index files and swap in a new snapshot when one was replaced.
-async fn reload_loop(st: Arc<State>, dir: PathBuf, every: Duration) {
-    let fp_dir = dir.clone();
-    let mut seen = tokio::task::spawn_blocking(move || store::fingerprint(&fp_dir))
-        .await
-        .unwrap_or_default();
+/// Poll the index files and swap in a new snapshot when one was replaced. `seen` is
+/// the fingerprint taken *before* the current snapshot was loaded, so a change made
+/// while it loaded is seen at the next poll.
+async fn reload_loop(st: Arc<State>, dir: PathBuf, every: Duration, mut seen: store::Fingerprint) {
     loop {
         tokio::time::sleep(every).await;
         let fp_dir = dir.clone();
@@ -295,6 +293,7 @@ pub fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
     let ocsp_dir = cfg.workdir.join("ocsp");
+    let seen = store::fingerprint(&ocsp_dir);
     let (snap, _) = store::load(&ocsp_dir, None)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.threads > 0 {
@@ -326,7 +325,7 @@ pub fn serve(
             signing: Semaphore::new(cfg.max_on_demand.max(1)),
             max_body: cfg.max_body,
         });
-        let reloader = tokio::spawn(reload_loop(st.clone(), ocsp_dir, cfg.reload_interval));
+        let reloader = tokio::spawn(reload_loop(st.clone(), ocsp_dir, cfg.reload_interval, seen));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
