@@ -583,3 +583,27 @@ def test_missing_response_folder_is_exit_2(tmp_path: Path) -> None:
         timeout=30,
     )
     assert out.returncode == 2 and "presign" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="nghttp2-client missing")
+def test_h2c_and_http1_under_a_small_load(world: World, tmp_path: Path) -> None:
+    # One port speaks both: h2load's default is h2c (prior knowledge), --h1 is HTTP/1.1.
+    req = tmp_path / "req.der"
+    req.write_bytes(request_der(world.echo, "good"))
+    for proto in ([], ["--h1"]):
+        out = subprocess.run(
+            ["h2load", *proto, "-n", "2000", "-c", "50", "-t", "1", "-H",
+             "content-type: application/ocsp-request", "-d", str(req), world.server.url],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        assert "2000 succeeded, 0 failed" in out, out
+        assert "status codes: 2000 2xx" in out, out
+
+
+def test_sigint_stops_gracefully_too(tmp_path: Path) -> None:
+    make_world(tmp_path)
+    server = start(tmp_path)
+    server.proc.send_signal(signal.SIGINT)
+    out, _ = server.proc.communicate(timeout=10)
+    assert server.proc.returncode == 0 and out.strip().endswith("stopped"), out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out
