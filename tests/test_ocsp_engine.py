@@ -391,3 +391,20 @@ def test_pkcs11_pool_signs_responses(pki: Pki, tmp_path: Any) -> None:
             r = pyocsp.load_der_ocsp_response(der)
             assert r.serial_number == i + 1 and r.certificates == [responder]
             verify(r, responder)
+
+
+def test_write_der_files_writes_whole_files_and_refuses_paths(pki: Pki, tmp_path: Any) -> None:
+    cols = columns([1, 2, 3], [0, 1, 2], [T0] * 3, [255] * 3)
+    batch = ocsp.sign_responses(
+        pki.template(), pki.native_key(pki.ec_key), cols, this_update=T0, next_update=None,
+        produced_at=T0,
+    )  # fmt: skip
+    _native.write_der_files(tmp_path, ["a.der", "b.der", "c.der"], batch)
+    assert [(tmp_path / f"{c}.der").read_bytes() for c in "abc"] == batch.to_list()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.der", "b.der", "c.der"]
+    for bad in (["../x", "b", "c"], ["a", "", "c"], ["a", "..", "c"], ["a", "b"]):
+        assert (
+            _code(lambda bad=bad: _native.write_der_files(tmp_path, bad, batch))
+            == "batch-argument"
+        )
+    assert not (tmp_path.parent / "x").exists()

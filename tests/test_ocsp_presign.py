@@ -7,7 +7,9 @@ the responder; the on-demand signer answers good / revoked / unknown with the no
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -84,7 +86,6 @@ def test_presign_writes_the_contract_and_every_response_verifies(ws_dir: Path) -
     assert (folder / "issuer.der").read_bytes() == (
         ws_dir / "repository" / f"{SIGNING}.crt"
     ).read_bytes()
-    import json
 
     config = json.loads((folder / "config.json").read_text())
     assert config["nonce"] == "echo" and config["hashes"] == ["sha1", "sha256"]
@@ -219,8 +220,6 @@ def test_incremental_resigning_and_audit(ws_dir: Path) -> None:
         # Within the refresh margin of nextUpdate (24 h of a 48 h CRL): everything.
         (due,) = ocsp_presign.presign(ws, now=now + 30 * 3600)
         assert due.signed == due.responses
-    import json
-    import sqlite3
 
     conn = sqlite3.connect(ws_dir / "porthos.sqlite")
     details = [json.loads(d) for (d,) in conn.execute(
@@ -258,6 +257,12 @@ def test_presign_needs_a_responder_and_porthos_has_no_ocsp(ws_dir: Path, tmp_pat
     r = CliRunner().invoke(main, ["ocsp", "presign", "-w", str(ws_dir)])
     assert r.exit_code == 2 and "rotate-responder" in r.output
     assert not (ws_dir / "ocsp" / SIGNING / "index.tsv").exists()
+    # Audited as a failed run, like a failed CRL publication (RFC 3647 §5.4.1).
+    conn = sqlite3.connect(ws_dir / "porthos.sqlite")
+    (failed,) = conn.execute(
+        "SELECT details FROM audit WHERE event = ? AND outcome = 'failure'", (ocsp_presign.EVENT,)
+    ).fetchall()
+    assert SIGNING in failed[0] and "rotate-responder" in failed[0]
     porthos_ws = tmp_path / "porthos"
     run("init", "--workdir", str(porthos_ws))
     assert "no CA of this CP/CPS answers OCSP" in run("ocsp", "presign", "-w", str(porthos_ws))
@@ -339,3 +344,30 @@ def test_hsm_workspace_keeps_the_responder_key_in_the_token(tmp_path: Path) -> N
     no_pin = [*porthos, "ocsp", "presign", "-w", str(d), "--pin-file", str(tmp_path / "none")]
     r = subprocess.run(no_pin, capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 2
+
+
+def test_on_demand_signer_from_server_threads_sees_a_rotation(ws_dir: Path) -> None:
+    """An HTTP server calls sign() from its worker threads; a rotation is picked up at
+    the next refresh, without a new signer (no restart)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    run("ocsp", "rotate-responder", "-w", str(ws_dir), "--ca", SIGNING)
+    serials = [bytes.fromhex(r["serial_hex"]) for r in index(ws_dir) if r["hash"] == "sha1"]
+    signer = ocsp_presign.OnDemandSigner(ws_dir)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            ders = list(pool.map(lambda s: signer.sign(SIGNING, s, "sha1", None), serials * 3))
+        first = {responder_cert(pyocsp.load_der_ocsp_response(d)).serial_number for d in ders}
+        assert len(first) == 1
+        run("ocsp", "rotate-responder", "-w", str(ws_dir), "--ca", SIGNING, "--no-presign")
+        signer.REFRESH = 0.0
+        with ThreadPoolExecutor(2) as pool:
+            ders = list(pool.map(lambda s: signer.sign(SIGNING, s, "sha256", b"n"), serials))
+        for d in ders:
+            resp = pyocsp.load_der_ocsp_response(d)
+            verify(resp)
+            assert responder_cert(resp).serial_number not in first
+    finally:
+        signer.close()
+    with pytest.raises(PorthosError):
+        ocsp_presign.OnDemandSigner(ws_dir / "missing")

@@ -4,6 +4,7 @@ Every batch call releases the GIL. Per-item failures are status codes; a malform
 *argument* (lengths that disagree, wrong dtype/shape) raises BatchArgumentError.
 """
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias, final
 
@@ -54,6 +55,7 @@ __all__ = [
     "verify_signed_data",
     "cms_certs_only",
     "OcspTemplate",
+    "write_der_files",
     "OcspCertId",
     "OcspRequestInfo",
     "parse_ocsp_request",
@@ -458,6 +460,15 @@ class OcspTemplate:
     ) -> DerBatch:
         """Fill, sign and assemble OCSPResponses (GIL released)."""
     def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch: ...
+
+def write_der_files(
+    folder: str | os.PathLike[str],
+    names: Sequence[str],
+    batch: DerBatch,
+    threads: int | None = None,
+) -> None:
+    """Item i of ``batch`` to ``folder/names[i]`` (temporary name, then rename), in
+    parallel; names are plain file names (BatchArgumentError otherwise)."""
 
 # OCSP (issue 17): the request parser and the responder (rust/porthos-ocspd).
 

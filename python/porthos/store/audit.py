@@ -93,6 +93,9 @@ class Event:
     # CRLs (§4.9.7)
     CRL_CREATED = "crl.created"
     CRL_PUBLISHED = "crl.published"
+    # OCSP (§4.9.9-10): a pre-signing run per CA, a delegated responder replaced
+    OCSP_PRESIGNED = "ocsp.presigned"
+    OCSP_RESPONDER_ROTATED = "ocsp.responder-rotated"
     # CA certificates written where the AIA URLs point (§2.1, §2.3)
     CA_CERTIFICATE_PUBLISHED = "ca.certificate-published"
     # Cross-certification (issue 16): a CA certificate for an external CA, and one an

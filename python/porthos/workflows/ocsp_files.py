@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from porthos import _native
+
 __all__ = [
     "INDEX_HEADER",
     "STATUS_NAMES",
@@ -126,16 +128,16 @@ def write_state(folder: Path, state: PresignState) -> None:
 
 
 def write_response_files(
-    folder: Path, hash_name: str, serial_hex: list[str], data: bytes, offsets: NDArray[np.uint64]
-) -> None:
-    """Each response of a DerBatch (``data``/``offsets``) to its file, each renamed into
-    place so a reader of the previous index never reads half a file."""
+    folder: Path, hash_name: str, serial_hex: list[str], batch: _native.DerBatch
+) -> list[str]:
+    """Each response of ``batch`` to its file (Rust, in parallel, each renamed into place
+    so a reader of the previous index never reads half a file); returns the files'
+    SHA-256 in hex."""
     d = folder / "responses" / hash_name
     d.mkdir(parents=True, exist_ok=True)
-    mv = memoryview(data)
-    ends = offsets.tolist()
-    for i, serial in enumerate(serial_hex):
-        _replace(d / f"{serial}.der", mv[ends[i] : ends[i + 1]].tobytes())
+    _native.write_der_files(d, [f"{s}.der" for s in serial_hex], batch)
+    digests = _native.tbs_digests(batch, "sha256").tobytes().hex()
+    return [digests[64 * i : 64 * i + 64] for i in range(len(serial_hex))]
 
 
 def write_index(folder: Path, state: PresignState) -> None:

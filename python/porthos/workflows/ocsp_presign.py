@@ -19,7 +19,7 @@ means one full re-sign, which is always correct), and it needs no schema migrati
 
 from __future__ import annotations
 
-import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from porthos.issuance.crl import REASON_NONE
 from porthos.store import audit
 from porthos.store import ocsp as ocsp_store
 from porthos.workflows import ocsp_files
-from porthos.workflows.ocsp_responder import Responder, current_responder
+from porthos.workflows.ocsp_responder import ROTATED, Responder, current_responder
 from porthos.workspace.publication import store_columns
 from porthos.workspace.repository import repository_lock
 from porthos.workspace.workspace import Workspace
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["OnDemandSigner", "PresignResult", "Snapshot", "ocsp_cas", "presign", "snapshot"]
 
 #: ``ocsp.presigned`` (docs/audit.md): one record per CA and run.
-EVENT = "ocsp.presigned"
+EVENT = audit.Event.OCSP_PRESIGNED
 
 
 def ocsp_cas(ws: Workspace, only: str | None = None) -> list[OcspCa]:
@@ -281,12 +281,8 @@ def _sign_rows(
         produced_at=now,
         threads=threads,
     )
-    data = batch.data.tobytes()
-    offsets = batch.offsets
     hexes = snap.serial_hex[rows]
-    ocsp_files.write_response_files(folder, hash_name, hexes.tolist(), data, offsets)
-    ends = offsets.tolist()
-    digests = [hashlib.sha256(data[ends[i] : ends[i + 1]]).hexdigest() for i in range(len(rows))]
+    digests = ocsp_files.write_response_files(folder, hash_name, hexes.tolist(), batch)
     n = len(rows)
     return ocsp_files.PresignState(
         serial_hex=hexes.astype(np.str_),
@@ -317,8 +313,9 @@ class _Answering:
     """What the on-demand signer answers one CA from, and when it read it."""
 
     responder: Responder
+    issuer: bytes
     snap: Snapshot
-    read_at: int
+    read_at: float
     sorted_keys: NDArray[np.bytes_]
     order: NDArray[np.intp]
 
@@ -327,36 +324,58 @@ class OnDemandSigner:
     """One signed response at a time, for the responder's nonce / unknown-serial /
     other-hash path: the status comes from the same snapshot pre-signing uses (good,
     revoked with time and reason, or unknown for a serial the CA never issued).
-    ``pin``: the issuing-CA token PIN of an HSM workspace."""
+    ``pin``: the issuing-CA token PIN of an HSM workspace.
+
+    Safe to call from several threads (an HTTP server's workers): the store is read in
+    a workspace opened by whichever thread refreshes (an SQLite connection belongs to
+    its thread), at most every :data:`REFRESH` seconds per CA, under a lock; signing
+    runs outside it."""
+
+    REFRESH = 10.0
 
     def __init__(self, workdir: str | Path, *, pin: hsm.Secret | None = None) -> None:
-        self.ws = Workspace.open(workdir)
-        if pin is not None:
-            # HSM workspaces: the responder key is in the issuing-CA token.
-            self.ws.activate(pin)
+        self.workdir = Path(workdir)
+        self._pin = pin
+        self._lock = threading.Lock()
         self._cache: dict[str, _Answering] = {}
+        with Workspace.open(self.workdir):
+            pass  # a bad workdir fails here, not on the first request
 
     def close(self) -> None:
-        for a in self._cache.values():
-            a.responder.close()
-        self.ws.close()
+        with self._lock:
+            for a in self._cache.values():
+                a.responder.close()
+            self._cache.clear()
 
     def _answering(self, ca_name: str) -> _Answering:
-        now = int(time.time())
         a = self._cache.get(ca_name)
-        # Re-read at most every 10 s: a new CRL, a rotated responder (no restart).
-        if a is None or now - a.read_at > 10:
-            (ca,) = ocsp_cas(self.ws, ca_name)
-            snap = snapshot(self.ws, ca, now)
-            responder = current_responder(self.ws, self.ws.ca(ca_name), ca, now)
+        if a is not None and time.monotonic() - a.read_at < self.REFRESH:
+            return a
+        with self._lock:
+            a = self._cache.get(ca_name)
+            if a is not None and time.monotonic() - a.read_at < self.REFRESH:
+                return a
+            now = int(time.time())
+            with Workspace.open(self.workdir) as ws:
+                (ca,) = ocsp_cas(ws, ca_name)
+                snap = snapshot(ws, ca, now)
+                row = ocsp_store.latest_responder(ws.store.conn, ca_name, ROTATED)
+                same = a is not None and row is not None and row.der == a.responder.certificate
+                if same and a is not None and a.responder.not_after > now:
+                    # The same responder: keep its signer (and its HSM sessions).
+                    responder = a.responder
+                else:
+                    if self._pin is not None:
+                        ws.activate(self._pin)  # HSM: the key is in the issuing-CA token
+                    responder = current_responder(ws, ws.ca(ca_name), ca, now)
+                    if a is not None:
+                        a.responder.close()
+                issuer = ws.ca(ca_name).certificate
             keys = _keys(snap.columns.serials)
             order = np.argsort(keys, kind="stable")
-            old = self._cache.get(ca_name)
-            if old is not None:
-                old.responder.close()  # its HSM sessions, if any
-            a = _Answering(responder, snap, now, keys[order], order)
+            a = _Answering(responder, issuer, snap, time.monotonic(), keys[order], order)
             self._cache[ca_name] = a
-        return a
+            return a
 
     def sign(self, ca_name: str, serial: bytes, hash: str, nonce: bytes | None) -> bytes:
         """One OCSPResponse for ``serial`` (its big-endian magnitude) of ``ca_name``,
@@ -371,7 +390,7 @@ class OnDemandSigner:
             status, rev, reason = int(c.status[i]), int(c.revocation_times[i]), int(c.reasons[i])
         else:
             status, rev, reason = ocsp.UNKNOWN, 0, REASON_NONE
-        template = a.responder.template(self.ws.ca(ca_name).certificate, hash)
+        template = a.responder.template(a.issuer, hash)
         return ocsp.sign_one(
             template,
             a.responder.signer,

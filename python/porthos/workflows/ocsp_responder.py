@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ROTATED", "Responder", "current_responder", "responder_host", "rotate_responder"]
 
-ROTATED = "ocsp.responder-rotated"
+ROTATED = audit.Event.OCSP_RESPONDER_ROTATED
 
 
 @dataclass

@@ -101,6 +101,12 @@ def derive_generation(
             t["extensions"] = [_rename_extension(e, rename) for e in t.get("extensions", [])]
             profiles[name] = t
         out[section] = profiles
+    # The OCSP service of a CA (``[ocsp.cas.<ca>]``) follows it too.
+    ocsp = out.get("ocsp")
+    if isinstance(ocsp, dict) and isinstance(ocsp.get("cas"), dict):
+        ocsp = dict(ocsp)
+        ocsp["cas"] = {rename.get(name, name): t for name, t in ocsp["cas"].items()}
+        out["ocsp"] = ocsp
     return out
 
 

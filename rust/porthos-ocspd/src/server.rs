@@ -256,22 +256,27 @@ async fn reload_loop(st: Arc<State>, dir: PathBuf, every: Duration, mut seen: st
     }
 }
 
-/// SIGINT or SIGTERM, or `stop` notified.
-async fn shutdown_signal(stop: Option<Arc<Notify>>, handle_signals: bool) {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+/// The SIGINT and SIGTERM streams, registered before `ready` announces the address:
+/// a signal that arrives between the two must not be missed (the CLI ignores both
+/// while Rust serves).
+fn register_signals() -> Result<Signals, String> {
     use tokio::signal::unix::{signal, SignalKind};
+    let int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    let term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    Ok((int, term))
+}
+
+/// SIGINT or SIGTERM (when registered), or `stop` notified.
+async fn shutdown_signal(stop: Option<Arc<Notify>>, signals: Option<Signals>) {
     let wait_stop = async {
         match stop {
             Some(n) => n.notified().await,
             None => std::future::pending().await,
         }
     };
-    if !handle_signals {
-        return wait_stop.await;
-    }
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let Some((mut int, mut term)) = signals else {
         return wait_stop.await;
     };
     tokio::select! {
@@ -338,8 +343,13 @@ pub fn serve(
             .max_concurrent_streams(256);
         let graceful = GracefulShutdown::new();
         let conns = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+        let signals = if handle_signals {
+            Some(register_signals()?)
+        } else {
+            None
+        };
         ready(addr);
-        let shutdown = shutdown_signal(stop, handle_signals);
+        let shutdown = shutdown_signal(stop, signals);
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {

@@ -72,6 +72,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
     // OCSP response pre-signing (issue 17).
     m.add_class::<ocsp_sign::OcspTemplate>()?;
+    m.add_function(wrap_pyfunction!(ocsp_sign::write_der_files, m)?)?;
     // OCSP request parsing and the responder (issue 17).
     m.add_class::<ocsp_serve::OcspCertId>()?;
     m.add_class::<ocsp_serve::OcspRequestInfo>()?;

@@ -231,3 +231,47 @@ impl OcspTemplate {
         )
     }
 }
+
+/// Write item i of `batch` to `folder/names[i]` for every item: each to a temporary
+/// name, then renamed into place (a reader never sees half a file), in parallel with
+/// the GIL released. Pre-signing writes one file per response (docs/ocsp.md); a Python
+/// loop of write + rename did 27,000 files a second, below one thread's P-256 signing.
+/// Names are single path components (no separator, not "." or ".."): anything else is
+/// a BatchArgumentError before a file is written.
+#[pyfunction]
+#[pyo3(signature = (folder, names, batch, threads = None))]
+pub fn write_der_files(
+    py: Python<'_>,
+    folder: std::path::PathBuf,
+    names: Vec<String>,
+    batch: &DerBatch,
+    threads: Option<usize>,
+) -> NativeResult<()> {
+    use rayon::prelude::*;
+
+    let (data, offsets) = batch.to_owned_items(py)?;
+    check_len("names", names.len(), offsets.len().saturating_sub(1))?;
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\', '\0']) {
+            return Err(NativeError::Batch(format!(
+                "names[{i}]: {n:?} is not a plain file name"
+            )));
+        }
+    }
+    let pid = std::process::id();
+    let pool = pool(threads)?;
+    py.detach(|| {
+        run_in(&pool, || {
+            names.par_iter().enumerate().try_for_each(|(i, name)| {
+                let item = &data[offsets[i] as usize..offsets[i + 1] as usize];
+                let tmp = folder.join(format!(".{name}.{pid}.tmp"));
+                std::fs::write(&tmp, item)
+                    .and_then(|_| std::fs::rename(&tmp, folder.join(name)))
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&tmp);
+                        NativeError::Encode(format!("{}: {e}", folder.join(name).display()))
+                    })
+            })
+        })
+    })
+}
