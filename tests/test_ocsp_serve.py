@@ -51,7 +51,11 @@ class Responder:
     def stop(self, timeout: float = 10) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=timeout)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # never leave a responder behind a failed test
+            out, _ = self.proc.communicate()
         return self.proc.returncode, out
 
 
@@ -557,7 +561,11 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     time.sleep(0.4)
     server.proc.send_signal(signal.SIGTERM)
     t.join(10)
-    out, _ = server.proc.communicate(timeout=10)
+    try:
+        out, _ = server.proc.communicate(timeout=10)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
     assert server.proc.returncode == 0 and out.strip().endswith("stopped"), out
     assert results and results[0].certificate_status == ocsp.OCSPCertStatus.GOOD
     with pytest.raises(OSError):
@@ -603,7 +611,11 @@ def test_h2c_and_http1_under_a_small_load(world: World, tmp_path: Path) -> None:
 def test_sigint_stops_gracefully_too(tmp_path: Path) -> None:
     make_world(tmp_path)
     server = start(tmp_path)
-    server.proc.send_signal(signal.SIGINT)
-    out, _ = server.proc.communicate(timeout=10)
+    try:
+        server.proc.send_signal(signal.SIGINT)
+        out, _ = server.proc.communicate(timeout=10)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()  # a failed test leaves no responder behind
     assert server.proc.returncode == 0 and out.strip().endswith("stopped"), out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out
