@@ -17,8 +17,9 @@ SHELL := /bin/bash
 # Extend here, e.g. softhsm2 for the PKCS#11 path. ca-certificates: the real SECOM roots
 # the SECOM data is compared with (issue 21). postgresql: the tests start a private
 # server of their own (tests/pg_server.py; issue 19). gnutls-bin: ocsptool, the second
-# OCSP verifier (issue 17).
-DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql gnutls-bin
+# OCSP verifier; nghttp2-client (h2load) and apache2-utils (ab): the load generators of
+# `porthos bench ocsp --responder` (issue 17).
+DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql gnutls-bin nghttp2-client apache2-utils
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

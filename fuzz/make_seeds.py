@@ -1,7 +1,9 @@
 """Seed corpora of the parser fuzz targets (issue 20 §4): small CRLs, CMS SignedData
 and revocation CSVs made by independent encoders (pyca/cryptography, `openssl`).
 
-    python fuzz/make_seeds.py     # rewrites fuzz/corpus/{crl_parse,cms_parse,revocations_csv}
+    python fuzz/make_seeds.py     # rewrites fuzz/corpus/{crl_parse,cms_parse,revocations_csv,
+                                  # ocsp_request}
+    python fuzz/make_seeds.py ocsp_request    # one corpus only
 
 The seeds are committed; the stable twins (rust/porthos-core/tests/fuzz_parsers.rs)
 read them, so re-running this only changes what the fuzzers start from. Keys are made
@@ -11,6 +13,7 @@ fresh each run, so the bytes differ between runs; the shapes do not.
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -197,8 +201,55 @@ def csvs(out: Path) -> None:
     )
 
 
+def ocsp_requests(out: Path) -> None:
+    """OCSP requests (RFC 6960 §4.1) from pyca and `openssl ocsp -reqout`: SHA-1 and
+    SHA-256 CertIDs, with and without a nonce, two CertIDs, a signed request; plus a
+    SHA-384 CertID the parser refuses."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = _ca(key, "OCSP seed CA")
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf")]))
+        .issuer_name(ca.subject).public_key(key.public_key()).serial_number(0x0123456789ABCDEF)
+        .not_valid_before(T0).not_valid_after(T0 + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    def der(algo: hashes.HashAlgorithm, nonce: bytes | None) -> bytes:
+        b = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, algo)
+        if nonce is not None:
+            b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
+        return b.build().public_bytes(serialization.Encoding.DER)
+
+    (out / "pyca-sha1.der").write_bytes(der(hashes.SHA1(), None))
+    (out / "pyca-sha256-nonce.der").write_bytes(der(hashes.SHA256(), b"\x01" * 32))
+    (out / "pyca-sha384-refused.der").write_bytes(der(hashes.SHA384(), None))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        pem = serialization.Encoding.PEM
+        (t / "ca.pem").write_bytes(ca.public_bytes(pem))
+        (t / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+        (t / "key.pem").write_bytes(key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        base = ["openssl", "ocsp", "-issuer", str(t / "ca.pem")]
+        cert = ["-cert", str(t / "leaf.pem")]
+        for name, args in (
+            ("openssl-nonce.der", cert),
+            ("openssl-two-certids.der", [*cert, "-serial", "0x7f", "-no_nonce"]),
+            # The digest option applies to the -cert after it.
+            ("openssl-sha256.der", ["-sha256", *cert, "-no_nonce"]),
+            ("openssl-signed.der",
+             [*cert, "-signer", str(t / "leaf.pem"), "-signkey", str(t / "key.pem")]),
+        ):
+            subprocess.run([*base, *args, "-reqout", str(out / name)], check=True,
+                           capture_output=True)
+
+
 def main() -> None:
-    for name, make in (("crl_parse", crls), ("cms_parse", cms), ("revocations_csv", csvs)):
+    makers = {"crl_parse": crls, "cms_parse": cms, "revocations_csv": csvs,
+              "ocsp_request": ocsp_requests}
+    for name, make in makers.items():
+        if len(sys.argv) > 1 and name not in sys.argv[1:]:
+            continue
         d = CORPUS / name
         d.mkdir(parents=True, exist_ok=True)
         make(d)

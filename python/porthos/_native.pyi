@@ -56,6 +56,10 @@ __all__ = [
     "cms_certs_only",
     "OcspTemplate",
     "write_der_files",
+    "OcspCertId",
+    "OcspRequestInfo",
+    "parse_ocsp_request",
+    "ocsp_serve",
 ]
 
 __version__: str
@@ -465,3 +469,42 @@ def write_der_files(
 ) -> None:
     """Item i of ``batch`` to ``folder/names[i]`` (temporary name, then rename), in
     parallel; names are plain file names (BatchArgumentError otherwise)."""
+
+# OCSP (issue 17): the request parser and the responder (rust/porthos-ocspd).
+
+@final
+class OcspCertId:
+    """One CertID of an OCSP request (RFC 6960 §4.1.1)."""
+
+    hash: str  # "sha1" or "sha256"
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial_hex: str  # lower-case magnitude, no leading zeros
+
+@final
+class OcspRequestInfo:
+    """parse_ocsp_request's answer."""
+
+    cert_ids: list[OcspCertId]
+    nonce: bytes | None  # the nonce octets (RFC 8954), 1..32 of them
+    requestor_name: bytes | None  # GeneralName DER
+    signed: bool  # optionalSignature present: accepted, not verified
+
+def parse_ocsp_request(der: bytes, max_cert_ids: int = 1000) -> OcspRequestInfo:
+    """Parse one strict-DER OCSPRequest. DerDecodeError (.offset, .path) when malformed;
+    OcspRequestError (.reason: too-many-certids, nonce-length, unsupported-hash) past
+    a limit."""
+
+def ocsp_serve(
+    workdir: str,
+    listen: str,
+    signer: Callable[[str, bytes, str, bytes | None], bytes] | None = None,
+    ready: Callable[[str], object] | None = None,
+    max_body: int = 16384,
+    threads: int = 0,
+    max_connections: int = 20000,
+    reload_interval_ms: int = 500,
+) -> None:
+    """Serve workdir/ocsp/ on listen (IP:PORT) until SIGINT/SIGTERM, GIL released;
+    ready(address) once listening; signer(ca_name, serial, hash, nonce) signs on
+    demand (None: tryLater). WorkspaceError when the folder cannot be loaded."""

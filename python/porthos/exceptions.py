@@ -196,3 +196,17 @@ class DemoFailure(PorthosError):
     should pass, an artefact openssl rejects): the demo stops there, exit 2."""
 
     code = "demo"
+
+
+class OcspRequestError(PorthosError, ValueError):
+    """An OCSP request that is DER but past a limit of the parser (RFC 6960 §4.1):
+    more CertIDs than allowed, a nonce outside 1..32 octets (RFC 8954 §2.1), or a
+    CertID hash other than SHA-1/SHA-256. ``.reason`` names which:
+    ``"too-many-certids"``, ``"nonce-length"`` or ``"unsupported-hash"``."""
+
+    code = "ocsp-request"
+    reason: str = ""
+
+    def __init__(self, message: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason

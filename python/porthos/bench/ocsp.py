@@ -22,7 +22,6 @@ is present: its ``run(json_out=...)`` returns the JSON-able result.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import resource
 import statistics
@@ -242,14 +241,12 @@ def command(ctx: click.Context, n: int, rsa_n: int, repeats: int, pyca_sample: i
             kinds: tuple[str, ...], json_out: str | None, responder: bool) -> None:  # fmt: skip
     """OCSP pre-signing vs pyca OCSPResponseBuilder and bare aws-lc (JSON on stdout)."""
     if responder:
-        try:
-            serve = importlib.import_module("porthos.bench.ocsp_serve")
-        except ModuleNotFoundError:
-            raise click.UsageError(
-                "the responder bench (bench/ocsp_serve.py) is not here"
-            ) from None
-        # The slot's contract: bench/ocsp_serve.py has run(json_out) -> JSON-able dict.
-        result = serve.run(json_out=json_out)
+        from rich.console import Console
+
+        from porthos.bench import ocsp_serve
+
+        result = ocsp_serve.run(json_out=json_out)
+        ocsp_serve.print_table(result, Console(stderr=True))
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     result = run(n, rsa_n, repeats, pyca_sample, kinds or ("ec-p256", "rsa-2048"))

@@ -137,18 +137,11 @@ def _crl_group() -> click.Group:
 
 def _ocsp_group() -> click.Group:
     """``porthos ocsp``: pre-signing and rotation (cli/ocsp.py), and the responder
-    (``serve``) when its module is present."""
-    import importlib
+    (``serve``, cli/ocsp_serve.py)."""
+    from porthos.cli import ocsp, ocsp_serve
 
-    from porthos.cli import ocsp
-
-    try:
-        serve = importlib.import_module("porthos.cli.ocsp_serve")
-    except ModuleNotFoundError:
-        return ocsp.ocsp
-    command = getattr(serve, "serve", None)
-    if isinstance(command, click.Command) and "serve" not in ocsp.ocsp.commands:
-        ocsp.ocsp.add_command(command)
+    if "serve" not in ocsp.ocsp.commands:
+        ocsp.ocsp.add_command(ocsp_serve.serve)
     return ocsp.ocsp
 
 

@@ -10,6 +10,7 @@ use crate::crl::{no_progress, parse_crl};
 use crate::sign::SigAlg;
 
 pub use crate::crl::revocations_csv::assert_revocations_csv_invariants;
+pub use crate::ocsp::request::assert_ocsp_request_invariants;
 
 /// True when `part` lies inside `whole` (zero-copy parsers return borrowed slices).
 fn within(whole: &[u8], part: &[u8]) -> bool {

@@ -7,7 +7,8 @@
 //! * [`crl`]: streaming CRL writer, strict parser, shards and delta CRLs.
 //! * [`cms`]: CMS SignedData (RFC 5652) reading and signer verification.
 //! * [`verify`]: batch signature verification (CSR proof of possession).
-//! * [`ocsp`]: OCSP response templates and batch pre-signing (RFC 6960, RFC 5019).
+//! * [`ocsp`]: the OCSP request parser (RFC 6960 §4.1), response templates and batch
+//!   pre-signing (RFC 6960, RFC 5019).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

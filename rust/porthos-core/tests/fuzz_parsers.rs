@@ -1,5 +1,5 @@
 //! Stable twins of the parser fuzz targets (fuzz/fuzz_targets/{crl_parse,cms_parse,
-//! revocations_csv}.rs, issue 20 §4): the same property functions
+//! revocations_csv,ocsp_request}.rs, issues 20 §4 and 17): the same property functions
 //! (`porthos_core::fuzz_props`) over the seed corpora (fuzz/corpus/<target>, made by
 //! fuzz/make_seeds.py with pyca/cryptography and openssl), every truncation and
 //! single-byte change of each seed, and proptest-generated random and mutated inputs.
@@ -9,8 +9,10 @@ use porthos_core::cms::{verify_signed_data, CmsStatus};
 use porthos_core::crl::parse_crl;
 use porthos_core::crl::revocations_csv::read_revocations_csv;
 use porthos_core::fuzz_props::{
-    assert_cms_invariants, assert_crl_invariants, assert_revocations_csv_invariants,
+    assert_cms_invariants, assert_crl_invariants, assert_ocsp_request_invariants,
+    assert_revocations_csv_invariants,
 };
+use porthos_core::ocsp::request::{parse_request, Limits, RequestError};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -120,6 +122,36 @@ enum Edit {
     Splice(prop::sample::Index, prop::sample::Index, usize),
 }
 
+#[test]
+fn ocsp_request_seeds_parse_and_hold_the_invariants() {
+    for (name, der) in corpus("ocsp_request") {
+        let parsed = parse_request(&der, Limits::default());
+        if name.contains("refused") {
+            assert!(
+                matches!(parsed, Err(RequestError::UnsupportedHash { .. })),
+                "{name}"
+            );
+        } else {
+            let r = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                r.nonce.is_some(),
+                name.contains("nonce") || name.contains("signed"),
+                "{name}"
+            );
+            assert_eq!(r.signed, name.contains("signed"), "{name}");
+            assert_eq!(
+                r.cert_ids.len(),
+                if name.contains("two") { 2 } else { 1 },
+                "{name}"
+            );
+            assert!(assert_ocsp_request_invariants(&der), "{name}");
+        }
+        mutations(&der, |m| {
+            assert_ocsp_request_invariants(m);
+        });
+    }
+}
+
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<prop::sample::Index>(), 1u8..=255).prop_map(|(i, x)| Edit::Flip(i, x)),
@@ -194,6 +226,12 @@ proptest! {
         let _ = assert_crl_invariants(&data);
         assert_cms_invariants(&data);
         assert_revocations_csv_invariants(&data);
+        assert_ocsp_request_invariants(&data);
+    }
+
+    #[test]
+    fn mutated_ocsp_requests(data in mutated("ocsp_request")) {
+        assert_ocsp_request_invariants(&data);
     }
 
     #[test]

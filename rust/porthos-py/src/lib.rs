@@ -13,6 +13,7 @@ mod error;
 mod hex_serials;
 mod hsm;
 mod keys;
+mod ocsp_serve;
 mod ocsp_sign;
 mod tables;
 mod template;
@@ -73,5 +74,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // OCSP response pre-signing (issue 17).
     m.add_class::<ocsp_sign::OcspTemplate>()?;
     m.add_function(wrap_pyfunction!(ocsp_sign::write_der_files, m)?)?;
+    // OCSP request parsing and the responder (issue 17).
+    m.add_class::<ocsp_serve::OcspCertId>()?;
+    m.add_class::<ocsp_serve::OcspRequestInfo>()?;
+    m.add_function(wrap_pyfunction!(ocsp_serve::parse_ocsp_request, m)?)?;
+    m.add_function(wrap_pyfunction!(ocsp_serve::ocsp_serve, m)?)?;
     Ok(())
 }
