@@ -57,8 +57,6 @@ SAMPLES_DIR = "samples"
 EXTERNAL_DIR = "external"
 
 
-
-
 @dataclass
 class DemoResult:
     samples: dict[str, Path] = field(default_factory=dict)
@@ -196,6 +194,20 @@ def run(
         out.released = path
     out.crls = [p.paths[0] for p in published if p.kind == "crl"]
     _openssl_checks(ws, console, inputs, out)
+    # OCSP before the changeover: the retired generation's keys sign only CRLs after it.
+    from porthos.workflows import demo_ocsp
+
+    revoked = None if out.revoked is None else (inputs.revoke_profile, out.revoked)
+    demo_ocsp.run(
+        ws,
+        console,
+        workdir,
+        out.samples,
+        revoked,
+        lambda name: [c.certificate for c in _chain(ws, ws.ca(name))],
+        root_halves,
+        _expect,
+    )
     if inputs.changeover_profile is not None:
         from porthos.workflows import demo_changeover
 
