@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from porthos import hsm
     from porthos.workspace.workspace import Workspace
 
-__all__ = ["openssl_status", "response_file", "run"]
+__all__ = ["new_generation", "openssl_status", "response_file", "run"]
 
 
 def response_file(workdir: Path, ca_name: str, serial: int, hash_name: str = "sha1") -> Path:
@@ -119,3 +119,14 @@ def run(
                 said.append(f"{serial:x}: {got}")
         table.add_row(spec.ca, by, str(r.responses), "\n".join(said) or "-")
     console.print(table)
+
+
+def new_generation(
+    ws: Workspace, console: Console, root_halves: Sequence[tuple[str, hsm.Secret]] | None
+) -> None:
+    """After a changeover: each new root's ceremony (its sub CA and the link
+    certificates it signed); the old roots' responses stay until their nextUpdate."""
+    for spec in ocsp_presign.ocsp_cas(ws):
+        if spec.ca_signed:
+            r = ocsp_ceremony.ceremony(ws, spec.ca, root_halves=root_halves)
+            console.print(f"OCSP ceremony of {spec.ca}: {r.responses} responses pre-signed")

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from porthos.cpcps.ocsp_table import OcspCa
 from porthos.exceptions import LifecycleError, PolicyError
 from porthos.store import audit
 from porthos.workflows.ocsp_presign import PresignResult, _presign_with, ocsp_cas, snapshot
@@ -58,6 +59,24 @@ def _ca_key(
         yield s
 
 
+def _spec(ws: Workspace, ca_name: str) -> OcspCa:
+    """The CA's ``[ocsp]`` entry in the data of its own generation: a root retired by a
+    changeover still signs its ARL (§5.6), so its ceremony goes on too."""
+    if ca_name not in {c.name for c in ws.cas}:
+        (spec,) = ocsp_cas(ws, ca_name)  # an unknown CA: "does not answer OCSP"
+        return spec
+    policy = ws.ca(ca_name).profile_set.ocsp
+    found = None if policy is None else policy.for_ca(ca_name)
+    if found is None:
+        raise PolicyError(f"CA {ca_name!r} does not answer OCSP in {ws.profile_set.identity}")
+    if not found.ca_signed:
+        raise PolicyError(
+            f"CA {ca_name} answers OCSP through a delegated responder "
+            f"({found.responder_profile}): porthos ocsp presign --ca {ca_name}"
+        )
+    return found
+
+
 def ceremony(
     ws: Workspace,
     ca_name: str,
@@ -68,12 +87,7 @@ def ceremony(
 ) -> PresignResult:
     """Pre-sign ``ca_name``'s own responses in one batch (see the module docstring)."""
     now = int(time.time()) if now is None else int(now)
-    (spec,) = ocsp_cas(ws, ca_name)  # PolicyError: the data says this CA has no OCSP
-    if not spec.ca_signed:
-        raise PolicyError(
-            f"CA {ca_name} answers OCSP through a delegated responder "
-            f"({spec.responder_profile}): porthos ocsp presign --ca {ca_name}"
-        )
+    spec = _spec(ws, ca_name)
     authority = ws.ca(ca_name)
     snap = snapshot(ws, spec, now)
     if snap.next_update > authority.not_after:

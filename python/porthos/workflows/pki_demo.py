@@ -223,6 +223,8 @@ def run(
             )
         except RuntimeError as exc:
             raise DemoFailure(str(exc)) from None
+        # The new roots' own responses: their sub CAs and the link certificates.
+        demo_ocsp.new_generation(ws, console, root_halves)
     _audit(ws, console)
     for item in out.pending:
         console.print(f"[yellow]not shown yet[/]: {item}")
