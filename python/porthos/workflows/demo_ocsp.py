@@ -125,8 +125,14 @@ def new_generation(
     ws: Workspace, console: Console, root_halves: Sequence[tuple[str, hsm.Secret]] | None
 ) -> None:
     """After a changeover: each new root's ceremony (its sub CA and the link
-    certificates it signed); the old roots' responses stay until their nextUpdate."""
+    certificates it signed), and each new sub CA's responder and responses; the old
+    generation's responses stay until their nextUpdate."""
     for spec in ocsp_presign.ocsp_cas(ws):
         if spec.ca_signed:
             r = ocsp_ceremony.ceremony(ws, spec.ca, root_halves=root_halves)
-            console.print(f"OCSP ceremony of {spec.ca}: {r.responses} responses pre-signed")
+            how = "ceremony"
+        else:
+            rotate_responder(ws, spec)
+            (r,) = ocsp_presign.presign(ws, spec.ca)
+            how = "delegated responder"
+        console.print(f"OCSP of {spec.ca} ({how}): {r.responses} responses pre-signed")
