@@ -197,38 +197,42 @@ def test_openssl_ocsptool_and_pkilint_accept_them(ws_dir: Path, tmp_path: Path) 
 
 def test_incremental_resigning_and_audit(ws_dir: Path) -> None:
     with Workspace.open(ws_dir) as ws:
-        (spec,) = ocsp_presign.ocsp_cas(ws)
+        (spec,) = ocsp_presign.ocsp_cas(ws, SIGNING)
         from porthos.workflows.ocsp_responder import rotate_responder
 
         rotate_responder(ws, spec)
         now = int(time.time())
-        (first,) = ocsp_presign.presign(ws, now=now)
+        (first,) = ocsp_presign.presign(ws, SIGNING, now=now)
         assert first.signed == first.responses == 2 * len(index(ws_dir)) // 2
-        (again,) = ocsp_presign.presign(ws, now=now + 1)
+        (again,) = ocsp_presign.presign(ws, SIGNING, now=now + 1)
         assert again.signed == 0 and again.responses == first.responses
         # A revocation shows once the next CRL lists it: then only that serial (both
         # hashes) is signed again.
         good = next(r["serial_hex"] for r in index(ws_dir) if r["status"] == "good")
         revocation.revoke(ws, [good], "superseded", requester="test", ca=SIGNING, now=now + 2)
-        (before_crl,) = ocsp_presign.presign(ws, now=now + 3)
+        (before_crl,) = ocsp_presign.presign(ws, SIGNING, now=now + 3)
         assert before_crl.signed == 0
         crl_publication.publish(ws, [SIGNING], now=now + 4)
-        (after,) = ocsp_presign.presign(ws, now=now + 5)
+        (after,) = ocsp_presign.presign(ws, SIGNING, now=now + 5)
         assert after.signed == 2 and after.crl_number == first.crl_number + 1
         rows = {(r["serial_hex"], r["hash"]): r for r in index(ws_dir)}
         assert rows[(good, "sha1")]["status"] == rows[(good, "sha256")]["status"] == "revoked"
         # Within the refresh margin of nextUpdate (24 h of a 48 h CRL): everything.
-        (due,) = ocsp_presign.presign(ws, now=now + 30 * 3600)
+        (due,) = ocsp_presign.presign(ws, SIGNING, now=now + 30 * 3600)
         assert due.signed == due.responses
 
     conn = sqlite3.connect(ws_dir / "porthos.sqlite")
     details = [json.loads(d) for (d,) in conn.execute(
         "SELECT details FROM audit WHERE event = ? AND outcome = 'success' ORDER BY seq",
         (ocsp_presign.EVENT,))]  # fmt: skip
+    # The demo's own runs (one per CA) come first.
+    assert [d["ca"] for d in details[:2]] == [SIGNING, DEVICE]
+    details = details[2:]
     assert [d["signed"] for d in details] == [first.signed, 0, 0, 2, due.signed]
     assert all(d["ca"] == SIGNING and d["responses"] == first.responses for d in details)
+    # The demo's rotations (one per CA), then this test's.
     assert (
-        conn.execute("SELECT COUNT(*) FROM audit WHERE event = ?", (ROTATED,)).fetchone()[0] == 1
+        conn.execute("SELECT COUNT(*) FROM audit WHERE event = ?", (ROTATED,)).fetchone()[0] == 3
     )
 
 
@@ -249,11 +253,15 @@ def test_rotation_resigns_everything_and_refuses_a_long_life(ws_dir: Path) -> No
                                   "--days", "40"])  # fmt: skip
     assert r.exit_code == 2, r.output
     r = CliRunner().invoke(main, ["ocsp", "rotate-responder", "-w", str(ws_dir), "--ca",
-                                  "carillon-device-ca-1"])  # fmt: skip
+                                  "carillon-root-ca"])  # fmt: skip
     assert r.exit_code == 2 and "does not answer OCSP" in r.output
 
 
-def test_presign_needs_a_responder_and_porthos_has_no_ocsp(ws_dir: Path, tmp_path: Path) -> None:
+def test_presign_needs_a_responder_and_porthos_has_no_ocsp(tmp_path: Path) -> None:
+    # A new workspace (the demo already has responders): a CRL, but no responder yet.
+    ws_dir = tmp_path / "new"
+    run("init", "--workdir", str(ws_dir), "--cpcps", str(variant(tmp_path / "cpcps")))
+    run("crl", "publish", "-w", str(ws_dir))
     r = CliRunner().invoke(main, ["ocsp", "presign", "-w", str(ws_dir)])
     assert r.exit_code == 2 and "rotate-responder" in r.output
     assert not (ws_dir / "ocsp" / SIGNING / "index.tsv").exists()
@@ -332,8 +340,11 @@ def test_hsm_workspace_keeps_the_responder_key_in_the_token(tmp_path: Path) -> N
     r = subprocess.run([*rotate, "--pin-file", str(pin)], capture_output=True, text=True,
                        env=env, check=False)  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    (ref,) = (d / "keys" / "ocsp").iterdir()
-    assert ref.suffix == ".uri" and ref.read_text().startswith("pkcs11:token=")
+    # The demo's responders of both CAs, and this rotation's.
+    refs = list((d / "keys" / "ocsp").iterdir())
+    assert len(refs) == 3 and len(list((d / "keys" / "ocsp").glob(f"{SIGNING}-*"))) == 2
+    for ref in refs:
+        assert ref.suffix == ".uri" and ref.read_text().startswith("pkcs11:token=")
     assert not list((d / "keys" / "ocsp").glob("*.p8"))
     rows = index(d)
     assert rows and {r["status"] for r in rows} == {"good", "revoked"}
@@ -371,3 +382,35 @@ def test_on_demand_signer_from_server_threads_sees_a_rotation(ws_dir: Path) -> N
         signer.close()
     with pytest.raises(PorthosError):
         ocsp_presign.OnDemandSigner(ws_dir / "missing")
+
+
+DEVICE = "carillon-device-ca-1"
+
+
+def test_the_demo_presigns_for_both_cas_and_the_device_ca_answers(demo: Path) -> None:
+    """The Device CA's profiles name its OCSP URL: its own delegated responder
+    (device-ocsp-responder, 001 §10.1.5) answers for every certificate it issued."""
+    with Workspace.open(demo) as ws:
+        assert [c.ca for c in ocsp_presign.ocsp_cas(ws)] == [SIGNING, DEVICE]
+        issued = {r[0].upper() for r in ws.store.conn.execute(
+            "SELECT serial_hex FROM certificates WHERE ca_name = ?", (DEVICE,))}  # fmt: skip
+        device = ws.ca(DEVICE).certificate
+    folder = demo / "ocsp" / DEVICE
+    assert (folder / "issuer.der").read_bytes() == device
+    lines = (folder / "index.tsv").read_text().splitlines()[1:]
+    rows = [
+        dict(zip(ocsp_files.INDEX_HEADER.split("\t"), x.split("\t"), strict=True)) for x in lines
+    ]
+    assert {(r["serial_hex"], r["hash"]) for r in rows} == {
+        (s, h) for s in issued for h in ("sha1", "sha256")
+    }
+    ca = x509.load_der_x509_certificate(device)
+    for r in rows:
+        resp = pyocsp.load_der_ocsp_response((folder / r["path"]).read_bytes())
+        verify(resp)
+        cert = responder_cert(resp)
+        assert cert.issuer == ca.subject
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        assert eku.critical and list(eku.value) == [x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING]
+        assert resp.certificate_status == pyocsp.OCSPCertStatus.GOOD
+    assert (demo / "ocsp" / SIGNING / "index.tsv").is_file()

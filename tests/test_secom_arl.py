@@ -72,7 +72,10 @@ def test_demo_with_softhsm(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    assert not (d / "keys").exists() and (d / "hsm" / "hsm.json").is_file()
+    assert (d / "hsm" / "hsm.json").is_file()
+    # No key file: the OCSP responders' keys are in the token too (PKCS#11 URIs).
+    files = [p for p in (d / "keys").rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".uri" and p.parent.name == "ocsp" for p in files)
     for name in ("secom-rootca2", "secom-rootca3", "secom-ecc-rootca1"):
         root = x509.load_der_x509_certificate((d / "repository" / f"{name}.crt").read_bytes())
         arl = x509.load_der_x509_crl((d / "repository" / f"{name}.crl").read_bytes())

@@ -117,3 +117,34 @@ def rotate_responder(
         if not no_presign:
             for r in ocsp_presign.presign(ws, ca_name, now=now):
                 console.print(f"{r.ca}: {r.signed} responses signed with the new responder")
+
+
+@ocsp.command()
+@WORKDIR
+@click.option("--ca", "ca_name", required=True, help='The offline CA (responder = "ca").')
+@click.option(
+    "--root-officer",
+    "root_officers",
+    multiple=True,
+    metavar="NAME=PINFILE",
+    help="HSM workspaces, twice: an HSM Security Officer and their half of the root "
+    "PIN (§6.2.2: every root operation needs two officers).",
+)
+@NOW_OPTION
+@errors_exit_2
+def ceremony(workdir: Path, ca_name: str, root_officers: tuple[str, ...], now: int | None) -> None:
+    """Pre-sign, with the offline CA's own key under dual control, one batch of
+    responses for every certificate it issued (sub CAs, link certificates), valid for
+    the window its CP/CPS data allows (from its newest ARL), and write W/ocsp/<ca>/.
+    A later ceremony signs again only what changed or is near its nextUpdate."""
+    from porthos.cli.hsm_options import root_halves
+    from porthos.workflows import ocsp_ceremony
+    from porthos.workspace.workspace import Workspace
+
+    with Workspace.open(workdir) as ws:
+        halves = root_halves(root_officers) if ws.hsm is not None else None
+        r = ocsp_ceremony.ceremony(ws, ca_name, root_halves=halves, now=now)
+    get_console().print(
+        f"{r.ca}: {r.signed} responses signed, {r.responses} in the index "
+        f"(ARL {r.crl_number}), {r.removed} removed"
+    )

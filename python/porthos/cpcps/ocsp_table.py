@@ -7,12 +7,16 @@ RFC 5019). Absent: no CA of the set runs OCSP.
     section = "4.9.9-10, 10.4-10.5"        # where the CP/CPS says so (text)
     [ocsp.cas.<ca>]
     responder_profile = "<profile>"        # issues the delegated responder certificate
+    responder = "ca"                       # or: the CA signs its responses itself
     hashes = ["sha1"]                      # CertID hashes pre-signed (RFC 5019 §2.1.1)
     validity = { from_crl = true }         # thisUpdate/nextUpdate of the CRL; or {hours = N}
     refresh_margin = { hours = 12 }        # re-sign when nextUpdate is closer than this
     nonce = "echo"                         # "echo" (sign on demand) or "ignore"
     include_expired = false                # pre-sign expired certificates too
 
+Exactly one of ``responder_profile`` and ``responder = "ca"``: the latter is the CA
+itself signing (RFC 6960 §4.2.2.2 allows it), which an offline root does in a
+ceremony (``porthos ocsp ceremony``), not ``presign``.
 Everything is checked here, with its path: the responder profile must exist, be issued
 by that CA (RFC 6960 §4.2.2.2: a delegated responder is certified by the CA itself)
 and carry id-kp-OCSPSigning in its EKU.
@@ -50,13 +54,18 @@ class OcspCa:
     """How one CA answers OCSP."""
 
     ca: str
-    responder_profile: str
+    #: None: the CA signs its own responses (``responder = "ca"``).
+    responder_profile: str | None
     hashes: tuple[str, ...]
     #: None: thisUpdate/nextUpdate are the CRL's of the same snapshot; else seconds.
     validity_seconds: int | None
     refresh_margin: int
     nonce: str
     include_expired: bool
+
+    @property
+    def ca_signed(self) -> bool:
+        return self.responder_profile is None
 
     @property
     def from_crl(self) -> bool:
@@ -86,18 +95,10 @@ def _ca(name: str, value: Any, path: str, profiles: Mapping[str, Profile]) -> Oc
     require_keys(
         t,
         path,
-        {"responder_profile", "validity", "refresh_margin", "nonce"},
-        {"hashes", "include_expired"},
+        {"validity", "refresh_margin", "nonce"},
+        {"hashes", "include_expired", "responder_profile", "responder"},
     )
-    pp = join(path, "responder_profile")
-    prof_name = as_text(t["responder_profile"], pp)
-    prof = profiles.get(prof_name)
-    if prof is None:
-        raise fail(pp, f"unknown profile {prof_name!r}")
-    if prof.issuer != name:
-        raise fail(pp, f"profile {prof_name!r} is issued by {prof.issuer}, not by {name}")
-    if OCSP_SIGNING not in _ekus(prof):
-        raise fail(pp, f"profile {prof_name!r} has no id-kp-OCSPSigning EKU (RFC 6960 §4.2.2.2)")
+    prof_name = _responder_profile(name, t, path, profiles)
     hp = join(path, "hashes")
     hashes = tuple(
         as_text(h, f"{hp}[{i}]") for i, h in enumerate(as_list(t.get("hashes", ["sha1"]), hp))
@@ -119,6 +120,29 @@ def _ca(name: str, value: Any, path: str, profiles: Mapping[str, Profile]) -> Oc
         nonce=nonce,
         include_expired=as_bool(t.get("include_expired", False), join(path, "include_expired")),
     )
+
+
+def _responder_profile(
+    name: str, t: Mapping[str, Any], path: str, profiles: Mapping[str, Profile]
+) -> str | None:
+    """The delegated responder's profile, or None for ``responder = "ca"``."""
+    if ("responder" in t) == ("responder_profile" in t):
+        raise fail(path, 'exactly one of responder_profile and responder = "ca"')
+    if "responder" in t:
+        rp = join(path, "responder")
+        if as_text(t["responder"], rp) != "ca":
+            raise fail(rp, 'expected "ca" (the CA signs its own responses)')
+        return None
+    pp = join(path, "responder_profile")
+    prof_name = as_text(t["responder_profile"], pp)
+    prof = profiles.get(prof_name)
+    if prof is None:
+        raise fail(pp, f"unknown profile {prof_name!r}")
+    if prof.issuer != name:
+        raise fail(pp, f"profile {prof_name!r} is issued by {prof.issuer}, not by {name}")
+    if OCSP_SIGNING not in _ekus(prof):
+        raise fail(pp, f"profile {prof_name!r} has no id-kp-OCSPSigning EKU (RFC 6960 §4.2.2.2)")
+    return prof_name
 
 
 def _ekus(prof: Profile) -> tuple[str, ...]:

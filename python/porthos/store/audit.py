@@ -100,6 +100,8 @@ class Event:
     # OCSP (§4.9.9-10): a pre-signing run per CA, a delegated responder replaced
     OCSP_PRESIGNED = "ocsp.presigned"
     OCSP_RESPONDER_ROTATED = "ocsp.responder-rotated"
+    # an offline CA's own responses, one batch per dual-control ceremony (§6.2.2)
+    OCSP_CEREMONY = "ocsp.ceremony"
     # CA certificates written where the AIA URLs point (§2.1, §2.3)
     CA_CERTIFICATE_PUBLISHED = "ca.certificate-published"
     # Cross-certification (issue 16): a CA certificate for an external CA, and one an

@@ -20,10 +20,37 @@ from porthos.exceptions import StoreIntegrityError
 __all__ = [
     "CrlSnapshot",
     "ResponderRow",
+    "ca_certificate_columns",
     "certificate_columns",
     "crl_snapshot",
     "latest_responder",
 ]
+
+
+def ca_certificate_columns(conn: sqlite3.Connection, ca_name: str) -> tuple[list[str], list[int]]:
+    """(serials in hex, notAfter) of the CA certificates ``ca_name`` issued that live in
+    the ``cas`` table (the sub CAs a root certified at init or in a changeover): they
+    are certificates the CA issued too, so its OCSP answers for them. A handful of
+    rows: read one by one."""
+    from cryptography import x509
+
+    try:
+        rows = conn.execute(
+            "SELECT certificate FROM cas WHERE parent = ? AND name != ? ORDER BY rowid",
+            (ca_name, ca_name),
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreIntegrityError(f"CA {ca_name}: CA certificates unreadable: {exc}") from None
+    hexes, not_after = [], []
+    for (der,) in rows:
+        try:
+            cert = x509.load_der_x509_certificate(bytes(der))
+        except ValueError as exc:
+            raise StoreIntegrityError(f"CA {ca_name}: unreadable CA certificate ({exc})") from None
+        h = format(cert.serial_number, "X")
+        hexes.append(h if len(h) % 2 == 0 else "0" + h)
+        not_after.append(int(cert.not_valid_after_utc.timestamp()))
+    return hexes, not_after
 
 
 class CrlSnapshot(NamedTuple):

@@ -92,6 +92,12 @@ def snapshot(ws: Workspace, ca: OcspCa, now: int) -> Snapshot:
                 "snapshot (porthos crl publish first)"
             )
         n, text, not_after = ocsp_store.certificate_columns(conn, ca.ca)
+        # The CA certificates it issued (a root's sub CAs) are in the cas table.
+        sub_hex, sub_not_after = ocsp_store.ca_certificate_columns(conn, ca.ca)
+        if sub_hex:
+            text = ",".join(([text] if n else []) + sub_hex)
+            not_after = np.concatenate([not_after, np.asarray(sub_not_after, np.int64)])
+            n += len(sub_hex)
         revoked = store_columns(conn, ca.ca, crl.revocations_upto, crl.holds_upto)
     try:
         serials = _native.serials_from_hex_text(text, n) if n else np.zeros((0, 20), np.uint8)
@@ -175,6 +181,8 @@ def presign(
     now = int(time.time()) if now is None else int(now)
     out = []
     for ca in ocsp_cas(ws, ca_name):
+        if ca.ca_signed and ca_name is None:
+            continue  # an offline root signs in its ceremony (workflows/ocsp_ceremony.py)
         try:
             out.append(_presign_ca(ws, ca, now, threads))
         except BaseException as exc:

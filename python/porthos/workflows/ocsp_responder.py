@@ -122,6 +122,7 @@ def current_responder(
     ws: Workspace, ca: CertificateAuthority, spec: OcspCa, now: int
 ) -> Responder:
     """The responder in use (the newest rotation's certificate), with its key."""
+    _delegated(spec)
     row = ocsp_store.latest_responder(ws.store.conn, ca.name, ROTATED)
     if row is None:
         raise PolicyError(
@@ -145,6 +146,17 @@ def current_responder(
         raise KeyMaterialError(f"cannot read the OCSP responder key {path}: {exc}") from None
     check_key_pair(key, row.der, f"the OCSP responder key of {ca.name} ({path})")
     return Responder(row.der, row.serial_hex.upper(), row.not_after, key)
+
+
+def _delegated(spec: OcspCa) -> str:
+    """The delegated responder's profile; a CA that signs its own responses (an
+    offline root) has none and answers through ``porthos ocsp ceremony``."""
+    if spec.responder_profile is None:
+        raise PolicyError(
+            f'CA {spec.ca} signs its own OCSP responses (responder = "ca"): '
+            f"porthos ocsp ceremony --ca {spec.ca}"
+        )
+    return spec.responder_profile
 
 
 def responder_host(ws: Workspace, ca_name: str) -> str:
@@ -173,7 +185,7 @@ def rotate_responder(
     validity; longer is refused) with a new key; returns its DER."""
     now = int(time.time()) if now is None else int(now)
     ca = ws.ca(spec.ca)
-    prof = ws.profile_set.profile(spec.responder_profile)
+    prof = ws.profile_set.profile(_delegated(spec))
     kt = key_type or prof.key_types[0]
     if kt not in prof.key_types:
         raise PolicyError(

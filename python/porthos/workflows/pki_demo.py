@@ -57,8 +57,6 @@ SAMPLES_DIR = "samples"
 EXTERNAL_DIR = "external"
 
 
-
-
 @dataclass
 class DemoResult:
     samples: dict[str, Path] = field(default_factory=dict)
@@ -196,6 +194,20 @@ def run(
         out.released = path
     out.crls = [p.paths[0] for p in published if p.kind == "crl"]
     _openssl_checks(ws, console, inputs, out)
+    # OCSP before the changeover: the retired generation's keys sign only CRLs after it.
+    from porthos.workflows import demo_ocsp
+
+    revoked = None if out.revoked is None else (inputs.revoke_profile, out.revoked)
+    demo_ocsp.run(
+        ws,
+        console,
+        workdir,
+        out.samples,
+        revoked,
+        lambda name: [c.certificate for c in _chain(ws, ws.ca(name))],
+        root_halves,
+        _expect,
+    )
     if inputs.changeover_profile is not None:
         from porthos.workflows import demo_changeover
 
@@ -211,6 +223,8 @@ def run(
             )
         except RuntimeError as exc:
             raise DemoFailure(str(exc)) from None
+        # The new roots' own responses: their sub CAs and the link certificates.
+        demo_ocsp.new_generation(ws, console, root_halves)
     _audit(ws, console)
     for item in out.pending:
         console.print(f"[yellow]not shown yet[/]: {item}")
