@@ -329,3 +329,28 @@ def test_cli_dask_refuses_unsharded_ca(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 2
     assert "no sharded CRL distribution point" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("shards", [1, 3, 4, 16])
+def test_shard_read_by_last_digit_equals_mask(shards: int, tmp_path: Path) -> None:
+    """The store's last-hex-digit filter (shard counts dividing 16) reads exactly the
+    rows of the shard that the writer's serial-mod-N mask keeps."""
+    from porthos.workspace.publication import store_columns
+    from porthos.workspace.shard_publication import last_digits, shard_columns
+
+    path = _make_ws(tmp_path, None, None)
+    with Workspace.open(path) as ws:
+        every = store_columns(ws.store.conn, CA)
+        assert len(every) == 12
+        seen = 0
+        for s in range(shards):
+            digits = last_digits(s, shards)
+            assert (digits is None) == (16 % shards != 0)
+            read = store_columns(ws.store.conn, CA, None, None, digits)
+            want = shard_columns(every, s, shards)
+            got = shard_columns(read, s, shards)
+            assert sorted(C.serial_ints(got.serials)) == sorted(C.serial_ints(want.serials))
+            if digits is not None:
+                assert len(read) == len(want)  # the filter alone selects the shard
+            seen += len(want)
+        assert seen == 12
