@@ -354,3 +354,38 @@ def test_shard_read_by_last_digit_equals_mask(shards: int, tmp_path: Path) -> No
                 assert len(read) == len(want)  # the filter alone selects the shard
             seen += len(want)
         assert seen == 12
+
+
+# -- batch issuance across workers -------------------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_issue_chunks_across_workers(pg_ws: Path, client: distributed.Client) -> None:
+    """40 requests in 4 chunks on 2 workers: every certificate issued once, in input
+    order, serials unique in the store, one certificates.issued record per chunk, and
+    the audit chain verifies. A refused request stays refused in its slot."""
+    from porthos.bench.issue import make_csrs
+    from porthos.workflows.dask_issue import issue_chunks
+
+    csrs = make_csrs(40)
+    csrs[7] = csrs[7][:-5]  # damaged: refused, the rest of its chunk issued
+    with Workspace.open(pg_ws) as ws:
+        before = ws.store.conn.execute("SELECT count(*) FROM certificates").fetchone()[0]
+        out = issue_chunks(ws, csrs, "ha-device", client=client, chunk=10)
+        assert len(out) == 4 and all(r.batch is not None for r in out)
+        issued = [x for r in out for x in r.issued]
+        assert [i for i, _ in issued] == [i for i in range(40) if i != 7]
+        assert [i for r in out for i, _ in r.rejected] == [7]
+        serials = [x509.load_der_x509_certificate(d).serial_number for _, d in issued]
+        assert len(set(serials)) == 39
+        after = ws.store.conn.execute("SELECT count(*) FROM certificates").fetchone()[0]
+        assert after - before == 39
+        batches = [
+            r for r in audit.records(ws.store) if r.event == audit.Event.CERTIFICATES_ISSUED
+        ]
+        assert {r.seq for r in batches} >= {r.batch for r in out}
+    rc = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "audit", "verify", "-w", str(pg_ws)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+    )  # fmt: skip
+    assert rc.returncode == 0, rc.stdout + rc.stderr
