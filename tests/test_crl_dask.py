@@ -389,3 +389,16 @@ def test_issue_chunks_across_workers(pg_ws: Path, client: distributed.Client) ->
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
     )  # fmt: skip
     assert rc.returncode == 0, rc.stdout + rc.stderr
+
+
+def test_dask_on_sqlite_workspace(tmp_path: Path, client: distributed.Client) -> None:
+    """One machine, SQLite store: the workers open the workspace in the thread that
+    runs their tasks (a SQLite connection belongs to its thread)."""
+    from porthos.workflows.dask_crl import publish_shards
+
+    with Workspace.open(_make_ws(tmp_path, None, None)) as ws:
+        out = publish_shards(ws, [CA], client=client)
+        assert sorted((r.shard, r.outcome) for r in out) == [
+            (s, "published") for s in range(SHARDS)
+        ]
+        assert set().union(*_shard_serials(ws).values()) == _revoked(ws)

@@ -23,11 +23,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from porthos.exceptions import ShardLeaseError
+from porthos.exceptions import ShardLeaseError, WorkspaceError
 from porthos.workspace import shard_publication
 from porthos.workspace.shard_publication import ShardJob, ShardResult
 
@@ -54,8 +55,11 @@ class WorkspacePlugin(WorkerPlugin):
     def __init__(self, workdir: str, pin: bytes | None = None) -> None:
         self.workdir = workdir
         self._pin = pin
-        self.ws: Workspace | None = None
-        # One store connection per worker: tasks on a worker's threads take turns.
+        # Opened in the thread that runs the tasks (SQLite connections belong to the
+        # thread that made them; setup() runs in the worker's event-loop thread).
+        self._local = threading.local()
+        self._opened: list[Workspace] = []
+        # One store connection per worker thread: a worker's tasks take turns.
         self.lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -65,19 +69,35 @@ class WorkspacePlugin(WorkerPlugin):
         self.__init__(state["workdir"], state["_pin"])  # type: ignore[misc]
 
     def setup(self, worker: Any) -> None:
-        from porthos.hsm import Secret
-        from porthos.workspace.workspace import Workspace
+        # Fail at registration, not in the first task, when the workspace is not there.
+        from porthos.store.location import initialised
 
-        ws = Workspace.open(self.workdir)
-        if ws.hsm is not None and self._pin is not None:
-            ws.activate(Secret(self._pin))
-        self.ws = ws
+        if not initialised(Path(self.workdir)):
+            raise WorkspaceError(f"worker: {self.workdir} is not a porthos workspace")
+
+    def workspace(self) -> Workspace:
+        """This thread's workspace, opened (and its HSM token activated: a session
+        pool) on first use."""
+        ws: Workspace | None = getattr(self._local, "ws", None)
+        if ws is None:
+            from porthos.hsm import Secret
+            from porthos.workspace.workspace import Workspace
+
+            ws = Workspace.open(self.workdir)
+            if ws.hsm is not None and self._pin is not None:
+                ws.activate(Secret(self._pin))
+            self._local.ws = ws
+            self._opened.append(ws)
+        return ws
 
     def teardown(self, worker: Any) -> None:
         with self.lock:  # after a task using it finished
-            if self.ws is not None:
-                self.ws.close()
-                self.ws = None
+            for ws in self._opened:
+                # A SQLite connection refuses to be closed from another thread; the
+                # process ends with the worker in any case.
+                with contextlib.suppress(Exception):
+                    ws.close()
+            self._opened.clear()
 
 
 def _shard_task(
@@ -92,8 +112,7 @@ def _shard_task(
         # Taken anew each round: a second coordinator registering the plugin replaces it.
         plugin: WorkspacePlugin = get_worker().plugins[PLUGIN]  # type: ignore[assignment]
         with plugin.lock:
-            assert plugin.ws is not None
-            ws = plugin.ws
+            ws = plugin.workspace()
             ca = ws.ca(job.ca)
             result = shard_publication.publish_shard(
                 ws, ca, ca.signer, job, shard, holder=holder, ttl=ttl, actor=actor

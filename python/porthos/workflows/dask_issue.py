@@ -43,8 +43,7 @@ def _issue_task(
 ) -> ChunkResult:
     plugin: WorkspacePlugin = get_worker().plugins[PLUGIN]  # type: ignore[assignment]
     with plugin.lock:
-        assert plugin.ws is not None
-        ws = plugin.ws
+        ws = plugin.workspace()
         issuer = ws.profile_set.profile(profile).issuer
         res = ws.ca(issuer).issue_batch(chunk, profile, now=now, actor=actor)
     return ChunkResult(
