@@ -375,7 +375,7 @@ def test_issue_chunks_across_workers(pg_ws: Path, client: distributed.Client) ->
         assert len(out) == 4 and all(r.batch is not None for r in out)
         issued = [x for r in out for x in r.issued]
         assert [i for i, _ in issued] == [i for i in range(40) if i != 7]
-        assert [i for r in out for i, _ in r.rejected] == [7]
+        assert [i for r in out for i, _, _ in r.rejected] == [7]
         serials = [x509.load_der_x509_certificate(d).serial_number for _, d in issued]
         assert len(set(serials)) == 39
         after = ws.store.conn.execute("SELECT count(*) FROM certificates").fetchone()[0]
@@ -402,3 +402,36 @@ def test_dask_on_sqlite_workspace(tmp_path: Path, client: distributed.Client) ->
             (s, "published") for s in range(SHARDS)
         ]
         assert set().union(*_shard_serials(ws).values()) == _revoked(ws)
+
+
+@pytest.mark.postgresql
+def test_cli_issue_executor_dask(pg_ws: Path, client: distributed.Client, tmp_path: Path) -> None:
+    """`porthos issue --executor dask --scheduler ...`: the PEM out in input order, a
+    refused request reported (exit 3), each chunk one transaction."""
+    from porthos.bench.issue import make_csrs
+    from porthos.issuance.csr_input import der_to_pem
+
+    csrs = make_csrs(12)
+    pem = tmp_path / "req.pem"
+    pem.write_text("".join(der_to_pem(d, "CERTIFICATE REQUEST") for d in csrs))
+    out, report = tmp_path / "certs.pem", tmp_path / "report.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "issue", "-w", str(pg_ws), "-p", "ha-device",
+         "--csr", str(pem), "--out", str(out), "--report", str(report), "--executor", "dask",
+         "--scheduler", client.scheduler.address, "--chunk", "5"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+        timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    certs = x509.load_pem_x509_certificates(out.read_bytes())
+    assert len(certs) == 12 and len({c.serial_number for c in certs}) == 12
+    # Input order: certificate i carries the key of request i.
+    keys = [x509.load_der_x509_csr(d).public_key() for d in csrs]
+    assert [c.public_key() == k for c, k in zip(certs, keys, strict=True)] == [True] * 12
+    with Workspace.open(pg_ws) as ws:
+        chunks = [
+            r
+            for r in audit.records(ws.store)
+            if r.event == audit.Event.CERTIFICATES_ISSUED and r.details.get("executor") == "dask"
+        ]
+        assert len(chunks) == 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from distributed import Client, get_worker
 
@@ -34,28 +34,44 @@ class ChunkResult:
     reason) of each refusal, and the id of its ``certificates.issued`` record."""
 
     issued: list[tuple[int, bytes]]
-    rejected: list[tuple[int, str]]
+    rejected: list[tuple[int, int, str]]  # (input index, IssueStatus, reason)
     batch: int | None
 
 
 def _issue_task(
-    profile: str, chunk: list[bytes], offset: int, now: int, actor: str | None
+    profile: str,
+    chunk: list[bytes],
+    offset: int,
+    now: int,
+    actor: str | None,
+    audit_details: dict[str, Any] | None,
 ) -> ChunkResult:
+    from porthos.workspace.unique_names import unique_names_screen
+
     plugin: WorkspacePlugin = get_worker().plugins[PLUGIN]  # type: ignore[assignment]
     with plugin.lock:
         ws = plugin.workspace()
-        issuer = ws.profile_set.profile(profile).issuer
-        res = ws.ca(issuer).issue_batch(chunk, profile, now=now, actor=actor)
+        prof = ws.profile_set.profile(profile)
+        unique = ws.profile_set.ra.unique_names
+        res = ws.ca(prof.issuer).issue_batch(
+            chunk,
+            profile,
+            now=now,
+            actor=actor,
+            audit_details=audit_details,
+            # Unique names where the CP/CPS data asks for them, as `porthos issue`.
+            screen=None if unique is None else unique_names_screen(ws.store, prof, now, unique),
+        )
     return ChunkResult(
         [(offset + i, der) for i, der in res.issued()],
-        [(offset + i, reason) for i, _, reason in res.rejected()],
+        [(offset + i, int(status), reason) for i, status, reason in res.rejected()],
         res.batch,
     )
 
 
 def issue_chunks(
     ws: Workspace,
-    csrs: Sequence[bytes],
+    csrs: Sequence[Any],
     profile: str,
     *,
     client: Client,
@@ -63,8 +79,9 @@ def issue_chunks(
     now: int | None = None,
     pin: Secret | None = None,
     actor: str | None = None,
+    audit_details: dict[str, Any] | None = None,
 ) -> list[ChunkResult]:
-    """Issue ``csrs`` (DER) under ``profile`` in chunks of ``chunk`` on the cluster
+    """Issue ``csrs`` (DER or PEM items) under ``profile`` in chunks of ``chunk`` on the cluster
     behind ``client``; one result per chunk, in input order. A chunk that fails (a
     serial collision, the store gone) raises its error after the others finished."""
     now = int(time.time()) if now is None else int(now)
@@ -75,10 +92,37 @@ def issue_chunks(
     )
     futures = [
         client.submit(_issue_task, profile, list(csrs[lo : lo + chunk]), lo, now, actor,
-                      pure=False)
+                      audit_details, pure=False)
         for lo in range(0, len(csrs), chunk)
     ]  # fmt: skip
     try:
         return list(client.gather(futures))
     finally:
         client.cancel(futures)
+
+
+def as_issue_result(chunks: Sequence[ChunkResult], n: int, profile: str, ca: str) -> Any:
+    """The chunks as one IssueResult (one slot per input, in order), for the CLI's
+    report; ``batch`` is the first chunk's record id (each chunk has its own)."""
+    import numpy as np
+
+    from porthos.status import IssueStatus
+    from porthos.workspace.authority import IssueResult
+
+    certificates: list[bytes | None] = [None] * n
+    status = np.full(n, int(IssueStatus.ISSUED), np.uint8)
+    reasons = [""] * n
+    for c in chunks:
+        for i, der in c.issued:
+            certificates[i] = der
+        for i, code, reason in c.rejected:
+            status[i], reasons[i] = code, reason
+    batches = [c.batch for c in chunks if c.batch is not None]
+    return IssueResult(
+        certificates,
+        status,
+        reasons,
+        profile=profile,
+        ca=ca,
+        batch=batches[0] if batches else None,
+    )
