@@ -21,8 +21,11 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pg_server import PgServer
 from porthos.exceptions import CrlGateError, PorthosError, ShardLeaseError
 from porthos.issuance import crl as C
@@ -435,3 +438,31 @@ def test_cli_issue_executor_dask(pg_ws: Path, client: distributed.Client, tmp_pa
             if r.event == audit.Event.CERTIFICATES_ISSUED and r.details.get("executor") == "dask"
         ]
         assert len(chunks) == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    serials=st.lists(st.integers(1, (1 << 159) - 1), max_size=40, unique=True),
+    shards=st.integers(1, 20),
+)
+def test_shard_columns_partition(serials: list[int], shards: int) -> None:
+    """shard_columns splits columns into a partition by serial mod N (the writer's
+    function), and last_digits names exactly the last hex digits of a shard."""
+    from porthos.workspace.shard_publication import last_digits, shard_columns
+
+    n = len(serials)
+    cols = C.RevocationColumns(
+        C.serials_from_ints(serials),
+        np.arange(n, dtype=np.int64),
+        np.full(n, 1, np.uint8),
+        np.full(n, C.INVALIDITY_NONE, np.int64),
+    )
+    seen: list[int] = []
+    for s in range(shards):
+        part = C.serial_ints(shard_columns(cols, s, shards).serials) if n else []
+        assert all(C.shard_of(v, shards) == s for v in part)
+        digits = last_digits(s, shards)
+        if digits is not None:
+            assert all(format(v, "x")[-1] in digits for v in part)
+        seen += part
+    assert sorted(seen) == sorted(serials)
