@@ -252,6 +252,11 @@ def test_two_concurrent_rebuilders(pg_ws: Path, client: distributed.Client) -> N
             if r.event == audit.Event.CRL_CREATED and r.details.get("kind") == "shards"
         ]
         assert sorted(created) == [1, 2]
+        assert {
+            r.details["entries"]
+            for r in audit.records(ws.store)
+            if r.event == audit.Event.CRL_CREATED and r.details.get("kind") == "shards"
+        } == {12}
         # The newer number ends on every shard (the older was superseded or came first).
         assert {x.number for x in shard_leases.lease_rows(ws.store, CA, "shards")} == {2}
 

@@ -107,7 +107,15 @@ def allocate(
             scheme[0],
             scheme[1],
         )
-        audit.record(store, audit.Event.CRL_CREATED, actor=actor, **_details(job), executor="dask")
+        # entries: what the number covers, as the single-process path records it.
+        audit.record(
+            store,
+            audit.Event.CRL_CREATED,
+            actor=actor,
+            **_details(job),
+            entries=alloc.entries,
+            executor="dask",
+        )
     return job
 
 
