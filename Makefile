@@ -31,7 +31,7 @@ export CARGO_BUILD_JOBS := $(JOBS)
 
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 
-.PHONY: all demo test lint bench build venv deb rust-toolchain cargo-test pytest clean pg-start pg-stop
+.PHONY: all demo test lint bench build venv deb rust-toolchain cargo-test pytest clean pg-start pg-stop demo-cluster
 
 all: build
 
@@ -118,6 +118,12 @@ pg-start: | venv
 
 pg-stop:
 	test ! -d $(PG_DIR) || $(PY) tests/pg_server.py stop $(PG_DIR)
+
+# Issue 19 §3: a sharded CRL rebuilt on a Dask LocalCluster (2 worker processes) over a
+# private PostgreSQL started as pg-start does (build/pg-demo), verified with openssl;
+# the server is stopped and removed at the end, also on failure (tests/demo_cluster.py).
+demo-cluster: build
+	$(PY) tests/demo_cluster.py build
 
 clean: pg-stop
 	rm -rf $(VENV) $(STAMPS) demo-workspace bench-results build

@@ -191,6 +191,22 @@ class StoreUnavailableError(StoreError):
     code = "store-unavailable"
 
 
+class ShardLeaseError(StoreError):
+    """A worker lost its lease on a CRL shard (it expired and another took it over), or
+    the shard already carries the number it built: nothing of that shard is recorded
+    (issue 19 §3; store/shard_leases.py)."""
+
+    code = "shard-lease"
+
+
+class CrlGateError(PolicyError):
+    """A new CRL would drop a serial its predecessor listed whose certificate has not
+    expired: refused, nothing published (RFC 5280 §3.3: an entry stays until the
+    certificate expires)."""
+
+    code = "crl-gate"
+
+
 class DemoFailure(PorthosError):
     """A demo saw the PKI behave other than its CP/CPS says (a refused request that
     should pass, an artefact openssl rejects): the demo stops there, exit 2."""

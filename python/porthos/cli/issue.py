@@ -20,6 +20,7 @@ from porthos.cli.outputs import check_outputs
 from porthos.issuance.inputs import read_input
 
 if TYPE_CHECKING:
+    from porthos.hsm import Secret
     from porthos.workspace.authority import IssueResult
     from porthos.workspace.workspace import Workspace
 
@@ -91,6 +92,34 @@ RA_COMMAND_FOR_PROCEDURE = {
     '{"sans": [["uri", "urn:uuid:..."], ...], "not_after": "2027-03-01T00:00:00Z"} '
     "(docs/ra-data.md).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: the batch in chunks on Dask workers, one store transaction per chunk "
+    "(docs/scale.md; not with --transaction-id/--transactions/--ra-data).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="With --executor dask: the Dask scheduler (tcp://HOST:PORT); default a "
+    "LocalCluster started here.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --executor dask and no --scheduler: LocalCluster worker processes.",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="With --executor dask: requests per chunk (one transaction each).",
+)
 @click.pass_context
 @errors_exit_2
 def issue(
@@ -105,9 +134,21 @@ def issue(
     transaction_id: str | None,
     transactions_file: Path | None,
     ra_data_file: Path | None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    workers: int = 2,
+    chunk: int = 1000,
 ) -> None:
     """Issue certificates for a file of CSRs. Exit 0: all issued, 3: some rejected."""
     check_outputs([("--out", out_file), ("--report", report_file)], [csr_file])
+    if executor == "dask" and (transaction_id or transactions_file or ra_data_file):
+        raise click.UsageError(
+            "--executor dask takes the engine path: not with --transaction-id, "
+            "--transactions or --ra-data",
+            ctx,
+        )
+    if executor != "dask" and scheduler is not None:
+        raise click.UsageError("--scheduler goes with --executor dask", ctx)
     data = read_input(csr_file, "--csr")
     if data[:1] != b"\x30" and b"-----BEGIN " not in data:
         raise click.UsageError(f"{csr_file} is neither a PEM bundle nor a DER CSR", ctx)
@@ -133,10 +174,12 @@ def issue(
     from porthos.workspace.workspace import Workspace
 
     with Workspace.open(workdir) as ws:
+        pin = None
         if ws.hsm is not None:
             from porthos.hsm import read_pin
 
-            ws.activate(read_pin(pin_file, "PIN of the issuing-CA token"))
+            pin = read_pin(pin_file, "PIN of the issuing-CA token")
+            ws.activate(pin)
         ca = ws.ca_for_profile(profile)
         prof = ws.profile_set.profiles.get(profile)
         if prof is not None and prof.approval is not None:
@@ -149,7 +192,9 @@ def issue(
             )
         identity_check = None if prof is None else prof.identity_check
         started = time.perf_counter()
-        if transaction_id is not None or transactions_file is not None:
+        if executor == "dask":
+            result = _issue_dask(ws, data, profile, ca.name, pin, scheduler, workers, chunk)
+        elif transaction_id is not None or transactions_file is not None:
             result = _issue_with_transaction_ids(
                 ws, data, profile, transaction_id, transactions_file, threads
             )
@@ -181,6 +226,40 @@ def issue(
                 f"the CP/CPS check is `{command}` (§{check.section})[/]"
             )
     report_batch(ctx, result, out_file, report_file, seconds)
+
+
+def _issue_dask(
+    ws: Workspace,
+    data: bytes,
+    profile: str,
+    ca_name: str,
+    pin: Secret | None,
+    scheduler: str | None,
+    workers: int,
+    chunk: int,
+) -> IssueResult:
+    """`porthos issue --executor dask`: the requests in chunks on Dask workers
+    (porthos.workflows.dask_issue); the report keeps the input order."""
+    from porthos.issuance.csr_input import normalise_csr_input
+    from porthos.workflows import dask_crl, dask_issue
+
+    # A block unusable as PEM goes as empty bytes: refused in its slot, as locally.
+    items = [b"" if it.der is None else it.der for it in normalise_csr_input(data)]
+    with dask_crl.cluster_client(scheduler, workers) as client:
+        chunks = dask_issue.issue_chunks(
+            ws,
+            items,
+            profile,
+            client=client,
+            chunk=chunk,
+            pin=pin,
+            audit_details={
+                "identity_check": "none by porthos (porthos issue)",
+                "executor": "dask",
+            },
+        )
+    result: IssueResult = dask_issue.as_issue_result(chunks, len(items), profile, ca_name)
+    return result
 
 
 def _issue_with_transaction_ids(

@@ -175,6 +175,49 @@ def _publish_due(
     console.print(table)
 
 
+def _publish_dask(
+    workdir: Path,
+    ca_name: str | None,
+    now: int | None,
+    pin_file: Path | None,
+    scheduler: str | None,
+    workers: int,
+) -> None:
+    """``crl publish --executor dask``: the shard sets on Dask (workflows/dask_crl.py)."""
+    from porthos.exceptions import PolicyError
+    from porthos.workflows import dask_crl
+    from porthos.workspace.publication import shard_scheme
+    from porthos.workspace.workspace import Workspace
+
+    console = get_console()
+    with Workspace.open(workdir) as ws:
+        names = [ca_name] if ca_name else [c.name for c in ws.cas if shard_scheme(ws, c.name)]
+        for n in names:
+            ws.ca(n)  # an unknown CA: one clear error before any cluster starts
+            if shard_scheme(ws, n) is None:
+                raise PolicyError(f"CA {n} has no sharded CRL distribution point")
+        if not names:
+            raise PolicyError("no CA of this workspace has a sharded CRL distribution point")
+        pin = None
+        if ws.hsm is not None:
+            from porthos.hsm import read_pin
+
+            pin = read_pin(pin_file, "PIN of the issuing-CA token")
+        with dask_crl.cluster_client(scheduler, workers) as client:
+            results = dask_crl.publish_shards(ws, names, client=client, now=now, pin=pin)
+    table = Table(title="CRL shards (Dask)")
+    for col in ("shard", "outcome", "entries", "SHA-256"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            str(r.shard),
+            r.outcome,
+            "-" if r.entries is None else str(r.entries),
+            (r.sha256 or "-")[:16],
+        )
+    console.print(table)
+
+
 def _publish_options(func: Any) -> Any:
     # --now, --pin-file, --root-officer (the HSM PINs of the CRL signers).
     for option in reversed([NOW_OPTION, *PIN_OPTIONS]):
@@ -191,6 +234,27 @@ def _publish_options(func: Any) -> Any:
     is_flag=True,
     help="Publish delta CRLs (<ca>-delta.crl) over each CA's newest full CRL instead.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: rebuild the sharded CRLs (--ca, or every CA with a sharded CDP), one "
+    "task per shard, on Dask workers (docs/scale.md).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="With --executor dask: the Dask scheduler (tcp://HOST:PORT); default a "
+    "LocalCluster started here.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --executor dask and no --scheduler: LocalCluster worker processes.",
+)
 @_publish_options
 @errors_exit_2
 def publish(
@@ -201,6 +265,9 @@ def publish(
     now: int | None,
     pin_file: Path | None,
     root_officers: tuple[str, ...],
+    executor: str = "local",
+    scheduler: str | None = None,
+    workers: int = 2,
 ) -> None:
     """Issue the CRLs that are due (000 §4.9.7; see `porthos crl due`), after carrying
     out the scheduled revocations whose time has come (§4.9.4), or every CA's (--all)
@@ -209,6 +276,13 @@ def publish(
     W/repository/crl.pki.porthos.io/root-ca-1.crl), so that a web server can serve
     W/repository as is (§2.1); the CRL is also copied to W/repository/<ca>.crl.
     HSM workspaces: the issuing CAs need --pin-file, the root CRL two --root-officer."""
+    if executor == "dask":
+        if delta or everything:
+            raise click.UsageError("--executor dask rebuilds shard sets: not with --delta/--all")
+        _publish_dask(workdir, ca_name, now, pin_file, scheduler, workers)
+        return
+    if scheduler is not None:
+        raise click.UsageError("--scheduler goes with --executor dask")
     if not delta:
         if everything and ca_name:
             raise click.UsageError("--all and --ca exclude each other")

@@ -110,6 +110,7 @@ class PostgresStore(Store):
     """The store in a PostgreSQL database (its current schema, usually ``public``)."""
 
     FOR_UPDATE = " FOR UPDATE"
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: PgConnection, where: str, conninfo: str) -> None:
         # The store modules use the sqlite3.Connection subset PgConnection provides.
@@ -133,6 +134,27 @@ class PostgresStore(Store):
         self._depth = 1
         try:
             self._pg.execute("SELECT value FROM meta WHERE key = 'chain_head' FOR UPDATE")
+            yield self._conn
+        except BaseException:
+            self._depth = 0
+            if self._pg.in_transaction:
+                self._pg.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._pg.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def row_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that appends no audit record and so does not queue at the
+        chain head: it locks only the rows it selects FOR UPDATE (the shard leases,
+        store/shard_leases.py, where SKIP LOCKED lets workers pass each other)."""
+        if self._depth:
+            with self.transaction() as conn:
+                yield conn
+            return
+        self._pg.execute("BEGIN")
+        self._depth = 1
+        try:
             yield self._conn
         except BaseException:
             self._depth = 0

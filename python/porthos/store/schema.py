@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
@@ -181,6 +181,30 @@ CREATE TABLE IF NOT EXISTS cross_certificates (
 )
 """
 
+# Version 8 (issue 19 §3): leases on the shards of a CA's sharded CRL, so that many
+# workers (Dask) rebuild the shards of one CRL number without two publishing the same
+# shard or a lower number (RFC 5280 §5.2.3: each shard is its own scope, whose numbers
+# strictly increase). One row per (CA, kind, shard):
+#   number     the newest number published for the shard (0: none yet);
+#   target     the number the holder is building (NULL when free);
+#   holder     who holds the lease ("host:pid:token"), NULL when free;
+#   expires_at Unix seconds; a lease past it is taken over by the next worker;
+#   state      'free' or 'leased'.
+# Self-contained: it only adds its own table, so it can be renumbered.
+MIGRATION_V8 = """
+CREATE TABLE IF NOT EXISTS shard_leases (
+    ca_name    TEXT NOT NULL REFERENCES cas(name),
+    kind       TEXT NOT NULL,
+    shard      INTEGER NOT NULL,
+    number     INTEGER NOT NULL DEFAULT 0,
+    target     INTEGER,
+    holder     TEXT,
+    expires_at INTEGER,
+    state      TEXT NOT NULL DEFAULT 'free' CHECK (state IN ('free', 'leased')),
+    UNIQUE (ca_name, kind, shard)
+)
+"""
+
 SCHEMA = (
     """
 CREATE TABLE meta (
@@ -220,6 +244,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + MIGRATION_V6
     + ";"
     + MIGRATION_V7
+    + ";"
+    + MIGRATION_V8
 )
 
 

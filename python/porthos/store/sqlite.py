@@ -25,6 +25,7 @@ from porthos.store.schema import (
     MIGRATION_V5,
     MIGRATION_V6,
     MIGRATION_V7,
+    MIGRATION_V8,
     PAGE_SIZE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -42,6 +43,7 @@ MIGRATIONS = (
     (4, MIGRATION_V5),
     (5, MIGRATION_V6),
     (6, MIGRATION_V7),
+    (7, MIGRATION_V8),
 )
 
 #: Every table the schema (with its migrations) creates: ``check_tables`` wants them all.
@@ -99,6 +101,9 @@ class Store:
     #: Appended to a SELECT of a row the transaction will update: nothing on SQLite,
     #: whose BEGIN IMMEDIATE already holds the one write lock; a row lock on PostgreSQL.
     FOR_UPDATE = ""
+    #: A row lock that other transactions skip instead of waiting for (PostgreSQL);
+    #: SQLite's one writer at a time needs none.
+    SKIP_LOCKED = ""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
@@ -120,6 +125,13 @@ class Store:
         """Whether a transaction is open (a caller's ``transaction()``, or one SQLite
         opened): whoever opened it records its failures."""
         return self._conn.in_transaction
+
+    @contextmanager
+    def row_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that appends no audit record (PostgreSQL: one that does not
+        queue at the chain head). SQLite has one writer at a time: a plain one."""
+        with self.transaction() as conn:
+            yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
