@@ -63,6 +63,38 @@ def test_stage_worker_parses_in_order_and_signs_before_the_next_parse() -> None:
     assert order == ["parse0", "parse1", "sign0", "parse2", "parse3"]
 
 
+def test_split_stage_worker_signs_while_a_parse_is_in_hand() -> None:
+    # split=True (the one-thread batch, issue 16 §5): parses have a thread of their own,
+    # so a sign never waits behind a parse; without it, the sign below would wait for
+    # the held parse and the test would time out.
+    hold = threading.Event()
+    where: dict[str, str] = {}
+
+    def parse(p: int) -> int:
+        where[f"parse{p}"] = threading.current_thread().name
+        if p == 1:
+            hold.wait(5)
+        return p
+
+    def sign() -> str:
+        where["sign"] = threading.current_thread().name
+        return "signed"
+
+    with StageWorker[int, str](parse, pieces=3, ahead=3, split=True) as stages:
+        assert stages.parsed(0) == 0
+        deadline = time.monotonic() + 5
+        while "parse1" not in where and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert stages.sign(sign).result(2) == "signed"  # parse1 still held
+        assert not hold.is_set()
+        hold.set()
+        assert [stages.parsed(1), stages.parsed(2)] == [1, 2]
+    threads = stages._threads
+    assert not any(t.is_alive() for t in threads) and len(threads) == 2
+    assert where["sign"] == "porthos-stages"
+    assert where["parse0"] == where["parse1"] == "porthos-verify"
+
+
 def test_stage_worker_parses_at_most_ahead_pieces_beyond_those_taken() -> None:
     started: list[int] = []
     with StageWorker[int, None](lambda p: started.append(p) or p, pieces=6, ahead=2) as stages:
@@ -107,7 +139,7 @@ def test_stage_worker_close_stops_the_thread_and_cancels_what_never_ran() -> Non
     release.set()
     time.sleep(0.01)
     stages.close()
-    assert not stages._thread.is_alive()
+    assert not any(t.is_alive() for t in stages._threads)
     assert pending.result(0) == 7  # queued before close: it ran
     # Only piece 0 was ever allowed (ahead=1, none taken): the others never ran.
     assert [stages._parsed[p].cancelled() for p in range(3)] == [False, True, True]
