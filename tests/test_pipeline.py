@@ -34,6 +34,38 @@ def test_piece_cuts_cover_the_batch_in_shrinking_pieces(n: int, piece: int, last
     assert len(sizes) <= n // piece + max(n, 1).bit_length() + 2
 
 
+@given(
+    n=st.integers(min_value=0, max_value=20_000),
+    piece=st.integers(min_value=1, max_value=2048),
+    last=st.integers(min_value=1, max_value=2048),
+    first=st.integers(min_value=1, max_value=2048),
+)
+def test_piece_cuts_ramp_up_then_shrink(n: int, piece: int, last: int, first: int) -> None:
+    # The one-thread form (issue 16 §5): pieces grow from ``first`` to ``piece``, then
+    # shrink; a first piece of at most ``first`` whenever the batch is cut at all.
+    cuts = piece_cuts(n, piece, last, first)
+    assert cuts[0] == 0 and cuts[-1] == n
+    sizes = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
+    assert all(1 <= s <= piece for s in sizes)
+    top = sizes.index(max(sizes)) if sizes else 0
+    assert sizes[: top + 1] == sorted(sizes[: top + 1])  # rising ...
+    assert sizes[top:] == sorted(sizes[top:], reverse=True)  # ... then falling
+    if len(sizes) > 1:
+        assert sizes[0] <= max(first, min(piece, last), (n + 1) // 2)
+    if first >= piece:
+        assert cuts == piece_cuts(n, piece, last)
+    assert len(sizes) <= n // piece + 2 * max(n, 1).bit_length() + 2
+
+
+def test_piece_cuts_of_a_one_thread_batch() -> None:
+    cuts = piece_cuts(2000, 512, 32, 64)
+    assert [b - a for a, b in zip(cuts, cuts[1:], strict=False)] == [
+        64, 128, 256, 512, 512, 264, 132, 66, 33, 17, 16,
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        piece_cuts(10, 4, 1, 0)
+
+
 def test_piece_cuts_of_the_benchmark_batch() -> None:
     cuts = piece_cuts(10_000, 2048, 256)
     assert [b - a for a, b in zip(cuts, cuts[1:], strict=False)] == [

@@ -28,10 +28,10 @@ SQLite part (~15 µs a request) left the cores idle for about a third of the bat
 verdicts and the same order either way; screen hooks, which see the whole batch, turn
 streaming off.
 
-A batch signed on one thread (``threads=1``) is streamed too, in smaller pieces
-(``PIPELINE_PIECE_1T``), with the parse + proof-of-possession check on a verifier
-thread of its own that runs ahead of the signer (``StageWorker(split=True)``): the
-signing stays on one thread, and the ~40 µs a request of work that is not signing
+A batch signed on one thread (``threads=1``) is streamed too, from 128 requests on, in
+pieces that grow from ``PIPELINE_FIRST_1T``, with the parse + proof-of-possession check
+on a verifier thread of its own that runs ahead of the signer (``StageWorker(split=True)``):
+the signing stays on one thread, and the ~40 µs a request of work that is not signing
 (issue 16 §5: verify ~13-19 µs, naming rule + RA data ~13 µs, store rows ~10 µs) runs
 beside it instead of between its signatures.
 """
@@ -84,10 +84,14 @@ __all__ = ["PIPELINE_LAST", "PIPELINE_PIECE", "BatchIssuer", "BatchResult"]
 # test may shrink them.
 PIPELINE_PIECE = 2048
 PIPELINE_LAST = 256
-# The same for a batch signed on one thread: each Rust call needs no size to spread over
-# cores, so the pieces are small and the parts that overlap nothing (the first piece's
-# parse + screen, the last piece's store) are short; ~200 µs a call is lost at most.
-PIPELINE_PIECE_1T = 128
+# The same for a batch signed on one thread (issue 16 §5): each Rust call needs no size
+# to spread over cores, so the parts that overlap nothing (the first piece's parse +
+# screen, the last piece's store) are kept short: pieces grow from PIPELINE_FIRST_1T to
+# PIPELINE_PIECE_1T (pipeline.piece_cuts), then shrink to PIPELINE_LAST_1T. Fewer, larger
+# pieces in between cost less CPU per request than pieces of 128 throughout (each call
+# starts its own one-thread pool, and the signer takes the GIL at each piece).
+PIPELINE_PIECE_1T = 512
+PIPELINE_FIRST_1T = 64
 PIPELINE_LAST_1T = 32
 
 
@@ -295,17 +299,18 @@ class _Batch:
         issuer = self.issuer
         one_thread = self.threads == 1
         piece = PIPELINE_PIECE_1T if one_thread else PIPELINE_PIECE
+        first = min(PIPELINE_FIRST_1T, piece) if one_thread else piece
         streamed = (
             self.parsed is None
             and not self.screens  # they see the whole batch at once
             and isinstance(issuer.template, _native.Template)
             and isinstance(issuer.signer, _native.SoftwareKey)  # external signers: one call
             and not self.refusal
-            and len(self.parsed_at) >= 2 * piece
+            and len(self.parsed_at) >= 2 * first
         )
         if streamed:
             last = PIPELINE_LAST_1T if one_thread else PIPELINE_LAST
-            self._issue_streamed(piece, last, split=one_thread)
+            self._issue_streamed(piece, last, first, split=one_thread)
         elif self.parsed_at:
             parsed = self.parsed
             if parsed is None:
@@ -522,14 +527,14 @@ class _Batch:
             else:
                 self.certificates[i] = signed[r]
 
-    def _issue_streamed(self, piece_size: int, last: int, *, split: bool) -> None:
+    def _issue_streamed(self, piece_size: int, last: int, first: int, *, split: bool) -> None:
         """The streamed form (module docstring): each piece's certificates go into
         ``certificates`` (returned only after the commit). Each piece's inputs are
         dropped once it is stored, so freeing them overlaps the signing instead of
         following the commit (~3 ms of the one-core tail at N = 10,000). ``split``: the
         parses run on a verifier thread of their own (pipeline.StageWorker)."""
         ders, threads = self.ders, self.threads
-        cuts = piece_cuts(len(ders), piece_size, last)
+        cuts = piece_cuts(len(ders), piece_size, last, first)
         issued_at = int(time.time())
         commit, certificates = self.commit, self.certificates
         template, signer = self.issuer.template, self.issuer.signer

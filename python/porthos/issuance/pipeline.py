@@ -27,7 +27,7 @@ P = TypeVar("P")
 S = TypeVar("S")
 
 
-def piece_cuts(n: int, piece: int, last: int) -> list[int]:
+def piece_cuts(n: int, piece: int, last: int, first: int | None = None) -> list[int]:
     """Cut points (0, ..., n) of a streamed batch of n requests: pieces of ``piece``,
     then, once 2 * ``piece`` or less is left, halves of what is left until a remainder
     of ``last`` or less, which is the final piece. E.g. n = 10,000, piece = 2,048,
@@ -35,11 +35,21 @@ def piece_cuts(n: int, piece: int, last: int) -> list[int]:
 
     Why the shrinking end: the final piece's store (its rows and SQLite insert, ~6 µs a
     request) runs after the final sign with nothing to overlap it, so it should be
-    small; the pieces before it still overlap their store with the next one's sign."""
-    if piece < 1 or last < 1:
-        raise ValueError("piece and last must be at least 1")
+    small; the pieces before it still overlap their store with the next one's sign.
+
+    ``first``: the pieces start at ``first`` and double up to ``piece`` (while more than
+    twice the next size is left), e.g. n = 2,000, piece = 512, first = 64, last = 32:
+    64, 128, 256, 512, 512, then 264, 132, 66, 33, 17, 16. For a one-thread batch: the first
+    parse + screen, which nothing overlaps, is short, and the pieces after it are few,
+    so the signer waits less often for the caller's GIL between its calls."""
+    if piece < 1 or last < 1 or (first is not None and first < 1):
+        raise ValueError("piece, last and first must be at least 1")
     last = min(last, piece)  # no piece is larger than ``piece``
     cuts = [0]
+    size = piece if first is None else min(first, piece)
+    while size < piece and n - cuts[-1] > 2 * size:
+        cuts.append(cuts[-1] + size)
+        size = min(2 * size, piece)
     while n - cuts[-1] > 2 * piece:
         cuts.append(cuts[-1] + piece)
     while n - cuts[-1] > last:
