@@ -28,13 +28,12 @@ SQLite part (~15 µs a request) left the cores idle for about a third of the bat
 verdicts and the same order either way; screen hooks, which see the whole batch, turn
 streaming off.
 
-A batch signed on one thread (``threads=1``) is streamed too, from 128 requests on (as
-is a batch on more threads too small for two pieces of ``PIPELINE_PIECE``), in pieces
-that grow from ``PIPELINE_FIRST_1T``. On one thread the parse + proof-of-possession
-check runs on a verifier thread of its own, ahead of the signer
-(``StageWorker(split=True)``): the signing stays on one thread, and the ~40 µs a
-request of work that is not signing (issue 16 §5: verify ~13-19 µs, naming rule + RA
-data ~13 µs, store rows ~10 µs) runs beside it instead of between its signatures.
+A batch signed on one thread (``threads=1``) is streamed too, from 128 requests on, in
+pieces that grow from ``PIPELINE_FIRST_1T``, with the parse + proof-of-possession check
+on a verifier thread of its own that runs ahead of the signer (``StageWorker(split=True)``):
+the signing stays on one thread, and the ~40 µs a request of work that is not signing
+(issue 16 §5: verify ~13-19 µs, naming rule + RA data ~13 µs, store rows ~10 µs) runs
+beside it instead of between its signatures.
 """
 
 from __future__ import annotations
@@ -299,12 +298,8 @@ class _Batch:
     def run(self) -> BatchResult:
         issuer = self.issuer
         one_thread = self.threads == 1
-        piece, first, last = PIPELINE_PIECE, PIPELINE_PIECE, PIPELINE_LAST
-        if one_thread or len(self.parsed_at) < 2 * PIPELINE_PIECE:
-            # One signing thread, or a batch too small for full pieces (e.g. 2,000 on
-            # all cores, issue 16 §5): the growing pieces of the one-thread form.
-            piece, last = PIPELINE_PIECE_1T, PIPELINE_LAST_1T
-            first = min(PIPELINE_FIRST_1T, piece)
+        piece = PIPELINE_PIECE_1T if one_thread else PIPELINE_PIECE
+        first = min(PIPELINE_FIRST_1T, piece) if one_thread else piece
         streamed = (
             self.parsed is None
             and not self.screens  # they see the whole batch at once
@@ -314,6 +309,7 @@ class _Batch:
             and len(self.parsed_at) >= 2 * first
         )
         if streamed:
+            last = PIPELINE_LAST_1T if one_thread else PIPELINE_LAST
             self._issue_streamed(piece, last, first, split=one_thread)
         elif self.parsed_at:
             parsed = self.parsed
