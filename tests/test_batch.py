@@ -217,17 +217,25 @@ class RecordingCommit:
         self.events.append("finish")
 
 
-@pytest.mark.parametrize("threads", [2, 1])
+@pytest.mark.parametrize("threads", [2, 1, "1-streamed"])
 def test_streamed_and_sequential_commits_see_the_same_batch(
     own_ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
     csr_factory: CsrFactory,
     monkeypatch: pytest.MonkeyPatch,
-    threads: int,
+    threads: int | str,
 ) -> None:
-    # threads=2 streams (pieces of 3); threads=1 signs once. Either way: one transaction,
-    # pieces in request order, every serial announced before the last piece is stored,
-    # naming refusals and in-batch duplicates left out, certificates only after commit.
+    # threads=2 streams (pieces of 3); threads=1 signs once, or streams too once the
+    # batch has two one-thread pieces (PIPELINE_PIECE_1T: pieces of 3, a verifier thread
+    # ahead of the signer). Either way: one transaction, pieces in request order, every
+    # serial announced before the last piece is stored, naming refusals and in-batch
+    # duplicates left out, certificates only after commit.
     monkeypatch.setattr(batch, "PIPELINE_PIECE", 3)
+    streamed = threads != 1
+    if threads == "1-streamed":
+        monkeypatch.setattr(batch, "PIPELINE_PIECE_1T", 3)
+        monkeypatch.setattr(batch, "PIPELINE_LAST_1T", 2)
+        threads = 1
+    assert isinstance(threads, int)
     key, cert = own_ca
     csrs = [csr_factory.make([("CN", f"d{n}")]) for n in range(12)]
     csrs[7] = csrs[2]  # a duplicate, two pieces later
@@ -254,7 +262,7 @@ def test_streamed_and_sequential_commits_see_the_same_batch(
     assert commit.events[0] == "begin" and commit.events[-2:] == ["finish", "commit"]
     assert commit.events.count("begin") == 1 and commit.events.count("serials") == 1
     pieces = commit.events.count("piece")
-    assert pieces > 1 if threads == 2 else pieces == 1
+    assert pieces > 1 if streamed else pieces == 1
     assert commit.events.index("serials") < len(commit.events) - 3  # before the last piece
     stored_at = [i for p in commit.pieces for i in p.at]
     assert stored_at == [i for i in range(12) if i not in (7, 10)]

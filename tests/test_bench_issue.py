@@ -18,11 +18,16 @@ def test_bench_issue_smoke(tmp_path: Path) -> None:
         assert len(v["repeats_s"]) == 2 and all(s > 0 for s in v["repeats_s"]), name
         # Each variant ran in its own process: its own peak, at least its setup RSS.
         assert v["peak_rss_kib"] >= v["rss_after_setup_kib"] > 0, name
+        # CPU time of the same timed window beside the wall time (issue 16 §5).
+        assert len(v["cpu_repeats_s"]) == 2 and all(c > 0 for c in v["cpu_repeats_s"]), name
     assert set(report["ratios"]) == {
         "porthos_1t_over_peer_speedup",
         "porthos_all_over_peer_speedup",
         "fill_sign_over_bare",
+        "porthos_1t_cpu_over_bare_sign_cpu",
     }
+    assert report["ratios"]["porthos_1t_cpu_over_bare_sign_cpu"] > 0
+    assert len(report["load_average_per_round"]) == 2
     assert "interleaved" in report["notes"]
 
 

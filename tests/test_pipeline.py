@@ -34,6 +34,38 @@ def test_piece_cuts_cover_the_batch_in_shrinking_pieces(n: int, piece: int, last
     assert len(sizes) <= n // piece + max(n, 1).bit_length() + 2
 
 
+@given(
+    n=st.integers(min_value=0, max_value=20_000),
+    piece=st.integers(min_value=1, max_value=2048),
+    last=st.integers(min_value=1, max_value=2048),
+    first=st.integers(min_value=1, max_value=2048),
+)
+def test_piece_cuts_ramp_up_then_shrink(n: int, piece: int, last: int, first: int) -> None:
+    # The one-thread form (issue 16 §5): pieces grow from ``first`` to ``piece``, then
+    # shrink; a first piece of at most ``first`` whenever the batch is cut at all.
+    cuts = piece_cuts(n, piece, last, first)
+    assert cuts[0] == 0 and cuts[-1] == n
+    sizes = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
+    assert all(1 <= s <= piece for s in sizes)
+    top = sizes.index(max(sizes)) if sizes else 0
+    assert sizes[: top + 1] == sorted(sizes[: top + 1])  # rising ...
+    assert sizes[top:] == sorted(sizes[top:], reverse=True)  # ... then falling
+    if len(sizes) > 1:
+        assert sizes[0] <= max(first, min(piece, last), (n + 1) // 2)
+    if first >= piece:
+        assert cuts == piece_cuts(n, piece, last)
+    assert len(sizes) <= n // piece + 2 * max(n, 1).bit_length() + 2
+
+
+def test_piece_cuts_of_a_one_thread_batch() -> None:
+    cuts = piece_cuts(2000, 512, 32, 64)
+    assert [b - a for a, b in zip(cuts, cuts[1:], strict=False)] == [
+        64, 128, 256, 512, 512, 264, 132, 66, 33, 17, 16,
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        piece_cuts(10, 4, 1, 0)
+
+
 def test_piece_cuts_of_the_benchmark_batch() -> None:
     cuts = piece_cuts(10_000, 2048, 256)
     assert [b - a for a, b in zip(cuts, cuts[1:], strict=False)] == [
@@ -61,6 +93,38 @@ def test_stage_worker_parses_in_order_and_signs_before_the_next_parse() -> None:
         assert signed.result(5) == "s0"
     # parse2 was allowed (ahead=3) and pending when sign0 was queued; the sign ran first.
     assert order == ["parse0", "parse1", "sign0", "parse2", "parse3"]
+
+
+def test_split_stage_worker_signs_while_a_parse_is_in_hand() -> None:
+    # split=True (the one-thread batch, issue 16 §5): parses have a thread of their own,
+    # so a sign never waits behind a parse; without it, the sign below would wait for
+    # the held parse and the test would time out.
+    hold = threading.Event()
+    where: dict[str, str] = {}
+
+    def parse(p: int) -> int:
+        where[f"parse{p}"] = threading.current_thread().name
+        if p == 1:
+            hold.wait(5)
+        return p
+
+    def sign() -> str:
+        where["sign"] = threading.current_thread().name
+        return "signed"
+
+    with StageWorker[int, str](parse, pieces=3, ahead=3, split=True) as stages:
+        assert stages.parsed(0) == 0
+        deadline = time.monotonic() + 5
+        while "parse1" not in where and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert stages.sign(sign).result(2) == "signed"  # parse1 still held
+        assert not hold.is_set()
+        hold.set()
+        assert [stages.parsed(1), stages.parsed(2)] == [1, 2]
+    threads = stages._threads
+    assert not any(t.is_alive() for t in threads) and len(threads) == 2
+    assert where["sign"] == "porthos-stages"
+    assert where["parse0"] == where["parse1"] == "porthos-verify"
 
 
 def test_stage_worker_parses_at_most_ahead_pieces_beyond_those_taken() -> None:
@@ -107,7 +171,7 @@ def test_stage_worker_close_stops_the_thread_and_cancels_what_never_ran() -> Non
     release.set()
     time.sleep(0.01)
     stages.close()
-    assert not stages._thread.is_alive()
+    assert not any(t.is_alive() for t in stages._threads)
     assert pending.result(0) == 7  # queued before close: it ran
     # Only piece 0 was ever allowed (ahead=1, none taken): the others never ran.
     assert [stages._parsed[p].cancelled() for p in range(3)] == [False, True, True]

@@ -124,9 +124,10 @@ def _porthos(
     ws, ca = _fresh_ca(tmp, f"p{rep}-{threads}", target)
     try:
         ra = issue_target.ra_data(target, len(csrs))  # untimed: the RA's input
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = ca.issue_batch(csrs, profile=target.profile, threads=threads, ra_data=ra)
         dt = time.perf_counter() - t0
+        _CPU[0] = time.process_time() - c0
         if result.issued_count != len(csrs):
             bad = next(result.rejected())
             raise RuntimeError(f"porthos rejected item {bad[0]}: {bad[1].name} {bad[2]}")
@@ -175,7 +176,7 @@ def _peer(csrs: list[bytes], tmp: Path, rep: int, target: Target = DEFAULT_TARGE
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("CREATE TABLE certs (serial TEXT PRIMARY KEY, not_after INTEGER, der BLOB)")
     sha256 = hashes.SHA256()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     rows = []
     for der in csrs:
@@ -213,6 +214,7 @@ def _peer(csrs: list[bytes], tmp: Path, rep: int, target: Target = DEFAULT_TARGE
     db.executemany("INSERT INTO certs VALUES (?, ?, ?)", rows)
     db.execute("COMMIT")
     elapsed = time.perf_counter() - t0
+    _CPU[0] = time.process_time() - c0
     db.close()
     return elapsed
 
@@ -262,9 +264,10 @@ def _fill_sign(csrs: list[bytes], tmp: Path, rep: int, target: Target = DEFAULT_
     ws, ca = _fresh_ca(tmp, f"fs{rep}", target)
     try:
         tpl, key, kwargs = fill_sign_inputs(csrs, ca, target, ws)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = tpl.issue(key, **kwargs)
         elapsed = time.perf_counter() - t0
+        _CPU[0] = time.process_time() - c0
         if len(out) != len(csrs):
             raise RuntimeError("fill_sign: wrong number of certificates")
         return elapsed
@@ -280,13 +283,25 @@ def _native_bench_sign(
     profile's CA key itself, on ``threads``): the floor fill+sign is compared with."""
     from porthos import _native
 
+    c0 = time.process_time()
     if target.cpcps is None:
-        return float(_native.bench_sign_p256(n))
+        seconds = float(_native.bench_sign_p256(n))
+        _CPU[0] = time.process_time() - c0
+        return seconds
     ws, ca = _fresh_ca(tmp, f"bare{rep}-{threads}", target)
     try:
-        return float(_native.bench_sign_key(ca.key, n, threads))
+        c0 = time.process_time()
+        seconds = float(_native.bench_sign_key(ca.key, n, threads))
+        _CPU[0] = time.process_time() - c0
+        return seconds
     finally:
         ws.close()
+
+
+# CPU seconds (every thread of the worker process) of the last timed window, beside
+# its wall seconds: a one-thread batch runs its verifier and Python stages beside the
+# signer (issuance/pipeline.py), so its wall time alone would hide that work.
+_CPU = [0.0]
 
 
 def _one(
@@ -328,8 +343,9 @@ def _serve(
                 break
             if line.strip() != "run":
                 raise ValueError(f"bench worker: unknown command {line!r}")
+            _CPU[0] = float("nan")
             seconds = _one(variant, csrs, Path(d), rep, threads, target)
-            print(json.dumps({"seconds": seconds}), flush=True)
+            print(json.dumps({"seconds": seconds, "cpu_seconds": _CPU[0]}), flush=True)
             rep += 1
     print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
@@ -379,9 +395,11 @@ class _Worker:
         self._proc.stdin.write(command + "\n")
         self._proc.stdin.flush()
 
-    def run(self) -> float:
+    def run(self) -> tuple[float, float]:
+        """(wall, CPU) seconds of one repeat."""
         self._send("run")
-        return float(self._answer()["seconds"])
+        answer = self._answer()
+        return float(answer["seconds"]), float(answer["cpu_seconds"])
 
     def close(self) -> int:
         """Stop the worker; its peak RSS (KiB)."""
@@ -398,11 +416,13 @@ class _Worker:
         self._log.close()
 
 
-def _stats(n: int, seconds: list[float]) -> dict[str, Any]:
+def _stats(n: int, seconds: list[float], cpu: list[float] | None = None) -> dict[str, Any]:
     if not seconds:
         return {"available": False}
     med = statistics.median(seconds)
+    cpu_stats = {} if not cpu else {"cpu_median_s": statistics.median(cpu), "cpu_repeats_s": cpu}
     return {
+        **cpu_stats,
         "available": True,
         "median_s": med,
         "min_s": min(seconds),
@@ -438,6 +458,12 @@ def machine_info() -> dict[str, Any]:
         "porthos_native_build": getattr(_native, "BUILD_PROFILE", "?"),
         "cryptography": cryptography.__version__,
     }
+
+
+def _cpu_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    if not (a.get("cpu_median_s") and b.get("cpu_median_s")):
+        return None
+    return float(a["cpu_median_s"] / b["cpu_median_s"])
 
 
 def _ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
@@ -487,13 +513,18 @@ def run(
             for v in names:
                 workers.append(_Worker(v, csr_path, threads, Path(d) / f"{v}.log", target))
             seconds: dict[str, list[float]] = {v: [] for v in names}
+            cpu: dict[str, list[float]] = {v: [] for v in names}
+            loads: list[float] = []
             # Round k runs repeat k of every variant, one process at a time.
             for _ in range(repeats):
+                loads.append(os.getloadavg()[0])
                 for w in workers:
-                    seconds[w.variant].append(w.run())
+                    wall, cpu_s = w.run()
+                    seconds[w.variant].append(wall)
+                    cpu[w.variant].append(cpu_s)
             for w in workers:
                 variants[w.variant] = {
-                    **_stats(n, seconds[w.variant]),
+                    **_stats(n, seconds[w.variant], cpu[w.variant]),
                     "peak_rss_kib": w.close(),
                     "rss_after_setup_kib": w.rss_after_setup_kib,
                 }
@@ -524,11 +555,17 @@ def run(
         "ca_key": ca_key,
         "csr_generation_s_untimed": csr_seconds,
         "machine": machine_info(),
+        # 1-minute load average at the start of each round: a shared machine's other
+        # work is why two runs differ; compare ratios within one run.
+        "load_average_per_round": loads,
         "variants": variants,
         "ratios": {
             "porthos_1t_over_peer_speedup": speed_1t,
             "porthos_all_over_peer_speedup": speed_all,
             "fill_sign_over_bare": fs_over_bare,
+            # CPU, not wall: a one-thread batch runs its verifier and Python stages beside
+            # its signer (issuance/pipeline.py); this is what they cost on top of signing.
+            "porthos_1t_cpu_over_bare_sign_cpu": _cpu_ratio(p1, bare),
         },
         "targets": {
             "porthos_1t_speedup_ge_4": None if speed_1t is None else speed_1t >= TARGET_1T,

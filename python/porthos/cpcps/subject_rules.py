@@ -85,6 +85,23 @@ def uuid_cn(cn: str) -> str:
     return cn.lower()
 
 
+# What is_fqdn accepts, as one pattern for names of at most ub-common-name characters
+# (so under RFC 1035's 253): two or more LDH labels, no trailing dot, no wildcard (not
+# LDH), the last label not all digits (the lookahead). decide_batch's short path for the
+# fqdn rule; tests/test_policy_batch.py checks it against is_fqdn on random names.
+_FQDN_CN_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?![0-9]+\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+
+
+def is_fqdn_cn(cn: str) -> bool:
+    """True when ``cn`` is a CN the fqdn rule accepts as it is: at most 64 characters
+    (ub-common-name) and ``is_fqdn(cn) is None``. One regex match, no reasons: the
+    batch short path; anything else goes through the rule for its reason."""
+    return len(cn) <= UB_COMMON_NAME and _FQDN_CN_RE.fullmatch(cn) is not None
+
+
 def is_fqdn(name: str) -> str | None:
     """None if name is an FQDN porthos accepts, else why not (RFC 1123 §2.1, RFC 1035)."""
     if not name:

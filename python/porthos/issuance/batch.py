@@ -27,6 +27,13 @@ other's work on the neighbouring pieces. Done one after the other, the serial Py
 SQLite part (~15 µs a request) left the cores idle for about a third of the batch. Same
 verdicts and the same order either way; screen hooks, which see the whole batch, turn
 streaming off.
+
+A batch signed on one thread (``threads=1``) is streamed too, from 128 requests on, in
+pieces that grow from ``PIPELINE_FIRST_1T``, with the parse + proof-of-possession check
+on a verifier thread of its own that runs ahead of the signer (``StageWorker(split=True)``):
+the signing stays on one thread, and the ~40 µs a request of work that is not signing
+(issue 16 §5: verify ~13-19 µs, naming rule + RA data ~13 µs, store rows ~10 µs) runs
+beside it instead of between its signatures.
 """
 
 from __future__ import annotations
@@ -77,6 +84,15 @@ __all__ = ["PIPELINE_LAST", "PIPELINE_PIECE", "BatchIssuer", "BatchResult"]
 # test may shrink them.
 PIPELINE_PIECE = 2048
 PIPELINE_LAST = 256
+# The same for a batch signed on one thread (issue 16 §5): each Rust call needs no size
+# to spread over cores, so the parts that overlap nothing (the first piece's parse +
+# screen, the last piece's store) are kept short: pieces grow from PIPELINE_FIRST_1T to
+# PIPELINE_PIECE_1T (pipeline.piece_cuts), then shrink to PIPELINE_LAST_1T. Fewer, larger
+# pieces in between cost less CPU per request than pieces of 128 throughout (each call
+# starts its own one-thread pool, and the signer takes the GIL at each piece).
+PIPELINE_PIECE_1T = 512
+PIPELINE_FIRST_1T = 64
+PIPELINE_LAST_1T = 32
 
 
 @dataclass
@@ -281,18 +297,20 @@ class _Batch:
 
     def run(self) -> BatchResult:
         issuer = self.issuer
-        piece = PIPELINE_PIECE
+        one_thread = self.threads == 1
+        piece = PIPELINE_PIECE_1T if one_thread else PIPELINE_PIECE
+        first = min(PIPELINE_FIRST_1T, piece) if one_thread else piece
         streamed = (
-            self.threads != 1
-            and self.parsed is None
+            self.parsed is None
             and not self.screens  # they see the whole batch at once
             and isinstance(issuer.template, _native.Template)
             and isinstance(issuer.signer, _native.SoftwareKey)  # external signers: one call
             and not self.refusal
-            and len(self.parsed_at) >= 2 * piece
+            and len(self.parsed_at) >= 2 * first
         )
         if streamed:
-            self._issue_streamed(piece)
+            last = PIPELINE_LAST_1T if one_thread else PIPELINE_LAST
+            self._issue_streamed(piece, last, first, split=one_thread)
         elif self.parsed_at:
             parsed = self.parsed
             if parsed is None:
@@ -509,13 +527,14 @@ class _Batch:
             else:
                 self.certificates[i] = signed[r]
 
-    def _issue_streamed(self, piece_size: int) -> None:
+    def _issue_streamed(self, piece_size: int, last: int, first: int, *, split: bool) -> None:
         """The streamed form (module docstring): each piece's certificates go into
         ``certificates`` (returned only after the commit). Each piece's inputs are
         dropped once it is stored, so freeing them overlaps the signing instead of
-        following the commit (~3 ms of the one-core tail at N = 10,000)."""
+        following the commit (~3 ms of the one-core tail at N = 10,000). ``split``: the
+        parses run on a verifier thread of their own (pipeline.StageWorker)."""
         ders, threads = self.ders, self.threads
-        cuts = piece_cuts(len(ders), piece_size, PIPELINE_LAST)
+        cuts = piece_cuts(len(ders), piece_size, last, first)
         issued_at = int(time.time())
         commit, certificates = self.commit, self.certificates
         template, signer = self.issuer.template, self.issuer.signer
@@ -545,7 +564,7 @@ class _Batch:
         # (a record listing 10,000 serials is ~4 ms of JSON).
         all_serials: list[str] = []
         pieces = len(cuts) - 1
-        with StageWorker[Any, list[bytes | None]](parse, pieces) as stages:
+        with StageWorker[Any, list[bytes | None]](parse, pieces, split=split) as stages:
             with commit.transaction():
                 signing = None
                 for p, lo in enumerate(cuts[:-1]):

@@ -103,23 +103,60 @@ def item_data_list(
         )
     out = []
     for i, item in enumerate(value):
-        p = f"{name}[{i}]"
         if isinstance(item, ItemData):
             out.append(item)
             continue
-        if not isinstance(item, dict):
-            raise _bad(p, f"expected an object, got {type(item).__name__}")
-        for key in item:
-            if key not in ("sans", "not_after"):
-                raise _bad(f"{p}.{key}", "unknown key (known: sans, not_after)")
-        sans = _sans(item["sans"], f"{p}.sans") if item.get("sans") is not None else None
-        not_after = (
-            _instant(item["not_after"], f"{p}.not_after")
-            if item.get("not_after") is not None
-            else None
-        )
-        out.append(ItemData(sans, not_after))
+        fast = _well_formed(item)
+        out.append(fast if fast is not None else _checked(item, f"{name}[{i}]"))
     return out
+
+
+def _checked(item: Any, p: str) -> ItemData:
+    """One RA object -> ItemData, or the BatchArgumentError naming what is wrong."""
+    if not isinstance(item, dict):
+        raise _bad(p, f"expected an object, got {type(item).__name__}")
+    for key in item:
+        if key not in ("sans", "not_after"):
+            raise _bad(f"{p}.{key}", "unknown key (known: sans, not_after)")
+    sans = _sans(item["sans"], f"{p}.sans") if item.get("sans") is not None else None
+    not_after = (
+        _instant(item["not_after"], f"{p}.not_after")
+        if item.get("not_after") is not None
+        else None
+    )
+    return ItemData(sans, not_after)
+
+
+def _well_formed(item: Any) -> ItemData | None:
+    """``_checked(item)`` for the common well-formed object without building the error
+    paths (a dozen f-strings a request: ~2 µs of the ~3 µs, serial work ahead of an
+    issuance batch, issue 16 §5); None for anything else, which ``_checked`` then
+    judges, so every error stays the same (tests/test_item_data_fast.py)."""
+    if type(item) is not dict or len(item) != ("sans" in item) + ("not_after" in item):
+        return None
+    sans_value, end_value = item.get("sans"), item.get("not_after")
+    sans: tuple[SanEntry, ...] | None = None
+    if sans_value is not None:
+        if type(sans_value) is not list and type(sans_value) is not tuple:
+            return None
+        entries: list[SanEntry] = []
+        for entry in sans_value:
+            if (type(entry) is not list and type(entry) is not tuple) or len(entry) != 2:
+                return None
+            kind, text = entry
+            if type(kind) is not str or type(text) is not str or kind == "dirname":
+                return None
+            if kind not in SAN_KINDS:
+                return None
+            entries.append((kind, text))
+        sans = tuple(entries)
+    not_after = None
+    if end_value is not None:
+        try:
+            not_after = _instant(end_value, "")
+        except BatchArgumentError:
+            return None
+    return ItemData(sans, not_after)
 
 
 def parse_ra_data_json(data: bytes, source: str = "ra_data") -> list[Any]:
