@@ -7,6 +7,7 @@
 //! * [`crl`]: streaming CRL writer, strict parser, shards and delta CRLs.
 //! * [`cms`]: CMS SignedData (RFC 5652) reading and signer verification.
 //! * [`verify`]: batch signature verification (CSR proof of possession).
+//! * [`rpki`]: RFC 3779 resources, SIA, RFC 6488 signed objects, manifests and ROAs.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -15,6 +16,7 @@ pub mod crl;
 pub mod der;
 pub mod error;
 pub mod fuzz_props;
+pub mod rpki;
 pub mod sign;
 pub mod template;
 pub mod verify;

@@ -168,6 +168,7 @@ fn with_inputs<T>(
             subject: &subjects[i],
             spki: items.spkis.get(i),
             san: sans[i].as_deref(),
+            ..Default::default()
         })
         .collect();
     f(&inputs)
