@@ -53,6 +53,17 @@ __all__ = [
     "SignedDataInfo",
     "verify_signed_data",
     "cms_certs_only",
+    "ResourceSet",
+    "SignedObjectBatch",
+    "rpki_sia",
+    "rpki_parse_sia",
+    "rpki_roa",
+    "rpki_parse_roa",
+    "rpki_manifest",
+    "rpki_parse_manifest",
+    "rpki_signed_object",
+    "rpki_sign_objects",
+    "rpki_sha256",
 ]
 
 __version__: str
@@ -211,6 +222,9 @@ class Template:
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
         sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+        sias: Sequence[bytes | None] | None = None,
+        ip_addr_blocks: Sequence[bytes | None] | None = None,
+        as_identifiers: Sequence[bytes | None] | None = None,
     ) -> DerBatch:
         """TBSCertificates only. sans entries: (kind, value), kind in
         dns|email|uri|ip|upn|dirname|dirname_hex; a dirname's value is [(attr, value)]."""
@@ -224,6 +238,9 @@ class Template:
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
         sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+        sias: Sequence[bytes | None] | None = None,
+        ip_addr_blocks: Sequence[bytes | None] | None = None,
+        as_identifiers: Sequence[bytes | None] | None = None,
         threads: int | None = None,
     ) -> DerBatch:
         """Fill, sign (in parallel) and assemble complete certificates."""
@@ -398,3 +415,97 @@ def cms_certs_only(certificates: Sequence[bytes]) -> bytes:
     """A certs-only CMS SignedData (RFC 5652 §5, no signer): the .p7c bundle of an AIA
     caIssuers URL (RFC 5280 §4.2.2.1). Certificates sorted as DER SET OF, each once;
     a non-certificate raises DerDecodeError naming its index."""
+
+# -- RPKI (issue 18) ----------------------------------------------------------------------
+
+@final
+class ResourceSet:
+    """AS numbers, IPv4 and IPv6 addresses as canonical interval sets (RFC 3779)."""
+
+    def __new__(
+        cls,
+        *,
+        asn: Sequence[tuple[int, int]] = ...,
+        ipv4: Sequence[tuple[int, int]] = ...,
+        ipv6: Sequence[tuple[int, int]] = ...,
+    ) -> ResourceSet: ...
+    @property
+    def asn(self) -> list[tuple[int, int]]: ...
+    @property
+    def ipv4(self) -> list[tuple[int, int]]: ...
+    @property
+    def ipv6(self) -> list[tuple[int, int]]: ...
+    def is_empty(self) -> bool: ...
+    def union(self, other: ResourceSet) -> ResourceSet: ...
+    def intersection(self, other: ResourceSet) -> ResourceSet: ...
+    def difference(self, other: ResourceSet) -> ResourceSet: ...
+    def is_subset(self, other: ResourceSet) -> bool: ...
+    def ip_addr_blocks_der(
+        self, *, inherit_ipv4: bool = False, inherit_ipv6: bool = False
+    ) -> bytes | None:
+        """IPAddrBlocks extnValue, or None with no IP family present or inherited."""
+    def as_identifiers_der(self, *, inherit: bool = False) -> bytes | None:
+        """ASIdentifiers extnValue (asnum only), or None when empty, not inherited."""
+    @staticmethod
+    def from_der(
+        ip_addr_blocks: bytes | None = None, as_identifiers: bytes | None = None
+    ) -> tuple[ResourceSet, list[str]]:
+        """Strict parse; the second value lists the kinds marked inherit."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class SignedObjectBatch:
+    """rpki_sign_objects' result: objects, EE certificates, phase wall times."""
+
+    @property
+    def objects(self) -> DerBatch: ...
+    @property
+    def certificates(self) -> DerBatch: ...
+    @property
+    def keygen_seconds(self) -> float: ...
+    @property
+    def sign_seconds(self) -> float: ...
+
+def rpki_sia(entries: Sequence[tuple[str, str]]) -> bytes:
+    """SIA extnValue; methods ca_repository|rpki_manifest|rpki_notify|signed_object."""
+
+def rpki_parse_sia(der: bytes) -> list[tuple[str, str]]: ...
+def rpki_roa(asn: int, prefixes: Sequence[tuple[int, int, int, int | None]]) -> bytes:
+    """ROA eContent from (version, address, length, maxLength|None), canonicalised."""
+
+def rpki_parse_roa(der: bytes) -> tuple[int, list[tuple[int, int, int, int | None]]]: ...
+def rpki_manifest(
+    number: bytes, this_update: int, next_update: int, files: Sequence[tuple[str, bytes]]
+) -> bytes:
+    """Manifest eContent; number is a big-endian magnitude, files (name, sha256)."""
+
+def rpki_parse_manifest(der: bytes) -> tuple[bytes, int, int, list[tuple[str, bytes]]]: ...
+def rpki_signed_object(
+    ee_key: SoftwareKey,
+    ee_certificate: bytes,
+    content_type_name: str,
+    content: bytes,
+    signing_time: int,
+) -> bytes:
+    """One RFC 6488 signed object; content_type_name roa|manifest|dotted OID."""
+
+def rpki_sign_objects(
+    template: Template,
+    ca_key: SoftwareKey,
+    *,
+    content_type: str,
+    contents: Sequence[bytes],
+    serials: NDArray[np.uint8] | Sequence[bytes],
+    not_before: NDArray[np.int64] | Sequence[int],
+    not_after: NDArray[np.int64] | Sequence[int],
+    subjects: Sequence[Sequence[tuple[str, str]]],
+    sias: Sequence[bytes | None] | None = None,
+    ip_addr_blocks: Sequence[bytes | None] | None = None,
+    as_identifiers: Sequence[bytes | None] | None = None,
+    signing_time: int,
+    threads: int | None = None,
+) -> SignedObjectBatch:
+    """N objects, each with a fresh RSA-2048 EE key; GIL released."""
+
+def rpki_sha256(items: Sequence[bytes]) -> list[bytes]: ...

@@ -180,3 +180,16 @@ class StoreIntegrityError(StoreError):
     message names what is wrong (restore from a backup, RFC 3647 §5.1.8)."""
 
     code = "store-integrity"
+
+
+class ResourceError(PorthosError, ValueError):
+    """RPKI resources (RFC 3779) that cannot be used: text that does not parse, an
+    address with host bits set, a set that is not a subset of the holder's. ``token``
+    names the offending input token, or the resources in excess (as text)."""
+
+    code = "rpki-resources"
+    token: str | None = None
+
+    def __init__(self, message: str = "", token: str | None = None) -> None:
+        super().__init__(message)
+        self.token = token

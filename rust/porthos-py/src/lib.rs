@@ -13,6 +13,7 @@ mod error;
 mod hex_serials;
 mod hsm;
 mod keys;
+mod rpki;
 mod tables;
 mod template;
 mod verify;
@@ -68,5 +69,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cms::verify_signed_data, m)?)?;
     // The certs-only .p7c bundle at caIssuers URLs (issue 16).
     m.add_function(wrap_pyfunction!(cms::cms_certs_only, m)?)?;
+    // The RPKI engine (issue 18).
+    rpki::add(m)?;
     Ok(())
 }
