@@ -290,6 +290,8 @@ def test_bad_input_is_one_clear_error(ta) -> None:  # type: ignore[no-untyped-de
         manifest_content(2**159, NOW, NOW + 1, [])  # 21 octets with the sign octet
     manifest_content(2**159 - 1, NOW, NOW + 1, [])
     with raises_code(EncodeError, "encode"):
+        manifest_content(-1, NOW, NOW + 1, [])
+    with raises_code(EncodeError, "encode"):
         _native.rpki_sia([("signed_object", "https://x/a.roa")])  # must be rsync
     # A per-item SIA for a profile without the hole would be dropped: refused.
     plain = Template.for_issuer(
@@ -311,3 +313,27 @@ def test_bad_input_is_one_clear_error(ta) -> None:  # type: ignore[no-untyped-de
     )
     with raises_code(SigningError, "signing"):
         signer.sign("roa", _requests([b"\x30\x00"], ["a.roa"], [None], None), signing_time=NOW)
+
+
+def test_cpcps_loader_accepts_the_rpki_holes(ta) -> None:  # type: ignore[no-untyped-def]
+    from porthos.cpcps.extensions import extensions
+    from porthos.exceptions import ProfileError
+
+    _, cert = ta
+    spec = [
+        {"type": "subject_key_identifier"},
+        {"type": "subject_info_access", "ca_repository": ["rsync://{host}/repo/"]},
+        {"type": "ip_addr_blocks"},
+        {"type": "as_identifiers", "critical": True},
+    ]
+    clean = extensions(spec, "profiles.x.extensions", {"host": "rpki.example.net"}, "ta")
+    assert clean[1]["ca_repository"] == ["rsync://rpki.example.net/repo/"]
+    t = Template.for_issuer(json.dumps({"extensions": list(clean)}), cert, "rsa-pkcs1-sha256")
+    assert t.signature_algorithm == "rsa-pkcs1-sha256"
+    for bad in (
+        {"type": "subject_info_access", "ca_repository": ["https://x/repo/"]},
+        {"type": "subject_info_access", "critical": True},
+        {"type": "raw", "oid": "1.3.6.1.5.5.7.1.7", "value_hex": "3000"},
+    ):
+        with raises_code(ProfileError, "profile"):
+            extensions([bad], "p", {}, "ta")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from porthos import _native
 from porthos._native import DerBatch, ResourceSet, SoftwareKey, Template
-from porthos.exceptions import ResourceError
+from porthos.exceptions import EncodeError, ResourceError
 from porthos.issuance.rpki_resources import prefix_interval
 
 __all__ = [
@@ -109,7 +109,7 @@ def manifest_content(
     """Manifest DER for (file name, file bytes) pairs, hashed here with SHA-256 in
     one native call. Times are Unix seconds."""
     if number < 0:
-        raise ValueError("manifestNumber must be >= 0 (RFC 9286 §4.2.1)")
+        raise EncodeError(f"manifestNumber {number} must be >= 0 (RFC 9286 §4.2.1)")
     hashes = _native.rpki_sha256([content for _, content in files])
     magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
     return _native.rpki_manifest(

@@ -168,3 +168,28 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out.copy_from_slice(d.as_ref());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_sorted_and_times_by_year() {
+        let attrs = signed_attributes(ID_CT_ROA, b"x", 1_767_225_600).unwrap();
+        let mut r = crate::der::Reader::new(&attrs);
+        let mut seen = Vec::new();
+        while !r.is_empty() {
+            seen.push(r.read_tlv().unwrap().raw.to_vec());
+        }
+        assert_eq!(seen.len(), 3);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        // signingTime 2026: UTCTime; 2050: GeneralizedTime (RFC 5652 §11.3).
+        let utc = [0x31, 0x0f, 0x17, 0x0d];
+        assert!(attrs.windows(4).any(|w| w == utc));
+        let later = signed_attributes(ID_CT_ROA, b"x", 2_524_608_000).unwrap();
+        let gen = [0x31, 0x11, 0x18, 0x0f];
+        assert!(later.windows(4).any(|w| w == gen));
+        // messageDigest is SHA-256 of the content.
+        assert!(attrs.windows(32).any(|w| w == sha256(b"x")));
+    }
+}
