@@ -119,7 +119,12 @@ fn invalid(what: &'static str, offset: usize, path: impl Into<String>) -> DerErr
 
 fn read_generalized(r: &mut Reader<'_>, path: &str) -> Result<i64, DerError> {
     let t = r.expect(tag::GENERALIZED_TIME, path)?;
-    cert::parse_time(&t).map_err(|e| e.within(path))
+    let secs = cert::parse_time(&t).map_err(|e| e.within(path))?;
+    // Year 0000 is a valid GeneralizedTime shape but no time porthos writes (years
+    // 1..9999): refused, so what parses always re-encodes (found by manifest_parse).
+    crate::x509::time::push_time(&mut Vec::new(), secs, "time")
+        .map_err(|_| invalid("time outside years 1..9999", t.offset, path))?;
+    Ok(secs)
 }
 
 /// Parse a Manifest strictly (version absent, GeneralizedTime, SHA-256, valid and
