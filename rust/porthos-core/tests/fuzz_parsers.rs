@@ -207,7 +207,11 @@ fn rpki_seeds_are_accepted_and_re_encode_exactly() {
     }
     for (name, der) in corpus("manifest_parse") {
         // regression-*: inputs the fuzzer found; they must be refused, not panic.
-        assert_eq!(assert_manifest_invariants(&der), !name.starts_with("regression"), "{name}");
+        assert_eq!(
+            assert_manifest_invariants(&der),
+            !name.starts_with("regression"),
+            "{name}"
+        );
         mutations(&der, |m| {
             let _ = assert_manifest_invariants(m);
         });

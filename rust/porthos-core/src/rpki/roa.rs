@@ -302,6 +302,38 @@ mod tests {
         assert_eq!(&der[2..7], &[0x02, 0x03, 0x00, 0xfb, 0xf0]);
     }
 
+    proptest::proptest! {
+        /// Any order and any duplicates of the same prefixes give the same canonical
+        /// bytes, and the parser returns exactly the sorted, deduplicated set.
+        #[test]
+        fn canonical_whatever_the_input_order(
+            raw in proptest::collection::vec((proptest::bool::ANY, proptest::num::u128::ANY, 0u8..=128, 0u8..=128), 1..10),
+            asn in proptest::num::u32::ANY,
+        ) {
+            let ps: Vec<RoaPrefix> = raw
+                .iter()
+                .map(|&(v6, a, len, extra)| {
+                    let afi = if v6 { Afi::Ipv6 } else { Afi::Ipv4 };
+                    let len = len.min(afi.bits() as u8);
+                    let addr = (a & afi.max()) & !host_mask(afi.bits(), len.into());
+                    let max = len.saturating_add(extra % 8).min(afi.bits() as u8);
+                    RoaPrefix { afi, address: addr, length: len, max_length: (extra % 3 != 0).then_some(max) }
+                })
+                .collect();
+            let der = encode_roa(asn, &ps).unwrap();
+            let mut rev = ps.clone();
+            rev.reverse();
+            rev.extend_from_slice(&ps);
+            proptest::prop_assert_eq!(&encode_roa(asn, &rev).unwrap(), &der);
+            let back = parse_roa(&der).unwrap();
+            let mut want: Vec<RoaPrefix> = ps.into_iter().map(normalise).collect();
+            want.sort();
+            want.dedup();
+            proptest::prop_assert_eq!(back.prefixes, want);
+            proptest::prop_assert_eq!(back.asn, asn);
+        }
+    }
+
     #[test]
     fn refused() {
         assert!(encode_roa(1, &[]).is_err());
