@@ -337,3 +337,25 @@ def test_cpcps_loader_accepts_the_rpki_holes(ta) -> None:  # type: ignore[no-unt
     ):
         with raises_code(ProfileError, "profile"):
             extensions([bad], "p", {}, "ta")
+
+
+def test_key_pool_keys_are_taken_once(ta) -> None:  # type: ignore[no-untyped-def]
+    key, cert = ta
+    pool = _native.RsaKeyPool()
+    assert pool.fill(3, threads=1) > 0 and len(pool) == 3
+    signer = ObjectSigner(Template.for_issuer(json.dumps(EE_SPEC), cert, "rsa-pkcs1-sha256"), key)
+    reqs = _requests([b"\x30\x00"] * 4, [f"p{i}.roa" for i in range(4)], [None] * 4, None)
+    # Four objects, three keys: refused, and the pool keeps its keys.
+    with raises_code(BatchArgumentError, "batch-argument"):
+        signer.sign("roa", reqs, signing_time=NOW, key_pool=pool)
+    assert len(pool) == 3
+    out = signer.sign("roa", reqs[:3], signing_time=NOW, key_pool=pool)
+    assert len(pool) == 0
+    skis = {
+        x509.load_der_x509_certificate(c)
+        .extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        .value.digest
+        for c in out.certificates
+    }
+    assert len(skis) == 3
+    assert all(_native.verify_signed_data(o).ok for o in out.objects)

@@ -55,6 +55,7 @@ __all__ = [
     "cms_certs_only",
     "ResourceSet",
     "SignedObjectBatch",
+    "RsaKeyPool",
     "rpki_sia",
     "rpki_parse_sia",
     "rpki_roa",
@@ -505,7 +506,18 @@ def rpki_sign_objects(
     as_identifiers: Sequence[bytes | None] | None = None,
     signing_time: int,
     threads: int | None = None,
+    key_pool: RsaKeyPool | None = None,
 ) -> SignedObjectBatch:
-    """N objects, each with a fresh RSA-2048 EE key; GIL released."""
+    """N objects, each with a fresh RSA-2048 EE key (from key_pool when given, all N
+    or none); GIL released."""
+
+@final
+class RsaKeyPool:
+    """One-time RSA-2048 EE keys generated ahead; each leaves the pool when used."""
+
+    def __new__(cls) -> RsaKeyPool: ...
+    def fill(self, n: int, threads: int | None = None) -> float:
+        """Generate n more keys (GIL released); returns the seconds it took."""
+    def __len__(self) -> int: ...
 
 def rpki_sha256(items: Sequence[bytes]) -> list[bytes]: ...

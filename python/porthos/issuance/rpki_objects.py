@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from porthos import _native
-from porthos._native import DerBatch, ResourceSet, SoftwareKey, Template
+from porthos._native import DerBatch, ResourceSet, RsaKeyPool, SoftwareKey, Template
 from porthos.exceptions import EncodeError, ResourceError
 from porthos.issuance.rpki_resources import prefix_interval
 
@@ -173,8 +173,11 @@ class ObjectSigner:
         *,
         signing_time: int,
         threads: int | None = None,
+        key_pool: RsaKeyPool | None = None,
     ) -> SignedObjects:
-        """``content_type``: "roa", "manifest" or a dotted eContentType OID."""
+        """``content_type``: "roa", "manifest" or a dotted eContentType OID.
+        ``key_pool``: take the one-time keys from it (all or none) instead of
+        generating them in this call."""
         out = _native.rpki_sign_objects(
             self.template,
             self.ca_key,
@@ -189,5 +192,6 @@ class ObjectSigner:
             as_identifiers=[r.as_identifiers for r in requests],
             signing_time=signing_time,
             threads=threads,
+            key_pool=key_pool,
         )
         return SignedObjects(out.objects, out.certificates, out.keygen_seconds, out.sign_seconds)

@@ -353,6 +353,66 @@ fn opt_items(
     }
 }
 
+/// One-time RSA-2048 EE keys generated ahead of need (issue 18 §6: publishing is bound
+/// by key generation, so keys are made on all cores before the objects that use them).
+/// `rpki_sign_objects(..., key_pool=pool)` takes its keys from here; each key leaves
+/// the pool when it is used and is never used again (RFC 6487 §3).
+#[pyclass(frozen, module = "porthos._native")]
+pub struct RsaKeyPool {
+    keys: std::sync::Mutex<Vec<porthos_core::sign::SoftwareKey>>,
+}
+
+impl RsaKeyPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<porthos_core::sign::SoftwareKey>> {
+        // A panic while holding the lock cannot leave a half-moved key: recover.
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Take exactly `n` keys, or none (the pool is untouched when it has fewer).
+    fn take(&self, n: usize) -> NativeResult<Vec<porthos_core::sign::SoftwareKey>> {
+        let mut keys = self.lock();
+        if keys.len() < n {
+            return Err(NativeError::Batch(format!(
+                "key_pool: {} keys, {n} needed (fill it first)",
+                keys.len()
+            )));
+        }
+        let at = keys.len() - n;
+        Ok(keys.split_off(at))
+    }
+}
+
+#[pymethods]
+impl RsaKeyPool {
+    #[new]
+    fn new() -> Self {
+        RsaKeyPool {
+            keys: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Generate `n` more keys (GIL released, all cores or `threads`); returns the
+    /// seconds it took.
+    #[pyo3(signature = (n, threads = None))]
+    fn fill(&self, py: Python<'_>, n: usize, threads: Option<usize>) -> NativeResult<f64> {
+        let pool = pool(threads)?;
+        let (keys, secs) = py
+            .detach(|| {
+                run_in(&pool, || {
+                    let t0 = Instant::now();
+                    generate_ee_keys(n).map(|k| (k, t0.elapsed().as_secs_f64()))
+                })
+            })
+            .map_err(NativeError::Key)?;
+        self.lock().extend(keys);
+        Ok(secs)
+    }
+
+    fn __len__(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 /// The result of rpki_sign_objects.
 #[pyclass(frozen, module = "porthos._native", get_all)]
 pub struct SignedObjectBatch {
@@ -371,7 +431,7 @@ pub struct SignedObjectBatch {
 /// EE certificate from `template` signed by `ca_key` and the CMS signed by the
 /// item's key (phase 2); the GIL is released for both.
 #[pyfunction]
-#[pyo3(signature = (template, ca_key, *, content_type, contents, serials, not_before, not_after, subjects, sias = None, ip_addr_blocks = None, as_identifiers = None, signing_time, threads = None))]
+#[pyo3(signature = (template, ca_key, *, content_type, contents, serials, not_before, not_after, subjects, sias = None, ip_addr_blocks = None, as_identifiers = None, signing_time, threads = None, key_pool = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn rpki_sign_objects(
     py: Python<'_>,
@@ -388,6 +448,7 @@ pub fn rpki_sign_objects(
     as_identifiers: Option<&Bound<'_, PyAny>>,
     signing_time: i64,
     threads: Option<usize>,
+    key_pool: Option<&RsaKeyPool>,
 ) -> NativeResult<SignedObjectBatch> {
     let ct = self::content_type(content_type)?;
     let contents = byte_items(contents, "contents")?;
@@ -418,6 +479,10 @@ pub fn rpki_sign_objects(
     }
     let pool = pool(threads)?;
     let strings = inner.name_strings();
+    // Keys from the pool are taken last, after every argument check, so a refused
+    // call leaves the pool as it was; a failure after this point drops the keys
+    // taken (they may have been used and are never returned).
+    let pooled = key_pool.map(|p| p.take(n)).transpose()?;
     let (objects, certificates, keygen_seconds, sign_seconds) = py.detach(|| {
         run_in(&pool, || -> NativeResult<_> {
             let names: Vec<Vec<u8>> = subjects
@@ -429,7 +494,10 @@ pub fn rpki_sign_objects(
                 })
                 .collect::<NativeResult<_>>()?;
             let t0 = Instant::now();
-            let keys = generate_ee_keys(n).map_err(NativeError::Key)?;
+            let keys = match pooled {
+                Some(k) => k,
+                None => generate_ee_keys(n).map_err(NativeError::Key)?,
+            };
             let keygen = t0.elapsed().as_secs_f64();
             let items: Vec<ObjectItem<'_>> = (0..n)
                 .map(|i| ObjectItem {
@@ -477,6 +545,7 @@ pub fn rpki_sha256(py: Python<'_>, items: &Bound<'_, PyAny>) -> NativeResult<Vec
 pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ResourceSet>()?;
     m.add_class::<SignedObjectBatch>()?;
+    m.add_class::<RsaKeyPool>()?;
     m.add_function(wrap_pyfunction!(rpki_sia, m)?)?;
     m.add_function(wrap_pyfunction!(rpki_parse_sia, m)?)?;
     m.add_function(wrap_pyfunction!(rpki_roa, m)?)?;
