@@ -14,9 +14,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 # Debian packages the project needs at run or test time (openssl: interop tests).
-# Extend here, e.g. softhsm2 for the PKCS#11 path; rpki-client validates RPKI
-# publication points in tests/test_rpki_client.py (issue 18).
-DEB_PACKAGES = openssl softhsm2 rpki-client
+# Extend here, e.g. softhsm2 for the PKCS#11 path; rpki-client and fort-validator
+# validate RPKI publication points in tests/test_rpki_client.py (issue 18).
+DEB_PACKAGES = openssl softhsm2 rpki-client fort-validator
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -1,12 +1,15 @@
-"""rpki-client (Debian package ``rpki-client``, OpenBSD's validator) validates a
-publication point made by the engine, offline from its TAL: a trust anchor, its CRL,
-a manifest and two ROAs give exactly the VRPs they state, with no invalid object;
-a tampered ROA makes it reject the whole publication point (RFC 9286 §6.4) (issue 18 §5, the start of it).
+"""rpki-client (Debian ``rpki-client``, OpenBSD's validator) and FORT (Debian
+``fort-validator``, NIC Mexico's) validate a publication point made by the engine,
+offline from its TAL: a trust anchor, its CRL, a manifest and two ROAs give exactly
+the VRPs they state, with no invalid object and no warning; a tampered ROA makes each
+reject the whole publication point (RFC 9286 §6.4). Issue 18 §5, the start of it.
 
 The CRL is made with pyca here: the RPKI CRL of the CP/CPS layer is issue 18 §2.
 The repository is laid out as rpki-client 8 keeps its cache (``<host>/<path>`` for
 rsync URIs, ``ta/<tal name>/`` for the TA certificate) and run with ``-n`` (no
 network); rpki-client drops root to its own user, so the folder is world-readable.
+FORT 1.5 reads ``--local-repository`` as ``<host>/<path>`` of every rsync URI, the TA
+certificate included, with rsync and HTTP off.
 """
 
 from __future__ import annotations
@@ -150,8 +153,9 @@ def _publication_point(root: Path) -> None:
 
 @pytest.fixture
 def point() -> Iterator[Path]:
-    if shutil.which("rpki-client") is None:
-        pytest.fail("rpki-client is not installed (Makefile DEB_PACKAGES installs it)")
+    for tool in ("rpki-client", "fort"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed (Makefile DEB_PACKAGES installs it)")
     root = Path(tempfile.mkdtemp(prefix="porthos-rpki-", dir="/tmp"))
     try:
         _publication_point(root)
@@ -191,3 +195,47 @@ def test_rpki_client_rejects_a_tampered_roa(point: Path) -> None:
     # publication point is rejected, r1.roa's VRP with it.
     assert vrps == set()
     assert "r2.roa" in stderr, stderr
+
+
+def _fort(root: Path) -> tuple[set[tuple[int, str, int]], list[str]]:
+    """FORT over the same files: (VRPs, validation log lines other than the notice
+    that the TA certificate is read from local files, which rsync off implies)."""
+    local = root / "fort"
+    shutil.copytree(root / "cache" / HOST, local / HOST)
+    shutil.copy(root / "cache" / "ta" / "ta" / "ta.cer", local / HOST / "ta.cer")
+    csv = root / "vrps.csv"
+    run = subprocess.run(
+        ["fort", "--mode=standalone", "--tal", str(root / "ta.tal"),
+         "--local-repository", str(local), "--rsync.enabled=false", "--http.enabled=false",
+         "--validation-log.enabled=true", "--validation-log.level=warning",
+         "--output.roa", str(csv)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    log = [
+        line
+        for line in (run.stdout + run.stderr).splitlines()
+        if "[Validation]" in line
+        and "Looking for the TA certificate at the local files" not in line
+    ]
+    vrps = set()
+    if csv.exists():
+        for row in csv.read_text().splitlines()[1:]:
+            asn, prefix, max_len = row.split(",")
+            vrps.add((int(asn.removeprefix("AS")), prefix, int(max_len)))
+    return vrps, log
+
+
+def test_fort_validates_the_publication_point(point: Path) -> None:
+    vrps, log = _fort(point)
+    assert vrps == EXPECTED
+    assert log == []
+
+
+def test_fort_rejects_a_tampered_roa(point: Path) -> None:
+    path = point / "cache" / HOST / "repo" / "ta" / "r2.roa"
+    der = bytearray(path.read_bytes())
+    der[-1] ^= 0x01
+    path.write_bytes(bytes(der))
+    vrps, log = _fort(point)
+    assert vrps == set()
+    assert any("r2.roa" in line and "manifest hash" in line for line in log), log
