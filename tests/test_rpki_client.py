@@ -4,7 +4,8 @@ offline from its TAL: a trust anchor, its CRL, a manifest and two ROAs give exac
 the VRPs they state, with no invalid object and no warning; a tampered ROA makes each
 reject the whole publication point (RFC 9286 §6.4). Issue 18 §5, the start of it.
 
-The CRL is made with pyca here: the RPKI CRL of the CP/CPS layer is issue 18 §2.
+Every object is the engine's: the TA (rpki_certs), the CRL (the CRL writer of issue
+4, empty), the manifest and ROAs (rpki_objects), the TAL (rpki_tal).
 The repository is laid out as rpki-client 8 keeps its cache (``<host>/<path>`` for
 rsync URIs, ``ta/<tal name>/`` for the TA certificate) and run with ``-n`` (no
 network); rpki-client drops root to its own user, so the folder is world-readable.
@@ -14,7 +15,6 @@ certificate included, with rsync and HTTP off.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
 from porthos import _native
 from porthos._native import SoftwareKey, Template
 from porthos.issuance.rpki_certs import RPKI_POLICY_OID, trust_anchor_certificate
@@ -87,20 +87,17 @@ def _publication_point(root: Path) -> None:
     (cache / "ta" / "ta").mkdir(parents=True)
     (cache / "ta" / "ta" / "ta.cer").write_bytes(ta)
     cert = x509.load_der_x509_certificate(ta)
-    priv = serialization.load_der_private_key(key.to_pkcs8(), None)
-    assert isinstance(priv, rsa.RSAPrivateKey)
-    ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    t = dt.datetime.fromtimestamp(now, dt.UTC)
-    crl = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(cert.subject)
-        .last_update(t)
-        .next_update(t + dt.timedelta(days=2))
-        .add_extension(x509.AuthorityKeyIdentifier(ski, None, None), False)
-        .add_extension(x509.CRLNumber(1), False)
-        .sign(priv, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
-    )
+    # The engine's own CRL writer: no entries, AKI and CRLNumber (RFC 6487 §5).
+    crl = _native.crl_drafts(
+        ta,
+        np.zeros((0, 20), np.uint8),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.uint8),
+        crl_numbers=[b"\x01"],
+        this_update=now,
+        next_update=now + 2 * 86400,
+        signature_algorithm="rsa-pkcs1-sha256",
+    ).sign(key)[0]
     (pub / "ta.crl").write_bytes(crl)
     signer = ObjectSigner(Template.for_issuer(json.dumps(EE_SPEC), ta, "rsa-pkcs1-sha256"), key)
 
