@@ -18,8 +18,10 @@ SHELL := /bin/bash
 # the SECOM data is compared with (issue 21). postgresql: the tests start a private
 # server of their own (tests/pg_server.py; issue 19). gnutls-bin: ocsptool, the second
 # OCSP verifier; nghttp2-client (h2load) and apache2-utils (ab): the load generators of
-# `porthos bench ocsp --responder` (issue 17).
-DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql gnutls-bin nghttp2-client apache2-utils
+# `porthos bench ocsp --responder` (issue 17). rpki-client and fort-validator validate
+# RPKI publication points in tests/test_rpki_client.py (issue 18).
+DEB_PACKAGES = openssl softhsm2 ca-certificates postgresql gnutls-bin nghttp2-client \
+	apache2-utils rpki-client fort-validator
 
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -60,6 +60,18 @@ __all__ = [
     "OcspRequestInfo",
     "parse_ocsp_request",
     "ocsp_serve",
+    "ResourceSet",
+    "SignedObjectBatch",
+    "RsaKeyPool",
+    "rpki_sia",
+    "rpki_parse_sia",
+    "rpki_roa",
+    "rpki_parse_roa",
+    "rpki_manifest",
+    "rpki_parse_manifest",
+    "rpki_signed_object",
+    "rpki_sign_objects",
+    "rpki_sha256",
 ]
 
 __version__: str
@@ -218,6 +230,9 @@ class Template:
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
         sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+        sias: Sequence[bytes | None] | None = None,
+        ip_addr_blocks: Sequence[bytes | None] | None = None,
+        as_identifiers: Sequence[bytes | None] | None = None,
     ) -> DerBatch:
         """TBSCertificates only. sans entries: (kind, value), kind in
         dns|email|uri|ip|upn|dirname|dirname_hex; a dirname's value is [(attr, value)]."""
@@ -231,6 +246,9 @@ class Template:
         subjects: Sequence[Sequence[tuple[str, str]]],
         spkis: Sequence[bytes],
         sans: Sequence[Sequence[tuple[str, _SanValue]] | None] | None = None,
+        sias: Sequence[bytes | None] | None = None,
+        ip_addr_blocks: Sequence[bytes | None] | None = None,
+        as_identifiers: Sequence[bytes | None] | None = None,
         threads: int | None = None,
     ) -> DerBatch:
         """Fill, sign (in parallel) and assemble complete certificates."""
@@ -508,3 +526,107 @@ def ocsp_serve(
     """Serve workdir/ocsp/ on listen (IP:PORT) until SIGINT/SIGTERM, GIL released;
     ready(address) once listening; signer(ca_name, serial, hash, nonce) signs on
     demand (None: tryLater). WorkspaceError when the folder cannot be loaded."""
+# -- RPKI (issue 18) ----------------------------------------------------------------------
+
+@final
+class ResourceSet:
+    """AS numbers, IPv4 and IPv6 addresses as canonical interval sets (RFC 3779)."""
+
+    def __new__(
+        cls,
+        *,
+        asn: Sequence[tuple[int, int]] = ...,
+        ipv4: Sequence[tuple[int, int]] = ...,
+        ipv6: Sequence[tuple[int, int]] = ...,
+    ) -> ResourceSet: ...
+    @property
+    def asn(self) -> list[tuple[int, int]]: ...
+    @property
+    def ipv4(self) -> list[tuple[int, int]]: ...
+    @property
+    def ipv6(self) -> list[tuple[int, int]]: ...
+    def is_empty(self) -> bool: ...
+    def union(self, other: ResourceSet) -> ResourceSet: ...
+    def intersection(self, other: ResourceSet) -> ResourceSet: ...
+    def difference(self, other: ResourceSet) -> ResourceSet: ...
+    def is_subset(self, other: ResourceSet) -> bool: ...
+    def ip_addr_blocks_der(
+        self, *, inherit_ipv4: bool = False, inherit_ipv6: bool = False
+    ) -> bytes | None:
+        """IPAddrBlocks extnValue, or None with no IP family present or inherited."""
+    def as_identifiers_der(self, *, inherit: bool = False) -> bytes | None:
+        """ASIdentifiers extnValue (asnum only), or None when empty, not inherited."""
+    @staticmethod
+    def from_der(
+        ip_addr_blocks: bytes | None = None, as_identifiers: bytes | None = None
+    ) -> tuple[ResourceSet, list[str]]:
+        """Strict parse; the second value lists the kinds marked inherit."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class SignedObjectBatch:
+    """rpki_sign_objects' result: objects, EE certificates, phase wall times."""
+
+    @property
+    def objects(self) -> DerBatch: ...
+    @property
+    def certificates(self) -> DerBatch: ...
+    @property
+    def keygen_seconds(self) -> float: ...
+    @property
+    def sign_seconds(self) -> float: ...
+
+def rpki_sia(entries: Sequence[tuple[str, str]]) -> bytes:
+    """SIA extnValue; methods ca_repository|rpki_manifest|rpki_notify|signed_object."""
+
+def rpki_parse_sia(der: bytes) -> list[tuple[str, str]]: ...
+def rpki_roa(asn: int, prefixes: Sequence[tuple[int, int, int, int | None]]) -> bytes:
+    """ROA eContent from (version, address, length, maxLength|None), canonicalised."""
+
+def rpki_parse_roa(der: bytes) -> tuple[int, list[tuple[int, int, int, int | None]]]: ...
+def rpki_manifest(
+    number: bytes, this_update: int, next_update: int, files: Sequence[tuple[str, bytes]]
+) -> bytes:
+    """Manifest eContent; number is a big-endian magnitude, files (name, sha256)."""
+
+def rpki_parse_manifest(der: bytes) -> tuple[bytes, int, int, list[tuple[str, bytes]]]: ...
+def rpki_signed_object(
+    ee_key: SoftwareKey,
+    ee_certificate: bytes,
+    content_type_name: str,
+    content: bytes,
+    signing_time: int,
+) -> bytes:
+    """One RFC 6488 signed object; content_type_name roa|manifest|dotted OID."""
+
+def rpki_sign_objects(
+    template: Template,
+    ca_key: SoftwareKey,
+    *,
+    content_type: str,
+    contents: Sequence[bytes],
+    serials: NDArray[np.uint8] | Sequence[bytes],
+    not_before: NDArray[np.int64] | Sequence[int],
+    not_after: NDArray[np.int64] | Sequence[int],
+    subjects: Sequence[Sequence[tuple[str, str]]],
+    sias: Sequence[bytes | None] | None = None,
+    ip_addr_blocks: Sequence[bytes | None] | None = None,
+    as_identifiers: Sequence[bytes | None] | None = None,
+    signing_time: int,
+    threads: int | None = None,
+    key_pool: RsaKeyPool | None = None,
+) -> SignedObjectBatch:
+    """N objects, each with a fresh RSA-2048 EE key (from key_pool when given, all N
+    or none); GIL released."""
+
+@final
+class RsaKeyPool:
+    """One-time RSA-2048 EE keys generated ahead; each leaves the pool when used."""
+
+    def __new__(cls) -> RsaKeyPool: ...
+    def fill(self, n: int, threads: int | None = None) -> float:
+        """Generate n more keys (GIL released); returns the seconds it took."""
+    def __len__(self) -> int: ...
+
+def rpki_sha256(items: Sequence[bytes]) -> list[bytes]: ...

@@ -226,3 +226,16 @@ class OcspRequestError(PorthosError, ValueError):
     def __init__(self, message: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ResourceError(PorthosError, ValueError):
+    """RPKI resources (RFC 3779) that cannot be used: text that does not parse, an
+    address with host bits set, a set that is not a subset of the holder's. ``token``
+    names the offending input token, or the resources in excess (as text)."""
+
+    code = "rpki-resources"
+    token: str | None = None
+
+    def __init__(self, message: str = "", token: str | None = None) -> None:
+        super().__init__(message)
+        self.token = token

@@ -55,8 +55,16 @@ _EXTENSION_KEYS: dict[str, frozenset[str]] = {
     "subject_alt_name": frozenset({"critical", "rule", "from", "required"}),
     "certificate_policies": frozenset({"critical", "policies"}),
     "raw": frozenset({"critical", "oid", "value_hex"}),
+    # RPKI (RFC 6487 §4.8.8-§4.8.11): SIA fixed by its URIs or a per-item hole, and
+    # the RFC 3779 resources, always per-item holes (docs/template-spec.md).
+    "subject_info_access": frozenset(
+        {"critical", "ca_repository", "rpki_manifest", "rpki_notify", "signed_object"}
+    ),
+    "ip_addr_blocks": frozenset({"critical"}),
+    "as_identifiers": frozenset({"critical"}),
     **ca_constraints.KEYS,
 }
+_SIA_LISTS = ("ca_repository", "rpki_manifest", "rpki_notify", "signed_object")
 # Most shards a CDP may name: each shard is a CRL the CA republishes every period.
 MAX_CRL_SHARDS = 4096
 # RFC 5280 §4.2.1.1, §4.2.1.2, §4.2.1.13, §4.2.2.1: these MUST be non-critical.
@@ -66,6 +74,7 @@ _NEVER_CRITICAL = frozenset(
         "subject_key_identifier",
         "crl_distribution_points",
         "authority_info_access",
+        "subject_info_access",  # RFC 5280 §4.2.2.2
     }
 )
 # OIDs the typed entries cover: a raw entry may not smuggle one of them in.
@@ -80,6 +89,9 @@ _TYPED_OIDS = frozenset(
         "2.5.29.19",
         "2.5.29.17",
         "2.5.29.32",
+        "1.3.6.1.5.5.7.1.11",
+        "1.3.6.1.5.5.7.1.7",
+        "1.3.6.1.5.5.7.1.8",
         *ca_constraints.OIDS,
     }
 )
@@ -225,6 +237,18 @@ def extensions(
             clean["policies"] = policies
         elif type_ == "subject_alt_name":
             clean.update(_san_sources(ext, p, san_rules))
+        elif type_ == "subject_info_access":
+            # The URI schemes (rsync, https for rpkiNotify) are checked when the
+            # template compiles, which the loader does for every profile.
+            for key in _SIA_LISTS:
+                if key in ext:
+                    kp = join(p, key)
+                    clean[key] = [
+                        _rpki_uri(
+                            u, f"{kp}[{j}]", urls, "https" if key == "rpki_notify" else "rsync"
+                        )
+                        for j, u in enumerate(as_list(ext[key], kp))
+                    ]
         elif type_ in ca_constraints.KEYS:
             clean.update(ca_constraints.ca_constraint(type_, ext, p))
         elif type_ == "raw":
@@ -253,6 +277,21 @@ def extensions(
                     "ca = true; RFC 5280 §4.2.1.5, §4.2.1.10, §4.2.1.11, §4.2.1.14)",
                 )
     return tuple(out)
+
+
+def _rpki_uri(value: Any, path: str, urls: Mapping[str, str], scheme: str) -> str:
+    """An SIA URI: rsync, or https for rpkiNotify (RFC 6487 §4.8.8, RFC 8182 §3.2)."""
+    text = as_text(value, path)
+    try:
+        text = text.format_map(urls)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise fail(path, f"bad placeholder in {text!r}: {exc}") from None
+    parts = urlsplit(text)
+    if parts.scheme != scheme or not parts.netloc:
+        raise fail(path, f"expected an absolute {scheme} URI, got {text!r}")
+    if any(ch.isspace() for ch in text) or not text.isascii():
+        raise fail(path, f"URI has spaces or non-ASCII characters: {text!r}")
+    return text
 
 
 def _san_sources(ext: Mapping[str, Any], p: str, san_rules: Collection[str]) -> dict[str, Any]:

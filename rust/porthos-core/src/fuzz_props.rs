@@ -100,3 +100,57 @@ pub fn assert_cms_invariants(data: &[u8]) {
         assert!(v.signer_index.is_some_and(|i| i < sd.certificates.len()));
     }
 }
+
+/// RFC 3779 extnValues (rfc3779_parse): whatever the strict parsers accept is in
+/// canonical form, so the encoders give back exactly the input bytes. Returns how
+/// many of the two parsers accepted `data`.
+pub fn assert_rfc3779_invariants(data: &[u8]) -> usize {
+    use crate::rpki::rfc3779::{
+        encode_as_identifiers, encode_ip_addr_blocks, parse_as_identifiers, parse_ip_addr_blocks,
+    };
+    let mut accepted = 0;
+    if let Ok((v4, v6)) = parse_ip_addr_blocks(data) {
+        let again = encode_ip_addr_blocks(v4.as_ref(), v6.as_ref()).expect("parsed sets encode");
+        assert_eq!(again, data, "IPAddrBlocks accepted in a non-canonical form");
+        accepted += 1;
+    }
+    if let Ok(asn) = parse_as_identifiers(data) {
+        let again = encode_as_identifiers(&asn).expect("parsed sets encode");
+        assert_eq!(
+            again, data,
+            "ASIdentifiers accepted in a non-canonical form"
+        );
+        accepted += 1;
+    }
+    if let Ok(entries) = crate::rpki::sia::parse_sia(data) {
+        for (_, uri) in &entries {
+            assert!(uri.is_ascii());
+        }
+    }
+    accepted
+}
+
+/// ROA eContent (roa_parse): an accepted ROA re-encodes to the same bytes (the
+/// encoder canonicalises, so acceptance means canonical input).
+pub fn assert_roa_invariants(data: &[u8]) -> bool {
+    let Ok(roa) = crate::rpki::roa::parse_roa(data) else {
+        return false;
+    };
+    let again = crate::rpki::roa::encode_roa(roa.asn, &roa.prefixes).expect("parsed ROA encodes");
+    assert_eq!(again, data, "ROA accepted in a non-canonical form");
+    true
+}
+
+/// Manifest eContent (manifest_parse): an accepted manifest re-encodes to the same
+/// bytes.
+pub fn assert_manifest_invariants(data: &[u8]) -> bool {
+    let Ok(m) = crate::rpki::manifest::parse_manifest(data) else {
+        return false;
+    };
+    let files: Vec<(&str, &[u8])> = m.files.iter().map(|(n, h)| (n.as_str(), &h[..])).collect();
+    let again =
+        crate::rpki::manifest::encode_manifest(&m.number, m.this_update, m.next_update, &files)
+            .expect("parsed manifest encodes");
+    assert_eq!(again, data, "manifest accepted in a non-canonical form");
+    true
+}

@@ -9,6 +9,7 @@
 //! * [`verify`]: batch signature verification (CSR proof of possession).
 //! * [`ocsp`]: the OCSP request parser (RFC 6960 §4.1), response templates and batch
 //!   pre-signing (RFC 6960, RFC 5019).
+//! * [`rpki`]: RFC 3779 resources, SIA, RFC 6488 signed objects, manifests and ROAs.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -18,6 +19,7 @@ pub mod der;
 pub mod error;
 pub mod fuzz_props;
 pub mod ocsp;
+pub mod rpki;
 pub mod sign;
 pub mod template;
 pub mod verify;

@@ -85,6 +85,7 @@ proptest! {
             subject: &subject,
             spki: &f.subject_keys[key],
             san: san.as_deref(),
+            ..Default::default()
         };
         let (data, offsets) = f.template.issue_batch(&f.issuer, &[input]).unwrap();
         prop_assert_eq!(offsets.len(), 2);
@@ -123,6 +124,7 @@ fn per_item_errors_name_the_item() {
         subject: &subject,
         spki: &f.subject_keys[0],
         san: None,
+        ..Default::default()
     };
     let too_long = [0x80u8; 20]; // 21 octets once the sign octet is added (RFC 5280 §4.1.2.2)
     let bad = TbsInput {
@@ -162,6 +164,7 @@ fn signer_algorithm_must_match() {
         subject: &subject,
         spki: &f.subject_keys[0],
         san: None,
+        ..Default::default()
     };
     assert!(f.template.issue_batch(&p384, &[input]).is_err());
 }
@@ -230,6 +233,7 @@ fn a_fixed_key_id_replaces_the_computed_one() {
         subject: &subject,
         spki: &f.subject_keys[0],
         san: None,
+        ..Default::default()
     };
     let (data, _) = tpl.issue_batch(&f.issuer, &[input]).unwrap();
     let cert = parse_certificate(&data).unwrap();

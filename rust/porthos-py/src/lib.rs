@@ -15,6 +15,7 @@ mod hsm;
 mod keys;
 mod ocsp_serve;
 mod ocsp_sign;
+mod rpki;
 mod tables;
 mod template;
 mod typed_args;
@@ -79,5 +80,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ocsp_serve::OcspRequestInfo>()?;
     m.add_function(wrap_pyfunction!(ocsp_serve::parse_ocsp_request, m)?)?;
     m.add_function(wrap_pyfunction!(ocsp_serve::ocsp_serve, m)?)?;
+    // The RPKI engine (issue 18).
+    rpki::add(m)?;
     Ok(())
 }

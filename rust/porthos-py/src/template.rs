@@ -89,6 +89,40 @@ struct Items {
     subjects: Vec<Names>,
     spkis: crate::args::ByteItems,
     sans: Option<Vec<Option<Sans>>>,
+    /// Per-item extnValue DER for the sia / ip_addr_blocks / as_identifiers holes.
+    blobs: [Vec<Option<Vec<u8>>>; 3],
+}
+
+/// The three blob holes, in `Items::blobs` order.
+const BLOB_HOLES: [template::Hole; 3] = [
+    template::Hole::Sia,
+    template::Hole::IpAddrBlocks,
+    template::Hole::AsIdentifiers,
+];
+
+/// One blob-hole argument: None, or one bytes-or-None per item. An item with a value
+/// for a hole the profile lacks is a batch error (its value would be dropped).
+fn extract_blobs(
+    obj: Option<&Bound<'_, PyAny>>,
+    hole: template::Hole,
+    has_hole: bool,
+    n: usize,
+) -> NativeResult<Vec<Option<Vec<u8>>>> {
+    let name = hole.name();
+    let v: Vec<Option<Vec<u8>>> = match obj {
+        None => return Ok(vec![None; n]),
+        Some(o) if o.is_none() => return Ok(vec![None; n]),
+        Some(o) => o.extract().map_err(|_| {
+            NativeError::Batch(format!("{name}: expected a sequence of bytes or None"))
+        })?,
+    };
+    check_len(name, v.len(), n)?;
+    if !has_hole && v.iter().any(Option::is_some) {
+        return Err(NativeError::Batch(format!(
+            "{name}: this profile has no {name} extension hole"
+        )));
+    }
+    Ok(v)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -99,8 +133,10 @@ fn extract_items(
     subjects: &Bound<'_, PyAny>,
     spkis: &Bound<'_, PyAny>,
     sans: Option<&Bound<'_, PyAny>>,
-    has_san: bool,
+    blobs: [Option<&Bound<'_, PyAny>>; 3],
+    template: &template::Template,
 ) -> NativeResult<Items> {
+    let has_san = template.has_san();
     let spkis = byte_items(spkis, "spkis")?;
     let n = spkis.len();
     let serials = byte_items(serials, "serials")?;
@@ -120,6 +156,12 @@ fn extract_items(
             ));
         }
     }
+    let [b0, b1, b2] = blobs;
+    let blobs = [
+        extract_blobs(b0, BLOB_HOLES[0], template.has_hole(BLOB_HOLES[0]), n)?,
+        extract_blobs(b1, BLOB_HOLES[1], template.has_hole(BLOB_HOLES[1]), n)?,
+        extract_blobs(b2, BLOB_HOLES[2], template.has_hole(BLOB_HOLES[2]), n)?,
+    ];
     Ok(Items {
         serials,
         not_before,
@@ -127,6 +169,7 @@ fn extract_items(
         subjects,
         spkis,
         sans,
+        blobs,
     })
 }
 
@@ -172,6 +215,9 @@ fn with_inputs<T>(
             subject: &subjects[i],
             spki: items.spkis.get(i),
             san: sans[i].as_deref(),
+            sia: items.blobs[0][i].as_deref(),
+            ip_addr_blocks: items.blobs[1][i].as_deref(),
+            as_identifiers: items.blobs[2][i].as_deref(),
         })
         .collect();
     f(&inputs)
@@ -179,6 +225,12 @@ fn with_inputs<T>(
 
 fn item_error(index: usize, e: impl std::fmt::Display) -> NativeError {
     NativeError::Encode(format!("item {index}: {e}"))
+}
+
+impl Template {
+    pub(crate) fn inner(&self) -> &template::Template {
+        &self.inner
+    }
 }
 
 #[pymethods]
@@ -218,7 +270,7 @@ impl Template {
         self.inner.algorithm().name()
     }
 
-    #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None))]
+    #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None, sias = None, ip_addr_blocks = None, as_identifiers = None))]
     #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
@@ -229,6 +281,9 @@ impl Template {
         subjects: &Bound<'_, PyAny>,
         spkis: &Bound<'_, PyAny>,
         sans: Option<&Bound<'_, PyAny>>,
+        sias: Option<&Bound<'_, PyAny>>,
+        ip_addr_blocks: Option<&Bound<'_, PyAny>>,
+        as_identifiers: Option<&Bound<'_, PyAny>>,
     ) -> NativeResult<DerBatch> {
         let items = extract_items(
             serials,
@@ -237,7 +292,8 @@ impl Template {
             subjects,
             spkis,
             sans,
-            self.inner.has_san(),
+            [sias, ip_addr_blocks, as_identifiers],
+            &self.inner,
         )?;
         let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
@@ -250,7 +306,7 @@ impl Template {
         Ok(DerBatch::new(py, data, offsets)?)
     }
 
-    #[pyo3(signature = (signer, *, serials, not_before, not_after, subjects, spkis, sans = None, threads = None))]
+    #[pyo3(signature = (signer, *, serials, not_before, not_after, subjects, spkis, sans = None, sias = None, ip_addr_blocks = None, as_identifiers = None, threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn issue(
         &self,
@@ -262,6 +318,9 @@ impl Template {
         subjects: &Bound<'_, PyAny>,
         spkis: &Bound<'_, PyAny>,
         sans: Option<&Bound<'_, PyAny>>,
+        sias: Option<&Bound<'_, PyAny>>,
+        ip_addr_blocks: Option<&Bound<'_, PyAny>>,
+        as_identifiers: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
     ) -> NativeResult<DerBatch> {
         let items = extract_items(
@@ -271,7 +330,8 @@ impl Template {
             subjects,
             spkis,
             sans,
-            self.inner.has_san(),
+            [sias, ip_addr_blocks, as_identifiers],
+            &self.inner,
         )?;
         let pool = pool(threads)?;
         let strings = self.inner.name_strings();

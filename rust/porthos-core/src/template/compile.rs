@@ -7,6 +7,8 @@ use aws_lc_rs::digest;
 use super::spec::{ExtensionSpec, TemplateSpec};
 use crate::der::oid::encode_oid;
 use crate::error::DerError;
+use crate::rpki::rfc3779;
+use crate::rpki::sia::{self, AccessMethod};
 use crate::sign::SigAlg;
 use crate::x509::name_encode::NameStrings;
 use crate::x509::{cert, ext, name_parse, oids, spki};
@@ -56,6 +58,32 @@ pub(crate) enum ExtPiece {
     San {
         critical: bool,
     },
+    /// An extension filled per item from an extnValue DER blob (RPKI SIA and
+    /// RFC 3779 resources); omitted when the item has none.
+    Blob {
+        hole: Hole,
+        oid: &'static [u8],
+        critical: bool,
+    },
+}
+
+/// The per-item extension holes filled from DER blobs (`TbsInput` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hole {
+    Sia,
+    IpAddrBlocks,
+    AsIdentifiers,
+}
+
+impl Hole {
+    /// The field name in error paths and in the Python arguments.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hole::Sia => "sia",
+            Hole::IpAddrBlocks => "ip_addr_blocks",
+            Hole::AsIdentifiers => "as_identifiers",
+        }
+    }
 }
 
 /// A compiled certificate profile.
@@ -268,6 +296,43 @@ impl Template {
                     skip_certs,
                     critical,
                 } => ExtPiece::Fixed(ext::inhibit_any_policy(crit(critical, true), skip_certs)),
+                ExtensionSpec::SubjectInfoAccess {
+                    critical,
+                    ca_repository,
+                    rpki_manifest,
+                    rpki_notify,
+                    signed_object,
+                } => {
+                    never_critical(critical, "subjectInfoAccess")?;
+                    let mut entries: Vec<(AccessMethod, &str)> = Vec::new();
+                    for (m, uris) in [
+                        (AccessMethod::CaRepository, &ca_repository),
+                        (AccessMethod::RpkiManifest, &rpki_manifest),
+                        (AccessMethod::RpkiNotify, &rpki_notify),
+                        (AccessMethod::SignedObject, &signed_object),
+                    ] {
+                        entries.extend(uris.iter().map(|u| (m, u.as_str())));
+                    }
+                    if entries.is_empty() {
+                        ExtPiece::Blob {
+                            hole: Hole::Sia,
+                            oid: sia::ID_PE_SUBJECT_INFO_ACCESS,
+                            critical: false,
+                        }
+                    } else {
+                        ExtPiece::Fixed(sia::sia_extension(&entries).map_err(d)?)
+                    }
+                }
+                ExtensionSpec::IpAddrBlocks { critical } => ExtPiece::Blob {
+                    hole: Hole::IpAddrBlocks,
+                    oid: rfc3779::ID_PE_IP_ADDR_BLOCKS,
+                    critical: crit(critical, true),
+                },
+                ExtensionSpec::AsIdentifiers { critical } => ExtPiece::Blob {
+                    hole: Hole::AsIdentifiers,
+                    oid: rfc3779::ID_PE_AUTONOMOUS_SYS_IDS,
+                    critical: crit(critical, true),
+                },
                 ExtensionSpec::Raw {
                     oid,
                     critical,
@@ -355,6 +420,13 @@ impl Template {
         &self.name_strings
     }
 
+    /// Does the profile have this per-item extension hole?
+    pub fn has_hole(&self, hole: Hole) -> bool {
+        self.ext_pieces
+            .iter()
+            .any(|p| matches!(p, ExtPiece::Blob { hole: h, .. } if *h == hole))
+    }
+
     pub fn has_san(&self) -> bool {
         self.ext_pieces
             .iter()
@@ -377,6 +449,9 @@ fn typed_oid(content: &[u8]) -> bool {
         oids::POLICY_MAPPINGS,
         oids::POLICY_CONSTRAINTS,
         oids::INHIBIT_ANY_POLICY,
+        sia::ID_PE_SUBJECT_INFO_ACCESS,
+        rfc3779::ID_PE_IP_ADDR_BLOCKS,
+        rfc3779::ID_PE_AUTONOMOUS_SYS_IDS,
     ]
     .contains(&content)
 }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::compile::{sha1, ExtPiece, Template};
+use super::compile::{sha1, ExtPiece, Hole, Template};
 use crate::der::{reader::Reader, tag, writer};
 use crate::error::{DerError, DerErrorKind};
 use crate::sign::{SignError, Signer};
@@ -16,7 +16,7 @@ const VERSION_V3: [u8; 5] = [0xa0, 0x03, 0x02, 0x01, 0x02];
 const SKI_EXT_LEN: usize = 31;
 
 /// The per-certificate values of one fill.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct TbsInput<'a> {
     /// Big-endian magnitude of the (positive) serial number.
     pub serial: &'a [u8],
@@ -28,6 +28,22 @@ pub struct TbsInput<'a> {
     pub spki: &'a [u8],
     /// GeneralNames DER (a SEQUENCE), or None to omit subjectAltName.
     pub san: Option<&'a [u8]>,
+    /// SubjectInfoAccessSyntax DER for the `subject_info_access` hole, or None.
+    pub sia: Option<&'a [u8]>,
+    /// IPAddrBlocks DER (RFC 3779 §2.2.3) for the `ip_addr_blocks` hole, or None.
+    pub ip_addr_blocks: Option<&'a [u8]>,
+    /// ASIdentifiers DER (RFC 3779 §3.2.3) for the `as_identifiers` hole, or None.
+    pub as_identifiers: Option<&'a [u8]>,
+}
+
+impl<'a> TbsInput<'a> {
+    fn blob(&self, hole: Hole) -> Option<&'a [u8]> {
+        match hole {
+            Hole::Sia => self.sia,
+            Hole::IpAddrBlocks => self.ip_addr_blocks,
+            Hole::AsIdentifiers => self.as_identifiers,
+        }
+    }
 }
 
 /// N DER items as one buffer plus N + 1 offsets into it.
@@ -84,7 +100,29 @@ impl Template {
             }
             _ => None,
         };
-        let ext_content = self.fixed_ext_len + ski.len() + san_ext.as_ref().map_or(0, Vec::len);
+        // Blob holes: each item's extnValue, checked to be one SEQUENCE (the deep
+        // check is the caller's: the rpki encoders write only canonical DER).
+        let mut blobs: Vec<Vec<u8>> = Vec::new();
+        for piece in &self.ext_pieces {
+            if let ExtPiece::Blob {
+                hole,
+                oid,
+                critical,
+            } = piece
+            {
+                match input.blob(*hole) {
+                    Some(v) => {
+                        single_tlv(v, tag::SEQUENCE, hole.name())?;
+                        blobs.push(ext::extension(oid, *critical, v));
+                    }
+                    None => blobs.push(Vec::new()),
+                }
+            }
+        }
+        let ext_content = self.fixed_ext_len
+            + ski.len()
+            + san_ext.as_ref().map_or(0, Vec::len)
+            + blobs.iter().map(Vec::len).sum::<usize>();
         // RFC 5280 §4.1.2.9: when present, extensions holds at least one extension.
         let ext_total = if ext_content > 0 {
             writer::tlv_len(writer::tlv_len(ext_content))
@@ -117,8 +155,14 @@ impl Template {
                 writer::tlv_len(ext_content),
             );
             writer::write_header(out, tag::SEQUENCE, ext_content);
+            let mut next_blob = blobs.iter();
             for piece in &self.ext_pieces {
                 match piece {
+                    ExtPiece::Blob { .. } => {
+                        if let Some(b) = next_blob.next() {
+                            out.extend_from_slice(b)
+                        }
+                    }
                     ExtPiece::Fixed(run) => out.extend_from_slice(run),
                     ExtPiece::Ski => out.extend_from_slice(&ski),
                     ExtPiece::San { .. } => {

@@ -18,5 +18,5 @@ mod compile;
 mod fill;
 pub mod spec;
 
-pub use compile::{key_identifier, SpecError, Template};
+pub use compile::{key_identifier, Hole, SpecError, Template};
 pub use fill::{assemble_certificate, DerItems, ItemError, TbsInput};

@@ -89,6 +89,27 @@ pub enum ExtensionSpec {
         skip_certs: u32,
         critical: Option<bool>,
     },
+    /// RPKI SIA (RFC 6487 §4.8.8): fixed when any URI is given, else a per-item
+    /// hole (an EE certificate's signedObject, a child CA's repository).
+    SubjectInfoAccess {
+        critical: Option<bool>,
+        #[serde(default)]
+        ca_repository: Vec<String>,
+        #[serde(default)]
+        rpki_manifest: Vec<String>,
+        #[serde(default)]
+        rpki_notify: Vec<String>,
+        #[serde(default)]
+        signed_object: Vec<String>,
+    },
+    /// RFC 3779 IP resources: a per-item hole (critical by default, RFC 6487 §4.8.10).
+    IpAddrBlocks {
+        critical: Option<bool>,
+    },
+    /// RFC 3779 AS resources: a per-item hole (critical by default, RFC 6487 §4.8.11).
+    AsIdentifiers {
+        critical: Option<bool>,
+    },
     Raw {
         oid: String,
         critical: Option<bool>,
