@@ -43,6 +43,7 @@ fn issue(
         subject,
         spki,
         san: None,
+        ..Default::default()
     };
     t.issue_batch(issuer_key, &[input]).unwrap().0
 }
