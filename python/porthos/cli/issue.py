@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from porthos.cli.common import errors_exit_2, get_console, report_batch
-from porthos.cli.options import WORKDIR
+from porthos.cli.options import WORKDIR, dask_cluster_options
 from porthos.cli.outputs import check_outputs
 from porthos.issuance.inputs import read_input
 
@@ -100,19 +100,7 @@ RA_COMMAND_FOR_PROCEDURE = {
     help="dask: the batch in chunks on Dask workers, one store transaction per chunk "
     "(docs/scale.md; not with --transaction-id/--transactions/--ra-data).",
 )
-@click.option(
-    "--scheduler",
-    default=None,
-    help="With --executor dask: the Dask scheduler (tcp://HOST:PORT); default a "
-    "LocalCluster started here.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="With --executor dask and no --scheduler: LocalCluster worker processes.",
-)
+@dask_cluster_options
 @click.option(
     "--chunk",
     type=click.IntRange(min=1),

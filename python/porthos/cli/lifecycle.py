@@ -21,7 +21,14 @@ from rich.table import Table
 
 from porthos.cli.common import ProgressBar, errors_exit_2, get_console
 from porthos.cli.hsm_options import root_halves
-from porthos.cli.options import NOW_OPTION, PIN_OPTIONS, TIME, WORKDIR, when_utc
+from porthos.cli.options import (
+    NOW_OPTION,
+    PIN_OPTIONS,
+    TIME,
+    WORKDIR,
+    dask_cluster_options,
+    when_utc,
+)
 
 __all__ = ["due", "publish", "revoke"]
 
@@ -242,19 +249,7 @@ def _publish_options(func: Any) -> Any:
     help="dask: rebuild the sharded CRLs (--ca, or every CA with a sharded CDP), one "
     "task per shard, on Dask workers (docs/scale.md).",
 )
-@click.option(
-    "--scheduler",
-    default=None,
-    help="With --executor dask: the Dask scheduler (tcp://HOST:PORT); default a "
-    "LocalCluster started here.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="With --executor dask and no --scheduler: LocalCluster worker processes.",
-)
+@dask_cluster_options
 @_publish_options
 @errors_exit_2
 def publish(

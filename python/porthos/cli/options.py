@@ -4,6 +4,7 @@ and for ``porthos revoke``, ``porthos crl due`` and ``porthos crl publish`` (iss
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,28 @@ PIN_OPTIONS = [
         "their half of the root PIN (000 §6.2.2); else two prompts.",
     ),
 ]
+
+
+# Where a Dask run finds its cluster (issue 19 §3): shared by `issue` and `crl publish`,
+# each of which adds its own --executor help text.
+DASK_CLUSTER_OPTIONS = [
+    click.option(
+        "--scheduler",
+        default=None,
+        help="With --executor dask: the Dask scheduler (tcp://HOST:PORT); default a "
+        "LocalCluster started here.",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="With --executor dask and no --scheduler: LocalCluster worker processes.",
+    ),
+]
+
+
+def dask_cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(DASK_CLUSTER_OPTIONS):
+        f = option(f)
+    return f
