@@ -471,3 +471,56 @@ def test_shard_columns_partition(serials: list[int], shards: int) -> None:
             assert all(format(v, "x")[-1] in digits for v in part)
         seen += part
     assert sorted(seen) == sorted(serials)
+
+
+
+_HSM_SHARDS = """
+import sys
+from pathlib import Path
+
+from cryptography import x509
+
+import test_crl_dask as t
+from porthos import Workspace
+from porthos.bench.issue import make_csrs
+from porthos.cli.hsm_options import demo_hsm_setup, demo_pin
+from porthos.workflows.dask_crl import cluster_client, publish_shards
+from porthos.workflows.revocation import revoke
+
+tmp = Path(sys.argv[1])
+path = tmp / "ws"
+ws = Workspace.init(
+    path, "nonprod", profile_set=str(t._sharded_profile_set(tmp)), hsm_setup=demo_hsm_setup(path)
+)
+pin = demo_pin(path, "issuing")
+try:
+    ws.activate(pin)
+    result = ws.ca(t.CA).issue_batch(make_csrs(12), "ha-device")
+    serials = [x509.load_der_x509_certificate(d).serial_number for _, d in result.issued()]
+    revoke(ws, serials[:6], "keyCompromise", requester="t", ca=t.CA)
+finally:
+    ws.close()
+with cluster_client(None, 2) as client, Workspace.open(path) as ws:
+    out = publish_shards(ws, [t.CA], client=client, pin=pin)
+    assert sorted((r.shard, r.outcome) for r in out) == [
+        (s, "published") for s in range(t.SHARDS)
+    ], out
+    assert set().union(*t._shard_serials(ws).values()) == t._revoked(ws) == set(serials[:6])
+print("ok")
+"""
+
+
+def test_dask_shards_signed_in_the_hsm(tmp_path: Path) -> None:
+    """HSM workspace (SoftHSM2): each worker process activates its own session pool of
+    the issuing token with the PIN the plugin carries, and signs its shards there; the
+    shard CRLs verify under the CA certificate and hold the revoked set. In its own
+    process: SoftHSM2 reads one configuration per process."""
+    tests_dir = str(Path(__file__).parent)
+    res = subprocess.run(
+        [sys.executable, "-c", _HSM_SHARDS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([tests_dir, _pythonpath()])},
+        timeout=300,
+    )
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stdout + res.stderr
