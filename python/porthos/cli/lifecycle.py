@@ -137,7 +137,7 @@ def _publish_due(
     root_officers: tuple[str, ...],
 ) -> None:
     """The body of ``porthos crl publish`` without --delta."""
-    from porthos.workflows import crl_publication, crl_schedule, revocation, suspension
+    from porthos.workflows import crl_end, crl_publication, crl_schedule, revocation, suspension
     from porthos.workspace.workspace import Workspace
 
     now = int(time.time()) if now is None else now
@@ -157,6 +157,12 @@ def _publish_due(
             if any(ws.ca(n).spec.self_signed for n in names):
                 halves = root_halves(root_officers)
         results = crl_publication.publish(ws, names, now=now, root_halves=halves)
+        # A retired CA whose final CRL this was: one line each (workflows/crl_end.py).
+        ended = [
+            end.line()
+            for end in (crl_end.retired_crls(ws, ws.ca(n)) for n in names)
+            if end is not None and end.ended
+        ]
     for r in revoked:
         console.print(
             f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
@@ -180,6 +186,8 @@ def _publish_due(
             p.sha256[:16],
         )
     console.print(table)
+    for line in ended:
+        console.print(line, soft_wrap=True)
 
 
 def _publish_dask(

@@ -97,6 +97,9 @@ class Event:
     # CRLs (§4.9.7)
     CRL_CREATED = "crl.created"
     CRL_PUBLISHED = "crl.published"
+    #: A retired CA's final CRL, the first at or after the expiry of everything it
+    #: issued (RFC 5280 §3.3): it publishes no CRL after it (RFC 3647 §5.6).
+    CRL_PUBLICATION_ENDED = "crl.publication-ended"
     # OCSP (§4.9.9-10): a pre-signing run per CA, a delegated responder replaced
     OCSP_PRESIGNED = "ocsp.presigned"
     OCSP_RESPONDER_ROTATED = "ocsp.responder-rotated"

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from porthos.exceptions import LifecycleError
 from porthos.issuance.crl import Progress
-from porthos.store import revocations
+from porthos.store import audit, revocations
+from porthos.workflows.crl_end import retired_crls
 from porthos.workflows.crl_schedule import crl_next_update, crl_targets, kept_cas
 from porthos.workflows.revocation import process_scheduled
 from porthos.workflows.suspension import escalate
@@ -66,6 +67,11 @@ def publish(
     # Holds past the CP/CPS's suspension limit become revocations first (§4.9.16).
     escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
+    for name in names:
+        # A retired CA whose final CRL stands publishes nothing more (crl_end.py).
+        end = retired_crls(ws, ws.ca(name))
+        if end is not None and end.ended:
+            raise LifecycleError(end.line())
     out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
     for name in names:
         ca = ws.ca(name)
@@ -85,7 +91,12 @@ def publish(
 def _publish_full(
     ws: Workspace, ca: CertificateAuthority, signer: Signer, now: int, actor: str | None
 ) -> list[Published]:
-    return publication.publish_crl(
+    # A retired CA's first CRL at or after the expiry of everything it issued is its
+    # last (RFC 5280 §3.3; crl_end.py): said in its records and one of its own.
+    end = retired_crls(ws, ca)
+    final = end is not None and end.is_final(now)
+    details = None if end is None or not final else {"final": True, "last_expiry": end.last_expiry}
+    out = publication.publish_crl(
         ws,
         ca,
         signer,
@@ -94,7 +105,21 @@ def _publish_full(
         next_update=crl_next_update(ca, now),
         urls=crl_urls(ws, ca.name),
         actor=actor,
+        details=details,
     )
+    if details is not None:
+        number = next(p.number for p in out if p.kind == "crl")
+        audit.record(
+            ws.store,
+            audit.Event.CRL_PUBLICATION_ENDED,
+            actor=actor,
+            ca=ca.name,
+            number=number,
+            this_update=now,
+            last_expiry=details["last_expiry"],
+            section="RFC 5280 §3.3; RFC 3647 §5.6",
+        )
+    return out
 
 
 def publish_deltas(
@@ -118,6 +143,9 @@ def publish_deltas(
         ca = ws.ca(name)
         if revocations.ca_statuses(ws.store.conn).get(name) == "terminated":
             raise LifecycleError(f"CA {name} is terminated; its final CRL stands (§5.8)")
+        end = retired_crls(ws, ca)
+        if end is not None and end.ended:
+            raise LifecycleError(end.line())
         out += publication.publish_crl(
             ws,
             ca,

@@ -19,6 +19,7 @@ from porthos.crl_reasons import REASON_NAMES, REASONS
 from porthos.exceptions import LifecycleError
 from porthos.store import audit, holds, revocations
 from porthos.timestamps import iso_utc
+from porthos.workflows.crl_end import retired_crls
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import CertificateAuthority
@@ -78,9 +79,19 @@ def _last_published(ws: Workspace, ca_name: str) -> revocations.PublishedCrl | N
 def kept_cas(ws: Workspace) -> list[CertificateAuthority]:
     """CAs whose CRLs are kept: active and retired ones (a retired generation-1 CA
     still signs the CRLs covering its certificates, §5.6); terminated ones published
-    their final CRL (§5.8) and are left out."""
+    their final CRL (§5.8), and retired ones whose final CRL followed the expiry of
+    everything they issued (workflows/crl_end.py), are left out."""
     status = revocations.ca_statuses(ws.store.conn)
-    return [ca for ca in ws.cas if status.get(ca.name, "active") != "terminated"]
+    return [
+        ca
+        for ca in ws.cas
+        if status.get(ca.name, "active") != "terminated" and not _ended(ws, ca)
+    ]
+
+
+def _ended(ws: Workspace, ca: CertificateAuthority) -> bool:
+    end = retired_crls(ws, ca)
+    return end is not None and end.ended
 
 
 def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
@@ -114,6 +125,14 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
             )
         )
     escalations_by_ca = _escalations(ws, now, names, last_of, items)
+    for ca in ws.cas:
+        end = retired_crls(ws, ca) if ca not in cas else None
+        if end is not None and end.final is not None:
+            # Its publication ended (RFC 5280 §3.3): one line, never due again.
+            number, this_update = end.final
+            items.append(
+                DueItem(ca.name, "crl-ended", False, end.line(), number, this_update, this_update)
+            )
     for ca in cas:
         last = last_of[ca.name]
         crl = ca.spec.crl
@@ -154,12 +173,20 @@ def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
         if pending_by_ca.get(ca.name):
             reasons.append(f"{pending_by_ca[ca.name]} scheduled revocation(s) due (§4.9.4)")
             next_due = min(next_due, now)
+        why = "; ".join(reasons) if reasons else f"next {label}"
+        end = retired_crls(ws, ca)
+        if end is not None and end.is_final(max(now, next_due)):
+            why += (
+                f"; the final one: everything this retired CA issued "
+                f"{'expired' if end.last_expiry <= now else 'expires'} by "
+                f"{iso_utc(end.last_expiry)} (RFC 5280 §3.3)"
+            )
         items.append(
             DueItem(
                 ca.name,
                 "crl",
                 bool(reasons),
-                "; ".join(reasons) if reasons else f"next {label}",
+                why,
                 None if last is None else last.number,
                 None if last is None else last.this_update,
                 next_due,
@@ -216,9 +243,12 @@ def crl_targets(
     """The CAs :func:`publish` issues a CRL for: one named CA, every kept CA, or the due
     ones (root first)."""
     if ca is not None:
-        ws.ca(ca)
+        authority = ws.ca(ca)
         if revocations.ca_statuses(ws.store.conn).get(ca) == "terminated":
             raise LifecycleError(f"CA {ca} is terminated; its final CRL stands (§5.8)")
+        end = retired_crls(ws, authority)
+        if end is not None and end.ended:
+            raise LifecycleError(end.line())
         return [ca]
     if everything:
         return [c.name for c in kept_cas(ws)]

@@ -432,9 +432,11 @@ def publish_crl(
     urls: Sequence[str] = (),
     actor: str | None = None,
     progress: Progress | None = None,
+    details: dict[str, Any] | None = None,
 ) -> list[Published]:
     """:func:`prepare_crl` then :func:`write_prepared`; a full CRL of a CA whose
-    profiles shard the CDP is followed by its shard set."""
+    profiles shard the CDP is followed by its shard set. ``details``: added to the
+    CRL's audit records (e.g. a retired CA's final CRL)."""
     prepared = prepare_crl(
         ws,
         ca,
@@ -444,6 +446,7 @@ def publish_crl(
         next_update=next_update,
         urls=urls,
         actor=actor,
+        details=details,
         progress=progress,
     )
     out = write_prepared(ws, prepared, actor=actor)
