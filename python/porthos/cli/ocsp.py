@@ -106,7 +106,7 @@ def rotate_responder(
     console = get_console()
     with Workspace.open(workdir) as ws:
         _activate(ws, pin_file)
-        (spec,) = ocsp_presign.ocsp_cas(ws, ca_name)
+        (spec,) = ocsp_presign.ocsp_cas(ws, ca_name, now=now)
         der = ocsp_responder.rotate_responder(ws, spec, days=days, key_type=key_type, now=now)
         cert = x509.load_der_x509_certificate(der)
         console.print(

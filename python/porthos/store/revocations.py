@@ -194,10 +194,16 @@ def unrevoked_serials(conn: sqlite3.Connection, ca_name: str, now: int) -> list[
     ]
 
 
-def last_expiry(conn: sqlite3.Connection, ca_name: str) -> int | None:
-    """The latest notAfter of the CA's issued certificates (None: it issued none)."""
+def last_expiry(
+    conn: sqlite3.Connection, ca_name: str, without_profiles: Sequence[str] = ()
+) -> int | None:
+    """The latest notAfter of the CA's issued certificates (None: it issued none),
+    leaving out those of ``without_profiles``."""
+    marks = ",".join("?" * len(without_profiles))
+    where = f" AND profile NOT IN ({marks})" if without_profiles else ""
     row = conn.execute(
-        "SELECT MAX(not_after) FROM certificates WHERE ca_name = ?", (ca_name,)
+        f"SELECT MAX(not_after) FROM certificates WHERE ca_name = ?{where}",
+        (ca_name, *without_profiles),
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 

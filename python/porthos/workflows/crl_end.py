@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from porthos.workspace.authority import CertificateAuthority
     from porthos.workspace.workspace import Workspace
 
-__all__ = ["RetiredCrls", "retired_crls"]
+__all__ = ["RetiredCrls", "last_expiry", "responder_profiles", "retired_crls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,20 @@ class RetiredCrls:
         )
 
 
+def responder_profiles(ca: CertificateAuthority) -> tuple[str, ...]:
+    """The delegated OCSP responder profile of ``ca`` in its generation's data, if any."""
+    policy = ca.profile_set.ocsp
+    spec = None if policy is None else policy.for_ca(ca.name)
+    return () if spec is None or spec.responder_profile is None else (spec.responder_profile,)
+
+
 def last_expiry(ws: Workspace, ca: CertificateAuthority) -> int:
-    """The latest notAfter of what ``ca`` issued: stored certificates and child CAs."""
-    expiries = [revocations.last_expiry(ws.store.conn, ca.name)]
+    """The latest notAfter of what ``ca`` issued: stored certificates and child CAs.
+    Not its OCSP responder certificates: they carry id-pkix-ocsp-nocheck (no status
+    is checked for them, RFC 6960 §4.2.2.2.1), and a retired CA renewing its responder
+    to answer for its other certificates (ocsp_presign.py) must not keep itself alive."""
+    conn = ws.store.conn
+    expiries = [revocations.last_expiry(conn, ca.name, responder_profiles(ca))]
     expiries += [c.not_after for c in ws.cas if c.parent == ca.name and c.name != ca.name]
     return max((e for e in expiries if e is not None), default=ca.not_before)
 

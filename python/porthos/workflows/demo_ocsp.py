@@ -128,6 +128,8 @@ def new_generation(
     certificates it signed), and each new sub CA's responder and responses; the old
     generation's responses stay until their nextUpdate."""
     for spec in ocsp_presign.ocsp_cas(ws):
+        if ws.ca(spec.ca).generation != ws.generation:
+            continue  # the retired generation's responders were made by run()
         if spec.ca_signed:
             r = ocsp_ceremony.ceremony(ws, spec.ca, root_halves=root_halves)
             how = "ceremony"

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING
 from porthos.cpcps.ocsp_table import OcspCa
 from porthos.exceptions import LifecycleError, PolicyError
 from porthos.store import audit
-from porthos.workflows.ocsp_presign import PresignResult, _presign_with, ocsp_cas, snapshot
+from porthos.workflows.ocsp_presign import (
+    PresignResult,
+    _presign_with,
+    ocsp_cas,
+    retired_ocsp_cas,
+    snapshot,
+)
 from porthos.workflows.ocsp_responder import Responder
 
 if TYPE_CHECKING:
@@ -59,12 +65,16 @@ def _ca_key(
         yield s
 
 
-def _spec(ws: Workspace, ca_name: str) -> OcspCa:
+def _spec(ws: Workspace, ca_name: str, now: int) -> OcspCa:
     """The CA's ``[ocsp]`` entry in the data of its own generation: a root retired by a
     changeover still signs its ARL (§5.6), so its ceremony goes on too."""
     if ca_name not in {c.name for c in ws.cas}:
         (spec,) = ocsp_cas(ws, ca_name)  # an unknown CA: "does not answer OCSP"
         return spec
+    # A retired root whose certificates have all expired holds no more ceremonies.
+    _, ended = retired_ocsp_cas(ws, now)
+    if ca_name in ended:
+        raise PolicyError(ended[ca_name])
     policy = ws.ca(ca_name).profile_set.ocsp
     found = None if policy is None else policy.for_ca(ca_name)
     if found is None:
@@ -87,7 +97,7 @@ def ceremony(
 ) -> PresignResult:
     """Pre-sign ``ca_name``'s own responses in one batch (see the module docstring)."""
     now = int(time.time()) if now is None else int(now)
-    spec = _spec(ws, ca_name)
+    spec = _spec(ws, ca_name, now)
     authority = ws.ca(ca_name)
     snap = snapshot(ws, spec, now)
     if snap.next_update > authority.not_after:

@@ -35,7 +35,9 @@ from porthos.issuance import ocsp
 from porthos.issuance.crl import REASON_NONE
 from porthos.store import audit
 from porthos.store import ocsp as ocsp_store
-from porthos.workflows import ocsp_files
+from porthos.store.generations import RETIRED
+from porthos.timestamps import iso_utc
+from porthos.workflows import crl_end, ocsp_files
 from porthos.workflows.ocsp_responder import ROTATED, Responder, current_responder
 from porthos.workspace.publication import store_columns
 from porthos.workspace.repository import repository_lock
@@ -45,21 +47,65 @@ if TYPE_CHECKING:
     from porthos import hsm
     from porthos.workspace.authority import CertificateAuthority
 
-__all__ = ["OnDemandSigner", "PresignResult", "Snapshot", "ocsp_cas", "presign", "snapshot"]
+__all__ = [
+    "OnDemandSigner",
+    "PresignResult",
+    "Snapshot",
+    "ocsp_cas",
+    "presign",
+    "retired_ocsp_cas",
+    "snapshot",
+]
 
 #: ``ocsp.presigned`` (docs/audit.md): one record per CA and run.
 EVENT = audit.Event.OCSP_PRESIGNED
 
 
-def ocsp_cas(ws: Workspace, only: str | None = None) -> list[OcspCa]:
-    """The CAs the CP/CPS says answer OCSP (``only``: that one, which must be one)."""
+def ocsp_cas(ws: Workspace, only: str | None = None, *, now: int | None = None) -> list[OcspCa]:
+    """The CAs the CP/CPS says answer OCSP (``only``: that one, which must be one): the
+    active generation's, then each CA retired by a changeover that still answers, as
+    its own generation's data says, until everything it issued has expired at ``now``
+    (:func:`retired_ocsp_cas`)."""
+    now = int(time.time()) if now is None else int(now)
     policy = ws.profile_set.ocsp
     cas = [] if policy is None else list(policy.cas.values())
+    retired, ended = retired_ocsp_cas(ws, now)
+    cas += retired
     if only is not None:
+        if only in ended:
+            raise PolicyError(ended[only])
         cas = [c for c in cas if c.ca == only]
         if not cas:
             raise PolicyError(f"CA {only!r} does not answer OCSP in {ws.profile_set.identity}")
     return cas
+
+
+def retired_ocsp_cas(ws: Workspace, now: int) -> tuple[list[OcspCa], dict[str, str]]:
+    """The retired CAs (RFC 3647 §5.6) whose ``[ocsp]`` entry in their own generation's
+    data still applies: while anything they issued is unexpired their responses are
+    refreshed (signed by their responder, or in a ceremony by a root), as their CRLs
+    are (crl_end.py). After that, none: RFC 6960 §2.2 / §4.4.4 make a status for an
+    expired certificate optional and BR §4.9.10 asks it only until expiry. Returns the
+    entries, and a one-line reason for each CA whose responses stopped."""
+    out: list[OcspCa] = []
+    ended: dict[str, str] = {}
+    for ca in ws.cas:
+        if ca.status != RETIRED or ca.profile_set is ws.profile_set:
+            continue
+        policy = ca.profile_set.ocsp
+        spec = None if policy is None else policy.for_ca(ca.name)
+        if spec is None:
+            continue
+        last = crl_end.last_expiry(ws, ca)
+        if last > now:
+            out.append(spec)
+        else:
+            ended[ca.name] = (
+                f"CA {ca.name} is retired and everything it issued expired by "
+                f"{iso_utc(last)}: its OCSP responses are no longer refreshed "
+                "(RFC 6960 §4.4.4, RFC 3647 §5.6)"
+            )
+    return out, ended
 
 
 @dataclass
@@ -180,7 +226,7 @@ def presign(
     docstring. Audited as ``ocsp.presigned`` per CA, after the files are in place."""
     now = int(time.time()) if now is None else int(now)
     out = []
-    for ca in ocsp_cas(ws, ca_name):
+    for ca in ocsp_cas(ws, ca_name, now=now):
         if ca.ca_signed and ca_name is None:
             continue  # an offline root signs in its ceremony (workflows/ocsp_ceremony.py)
         try:

@@ -162,7 +162,7 @@ def _delegated(spec: OcspCa) -> str:
 def responder_host(ws: Workspace, ca_name: str) -> str:
     """The responder's host name: that of the OCSP URL in the AIA of the CA's profiles
     (its certificate names that host, 001 §10.1.5 "HTTP URL for the OCSP Responder")."""
-    for prof in ws.profile_set.profiles_of(ca_name):
+    for prof in ws.ca(ca_name).profile_set.profiles_of(ca_name):
         for ext in prof.extensions:
             if ext.get("type") == "authority_info_access":
                 for url in ext.get("ocsp", ()):
@@ -185,7 +185,8 @@ def rotate_responder(
     validity; longer is refused) with a new key; returns its DER."""
     now = int(time.time()) if now is None else int(now)
     ca = ws.ca(spec.ca)
-    prof = ws.profile_set.profile(_delegated(spec))
+    # The CA's own generation's data: a retired CA keeps its responder (ocsp_presign).
+    prof = ca.profile_set.profile(_delegated(spec))
     kt = key_type or prof.key_types[0]
     if kt not in prof.key_types:
         raise PolicyError(

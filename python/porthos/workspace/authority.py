@@ -237,7 +237,7 @@ class CertificateAuthority:
 
     def _profile(self, name: str) -> Profile:
         # A retired (RFC 3647 §5.6) or terminated (§5.8) CA signs no certificate any more.
-        generations.check_may_issue(self)
+        generations.check_may_issue(self, name)
         prof = self.profile_set.profiles.get(name)
         if prof is None or prof.issuer != self.name:
             mine = ", ".join(self.profiles) or "none"

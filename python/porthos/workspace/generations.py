@@ -175,8 +175,18 @@ def attach_generations(ws: Workspace, ca_class: CaFactory | None = None) -> None
     ws.profile_set = ws.profile_sets[ws.generation]
 
 
-def check_may_issue(ca: CertificateAuthority) -> None:
-    """Refuse certificate issuance by a CA that is not active."""
+def check_may_issue(ca: CertificateAuthority, profile: str | None = None) -> None:
+    """Refuse certificate issuance by a CA that is not active. One exception: a
+    retired CA certifies its own delegated OCSP responder (the ``[ocsp]`` responder
+    profile of its generation's data): RFC 6960 §4.2.2.2 wants that certificate
+    "issued directly by the CA that is identified in the request", so the old key is
+    the only one that can delegate the status of the certificates it issued, which it
+    still publishes (its CRLs, §5.6)."""
+    if ca.status == RETIRED and profile is not None:
+        policy = ca.profile_set.ocsp
+        spec = None if policy is None else policy.for_ca(ca.name)
+        if spec is not None and spec.responder_profile == profile:
+            return
     if ca.status == RETIRED:
         # RFC 3647 §5.6: after a key changeover only the new key signs CA and
         # subscriber certificates; the old key signs only CRLs.
