@@ -163,7 +163,19 @@ def _check_certificate(ws: Workspace, cert: x509.Certificate, spec: CaProfile, n
                 f"root {spec.name} signs with {spec.signature_algorithm}"
             )
     else:
+        # A sub CA is adopted under the issuer its CP/CPS entry names, which the
+        # workspace holds: its chain is the workspace's own, so no --chain is taken. A
+        # certificate from another issuer (an external root) is refused with what to
+        # do: adopt that root first, or certify the CA as external (cross-certify).
         issuer_cert = x509.load_der_x509_certificate(ws.ca(spec.issuer).certificate)
+        if cert.issuer != issuer_cert.subject:
+            raise PolicyError(
+                f"the certificate's issuer {cert.issuer.rfc4514_string()} is not CA "
+                f"{spec.issuer} ({issuer_cert.subject.rfc4514_string()}), which issues "
+                f"{spec.name} in {ws.profile_set.name} §{spec.section}: adopt its issuer "
+                "first (porthos adopt --cert ISSUER.crt), or certify an external CA with "
+                "porthos cross-certify"
+            )
     try:
         cert.verify_directly_issued_by(issuer_cert)
     except (ValueError, TypeError, InvalidSignature):
