@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,22 @@ def scenario(d: Path) -> dict[str, object]:
     out["ocsp"] = [r.exit_code, r.output]
     with Workspace.open(w) as ws:
         out["key_ref"] = ws.ca(SUB).key_ref
+    # What the CRL and OCSP checks read, as it is before the changeover below.
+    before = d / "before"
+    shutil.copytree(w / "ocsp" / SUB, before / "ocsp")
+    for name in (ROOT, SUB):
+        shutil.copy(w / "repository" / f"{name}.crl", before / f"{name}.crl")
+    # A changeover retires the adopted CA; 40 days on its first responder (30 days) has
+    # expired, and the retired key, in the token, certifies the next one (issue 21 §5,
+    # ocsp_presign.retired_ocsp_cas) after its CRL of that day.
+    r = cli("rollover", "-w", str(w), *user, *officers)
+    out["rollover"] = [r.exit_code, r.output]
+    t = int(time.time()) + 40 * 86400
+    out["t"] = t
+    r = cli("crl", "publish", "-w", str(w), "--ca", SUB, "--now", f"@{t}", *user)
+    out["retired_crl"] = [r.exit_code, r.output]
+    r = cli("ocsp", "rotate-responder", "-w", str(w), "--ca", SUB, "--now", f"@{t}", *user)
+    out["retired_ocsp"] = [r.exit_code, r.output]
     return out
 
 
@@ -227,9 +244,10 @@ def test_adopted_sub_ca_issues_publishes_and_answers_ocsp(
     sub = x509.load_der_x509_certificate(sub_der)
     repo = d / "w" / "repository"
     assert (repo / f"{SUB}.crt").read_bytes() == sub_der
+    before = d / "before"  # the CRLs and responses before the changeover
     leaf = x509.load_pem_x509_certificate((d / "leaf.pem").read_bytes())
     leaf.verify_directly_issued_by(sub)  # signed in the token by the adopted key
-    crl = x509.load_der_x509_crl((repo / f"{SUB}.crl").read_bytes())
+    crl = x509.load_der_x509_crl((before / f"{SUB}.crl").read_bytes())
     assert crl.is_signature_valid(sub.public_key())  # type: ignore[arg-type]
     # openssl: root -> adopted sub CA -> leaf, with both CRLs.
     (d / "root.pem").write_bytes(_pem((d / "root.crt").read_bytes()))
@@ -237,7 +255,7 @@ def test_adopted_sub_ca_issues_publishes_and_answers_ocsp(
     crls = d / "crls.pem"
     crls.write_bytes(
         b"".join(
-            x509.load_der_x509_crl((repo / f"{n}.crl").read_bytes()).public_bytes(
+            x509.load_der_x509_crl((before / f"{n}.crl").read_bytes()).public_bytes(
                 serialization.Encoding.PEM
             )
             for n in (ROOT, SUB)
@@ -249,7 +267,7 @@ def test_adopted_sub_ca_issues_publishes_and_answers_ocsp(
     )  # fmt: skip
     assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
     # OCSP: the responder the adopted key certified answers "good" for the leaf.
-    folder = d / "w" / "ocsp" / SUB
+    folder = before / "ocsp"
     lines = (folder / "index.tsv").read_text().splitlines()[1:]
     (row,) = [
         x.split("\t") for x in lines
@@ -259,6 +277,40 @@ def test_adopted_sub_ca_issues_publishes_and_answers_ocsp(
     r = _openssl(
         "ocsp", "-respin", str(folder / row[-1]), "-issuer", str(d / "sub.pem"),
         "-CAfile", str(d / "chain.pem"), "-resp_text",
+    )  # fmt: skip
+    said = r.stdout + r.stderr
+    assert r.returncode == 0 and "Response verify OK" in said, said
+    assert "Cert Status: good" in said
+
+
+def test_the_retired_adopted_ca_renews_its_responder_in_the_token(
+    result: tuple[Path, dict[str, object]],
+) -> None:
+    d, out = result
+    for step in ("rollover", "retired_crl", "retired_ocsp"):
+        assert out[step][0] == 0, out[step]  # type: ignore[index]
+    assert f"{SUB}: " in out["retired_ocsp"][1]  # type: ignore[index]
+    sub = x509.load_der_x509_certificate((d / "sub.crt").read_bytes())
+    leaf = x509.load_pem_x509_certificate((d / "leaf.pem").read_bytes())
+    folder = d / "w" / "ocsp" / SUB
+    lines = (folder / "index.tsv").read_text().splitlines()[1:]
+    (row,) = [
+        x.split("\t") for x in lines
+        if int(x.split("\t")[0], 16) == leaf.serial_number and x.split("\t")[1] == "sha256"
+    ]  # fmt: skip
+    from cryptography.x509 import ocsp
+
+    resp = ocsp.load_der_ocsp_response((folder / row[-1]).read_bytes())
+    (responder,) = resp.certificates
+    responder.verify_directly_issued_by(sub)  # signed by the retired, adopted key
+    assert int(resp.produced_at_utc.timestamp()) == out["t"]
+    # Its key was made in the issuing token: a PKCS#11 URI, no key file.
+    keys = [p for p in (d / "w" / "keys").rglob("*") if p.is_file() and SUB in str(p)]
+    assert keys and all(p.suffix == ".uri" for p in keys), keys
+    (d / "chain.pem").write_bytes((d / "root.pem").read_bytes() + (d / "sub.pem").read_bytes())
+    r = _openssl(
+        "ocsp", "-respin", str(folder / row[-1]), "-issuer", str(d / "sub.pem"),
+        "-CAfile", str(d / "chain.pem"), "-attime", str(int(out["t"]) + 60), "-resp_text",  # type: ignore[call-overload]
     )  # fmt: skip
     said = r.stdout + r.stderr
     assert r.returncode == 0 and "Response verify OK" in said, said
