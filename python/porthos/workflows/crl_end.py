@@ -1,7 +1,7 @@
 """When a retired CA stops publishing CRLs (RFC 3647 §5.6 key changeover).
 
-After a changeover the old keys sign only the CRLs that cover what they issued (000
-§5.6; SECOM 002 §5.6: "the old root keeps signing its ARL until its last certificate
+After a changeover the old keys sign only the CRLs that cover what they issued (RFC
+3647 §5.6; issue 21 §5: "the old root keeps signing its ARL until its last certificate
 expires"). Once nothing it issued is unexpired, nobody needs its status any more, but
 the end is not the moment of the last expiry: RFC 5280 §3.3 says "An entry MUST NOT
 be removed from the CRL until it appears on one regularly scheduled CRL issued beyond
