@@ -62,18 +62,17 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
     extension (reason REASON_NONE, no invalidity date)."""
     rows = db.revoked(ws.store.conn, ca.name)
     serials = np.zeros((len(rows), 20), np.uint8)
-    lengths = np.zeros(len(rows), np.uint8)
     for i, (hexs, _) in enumerate(rows):
+        # Right-aligned in 20 octets; our serials never start with a zero octet.
         raw = bytes.fromhex(hexs)
-        serials[i, 20 - len(raw):] = np.frombuffer(raw, np.uint8)
-        lengths[i] = len(raw)
+        serials[i, 20 - len(raw) :] = np.frombuffer(raw, np.uint8)
     times = np.array([t for _, t in rows], np.int64)
     reasons = np.full(len(rows), REASON_NONE, np.uint8)
     magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
     return _native.crl_drafts(
         ca.certificate, serials, times, reasons,
         crl_numbers=[magnitude], this_update=now, next_update=next_update,
-        signature_algorithm="rsa-pkcs1-sha256", serial_lengths=lengths,
+        signature_algorithm="rsa-pkcs1-sha256",
     ).sign(ws.key(ca))[0]  # fmt: skip
 
 
