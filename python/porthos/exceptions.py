@@ -239,3 +239,12 @@ class ResourceError(PorthosError, ValueError):
     def __init__(self, message: str = "", token: str | None = None) -> None:
         super().__init__(message)
         self.token = token
+
+
+class RrdpStateError(WorkspaceError):
+    """The RRDP writer's state file (session, serial, published hashes) cannot be read
+    as the writer left it; nothing was published (RFC 8182 §3.3: a new session would
+    make every relying party start again from a snapshot, so the writer does not
+    silently reset)."""
+
+    code = "rrdp-state"
