@@ -138,3 +138,27 @@ def test_check_crl_signature_refuses_a_flipped_signature(keys: tuple, tmp_path: 
     der[40] ^= 0x01
     with pytest.raises(CrlSignatureError):
         check_crl_signature(bytes(der), cert, "tbs", "ecdsa-sha256")
+
+
+def test_write_renames_only_after_the_check(keys: tuple, tmp_path: Path) -> None:
+    """The CRL file is written on a second thread while the check runs: a check that
+    fails leaves neither the target nor a temporary file, and a passing one the bytes."""
+    from porthos.issuance.crl import RevocationColumns, build_crl
+
+    cert = _cert(keys[0])
+    key = _native.SoftwareKey.from_pkcs8(_pkcs8(keys[0]))
+    crl = build_crl(
+        cert, key, RevocationColumns.empty(), crl_number=1, this_update=0, next_update=86400
+    )
+    der = bytes(crl)
+    out = tmp_path / "checked" / "x.crl"
+    out.parent.mkdir()
+
+    def refuse() -> None:
+        raise CrlSignatureError("refused by the test")
+
+    with pytest.raises(CrlSignatureError):
+        crl.write(out, check=refuse)
+    assert list(out.parent.iterdir()) == []
+    crl.write(out, check=lambda: check_crl_signature(der, cert, "x", "ecdsa-sha256"))
+    assert out.read_bytes() == der and [p.name for p in out.parent.iterdir()] == ["x.crl"]

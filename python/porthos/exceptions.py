@@ -284,3 +284,12 @@ class RpkiPublishError(RpkiError):
     store is not advanced."""
 
     code = "rpki-publish"
+
+
+class RrdpStateError(WorkspaceError):
+    """The RRDP writer's state file (session, serial, published hashes) cannot be read
+    as the writer left it; nothing was published (RFC 8182 §3.3: a new session would
+    make every relying party start again from a snapshot, so the writer does not
+    silently reset)."""
+
+    code = "rrdp-state"

@@ -199,8 +199,12 @@ def build(
                 threads=threads,
                 progress=bar,
             )
-            check_crl_signature(crl_obj.der, cert, str(out), signer.signature_algorithm)
-            crl_obj.write(out)
+            crl_obj.write(
+                out,
+                check=lambda: check_crl_signature(
+                    crl_obj.der, cert, str(out), signer.signature_algorithm
+                ),
+            )
             console.print(f"wrote {out} ({len(crl_obj):,} octets, {len(columns):,} entries)")
             return
         assert url_template is not None

@@ -115,16 +115,25 @@ def _tlv(der: memoryview, pos: int) -> tuple[int, int]:
     return pos + count, pos + count + length
 
 
-def signed_parts(der_in: bytes | memoryview) -> tuple[bytes, bytes]:
-    """(the TBS TLV as signed, the signature octets) of a SIGNED{...} structure (a
-    certificate or a CRL: SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }), read by
-    lengths only. IndexError on bytes that are not one."""
+def _signed_span(der_in: bytes | memoryview) -> tuple[int, int, bytes]:
+    """(start, end) of the TBS TLV and the signature octets of a SIGNED{...}
+    structure, read by lengths only. IndexError on bytes that are not one."""
     der = memoryview(der_in)
     body, _ = _tlv(der, 0)
     _, tbs_end = _tlv(der, body)
     _, alg_end = _tlv(der, tbs_end)
     sig_start, sig_end = _tlv(der, alg_end)
-    return bytes(der[body:tbs_end]), bytes(der[sig_start + 1 : sig_end])  # skip unused-bits
+    if sig_end > len(der) or sig_start >= sig_end:
+        raise IndexError("signature BIT STRING past the end")
+    return body, tbs_end, bytes(der[sig_start + 1 : sig_end])  # skip unused-bits
+
+
+def signed_parts(der_in: bytes | memoryview) -> tuple[bytes, bytes]:
+    """(the TBS TLV as signed, the signature octets) of a SIGNED{...} structure (a
+    certificate or a CRL: SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }), read by
+    lengths only. IndexError on bytes that are not one."""
+    body, tbs_end, signature = _signed_span(der_in)
+    return bytes(memoryview(der_in)[body:tbs_end]), signature
 
 
 def check_certificate_signature(
@@ -156,10 +165,14 @@ def check_crl_signature(
     signature is checked, over the TBS bytes as they are (a full parse of a 1M-entry CRL
     cost 0.12 s; the writer's encoding has its own tests)."""
     try:
-        tbs, signature = signed_parts(crl_der)
+        # The TBS is passed as a span of the CRL's own buffer (the packed form): a copy
+        # of a 1M-entry TBS cost 24 ms of a 0.6 s `crl build`.
+        der = crl_der if isinstance(crl_der, bytes) else bytes(crl_der)
+        body, tbs_end, signature = _signed_span(der)
+        tbs = (der, np.array([body, tbs_end], dtype=np.uint64))
         good = bool(
             _native.verify_signatures(
-                algorithm, [certificate_spki(cert_der)], [tbs], [signature], threads=1
+                algorithm, [certificate_spki(cert_der)], tbs, [signature], threads=1
             )[0]
         )
     except (IndexError, ValueError) as exc:
