@@ -79,24 +79,38 @@ def _bad_signature(der: bytes) -> bytes:
 
 REFUSALS = {
     "overlapping ROA prefixes": (
-        "rpki-resources", lambda w: _roa(w, 64496, ["192.0.2.0/24", "192.0.2.0/25"])),
+        "rpki-resources",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24", "192.0.2.0/25"]),
+    ),
     "host bits in a ROA prefix": ("rpki-resources", lambda w: _roa(w, 64496, ["192.0.2.1/24"])),
     "AS 0 ROA": ("rpki-as0", lambda w: _roa(w, 0, ["192.0.2.0/24"])),
-    "maxLength below the prefix": ("rpki-max-length", lambda w: _roa(w, 64496, ["192.0.2.0/24"], 23)),
-    "maxLength past the address": ("rpki-max-length", lambda w: _roa(w, 64496, ["192.0.2.0/24"], 33)),
+    "maxLength below the prefix": (
+        "rpki-max-length",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24"], 23),
+    ),
+    "maxLength past the address": (
+        "rpki-max-length",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24"], 33),
+    ),
     "over-claiming ROA": ("rpki-overclaim", lambda w: _roa(w, 64496, ["203.0.113.0/24"])),
     "over-claiming child": (
-        "rpki-overclaim", lambda w: w.add_child(_csr(w), "AS64496, 10.0.0.0/8", now=NOW)),
+        "rpki-overclaim",
+        lambda w: w.add_child(_csr(w), "AS64496, 10.0.0.0/8", now=NOW),
+    ),
     "non-canonical child resources": (
-        "rpki-resources", lambda w: w.add_child(_csr(w), "192.0.2.0/24, 192.0.2.0/25", now=NOW)),
+        "rpki-resources",
+        lambda w: w.add_child(_csr(w), "192.0.2.0/24, 192.0.2.0/25", now=NOW),
+    ),
     "EC child key": ("rpki-child-csr", lambda w: w.add_child(_ec_csr(), "AS64496", now=NOW)),
     "https caRepository": (
         "rpki-child-csr",
-        lambda w: w.add_child(_csr(w, repo="https://o.example/r/"), "AS64496", now=NOW)),
+        lambda w: w.add_child(_csr(w, repo="https://o.example/r/"), "AS64496", now=NOW),
+    ),
     "bad CSR signature": (
         "rpki-csr-signature",
-        lambda w: w.add_child(_bad_signature(_csr(w)), "AS64496", now=NOW)),
-}  # fmt: skip
+        lambda w: w.add_child(_bad_signature(_csr(w)), "AS64496", now=NOW),
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(REFUSALS))
@@ -283,3 +297,30 @@ def test_state_in_postgres(tmp_path: Path, pg_url: str, pg_server: object,
         assert db.published(conn)[0] == 2
     finally:
         w.close()
+
+
+def test_publish_writes_rrdp_alongside(ws: RpkiWorkspace) -> None:
+    """RRDP (RFC 8182, workspace/rrdp.py) carries the same objects under their rsync
+    URIs; a withdrawn ROA is a ``withdraw`` in the next delta."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"r": "http://www.ripe.net/rpki/rrdp"}
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    publish(ws, now=NOW)
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    assert note.get("serial") == "1"
+    snap_uri = note.find("r:snapshot", ns).get("uri")  # type: ignore[union-attr]
+    snap = ET.parse(ws.rrdp_dir / snap_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
+    tree = ws.host_dir / ws.policy.module
+    files = {
+        ws.policy.module_uri + str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()
+    }
+    assert {e.get("uri") for e in snap.findall("r:publish", ns)} == files
+    roa = ws.remove_roa(parse_roa_request(64496, ["192.0.2.0/24"], None, ws.policy), now=NOW + 1)
+    publish(ws, now=NOW + 2)
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    assert note.get("serial") == "2"
+    delta_uri = note.find("r:delta", ns).get("uri")  # type: ignore[union-attr]
+    delta = ET.parse(ws.rrdp_dir / delta_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
+    withdrawn = {e.get("uri") for e in delta.findall("r:withdraw", ns)}
+    assert withdrawn == {ws.policy.directory_uri("ta") + roa.file}

@@ -21,7 +21,9 @@ ROAS = 45
 
 
 def _demo(root: Path, roas: int) -> Path:
-    run = CliRunner().invoke(main, ["demo", "--cpcps", "rpki", "-w", str(root), "--roas", str(roas)])
+    run = CliRunner().invoke(
+        main, ["demo", "--cpcps", "rpki", "-w", str(root), "--roas", str(roas)]
+    )
     assert run.exit_code == 0, run.output
     return root / "rpki"
 

@@ -31,7 +31,9 @@ def rpki() -> None:
 
 @rpki.command()
 @WORKDIR
-@click.option("--resources", required=True, help='Held resources, e.g. "AS64496-64511, 192.0.2.0/24".')
+@click.option(
+    "--resources", required=True, help='Held resources, e.g. "AS64496-64511, 192.0.2.0/24".'
+)
 @click.option("--store", "store_url", default=None, help="postgresql:// URL (default: SQLite).")
 @NOW_OPTION
 @errors_exit_2
@@ -57,8 +59,14 @@ def roa() -> None:
 @click.option("--ca", "ca_name", default="ta", show_default=True, help="The CA that signs it.")
 @NOW_OPTION
 @errors_exit_2
-def roa_add(workdir: Path, asn: int, prefixes: tuple[str, ...], max_length: int | None,
-            ca_name: str, now: int | None) -> None:  # fmt: skip
+def roa_add(
+    workdir: Path,
+    asn: int,
+    prefixes: tuple[str, ...],
+    max_length: int | None,
+    ca_name: str,
+    now: int | None,
+) -> None:
     """Sign a ROA (one-time EE key) and store it; publish to make it visible."""
     from porthos.workspace.rpki_ca import RpkiWorkspace, parse_roa_request
 
@@ -78,8 +86,9 @@ def roa_add(workdir: Path, asn: int, prefixes: tuple[str, ...], max_length: int 
 @_MAX
 @NOW_OPTION
 @errors_exit_2
-def roa_remove(workdir: Path, asn: int, prefixes: tuple[str, ...], max_length: int | None,
-               now: int | None) -> None:  # fmt: skip
+def roa_remove(
+    workdir: Path, asn: int, prefixes: tuple[str, ...], max_length: int | None, now: int | None
+) -> None:
     """Withdraw a ROA: its EE certificate goes on the CRL, its file leaves the point."""
     from porthos.workspace.rpki_ca import RpkiWorkspace, parse_roa_request
 
@@ -104,8 +113,9 @@ def child() -> None:
 @click.option("--parent", default="ta", show_default=True)
 @NOW_OPTION
 @errors_exit_2
-def child_add(workdir: Path, csr: Path, resources: str, name: str | None, parent: str,
-              now: int | None) -> None:  # fmt: skip
+def child_add(
+    workdir: Path, csr: Path, resources: str, name: str | None, parent: str, now: int | None
+) -> None:
     """Certify a child from its PKCS#10 request (SIA taken from it)."""
     from porthos.workspace.rpki_ca import RpkiWorkspace
 
@@ -157,9 +167,15 @@ def show(workdir: Path) -> None:
         console = get_console()
         cas = Table("CA", "parent", "resources", "manifest #", "CRL #", "next update", "ROAs")
         for ca in db.cas(conn):
-            cas.add_row(ca.name, ca.parent or "-", ca.resources, str(ca.manifest_number),
-                        str(ca.crl_number), when_utc(ca.next_update),
-                        str(len(db.roas(conn, ca.name))))  # fmt: skip
+            cas.add_row(
+                ca.name,
+                ca.parent or "-",
+                ca.resources,
+                str(ca.manifest_number),
+                str(ca.crl_number),
+                when_utc(ca.next_update),
+                str(len(db.roas(conn, ca.name))),
+            )
         console.print(cas)
         kids = Table("child", "parent", "resources", "serial", "caRepository", "status")
         for c in db.children(conn):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "RpkiCa",
@@ -79,17 +79,28 @@ class RpkiRoa(NamedTuple):
     status: str
 
 
-def _opt(v: object) -> int | None:
-    return None if v is None else int(v)  # type: ignore[call-overload]
+def _opt(v: Any) -> int | None:
+    return None if v is None else int(v)
 
 
-def _ca(r: tuple[object, ...]) -> RpkiCa:
+def _ca(r: tuple[Any, ...]) -> RpkiCa:
     return RpkiCa(
-        str(r[0]), None if r[1] is None else str(r[1]), str(r[2]), bytes(r[3]),  # type: ignore[call-overload]
-        str(r[4]), str(r[5]), str(r[6]), int(r[7]), int(r[8]),  # type: ignore[call-overload]
-        _opt(r[9]), _opt(r[10]), None if r[11] is None else bytes(r[11]),  # type: ignore[call-overload]
-        None if r[12] is None else bytes(r[12]), bool(r[13]), int(r[14]),  # type: ignore[call-overload]
-    )  # fmt: skip
+        str(r[0]),
+        None if r[1] is None else str(r[1]),
+        str(r[2]),
+        bytes(r[3]),
+        str(r[4]),
+        str(r[5]),
+        str(r[6]),
+        int(r[7]),
+        int(r[8]),
+        _opt(r[9]),
+        _opt(r[10]),
+        None if r[11] is None else bytes(r[11]),
+        None if r[12] is None else bytes(r[12]),
+        bool(r[13]),
+        int(r[14]),
+    )
 
 
 def insert_ca(conn: sqlite3.Connection, row: RpkiCa) -> None:
@@ -153,10 +164,21 @@ def children(conn: sqlite3.Connection, ca_name: str | None = None) -> list[RpkiC
         args = (ca_name,)
     rows = conn.execute(sql + " ORDER BY rowid", args).fetchall()
     return [
-        RpkiChild(str(a), str(b), str(c), str(d), str(e), str(f),
-                  None if g is None else str(g), str(h), bytes(i), str(j), str(k))
+        RpkiChild(
+            str(a),
+            str(b),
+            str(c),
+            str(d),
+            str(e),
+            str(f),
+            None if g is None else str(g),
+            str(h),
+            bytes(i),
+            str(j),
+            str(k),
+        )
         for a, b, c, d, e, f, g, h, i, j, k in rows
-    ]  # fmt: skip
+    ]
 
 
 def add_roa(conn: sqlite3.Connection, rows: Iterable[RpkiRoa], created_at: int) -> None:
@@ -167,7 +189,9 @@ def add_roa(conn: sqlite3.Connection, rows: Iterable[RpkiRoa], created_at: int) 
     )
 
 
-def roas(conn: sqlite3.Connection, ca_name: str | None = None, *, live: bool = True) -> list[RpkiRoa]:
+def roas(
+    conn: sqlite3.Connection, ca_name: str | None = None, *, live: bool = True
+) -> list[RpkiRoa]:
     sql = "SELECT ca_name, asn, prefixes, ee_serial, file, object, status FROM rpki_roas"
     where, args = [], []
     if ca_name is not None:
@@ -191,8 +215,11 @@ def live_roa(conn: sqlite3.Connection, asn: int, prefixes: str) -> RpkiRoa | Non
         " WHERE asn = ? AND prefixes = ? AND status = 'live'",
         (asn, prefixes),
     ).fetchone()
-    return None if r is None else RpkiRoa(str(r[0]), int(r[1]), str(r[2]), str(r[3]),
-                                          str(r[4]), bytes(r[5]), str(r[6]))  # fmt: skip
+    return (
+        None
+        if r is None
+        else RpkiRoa(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), bytes(r[5]), str(r[6]))
+    )
 
 
 def remove_roa(conn: sqlite3.Connection, roa: RpkiRoa, when: int) -> None:

@@ -87,14 +87,17 @@ def canonical_prefixes(prefixes: Sequence[RoaPrefix]) -> str:
     return ",".join(str(p) for p in sorted(set(prefixes)))
 
 
-def parse_roa_request(asn: int, prefixes: Sequence[str], max_length: int | None,
-                      policy: RpkiPolicy) -> RoaRequest:  # fmt: skip
+def parse_roa_request(
+    asn: int, prefixes: Sequence[str], max_length: int | None, policy: RpkiPolicy
+) -> RoaRequest:
     """Strict parse of one ROA request (RFC 9582 §4): the AS rule of the CP/CPS,
     maxLength in prefix length..address width, no prefix stated twice or inside another."""
     if not 0 <= asn <= _AS_MAX:
         raise RpkiError(f"AS {asn} is not a 32-bit AS number (RFC 6793)")
     if asn == 0 and not policy.as0_allowed():
-        raise RpkiAs0Error("an AS 0 ROA is not allowed by this CP/CPS (roa.allow_as0, RFC 6483 §4)")
+        raise RpkiAs0Error(
+            "an AS 0 ROA is not allowed by this CP/CPS (roa.allow_as0, RFC 6483 §4)"
+        )
     tokens = [t.strip() for p in prefixes for t in p.split(",") if t.strip()]
     if not tokens:
         raise RpkiError("a ROA needs at least one prefix (RFC 9582 §4.3)")
@@ -110,8 +113,9 @@ def parse_roa_request(asn: int, prefixes: Sequence[str], max_length: int | None,
                     f"maxLength {max_length} for {token}: must lie in {p.length}..{width}"
                     " (RFC 9582 §4.3.2)"
                 )
-            p = RoaPrefix(p.version, p.address, p.length,
-                          None if max_length == p.length else max_length)  # fmt: skip
+            p = RoaPrefix(
+                p.version, p.address, p.length, None if max_length == p.length else max_length
+            )
         out.append(p)
     # Overlapping prefixes in one request: strict parse refuses (a request states each once).
     parse_resources(", ".join(t for t in tokens), strict=True)
@@ -137,6 +141,10 @@ class RpkiWorkspace:
         return self.rpki_dir / f"{self.policy.tal_name}.tal"
 
     @property
+    def rrdp_dir(self) -> Path:
+        return self.rpki_dir / "rrdp"
+
+    @property
     def host_dir(self) -> Path:
         return self.rpki_dir / "repository" / self.policy.host
 
@@ -155,8 +163,9 @@ class RpkiWorkspace:
     # -- opening -------------------------------------------------------------------
 
     @classmethod
-    def init(cls, root: Path, resources: str, *, store_url: str | None = None,
-             now: int | None = None) -> RpkiWorkspace:  # fmt: skip
+    def init(
+        cls, root: Path, resources: str, *, store_url: str | None = None, now: int | None = None
+    ) -> RpkiWorkspace:
         """A new workspace with a trust anchor holding ``resources`` (RFC 6487 §4,
         RFC 7382 §6.1): its key, certificate and the store row, one transaction."""
         policy = load_rpki_policy()
@@ -184,12 +193,34 @@ class RpkiWorkspace:
                 rpki_manifest=policy.directory_uri(directory) + f"{TA}.mft",
             )
             with store.transaction() as conn:
-                db.insert_ca(conn, db.RpkiCa(
-                    TA, None, key_file, cert, policy.ta_uri, directory,
-                    format_resources(held), 0, 0, None, None, None, None, True, now,
-                ))  # fmt: skip
-                audit.record(store, Event.CA_CREATED, subject=TA, when=now,
-                             kind="rpki-trust-anchor", resources=format_resources(held))  # fmt: skip
+                db.insert_ca(
+                    conn,
+                    db.RpkiCa(
+                        TA,
+                        None,
+                        key_file,
+                        cert,
+                        policy.ta_uri,
+                        directory,
+                        format_resources(held),
+                        0,
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        True,
+                        now,
+                    ),
+                )
+                audit.record(
+                    store,
+                    Event.CA_CREATED,
+                    subject=TA,
+                    when=now,
+                    kind="rpki-trust-anchor",
+                    resources=format_resources(held),
+                )
         except BaseException:
             store.discard()
             if made is not None:
@@ -238,8 +269,14 @@ class RpkiWorkspace:
 
     # -- ROAs ------------------------------------------------------------------------
 
-    def add_roas(self, requests: Sequence[RoaRequest], *, ca_name: str = TA,
-                 now: int | None = None, key_pool: RsaKeyPool | None = None) -> list[str]:  # fmt: skip
+    def add_roas(
+        self,
+        requests: Sequence[RoaRequest],
+        *,
+        ca_name: str = TA,
+        now: int | None = None,
+        key_pool: RsaKeyPool | None = None,
+    ) -> list[str]:
         """Sign and store ROAs of one CA, one transaction; returns their file names.
         Refused as a whole (nothing stored) if any over-claims or already exists."""
         now = int(time.time()) if now is None else now
@@ -280,8 +317,14 @@ class RpkiWorkspace:
         with self.store.transaction() as conn:
             db.add_roa(conn, rows, now)
             db.mark_dirty(conn, ca.name)
-            audit.record(self.store, Event.RPKI_ROA_ADDED, subject=ca.name, when=now,
-                         count=len(rows), first=f"AS{rows[0].asn} {rows[0].prefixes}" if rows else "")  # fmt: skip
+            audit.record(
+                self.store,
+                Event.RPKI_ROA_ADDED,
+                subject=ca.name,
+                when=now,
+                count=len(rows),
+                first=f"AS{rows[0].asn} {rows[0].prefixes}" if rows else "",
+            )
         return [r.file for r in rows]
 
     def remove_roa(self, request: RoaRequest, *, now: int | None = None) -> db.RpkiRoa:
@@ -293,15 +336,28 @@ class RpkiWorkspace:
             raise RpkiError(f"no live ROA AS{request.asn} {request.text}")
         with self.store.transaction() as conn:
             db.remove_roa(conn, roa, now)
-            audit.record(self.store, Event.RPKI_ROA_REMOVED, subject=roa.ca_name,
-                         serial=roa.ee_serial, when=now, roa=f"AS{roa.asn} {roa.prefixes}")  # fmt: skip
+            audit.record(
+                self.store,
+                Event.RPKI_ROA_REMOVED,
+                subject=roa.ca_name,
+                serial=roa.ee_serial,
+                when=now,
+                roa=f"AS{roa.asn} {roa.prefixes}",
+            )
         return roa
 
     # -- children ----------------------------------------------------------------------
 
-    def add_child(self, csr_bytes: bytes, resources: str, *, name: str | None = None,
-                  parent: str = TA, now: int | None = None,
-                  hosted_key: SoftwareKey | None = None) -> db.RpkiChild:  # fmt: skip
+    def add_child(
+        self,
+        csr_bytes: bytes,
+        resources: str,
+        *,
+        name: str | None = None,
+        parent: str = TA,
+        now: int | None = None,
+        hosted_key: SoftwareKey | None = None,
+    ) -> db.RpkiChild:
         """A CA certificate for a child resource holder from its PKCS#10 request
         (RFC 6487 §4, RFC 7382 §4.3): resources a subset of the parent's, SIA from the
         request. ``hosted_key``: porthos holds the child's key and publishes its point."""
@@ -344,9 +400,19 @@ class RpkiWorkspace:
             as_identifiers=[requested.as_identifiers_der()],
         )[0]
         file = f"{name}.cer"
-        row = db.RpkiChild(par.name, name, ski, format_resources(requested),
-                           sia["ca_repository"], sia["rpki_manifest"], sia.get("rpki_notify"),
-                           serial.hex(), cert, file, "live")  # fmt: skip
+        row = db.RpkiChild(
+            par.name,
+            name,
+            ski,
+            format_resources(requested),
+            sia["ca_repository"],
+            sia["rpki_manifest"],
+            sia.get("rpki_notify"),
+            serial.hex(),
+            cert,
+            file,
+            "live",
+        )
         key_file = self._save_key(name, hosted_key) if hosted_key is not None else None
         try:
             with self.store.transaction() as conn:
@@ -354,13 +420,37 @@ class RpkiWorkspace:
                 db.mark_dirty(conn, par.name)
                 if key_file is not None:
                     directory = self._hosted_directory(sia["ca_repository"], name)
-                    db.insert_ca(conn, db.RpkiCa(
-                        name, par.name, key_file, cert, self.ca_uri(par) + file, directory,
-                        row.resources, 0, 0, None, None, None, None, True, now,
-                    ))  # fmt: skip
-                audit.record(self.store, Event.RPKI_CHILD_ADDED, subject=name, when=now,
-                             serial=row.serial_hex, parent=par.name, resources=row.resources,
-                             ski=ski, hosted=key_file is not None)  # fmt: skip
+                    db.insert_ca(
+                        conn,
+                        db.RpkiCa(
+                            name,
+                            par.name,
+                            key_file,
+                            cert,
+                            self.ca_uri(par) + file,
+                            directory,
+                            row.resources,
+                            0,
+                            0,
+                            None,
+                            None,
+                            None,
+                            None,
+                            True,
+                            now,
+                        ),
+                    )
+                audit.record(
+                    self.store,
+                    Event.RPKI_CHILD_ADDED,
+                    subject=name,
+                    when=now,
+                    serial=row.serial_hex,
+                    parent=par.name,
+                    resources=row.resources,
+                    ski=ski,
+                    hosted=key_file is not None,
+                )
         except BaseException:
             if key_file is not None:
                 (self.root / key_file).unlink(missing_ok=True)
@@ -385,8 +475,11 @@ class RpkiWorkspace:
 
 
 _SIA_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11")
-_METHODS = {"1.3.6.1.5.5.7.48.5": "ca_repository", "1.3.6.1.5.5.7.48.10": "rpki_manifest",
-            "1.3.6.1.5.5.7.48.13": "rpki_notify"}  # fmt: skip
+_METHODS = {
+    "1.3.6.1.5.5.7.48.5": "ca_repository",
+    "1.3.6.1.5.5.7.48.10": "rpki_manifest",
+    "1.3.6.1.5.5.7.48.13": "rpki_notify",
+}
 
 
 def make_child_csr(key: SoftwareKey, name: str, ca_repository: str, rpki_manifest: str) -> bytes:
@@ -395,12 +488,18 @@ def make_child_csr(key: SoftwareKey, name: str, ca_repository: str, rpki_manifes
 
     priv = serialization.load_der_private_key(key.to_pkcs8(), None)
     assert isinstance(priv, rsa.RSAPrivateKey)
-    sia = x509.SubjectInformationAccess([
-        x509.AccessDescription(x509.ObjectIdentifier("1.3.6.1.5.5.7.48.5"),
-                               x509.UniformResourceIdentifier(ca_repository)),
-        x509.AccessDescription(x509.ObjectIdentifier("1.3.6.1.5.5.7.48.10"),
-                               x509.UniformResourceIdentifier(rpki_manifest)),
-    ])  # fmt: skip
+    sia = x509.SubjectInformationAccess(
+        [
+            x509.AccessDescription(
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.48.5"),
+                x509.UniformResourceIdentifier(ca_repository),
+            ),
+            x509.AccessDescription(
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.48.10"),
+                x509.UniformResourceIdentifier(rpki_manifest),
+            ),
+        ]
+    )
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, name)]))
@@ -414,8 +513,11 @@ def _read_csr(data: bytes) -> tuple[x509.CertificateSigningRequest, bytes]:
     from cryptography.hazmat.primitives import serialization
 
     try:
-        csr = (x509.load_pem_x509_csr(data) if data.lstrip().startswith(b"-----")
-               else x509.load_der_x509_csr(data))  # fmt: skip
+        csr = (
+            x509.load_pem_x509_csr(data)
+            if data.lstrip().startswith(b"-----")
+            else x509.load_der_x509_csr(data)
+        )
         key = csr.public_key()
     except ValueError as exc:
         raise RpkiCsrError(f"not a PKCS#10 request: {exc}") from None
@@ -425,8 +527,9 @@ def _read_csr(data: bytes) -> tuple[x509.CertificateSigningRequest, bytes]:
         raise RpkiCsrError("the child's RSA exponent must be 65537 (RFC 7935 §3)")
     if not csr.is_signature_valid:
         raise RpkiCsrSignatureError("the request's signature does not verify (RFC 2986 §3)")
-    spki = key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return csr, spki
 
 

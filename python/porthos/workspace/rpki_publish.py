@@ -40,6 +40,7 @@ from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
 from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
+from porthos.workspace.rrdp import RrdpState, write_rrdp
 
 __all__ = ["Publication", "publish", "version_dir_name"]
 
@@ -70,10 +71,15 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
     reasons = np.full(len(rows), REASON_NONE, np.uint8)
     magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
     return _native.crl_drafts(
-        ca.certificate, serials, times, reasons,
-        crl_numbers=[magnitude], this_update=now, next_update=next_update,
+        ca.certificate,
+        serials,
+        times,
+        reasons,
+        crl_numbers=[magnitude],
+        this_update=now,
+        next_update=next_update,
         signature_algorithm="rsa-pkcs1-sha256",
-    ).sign(ws.key(ca))[0]  # fmt: skip
+    ).sign(ws.key(ca))[0]
 
 
 def _point_files(ws: RpkiWorkspace, ca: db.RpkiCa) -> list[tuple[str, bytes]]:
@@ -155,9 +161,16 @@ def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -
             for ca in db.cas(conn):
                 if force or ca.dirty or policy.needs_reissue(ca.next_update, now):
                     crl, mft, next_update = _reissue(ws, ca, now)
-                    db.set_issued(conn, ca.name, manifest_number=ca.manifest_number + 1,
-                                  crl_number=ca.crl_number + 1, this_update=now,
-                                  next_update=next_update, manifest=mft, crl=crl)  # fmt: skip
+                    db.set_issued(
+                        conn,
+                        ca.name,
+                        manifest_number=ca.manifest_number + 1,
+                        crl_number=ca.crl_number + 1,
+                        this_update=now,
+                        next_update=next_update,
+                        manifest=mft,
+                        crl=crl,
+                    )
                     reissued.append(ca.name)
                 else:
                     assert ca.crl is not None and ca.manifest is not None
@@ -174,19 +187,31 @@ def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -
                 policy.module, version
             )
             if not reissued and new_hashes == hashes and current:
+                publish_rrdp(ws, tree)  # writes nothing when the set is unchanged
                 return Publication(version, [], len(tree), False, link)
             version += 1
             host_dir.mkdir(parents=True, exist_ok=True)
             target = host_dir / version_dir_name(policy.module, version)
             _write_tree(target, tree)
             db.set_published(conn, version, new_hashes)
-            audit.record(store, Event.RPKI_PUBLISHED, when=now, subject=policy.module,
-                         version=version, files=len(tree), reissued=",".join(reissued))  # fmt: skip
+            audit.record(
+                store,
+                Event.RPKI_PUBLISHED,
+                when=now,
+                subject=policy.module,
+                version=version,
+                files=len(tree),
+                reissued=",".join(reissued),
+            )
     except OSError as exc:
-        raise RpkiPublishError(f"publication not written ({exc}); the previous one stays") from None
+        raise RpkiPublishError(
+            f"publication not written ({exc}); the previous one stays"
+        ) from None
     _swap(link, target.name)
     _write_tal(ws)
-    _prune(host_dir, policy.module, keep={target.name, version_dir_name(policy.module, version - 1)})
+    _prune(
+        host_dir, policy.module, keep={target.name, version_dir_name(policy.module, version - 1)}
+    )
     publish_rrdp(ws, tree)
     return Publication(version, reissued, len(tree), True, link)
 
@@ -197,8 +222,10 @@ def _write_tal(ws: RpkiWorkspace) -> None:
     from cryptography.hazmat.primitives import serialization
 
     ta = db.cas(ws.store.conn)[0]
-    spki = x509.load_der_x509_certificate(ta.certificate).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = (
+        x509.load_der_x509_certificate(ta.certificate)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     text = tal_text([ws.policy.ta_uri], spki)
     tmp = ws.tal_path.with_suffix(".tal.tmp")
@@ -214,8 +241,9 @@ def _prune(host_dir: Path, module: str, keep: set[str]) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def publish_rrdp(ws: RpkiWorkspace, tree: dict[str, bytes]) -> None:
-    """The one call site of RRDP (RFC 8182; workspace/rrdp.py, written on another
-    branch): the merger wires ``write_rrdp(ws.rpki_dir / "rrdp", {uri: bytes},
-    base_uri=...)`` here. The rsync tree above is complete without it."""
-    return None
+def publish_rrdp(ws: RpkiWorkspace, tree: dict[str, bytes]) -> RrdpState:
+    """The same objects as RRDP files in ``D/rpki/rrdp/`` (RFC 8182; workspace/rrdp.py
+    writes the notification last, so it is atomic on its own). Runs after the rsync
+    swap: an RRDP failure leaves the rsync tree published and is reported."""
+    objects = {ws.policy.module_uri + rel: data for rel, data in tree.items()}
+    return write_rrdp(ws.rrdp_dir, objects, base_uri=ws.policy.rrdp_base_uri)

@@ -33,6 +33,7 @@ class RpkiPolicy:
     ta_directory: str
     ta_certificate: str
     tal_name: str
+    rrdp_base_uri: str
     ta_common_name: str
     ta_validity: int
     child_validity: int
@@ -105,7 +106,7 @@ def _get(doc: dict[str, Any], path: str, kind: type, *, minimum: int | None = No
         raise ProfileError(f"{path}: an integer, not {node!r}")
     if not isinstance(node, kind):
         raise ProfileError(f"{path}: a {kind.__name__}, not {node!r}")
-    if minimum is not None and node < minimum:
+    if minimum is not None and isinstance(node, int) and node < minimum:
         raise ProfileError(f"{path}: at least {minimum}, not {node}")
     return node
 
@@ -132,6 +133,7 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
         ta_directory=_get(doc, "repository.ta_directory", str),
         ta_certificate=_get(doc, "repository.ta_certificate", str),
         tal_name=_get(doc, "repository.tal_name", str),
+        rrdp_base_uri=_get(doc, "repository.rrdp_base_uri", str),
         ta_common_name=_get(doc, "trust_anchor.common_name", str),
         ta_validity=_get(doc, "trust_anchor.validity_days", int, minimum=1) * DAY,
         child_validity=_get(doc, "child_ca.validity_days", int, minimum=1) * DAY,
@@ -141,6 +143,8 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
         reissue_margin=margin,
         allow_as0=_get(doc, "roa.allow_as0", bool),
     )
+    if not policy.rrdp_base_uri.startswith("https://"):
+        raise ProfileError("repository.rrdp_base_uri: an https URI (RFC 8182 §3.1)")
     for field in ("module", "ta_directory", "tal_name"):
         policy.check_name(getattr(policy, field), f"repository.{field}")
     if not re.fullmatch(r"[a-zA-Z0-9_-]+\.cer", policy.ta_certificate):
