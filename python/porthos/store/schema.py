@@ -212,8 +212,10 @@ CREATE TABLE IF NOT EXISTS shard_leases (
 # certified from their requests; its ROAs (live or removed, with the one-time EE
 # certificate's serial); the EE serials it revoked (RFC 6487 §5: CRL entries without
 # entry extensions); and the hashes of the files of the current publication.
+# IF NOT EXISTS, as in version 8: a store migrated from an older version by tests that
+# drop later tables re-runs every migration after it.
 MIGRATION_V10 = """
-CREATE TABLE rpki_cas (
+CREATE TABLE IF NOT EXISTS rpki_cas (
     name            TEXT PRIMARY KEY,
     parent          TEXT,
     key_file        TEXT NOT NULL,
@@ -230,7 +232,7 @@ CREATE TABLE rpki_cas (
     dirty           INTEGER NOT NULL DEFAULT 1,
     created_at      INTEGER NOT NULL
 );
-CREATE TABLE rpki_children (
+CREATE TABLE IF NOT EXISTS rpki_children (
     ca_name       TEXT NOT NULL REFERENCES rpki_cas(name),
     name          TEXT NOT NULL,
     ski           TEXT NOT NULL,
@@ -245,7 +247,7 @@ CREATE TABLE rpki_children (
     added_at      INTEGER NOT NULL,
     UNIQUE (ca_name, name)
 );
-CREATE TABLE rpki_roas (
+CREATE TABLE IF NOT EXISTS rpki_roas (
     ca_name    TEXT NOT NULL REFERENCES rpki_cas(name),
     asn        INTEGER NOT NULL,
     prefixes   TEXT NOT NULL,
@@ -257,14 +259,14 @@ CREATE TABLE rpki_roas (
     removed_at INTEGER,
     UNIQUE (ca_name, file)
 );
-CREATE INDEX rpki_roas_statement ON rpki_roas (ca_name, asn, prefixes, status);
-CREATE TABLE rpki_revoked (
+CREATE INDEX IF NOT EXISTS rpki_roas_statement ON rpki_roas (ca_name, asn, prefixes, status);
+CREATE TABLE IF NOT EXISTS rpki_revoked (
     ca_name    TEXT NOT NULL REFERENCES rpki_cas(name),
     serial_hex TEXT NOT NULL,
     revoked_at INTEGER NOT NULL,
     UNIQUE (ca_name, serial_hex)
 );
-CREATE TABLE rpki_published (
+CREATE TABLE IF NOT EXISTS rpki_published (
     version   INTEGER NOT NULL,
     path      TEXT NOT NULL,
     sha256    TEXT NOT NULL,
