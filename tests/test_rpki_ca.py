@@ -324,3 +324,33 @@ def test_publish_writes_rrdp_alongside(ws: RpkiWorkspace) -> None:
     delta = ET.parse(ws.rrdp_dir / delta_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
     withdrawn = {e.get("uri") for e in delta.findall("r:withdraw", ns)}
     assert withdrawn == {ws.policy.directory_uri("ta") + roa.file}
+
+
+def test_cli_child_add_from_a_csr_file(ws: RpkiWorkspace, tmp_path: Path) -> None:
+    """``rpki child add --csr F``: the certificate carries the request's SIA and the
+    resources asked for; the same key a second time is refused."""
+    ws.close()
+    csr = tmp_path / "kid.csr"
+    csr.write_bytes(_csr(ws, "kid"))
+    args = ["rpki", "child", "add", "-w", str(ws.root), "--csr", str(csr)]
+    run = CliRunner().invoke(
+        main, [*args, "--resources", "AS64500, 192.0.2.0/25", "--name", "kid"]
+    )
+    assert run.exit_code == 0, run.output
+    again = CliRunner().invoke(main, [*args, "--resources", "AS64501", "--name", "kid2"])
+    assert again.exit_code == 2 and "[rpki]" in again.output
+    show = CliRunner().invoke(main, ["rpki", "show", "-w", str(ws.root)])
+    assert show.exit_code == 0 and "kid" in show.output
+    ws.store = RpkiWorkspace.open(ws.root).store
+    (child,) = db.children(ws.store.conn)
+    cert = x509.load_der_x509_certificate(child.certificate)
+    sia = _native.rpki_parse_sia(
+        cert.extensions.get_extension_for_oid(
+            x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11")
+        ).value.public_bytes()
+    )
+    assert sia == [
+        ("ca_repository", "rsync://other.example/repo/kid/"),
+        ("rpki_manifest", "rsync://other.example/repo/kid/kid.mft"),
+    ]
+    assert child.resources == "AS64500, 192.0.2.0/25"

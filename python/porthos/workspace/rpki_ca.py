@@ -379,6 +379,9 @@ class RpkiWorkspace:
         conn = self.store.conn
         if any(c.name == name for c in db.children(conn, par.name)) or db.ca(conn, name):
             raise RpkiError(f"a child named {name!r} exists already")
+        if any(c.ski == ski and c.status == "live" for c in db.children(conn)):
+            # One key, one CA certificate (RFC 6487 §4.8.2: the SKI names the CA instance).
+            raise RpkiError(f"a child with key identifier {ski} is certified already")
         spec = rpki_ca_spec(
             ca_repository=sia["ca_repository"],
             rpki_manifest=sia["rpki_manifest"],
