@@ -354,3 +354,37 @@ def test_cli_child_add_from_a_csr_file(ws: RpkiWorkspace, tmp_path: Path) -> Non
         ("rpki_manifest", "rsync://other.example/repo/kid/kid.mft"),
     ]
     assert child.resources == "AS64500, 192.0.2.0/25"
+
+
+def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
+    from porthos.workspace import rpki_rollover
+
+    key, csr = ws.hosted_csr("kid")
+    ws.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+    ws.add_roas(
+        [parse_roa_request(64500, ["198.51.100.0/24"], None, ws.policy)], ca_name="kid", now=NOW
+    )
+    with pytest.raises(PorthosError) as info:
+        rpki_rollover.start(ws, "ta", now=NOW)
+    assert info.value.code == "rpki-rollover"
+    new = rpki_rollover.start(ws, "kid", now=NOW)
+    assert (new.name, new.status, new.directory) == ("kid-k2", "staging", "kid")
+    for action in (
+        lambda: rpki_rollover.start(ws, "kid", now=NOW),  # one at a time
+        lambda: rpki_rollover.activate(ws, "kid", now=NOW + ws.policy.rollover_staging - 1),
+        lambda: ws.add_roas(
+            [parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)], ca_name="kid-k2"
+        ),
+    ):
+        before = _state(ws)
+        with pytest.raises(PorthosError) as info:
+            action()
+        assert info.value.code == "rpki-rollover" and _state(ws) == before
+    pub = publish(ws, now=NOW)
+    assert parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files[0][0] == "kid-k2.crl"
+    assert len(parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files) == 1
+    active = rpki_rollover.activate(ws, "kid", now=NOW + ws.policy.rollover_staging)
+    assert active.status == "active" and ws.ca("kid").status == "retired"
+    (roa,) = db.roas(ws.store.conn)
+    assert roa.ca_name == "kid-k2"
+    assert pub.version + 1 == publish(ws, now=NOW + ws.policy.rollover_staging).version

@@ -122,3 +122,56 @@ def test_full_demo_validates(tmp_path: Path) -> None:
     assert vrps == expected and stderr.strip() == "", stderr
     vrps, log = fort(rpki)
     assert vrps == expected and log == []
+
+
+def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
+    """RFC 6489 for a hosted child CA, both validators at each step: the staging key
+    published beside the old one changes nothing; after activation the ROAs are the new
+    key's, the old CA certificate is on the parent's CRL and its files are gone."""
+    w = tmp_path / "w"
+    policy = tmp_path / "rpki.toml"
+    # Staging 0 hours here, so that each step validates at the real time; the staging
+    # rule itself is tested in test_rpki_ca.py with the bundled 24 hours.
+    from porthos.cpcps.rpki.policy import rpki_policy_text
+
+    policy.write_text(rpki_policy_text().replace("staging_hours = 24", "staging_hours = 0"))
+    cli = CliRunner()
+
+    def porthos(*args: str) -> str:
+        run = cli.invoke(main, list(args))
+        assert run.exit_code == 0, run.output
+        return run.output
+
+    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24",
+            "--policy", str(policy))  # fmt: skip
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(w)
+    key, csr = ws.hosted_csr("kid")
+    old = ws.add_child(csr, "AS64500, 192.0.2.0/25", name="kid", hosted_key=key)
+    ws.close()
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64500", "--prefix", "192.0.2.0/26",
+            "--ca", "kid")  # fmt: skip
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64496", "--prefix", "192.0.2.128/25")
+    porthos("rpki", "publish", "-w", str(w))
+    vrps = {(64500, "192.0.2.0/26", 26), (64496, "192.0.2.128/25", 25)}
+
+    def check() -> None:
+        got, stderr = rpki_client(w / "rpki")
+        assert got == vrps and stderr.strip() == "", stderr
+        got, log = fort(w / "rpki")
+        assert got == vrps and log == []
+
+    check()
+    assert "kid-k2" in porthos("rpki", "rollover", "start", "-w", str(w), "--ca", "kid")
+    porthos("rpki", "publish", "-w", str(w))
+    repo = w / "rpki" / "repository" / "rpki.example.net" / "repo"
+    assert {p.name for p in (repo / "kid").iterdir()} >= {"kid.mft", "kid-k2.mft", "kid-k2.crl"}
+    assert (repo / "ta" / "kid.cer").exists() and (repo / "ta" / "kid-k2.cer").exists()
+    check()
+    porthos("rpki", "rollover", "activate", "-w", str(w), "--ca", "kid")
+    porthos("rpki", "publish", "-w", str(w))
+    assert not (repo / "ta" / "kid.cer").exists() and not (repo / "kid" / "kid.mft").exists()
+    crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
+    assert [e.serial_number for e in crl] == [int(old.serial_hex, 16)]
+    check()

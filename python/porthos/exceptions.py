@@ -279,6 +279,14 @@ class RpkiCsrSignatureError(RpkiError):
     code = "rpki-csr-signature"
 
 
+class RpkiRolloverError(RpkiError):
+    """A key rollover step refused (RFC 6489): a trust anchor, a CA with children of
+    its own, a second rollover while one stages, activation before the staging period
+    ends, or ROAs for a CA whose key is still staging."""
+
+    code = "rpki-rollover"
+
+
 class RpkiPublishError(RpkiError):
     """A publication could not be completed; the previous one stays served and the
     store is not advanced."""

@@ -35,13 +35,24 @@ def rpki() -> None:
     "--resources", required=True, help='Held resources, e.g. "AS64496-64511, 192.0.2.0/24".'
 )
 @click.option("--store", "store_url", default=None, help="postgresql:// URL (default: SQLite).")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="RPKI CP/CPS data (TOML like cpcps/rpki/rpki.toml; default: the bundled one).",
+)
 @NOW_OPTION
 @errors_exit_2
-def init(workdir: Path, resources: str, store_url: str | None, now: int | None) -> None:
+def init(
+    workdir: Path, resources: str, store_url: str | None, policy_file: Path | None, now: int | None
+) -> None:
     """Create an RPKI workspace: the trust anchor (RFC 6487 §4) holding RESOURCES."""
     from porthos.workspace.rpki_ca import RpkiWorkspace
 
-    ws = RpkiWorkspace.init(workdir, resources, store_url=store_url, now=now)
+    ws = RpkiWorkspace.init(
+        workdir, resources, store_url=store_url, now=now, policy_file=policy_file
+    )
     ws.close()
     get_console().print(f"RPKI trust anchor created in {workdir} (publish: porthos rpki publish)")
 
@@ -165,10 +176,13 @@ def show(workdir: Path) -> None:
     try:
         conn = ws.store.conn
         console = get_console()
-        cas = Table("CA", "parent", "resources", "manifest #", "CRL #", "next update", "ROAs")
-        for ca in db.cas(conn):
+        cas = Table(
+            "CA", "status", "parent", "resources", "manifest #", "CRL #", "next update", "ROAs"
+        )
+        for ca in db.cas(conn, retired=True):
             cas.add_row(
                 ca.name,
+                ca.status,
                 ca.parent or "-",
                 ca.resources,
                 str(ca.manifest_number),
@@ -190,3 +204,47 @@ def show(workdir: Path) -> None:
             console.print(f"... {len(roas) - 50} more ROAs")
     finally:
         ws.close()
+
+
+@rpki.group()
+def rollover() -> None:
+    """CA key rollover (RFC 6489) of a hosted child CA: start, then activate."""
+
+
+@rollover.command("start")
+@WORKDIR
+@click.option("--ca", "ca_name", required=True)
+@NOW_OPTION
+@errors_exit_2
+def rollover_start(workdir: Path, ca_name: str, now: int | None) -> None:
+    """New key, certified by the parent, published while it stages."""
+    from porthos.workspace import rpki_rollover
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(workdir)
+    try:
+        new = rpki_rollover.start(ws, ca_name, now=now)
+        staging = ws.policy.rollover_staging
+    finally:
+        ws.close()
+    get_console().print(
+        f"CA {ca_name}: new key staging as {new.name} until {when_utc(new.created_at + staging)}"
+    )
+
+
+@rollover.command("activate")
+@WORKDIR
+@click.option("--ca", "ca_name", required=True)
+@NOW_OPTION
+@errors_exit_2
+def rollover_activate(workdir: Path, ca_name: str, now: int | None) -> None:
+    """After staging: ROAs move to the new key, the old CA certificate is revoked."""
+    from porthos.workspace import rpki_rollover
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(workdir)
+    try:
+        new = rpki_rollover.activate(ws, ca_name, now=now)
+    finally:
+        ws.close()
+    get_console().print(f"CA {ca_name} retired; {new.name} active (publish to make it visible)")

@@ -25,6 +25,9 @@ __all__ = [
     "mark_dirty",
     "published",
     "remove_roa",
+    "retire_child",
+    "set_status",
+    "withdraw_roas",
     "revoked",
     "roas",
     "set_issued",
@@ -33,7 +36,7 @@ __all__ = [
 
 _CA_COLS = (
     "name, parent, key_file, certificate, cert_uri, directory, resources, manifest_number,"
-    " crl_number, this_update, next_update, manifest, crl, dirty, created_at"
+    " crl_number, this_update, next_update, manifest, crl, dirty, created_at, status, staged_at"
 )
 
 
@@ -53,6 +56,9 @@ class RpkiCa(NamedTuple):
     crl: bytes | None
     dirty: bool
     created_at: int
+    #: RFC 6489: 'staging' (new key published, not yet used), 'active', 'retired'.
+    status: str = "active"
+    staged_at: int | None = None
 
 
 class RpkiChild(NamedTuple):
@@ -100,20 +106,54 @@ def _ca(r: tuple[Any, ...]) -> RpkiCa:
         None if r[12] is None else bytes(r[12]),
         bool(r[13]),
         int(r[14]),
+        str(r[15]),
+        _opt(r[16]),
     )
 
 
 def insert_ca(conn: sqlite3.Connection, row: RpkiCa) -> None:
     conn.execute(
-        f"INSERT INTO rpki_cas ({_CA_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*row[:13], int(row.dirty), row.created_at),
+        f"INSERT INTO rpki_cas ({_CA_COLS}) VALUES ({', '.join('?' * 17)})",
+        (*row[:13], int(row.dirty), row.created_at, row.status, row.staged_at),
     )
 
 
-def cas(conn: sqlite3.Connection) -> list[RpkiCa]:
-    """Every CA, parents before children (creation order)."""
-    rows = conn.execute(f"SELECT {_CA_COLS} FROM rpki_cas ORDER BY created_at, rowid").fetchall()
+def cas(conn: sqlite3.Connection, *, retired: bool = False) -> list[RpkiCa]:
+    """Every CA (retired ones only if asked), parents before children (creation order)."""
+    where = "" if retired else " WHERE status <> 'retired'"
+    rows = conn.execute(
+        f"SELECT {_CA_COLS} FROM rpki_cas{where} ORDER BY created_at, rowid"
+    ).fetchall()
     return [_ca(r) for r in rows]
+
+
+def set_status(conn: sqlite3.Connection, name: str, status: str) -> None:
+    """A CA instance's place in a key rollover (RFC 6489); it is re-published."""
+    conn.execute("UPDATE rpki_cas SET status = ?, dirty = 1 WHERE name = ?", (status, name))
+
+
+def retire_child(
+    conn: sqlite3.Connection, ca_name: str, name: str, serial_hex: str, when: int
+) -> None:
+    """The parent revokes a child CA certificate: off its point, onto its CRL."""
+    conn.execute(
+        "UPDATE rpki_children SET status = 'revoked' WHERE ca_name = ? AND name = ?",
+        (ca_name, name),
+    )
+    conn.execute(
+        "INSERT INTO rpki_revoked (ca_name, serial_hex, revoked_at) VALUES (?, ?, ?)",
+        (ca_name, serial_hex, when),
+    )
+    mark_dirty(conn, ca_name)
+
+
+def withdraw_roas(conn: sqlite3.Connection, ca_name: str, when: int) -> None:
+    """All of a retired CA's ROAs leave the repository (its certificate is revoked)."""
+    conn.execute(
+        "UPDATE rpki_roas SET status = 'removed', removed_at = ? WHERE ca_name = ?"
+        " AND status = 'live'",
+        (when, ca_name),
+    )
 
 
 def ca(conn: sqlite3.Connection, name: str) -> RpkiCa | None:

@@ -230,7 +230,10 @@ CREATE TABLE IF NOT EXISTS rpki_cas (
     manifest        BLOB,
     crl             BLOB,
     dirty           INTEGER NOT NULL DEFAULT 1,
-    created_at      INTEGER NOT NULL
+    created_at      INTEGER NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'staging', 'retired')),
+    staged_at       INTEGER
 );
 CREATE TABLE IF NOT EXISTS rpki_children (
     ca_name       TEXT NOT NULL REFERENCES rpki_cas(name),

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from porthos import _native
 from porthos._native import RsaKeyPool, SoftwareKey, Template
-from porthos.cpcps.rpki.policy import RpkiPolicy, load_rpki_policy
+from porthos.cpcps.rpki.policy import RpkiPolicy, load_rpki_policy, rpki_policy_text
 from porthos.exceptions import (
     ResourceError,
     RpkiAs0Error,
@@ -36,6 +36,7 @@ from porthos.exceptions import (
     RpkiError,
     RpkiMaxLengthError,
     RpkiOverclaimError,
+    RpkiRolloverError,
     WorkspaceError,
 )
 from porthos.issuance.rpki_certs import rpki_ca_spec, trust_anchor_certificate
@@ -57,6 +58,8 @@ from porthos.store.sqlite import Store
 __all__ = ["RoaRequest", "RpkiWorkspace", "canonical_prefixes", "parse_roa_request"]
 
 TA = "ta"
+#: The workspace's copy of its CP/CPS data (written by init).
+POLICY_FILE = "rpki-policy.toml"
 _AS_MAX = 2**32 - 1
 
 
@@ -164,11 +167,20 @@ class RpkiWorkspace:
 
     @classmethod
     def init(
-        cls, root: Path, resources: str, *, store_url: str | None = None, now: int | None = None
+        cls,
+        root: Path,
+        resources: str,
+        *,
+        store_url: str | None = None,
+        now: int | None = None,
+        policy_file: Path | None = None,
     ) -> RpkiWorkspace:
         """A new workspace with a trust anchor holding ``resources`` (RFC 6487 §4,
-        RFC 7382 §6.1): its key, certificate and the store row, one transaction."""
-        policy = load_rpki_policy()
+        RFC 7382 §6.1): its key, certificate and the store row, one transaction. The
+        CP/CPS data (the bundled rpki.toml, or ``policy_file``) is checked and copied to
+        ``W/rpki-policy.toml``, which the workspace reads from then on."""
+        policy_text = rpki_policy_text(policy_file or "rpki")
+        policy = load_rpki_policy(text=policy_text)
         held = parse_resources(resources, strict=True)
         if held.is_empty():
             raise ResourceError("a trust anchor needs explicit resources (--resources)", token="")
@@ -176,6 +188,7 @@ class RpkiWorkspace:
             raise WorkspaceError(f"{root} is already a workspace")
         now = int(time.time()) if now is None else now
         root.mkdir(parents=True, exist_ok=True)
+        (root / POLICY_FILE).write_text(policy_text, encoding="utf-8")
         store, made = create_store(root, env="rpki", profile_set="rpki", url=store_url)
         try:
             ws = cls(root, store, policy)
@@ -236,7 +249,7 @@ class RpkiWorkspace:
         if store.profile_set != "rpki":
             store.close()
             raise WorkspaceError(f"{root} is a {store.profile_set} workspace, not an RPKI one")
-        return cls(root, store, load_rpki_policy())
+        return cls(root, store, load_rpki_policy(text=rpki_policy_text(root / POLICY_FILE)))
 
     def close(self) -> None:
         self.store.close()
@@ -281,12 +294,13 @@ class RpkiWorkspace:
         Refused as a whole (nothing stored) if any over-claims or already exists."""
         now = int(time.time()) if now is None else now
         ca = self.ca(ca_name)
+        if ca.status != "active":
+            raise RpkiRolloverError(f"CA {ca.name} is {ca.status} (RFC 6489): not signing ROAs")
         held = parse_resources(ca.resources)
         conn = self.store.conn
         seen: set[str] = set()
         for r in requests:
-            need = roa_resources(list(r.prefixes))
-            excess = need.difference(held)
+            excess = roa_resources(list(r.prefixes)).difference(held)
             if not excess.is_empty():
                 text = format_resources(excess)
                 raise RpkiOverclaimError(
@@ -295,6 +309,31 @@ class RpkiWorkspace:
             if r.file in seen or db.live_roa(conn, r.asn, r.text) is not None:
                 raise RpkiError(f"a ROA AS{r.asn} {r.text} exists already")
             seen.add(r.file)
+        rows = self.sign_roas(ca, requests, now=now, key_pool=key_pool)
+        with self.store.transaction() as conn:
+            db.add_roa(conn, rows, now)
+            db.mark_dirty(conn, ca.name)
+            audit.record(
+                self.store,
+                Event.RPKI_ROA_ADDED,
+                subject=ca.name,
+                when=now,
+                count=len(rows),
+                first=f"AS{rows[0].asn} {rows[0].prefixes}" if rows else "",
+            )
+        return [r.file for r in rows]
+
+    def sign_roas(
+        self,
+        ca: db.RpkiCa,
+        requests: Sequence[RoaRequest],
+        *,
+        now: int,
+        key_pool: RsaKeyPool | None = None,
+    ) -> list[db.RpkiRoa]:
+        """ROA objects of ``ca`` (one-time EE keys, RFC 6487 §3), not yet stored."""
+        if not requests:
+            return []
         base = self.ca_uri(ca)
         reqs = [
             ObjectRequest(
@@ -310,22 +349,10 @@ class RpkiWorkspace:
         ]
         signer = ObjectSigner(self.ee_template(ca), self.key(ca))
         out = signer.sign("roa", reqs, signing_time=now, key_pool=key_pool)
-        rows = [
+        return [
             db.RpkiRoa(ca.name, r.asn, r.text, q.serial.hex(), r.file, bytes(obj), "live")
             for r, q, obj in zip(requests, reqs, out.objects, strict=True)
         ]
-        with self.store.transaction() as conn:
-            db.add_roa(conn, rows, now)
-            db.mark_dirty(conn, ca.name)
-            audit.record(
-                self.store,
-                Event.RPKI_ROA_ADDED,
-                subject=ca.name,
-                when=now,
-                count=len(rows),
-                first=f"AS{rows[0].asn} {rows[0].prefixes}" if rows else "",
-            )
-        return [r.file for r in rows]
 
     def remove_roa(self, request: RoaRequest, *, now: int | None = None) -> db.RpkiRoa:
         """Withdraw a ROA: its EE serial goes on its CA's next CRL (RFC 6487 §5) and
@@ -357,6 +384,7 @@ class RpkiWorkspace:
         parent: str = TA,
         now: int | None = None,
         hosted_key: SoftwareKey | None = None,
+        status: str = "active",
     ) -> db.RpkiChild:
         """A CA certificate for a child resource holder from its PKCS#10 request
         (RFC 6487 §4, RFC 7382 §4.3): resources a subset of the parent's, SIA from the
@@ -441,6 +469,8 @@ class RpkiWorkspace:
                             None,
                             True,
                             now,
+                            status,
+                            now if status == "staging" else None,
                         ),
                     )
                 audit.record(
@@ -469,11 +499,11 @@ class RpkiWorkspace:
             raise RpkiCsrError(f"a hosted child's caRepository must be {base}<dir>/")
         return self.policy.check_name(rest, "child directory")
 
-    def hosted_csr(self, name: str) -> tuple[SoftwareKey, bytes]:
+    def hosted_csr(self, name: str, directory: str | None = None) -> tuple[SoftwareKey, bytes]:
         """Key and PKCS#10 request of a child CA porthos hosts (the demo's children):
         SIA pointing at its own point in this repository."""
         key = SoftwareKey.generate("rsa-2048")
-        uri = self.policy.directory_uri(name)
+        uri = self.policy.directory_uri(directory or name)
         return key, make_child_csr(key, name, uri, uri + f"{name}.mft")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from porthos.exceptions import ProfileError
 from porthos.issuance.rpki_certs import RPKI_POLICY_OID
 
-__all__ = ["RpkiPolicy", "load_rpki_policy"]
+__all__ = ["RpkiPolicy", "load_rpki_policy", "rpki_policy_text"]
 
 # RFC 9286 §4.2.2 file names; a CA's directory name follows the same characters.
 _NAME = re.compile(r"[a-zA-Z0-9_-]+")
@@ -42,6 +42,7 @@ class RpkiPolicy:
     manifest_next_update: int
     reissue_margin: int
     allow_as0: bool
+    rollover_staging: int
 
     # -- repository URIs (RFC 6481 §2, RFC 7382 §2.1) -------------------------------
 
@@ -142,6 +143,7 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
         manifest_next_update=mft_next,
         reissue_margin=margin,
         allow_as0=_get(doc, "roa.allow_as0", bool),
+        rollover_staging=_get(doc, "rollover.staging_hours", int, minimum=0) * HOUR,
     )
     if not policy.rrdp_base_uri.startswith("https://"):
         raise ProfileError("repository.rrdp_base_uri: an https URI (RFC 8182 §3.1)")
@@ -152,12 +154,20 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
     return policy
 
 
-def load_rpki_policy(source: str | Path = "rpki") -> RpkiPolicy:
-    """The bundled policy (``"rpki"``) or a TOML file's."""
+def rpki_policy_text(source: str | Path = "rpki") -> str:
+    """The TOML of the bundled policy (``"rpki"``) or of a file."""
     if isinstance(source, Path) or source != "rpki":
-        text = Path(source).read_text(encoding="utf-8")
-    else:
-        text = resources.files("porthos.cpcps.rpki").joinpath("rpki.toml").read_text("utf-8")
+        try:
+            return Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            raise ProfileError(f"{source}: unreadable ({exc})") from None
+    return resources.files("porthos.cpcps.rpki").joinpath("rpki.toml").read_text("utf-8")
+
+
+def load_rpki_policy(source: str | Path = "rpki", *, text: str | None = None) -> RpkiPolicy:
+    """The bundled policy (``"rpki"``), a TOML file's, or ``text``'s."""
+    if text is None:
+        text = rpki_policy_text(source)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
