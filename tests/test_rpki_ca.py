@@ -20,9 +20,10 @@ from porthos import _native
 from porthos._native import SoftwareKey
 from porthos.cli.main import main
 from porthos.exceptions import PorthosError, RpkiPublishError
+from porthos.issuance.rpki_csr import make_child_csr
 from porthos.issuance.rpki_objects import parse_manifest
 from porthos.store import rpki as db
-from porthos.workspace.rpki_ca import RpkiWorkspace, make_child_csr, parse_roa_request
+from porthos.workspace.rpki_ca import RpkiWorkspace, parse_roa_request
 from porthos.workspace.rpki_publish import publish, version_dir_name
 
 RESOURCES = "AS64496-64511, 192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32"
