@@ -310,6 +310,11 @@ def test_publish_writes_rrdp_alongside(ws: RpkiWorkspace) -> None:
     publish(ws, now=NOW)
     note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
     assert note.get("serial") == "1"
+    # The TA's rpkiNotify names that file where the RRDP base URI serves it (RFC 8182 §3.2).
+    ta = x509.load_der_x509_certificate(_current(ws, "ta.cer"))
+    sia = ta.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11"))
+    notify = dict(_native.rpki_parse_sia(sia.value.public_bytes()))["rpki_notify"]
+    assert notify == ws.policy.rrdp_base_uri + "notification.xml"
     snap_uri = note.find("r:snapshot", ns).get("uri")  # type: ignore[union-attr]
     snap = ET.parse(ws.rrdp_dir / snap_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
     tree = ws.host_dir / ws.policy.module

@@ -21,7 +21,13 @@ _METHODS = {
 }
 
 
-def make_child_csr(key: SoftwareKey, name: str, ca_repository: str, rpki_manifest: str) -> bytes:
+def make_child_csr(
+    key: SoftwareKey,
+    name: str,
+    ca_repository: str,
+    rpki_manifest: str,
+    rpki_notify: str | None = None,
+) -> bytes:
     """A PKCS#10 request (DER) with the RPKI SIA as a requested extension."""
     priv = serialization.load_der_private_key(key.to_pkcs8(), None)
     assert isinstance(priv, rsa.RSAPrivateKey)
@@ -36,6 +42,16 @@ def make_child_csr(key: SoftwareKey, name: str, ca_repository: str, rpki_manifes
                 x509.UniformResourceIdentifier(rpki_manifest),
             ),
         ]
+        + (
+            [
+                x509.AccessDescription(
+                    x509.ObjectIdentifier("1.3.6.1.5.5.7.48.13"),
+                    x509.UniformResourceIdentifier(rpki_notify),
+                )
+            ]
+            if rpki_notify
+            else []
+        )
     )
     csr = (
         x509.CertificateSigningRequestBuilder()

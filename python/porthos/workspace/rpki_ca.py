@@ -201,6 +201,7 @@ class RpkiWorkspace:
                 not_after=now + policy.ta_validity,
                 ca_repository=policy.directory_uri(directory),
                 rpki_manifest=policy.directory_uri(directory) + f"{TA}.mft",
+                rpki_notify=policy.notification_uri,
             )
             with store.transaction() as conn:
                 db.insert_ca(
@@ -501,4 +502,5 @@ class RpkiWorkspace:
         SIA pointing at its own point in this repository."""
         key = SoftwareKey.generate("rsa-2048")
         uri = self.policy.directory_uri(directory or name)
-        return key, make_child_csr(key, name, uri, uri + f"{name}.mft")
+        notify = self.policy.notification_uri
+        return key, make_child_csr(key, name, uri, uri + f"{name}.mft", notify)

@@ -55,6 +55,11 @@ class RpkiPolicy:
         """Where the TAL points (RFC 8630 §2.2)."""
         return self.module_uri + self.ta_certificate
 
+    @property
+    def notification_uri(self) -> str:
+        """RFC 8182 §3.5.1: the notification file, named by rpkiNotify (RFC 8182 §3.2)."""
+        return self.rrdp_base_uri.rstrip("/") + "/notification.xml"
+
     def directory_uri(self, directory: str) -> str:
         """A CA's publication point (caRepository, RFC 6487 §4.8.8.1)."""
         return f"{self.module_uri}{directory}/"
