@@ -526,6 +526,7 @@ def ocsp_serve(
     """Serve workdir/ocsp/ on listen (IP:PORT) until SIGINT/SIGTERM, GIL released;
     ready(address) once listening; signer(ca_name, serial, hash, nonce) signs on
     demand (None: tryLater). WorkspaceError when the folder cannot be loaded."""
+
 # -- RPKI (issue 18) ----------------------------------------------------------------------
 
 @final

@@ -239,3 +239,65 @@ class ResourceError(PorthosError, ValueError):
     def __init__(self, message: str = "", token: str | None = None) -> None:
         super().__init__(message)
         self.token = token
+
+
+class RpkiError(PorthosError, ValueError):
+    """An RPKI request (ROA, child CA, publication) refused; nothing was stored or
+    published. Subclasses carry the stable code of each rule."""
+
+    code = "rpki"
+
+
+class RpkiAs0Error(RpkiError):
+    """An AS 0 ROA where the CP/CPS does not allow one (RFC 6483 §4, RFC 9582 §4.3.1)."""
+
+    code = "rpki-as0"
+
+
+class RpkiMaxLengthError(RpkiError):
+    """A ROA maxLength below the prefix length or above the address width (RFC 9582 §4.3.2)."""
+
+    code = "rpki-max-length"
+
+
+class RpkiOverclaimError(ResourceError):
+    """A ROA or child CA claiming resources the CA does not hold; ``token`` is the excess."""
+
+    code = "rpki-overclaim"
+
+
+class RpkiCsrError(RpkiError):
+    """A child's CSR that the RPKI profile cannot certify: not RSA-2048 (RFC 7935 §3),
+    or an SIA without rsync caRepository/rpkiManifest (RFC 6487 §4.8.8.1)."""
+
+    code = "rpki-child-csr"
+
+
+class RpkiCsrSignatureError(RpkiError):
+    """A child's CSR whose self-signature (proof of possession) does not verify."""
+
+    code = "rpki-csr-signature"
+
+
+class RpkiRolloverError(RpkiError):
+    """A key rollover step refused (RFC 6489): a trust anchor, a CA with children of
+    its own, a second rollover while one stages, activation before the staging period
+    ends, or ROAs for a CA whose key is still staging."""
+
+    code = "rpki-rollover"
+
+
+class RpkiPublishError(RpkiError):
+    """A publication could not be completed; the previous one stays served and the
+    store is not advanced."""
+
+    code = "rpki-publish"
+
+
+class RrdpStateError(WorkspaceError):
+    """The RRDP writer's state file (session, serial, published hashes) cannot be read
+    as the writer left it; nothing was published (RFC 8182 §3.3: a new session would
+    make every relying party start again from a snapshot, so the writer does not
+    silently reset)."""
+
+    code = "rrdp-state"

@@ -148,7 +148,8 @@ def terminate(
             successor_pin = read_pin(
                 successor_pin_file, f"user PIN of the successor token '{export_to}'"
             )
-        result = termination.terminate(ws,
+        result = termination.terminate(
+            ws,
             destroy_keys=destroy_keys,
             export_to=export_to,
             root_pin_halves=halves,

@@ -115,11 +115,21 @@ def _flip_signature(der: bytes) -> bytes:
     "path with demo.toml beside it): samples, revocation, cross-certification, CRLs, "
     "openssl checks. Without it: the Porthos PKI batch demo.",
 )
+@click.option("--roas", type=click.IntRange(min=0), default=1000, hidden=True)
 @errors_exit_2
 def demo(
-    workdir: Path, env: str, count: int, threads: int | None, hsm_kind: str, cpcps: str | None
+    workdir: Path,
+    env: str,
+    count: int,
+    threads: int | None,
+    hsm_kind: str,
+    cpcps: str | None,
+    roas: int,
 ) -> None:
     """Init (if needed), issue COUNT certificates across all profiles, show rejections."""
+    if cpcps == "rpki":
+        _rpki_demo(workdir, roas)
+        return
     if cpcps is not None:
         _pki_demo(workdir, env, cpcps, hsm_kind)
         return
@@ -233,6 +243,21 @@ def demo(
                 (f"demo-officer-{k}", demo_pin(workdir, f"root-officer-{k}")) for k in (1, 2)
             ]
         demo_lifecycle.run(ws, console, maker.make, results, halves)
+
+
+def _rpki_demo(workdir: Path, roas: int) -> None:
+    """``demo --cpcps rpki``: workflows/rpki_demo.py (issue 18 §4); ``--roas`` (hidden)
+    sizes it for tests."""
+    from porthos.workflows.rpki_demo import run_rpki_demo
+
+    result = run_rpki_demo(workdir, roas=roas)
+    pub = result.publication
+    get_console().print(
+        f"RPKI demo: trust anchor + 2 child CAs, {result.roas} ROAs, {pub.files} files"
+        f" published at {pub.path} (version {pub.version}); TAL and expected-vrps.csv in"
+        f" {workdir / 'rpki'}; {result.seconds:.1f} s ({result.keygen_seconds:.1f} s of"
+        " one-time key generation)"
+    )
 
 
 def _pki_demo(workdir: Path, env: str, cpcps: str, hsm_kind: str) -> None:

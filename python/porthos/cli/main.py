@@ -104,6 +104,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "porthos.cli.changeover:rollover",
         "Create the next CA generation and the root link certificates (000 §5.6).",
     ),
+    "rpki": LazyCommand(
+        "porthos.cli.rpki:rpki",
+        "The Resource PKI (RFC 6480): trust anchor, ROAs, child CAs, rsync publication.",
+    ),
     "show": LazyCommand(
         "porthos.cli.workspace:show",
         "Show the CAs and the certificates issued per CA and profile.",

@@ -85,6 +85,7 @@ def judge_items(
     where it gives none) and the refusals."""
     # Read on use: the loader imports this module without the extension.
     from porthos.issuance.batch_hooks import ItemColumns
+
     refused: dict[int, tuple[int, str]] = {}
     sans: list[Sans | None] = []
     ends: list[int] = []

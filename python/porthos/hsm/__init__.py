@@ -22,7 +22,6 @@ SoftHSM2 reads ``SOFTHSM2_CONF`` when the module is initialised, so one process 
 SoftHSM2 configuration; :func:`use_softhsm_conf` refuses to switch once loaded.
 """
 
-
 from __future__ import annotations
 
 from porthos.hsm.pins import Secret, dual_control_pin, read_pin

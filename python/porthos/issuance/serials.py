@@ -27,6 +27,4 @@ def _int(value: object, name: str, low: int, high: int) -> int:
 def generate_serials(n: int, length: int = 16) -> NDArray[np.uint8]:
     """``n`` CSPRNG serials of ``length`` octets (first octet 0x01..0x7f: positive and
     minimal; RFC 5280 §4.1.2.2 allows at most 20; 9 or more keep 64 random bits)."""
-    return _native.generate_serials(
-        _int(n, "n", 0, MAX_SERIALS), _int(length, "length", 9, 20)
-    )
+    return _native.generate_serials(_int(n, "n", 0, MAX_SERIALS), _int(length, "length", 9, 20))

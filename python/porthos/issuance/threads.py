@@ -18,9 +18,7 @@ def check_threads(threads: object) -> int | None:
     if threads is None:
         return None
     if isinstance(threads, bool) or not isinstance(threads, int):
-        raise BatchArgumentError(
-            f"threads: expected an int or None, got {type(threads).__name__}"
-        )
+        raise BatchArgumentError(f"threads: expected an int or None, got {type(threads).__name__}")
     if not 1 <= threads <= MAX_THREADS:
         raise BatchArgumentError(f"threads: {threads} is outside 1..{MAX_THREADS}")
     return threads

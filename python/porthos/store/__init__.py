@@ -1,2 +1,1 @@
-"""Layer 1: the only place with SQL (SQLite, the embedded default).
-"""
+"""Layer 1: the only place with SQL (SQLite, the embedded default)."""

@@ -111,6 +111,11 @@ class Event:
     # external CA issued to ours, imported for publication
     CROSS_CERTIFICATE_ISSUED = "ca.cross-certificate-issued"
     CROSS_CERTIFICATE_IMPORTED = "ca.cross-certificate-imported"
+    # The Resource PKI (issue 18): ROAs, child CA certificates, publications
+    RPKI_ROA_ADDED = "rpki.roa-added"
+    RPKI_ROA_REMOVED = "rpki.roa-removed"
+    RPKI_CHILD_ADDED = "rpki.child-added"
+    RPKI_PUBLISHED = "rpki.published"
     # Software (§5.4.1 "software version change")
     SOFTWARE_VERSION = "software.version"
     # Anything that failed and was rolled back

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 
 # Version 2 (issue 4): revocations and CRL numbers. A version-1 store is migrated in
@@ -205,6 +205,78 @@ CREATE TABLE IF NOT EXISTS shard_leases (
 )
 """
 
+# Version 10 (issue 18 §2-§4, the Resource PKI). Numbered 10: version 9 is another
+# change made in parallel (the merger renumbers if needed). Every RPKI CA of the
+# workspace (the trust anchor and the hosted children: those whose key porthos holds),
+# its manifest and CRL numbers and the last manifest/CRL it published; the children it
+# certified from their requests; its ROAs (live or removed, with the one-time EE
+# certificate's serial); the EE serials it revoked (RFC 6487 §5: CRL entries without
+# entry extensions); and the hashes of the files of the current publication.
+# IF NOT EXISTS, as in version 8: a store migrated from an older version by tests that
+# drop later tables re-runs every migration after it.
+MIGRATION_V10 = """
+CREATE TABLE IF NOT EXISTS rpki_cas (
+    name            TEXT PRIMARY KEY,
+    parent          TEXT,
+    key_file        TEXT NOT NULL,
+    certificate     BLOB NOT NULL,
+    cert_uri        TEXT NOT NULL,
+    directory       TEXT NOT NULL,
+    resources       TEXT NOT NULL,
+    manifest_number INTEGER NOT NULL DEFAULT 0,
+    crl_number      INTEGER NOT NULL DEFAULT 0,
+    this_update     INTEGER,
+    next_update     INTEGER,
+    manifest        BLOB,
+    crl             BLOB,
+    dirty           INTEGER NOT NULL DEFAULT 1,
+    created_at      INTEGER NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'staging', 'retired')),
+    staged_at       INTEGER
+);
+CREATE TABLE IF NOT EXISTS rpki_children (
+    ca_name       TEXT NOT NULL REFERENCES rpki_cas(name),
+    name          TEXT NOT NULL,
+    ski           TEXT NOT NULL,
+    resources     TEXT NOT NULL,
+    ca_repository TEXT NOT NULL,
+    rpki_manifest TEXT NOT NULL,
+    rpki_notify   TEXT,
+    serial_hex    TEXT NOT NULL,
+    certificate   BLOB NOT NULL,
+    file          TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'live' CHECK (status IN ('live', 'revoked')),
+    added_at      INTEGER NOT NULL,
+    UNIQUE (ca_name, name)
+);
+CREATE TABLE IF NOT EXISTS rpki_roas (
+    ca_name    TEXT NOT NULL REFERENCES rpki_cas(name),
+    asn        INTEGER NOT NULL,
+    prefixes   TEXT NOT NULL,
+    ee_serial  TEXT NOT NULL,
+    file       TEXT NOT NULL,
+    object     BLOB NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'live' CHECK (status IN ('live', 'removed')),
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER,
+    UNIQUE (ca_name, file)
+);
+CREATE INDEX IF NOT EXISTS rpki_roas_statement ON rpki_roas (ca_name, asn, prefixes, status);
+CREATE TABLE IF NOT EXISTS rpki_revoked (
+    ca_name    TEXT NOT NULL REFERENCES rpki_cas(name),
+    serial_hex TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE TABLE IF NOT EXISTS rpki_published (
+    version   INTEGER NOT NULL,
+    path      TEXT NOT NULL,
+    sha256    TEXT NOT NULL,
+    UNIQUE (version, path)
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE meta (
@@ -246,6 +318,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + MIGRATION_V7
     + ";"
     + MIGRATION_V8
+    + ";"
+    + MIGRATION_V10
 )
 
 

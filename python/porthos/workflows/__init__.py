@@ -1,2 +1,1 @@
-"""Layer 4: the RA, revocation, changeover and key export, built on a workspace.
-"""
+"""Layer 4: the RA, revocation, changeover and key export, built on a workspace."""

@@ -50,8 +50,6 @@ AOR = "demo-aor"
 AOR_DOMAIN = "svc.porthos.example"
 
 
-
-
 def _expect(condition: bool, what: str) -> None:
     if not condition:
         raise DemoFailure(what)

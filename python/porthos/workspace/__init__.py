@@ -1,2 +1,1 @@
-"""Layer 3: state on disk: Workspace, CertificateAuthority, CA generations, publication.
-"""
+"""Layer 3: state on disk: Workspace, CertificateAuthority, CA generations, publication."""

@@ -1,0 +1,249 @@
+"""``porthos rpki publish``: the rsync tree of an RPKI workspace (RFC 6481), written so
+that a reader never sees a manifest listing a missing or stale file.
+
+What is published (RFC 6481 §2, RFC 9286): the TA certificate where the TAL points,
+and per CA: its CRL, its manifest (listing every other file of its point), its ROAs
+and its children's CA certificates. A CA whose state changed (``dirty``), or whose
+manifest is within the CP/CPS's margin of nextUpdate, gets a new CRL (CRLNumber + 1,
+no entry extensions: RFC 6487 §5) and a new manifest (manifestNumber + 1, a fresh
+one-time EE key: RFC 9286 §4.2.1, §5.1).
+
+Atomicity: the whole module is written to a fresh directory
+``repository/<host>/.<module>.v<N>`` (every file fsynced), the store transaction that
+advances the numbers commits, and only then the symlink ``repository/<host>/<module>``
+is replaced by rename(2) — atomic on POSIX, so a reader resolving the module path sees
+either the old tree or the new one, whole. The previous version stays on disk (a
+reader half-way through it keeps a consistent tree) and older ones are removed. A
+failure before the swap leaves the previous publication served and the store rolled
+back; a failure after the commit leaves the older tree served and the next publish
+writes N+1 again (numbers only grow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from porthos import _native
+from porthos.exceptions import RpkiPublishError
+from porthos.issuance.crl import REASON_NONE
+from porthos.issuance.rpki_objects import ObjectRequest, ObjectSigner, manifest_content
+from porthos.issuance.rpki_resources import parse_resources
+from porthos.issuance.rpki_tal import tal_text
+from porthos.store import audit
+from porthos.store import rpki as db
+from porthos.store.audit import Event
+from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
+from porthos.workspace.rrdp import RrdpState, write_rrdp
+
+__all__ = ["Publication", "publish", "version_dir_name"]
+
+
+@dataclass(frozen=True)
+class Publication:
+    version: int
+    reissued: list[str]
+    files: int
+    changed: bool
+    path: Path
+
+
+def version_dir_name(module: str, version: int) -> str:
+    return f".{module}.v{version:06d}"
+
+
+def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: int) -> bytes:
+    """RFC 6487 §5: AKI, CRLNumber, the revoked serials with their dates and no entry
+    extension (reason REASON_NONE, no invalidity date)."""
+    rows = db.revoked(ws.store.conn, ca.name)
+    serials = np.zeros((len(rows), 20), np.uint8)
+    for i, (hexs, _) in enumerate(rows):
+        # Right-aligned in 20 octets; our serials never start with a zero octet.
+        raw = bytes.fromhex(hexs)
+        serials[i, 20 - len(raw) :] = np.frombuffer(raw, np.uint8)
+    times = np.array([t for _, t in rows], np.int64)
+    reasons = np.full(len(rows), REASON_NONE, np.uint8)
+    magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+    return _native.crl_drafts(
+        ca.certificate,
+        serials,
+        times,
+        reasons,
+        crl_numbers=[magnitude],
+        this_update=now,
+        next_update=next_update,
+        signature_algorithm="rsa-pkcs1-sha256",
+    ).sign(ws.key(ca))[0]
+
+
+def _point_files(ws: RpkiWorkspace, ca: db.RpkiCa) -> list[tuple[str, bytes]]:
+    """The signed files of a CA's point other than its CRL and manifest."""
+    conn = ws.store.conn
+    files = [(r.file, r.object) for r in db.roas(conn, ca.name)]
+    files += [(c.file, c.certificate) for c in db.children(conn, ca.name) if c.status == "live"]
+    return sorted(files)
+
+
+def _reissue(ws: RpkiWorkspace, ca: db.RpkiCa, now: int) -> tuple[bytes, bytes, int]:
+    """New CRL and manifest of ``ca``; returns (crl, manifest, next_update)."""
+    policy = ws.policy
+    next_update = now + min(policy.crl_next_update, policy.manifest_next_update)
+    crl = _crl(ws, ca, ca.crl_number + 1, now, next_update)
+    files = [(ws.crl_name(ca), crl), *_point_files(ws, ca)]
+    content = manifest_content(ca.manifest_number + 1, now, next_update, files)
+    empty = parse_resources("")
+    name = ws.manifest_name(ca)
+    request = ObjectRequest(
+        content=content,
+        serial=_serial(),
+        subject=[("CN", f"{ca.name}-mft-{ca.manifest_number + 1}")],
+        # RFC 9286 §5.1: the EE certificate's validity is the manifest's.
+        not_before=now,
+        not_after=next_update,
+        sia=_native.rpki_sia([("signed_object", ws.ca_uri(ca) + name)]),
+        ip_addr_blocks=empty.ip_addr_blocks_der(inherit_ipv4=True, inherit_ipv6=True),
+        as_identifiers=empty.as_identifiers_der(inherit=True),
+    )
+    signer = ObjectSigner(ws.ee_template(ca), ws.key(ca))
+    mft = bytes(signer.sign("manifest", [request], signing_time=now).objects[0])
+    return crl, mft, next_update
+
+
+def _write_tree(target: Path, tree: dict[str, bytes]) -> None:
+    target.mkdir()  # FileExistsError if a stale or foreign directory is in the way
+    for rel, data in sorted(tree.items()):
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(path, 0o644)
+    for d, _, _ in os.walk(target):
+        os.chmod(d, 0o755)
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap(link: Path, target_name: str) -> None:
+    tmp = link.with_name(link.name + ".swap")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target_name, tmp)
+    os.rename(tmp, link)  # rename(2): the link is replaced atomically
+    fd = os.open(link.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -> Publication:
+    """Re-issue what is due, write the module's new version, swap it in."""
+    now = int(time.time()) if now is None else now
+    policy = ws.policy
+    host_dir = ws.host_dir
+    link = host_dir / policy.module
+    store = ws.store
+    reissued: list[str] = []
+    try:
+        with store.transaction() as conn:
+            version, hashes = db.published(conn)
+            tree: dict[str, bytes] = {}
+            for ca in db.cas(conn):
+                if force or ca.dirty or policy.needs_reissue(ca.next_update, now):
+                    crl, mft, next_update = _reissue(ws, ca, now)
+                    db.set_issued(
+                        conn,
+                        ca.name,
+                        manifest_number=ca.manifest_number + 1,
+                        crl_number=ca.crl_number + 1,
+                        this_update=now,
+                        next_update=next_update,
+                        manifest=mft,
+                        crl=crl,
+                    )
+                    reissued.append(ca.name)
+                else:
+                    assert ca.crl is not None and ca.manifest is not None
+                    crl, mft = ca.crl, ca.manifest
+                if ca.parent is None:
+                    tree[policy.ta_certificate] = ca.certificate
+                point = ca.directory + "/"
+                tree[point + ws.crl_name(ca)] = crl
+                tree[point + ws.manifest_name(ca)] = mft
+                for name, data in _point_files(ws, ca):
+                    tree[point + name] = data
+            new_hashes = {p: hashlib.sha256(d).hexdigest() for p, d in tree.items()}
+            current = link.is_symlink() and os.readlink(link) == version_dir_name(
+                policy.module, version
+            )
+            if not reissued and new_hashes == hashes and current:
+                publish_rrdp(ws, tree)  # writes nothing when the set is unchanged
+                return Publication(version, [], len(tree), False, link)
+            version += 1
+            host_dir.mkdir(parents=True, exist_ok=True)
+            target = host_dir / version_dir_name(policy.module, version)
+            _write_tree(target, tree)
+            db.set_published(conn, version, new_hashes)
+            audit.record(
+                store,
+                Event.RPKI_PUBLISHED,
+                when=now,
+                subject=policy.module,
+                version=version,
+                files=len(tree),
+                reissued=",".join(reissued),
+            )
+    except OSError as exc:
+        raise RpkiPublishError(
+            f"publication not written ({exc}); the previous one stays"
+        ) from None
+    _swap(link, target.name)
+    _write_tal(ws)
+    _prune(
+        host_dir, policy.module, keep={target.name, version_dir_name(policy.module, version - 1)}
+    )
+    publish_rrdp(ws, tree)
+    return Publication(version, reissued, len(tree), True, link)
+
+
+def _write_tal(ws: RpkiWorkspace) -> None:
+    """RFC 8630 §2.2: the TA certificate's rsync URI and its SubjectPublicKeyInfo."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    ta = db.cas(ws.store.conn)[0]
+    spki = (
+        x509.load_der_x509_certificate(ta.certificate)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    text = tal_text([ws.policy.ta_uri], spki)
+    tmp = ws.tal_path.with_suffix(".tal.tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, ws.tal_path)
+
+
+def _prune(host_dir: Path, module: str, keep: set[str]) -> None:
+    prefix = f".{module}.v"
+    for entry in host_dir.iterdir():
+        if entry.name.startswith(prefix) and entry.name not in keep and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def publish_rrdp(ws: RpkiWorkspace, tree: dict[str, bytes]) -> RrdpState:
+    """The same objects as RRDP files in ``D/rpki/rrdp/`` (RFC 8182; workspace/rrdp.py
+    writes the notification last, so it is atomic on its own). Runs after the rsync
+    swap: an RRDP failure leaves the rsync tree published and is reported."""
+    objects = {ws.policy.module_uri + rel: data for rel, data in tree.items()}
+    return write_rrdp(ws.rrdp_dir, objects, base_uri=ws.policy.rrdp_base_uri)

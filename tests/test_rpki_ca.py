@@ -1,0 +1,396 @@
+"""The RPKI CA (issue 18 §2-§4): refusals by their code with nothing stored, manifest
+and CRL numbering, CRLs without entry extensions, idempotent and due re-publication,
+and the atomic publication (a reader never sees a manifest listing a missing or stale
+file; a failed publish leaves the previous tree and the store as they were)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from porthos import _native
+from porthos._native import SoftwareKey
+from porthos.cli.main import main
+from porthos.exceptions import PorthosError, RpkiPublishError
+from porthos.issuance.rpki_csr import make_child_csr
+from porthos.issuance.rpki_objects import parse_manifest
+from porthos.store import rpki as db
+from porthos.workspace.rpki_ca import RpkiWorkspace, parse_roa_request
+from porthos.workspace.rpki_publish import publish, version_dir_name
+
+RESOURCES = "AS64496-64511, 192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32"
+NOW = 1_900_000_000
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[RpkiWorkspace]:
+    w = RpkiWorkspace.init(tmp_path / "w", RESOURCES, now=NOW)
+    yield w
+    w.close()
+
+
+def _state(ws: RpkiWorkspace) -> tuple[object, ...]:
+    conn = ws.store.conn
+    return (
+        db.cas(conn),
+        db.children(conn),
+        db.roas(conn, live=False),
+        conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0],
+        sorted(p.name for p in (ws.root / "keys").iterdir()),
+    )
+
+
+def _roa(ws: RpkiWorkspace, asn: int, prefixes: list[str], ml: int | None = None) -> None:
+    ws.add_roas([parse_roa_request(asn, prefixes, ml, ws.policy)], now=NOW)
+
+
+def _csr(ws: RpkiWorkspace, name: str = "kid", *, repo: str | None = None) -> bytes:
+    uri = repo or f"rsync://other.example/repo/{name}/"
+    return make_child_csr(SoftwareKey.generate("rsa-2048"), name, uri, uri + f"{name}.mft")
+
+
+def _ec_csr() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    sia = x509.SubjectInformationAccess([
+        x509.AccessDescription(x509.ObjectIdentifier("1.3.6.1.5.5.7.48.5"),
+                               x509.UniformResourceIdentifier("rsync://o.example/r/")),
+        x509.AccessDescription(x509.ObjectIdentifier("1.3.6.1.5.5.7.48.10"),
+                               x509.UniformResourceIdentifier("rsync://o.example/r/k.mft")),
+    ])  # fmt: skip
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "ec")]))
+        .add_extension(sia, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def _bad_signature(der: bytes) -> bytes:
+    return der[:-1] + bytes([der[-1] ^ 0x01])
+
+
+REFUSALS = {
+    "overlapping ROA prefixes": (
+        "rpki-resources",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24", "192.0.2.0/25"]),
+    ),
+    "host bits in a ROA prefix": ("rpki-resources", lambda w: _roa(w, 64496, ["192.0.2.1/24"])),
+    "AS 0 ROA": ("rpki-as0", lambda w: _roa(w, 0, ["192.0.2.0/24"])),
+    "maxLength below the prefix": (
+        "rpki-max-length",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24"], 23),
+    ),
+    "maxLength past the address": (
+        "rpki-max-length",
+        lambda w: _roa(w, 64496, ["192.0.2.0/24"], 33),
+    ),
+    "over-claiming ROA": ("rpki-overclaim", lambda w: _roa(w, 64496, ["203.0.113.0/24"])),
+    "over-claiming child": (
+        "rpki-overclaim",
+        lambda w: w.add_child(_csr(w), "AS64496, 10.0.0.0/8", now=NOW),
+    ),
+    "non-canonical child resources": (
+        "rpki-resources",
+        lambda w: w.add_child(_csr(w), "192.0.2.0/24, 192.0.2.0/25", now=NOW),
+    ),
+    "EC child key": ("rpki-child-csr", lambda w: w.add_child(_ec_csr(), "AS64496", now=NOW)),
+    "https caRepository": (
+        "rpki-child-csr",
+        lambda w: w.add_child(_csr(w, repo="https://o.example/r/"), "AS64496", now=NOW),
+    ),
+    "bad CSR signature": (
+        "rpki-csr-signature",
+        lambda w: w.add_child(_bad_signature(_csr(w)), "AS64496", now=NOW),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refusal_has_its_code_and_stores_nothing(ws: RpkiWorkspace, case: str) -> None:
+    code, action = REFUSALS[case]
+    before = _state(ws)
+    with pytest.raises(PorthosError) as info:
+        action(ws)
+    assert info.value.code == code, info.value
+    assert _state(ws) == before
+
+
+def test_overclaim_names_the_difference(ws: RpkiWorkspace) -> None:
+    with pytest.raises(PorthosError) as info:
+        ws.add_child(_csr(ws), "AS64496-64520, 192.0.2.0/25", now=NOW)
+    assert info.value.code == "rpki-overclaim"
+    assert getattr(info.value, "token", None) == "AS64512-64520"
+
+
+def test_cli_refusal_is_one_line_exit_2(ws: RpkiWorkspace) -> None:
+    ws.close()
+    run = CliRunner().invoke(main, ["rpki", "roa", "add", "-w", str(ws.root), "--asn", "0",
+                                    "--prefix", "192.0.2.0/24"])  # fmt: skip
+    assert run.exit_code == 2
+    assert "[rpki-as0]" in run.output and "Traceback" not in run.output
+    ws.store = RpkiWorkspace.open(ws.root).store
+    assert db.roas(ws.store.conn, live=False) == []
+
+
+def _current(ws: RpkiWorkspace, rel: str) -> bytes:
+    return (ws.host_dir / ws.policy.module / rel).read_bytes()
+
+
+def _econtent(der: bytes) -> bytes:
+    info = _native.verify_signed_data(der)
+    assert info.ok, info.detail
+    assert info.content is not None
+    return info.content
+
+
+def test_numbers_grow_and_crl_has_no_entry_extensions(ws: RpkiWorkspace) -> None:
+    _roa(ws, 64496, ["192.0.2.0/24"], 26)
+    _roa(ws, 64497, ["2001:db8::/32"])
+    first = publish(ws, now=NOW)
+    assert first.reissued == ["ta"]
+    mft = parse_manifest(_econtent(_current(ws, "ta/ta.mft")))
+    assert mft.number == 1 and mft.next_update == NOW + ws.policy.manifest_next_update
+    listed = {name for name, _ in mft.files}
+    assert listed == {"ta.crl", *(r.file for r in db.roas(ws.store.conn))}
+    for name, digest in mft.files:
+        assert hashlib.sha256(_current(ws, "ta/" + name)).digest() == digest
+
+    roa = ws.remove_roa(parse_roa_request(64497, ["2001:db8::/32"], None, ws.policy), now=NOW + 10)
+    second = publish(ws, now=NOW + 20)
+    assert second.version == first.version + 1
+    mft2 = parse_manifest(_econtent(_current(ws, "ta/ta.mft")))
+    assert mft2.number == mft.number + 1
+    assert roa.file not in {n for n, _ in mft2.files}
+    assert not (ws.host_dir / ws.policy.module / "ta" / roa.file).exists()
+    crl = x509.load_der_x509_crl(_current(ws, "ta/ta.crl"))
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+    entries = list(crl)
+    assert [format(e.serial_number, "x") for e in entries] == [roa.ee_serial.lstrip("0")]
+    assert all(len(e.extensions) == 0 for e in entries)  # RFC 6487 §5: none at all
+    assert crl.next_update_utc is not None
+
+
+def test_republish_is_idempotent_until_the_margin(ws: RpkiWorkspace) -> None:
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    first = publish(ws, now=NOW)
+    tree = ws.host_dir / ws.policy.module
+    files = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    again = publish(ws, now=NOW + 60)
+    assert not again.changed and again.version == first.version
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == files
+    # Within manifest.reissue_margin of nextUpdate: re-issued with no change (RFC 9286 §5.1).
+    due = NOW + ws.policy.manifest_next_update - ws.policy.reissue_margin + 1
+    late = publish(ws, now=due)
+    assert late.changed and late.reissued == ["ta"]
+    assert parse_manifest(_econtent(_current(ws, "ta/ta.mft"))).number == 2
+
+
+def test_failed_publish_leaves_the_previous_tree_and_store(ws: RpkiWorkspace) -> None:
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    publish(ws, now=NOW)
+    link = ws.host_dir / ws.policy.module
+    old_target = os.readlink(link)
+    old_state = _state(ws)[:3], db.published(ws.store.conn)
+    _roa(ws, 64497, ["198.51.100.0/24"])
+    mid_state = _state(ws)[:3], db.published(ws.store.conn)
+    # Something already at the next version's path: the write fails before the swap.
+    (ws.host_dir / version_dir_name(ws.policy.module, 2)).write_text("in the way")
+    with pytest.raises(RpkiPublishError):
+        publish(ws, now=NOW + 30)
+    assert os.readlink(link) == old_target
+    assert (_state(ws)[:3], db.published(ws.store.conn)) == mid_state != old_state
+    mft = parse_manifest(_econtent(_current(ws, "ta/ta.mft")))
+    assert mft.number == 1 and len(mft.files) == 2  # the old point, whole
+    (ws.host_dir / version_dir_name(ws.policy.module, 2)).unlink()
+    assert publish(ws, now=NOW + 40).version == 2
+
+
+def test_reader_never_sees_a_missing_or_stale_file(ws: RpkiWorkspace) -> None:
+    """A reader resolving the module path over and over while ten publications each
+    add a ROA: every manifest it reads lists files that exist with its hashes."""
+    publish(ws, now=NOW)
+    link = ws.host_dir / ws.policy.module
+    stop = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def reader() -> None:
+        while not stop.is_set():
+            root = link.resolve()  # one path resolution, as a reader's open() does
+            try:
+                mft = parse_manifest(_econtent((root / "ta" / "ta.mft").read_bytes()))
+                for name, digest in mft.files:
+                    data = (root / "ta" / name).read_bytes()
+                    if hashlib.sha256(data).digest() != digest:
+                        problems.append(f"stale {name} in {root.name}")
+            except FileNotFoundError as exc:
+                problems.append(f"missing {exc.filename}")
+            reads[0] += 1
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(10):
+            _roa(ws, 64496 + i, [f"192.0.2.{i * 16}/28"])
+            publish(ws, now=NOW + 10 * (i + 1))
+    finally:
+        stop.set()
+        t.join()
+    assert problems == []
+    assert reads[0] > 10
+    # The previous version stays for readers still in it; older ones are gone.
+    versions = sorted(p.name for p in ws.host_dir.iterdir() if p.name.startswith("."))
+    assert versions == [version_dir_name("repo", 10), version_dir_name("repo", 11)]
+
+
+def test_hosted_child_publishes_its_own_point(ws: RpkiWorkspace) -> None:
+    key, csr = ws.hosted_csr("kid")
+    child = ws.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+    assert child.ca_repository == "rsync://rpki.example.net/repo/kid/"
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.0/24"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    pub = publish(ws, now=NOW)
+    assert pub.reissued == ["ta", "kid"]
+    assert (pub.path / "ta" / "kid.cer").read_bytes() == child.certificate
+    mft = parse_manifest(_econtent(_current(ws, "kid/kid.mft")))
+    assert len(mft.files) == 2  # kid.crl and the ROA
+    cert = x509.load_der_x509_certificate(child.certificate)
+    sia = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11"))
+    assert sia.value is not None
+
+
+def test_state_in_postgres(tmp_path: Path, pg_url: str, pg_server: object,
+                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The same store state on PostgreSQL (schema 10 through store/dialect.py)."""
+    monkeypatch.setenv("PGPASSWORD", pg_server.password())  # type: ignore[attr-defined]
+    w = RpkiWorkspace.init(tmp_path / "pg", RESOURCES, store_url=pg_url, now=NOW)
+    try:
+        assert (tmp_path / "pg" / "store.toml").is_file()
+        _roa(w, 64496, ["192.0.2.0/24"], 25)
+        key, csr = w.hosted_csr("kid")
+        w.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+        before = _state(w)
+        with pytest.raises(PorthosError) as info:
+            _roa(w, 64496, ["203.0.113.0/24"])
+        assert info.value.code == "rpki-overclaim" and _state(w) == before
+        assert publish(w, now=NOW).version == 1
+        roa = w.remove_roa(parse_roa_request(64496, ["192.0.2.0/24"], 25, w.policy), now=NOW)
+        pub = publish(w, now=NOW + 5)
+        assert pub.version == 2 and pub.reissued == ["ta"]
+    finally:
+        w.close()
+    w = RpkiWorkspace.open(tmp_path / "pg")
+    try:
+        conn = w.store.conn
+        ta = db.ca(conn, "ta")
+        assert ta is not None and (ta.manifest_number, ta.crl_number) == (2, 2)
+        assert db.revoked(conn, "ta")[0][0] == roa.ee_serial
+        assert [c.name for c in db.children(conn)] == ["kid"]
+        assert db.published(conn)[0] == 2
+    finally:
+        w.close()
+
+
+def test_publish_writes_rrdp_alongside(ws: RpkiWorkspace) -> None:
+    """RRDP (RFC 8182, workspace/rrdp.py) carries the same objects under their rsync
+    URIs; a withdrawn ROA is a ``withdraw`` in the next delta."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"r": "http://www.ripe.net/rpki/rrdp"}
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    publish(ws, now=NOW)
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    assert note.get("serial") == "1"
+    # The TA's rpkiNotify names that file where the RRDP base URI serves it (RFC 8182 §3.2).
+    ta = x509.load_der_x509_certificate(_current(ws, "ta.cer"))
+    sia = ta.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11"))
+    notify = dict(_native.rpki_parse_sia(sia.value.public_bytes()))["rpki_notify"]
+    assert notify == ws.policy.rrdp_base_uri + "notification.xml"
+    snap_uri = note.find("r:snapshot", ns).get("uri")  # type: ignore[union-attr]
+    snap = ET.parse(ws.rrdp_dir / snap_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
+    tree = ws.host_dir / ws.policy.module
+    files = {
+        ws.policy.module_uri + str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()
+    }
+    assert {e.get("uri") for e in snap.findall("r:publish", ns)} == files
+    roa = ws.remove_roa(parse_roa_request(64496, ["192.0.2.0/24"], None, ws.policy), now=NOW + 1)
+    publish(ws, now=NOW + 2)
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    assert note.get("serial") == "2"
+    delta_uri = note.find("r:delta", ns).get("uri")  # type: ignore[union-attr]
+    delta = ET.parse(ws.rrdp_dir / delta_uri.removeprefix(ws.policy.rrdp_base_uri)).getroot()
+    withdrawn = {e.get("uri") for e in delta.findall("r:withdraw", ns)}
+    assert withdrawn == {ws.policy.directory_uri("ta") + roa.file}
+
+
+def test_cli_child_add_from_a_csr_file(ws: RpkiWorkspace, tmp_path: Path) -> None:
+    """``rpki child add --csr F``: the certificate carries the request's SIA and the
+    resources asked for; the same key a second time is refused."""
+    ws.close()
+    csr = tmp_path / "kid.csr"
+    csr.write_bytes(_csr(ws, "kid"))
+    args = ["rpki", "child", "add", "-w", str(ws.root), "--csr", str(csr)]
+    run = CliRunner().invoke(
+        main, [*args, "--resources", "AS64500, 192.0.2.0/25", "--name", "kid"]
+    )
+    assert run.exit_code == 0, run.output
+    again = CliRunner().invoke(main, [*args, "--resources", "AS64501", "--name", "kid2"])
+    assert again.exit_code == 2 and "[rpki]" in again.output
+    show = CliRunner().invoke(main, ["rpki", "show", "-w", str(ws.root)])
+    assert show.exit_code == 0 and "kid" in show.output
+    ws.store = RpkiWorkspace.open(ws.root).store
+    (child,) = db.children(ws.store.conn)
+    cert = x509.load_der_x509_certificate(child.certificate)
+    sia = _native.rpki_parse_sia(
+        cert.extensions.get_extension_for_oid(
+            x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11")
+        ).value.public_bytes()
+    )
+    assert sia == [
+        ("ca_repository", "rsync://other.example/repo/kid/"),
+        ("rpki_manifest", "rsync://other.example/repo/kid/kid.mft"),
+    ]
+    assert child.resources == "AS64500, 192.0.2.0/25"
+
+
+def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
+    from porthos.workspace import rpki_rollover
+
+    key, csr = ws.hosted_csr("kid")
+    ws.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+    ws.add_roas(
+        [parse_roa_request(64500, ["198.51.100.0/24"], None, ws.policy)], ca_name="kid", now=NOW
+    )
+    with pytest.raises(PorthosError) as info:
+        rpki_rollover.start(ws, "ta", now=NOW)
+    assert info.value.code == "rpki-rollover"
+    new = rpki_rollover.start(ws, "kid", now=NOW)
+    assert (new.name, new.status, new.directory) == ("kid-k2", "staging", "kid")
+    for action in (
+        lambda: rpki_rollover.start(ws, "kid", now=NOW),  # one at a time
+        lambda: rpki_rollover.activate(ws, "kid", now=NOW + ws.policy.rollover_staging - 1),
+        lambda: ws.add_roas(
+            [parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)], ca_name="kid-k2"
+        ),
+    ):
+        before = _state(ws)
+        with pytest.raises(PorthosError) as info:
+            action()
+        assert info.value.code == "rpki-rollover" and _state(ws) == before
+    pub = publish(ws, now=NOW)
+    assert parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files[0][0] == "kid-k2.crl"
+    assert len(parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files) == 1
+    active = rpki_rollover.activate(ws, "kid", now=NOW + ws.policy.rollover_staging)
+    assert active.status == "active" and ws.ca("kid").status == "retired"
+    (roa,) = db.roas(ws.store.conn)
+    assert roa.ca_name == "kid-k2"
+    assert pub.version + 1 == publish(ws, now=NOW + ws.policy.rollover_staging).version
