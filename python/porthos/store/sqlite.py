@@ -26,6 +26,7 @@ from porthos.store.schema import (
     MIGRATION_V6,
     MIGRATION_V7,
     MIGRATION_V8,
+    MIGRATION_V9,
     PAGE_SIZE,
     SCHEMA,
     SCHEMA_VERSION,
@@ -44,6 +45,7 @@ MIGRATIONS = (
     (5, MIGRATION_V6),
     (6, MIGRATION_V7),
     (7, MIGRATION_V8),
+    (8, MIGRATION_V9),
 )
 
 #: Every table the schema (with its migrations) creates: ``check_tables`` wants them all.
