@@ -529,3 +529,34 @@ def test_dask_shards_signed_in_the_hsm(tmp_path: Path) -> None:
         timeout=300,
     )
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stdout + res.stderr
+
+
+@pytest.mark.postgresql
+def test_cli_lease_ttl_is_the_lease(pg_ws: Path, tmp_path: Path) -> None:
+    """`crl publish --executor dask --lease-ttl 45`: a worker's lease on a shard runs out
+    45 s after it was taken (read while the holder stalls in the shard, the test hook);
+    out of range is a usage error (exit 2), before anything runs."""
+    env = {**os.environ, "PYTHONPATH": _pythonpath()}
+    argv = [sys.executable, "-m", "porthos.cli.main", "crl", "publish", "-w", str(pg_ws),
+            "--ca", CA, "--executor", "dask", "--workers", "1"]  # fmt: skip
+    for bad in ("9", "86401"):
+        res = subprocess.run([*argv, "--lease-ttl", bad], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert res.returncode == 2 and "--lease-ttl" in res.stderr, res.stderr
+    stall = tmp_path / "stalled.pid"
+    before = int(time.time())
+    proc = subprocess.Popen([*argv, "--lease-ttl", "45"], text=True,
+                            env={**env, STALL_ENV: f"{stall}:1:6"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (stall.is_file() and stall.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no stall on shard 1"
+            time.sleep(0.05)
+        with Workspace.open(pg_ws) as ws:
+            row = next(x for x in shard_leases.lease_rows(ws.store, CA, "shards") if x.shard == 1)
+        assert row.state == "leased" and row.expires_at is not None
+        assert before + 45 <= row.expires_at <= int(time.time()) + 45
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
