@@ -29,7 +29,9 @@ from porthos.workspace.workspace import Workspace  # noqa: E402
 CA = "ha-device-ca-1"
 
 
-def once(path: Path, csrs: list[bytes], reserve: bool, store: str | None, pw: Path | None) -> float:
+def once(
+    path: Path, csrs: list[bytes], reserve: bool, store: str | None, pw: Path | None
+) -> float:
     ws = Workspace.init(path, "nonprod", store=store, store_password_file=pw)
     try:
         ca = ws.ca(CA)

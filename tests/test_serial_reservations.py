@@ -157,7 +157,9 @@ def client() -> Iterator[Any]:
 
 
 @pytest.mark.postgresql
-def test_two_concurrent_dask_issuers_no_duplicate(pg_ws: Path, client: Any, tmp_path: Path) -> None:
+def test_two_concurrent_dask_issuers_no_duplicate(
+    pg_ws: Path, client: Any, tmp_path: Path
+) -> None:
     """Two `porthos issue --executor dask` processes at once on one cluster, 60 requests
     each in chunks of 10: every serial once, every reservation consumed (issued), audit
     verify passes."""
@@ -169,7 +171,8 @@ def test_two_concurrent_dask_issuers_no_duplicate(pg_ws: Path, client: Any, tmp_
         pem.write_text("".join(der_to_pem(d, "CERTIFICATE REQUEST") for d in make_csrs(n)))
         argv = [sys.executable, "-m", "porthos.cli.main", "issue", "-w", str(pg_ws), "-p",
                 "ha-device", "--csr", str(pem), "--out", str(tmp_path / f"o{k}.pem"),
-                "--executor", "dask", "--scheduler", client.scheduler.address, "--chunk", "10"]  # fmt: skip
+                "--executor", "dask", "--scheduler", client.scheduler.address,
+                "--chunk", "10"]  # fmt: skip
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))  # fmt: skip
     for p in procs:

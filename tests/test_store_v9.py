@@ -119,7 +119,7 @@ def test_sqlite_key_equals_python(serial: int, width: int, upper: bool) -> None:
 
 def _plan_sqlite(store: Store) -> str:
     rows = store.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT serial_hex " + R.SHARD_ROWS, (CA, 0, 1024, 1 << 62)
+        "EXPLAIN QUERY PLAN SELECT serial_hex " + R.SHARD_ROWS_SQLITE, (CA, 0, 1024, 1 << 62)
     ).fetchall()
     return " ".join(str(r[-1]) for r in rows)
 
@@ -131,6 +131,7 @@ def test_sqlite_shard_read_uses_the_index(tmp_path: Path) -> None:
             _fill_v8(conn)
         plan = _plan_sqlite(store)
     assert "USING INDEX revocations_shard (ca_name=? AND shard_key>? AND shard_key<?)" in plan
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in plan  # the rows by rowid, in order
 
 
 @pytest.mark.postgresql

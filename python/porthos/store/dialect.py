@@ -81,7 +81,8 @@ def postgres_schema(statements: list[str]) -> list[str]:
             continue
         if statement.startswith("ALTER TABLE"):
             # Columns added by a migration go after rowid; nothing inserts by position.
-            statement = _INSTR.sub("strpos(", _BLOB.sub("BYTEA", _INTEGER.sub("BIGINT", statement)))
+            statement = _BLOB.sub("BYTEA", _INTEGER.sub("BIGINT", statement))
+            statement = _INSTR.sub("strpos(", statement)
             out.append(_VIRTUAL.sub(") STORED", statement.rstrip().rstrip(";").rstrip()))
             continue
         out.append(_table_statement(statement))

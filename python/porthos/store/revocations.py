@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SHARD_KEY_BITS",
     "SHARD_ROWS",
+    "SHARD_ROWS_SQLITE",
     "CertificateHit",
     "CrlAllocation",
     "CrlBase",
@@ -306,9 +307,17 @@ def revocation_text_columns(
 
 
 #: The FROM/WHERE of one shard's rows of a CA (parameters: ca_name, lo, hi, upto): an
-#: index range of (ca_name, shard_key). Tests EXPLAIN it.
+#: index range of (ca_name, shard_key). PostgreSQL reads the rows the index names in
+#: table order (a bitmap heap scan). SQLite would fetch them in index order, a random
+#: seek each (0.28 s for a shard of 62,000 rows of 1,000,000, no faster than the scan);
+#: so the rowids come from the index first, and the rows in rowid order (0.10 s).
+#: Tests EXPLAIN both.
 SHARD_ROWS = (
     "FROM revocations WHERE ca_name = ? AND shard_key >= ? AND shard_key < ? AND rowid <= ?"
+)
+SHARD_ROWS_SQLITE = (
+    "FROM revocations WHERE rowid IN (SELECT rowid FROM revocations"
+    " WHERE ca_name = ? AND shard_key >= ? AND shard_key < ? AND rowid <= ?)"
 )
 
 
@@ -326,7 +335,8 @@ def _column_text(
         lo, hi = key_range
         if not 0 <= lo < hi <= 1 << SHARD_KEY_BITS:
             raise ValueError(f"shard key range {key_range!r}")
-        where, args = SHARD_ROWS, [ca_name, lo, hi, top]
+        where = SHARD_ROWS if postgres else SHARD_ROWS_SQLITE
+        args = [ca_name, lo, hi, top]
     else:
         # Every row: the rowid range scan (``+ca_name``, above).
         where = "FROM revocations WHERE +ca_name = ? AND rowid <= ?"

@@ -237,13 +237,14 @@ CREATE TABLE IF NOT EXISTS serial_reservations (
 );
 CREATE INDEX IF NOT EXISTS serial_reservations_batch ON serial_reservations (batch);
 ALTER TABLE revocations ADD COLUMN shard_key INTEGER GENERATED ALWAYS AS (
-    (instr('084c2a6e195d3b7f', lower(substr('000' || serial_hex, length(serial_hex) + 3, 1))) - 1)
-    * 4096
-    + (instr('084c2a6e195d3b7f', lower(substr('000' || serial_hex, length(serial_hex) + 2, 1))) - 1)
-    * 256
-    + (instr('084c2a6e195d3b7f', lower(substr('000' || serial_hex, length(serial_hex) + 1, 1))) - 1)
-    * 16
-    + (instr('084c2a6e195d3b7f', lower(substr('000' || serial_hex, length(serial_hex), 1))) - 1)
+    (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 3, 1))) - 1) * 4096
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 2, 1))) - 1) * 256
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 1, 1))) - 1) * 16
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex), 1))) - 1)
 ) VIRTUAL;
 CREATE INDEX IF NOT EXISTS revocations_shard ON revocations (ca_name, shard_key)
 """
