@@ -283,10 +283,10 @@ class CertificateAuthority:
         return BatchIssuer(
             template,
             self.signer,
+            serials=_native.generate_serials if serials is None else serials,
             naming=partial(_policy_naming, prof),
             issuer_not_after=self.not_after,
             issuer_label=f"CA {self.name}",
-            **({} if serials is None else {"serials": serials}),
         )
 
     def issue_batch(
