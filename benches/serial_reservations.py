@@ -74,7 +74,10 @@ def main() -> None:
                     times[reserve].append(once(path, csrs, reserve, store, pw))
         finally:
             if server is not None:
+                import shutil
+
                 server.stop()
+                shutil.rmtree(server.root, ignore_errors=True)
     backend = "postgresql" if pg else "sqlite"
     for reserve, label in ((False, "drawn (today)"), (True, "reserved first")):
         t = times[reserve]
