@@ -1,8 +1,9 @@
 """The sharded CRL rebuild on Dask against the single-process sharded publish (issue 19 §5).
 
-    .venv/bin/python benches/crl_dask.py [N] [SHARDS] [WORKERS]
+    .venv/bin/python benches/crl_dask.py [N] [SHARDS] [WORKERS] [REPEATS]
 
-Defaults: 1,000,000 revocations, 16 shards, 2 workers. Starts a private PostgreSQL
+Defaults: 1,000,000 revocations, 16 shards, 2 workers, 5 repeats of the shard
+reads. Starts a private PostgreSQL
 (tests/pg_server.py, durable: fsync on) and makes two workspaces whose ha-device CDP is
 sharded in SHARDS, one on SQLite and one on PostgreSQL, each with N revocations of
 ha-device-ca-1 (written once through the store's insert, COPY on PostgreSQL). Then, in
@@ -14,7 +15,13 @@ one run:
 * ``pg-dask``: ``publish_shards`` on a LocalCluster of WORKERS worker processes (one
   thread each) over the PostgreSQL workspace: cluster start, rebuild wall time, each
   worker's peak RSS (``ru_maxrss``, read on the worker after the run), and the per-shard
-  read and total times (median, max).
+  read and total times (median, max);
+* ``pg-dask-no-index``: the same rebuild again with the shard-key index dropped (the
+  read is then a scan of the whole table, as before schema 9), the index put back after;
+* ``shard_read``: one shard's read alone (``store_columns`` of shard s, s = 0..4, the
+  median), on each store: ``index`` (schema 9: an index range of (ca_name, shard_key))
+  against ``scan`` (the query before schema 9: every row of the CA, kept when its last
+  hex digit is the shard's; shard counts dividing 16 only).
 """
 
 from __future__ import annotations
@@ -87,6 +94,63 @@ def _single(path: Path, now: int) -> dict[str, object]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# The shard read before schema 9 (store/revocations.py at ef314b4), kept to compare.
+_SCAN = (
+    "SELECT count(*), {agg}(serial_hex, ','), {agg}(revoked_at{cast}, ','),"
+    " {agg}(coalesce(reason, 0){cast}, ','), {agg}(coalesce(invalidity_date, 0){cast}, ',')"
+    " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date FROM revocations"
+    " WHERE {plus}ca_name = ? AND rowid <= ? AND substr(serial_hex, length(serial_hex), 1)"
+    " IN ({digits}) ORDER BY rowid) AS r"
+)
+
+
+def _shard_reads(ws: Workspace, shards: int, repeats: int = 5) -> dict[str, float]:
+    from porthos.workspace.publication import store_columns
+
+    conn = ws.store.conn
+    pg = getattr(conn, "dialect", "sqlite") == "postgresql"
+    out: dict[str, list[float]] = {"index": [], "scan": []}
+    for _ in range(repeats):
+        for s in range(min(5, shards)):
+            key_range = revocations.shard_key_range(s, shards)
+            t = time.perf_counter()
+            cols = store_columns(conn, CA, None, None, key_range)
+            out["index"].append(time.perf_counter() - t)
+            if 16 % shards:
+                continue
+            digits = [format(d, "x") for d in range(16) if d % shards == s]
+            sql = _SCAN.format(
+                agg="string_agg" if pg else "group_concat", cast="::text" if pg else "",
+                plus="" if pg else "+", digits=",".join(f"'{d}'" for d in digits),
+            )  # fmt: skip
+            t = time.perf_counter()
+            row = conn.execute(sql, (CA, (1 << 63) - 1)).fetchone()
+            out["scan"].append(time.perf_counter() - t)
+            assert int(row[0]) == len(cols), (row[0], len(cols))
+    return {k: round(statistics.median(v), 4) for k, v in out.items() if v}
+
+
+def _dask(ws: Workspace, client: object, now: int) -> dict[str, object]:
+    from porthos.workflows.dask_crl import publish_shards
+
+    began = time.perf_counter()
+    out = publish_shards(ws, [CA], client=client, now=now)  # type: ignore[arg-type]
+    wall = time.perf_counter() - began
+    rss = client.run(_maxrss_mib)  # type: ignore[attr-defined]
+    reads = [r.read_seconds or 0.0 for r in out]
+    totals = [r.seconds or 0.0 for r in out]
+    return {
+        "wall_s": round(wall, 3),
+        "published": sum(r.outcome == "published" for r in out),
+        "entries": sum(r.entries or 0 for r in out),
+        "peak_rss_mib_per_worker": sorted(rss.values()),
+        "shard_read_s_median_max": [round(statistics.median(reads), 3), round(max(reads), 3)],
+        "shard_total_s_median_max": [
+            round(statistics.median(totals), 3), round(max(totals), 3)
+        ],
+    }  # fmt: skip
+
+
 def _maxrss_mib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
@@ -95,6 +159,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     shards = int(sys.argv[2]) if len(sys.argv) > 2 else 16
     workers = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    repeats = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     bindir = bin_dir()
     if bindir is None:
         sys.exit("no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)")
@@ -120,7 +185,11 @@ def main() -> None:
             result["sqlite_bytes"] = (paths["sqlite"] / "porthos.sqlite").stat().st_size
             result["sqlite-single"] = _single(paths["sqlite"], now)
             result["pg-single"] = _single(paths["pg"], now)
-            from porthos.workflows.dask_crl import cluster_client, publish_shards
+            for name in ("sqlite", "pg"):
+                with Workspace.open(paths[name]) as ws:
+                    _shard_reads(ws, shards, 1)  # warm the caches as the rebuilds do
+                    result[f"shard_read_{name}"] = _shard_reads(ws, shards, repeats)
+            from porthos.workflows.dask_crl import cluster_client
 
             began = time.perf_counter()
             with cluster_client(None, workers) as client, Workspace.open(paths["pg"]) as ws:
@@ -129,25 +198,15 @@ def main() -> None:
                     "SELECT pg_total_relation_size('revocations')"
                 ).fetchone()
                 result["pg_revocations_bytes"] = int(row[0]) if row else None
-                began = time.perf_counter()
-                out = publish_shards(ws, [CA], client=client, now=now)
-                wall = time.perf_counter() - began
-                rss = client.run(_maxrss_mib)
-            reads = [r.read_seconds or 0.0 for r in out]
-            totals = [r.seconds or 0.0 for r in out]
-            result["pg-dask"] = {
-                "cluster_start_s": round(started, 2),
-                "wall_s": round(wall, 3),
-                "published": sum(r.outcome == "published" for r in out),
-                "entries": sum(r.entries or 0 for r in out),
-                "peak_rss_mib_per_worker": sorted(rss.values()),
-                "shard_read_s_median_max": [
-                    round(statistics.median(reads), 3), round(max(reads), 3)
-                ],
-                "shard_total_s_median_max": [
-                    round(statistics.median(totals), 3), round(max(totals), 3)
-                ],
-            }  # fmt: skip
+                result["pg-dask"] = {"cluster_start_s": round(started, 2),
+                                     **_dask(ws, client, now + 1)}  # fmt: skip
+                ws.store.conn.execute("DROP INDEX revocations_shard")
+                try:
+                    result["pg-dask-no-index"] = _dask(ws, client, now + 2)
+                finally:
+                    ws.store.conn.execute(
+                        "CREATE INDEX revocations_shard ON revocations (ca_name, shard_key)"
+                    )
     finally:
         server.stop()
         import shutil

@@ -339,12 +339,13 @@ def test_cli_dask_refuses_unsharded_ca(tmp_path: Path) -> None:
     assert "no sharded CRL distribution point" in res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("shards", [1, 3, 4, 16])
-def test_shard_read_by_last_digit_equals_mask(shards: int, tmp_path: Path) -> None:
-    """The store's last-hex-digit filter (shard counts dividing 16) reads exactly the
-    rows of the shard that the writer's serial-mod-N mask keeps."""
+@pytest.mark.parametrize("shards", [1, 3, 4, 16, 32])
+def test_shard_read_by_key_range_equals_mask(shards: int, tmp_path: Path) -> None:
+    """The store's shard-key range (shard counts that are powers of two) reads exactly
+    the rows of the shard that the writer's serial-mod-N mask keeps."""
+    from porthos.store.revocations import shard_key_range
     from porthos.workspace.publication import store_columns
-    from porthos.workspace.shard_publication import last_digits, shard_columns
+    from porthos.workspace.shard_publication import shard_columns
 
     path = _make_ws(tmp_path, None, None)
     with Workspace.open(path) as ws:
@@ -352,14 +353,14 @@ def test_shard_read_by_last_digit_equals_mask(shards: int, tmp_path: Path) -> No
         assert len(every) == 12
         seen = 0
         for s in range(shards):
-            digits = last_digits(s, shards)
-            assert (digits is None) == (16 % shards != 0)
-            read = store_columns(ws.store.conn, CA, None, None, digits)
+            key_range = shard_key_range(s, shards)
+            assert (key_range is None) == (shards in (1, 3))
+            read = store_columns(ws.store.conn, CA, None, None, key_range)
             want = shard_columns(every, s, shards)
             got = shard_columns(read, s, shards)
             assert sorted(C.serial_ints(got.serials)) == sorted(C.serial_ints(want.serials))
-            if digits is not None:
-                assert len(read) == len(want)  # the filter alone selects the shard
+            if key_range is not None:
+                assert len(read) == len(want)  # the range alone selects the shard
             seen += len(want)
         assert seen == 12
 
@@ -448,12 +449,13 @@ def test_cli_issue_executor_dask(pg_ws: Path, client: distributed.Client, tmp_pa
 @settings(max_examples=40, deadline=None)
 @given(
     serials=st.lists(st.integers(1, (1 << 159) - 1), max_size=40, unique=True),
-    shards=st.integers(1, 20),
+    shards=st.one_of(st.integers(1, 20), st.sampled_from([32, 64, 2048])),
 )
 def test_shard_columns_partition(serials: list[int], shards: int) -> None:
     """shard_columns splits columns into a partition by serial mod N (the writer's
-    function), and last_digits names exactly the last hex digits of a shard."""
-    from porthos.workspace.shard_publication import last_digits, shard_columns
+    function), and shard_key_range holds exactly the shard keys of a shard."""
+    from porthos.store.revocations import shard_key, shard_key_range
+    from porthos.workspace.shard_publication import shard_columns
 
     n = len(serials)
     cols = C.RevocationColumns(
@@ -466,9 +468,12 @@ def test_shard_columns_partition(serials: list[int], shards: int) -> None:
     for s in range(shards):
         part = C.serial_ints(shard_columns(cols, s, shards).serials) if n else []
         assert all(C.shard_of(v, shards) == s for v in part)
-        digits = last_digits(s, shards)
-        if digits is not None:
-            assert all(format(v, "x")[-1] in digits for v in part)
+        key_range = shard_key_range(s, shards)
+        if key_range is not None:
+            assert all(key_range[0] <= shard_key(v) < key_range[1] for v in part)
+            # ... and no serial of another shard has its key in the range.
+            others = [v for v in serials if C.shard_of(v, shards) != s]
+            assert not any(key_range[0] <= shard_key(v) < key_range[1] for v in others)
         seen += part
     assert sorted(seen) == sorted(serials)
 
@@ -524,3 +529,34 @@ def test_dask_shards_signed_in_the_hsm(tmp_path: Path) -> None:
         timeout=300,
     )
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stdout + res.stderr
+
+
+@pytest.mark.postgresql
+def test_cli_lease_ttl_is_the_lease(pg_ws: Path, tmp_path: Path) -> None:
+    """`crl publish --executor dask --lease-ttl 45`: a worker's lease on a shard runs out
+    45 s after it was taken (read while the holder stalls in the shard, the test hook);
+    out of range is a usage error (exit 2), before anything runs."""
+    env = {**os.environ, "PYTHONPATH": _pythonpath()}
+    argv = [sys.executable, "-m", "porthos.cli.main", "crl", "publish", "-w", str(pg_ws),
+            "--ca", CA, "--executor", "dask", "--workers", "1"]  # fmt: skip
+    for bad in ("9", "86401"):
+        res = subprocess.run([*argv, "--lease-ttl", bad], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert res.returncode == 2 and "--lease-ttl" in res.stderr, res.stderr
+    stall = tmp_path / "stalled.pid"
+    before = int(time.time())
+    proc = subprocess.Popen([*argv, "--lease-ttl", "45"], text=True,
+                            env={**env, STALL_ENV: f"{stall}:1:6"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (stall.is_file() and stall.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no stall on shard 1"
+            time.sleep(0.05)
+        with Workspace.open(pg_ws) as ws:
+            row = next(x for x in shard_leases.lease_rows(ws.store, CA, "shards") if x.shard == 1)
+        assert row.state == "leased" and row.expires_at is not None
+        assert before + 45 <= row.expires_at <= int(time.time()) + 45
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err

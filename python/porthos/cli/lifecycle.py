@@ -29,6 +29,7 @@ from porthos.cli.options import (
     dask_cluster_options,
     when_utc,
 )
+from porthos.store import shard_leases
 
 __all__ = ["due", "publish", "revoke"]
 
@@ -197,6 +198,7 @@ def _publish_dask(
     pin_file: Path | None,
     scheduler: str | None,
     workers: int,
+    lease_ttl: int,
 ) -> None:
     """``crl publish --executor dask``: the shard sets on Dask (workflows/dask_crl.py)."""
     from porthos.exceptions import PolicyError
@@ -219,7 +221,9 @@ def _publish_dask(
 
             pin = read_pin(pin_file, "PIN of the issuing-CA token")
         with dask_crl.cluster_client(scheduler, workers) as client:
-            results = dask_crl.publish_shards(ws, names, client=client, now=now, pin=pin)
+            results = dask_crl.publish_shards(
+                ws, names, client=client, now=now, pin=pin, ttl=lease_ttl
+            )
     table = Table(title="CRL shards (Dask)")
     for col in ("shard", "outcome", "entries", "SHA-256"):
         table.add_column(col)
@@ -258,6 +262,16 @@ def _publish_options(func: Any) -> Any:
     "task per shard, on Dask workers (docs/scale.md).",
 )
 @dask_cluster_options
+@click.option(
+    "--lease-ttl",
+    type=click.IntRange(shard_leases.MIN_LEASE_SECONDS, shard_leases.MAX_LEASE_SECONDS),
+    default=None,
+    metavar="SECONDS",
+    help="With --executor dask: how long a worker's lease on a shard lasts before another "
+    f"worker may take the shard over ({shard_leases.MIN_LEASE_SECONDS}.."
+    f"{shard_leases.MAX_LEASE_SECONDS}; default {shard_leases.LEASE_SECONDS}). Longer than "
+    "one shard's build; a dead worker's shard waits this long.",
+)
 @_publish_options
 @errors_exit_2
 def publish(
@@ -271,6 +285,7 @@ def publish(
     executor: str = "local",
     scheduler: str | None = None,
     workers: int = 2,
+    lease_ttl: int | None = None,
 ) -> None:
     """Issue the CRLs that are due (000 §4.9.7; see `porthos crl due`), after carrying
     out the scheduled revocations whose time has come (§4.9.4), or every CA's (--all)
@@ -282,10 +297,13 @@ def publish(
     if executor == "dask":
         if delta or everything:
             raise click.UsageError("--executor dask rebuilds shard sets: not with --delta/--all")
-        _publish_dask(workdir, ca_name, now, pin_file, scheduler, workers)
+        ttl = shard_leases.LEASE_SECONDS if lease_ttl is None else lease_ttl
+        _publish_dask(workdir, ca_name, now, pin_file, scheduler, workers, ttl)
         return
     if scheduler is not None:
         raise click.UsageError("--scheduler goes with --executor dask")
+    if lease_ttl is not None:
+        raise click.UsageError("--lease-ttl goes with --executor dask")
     if not delta:
         if everything and ca_name:
             raise click.UsageError("--all and --ca exclude each other")

@@ -15,6 +15,9 @@ a PostgreSQL store runs them through ``postgres_sql`` (each statement, cached) a
 * ``CAST(x AS BLOB)`` is ``convert_to(x, 'UTF8')`` (a text-to-bytea cast would read
   backslashes as escapes);
 * ``json_extract(col, '$.key')`` is ``(col::jsonb ->> 'key')``;
+* ``instr`` is ``strpos`` (same arguments), and a generated column SQLite computes
+  (``VIRTUAL``, the only kind ALTER TABLE may add there) is ``STORED`` (the only kind
+  PostgreSQL has before 18): revocations.shard_key, schema 9;
 * the append-only triggers (``RAISE(ABORT, ...)``: audit, RFC 3647 §5.4.4; holds) call
   one PL/pgSQL function that raises the same message.
 
@@ -47,6 +50,8 @@ _CAST_BLOB = re.compile(r"CAST\((\w+) AS BLOB\)")
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.(\w+)'\)")
 _INTEGER = re.compile(r"\bINTEGER\b")
 _BLOB = re.compile(r"\bBLOB\b")
+_INSTR = re.compile(r"\binstr\(")
+_VIRTUAL = re.compile(r"\)\s*VIRTUAL$")
 # SQLite's "+column" (a unary plus that keeps the planner off an index) is an error on
 # a text column in PostgreSQL.
 _UNARY_PLUS = re.compile(r"(?<=[\s(])\+(?=[a-z_])")
@@ -76,7 +81,9 @@ def postgres_schema(statements: list[str]) -> list[str]:
             continue
         if statement.startswith("ALTER TABLE"):
             # Columns added by a migration go after rowid; nothing inserts by position.
-            out.append(_BLOB.sub("BYTEA", _INTEGER.sub("BIGINT", statement)))
+            statement = _BLOB.sub("BYTEA", _INTEGER.sub("BIGINT", statement))
+            statement = _INSTR.sub("strpos(", statement)
+            out.append(_VIRTUAL.sub(") STORED", statement.rstrip().rstrip(";").rstrip()))
             continue
         out.append(_table_statement(statement))
     return out
@@ -90,6 +97,7 @@ def postgres_sql(sql: str) -> str:
     sql = _OR_IGNORE.sub("INSERT INTO", sql) + (
         " ON CONFLICT DO NOTHING" if _OR_IGNORE.search(sql) else ""
     )
+    sql = _INSTR.sub("strpos(", sql)
     sql = _CAST_BLOB.sub(r"convert_to(\1, 'UTF8')", sql)
     sql = _UNARY_PLUS.sub("", sql)
     sql = _JSON_EXTRACT.sub(r"(\1::jsonb ->> '\2')", sql)

@@ -205,8 +205,50 @@ CREATE TABLE IF NOT EXISTS shard_leases (
 )
 """
 
-# Version 10 (issue 18 §2-§4, the Resource PKI). Numbered 10: version 9 is another
-# change made in parallel (the merger renumbers if needed). Every RPKI CA of the
+# Version 9 (issue 19 §3): serials reserved by the database before they are signed, and
+# the CRL shard key of each revocation, indexed.
+#
+# serial_reservations: a batch (a Dask chunk, a process's batch) reserves its serials in
+# a transaction of its own, committed before anything is signed: CSPRNG candidates
+# (store/serial_reservations.py; 127 random bits, RFC 5280 §4.1.2.2, CA/B BR §7.1 "at
+# least 64 bits") inserted under UNIQUE (ca_name, serial_hex), a candidate already
+# reserved by anyone is drawn again. So two workers can never sign the same serial, and
+# the constraint of certificates is not the first to see a duplicate. The batch's commit
+# turns its reservations into 'issued'; the others of the batch become 'void'. A row is
+# never deleted: the serial of a worker that died after reserving stays burned.
+#
+# revocations.shard_key: the low 16 bits of the serial, bit-reversed, computed by the
+# database from serial_hex on every insert (a generated column: SQLite computes it into
+# the index, PostgreSQL stores it; an existing store is backfilled by this migration).
+# A CRL shard is serial mod N (RFC 5280 §5.2.5 IDP per shard; the writer's crl_shard_of);
+# for N a power of two that is the serial's low log2(N) bits, which are the TOP bits of
+# the reversed key, so one shard is one key range of the index (ca_name, shard_key):
+# shard s of N = keys [rev(s) << (16 - log2 N), +65536 / N). The lookup string maps a
+# hex digit to its bits reversed ('1' = 0001 -> 1000 = 8: position 8 of the string); the
+# '000' prefix makes the missing digits of a short serial 0.
+MIGRATION_V9 = """
+CREATE TABLE IF NOT EXISTS serial_reservations (
+    ca_name     TEXT NOT NULL REFERENCES cas(name),
+    serial_hex  TEXT NOT NULL,
+    batch       TEXT NOT NULL,
+    reserved_at INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'reserved' CHECK (state IN ('reserved', 'issued', 'void')),
+    UNIQUE (ca_name, serial_hex)
+);
+CREATE INDEX IF NOT EXISTS serial_reservations_batch ON serial_reservations (batch);
+ALTER TABLE revocations ADD COLUMN shard_key INTEGER GENERATED ALWAYS AS (
+    (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 3, 1))) - 1) * 4096
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 2, 1))) - 1) * 256
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex) + 1, 1))) - 1) * 16
+    + (instr('084c2a6e195d3b7f',
+           lower(substr('000' || serial_hex, length(serial_hex), 1))) - 1)
+) VIRTUAL;
+CREATE INDEX IF NOT EXISTS revocations_shard ON revocations (ca_name, shard_key)
+# Version 10 (issue 18 §2-§4, the Resource PKI), after version 9 (serial
+# reservations, shard keys). Every RPKI CA of the
 # workspace (the trust anchor and the hosted children: those whose key porthos holds),
 # its manifest and CRL numbers and the last manifest/CRL it published; the children it
 # certified from their requests; its ROAs (live or removed, with the one-time EE
@@ -318,6 +360,8 @@ CREATE INDEX certificates_profile ON certificates (ca_name, profile);
     + MIGRATION_V7
     + ";"
     + MIGRATION_V8
+    + ";"
+    + MIGRATION_V9
     + ";"
     + MIGRATION_V10
 )

@@ -28,7 +28,29 @@ from porthos.exceptions import ShardLeaseError
 if TYPE_CHECKING:
     from porthos.store.sqlite import Store
 
-__all__ = ["Lease", "Outcome", "complete", "lease", "lease_rows", "release", "renew"]
+__all__ = [
+    "LEASE_SECONDS",
+    "MAX_LEASE_SECONDS",
+    "MIN_LEASE_SECONDS",
+    "Lease",
+    "Outcome",
+    "complete",
+    "lease",
+    "lease_rows",
+    "release",
+    "renew",
+]
+
+#: Seconds a lease lasts before another worker may take the shard over; renewed after
+#: the build. Long enough for a shard of a few million entries (seconds, measured in
+#: docs/scale.md) with room for a slow disk. ``crl publish --lease-ttl`` sets it.
+LEASE_SECONDS = 120
+#: The range ``--lease-ttl`` accepts. Below 10 s a slow build or a GC pause outlives
+#: its lease (the shard is then rebuilt by another worker and the first one's
+#: completion refused: work done twice, never a wrong CRL); above a day a dead
+#: worker's shard waits longer than any CRL's nextUpdate interval allows.
+MIN_LEASE_SECONDS = 10
+MAX_LEASE_SECONDS = 86_400
 
 
 class Outcome(enum.Enum):

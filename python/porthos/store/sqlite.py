@@ -26,6 +26,7 @@ from porthos.store.schema import (
     MIGRATION_V6,
     MIGRATION_V7,
     MIGRATION_V8,
+    MIGRATION_V9,
     MIGRATION_V10,
     PAGE_SIZE,
     SCHEMA,
@@ -45,9 +46,7 @@ MIGRATIONS = (
     (5, MIGRATION_V6),
     (6, MIGRATION_V7),
     (7, MIGRATION_V8),
-    # Version 9 is written in parallel on another branch (serial reservations); this
-    # empty step stands in for it until the merge puts MIGRATION_V9 here.
-    (8, ""),
+    (8, MIGRATION_V9),
     (9, MIGRATION_V10),
 )
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from porthos.exceptions import ShardLeaseError, WorkspaceError
+from porthos.store import shard_leases
 from porthos.workspace import shard_publication
 from porthos.workspace.shard_publication import ShardJob, ShardResult
 
@@ -40,10 +41,8 @@ __all__ = ["PLUGIN", "WorkspacePlugin", "cluster_client", "publish_shards"]
 
 PLUGIN = "porthos-workspace"
 
-#: Seconds a lease lasts before another worker may take the shard over; renewed after
-#: the build. Long enough for a shard of a few million entries (seconds, measured in
-#: docs/scale.md) with room for a slow disk.
-LEASE_SECONDS = 120
+#: The default lease (store/shard_leases.py; ``crl publish --lease-ttl``).
+LEASE_SECONDS = shard_leases.LEASE_SECONDS
 
 
 class WorkspacePlugin(WorkerPlugin):

@@ -4,14 +4,18 @@ The CSR batch is split into chunks; each worker issues its chunk through the CA'
 batch path (``CertificateAuthority.issue_batch``: policy, CSPRNG serials, fill and sign
 with the worker's key or HSM session pool, opened once per worker by
 :class:`porthos.workflows.dask_crl.WorkspacePlugin`), and the chunk's certificates and
-its ``certificates.issued`` record are ONE store transaction. Serial uniqueness across
-workers is the database's: the ``UNIQUE (ca_name, serial_hex)`` constraint fails a
-chunk that would repeat a serial (then nothing of that chunk is stored; RFC 5280
-§4.1.2.2), and the other chunks stand. The result keeps the input order.
+its ``certificates.issued`` record are ONE store transaction. The database allocates
+the serials (RFC 5280 §4.1.2.2): before it signs anything, the worker reserves one
+CSPRNG serial per request of its chunk in a committed transaction of its own
+(store/serial_reservations.py: a serial anyone reserved before is drawn again), signs
+only those, and the chunk's commit turns the reservations into certificates. A worker
+that dies after reserving leaves its serials burned, never reused. The result keeps
+the input order.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
     from porthos.hsm import Secret
     from porthos.workspace.workspace import Workspace
 
-__all__ = ["ChunkResult", "issue_chunks"]
+__all__ = ["STALL_ENV", "ChunkResult", "issue_chunks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,29 @@ class ChunkResult:
     batch: int | None
 
 
+#: Test hook (the killed-worker fault test): ``<file>:<offset>:<seconds>``. The worker
+#: that reserved the serials of the chunk at <offset> writes its pid to <file> and
+#: sleeps before signing, so that the test can kill it holding reservations. Later
+#: workers find the file and do not stall.
+STALL_ENV = "PORTHOS_TEST_ISSUE_STALL"
+
+
+def _stall_after_reserve(offset: int) -> None:
+    spec = os.environ.get(STALL_ENV)
+    if not spec:
+        return
+    path, which, seconds = spec.rsplit(":", 2)
+    if int(which) != offset:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    time.sleep(float(seconds))
+
+
 def _issue_task(
     profile: str,
     chunk: list[bytes],
@@ -46,6 +73,8 @@ def _issue_task(
     actor: str | None,
     audit_details: dict[str, Any] | None,
 ) -> ChunkResult:
+    from porthos.issuance.serials import generate_serials
+    from porthos.store.serial_reservations import ReservedSerials
     from porthos.workspace.unique_names import unique_names_screen
 
     plugin: WorkspacePlugin = get_worker().plugins[PLUGIN]  # type: ignore[assignment]
@@ -53,6 +82,12 @@ def _issue_task(
         ws = plugin.workspace()
         prof = ws.profile_set.profile(profile)
         unique = ws.profile_set.ra.unique_names
+        # One serial per request, committed before signing; the refused ones' serials
+        # end void (burned) with the chunk's commit.
+        reserved = ReservedSerials.reserve(
+            ws.store, prof.issuer, len(chunk), now=int(time.time()), draw=generate_serials
+        )
+        _stall_after_reserve(offset)
         res = ws.ca(prof.issuer).issue_batch(
             chunk,
             profile,
@@ -61,6 +96,7 @@ def _issue_task(
             audit_details=audit_details,
             # Unique names where the CP/CPS data asks for them, as `porthos issue`.
             screen=None if unique is None else unique_names_screen(ws.store, prof, now, unique),
+            reserved=reserved,
         )
     return ChunkResult(
         [(offset + i, der) for i, der in res.issued()],

@@ -37,7 +37,7 @@ from porthos.issuance.key_checks import (
 )
 from porthos.issuance.names import subject_text
 from porthos.status import IssueStatus
-from porthos.store import audit
+from porthos.store import audit, serial_reservations
 from porthos.store.sqlite import (
     PARAM_DER,
     PARAM_SERIAL,
@@ -99,6 +99,9 @@ class StoreCommit:
     #: before it is stored (issue 20 §2, "verify a sample of what is signed").
     issuer_spki: bytes | None = None
     algorithm: str | None = None
+    #: The batch id of the serials it reserved (store/serial_reservations.py), if any:
+    #: the commit turns those reservations into certificates.
+    reservation: str | None = None
 
     def __post_init__(self) -> None:
         # Every subject is the profile's prefix + the rule's tail (policy.build_subject),
@@ -138,6 +141,10 @@ class StoreCommit:
         self.serials += [r[PARAM_SERIAL] for r in rows]
 
     def finish(self) -> None:
+        if self.reservation is not None:
+            serial_reservations.consume(
+                self.store.conn, self.ca_name, self.reservation, self.serials
+            )
         if not self.serials:
             return
         prepared = self.prepared if self.serials == self.allocated else None
@@ -264,7 +271,9 @@ class CertificateAuthority:
         CP/CPS naming rule, and the refusal of any certificate outliving this CA."""
         return self._issuer(self._profile(profile))
 
-    def _issuer(self, prof: Profile) -> BatchIssuer:
+    def _issuer(
+        self, prof: Profile, serials: serial_reservations.ReservedSerials | None = None
+    ) -> BatchIssuer:
         profile = prof.name
         template: _native.Template | ShardedTemplates
         if prof.crl_shards is None:
@@ -274,6 +283,7 @@ class CertificateAuthority:
         return BatchIssuer(
             template,
             self.signer,
+            serials=_native.generate_serials if serials is None else serials,
             naming=partial(_policy_naming, prof),
             issuer_not_after=self.not_after,
             issuer_label=f"CA {self.name}",
@@ -291,6 +301,7 @@ class CertificateAuthority:
         parsed: _native.CsrBatch | None = None,
         screen: Screen | None = None,
         ra_data: Sequence[Any] | None = None,
+        reserved: serial_reservations.ReservedSerials | None = None,
     ) -> IssueResult:
         """Issue one certificate per acceptable request; one slot per input in the result.
 
@@ -307,6 +318,11 @@ class CertificateAuthority:
         parsed batch, (IssueStatus, reason) each; it runs after proof of possession and
         before serials are allocated. ``actor`` and ``audit_details`` go into the
         records (the RA passes who asked and how the identity was checked).
+
+        ``reserved``: serials this batch reserved in the store beforehand
+        (store/serial_reservations.py; the Dask workers do): it signs only those, and its
+        commit turns the reservations into certificates. Without it, CSPRNG serials
+        drawn here, their uniqueness held by the store's constraint at the commit.
 
         ``ra_data``: one entry per request, in order (docs/ra-data.md): ``{"sans":
         [[kind, value], ...], "not_after": "2027-03-01T00:00:00Z"}``, both optional. The
@@ -332,7 +348,8 @@ class CertificateAuthority:
             items = item_data_list(ra_data, len(ders) + len(malformed))
         try:
             return self._issue_batch(
-                csrs, profile, now, threads, actor, audit_details, parsed, screen, items
+                csrs, profile, now, threads, actor, audit_details, parsed, screen, items,
+                reserved,
             )
         except Exception as exc:
             store = self.workspace.store
@@ -359,9 +376,10 @@ class CertificateAuthority:
         parsed: _native.CsrBatch | None,
         screen: Screen | None,
         items: list[ItemData] | None = None,
+        reserved: serial_reservations.ReservedSerials | None = None,
     ) -> IssueResult:
         prof = self._profile(profile)
-        issuer = self._issuer(prof)
+        issuer = self._issuer(prof, reserved)
         now = int(time.time()) if now is None else int(now)
         not_before, not_after = policy.validity(prof, now)
         columns = None
@@ -385,6 +403,7 @@ class CertificateAuthority:
             audit_details,
             issuer_spki=self._issuer_spki(),
             algorithm=self.spec.signature_algorithm,
+            reservation=None if reserved is None else reserved.batch,
         )
         result = issuer.issue(
             csrs,

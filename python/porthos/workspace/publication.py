@@ -136,12 +136,12 @@ def store_columns(
     ca_name: str,
     upto: int | None = None,
     holds_upto: int | None = None,
-    last_digits: Sequence[str] | None = None,
+    key_range: tuple[int, int] | None = None,
 ) -> RevocationColumns:
     """A CA's revocations and open holds from the store as CRL columns (with ``upto``
     and ``holds_upto``: the set a CRL number covered). A hold is an entry with reason
     certificateHold dated when the hold was placed (RFC 5280 §5.3.1)."""
-    serials, times, reasons, invalidity = revocation_arrays(conn, ca_name, upto, last_digits)
+    serials, times, reasons, invalidity = revocation_arrays(conn, ca_name, upto, key_range)
     # A CRL numbered before a hold existed has holds_upto 0: no hold listed.
     held = holds.held_at(conn, ca_name, holds_upto) if holds_upto != 0 else []
     if held:
@@ -160,18 +160,18 @@ def revocation_arrays(
     conn: sqlite3.Connection,
     ca_name: str,
     upto: int | None,
-    last_digits: Sequence[str] | None = None,
+    key_range: tuple[int, int] | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64]]:
     """A CA's revocations as the CRL writer's four columns (serials N x 20), decoded from
-    the store's column text without a Python object per row (``last_digits``: only the
-    serials ending in those hex digits)."""
+    the store's column text without a Python object per row (``key_range``: only the
+    serials of one CRL shard, revocations.shard_key_range)."""
     n, serial_text, times, reasons, invalidity = revocations.revocation_text_columns(
         conn,
         ca_name,
         upto,
         no_reason=REASON_NONE,
         no_invalidity=INVALIDITY_NONE,
-        last_digits=last_digits,
+        key_range=key_range,
     )
     try:
         serials = _native.serials_from_hex_text(serial_text, n)

@@ -146,15 +146,6 @@ def shard_columns(columns: RevocationColumns, shard: int, shards: int) -> Revoca
     )
 
 
-def last_digits(shard: int, shards: int) -> list[str] | None:
-    """The last hex digits of the serials of ``shard`` when the shard count divides 16
-    (serial mod N is then the last digit mod N): the store reads only those rows.
-    None otherwise (every row is read, then masked)."""
-    if 16 % shards:
-        return None
-    return [format(d, "x") for d in range(16) if d % shards == shard]
-
-
 def _stall(shard: int) -> None:
     spec = os.environ.get(STALL_ENV)
     if not spec:
@@ -237,7 +228,7 @@ def publish_shard(
                 ca.name,
                 job.revocations_upto,
                 job.holds_upto,
-                last_digits(shard, job.shards),
+                revocations.shard_key_range(shard, job.shards),
             ),
             shard,
             job.shards,
