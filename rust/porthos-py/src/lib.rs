@@ -16,6 +16,7 @@ mod keys;
 mod ocsp_serve;
 mod ocsp_sign;
 mod rpki;
+mod rpki_point;
 mod tables;
 mod template;
 mod typed_args;
@@ -82,5 +83,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ocsp_serve::ocsp_serve, m)?)?;
     // The RPKI engine (issue 18).
     rpki::add(m)?;
+    rpki_point::add(m)?;
     Ok(())
 }
