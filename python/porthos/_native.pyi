@@ -36,6 +36,7 @@ __all__ = [
     "ecdsa_raw_to_der",
     "tbs_digests",
     "bench_sign_key",
+    "bench_rsa_keygen",
     "bench_sign_p256",
     "CrlDrafts",
     "CrlInfo",
@@ -145,6 +146,10 @@ def bench_sign_key(key: SoftwareKey, n: int, threads: int | None = ...) -> float
     """Seconds for aws-lc-rs to sign n 400-octet messages with ``key`` (its own
     signature algorithm), GIL released: the bare-signing yardstick of ``porthos bench
     issue --cpcps`` for that CA key. threads: 1 (a plain loop), N, or None (every core)."""
+
+def bench_rsa_keygen(n: int, threads: int | None = None) -> float:
+    """Seconds for aws-lc-rs to generate n RSA-2048 key pairs (dropped at once), GIL
+    released, on every core (None) or ``threads``: the raw keygen yardstick."""
 
 def bench_sign_p256(n: int) -> float:
     """Seconds for aws-lc-rs to sign n 400-octet messages with a fresh P-256 key, one

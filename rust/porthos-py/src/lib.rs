@@ -53,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_key, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::bench_rsa_keygen, m)?)?;
     // CRLs (issue 4).
     m.add_class::<crl::CrlDrafts>()?;
     m.add_class::<crl::CrlInfo>()?;
