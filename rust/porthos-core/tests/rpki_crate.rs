@@ -432,3 +432,93 @@ fn the_crate_rejects_overclaiming_and_tampered_objects() {
         .validate_ca(&ta, true)
         .is_err());
 }
+
+/// The crate's RRDP reader (RFC 8182) over the Python writer's files
+/// (tests/data/rrdp/, see the module comment): the notification's hashes match the
+/// files, the deltas are contiguous, and delta 3 applied to snapshot 2 (the previous
+/// snapshot, which the writer keeps one serial longer) gives snapshot 3, each replace
+/// and withdraw naming the hash of the object it replaces.
+#[test]
+fn the_crate_reads_the_rrdp_files_of_the_writer() {
+    use rpki::rrdp::{Delta, DeltaElement, Hash, NotificationFile, Snapshot};
+    use std::collections::BTreeMap;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rrdp");
+    let base = "https://rrdp.example.net/rrdp/";
+    let file = |uri: &str| std::fs::read(dir.join(uri.strip_prefix(base).unwrap())).unwrap();
+    let raw = std::fs::read(dir.join("notification.xml")).unwrap();
+    let mut n = NotificationFile::parse(&raw[..]).expect("notification parses");
+    assert_eq!(n.serial(), 3);
+    assert!(n.sort_and_verify_deltas(None), "deltas contiguous");
+    let serials: Vec<u64> = n.deltas().iter().map(|d| d.serial()).collect();
+    assert_eq!(serials, vec![2, 3]);
+
+    let objects = |s: &Snapshot| -> BTreeMap<String, Bytes> {
+        s.elements()
+            .iter()
+            .map(|p| (p.uri().as_str().to_string(), p.data().clone()))
+            .collect()
+    };
+    let snap3_raw = file(n.snapshot().uri().as_str());
+    assert!(n.snapshot().hash().matches(&snap3_raw), "snapshot hash");
+    let snap3 = Snapshot::parse(&snap3_raw[..]).expect("snapshot parses");
+    assert_eq!((snap3.session_id(), snap3.serial()), (n.session_id(), 3));
+    assert_eq!(snap3.elements().len(), 7);
+
+    let d2_uri = n.deltas()[0].uri().as_str().to_string();
+    let snap2 = Snapshot::parse(&file(&d2_uri.replace("delta.xml", "snapshot.xml"))[..]).unwrap();
+    assert_eq!(snap2.serial(), 2);
+    let mut current = objects(&snap2);
+    let mut kinds = Vec::new();
+    for info in n.deltas() {
+        let raw = file(info.uri().as_str());
+        assert!(info.hash().matches(&raw), "delta {} hash", info.serial());
+        let delta = Delta::parse(&raw[..]).expect("delta parses");
+        assert_eq!(
+            (delta.session_id(), delta.serial()),
+            (n.session_id(), info.serial())
+        );
+        for el in delta.elements() {
+            kinds.push((
+                info.serial(),
+                match el {
+                    DeltaElement::Publish(_) => "publish",
+                    DeltaElement::Update(_) => "update",
+                    DeltaElement::Withdraw(_) => "withdraw",
+                },
+            ));
+            if info.serial() != 3 {
+                continue; // delta 2 applies to snapshot 1, no longer published
+            }
+            match el {
+                DeltaElement::Publish(p) => {
+                    assert!(current
+                        .insert(p.uri().as_str().into(), p.data().clone())
+                        .is_none())
+                }
+                DeltaElement::Update(u) => {
+                    let old = current
+                        .insert(u.uri().as_str().into(), u.data().clone())
+                        .unwrap();
+                    assert_eq!(Hash::from_data(&old), *u.hash());
+                }
+                DeltaElement::Withdraw(w) => {
+                    let old = current.remove(w.uri().as_str()).unwrap();
+                    assert_eq!(Hash::from_data(&old), *w.hash());
+                }
+            }
+        }
+    }
+    assert_eq!(current, objects(&snap3));
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (2, "publish"),
+            (2, "update"),
+            (2, "withdraw"),
+            (3, "publish"),
+            (3, "update")
+        ]
+    );
+}
