@@ -303,3 +303,37 @@ def test_bad_input_refused_before_anything_is_written(
     with raises_code(InputError, "input"):
         write_rrdp(tmp_path / "rrdp", objects, base_uri=base)
     assert not (tmp_path / "rrdp").exists()
+
+
+def test_rust_fixture_is_what_the_writer_writes(tmp_path: Path) -> None:
+    """rust/porthos-core/tests/data/rrdp/ (parsed by the `rpki` crate in
+    tests/rpki_crate.rs) is the writer's output today: the same files, the same bytes
+    once the session id and the random folder names are set aside."""
+    import importlib.util
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "fixture", root / "tools" / "make_rrdp_fixture.py"
+    )
+    assert spec is not None and spec.loader is not None
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    fresh = tmp_path / "rrdp"
+    fixture.write(fresh)
+
+    def normalised(d: Path) -> dict[str, bytes]:
+        out = {}
+        for p in d.rglob("*.xml"):
+            text = p.relative_to(d).as_posix() + "\n" + p.read_text()
+            text = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "SESSION", text)
+            text = re.sub(r"/[0-9a-f]{32}/", "/RANDOM/", text)
+            name, body = text.split("\n", 1)
+            if name == "notification.xml":  # file hashes cover the session id and paths
+                body = re.sub(r'hash="[0-9a-f]{64}"', 'hash="FILE"', body)
+            out[name] = body.encode()
+        return out
+
+    committed = normalised(root / "rust" / "porthos-core" / "tests" / "data" / "rrdp")
+    assert committed == normalised(fresh)
+    assert len(committed) == 5

@@ -36,6 +36,7 @@ __all__ = [
     "ecdsa_raw_to_der",
     "tbs_digests",
     "bench_sign_key",
+    "bench_rsa_keygen",
     "bench_sign_p256",
     "CrlDrafts",
     "CrlInfo",
@@ -63,6 +64,7 @@ __all__ = [
     "ResourceSet",
     "SignedObjectBatch",
     "RsaKeyPool",
+    "PointState",
     "rpki_sia",
     "rpki_parse_sia",
     "rpki_roa",
@@ -144,6 +146,10 @@ def bench_sign_key(key: SoftwareKey, n: int, threads: int | None = ...) -> float
     """Seconds for aws-lc-rs to sign n 400-octet messages with ``key`` (its own
     signature algorithm), GIL released: the bare-signing yardstick of ``porthos bench
     issue --cpcps`` for that CA key. threads: 1 (a plain loop), N, or None (every core)."""
+
+def bench_rsa_keygen(n: int, threads: int | None = None) -> float:
+    """Seconds for aws-lc-rs to generate n RSA-2048 key pairs (dropped at once), GIL
+    released, on every core (None) or ``threads``: the raw keygen yardstick."""
 
 def bench_sign_p256(n: int) -> float:
     """Seconds for aws-lc-rs to sign n 400-octet messages with a fresh P-256 key, one
@@ -631,3 +637,41 @@ class RsaKeyPool:
     def __len__(self) -> int: ...
 
 def rpki_sha256(items: Sequence[bytes]) -> list[bytes]: ...
+
+@final
+class PointState:
+    """A publication point's manifest entries (file name -> SHA-256, name order) and
+    CRL entries, kept between changes; reissue() signs a new manifest and CRL."""
+
+    def __new__(cls) -> PointState: ...
+    def __len__(self) -> int: ...
+    def set_files(self, names: Sequence[str], files: Sequence[bytes]) -> None: ...
+    def set_file(self, name: str, data: bytes) -> bool: ...
+    def remove_file(self, name: str) -> bool: ...
+    def file_hash(self, name: str) -> bytes | None: ...
+    def revoke(self, serial: bytes, revocation_time: int) -> None: ...
+    def unrevoke(self, serial: bytes) -> bool: ...
+    @property
+    def revoked_count(self) -> int: ...
+    def manifest_content(self, number: bytes, this_update: int, next_update: int) -> bytes: ...
+    def reissue(
+        self,
+        template: Template,
+        ca_key: SoftwareKey,
+        ca_certificate: bytes,
+        key_pool: RsaKeyPool,
+        *,
+        crl_name: str,
+        manifest_number: bytes,
+        crl_number: bytes,
+        this_update: int,
+        next_update: int,
+        ee_serial: bytes,
+        ee_subject: Sequence[tuple[str, str]],
+        sia: bytes,
+        ip_addr_blocks: bytes,
+        as_identifiers: bytes,
+        signing_time: int,
+    ) -> tuple[bytes, bytes]:
+        """(manifest, CRL) DER, GIL released: the CRL, then the manifest listing it
+        as crl_name; the manifest's one-time EE key is taken from key_pool."""

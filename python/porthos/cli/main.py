@@ -151,10 +151,17 @@ def _ocsp_group() -> click.Group:
 
 def _bench_group() -> click.Group:
     """``porthos bench``: each benchmark lives with its command group."""
-    from porthos.bench import ifma, ocsp
+    from porthos.bench import ifma, ocsp, rpki
     from porthos.cli import bench, crl, hsm, verify
 
-    for command in (crl.bench_crl, hsm.bench_hsm, verify.bench_verify, ifma.command, ocsp.command):
+    for command in (
+        crl.bench_crl,
+        hsm.bench_hsm,
+        verify.bench_verify,
+        ifma.command,
+        ocsp.command,
+        rpki.command,
+    ):
         bench.bench.add_command(command)
     return bench.bench
 

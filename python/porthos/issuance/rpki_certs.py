@@ -20,9 +20,14 @@ from porthos import _native
 from porthos._native import ResourceSet, SoftwareKey, Template
 from porthos.exceptions import KeyMaterialError, ResourceError
 
-__all__ = ["RPKI_POLICY_OID", "rpki_ca_spec", "trust_anchor_certificate"]
+__all__ = ["RPKI_NAME_STRINGS", "RPKI_POLICY_OID", "rpki_ca_spec", "trust_anchor_certificate"]
 
 RPKI_POLICY_OID = "1.3.6.1.5.5.7.14.2"  # id-cp-ipAddr-asNumber, RFC 6484 §1.2
+# RFC 6487 §4.4, §4.5: issuer and subject are a CommonName (and optionally a
+# serialNumber, always PrintableString), the CommonName a PrintableString. The engine's
+# default for CN is UTF8String, which rpki-client and FORT accept but the `rpki` crate
+# (Routinator, Krill) refuses in strict mode.
+RPKI_NAME_STRINGS = {"CN": "printable"}
 
 
 def rpki_ca_spec(
@@ -63,7 +68,7 @@ def rpki_ca_spec(
         {"type": "ip_addr_blocks"},
         {"type": "as_identifiers"},
     ]
-    return {"extensions": ext}
+    return {"extensions": ext, "name_strings": RPKI_NAME_STRINGS}
 
 
 def trust_anchor_certificate(
@@ -89,7 +94,7 @@ def trust_anchor_certificate(
     if resources.is_empty():
         raise ResourceError("a trust anchor needs explicit resources", token="")
     subject = [("CN", common_name), *extra_subject]
-    name = _native.encode_name(subject)
+    name = _native.encode_name(subject, RPKI_NAME_STRINGS)
     spec = rpki_ca_spec(
         ca_repository=ca_repository,
         rpki_manifest=rpki_manifest,

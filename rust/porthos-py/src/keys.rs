@@ -234,3 +234,30 @@ pub fn bench_sign_p256(py: Python<'_>, n: usize) -> NativeResult<f64> {
         Ok(start.elapsed().as_secs_f64())
     })
 }
+
+/// Seconds for aws-lc-rs to generate `n` RSA-2048 key pairs, nothing else (each key is
+/// dropped at once): the raw keygen yardstick of `porthos bench rpki` (issue 18 §6).
+/// `threads`: None (every core, rayon's global pool) or a count.
+#[pyfunction]
+#[pyo3(signature = (n, threads = None))]
+pub fn bench_rsa_keygen(
+    py: Python<'_>,
+    n: usize,
+    #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
+) -> NativeResult<f64> {
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use rayon::prelude::*;
+
+    let pool = crate::args::pool(threads)?;
+    py.detach(|| {
+        let start = std::time::Instant::now();
+        crate::args::run_in(&pool, || {
+            (0..n).into_par_iter().try_for_each(|_| {
+                KeyPair::generate(KeySize::Rsa2048)
+                    .map(drop)
+                    .map_err(|_| NativeError::Sign("RSA-2048 key generation failed".into()))
+            })
+        })?;
+        Ok(start.elapsed().as_secs_f64())
+    })
+}

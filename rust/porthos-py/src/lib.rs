@@ -16,6 +16,7 @@ mod keys;
 mod ocsp_serve;
 mod ocsp_sign;
 mod rpki;
+mod rpki_point;
 mod tables;
 mod template;
 mod typed_args;
@@ -52,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::tbs_digests, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_p256, m)?)?;
     m.add_function(wrap_pyfunction!(keys::bench_sign_key, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::bench_rsa_keygen, m)?)?;
     // CRLs (issue 4).
     m.add_class::<crl::CrlDrafts>()?;
     m.add_class::<crl::CrlInfo>()?;
@@ -82,5 +84,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ocsp_serve::ocsp_serve, m)?)?;
     // The RPKI engine (issue 18).
     rpki::add(m)?;
+    rpki_point::add(m)?;
     Ok(())
 }

@@ -369,7 +369,7 @@ impl RsaKeyPool {
     }
 
     /// Take exactly `n` keys, or none (the pool is untouched when it has fewer).
-    fn take(&self, n: usize) -> NativeResult<Vec<porthos_core::sign::SoftwareKey>> {
+    pub(crate) fn take(&self, n: usize) -> NativeResult<Vec<porthos_core::sign::SoftwareKey>> {
         let mut keys = self.lock();
         if keys.len() < n {
             return Err(NativeError::Batch(format!(

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod intervals;
 pub mod manifest;
+pub mod point;
 pub mod rfc3779;
 pub mod roa;
 pub mod sia;
