@@ -247,6 +247,8 @@ ALTER TABLE revocations ADD COLUMN shard_key INTEGER GENERATED ALWAYS AS (
            lower(substr('000' || serial_hex, length(serial_hex), 1))) - 1)
 ) VIRTUAL;
 CREATE INDEX IF NOT EXISTS revocations_shard ON revocations (ca_name, shard_key)
+"""
+
 # Version 10 (issue 18 §2-§4, the Resource PKI), after version 9 (serial
 # reservations, shard keys). Every RPKI CA of the
 # workspace (the trust anchor and the hosted children: those whose key porthos holds),

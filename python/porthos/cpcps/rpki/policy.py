@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from porthos.exceptions import ProfileError
-from porthos.issuance.rpki_certs import RPKI_POLICY_OID
+from porthos.issuance.rpki_certs import RPKI_NAME_STRINGS, RPKI_POLICY_OID
 
 __all__ = ["RpkiPolicy", "load_rpki_policy", "rpki_policy_text"]
 
@@ -98,7 +98,9 @@ class RpkiPolicy:
                 {"type": "subject_info_access"},
                 {"type": "ip_addr_blocks"},
                 {"type": "as_identifiers"},
-            ]
+            ],
+            # RFC 6487 §4.5: the subject's CommonName a PrintableString.
+            "name_strings": RPKI_NAME_STRINGS,
         }
 
 
