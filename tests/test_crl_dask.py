@@ -478,7 +478,6 @@ def test_shard_columns_partition(serials: list[int], shards: int) -> None:
     assert sorted(seen) == sorted(serials)
 
 
-
 _HSM_SHARDS = """
 import sys
 from pathlib import Path
@@ -511,14 +510,28 @@ with cluster_client(None, 2) as client, Workspace.open(path) as ws:
         (s, "published") for s in range(t.SHARDS)
     ], out
     assert set().union(*t._shard_serials(ws).values()) == t._revoked(ws) == set(serials[:6])
+    # Batch issuance across the same workers: each chunk signed in the worker's own
+    # session pool (issue 19 §3), every certificate verifying under the CA certificate.
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from porthos.workflows.dask_issue import issue_chunks
+
+    chunks = issue_chunks(ws, make_csrs(8), "ha-device", client=client, chunk=4, pin=pin)
+    issued = [d for r in chunks for _, d in r.issued]
+    assert len(chunks) == 2 and len(issued) == 8, chunks
+    ca_key = x509.load_der_x509_certificate(ws.ca(t.CA).certificate).public_key()
+    for der in issued:
+        cert = x509.load_der_x509_certificate(der)
+        algorithm = ec.ECDSA(cert.signature_hash_algorithm)
+        ca_key.verify(cert.signature, cert.tbs_certificate_bytes, algorithm)
 print("ok")
 """
 
 
 def test_dask_shards_signed_in_the_hsm(tmp_path: Path) -> None:
     """HSM workspace (SoftHSM2): each worker process activates its own session pool of
-    the issuing token with the PIN the plugin carries, and signs its shards there; the
-    shard CRLs verify under the CA certificate and hold the revoked set. In its own
+    the issuing token with the PIN the plugin carries, and signs its shards there (the
+    shard CRLs hold the revoked set) and its chunks of a batch issuance (every
+    certificate verifies under the CA certificate). In its own
     process: SoftHSM2 reads one configuration per process."""
     tests_dir = str(Path(__file__).parent)
     res = subprocess.run(
