@@ -15,7 +15,6 @@ the input order.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from distributed import Client, get_worker
 
 from porthos.workflows.dask_crl import PLUGIN, WorkspacePlugin
+from porthos.workspace.fault_hooks import stall_if_asked
 
 if TYPE_CHECKING:
     from porthos.hsm import Secret
@@ -49,22 +49,6 @@ class ChunkResult:
 STALL_ENV = "PORTHOS_TEST_ISSUE_STALL"
 
 
-def _stall_after_reserve(offset: int) -> None:
-    spec = os.environ.get(STALL_ENV)
-    if not spec:
-        return
-    path, which, seconds = spec.rsplit(":", 2)
-    if int(which) != offset:
-        return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    time.sleep(float(seconds))
-
-
 def _issue_task(
     profile: str,
     chunk: list[bytes],
@@ -87,7 +71,7 @@ def _issue_task(
         reserved = ReservedSerials.reserve(
             ws.store, prof.issuer, len(chunk), now=int(time.time()), draw=generate_serials
         )
-        _stall_after_reserve(offset)
+        stall_if_asked(STALL_ENV, offset)
         res = ws.ca(prof.issuer).issue_batch(
             chunk,
             profile,

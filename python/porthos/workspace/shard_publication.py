@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from porthos.exceptions import CrlGateError, PolicyError, PorthosError
 from porthos.issuance.crl import RevocationColumns, build_crl, parse_crl, serial_ints
 from porthos.issuance.key_checks import check_crl_signature
 from porthos.store import audit, revocations, shard_leases
+from porthos.workspace.fault_hooks import stall_if_asked
 from porthos.workspace.publication import (
     hold_instruction,
     shard_file_name,
@@ -146,22 +146,6 @@ def shard_columns(columns: RevocationColumns, shard: int, shards: int) -> Revoca
     )
 
 
-def _stall(shard: int) -> None:
-    spec = os.environ.get(STALL_ENV)
-    if not spec:
-        return
-    path, which, seconds = spec.rsplit(":", 2)
-    if int(which) != shard:
-        return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    time.sleep(float(seconds))
-
-
 def gate(
     ws: Workspace, ca: CertificateAuthority, job: ShardJob, previous: Path, new: bytes
 ) -> None:
@@ -221,7 +205,7 @@ def publish_shard(
         return ShardResult(shard, got.value)
     began = time.perf_counter()
     try:
-        _stall(shard)
+        stall_if_asked(STALL_ENV, shard)
         columns = shard_columns(
             store_columns(
                 store.conn,
