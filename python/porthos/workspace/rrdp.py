@@ -39,6 +39,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from porthos.exceptions import InputError, RrdpStateError
+from porthos.workspace.repository import write_atomically
 from porthos.workspace.rrdp_state import FileRef, StoredState, dump_state, load_state
 
 __all__ = ["NOTIFICATION", "RRDP_NS", "STATE_FILE", "RrdpState", "write_rrdp"]
@@ -205,23 +206,13 @@ def _write_file(rrdp_dir: Path, rel: str, serial: int, data: bytes) -> FileRef:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the directory is: fsync it too.
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if write_atomically(path, data):
+        # The rename is durable only once the directory is: fsync it too.
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _remove_temporaries(rrdp_dir: Path) -> None:
