@@ -7,24 +7,10 @@ use numpy::{IntoPyArray, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::{NativeError, NativeResult};
+// The digit table (0xff: not a hex digit) is the CSV reader's.
+use porthos_core::crl::revocations_csv::HEX;
 
-/// Digit values of the 256 octets; 0xff for anything that is not a hex digit.
-static HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
+use crate::error::{NativeError, NativeResult};
 
 /// Texts shorter than this are parsed on the calling thread: a pool hand-off costs more.
 const PARALLEL_FROM: usize = 1 << 16;

@@ -244,7 +244,7 @@ fn trim(s: &[u8]) -> &[u8] {
 /// Hex digit values; 0xff marks a byte that is not one. A table rather than
 /// branches: with random serials the digit/letter branch mispredicted on every other
 /// character and cost half the reader's time.
-const HEX: [u8; 256] = {
+pub const HEX: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut i = 0;
     while i < 10 {
