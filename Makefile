@@ -57,8 +57,9 @@ rust-toolchain:
 
 # --- Python virtual environment ----------------------------------------------------------
 # Dependencies are read from pyproject.toml (runtime + [test] extras + the build backend), so
-# the list lives in one place; re-installed only when pyproject.toml changes.
-$(STAMPS)/venv: pyproject.toml | deb
+# the list lives in one place, at the versions pinned in tools/constraints.txt (so CI gets what
+# the last green run had); re-installed only when either file changes.
+$(STAMPS)/venv: pyproject.toml tools/constraints.txt | deb
 	@mkdir -p $(STAMPS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "porthos needs Python >= 3.11"'
@@ -66,7 +67,7 @@ $(STAMPS)/venv: pyproject.toml | deb
 	  p = d["project"]; \
 	  print("\n".join(d["build-system"]["requires"] + p["dependencies"] \
 	                  + p["optional-dependencies"]["test"]))' > $(STAMPS)/requirements.txt
-	$(PY) -m pip install -q -r $(STAMPS)/requirements.txt
+	$(PY) -m pip install -q -r $(STAMPS)/requirements.txt -c tools/constraints.txt
 	touch $@
 
 venv: $(STAMPS)/venv
