@@ -38,6 +38,7 @@ __all__ = [
     "allocate_crl",
     "ca_statuses",
     "certificates_with_serial",
+    "certificate_expiries",
     "close_scheduled",
     "due_scheduled",
     "insert_revocations",
@@ -63,6 +64,10 @@ SHARD_KEY_BITS = 16
 # Hex spellings are chosen by the caller (a serial may sit under several); the queries
 # bind them as one IN list, so a query never grows past this many parameters.
 _MAX_FORMS = 8
+
+#: Serials bound per query by :func:`certificate_expiries`: under SQLite's limit on
+#: bound parameters (999 before 3.32) with room for the CA name.
+IN_CHUNK = 500
 
 
 class CertificateHit(NamedTuple):
@@ -162,6 +167,26 @@ def certificates_with_serial(
         CertificateHit(str(c), str(h), str(s), int(na))
         for c, h, s, na in conn.execute(sql, args).fetchall()
     ]
+
+
+def certificate_expiries(
+    conn: sqlite3.Connection, ca_name: str, serials_hex: Sequence[str]
+) -> dict[str, int]:
+    """serial_hex -> notAfter of the CA's issued certificates stored under any of
+    ``serials_hex`` (exact spellings; absent ones are left out), read in chunks of
+    IN_CHUNK serials: one query per chunk, not one per serial."""
+    wanted = list(dict.fromkeys(serials_hex))
+    out: dict[str, int] = {}
+    for lo in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[lo : lo + IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT serial_hex, not_after FROM certificates WHERE ca_name = ?"
+            f" AND serial_hex IN ({marks})",
+            [ca_name, *chunk],
+        ).fetchall()
+        out.update((str(h), int(na)) for h, na in rows)
+    return out
 
 
 def is_revoked(conn: sqlite3.Connection, ca_name: str, forms: Sequence[str]) -> bool:

@@ -161,14 +161,19 @@ def gate(
     dropped = ~kept & (old.columns.reasons != REASONS["certificateHold"])
     if not dropped.any():
         return
+    # Each serial under its two spellings in the store: minimal hex, and padded to
+    # whole octets.
+    spellings = [
+        (h, h.zfill(len(h) + len(h) % 2))
+        for h in (format(serial, "x") for serial in serial_ints(old.columns.serials[dropped]))
+    ]
+    expiry = revocations.certificate_expiries(
+        ws.store.conn, ca.name, [form for pair in spellings for form in pair]
+    )
     bad = []
-    for serial in serial_ints(old.columns.serials[dropped]):
-        h = format(serial, "x")
-        row = ws.store.conn.execute(
-            "SELECT not_after FROM certificates WHERE ca_name = ? AND serial_hex IN (?, ?)",
-            (ca.name, h, h.zfill(len(h) + len(h) % 2)),
-        ).fetchone()
-        if row is None or int(row[0]) >= job.this_update:
+    for h, padded in spellings:
+        not_after = expiry.get(h, expiry.get(padded))
+        if not_after is None or not_after >= job.this_update:
             bad.append(h)
     if bad:
         raise CrlGateError(
