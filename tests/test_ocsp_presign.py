@@ -26,6 +26,7 @@ from cryptography.x509 import ocsp as pyocsp
 from interop import to_pem
 from porthos.cli.main import main
 from porthos.exceptions import PorthosError
+from porthos.store import revocations
 from porthos.workflows import crl_publication, ocsp_files, ocsp_presign, revocation
 from porthos.workflows.ocsp_responder import ROTATED
 from porthos.workspace.workspace import Workspace
@@ -96,7 +97,7 @@ def test_presign_writes_the_contract_and_every_response_verifies(ws_dir: Path) -
             "SELECT serial_hex FROM certificates WHERE ca_name = ?", (SIGNING,))}  # fmt: skip
         sql = "SELECT serial_hex, revoked_at, reason FROM revocations WHERE ca_name = ?"
         revoked = {r[0].upper(): (r[1], r[2]) for r in ws.store.conn.execute(sql, (SIGNING,))}
-        crl = crl_publication.revocations.last_full_crl(ws.store.conn, SIGNING)
+        crl = revocations.last_full_crl(ws.store.conn, SIGNING)
         assert crl is not None
     # Every certificate (none expired), once per CertID hash.
     assert {(r["serial_hex"], r["hash"]) for r in rows} == {

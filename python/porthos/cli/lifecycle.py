@@ -144,6 +144,9 @@ def _publish_due(
     now = int(time.time()) if now is None else now
     console = get_console()
     with Workspace.open(workdir) as ws:
+        if ca_name is not None:
+            # A CA that publishes no more is refused before anything below commits.
+            crl_end.refuse_unless_publishing(ws, ws.ca(ca_name))
         # Scheduled revocations and escalated holds first: they can make a CA due
         # (§4.9.4, §4.9.7, a CP/CPS's suspension limit).
         revoked = revocation.process_scheduled(ws, now)

@@ -15,6 +15,10 @@ What a CA issued: the certificates stored under it (link, cross, subscriber and
 responder certificates) and the CA certificates of its children in ``cas``. Nothing is
 stored for the end: it is read from the published CRLs (their ``crl.published``
 records) and the expiries, so it cannot be asked for early and cannot be lost.
+
+:func:`refuse_unless_publishing` is the one check every CRL door (full, delta, the
+shard sets on Dask) makes first, before anything commits: a terminated CA (its final
+CRL stands, RFC 3647 §5.8) or a retired one past its final CRL publishes nothing more.
 """
 
 from __future__ import annotations
@@ -22,15 +26,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from porthos.exceptions import LifecycleError
 from porthos.store import audit, revocations
-from porthos.store.generations import RETIRED
+from porthos.store.generations import RETIRED, TERMINATED
 from porthos.timestamps import iso_utc
+from porthos.workspace.generations import responder_profile
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import CertificateAuthority
     from porthos.workspace.workspace import Workspace
 
-__all__ = ["RetiredCrls", "last_expiry", "responder_profiles", "retired_crls"]
+__all__ = [
+    "RetiredCrls",
+    "last_expiry",
+    "publication_end",
+    "refuse_unless_publishing",
+    "retired_crls",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +81,15 @@ class RetiredCrls:
         )
 
 
-def responder_profiles(ca: CertificateAuthority) -> tuple[str, ...]:
-    """The delegated OCSP responder profile of ``ca`` in its generation's data, if any."""
-    policy = ca.profile_set.ocsp
-    spec = None if policy is None else policy.for_ca(ca.name)
-    return () if spec is None or spec.responder_profile is None else (spec.responder_profile,)
-
-
 def last_expiry(ws: Workspace, ca: CertificateAuthority) -> int:
     """The latest notAfter of what ``ca`` issued: stored certificates and child CAs.
     Not its OCSP responder certificates: they carry id-pkix-ocsp-nocheck (no status
     is checked for them, RFC 6960 §4.2.2.2.1), and a retired CA renewing its responder
     to answer for its other certificates (ocsp_presign.py) must not keep itself alive."""
     conn = ws.store.conn
-    expiries = [revocations.last_expiry(conn, ca.name, responder_profiles(ca))]
+    responder = responder_profile(ca)
+    skip = () if responder is None else (responder,)
+    expiries = [revocations.last_expiry(conn, ca.name, skip)]
     expiries += [c.not_after for c in ws.cas if c.parent == ca.name and c.name != ca.name]
     return max((e for e in expiries if e is not None), default=ca.not_before)
 
@@ -97,3 +104,23 @@ def retired_crls(ws: Workspace, ca: CertificateAuthority) -> RetiredCrls | None:
     if last is not None and last.this_update >= expiry:
         final = (last.number, last.this_update)
     return RetiredCrls(ca.name, expiry, final)
+
+
+def publication_end(ws: Workspace, ca: CertificateAuthority) -> str | None:
+    """None while ``ca`` publishes CRLs; else the one line saying why it no longer
+    does: terminated (its final CRL stands, RFC 3647 §5.8), or retired with its final
+    CRL published (RFC 5280 §3.3). Read from the store, not ``ca.status``: a
+    termination committed by another process counts."""
+    if revocations.ca_statuses(ws.store.conn).get(ca.name) == TERMINATED:
+        return f"CA {ca.name} is terminated; its final CRL stands (§5.8)"
+    end = retired_crls(ws, ca)
+    return end.line() if end is not None and end.ended else None
+
+
+def refuse_unless_publishing(ws: Workspace, ca: CertificateAuthority) -> None:
+    """Raise LifecycleError when ``ca`` publishes no CRL any more (:func:`publication_end`).
+    Every CRL door calls it first, before anything commits (scheduled revocations, a
+    CRL number), so that a refusal changes nothing."""
+    why = publication_end(ws, ca)
+    if why is not None:
+        raise LifecycleError(why)

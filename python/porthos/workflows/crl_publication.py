@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from porthos.exceptions import LifecycleError
 from porthos.issuance.crl import Progress
-from porthos.store import audit, revocations
-from porthos.workflows.crl_end import retired_crls
+from porthos.store import audit
+from porthos.workflows.crl_end import refuse_unless_publishing, retired_crls
 from porthos.workflows.crl_schedule import crl_next_update, crl_targets, kept_cas
 from porthos.workflows.revocation import process_scheduled
 from porthos.workflows.suspension import escalate
@@ -63,15 +63,15 @@ def publish(
     now = int(time.time()) if now is None else int(now)
     # A damaged store must not become a CRL (issue 20 §3).
     ws.store.quick_check(PUBLICATION_TABLES)
+    # A CA named that publishes no more (terminated, or past its final CRL) is refused
+    # before the scheduled revocations below commit: a refusal changes nothing.
+    for name in cas or ():
+        refuse_unless_publishing(ws, ws.ca(name))
     process_scheduled(ws, now, actor=actor)
     # Holds past the CP/CPS's suspension limit become revocations first (§4.9.16).
     escalate(ws, now, actor=actor)
+    # (The default targets are CAs that still publish: crl_schedule.kept_cas.)
     names = list(cas) if cas is not None else crl_targets(ws, now, everything=everything)
-    for name in names:
-        # A retired CA whose final CRL stands publishes nothing more (crl_end.py).
-        end = retired_crls(ws, ws.ca(name))
-        if end is not None and end.ended:
-            raise LifecycleError(end.line())
     out = publication.publish_ca_certificates(ws, publication_map(ws), actor=actor)
     for name in names:
         ca = ws.ca(name)
@@ -135,17 +135,15 @@ def publish_deltas(
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
     ws.store.quick_check(PUBLICATION_TABLES)
+    # Refused before the escalation below commits (crl_end.refuse_unless_publishing).
+    for name in cas or ():
+        refuse_unless_publishing(ws, ws.ca(name))
     # A delta reflects the holds past the suspension limit too (revoked first).
     escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
     for name in names:
         ca = ws.ca(name)
-        if revocations.ca_statuses(ws.store.conn).get(name) == "terminated":
-            raise LifecycleError(f"CA {name} is terminated; its final CRL stands (§5.8)")
-        end = retired_crls(ws, ca)
-        if end is not None and end.ended:
-            raise LifecycleError(end.line())
         out += publication.publish_crl(
             ws,
             ca,

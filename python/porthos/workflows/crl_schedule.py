@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from porthos.crl_reasons import REASON_NAMES, REASONS
-from porthos.exceptions import LifecycleError
 from porthos.store import audit, holds, revocations
 from porthos.timestamps import iso_utc
-from porthos.workflows.crl_end import retired_crls
+from porthos.workflows.crl_end import publication_end, refuse_unless_publishing, retired_crls
 
 if TYPE_CHECKING:
     from porthos.workspace.authority import CertificateAuthority
@@ -81,17 +80,7 @@ def kept_cas(ws: Workspace) -> list[CertificateAuthority]:
     still signs the CRLs covering its certificates, §5.6); terminated ones published
     their final CRL (§5.8), and retired ones whose final CRL followed the expiry of
     everything they issued (workflows/crl_end.py), are left out."""
-    status = revocations.ca_statuses(ws.store.conn)
-    return [
-        ca
-        for ca in ws.cas
-        if status.get(ca.name, "active") != "terminated" and not _ended(ws, ca)
-    ]
-
-
-def _ended(ws: Workspace, ca: CertificateAuthority) -> bool:
-    end = retired_crls(ws, ca)
-    return end is not None and end.ended
+    return [ca for ca in ws.cas if publication_end(ws, ca) is None]
 
 
 def schedule(ws: Workspace, now: int | None = None) -> list[DueItem]:
@@ -243,12 +232,7 @@ def crl_targets(
     """The CAs :func:`publish` issues a CRL for: one named CA, every kept CA, or the due
     ones (root first)."""
     if ca is not None:
-        authority = ws.ca(ca)
-        if revocations.ca_statuses(ws.store.conn).get(ca) == "terminated":
-            raise LifecycleError(f"CA {ca} is terminated; its final CRL stands (§5.8)")
-        end = retired_crls(ws, authority)
-        if end is not None and end.ended:
-            raise LifecycleError(end.line())
+        refuse_unless_publishing(ws, ws.ca(ca))
         return [ca]
     if everything:
         return [c.name for c in kept_cas(ws)]

@@ -33,6 +33,7 @@ from porthos.workflows.ocsp_presign import (
     snapshot,
 )
 from porthos.workflows.ocsp_responder import Responder
+from porthos.workspace.generations import ocsp_entry
 
 if TYPE_CHECKING:
     from porthos import hsm
@@ -75,8 +76,7 @@ def _spec(ws: Workspace, ca_name: str, now: int) -> OcspCa:
     _, ended = retired_ocsp_cas(ws, now)
     if ca_name in ended:
         raise PolicyError(ended[ca_name])
-    policy = ws.ca(ca_name).profile_set.ocsp
-    found = None if policy is None else policy.for_ca(ca_name)
+    found = ocsp_entry(ws.ca(ca_name))
     if found is None:
         raise PolicyError(f"CA {ca_name!r} does not answer OCSP in {ws.profile_set.identity}")
     if not found.ca_signed:

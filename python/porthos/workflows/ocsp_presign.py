@@ -39,6 +39,7 @@ from porthos.store.generations import RETIRED
 from porthos.timestamps import iso_utc
 from porthos.workflows import crl_end, ocsp_files
 from porthos.workflows.ocsp_responder import ROTATED, Responder, current_responder
+from porthos.workspace.generations import ocsp_entry
 from porthos.workspace.publication import store_columns
 from porthos.workspace.repository import repository_lock
 from porthos.workspace.workspace import Workspace
@@ -92,8 +93,7 @@ def retired_ocsp_cas(ws: Workspace, now: int) -> tuple[list[OcspCa], dict[str, s
     for ca in ws.cas:
         if ca.status != RETIRED or ca.profile_set is ws.profile_set:
             continue
-        policy = ca.profile_set.ocsp
-        spec = None if policy is None else policy.for_ca(ca.name)
+        spec = ocsp_entry(ca)
         if spec is None:
             continue
         last = crl_end.last_expiry(ws, ca)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from porthos.cpcps.loader import build_profile_set, load_profile_set, profile_set_text
+from porthos.cpcps.ocsp_table import OcspCa
 from porthos.cpcps.profiles import CaProfile, GenerationNaming, ProfileSet
 from porthos.exceptions import LifecycleError, ProfileError, WorkspaceError
 from porthos.store.generations import ACTIVE, RETIRED, TERMINATED, ca_states
@@ -34,6 +35,8 @@ __all__ = [
     "check_may_issue",
     "derive_generation",
     "generation_profile_set",
+    "ocsp_entry",
+    "responder_profile",
 ]
 
 
@@ -182,11 +185,8 @@ def check_may_issue(ca: CertificateAuthority, profile: str | None = None) -> Non
     "issued directly by the CA that is identified in the request", so the old key is
     the only one that can delegate the status of the certificates it issued, which it
     still publishes (its CRLs, §5.6)."""
-    if ca.status == RETIRED and profile is not None:
-        policy = ca.profile_set.ocsp
-        spec = None if policy is None else policy.for_ca(ca.name)
-        if spec is not None and spec.responder_profile == profile:
-            return
+    if ca.status == RETIRED and profile is not None and profile == responder_profile(ca):
+        return
     if ca.status == RETIRED:
         # RFC 3647 §5.6: after a key changeover only the new key signs CA and
         # subscriber certificates; the old key signs only CRLs.
@@ -201,3 +201,17 @@ def check_may_issue(ca: CertificateAuthority, profile: str | None = None) -> Non
         raise LifecycleError(
             f"CA {ca.name} is terminated (CA termination, RFC 3647 §5.8); it issues nothing"
         )
+
+
+def ocsp_entry(ca: CertificateAuthority) -> OcspCa | None:
+    """The ``[ocsp]`` entry of ``ca`` in its own generation's data (a retired CA keeps
+    the one it was issued under), None when it answers no OCSP."""
+    policy = ca.profile_set.ocsp
+    return None if policy is None else policy.for_ca(ca.name)
+
+
+def responder_profile(ca: CertificateAuthority) -> str | None:
+    """The profile of ``ca``'s delegated OCSP responder in its generation's data; None
+    when it has none (no ``[ocsp]`` entry, or it signs its own responses)."""
+    spec = ocsp_entry(ca)
+    return None if spec is None else spec.responder_profile
