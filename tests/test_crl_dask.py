@@ -573,3 +573,116 @@ def test_cli_lease_ttl_is_the_lease(pg_ws: Path, tmp_path: Path) -> None:
     finally:
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
+
+
+# -- what publishes or issues no more (terminated, retired) -------------------------------
+
+
+def _store_counts(ws: Workspace) -> dict[str, int]:
+    """Rows the refused calls must leave alone: CRL numbers, leases, reservations, audit."""
+    tables = ("crls", "shard_leases", "serial_reservations", "audit")
+    return {
+        t: int(ws.store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables
+    }
+
+
+def _terminated_ws(tmp_path: Path) -> Path:
+    """The sharded workspace of _make_ws (SQLite), terminated (RFC 3647 §5.8)."""
+    from porthos.workflows.termination import terminate
+
+    path = _make_ws(tmp_path, None, None)
+    with Workspace.open(path) as ws:
+        terminate(ws, destroy_keys=True)
+    return path
+
+
+def test_dask_refuses_a_terminated_ca(tmp_path: Path, client: distributed.Client) -> None:
+    """A terminated CA's final CRL stands: publish_shards refuses it as the local path
+    does, with nothing numbered, leased or written, and no default target is left."""
+    from porthos.exceptions import LifecycleError, PolicyError
+    from porthos.workflows.dask_crl import publish_shards, shard_targets
+
+    with Workspace.open(_terminated_ws(tmp_path)) as ws:
+        files = {p: p.read_bytes() for p in (ws.path / "repository").rglob("*.crl")}
+        before = _store_counts(ws)
+        with pytest.raises(LifecycleError) as refused:
+            publish_shards(ws, [CA], client=client)
+        assert refused.value.code == "lifecycle" and "terminated" in str(refused.value)
+        with pytest.raises(LifecycleError):
+            shard_targets(ws, CA)
+        with pytest.raises(PolicyError, match="still publishes"):
+            shard_targets(ws)
+        assert _store_counts(ws) == before
+        assert {p: p.read_bytes() for p in (ws.path / "repository").rglob("*.crl")} == files
+
+
+def test_cli_dask_refuses_a_terminated_ca_before_any_cluster(tmp_path: Path) -> None:
+    """`crl publish --executor dask` for a terminated CA: one PorthosError line, exit 2,
+    before it connects anywhere (the scheduler named does not exist: a connection
+    attempt would fail differently, after its timeout)."""
+    path = _terminated_ws(tmp_path)
+    with Workspace.open(path) as ws:
+        before = _store_counts(ws)
+    for ca in (["--ca", CA], []):
+        res = subprocess.run(
+            [sys.executable, "-m", "porthos.cli.main", "crl", "publish", "-w", str(path),
+             *ca, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+            timeout=60,
+        )  # fmt: skip
+        out = (res.stdout + res.stderr).strip()
+        assert res.returncode == 2, out
+        assert len(out.splitlines()) == 1, out
+        assert ("terminated" if ca else "still publishes") in out, out
+    with Workspace.open(path) as ws:
+        after = _store_counts(ws)
+        # Nothing numbered or leased; the audit trail gained the two refusals only.
+        assert {**after, "audit": before["audit"]} == before
+        added = ws.store.conn.execute(
+            "SELECT outcome FROM audit ORDER BY seq LIMIT -1 OFFSET ?", (before["audit"],)
+        ).fetchall()
+        assert [str(r[0]) for r in added] == ["failure", "failure"]
+
+
+def test_retired_ca_shards_until_its_final_crl_then_refused(
+    tmp_path: Path, client: distributed.Client
+) -> None:
+    """After a key changeover (RFC 3647 §5.6) the retired CA's certificates still point
+    at its shard URLs: its shard sets are published with its CRLs (local and Dask),
+    until its final CRL (RFC 5280 §3.3, crl_end.py); then the Dask path refuses it as
+    the local one does, nothing numbered."""
+    from porthos.exceptions import LifecycleError
+    from porthos.workflows import crl_end, rollover
+    from porthos.workflows.dask_crl import publish_shards
+
+    path = _make_ws(tmp_path, None, None)
+    now = int(time.time())
+    with Workspace.open(path) as ws:
+        rollover.rollover(ws, now=now + 10)
+        old = ws.ca(CA)
+        assert old.status == "retired"
+        last = crl_end.last_expiry(ws, old)
+        kinds = [p.kind for p in crl_publication.publish(ws, [CA], now=now + 20)]
+        assert kinds.count("crl") == 1 and kinds.count("crl-shard") == SHARDS
+        out = publish_shards(ws, [CA], client=client, now=now + 30)
+        assert sorted(r.outcome for r in out) == ["published"] * SHARDS
+        assert set().union(*_shard_serials(ws).values()) == _revoked(ws)
+        # The final CRL, on the local path, after the last expiry (recorded there:
+        # crl.publication-ended).
+        crl_publication.publish(ws, [CA], now=last + 1)
+        end = crl_end.retired_crls(ws, old)
+        assert end is not None and end.ended
+        before = _store_counts(ws)
+        with pytest.raises(LifecycleError, match="final CRL"):
+            publish_shards(ws, [CA], client=client, now=last + 2)
+        assert _store_counts(ws) == before
+    res = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "crl", "publish", "-w", str(path),
+         "--ca", CA, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+         "--now", f"@{last + 3}"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+        timeout=60,
+    )  # fmt: skip
+    out_text = (res.stdout + res.stderr).strip()
+    assert res.returncode == 2 and len(out_text.splitlines()) == 1, out_text
+    assert "final CRL" in out_text

@@ -204,20 +204,14 @@ def _publish_dask(
     lease_ttl: int,
 ) -> None:
     """``crl publish --executor dask``: the shard sets on Dask (workflows/dask_crl.py)."""
-    from porthos.exceptions import PolicyError
     from porthos.workflows import dask_crl
-    from porthos.workspace.publication import shard_scheme
     from porthos.workspace.workspace import Workspace
 
     console = get_console()
     with Workspace.open(workdir) as ws:
-        names = [ca_name] if ca_name else [c.name for c in ws.cas if shard_scheme(ws, c.name)]
-        for n in names:
-            ws.ca(n)  # an unknown CA: one clear error before any cluster starts
-            if shard_scheme(ws, n) is None:
-                raise PolicyError(f"CA {n} has no sharded CRL distribution point")
-        if not names:
-            raise PolicyError("no CA of this workspace has a sharded CRL distribution point")
+        # An unknown CA, one that publishes no more (terminated, past its final CRL) or
+        # one without a sharded CDP: one clear error before any cluster starts.
+        names = dask_crl.shard_targets(ws, ca_name)
         pin = None
         if ws.hsm is not None:
             from porthos.hsm import read_pin

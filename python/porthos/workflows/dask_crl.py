@@ -12,6 +12,10 @@ argv, and never logged (hsm.Secret prints as ``<secret>``).
 Workers need the workspace directory at the same path (one machine, or a shared file
 system) and the store it names: a PostgreSQL store for workers on several machines.
 Without a scheduler address a ``LocalCluster`` of worker processes is started here.
+
+What it publishes follows the local path's rules (crl_end.py): a terminated CA, or a
+retired one past its final CRL, is refused before any number is allocated or task
+submitted (:func:`shard_targets`, which the CLI calls before it starts a cluster).
 """
 
 from __future__ import annotations
@@ -28,16 +32,26 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from porthos.exceptions import ShardLeaseError, WorkspaceError
+from porthos.exceptions import PolicyError, ShardLeaseError, WorkspaceError
 from porthos.store import shard_leases
+from porthos.workflows.crl_end import refuse_unless_publishing
+from porthos.workflows.crl_schedule import crl_next_update, kept_cas
 from porthos.workspace import shard_publication
+from porthos.workspace.publication import shard_scheme
 from porthos.workspace.shard_publication import ShardJob, ShardResult
 
 if TYPE_CHECKING:
     from porthos.hsm import Secret
     from porthos.workspace.workspace import Workspace
 
-__all__ = ["PLUGIN", "WorkspacePlugin", "cluster_client", "publish_shards"]
+__all__ = [
+    "PLUGIN",
+    "WorkspacePlugin",
+    "cluster_client",
+    "check_shard_targets",
+    "publish_shards",
+    "shard_targets",
+]
 
 PLUGIN = "porthos-workspace"
 
@@ -146,6 +160,32 @@ def cluster_client(scheduler: str | None, workers: int) -> Iterator[Client]:
         yield client
 
 
+def shard_targets(ws: Workspace, ca: str | None = None) -> list[str]:
+    """The CAs whose shard sets a Dask rebuild publishes: ``ca``, or every CA that
+    still publishes (crl_schedule.kept_cas) and has a sharded CDP. Raises, before
+    anything is changed or a cluster is needed: an unknown CA, a CA that publishes no
+    more (crl_end.refuse_unless_publishing), a CA without a sharded CDP, or none."""
+    if ca is not None:
+        check_shard_targets(ws, [ca])
+        return [ca]
+    names = [c.name for c in kept_cas(ws) if shard_scheme(ws, c.name) is not None]
+    if not names:
+        raise PolicyError(
+            "no CA of this workspace that still publishes CRLs has a sharded CRL "
+            "distribution point"
+        )
+    return names
+
+
+def check_shard_targets(ws: Workspace, cas: Sequence[str]) -> None:
+    """Refuse the whole rebuild when one of ``cas`` is unknown, publishes no more or
+    has no sharded CDP (see :func:`shard_targets`)."""
+    for name in cas:
+        refuse_unless_publishing(ws, ws.ca(name))
+        if shard_scheme(ws, name) is None:
+            raise PolicyError(f"CA {name} has no sharded CRL distribution point")
+
+
 def publish_shards(
     ws: Workspace,
     cas: Sequence[str],
@@ -158,9 +198,10 @@ def publish_shards(
 ) -> list[ShardResult]:
     """Rebuild the shard sets of ``cas`` on the cluster behind ``client``: one number
     per CA's set, one task per shard. Raises the first shard's error (a CRL gate
-    refusal, a lost lease) after the others finished or were cancelled."""
-    from porthos.workflows.crl_schedule import crl_next_update
-
+    refusal, a lost lease) after the others finished or were cancelled. A CA that
+    publishes no more, or has no sharded CDP, refuses the whole call first: nothing
+    numbered, nothing submitted (:func:`shard_targets`)."""
+    check_shard_targets(ws, cas)
     now = int(time.time()) if now is None else int(now)
     client.register_plugin(
         WorkspacePlugin(str(ws.path.resolve()), None if pin is None else pin.reveal()),

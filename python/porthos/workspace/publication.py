@@ -189,8 +189,12 @@ def hold_instruction(ws: Workspace) -> str | None:
 
 def shard_scheme(ws: Workspace, ca_name: str) -> tuple[int, str] | None:
     """(shards, URL template) when the CA's profiles put shard URLs in their CDPs (the
-    profile loader checks that all of a CA's sharded profiles agree)."""
-    for prof in ws.profile_set.profiles.values():
+    profile loader checks that all of a CA's sharded profiles agree). Read from the
+    CA's own generation's data: a retired CA's certificates point at its shard URLs
+    until they expire, so its shard sets are published as its full CRLs are (§5.6)."""
+    ca = next((c for c in ws.cas if c.name == ca_name), None)
+    profile_set = ws.profile_set if ca is None else ca.profile_set
+    for prof in profile_set.profiles.values():
         if prof.issuer == ca_name and prof.crl_shards is not None:
             return prof.crl_shards, prof.crl_shard_urls[0]
     return None
