@@ -644,6 +644,22 @@ def test_cli_dask_refuses_a_terminated_ca_before_any_cluster(tmp_path: Path) -> 
         assert [str(r[0]) for r in added] == ["failure", "failure"]
 
 
+def test_issue_chunks_refuses_a_terminated_ca_before_reserving(
+    tmp_path: Path, client: distributed.Client
+) -> None:
+    """A CA that may not issue (terminated, RFC 3647 §5.8) is refused before a worker
+    reserves a serial: the reservation table is unchanged."""
+    from porthos.bench.issue import make_csrs
+    from porthos.exceptions import LifecycleError
+    from porthos.workflows.dask_issue import issue_chunks
+
+    with Workspace.open(_terminated_ws(tmp_path)) as ws:
+        before = _store_counts(ws)
+        with pytest.raises(LifecycleError, match="terminated"):
+            issue_chunks(ws, make_csrs(6), "ha-device", client=client, chunk=3)
+        assert _store_counts(ws) == before
+
+
 def test_retired_ca_shards_until_its_final_crl_then_refused(
     tmp_path: Path, client: distributed.Client
 ) -> None:

@@ -24,6 +24,7 @@ from distributed import Client, get_worker
 
 from porthos.workflows.dask_crl import PLUGIN, WorkspacePlugin
 from porthos.workspace.fault_hooks import stall_if_asked
+from porthos.workspace.generations import check_may_issue
 
 if TYPE_CHECKING:
     from porthos.hsm import Secret
@@ -65,6 +66,8 @@ def _issue_task(
     with plugin.lock:
         ws = plugin.workspace()
         prof = ws.profile_set.profile(profile)
+        # A CA that may not issue reserves nothing (issue_batch would refuse it after).
+        check_may_issue(ws.ca(prof.issuer), profile)
         unique = ws.profile_set.ra.unique_names
         # One serial per request, committed before signing; the refused ones' serials
         # end void (burned) with the chunk's commit.
@@ -105,7 +108,10 @@ def issue_chunks(
     behind ``client``; one result per chunk, in input order. A chunk that fails (a
     serial collision, the store gone) raises its error after the others finished."""
     now = int(time.time()) if now is None else int(now)
-    ws.profile_set.profile(profile)  # an unknown profile: one clear error first
+    prof = ws.profile_set.profile(profile)  # an unknown profile: one clear error first
+    # A CA that may not issue (retired, RFC 3647 §5.6; terminated, §5.8) is refused
+    # here, before a worker reserves a serial or a task is submitted.
+    check_may_issue(ws.ca(prof.issuer), profile)
     client.register_plugin(
         WorkspacePlugin(str(ws.path.resolve()), None if pin is None else pin.reveal()),
         name=PLUGIN,
