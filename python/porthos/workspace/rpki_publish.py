@@ -39,6 +39,7 @@ from porthos.issuance.rpki_tal import tal_text
 from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
+from porthos.workspace.repository import fsync_dir
 from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
 from porthos.workspace.rrdp import RrdpState, write_rrdp
 
@@ -127,11 +128,7 @@ def _write_tree(target: Path, tree: dict[str, bytes]) -> None:
         os.chmod(path, 0o644)
     for d, _, _ in os.walk(target):
         os.chmod(d, 0o755)
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(Path(d))
 
 
 def _swap(link: Path, target_name: str) -> None:
@@ -139,11 +136,7 @@ def _swap(link: Path, target_name: str) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
     os.rename(tmp, link)  # rename(2): the link is replaced atomically
-    fd = os.open(link.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(link.parent)
 
 
 def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -> Publication:
