@@ -32,7 +32,7 @@ import numpy as np
 
 from porthos import _native
 from porthos.exceptions import RpkiPublishError
-from porthos.issuance.crl import REASON_NONE
+from porthos.issuance.crl import REASON_NONE, serials_from_hex
 from porthos.issuance.rpki_objects import ObjectRequest, ObjectSigner, manifest_content
 from porthos.issuance.rpki_resources import parse_resources
 from porthos.issuance.rpki_tal import tal_text
@@ -63,11 +63,7 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
     """RFC 6487 §5: AKI, CRLNumber, the revoked serials with their dates and no entry
     extension (reason REASON_NONE, no invalidity date)."""
     rows = db.revoked(ws.store.conn, ca.name)
-    serials = np.zeros((len(rows), 20), np.uint8)
-    for i, (hexs, _) in enumerate(rows):
-        # Right-aligned in 20 octets; our serials never start with a zero octet.
-        raw = bytes.fromhex(hexs)
-        serials[i, 20 - len(raw) :] = np.frombuffer(raw, np.uint8)
+    serials = serials_from_hex([hexs for hexs, _ in rows])
     times = np.array([t for _, t in rows], np.int64)
     reasons = np.full(len(rows), REASON_NONE, np.uint8)
     magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
