@@ -75,7 +75,7 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
         crl_numbers=[magnitude],
         this_update=now,
         next_update=next_update,
-        signature_algorithm="rsa-pkcs1-sha256",
+        signature_algorithm=ws.policy.signature_algorithm,
     ).sign(ws.key(ca))[0]
 
 
