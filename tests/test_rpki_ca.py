@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from porthos import _native
 from porthos._native import SoftwareKey
 from porthos.cli.main import main
-from porthos.exceptions import PorthosError, RpkiPublishError
+from porthos.exceptions import PorthosError, RpkiPublishError, RpkiPublishIncompleteError
 from porthos.issuance.rpki_csr import make_child_csr
 from porthos.issuance.rpki_objects import parse_manifest
+from porthos.issuance.rpki_tal import parse_tal
 from porthos.store import rpki as db
 from porthos.workspace.rpki_ca import RpkiWorkspace, parse_roa_request
 from porthos.workspace.rpki_publish import publish, version_dir_name
@@ -212,6 +214,159 @@ def test_failed_publish_leaves_the_previous_tree_and_store(ws: RpkiWorkspace) ->
     assert mft.number == 1 and len(mft.files) == 2  # the old point, whole
     (ws.host_dir / version_dir_name(ws.policy.module, 2)).unlink()
     assert publish(ws, now=NOW + 40).version == 2
+
+
+def _assert_fully_published(ws: RpkiWorkspace, version: int) -> None:
+    """Version ``version`` whole where relying parties look: the module link on its
+    directory, every file the store recorded and no other, manifests matching the files
+    beside them, the TAL naming the TA's key, RRDP carrying the same objects."""
+    import xml.etree.ElementTree as ET
+
+    policy = ws.policy
+    link = ws.host_dir / policy.module
+    assert os.readlink(link) == version_dir_name(policy.module, version)
+    stored_version, stored = db.published(ws.store.conn)
+    assert stored_version == version
+    root = link.resolve()
+    on_disk = {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+    assert on_disk == stored
+    for ca in db.cas(ws.store.conn):
+        point = ca.directory + "/"
+        mft = parse_manifest(_econtent(_current(ws, point + ws.manifest_name(ca))))
+        listed = {point + name: digest.hex() for name, digest in mft.files}
+        beside = {p: h for p, h in on_disk.items() if p.startswith(point)}
+        assert listed == {p: h for p, h in beside.items() if not p.endswith(".mft")}
+    tal = parse_tal(ws.tal_path.read_text())
+    assert tal.uris == (policy.ta_uri,)
+    ta = x509.load_der_x509_certificate(_current(ws, policy.ta_certificate))
+    assert tal.spki_der == ta.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert ws.tal_path.stat().st_mode & 0o777 == 0o644
+    ns = {"r": "http://www.ripe.net/rpki/rrdp"}
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    snap_uri = note.find("r:snapshot", ns).get("uri")  # type: ignore[union-attr]
+    snap = ET.parse(ws.rrdp_dir / snap_uri.removeprefix(policy.rrdp_base_uri)).getroot()
+    assert {e.get("uri") for e in snap.findall("r:publish", ns)} == {
+        policy.module_uri + p for p in on_disk
+    }
+
+
+def _block_swap(ws: RpkiWorkspace) -> Path:
+    # A directory where the swap makes its temporary link: unlink(2) fails (EISDIR),
+    # for root too.
+    obstacle = ws.host_dir / (ws.policy.module + ".swap")
+    (obstacle / "x").mkdir(parents=True)
+    return obstacle
+
+
+def _block_tal(ws: RpkiWorkspace) -> Path:
+    # A directory where the TAL goes: rename(2) of a file onto it fails (EISDIR).
+    ws.tal_path.unlink(missing_ok=True)
+    (ws.tal_path / "x").mkdir(parents=True)
+    return ws.tal_path
+
+
+def _block_notification(ws: RpkiWorkspace) -> Path:
+    # A directory where the RRDP notification goes: the snapshot, delta and state are
+    # written, the notification's rename(2) fails (EISDIR).
+    note = ws.rrdp_dir / "notification.xml"
+    note.unlink()
+    (note / "x").mkdir(parents=True)
+    return note
+
+
+def _block_rrdp_state(ws: RpkiWorkspace) -> Path:
+    # A directory where the RRDP writer's state file is: unreadable, an RrdpStateError
+    # (a PorthosError, not an OSError) after the commit.
+    state = ws.rrdp_dir / ".rrdp-state.json"
+    state.unlink()
+    (state / "x").mkdir(parents=True)
+    return state
+
+
+AFTER_COMMIT_FAILURES = {
+    "swap": ("swapping the module symlink", _block_swap),
+    "tal": ("writing the TAL", _block_tal),
+    "rrdp-notification": ("writing the RRDP files", _block_notification),
+    "rrdp-state": ("writing the RRDP files", _block_rrdp_state),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AFTER_COMMIT_FAILURES))
+def test_failure_after_the_commit_is_completed_by_the_next_publish(
+    ws: RpkiWorkspace, case: str
+) -> None:
+    """The store has committed version 2 when a step after the commit fails on the
+    file system: the error says so, with its code, and the next publish completes
+    version 2 itself (no version 3: nothing new was issued)."""
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    publish(ws, now=NOW)
+    _roa(ws, 64497, ["198.51.100.0/24"])
+    step, block = AFTER_COMMIT_FAILURES[case]
+    obstacle = block(ws)
+    with pytest.raises(RpkiPublishIncompleteError) as info:
+        publish(ws, now=NOW + 30)
+    assert info.value.code == "rpki-publish-incomplete"
+    message = str(info.value)
+    assert message.startswith(
+        f"publication version 2 committed but not fully published ({step}: "
+    ), message
+    assert message.endswith("; run `porthos rpki publish` again"), message
+    assert db.published(ws.store.conn)[0] == 2
+    if obstacle.is_dir():
+        shutil.rmtree(obstacle)
+    else:
+        obstacle.unlink()
+    again = publish(ws, now=NOW + 40)
+    assert (again.version, again.reissued, again.changed) == (2, [], True)
+    _assert_fully_published(ws, 2)
+    assert len(parse_manifest(_econtent(_current(ws, "ta/ta.mft"))).files) == 3
+    done = publish(ws, now=NOW + 50)
+    assert (done.version, done.changed) == (2, False)
+
+
+def test_cli_reports_an_incomplete_publication(ws: RpkiWorkspace) -> None:
+    ws.close()
+    _block_tal(ws)
+    run = CliRunner().invoke(main, ["rpki", "publish", "-w", str(ws.root), "--now", f"@{NOW}"])
+    assert run.exit_code == 2
+    assert "[rpki-publish-incomplete]" in run.output and "Traceback" not in run.output
+    assert "publication version 1 committed but not fully published" in run.output
+    shutil.rmtree(ws.tal_path)
+    run = CliRunner().invoke(main, ["rpki", "publish", "-w", str(ws.root), "--now", f"@{NOW}"])
+    assert run.exit_code == 0, run.output
+    assert "published version 1:" in run.output
+    ws.store = RpkiWorkspace.open(ws.root).store
+    _assert_fully_published(ws, 1)
+
+
+def test_a_half_written_uncommitted_version_is_written_again(ws: RpkiWorkspace) -> None:
+    """A publish that failed while writing version 1 (before its commit) left part of
+    its directory: the next publish replaces it with the whole version."""
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    partial = ws.host_dir / version_dir_name(ws.policy.module, 1)
+    (partial / "ta").mkdir(parents=True)
+    (partial / "ta" / "ta.crl").write_bytes(b"half")
+    assert publish(ws, now=NOW).version == 1
+    _assert_fully_published(ws, 1)
+
+
+def test_publish_refuses_a_store_without_exactly_one_trust_anchor(ws: RpkiWorkspace) -> None:
+    """The TAL names the CA without a parent; two of them is a store to repair."""
+    ta = db.ca(ws.store.conn, "ta")
+    assert ta is not None
+    with ws.store.transaction() as conn:
+        db.insert_ca(conn, ta._replace(name="ta2", directory="ta2", key_file="keys/ta2.p8"))
+    before = _state(ws)
+    with pytest.raises(RpkiPublishError, match=r"2 trust anchors \(ta, ta2\), not one"):
+        publish(ws, now=NOW)
+    assert _state(ws) == before
+    assert not (ws.host_dir / ws.policy.module).exists()
 
 
 def test_reader_never_sees_a_missing_or_stale_file(ws: RpkiWorkspace) -> None:

@@ -112,6 +112,39 @@ def test_roa_remove_drops_the_vrp_and_revokes_the_ee(tmp_path: Path) -> None:
     assert [e.serial_number for e in crl] == [int(serial, 16)]
 
 
+def test_publish_again_completes_a_publication_whose_swap_failed(tmp_path: Path) -> None:
+    """The module symlink swap fails after the store committed version 2 (a directory
+    where the swap's temporary link goes: EISDIR, for root too): exit 2 with
+    ``rpki-publish-incomplete``, the validators still see version 1; ``publish`` again
+    swaps version 2 in and both validators find its VRPs."""
+    w = tmp_path / "w"
+    cli = CliRunner()
+
+    def porthos(*args: str, code: int = 0) -> str:
+        run = cli.invoke(main, list(args))
+        assert run.exit_code == code, run.output
+        return run.output
+
+    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24")
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64496", "--prefix", "192.0.2.0/25")
+    porthos("rpki", "publish", "-w", str(w))
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64497", "--prefix", "192.0.2.128/25")
+    obstacle = w / "rpki" / "repository" / "rpki.example.net" / "repo.swap"
+    (obstacle / "x").mkdir(parents=True)
+    out = porthos("rpki", "publish", "-w", str(w), code=2)
+    assert "[rpki-publish-incomplete]" in out
+    assert "publication version 2 committed but not fully published" in out
+    first = {(64496, "192.0.2.0/25", 25)}
+    assert rpki_client(w / "rpki")[0] == first
+    shutil.rmtree(obstacle)
+    assert "published version 2:" in porthos("rpki", "publish", "-w", str(w))
+    both = first | {(64497, "192.0.2.128/25", 25)}
+    vrps, stderr = rpki_client(w / "rpki")
+    assert vrps == both and stderr.strip() == "", stderr
+    vrps, log = fort(w / "rpki")
+    assert vrps == both and log == []
+
+
 @pytest.mark.slow
 def test_full_demo_validates(tmp_path: Path) -> None:
     """The demo at its full size (1,000 ROAs) through both validators."""

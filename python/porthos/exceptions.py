@@ -294,6 +294,15 @@ class RpkiPublishError(RpkiError):
     code = "rpki-publish"
 
 
+class RpkiPublishIncompleteError(RpkiError):
+    """A publication whose version the store committed but whose files are not all in
+    place (the module symlink swap, the TAL, the removal of older versions or the RRDP
+    files failed). Running ``porthos rpki publish`` again completes it: every step
+    after the commit is idempotent."""
+
+    code = "rpki-publish-incomplete"
+
+
 class RrdpStateError(WorkspaceError):
     """The RRDP writer's state file (session, serial, published hashes) cannot be read
     as the writer left it; nothing was published (RFC 8182 §3.3: a new session would

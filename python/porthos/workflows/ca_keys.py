@@ -24,6 +24,7 @@ from porthos.issuance import signers
 from porthos.issuance.names import subject_text
 from porthos.store import audit
 from porthos.workspace.authority import CertificateAuthority
+from porthos.workspace.repository import fsync_dir
 from porthos.workspace.workspace import Workspace
 
 __all__ = [
@@ -98,6 +99,7 @@ def destroy_software_key(path: Path) -> bool:
     finally:
         os.close(fd)
     path.unlink()
+    fsync_dir(path.parent)  # the removal survives a crash only once the directory does
     return True
 
 

@@ -189,7 +189,7 @@ class RpkiWorkspace:
         store, made = create_store(root, env="rpki", profile_set="rpki", url=store_url)
         try:
             ws = cls(root, store, policy)
-            key = SoftwareKey.generate("rsa-2048")
+            key = SoftwareKey.generate(policy.ta_key_type)
             key_file = ws._save_key(TA, key)
             directory = policy.ta_directory
             cert = trust_anchor_certificate(
@@ -276,7 +276,9 @@ class RpkiWorkspace:
         spec = self.policy.ee_spec(
             crl_uri=self.ca_uri(ca) + self.crl_name(ca), ca_certificate_uri=ca.cert_uri
         )
-        return Template.for_issuer(json.dumps(spec), ca.certificate, "rsa-pkcs1-sha256")
+        return Template.for_issuer(
+            json.dumps(spec), ca.certificate, self.policy.signature_algorithm
+        )
 
     # -- ROAs ------------------------------------------------------------------------
 
@@ -416,7 +418,9 @@ class RpkiWorkspace:
             crl_uri=self.ca_uri(par) + self.crl_name(par),
             ca_issuer_uri=par.cert_uri,
         )
-        template = Template.for_issuer(json.dumps(spec), par.certificate, "rsa-pkcs1-sha256")
+        template = Template.for_issuer(
+            json.dumps(spec), par.certificate, self.policy.signature_algorithm
+        )
         serial = _serial()
         cert = template.issue(
             self.key(par),
@@ -500,7 +504,7 @@ class RpkiWorkspace:
     def hosted_csr(self, name: str, directory: str | None = None) -> tuple[SoftwareKey, bytes]:
         """Key and PKCS#10 request of a child CA porthos hosts (the demo's children):
         SIA pointing at its own point in this repository."""
-        key = SoftwareKey.generate("rsa-2048")
+        key = SoftwareKey.generate(self.policy.child_key_type)
         uri = self.policy.directory_uri(directory or name)
         notify = self.policy.notification_uri
         return key, make_child_csr(key, name, uri, uri + f"{name}.mft", notify)

@@ -14,9 +14,11 @@ advances the numbers commits, and only then the symlink ``repository/<host>/<mod
 is replaced by rename(2) — atomic on POSIX, so a reader resolving the module path sees
 either the old tree or the new one, whole. The previous version stays on disk (a
 reader half-way through it keeps a consistent tree) and older ones are removed. A
-failure before the swap leaves the previous publication served and the store rolled
-back; a failure after the commit leaves the older tree served and the next publish
-writes N+1 again (numbers only grow).
+failure before the commit leaves the previous publication served and the store rolled
+back (RpkiPublishError). A failure after it (the swap, the TAL, the pruning, the RRDP
+files) raises RpkiPublishIncompleteError: the store has version N, and the next publish,
+finding nothing new to issue and ``.<module>.vN`` whole on disk, swaps that directory
+in and runs the remaining steps again (each is idempotent) instead of writing N+1.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from porthos import _native
-from porthos.exceptions import RpkiPublishError
-from porthos.issuance.crl import REASON_NONE
+from porthos.exceptions import PorthosError, RpkiPublishError, RpkiPublishIncompleteError
+from porthos.issuance.crl import REASON_NONE, serials_from_hex
+from porthos.issuance.key_checks import certificate_spki
 from porthos.issuance.rpki_objects import ObjectRequest, ObjectSigner, manifest_content
 from porthos.issuance.rpki_resources import parse_resources
 from porthos.issuance.rpki_tal import tal_text
 from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
+from porthos.workspace.repository import fsync_dir, write_atomically
 from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
-from porthos.workspace.rrdp import RrdpState, write_rrdp
+from porthos.workspace.rrdp import NOTIFICATION, RrdpState, write_rrdp
 
 __all__ = ["Publication", "publish", "version_dir_name"]
 
@@ -62,11 +67,7 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
     """RFC 6487 §5: AKI, CRLNumber, the revoked serials with their dates and no entry
     extension (reason REASON_NONE, no invalidity date)."""
     rows = db.revoked(ws.store.conn, ca.name)
-    serials = np.zeros((len(rows), 20), np.uint8)
-    for i, (hexs, _) in enumerate(rows):
-        # Right-aligned in 20 octets; our serials never start with a zero octet.
-        raw = bytes.fromhex(hexs)
-        serials[i, 20 - len(raw) :] = np.frombuffer(raw, np.uint8)
+    serials = serials_from_hex([hexs for hexs, _ in rows])
     times = np.array([t for _, t in rows], np.int64)
     reasons = np.full(len(rows), REASON_NONE, np.uint8)
     magnitude = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
@@ -78,7 +79,7 @@ def _crl(ws: RpkiWorkspace, ca: db.RpkiCa, number: int, now: int, next_update: i
         crl_numbers=[magnitude],
         this_update=now,
         next_update=next_update,
-        signature_algorithm="rsa-pkcs1-sha256",
+        signature_algorithm=ws.policy.signature_algorithm,
     ).sign(ws.key(ca))[0]
 
 
@@ -116,7 +117,7 @@ def _reissue(ws: RpkiWorkspace, ca: db.RpkiCa, now: int) -> tuple[bytes, bytes, 
 
 
 def _write_tree(target: Path, tree: dict[str, bytes]) -> None:
-    target.mkdir()  # FileExistsError if a stale or foreign directory is in the way
+    target.mkdir()  # FileExistsError if something else is in the way
     for rel, data in sorted(tree.items()):
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,11 +128,7 @@ def _write_tree(target: Path, tree: dict[str, bytes]) -> None:
         os.chmod(path, 0o644)
     for d, _, _ in os.walk(target):
         os.chmod(d, 0o755)
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(Path(d))
 
 
 def _swap(link: Path, target_name: str) -> None:
@@ -139,11 +136,22 @@ def _swap(link: Path, target_name: str) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
     os.rename(tmp, link)  # rename(2): the link is replaced atomically
-    fd = os.open(link.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(link.parent)
+
+
+def _points_at(link: Path, target_name: str) -> bool:
+    return link.is_symlink() and os.readlink(link) == target_name
+
+
+def _holds(target: Path, tree: dict[str, bytes]) -> bool:
+    """Whether ``target`` holds exactly ``tree``: the directory of a committed version
+    whose publish failed before or at its swap, which a later publish swaps in as is."""
+    if not target.is_dir() or target.is_symlink():
+        return False
+    found = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    return found == tree.keys() and all(
+        (target / rel).read_bytes() == data for rel, data in tree.items()
+    )
 
 
 def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -> Publication:
@@ -156,8 +164,9 @@ def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -
     reissued: list[str] = []
     try:
         with store.transaction() as conn:
+            ta = _trust_anchor(conn)
             version, hashes = db.published(conn)
-            tree: dict[str, bytes] = {}
+            tree: dict[str, bytes] = {policy.ta_certificate: ta.certificate}
             for ca in db.cas(conn):
                 if force or ca.dirty or policy.needs_reissue(ca.next_update, now):
                     crl, mft, next_update = _reissue(ws, ca, now)
@@ -175,63 +184,103 @@ def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -
                 else:
                     assert ca.crl is not None and ca.manifest is not None
                     crl, mft = ca.crl, ca.manifest
-                if ca.parent is None:
-                    tree[policy.ta_certificate] = ca.certificate
                 point = ca.directory + "/"
                 tree[point + ws.crl_name(ca)] = crl
                 tree[point + ws.manifest_name(ca)] = mft
                 for name, data in _point_files(ws, ca):
                     tree[point + name] = data
             new_hashes = {p: hashlib.sha256(d).hexdigest() for p, d in tree.items()}
-            current = link.is_symlink() and os.readlink(link) == version_dir_name(
-                policy.module, version
-            )
-            if not reissued and new_hashes == hashes and current:
-                publish_rrdp(ws, tree)  # writes nothing when the set is unchanged
-                return Publication(version, [], len(tree), False, link)
-            version += 1
-            host_dir.mkdir(parents=True, exist_ok=True)
-            target = host_dir / version_dir_name(policy.module, version)
-            _write_tree(target, tree)
-            db.set_published(conn, version, new_hashes)
-            audit.record(
-                store,
-                Event.RPKI_PUBLISHED,
-                when=now,
-                subject=policy.module,
-                version=version,
-                files=len(tree),
-                reissued=",".join(reissued),
-            )
+            committed = host_dir / version_dir_name(policy.module, version)
+            unchanged = not reissued and new_hashes == hashes
+            if unchanged and (_points_at(link, committed.name) or _holds(committed, tree)):
+                # Version N is committed and on disk whole; only what follows the
+                # commit may be missing (a publish that failed there): completed below.
+                target = committed
+            else:
+                version += 1
+                host_dir.mkdir(parents=True, exist_ok=True)
+                target = host_dir / version_dir_name(policy.module, version)
+                if (
+                    target.is_dir()
+                    and not target.is_symlink()
+                    and not _points_at(link, target.name)
+                ):
+                    # Left by a publish that failed before its commit (a disk filled up
+                    # half-way): never committed nor served, so written again whole.
+                    shutil.rmtree(target)
+                _write_tree(target, tree)
+                db.set_published(conn, version, new_hashes)
+                audit.record(
+                    store,
+                    Event.RPKI_PUBLISHED,
+                    when=now,
+                    subject=policy.module,
+                    version=version,
+                    files=len(tree),
+                    reissued=",".join(reissued),
+                )
     except OSError as exc:
         raise RpkiPublishError(
             f"publication not written ({exc}); the previous one stays"
         ) from None
-    _swap(link, target.name)
-    _write_tal(ws)
-    _prune(
-        host_dir, policy.module, keep={target.name, version_dir_name(policy.module, version - 1)}
-    )
-    publish_rrdp(ws, tree)
-    return Publication(version, reissued, len(tree), True, link)
+    changed = _complete(ws, link, version, tree, ta.certificate)
+    return Publication(version, reissued, len(tree), changed, link)
 
 
-def _write_tal(ws: RpkiWorkspace) -> None:
-    """RFC 8630 §2.2: the TA certificate's rsync URI and its SubjectPublicKeyInfo."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
+def _complete(
+    ws: RpkiWorkspace, link: Path, version: int, tree: dict[str, bytes], ta_certificate: bytes
+) -> bool:
+    """What follows the commit of version ``version``: the swap, the TAL, the removal
+    of older versions, the RRDP files. Each step is idempotent and every publish runs
+    them all, so a publish run again after a failure here finishes the job. True when
+    a step changed what is served."""
+    module = ws.policy.module
+    target_name = version_dir_name(module, version)
+    step = "swapping the module symlink"
+    try:
+        swapped = not _points_at(link, target_name)
+        if swapped:
+            _swap(link, target_name)
+        step = "writing the TAL"
+        tal = _write_tal(ws, ta_certificate)
+        step = "removing older versions"
+        _prune(link.parent, module, keep={target_name, version_dir_name(module, version - 1)})
+        step = "writing the RRDP files"
+        note = ws.rrdp_dir / NOTIFICATION
+        before = note.read_bytes() if note.is_file() else None
+        # Not .changed alone: that is False when only a lagging notification was
+        # written again (the state already had this set).
+        rrdp = publish_rrdp(ws, tree).changed or note.read_bytes() != before
+        return swapped or tal or rrdp
+    except (OSError, PorthosError) as exc:
+        # A PorthosError too (an unreadable RRDP state): the store has moved on either
+        # way, and saying so matters more than the cause's own code.
+        raise RpkiPublishIncompleteError(
+            f"publication version {version} committed but not fully published"
+            f" ({step}: {exc}); run `porthos rpki publish` again"
+        ) from exc
 
-    ta = db.cas(ws.store.conn)[0]
-    spki = (
-        x509.load_der_x509_certificate(ta.certificate)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    text = tal_text([ws.policy.ta_uri], spki)
-    tmp = ws.tal_path.with_suffix(".tal.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, ws.tal_path)
+
+def _write_tal(ws: RpkiWorkspace, ta_certificate: bytes) -> bool:
+    """RFC 8630 §2.2: the TA certificate's rsync URI and its SubjectPublicKeyInfo.
+    False when the TAL on disk says that already."""
+    text = tal_text([ws.policy.ta_uri], certificate_spki(ta_certificate))
+    if not write_atomically(ws.tal_path, text.encode("utf-8"), mode=0o644):
+        return False
+    fsync_dir(ws.tal_path.parent)
+    return True
+
+
+def _trust_anchor(conn: sqlite3.Connection) -> db.RpkiCa:
+    """The one CA without a parent (RFC 6487 §7.1: the TA certifies itself), whose
+    certificate the TAL names."""
+    tas = [ca for ca in db.cas(conn) if ca.parent is None]
+    if len(tas) != 1:
+        names = ", ".join(ca.name for ca in tas) or "none"
+        raise RpkiPublishError(
+            f"the store holds {len(tas)} trust anchors ({names}), not one: nothing published"
+        )
+    return tas[0]
 
 
 def _prune(host_dir: Path, module: str, keep: set[str]) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from porthos.exceptions import InputError, RrdpStateError
-from porthos.workspace.repository import write_atomically
+from porthos.workspace.repository import fsync_dir, write_atomically
 from porthos.workspace.rrdp_state import FileRef, StoredState, dump_state, load_state
 
 __all__ = ["NOTIFICATION", "RRDP_NS", "STATE_FILE", "RrdpState", "write_rrdp"]
@@ -207,12 +206,7 @@ def _write_file(rrdp_dir: Path, rel: str, serial: int, data: bytes) -> FileRef:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     if write_atomically(path, data):
-        # The rename is durable only once the directory is: fsync it too.
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path.parent)  # the rename is durable only once the directory is
 
 
 def _remove_temporaries(rrdp_dir: Path) -> None:

@@ -22,6 +22,9 @@ __all__ = ["RpkiPolicy", "load_rpki_policy", "rpki_policy_text"]
 _NAME = re.compile(r"[a-zA-Z0-9_-]+")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 HOUR = 3600
+# RFC 7935 §2, §3: the one signature algorithm and key type of the RPKI.
+RPKI_SIGNATURE_ALGORITHM = "rsa-pkcs1-sha256"
+RPKI_KEY_TYPE = "rsa-2048"
 DAY = 86400
 
 
@@ -35,6 +38,9 @@ class RpkiPolicy:
     tal_name: str
     rrdp_base_uri: str
     ta_common_name: str
+    ta_key_type: str
+    child_key_type: str
+    signature_algorithm: str
     ta_validity: int
     child_validity: int
     roa_validity: int
@@ -124,9 +130,21 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
     if not _HOST.fullmatch(host):
         raise ProfileError(f"repository.host: {host!r} is not a host name")
     for key in ("trust_anchor.key_type", "child_ca.key_type", "ee.key_type"):
-        # RFC 7935 §3: RSA-2048 is the one algorithm of the RPKI.
-        if _get(doc, key, str) != "rsa-2048":
-            raise ProfileError(f"{key}: the RPKI uses rsa-2048 only (RFC 7935 §3)")
+        # RFC 7935 §3: RSA-2048 is the one key type of the RPKI.
+        if _get(doc, key, str) != RPKI_KEY_TYPE:
+            raise ProfileError(f"{key}: the RPKI uses {RPKI_KEY_TYPE} only (RFC 7935 §3)")
+    # Absent in the policy copies of workspaces made before the field existed: RFC 7935
+    # leaves one value, so those mean it.
+    signature_algorithm = (
+        _get(doc, "algorithms.signature_algorithm", str)
+        if "algorithms" in doc
+        else RPKI_SIGNATURE_ALGORITHM
+    )
+    if signature_algorithm != RPKI_SIGNATURE_ALGORITHM:
+        raise ProfileError(
+            f"algorithms.signature_algorithm: the RPKI signs with {RPKI_SIGNATURE_ALGORITHM}"
+            f" (sha256WithRSAEncryption) only (RFC 7935 §2), not {signature_algorithm!r}"
+        )
     if _get(doc, "crl.entry_extensions", bool):
         raise ProfileError("crl.entry_extensions: RFC 6487 §5 forbids CRL entry extensions")
     crl_next = _get(doc, "crl.next_update_hours", int, minimum=1) * HOUR
@@ -143,6 +161,9 @@ def build_rpki_policy(doc: dict[str, Any]) -> RpkiPolicy:
         tal_name=_get(doc, "repository.tal_name", str),
         rrdp_base_uri=_get(doc, "repository.rrdp_base_uri", str),
         ta_common_name=_get(doc, "trust_anchor.common_name", str),
+        ta_key_type=_get(doc, "trust_anchor.key_type", str),
+        child_key_type=_get(doc, "child_ca.key_type", str),
+        signature_algorithm=signature_algorithm,
         ta_validity=_get(doc, "trust_anchor.validity_days", int, minimum=1) * DAY,
         child_validity=_get(doc, "child_ca.validity_days", int, minimum=1) * DAY,
         roa_validity=_get(doc, "ee.roa_validity_days", int, minimum=1) * DAY,
