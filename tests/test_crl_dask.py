@@ -702,3 +702,42 @@ def test_retired_ca_shards_until_its_final_crl_then_refused(
     out_text = (res.stdout + res.stderr).strip()
     assert res.returncode == 2 and len(out_text.splitlines()) == 1, out_text
     assert "final CRL" in out_text
+
+
+def test_cli_dask_carries_out_due_scheduled_revocations_first(
+    tmp_path: Path, client: distributed.Client
+) -> None:
+    """As the local `crl publish`: a scheduled revocation whose due time has passed (the
+    early re-key grace period, 000 §4.9.4) is carried out before the shards are rebuilt,
+    so the rebuilt shard set lists it; one not yet due is left alone."""
+    path = _make_ws(tmp_path, None, None)
+    now = int(time.time())
+    with Workspace.open(path) as ws:
+        live = sorted(
+            int(r[0], 16)
+            for r in ws.store.conn.execute(
+                "SELECT serial_hex FROM certificates WHERE ca_name = ? AND profile = ?",
+                (CA, "ha-device"),
+            ).fetchall()
+            if int(r[0], 16) not in _revoked(ws)
+        )
+        due_now, later = live[0], live[1]
+        with ws.store.transaction() as conn:
+            for serial, due_at in ((due_now, now - 60), (later, now + 86400)):
+                conn.execute(
+                    "INSERT INTO scheduled_revocations (ca_name, serial_hex, reason, due_at,"
+                    " requested_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (CA, format(serial, "032x"), 4, due_at, "device 42", now - 120),
+                )
+    res = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "crl", "publish", "-w", str(path),
+         "--ca", CA, "--executor", "dask", "--scheduler", client.scheduler.address],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+        timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"scheduled revocation carried out: {CA} serial {due_now:032x}" in res.stdout
+    with Workspace.open(path) as ws:
+        revoked = _revoked(ws)
+        assert due_now in revoked and later not in revoked
+        assert set().union(*_shard_serials(ws).values()) == revoked

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -30,6 +30,9 @@ from porthos.cli.options import (
     when_utc,
 )
 from porthos.store import shard_leases
+
+if TYPE_CHECKING:
+    from porthos.workspace.workspace import Workspace
 
 __all__ = ["due", "publish", "revoke"]
 
@@ -138,7 +141,7 @@ def _publish_due(
     root_officers: tuple[str, ...],
 ) -> None:
     """The body of ``porthos crl publish`` without --delta."""
-    from porthos.workflows import crl_end, crl_publication, crl_schedule, revocation, suspension
+    from porthos.workflows import crl_end, crl_publication, crl_schedule
     from porthos.workspace.workspace import Workspace
 
     now = int(time.time()) if now is None else now
@@ -149,8 +152,7 @@ def _publish_due(
             crl_end.refuse_unless_publishing(ws, ws.ca(ca_name))
         # Scheduled revocations and escalated holds first: they can make a CA due
         # (§4.9.4, §4.9.7, a CP/CPS's suspension limit).
-        revoked = revocation.process_scheduled(ws, now)
-        escalated = suspension.escalate(ws, now)
+        carried_out = _carry_out_due_revocations(ws, now)
         names = crl_schedule.crl_targets(ws, now, everything=everything, ca=ca_name)
         halves = None
         if ws.hsm is not None and names:
@@ -167,16 +169,8 @@ def _publish_due(
             for end in (crl_end.retired_crls(ws, ws.ca(n)) for n in names)
             if end is not None and end.ended
         ]
-    for r in revoked:
-        console.print(
-            f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
-            f"requested by {r.requested_by})"
-        )
-    for r in escalated:
-        console.print(
-            f"hold past the suspension limit revoked: {r.ca} serial {r.serial_hex} "
-            f"({r.reason}, revocation date {when_utc(r.revoked_at)}: the hold date)"
-        )
+    for line in carried_out:
+        console.print(line)
     table = Table(title=f"published at {when_utc(now)}" if results else "nothing was due")
     for col in ("CA", "what", "CRL number", "entries", "files", "SHA-256"):
         table.add_column(col)
@@ -192,6 +186,26 @@ def _publish_due(
     console.print(table)
     for line in ended:
         console.print(line, soft_wrap=True)
+
+
+def _carry_out_due_revocations(ws: Workspace, now: int) -> list[str]:
+    """Carry out the scheduled revocations and escalate the holds past the CP/CPS's
+    limit that are due at ``now`` (each one transaction, workflows/revocation.py and
+    suspension.py), so that the CRLs published next list them; one line each. Every
+    CRL door runs it first, the Dask shard rebuild too."""
+    from porthos.workflows import revocation, suspension
+
+    lines = [
+        f"scheduled revocation carried out: {r.ca} serial {r.serial_hex} ({r.reason}, "
+        f"requested by {r.requested_by})"
+        for r in revocation.process_scheduled(ws, now)
+    ]
+    lines += [
+        f"hold past the suspension limit revoked: {r.ca} serial {r.serial_hex} "
+        f"({r.reason}, revocation date {when_utc(r.revoked_at)}: the hold date)"
+        for r in suspension.escalate(ws, now)
+    ]
+    return lines
 
 
 def _publish_dask(
@@ -212,6 +226,9 @@ def _publish_dask(
         # An unknown CA, one that publishes no more (terminated, past its final CRL) or
         # one without a sharded CDP: one clear error before any cluster starts.
         names = dask_crl.shard_targets(ws, ca_name)
+        # As the local path: what is due to be revoked is revoked before the rebuild.
+        for line in _carry_out_due_revocations(ws, int(time.time()) if now is None else now):
+            console.print(line)
         pin = None
         if ws.hsm is not None:
             from porthos.hsm import read_pin
