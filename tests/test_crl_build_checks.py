@@ -69,10 +69,16 @@ def keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:
     return ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
 
-def _build(tmp_path: Path, cert: bytes, key: bytes, out: Path | None = None) -> object:
+def _build(
+    tmp_path: Path,
+    cert: bytes,
+    key: bytes,
+    out: Path | None = None,
+    rows: str = "0a,2025-01-01T00:00:00Z,keyCompromise\n",
+) -> object:
     (tmp_path / "ca.der").write_bytes(cert)
     (tmp_path / "ca.p8").write_bytes(key)
-    (tmp_path / "rev.csv").write_text("0a,2025-01-01T00:00:00Z,keyCompromise\n")
+    (tmp_path / "rev.csv").write_text(rows)
     return CliRunner().invoke(
         main,
         [
@@ -95,6 +101,23 @@ def test_key_of_another_certificate_refused(keys: tuple, tmp_path: Path) -> None
     r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[1]))
     assert r.exit_code == 2  # type: ignore[attr-defined]
     assert "is not the key of its certificate" in r.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "out.crl").exists()
+
+
+def test_bad_rows_are_read_beside_the_key_check_and_reported_after_it(
+    keys: tuple, tmp_path: Path
+) -> None:
+    """The CSV is read on a thread while the key is checked (cli/crl.py, issue 20 §1):
+    a wrong key is still the error reported when the rows are bad too, and bad rows
+    alone are reported by line, on the calling thread; nothing is written either way."""
+    bad = "0a,2025-01-01T00:00:00Z,keyCompromise\nzz,2025-01-01T00:00:00Z,keyCompromise\n"
+    r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[1]), rows=bad)
+    assert r.exit_code == 2  # type: ignore[attr-defined]
+    assert "is not the key of its certificate" in r.output  # type: ignore[attr-defined]
+    r = _build(tmp_path, _cert(keys[0]), _pkcs8(keys[0]), rows=bad)
+    assert r.exit_code == 2  # type: ignore[attr-defined]
+    assert "rev.csv" in r.output and "line 2" in r.output, r.output  # type: ignore[attr-defined]
+    assert len(r.output.strip().splitlines()) == 1  # type: ignore[attr-defined]
     assert not (tmp_path / "out.crl").exists()
 
 

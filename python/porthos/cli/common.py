@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from porthos.cli.options import when_utc
 from porthos.exceptions import PorthosError
 
+# rich is imported where output is formatted, not here: a command that prints a line or
+# two (`crl build`, whose whole process is a benchmark against pyca, issue 20 §1) does
+# not pay its ~40 ms of imports.
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from porthos.workspace.authority import IssueResult
     from porthos.workspace.workspace import Workspace
 
@@ -36,6 +38,8 @@ EXIT_INPUT = 2
 
 
 def get_console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     # Not a terminal (pipes, CliRunner): wide enough that subjects are not folded.
     width = None if sys.stdout.isatty() else 160
     return Console(stderr=stderr, width=width, highlight=False)
@@ -56,6 +60,8 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     # A warning is one line on stderr, like an error (no source line, no file path).
+    from rich.markup import escape
+
     get_console(stderr=True).print(
         f"[yellow]warning:[/] {escape(printable(str(message)))}", soft_wrap=True
     )
@@ -78,12 +84,16 @@ def printable(text: str) -> str:
 
 def cell(value: object) -> str:
     """A table cell of user-supplied text: controls escaped, rich markup inert."""
+    from rich.markup import escape
+
     return escape(printable(str(value)))
 
 
 def fail(message: str) -> None:
     # One line whatever its length (soft_wrap: rich does not fold it at the width); the
     # message escaped, or rich takes the error's "[code]" for markup and drops it.
+    from rich.markup import escape
+
     get_console(stderr=True).print(
         f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True
     )
@@ -202,6 +212,8 @@ def report_batch(
         f"-> {out_file}"
     )
     if rejected:
+        from rich.table import Table
+
         table = Table(title="Refused requests")
         table.add_column("index", justify="right")
         table.add_column("status")
@@ -231,9 +243,22 @@ def _undelivered(result: IssueResult, path: Path, exc: OSError) -> PorthosError:
 
 
 class ProgressBar:
-    """A rich progress bar the Rust writer drives through its per-chunk callback."""
+    """A rich progress bar the Rust writer drives through its per-chunk callback. On
+    a terminal only: anywhere else (a pipe, a log, CI) nothing would be shown, and
+    rich's import is not paid for nothing (a callback that does nothing instead)."""
 
     def __init__(self, label: str) -> None:
+        self._progress: Any = None
+        if not sys.stderr.isatty():
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             TextColumn(label),
             BarColumn(),
@@ -244,20 +269,26 @@ class ProgressBar:
         )
         self._task = self._progress.add_task(label, total=None)
 
-    def __enter__(self) -> Callable[[int, int], None]:
-        self._progress.__enter__()
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        progress = self._progress
+        if progress is None:
+            return None  # the writer then makes no callback at all
+        progress.__enter__()
 
         def update(done: int, total: int) -> None:
-            self._progress.update(self._task, completed=done, total=total)
+            progress.update(self._task, completed=done, total=total)
 
         return update
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
 
 
 def ca_table(ws: Workspace) -> Table:
     """The CAs of a workspace (``init``, ``show``, ``demo``)."""
+    from rich.table import Table
+
     table = Table(title=f"CAs ({ws.env})")
     for col in ("name", "subject", "serial", "not after", "file"):
         table.add_column(col)

@@ -1,7 +1,7 @@
 """The ``porthos`` command (click + rich): the ``main`` group and the registration of the
 command modules, one per command group. Nothing else lives here; a command module
-imports only cli/common.py, cli/options.py, cli/hsm_options.py, cli/outputs.py and lower
-layers.
+imports only cli/common.py, cli/options.py, cli/hsm_options.py, cli/outputs.py,
+cli/lazy.py and lower layers.
 
 Exit codes: 0 success; 3 some requests were rejected (``issue``); 2 usage or input
 errors (click's own usage errors, and every porthos error: missing workspace, unknown
@@ -17,36 +17,19 @@ loaded commands give, so the table cannot drift from the modules.
 
 from __future__ import annotations
 
-import importlib
 import os
-from dataclasses import dataclass
-from typing import Any
 
 import click
 
 from porthos import __version__
+from porthos.cli.lazy import LazyCommand, LazyGroup
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "main"]
 
 # porthos does no linear algebra: NumPy's OpenBLAS gets one thread rather than a pool
 # that spins beside the Rust threads (60-150 ms of CPU in a 1M-entry `crl build` on 2
 # cores). Set before any command imports NumPy; a user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-@dataclass(frozen=True)
-class LazyCommand:
-    """Where a command lives (``module:attribute``) and its one-line help."""
-
-    target: str
-    short_help: str
-
-    def load(self) -> click.Command:
-        module, _, attr = self.target.partition(":")
-        loaded = getattr(importlib.import_module(module), attr)
-        # A loader function (``_crl_group`` below) assembles a group from several modules.
-        command: click.Command = loaded() if not isinstance(loaded, click.Command) else loaded
-        return command
 
 
 _MAIN = "porthos.cli.main"
@@ -62,7 +45,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "The hash-chained audit trail (000 §5.4): verify, export, show.",
     ),
     "bench": LazyCommand(f"{_MAIN}:_bench_group", "Benchmarks (porthos.bench)."),
-    "crl": LazyCommand(f"{_MAIN}:_crl_group", "Certificate revocation lists (RFC 5280 §5)."),
+    "crl": LazyCommand("porthos.cli.crl:crl", "Certificate revocation lists (RFC 5280 §5)."),
     "cross-certify": LazyCommand(
         "porthos.cli.cross:cross_certify",
         "Issue a CA certificate to an external CA's request (a cross-certificate).",
@@ -129,16 +112,6 @@ COMMANDS: dict[str, LazyCommand] = {
 }
 
 
-def _crl_group() -> click.Group:
-    """``porthos crl``: the file tools, plus the workspace's schedule commands
-    (000 §4.9.7), which live with revocation in lifecycle.py."""
-    from porthos.cli import crl, lifecycle
-
-    for command in (lifecycle.due, lifecycle.publish):
-        crl.crl.add_command(command)
-    return crl.crl
-
-
 def _ocsp_group() -> click.Group:
     """``porthos ocsp``: pre-signing and rotation (cli/ocsp.py), and the responder
     (``serve``, cli/ocsp_serve.py)."""
@@ -164,38 +137,6 @@ def _bench_group() -> click.Group:
     ):
         bench.bench.add_command(command)
     return bench.bench
-
-
-class LazyGroup(click.Group):
-    """A group whose commands are imported on first use (see the module docstring)."""
-
-    def __init__(self, *args: Any, lazy: dict[str, LazyCommand], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._lazy = lazy
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(self._lazy) | set(self.commands))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in self._lazy:
-            self.add_command(self._lazy[cmd_name].load(), cmd_name)
-        return self.commands.get(cmd_name)
-
-    def _short_help(self, name: str, limit: int) -> str:
-        if name in self.commands or name not in self._lazy:
-            return self.commands[name].get_short_help_str(limit)
-        # A bare Command shortens the text exactly as the loaded command would.
-        return click.Command(name, help=self._lazy[name].short_help).get_short_help_str(limit)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # The width arithmetic is click's own (Group.format_commands), so the listing is
-        # the one the loaded commands would give.
-        names = self.list_commands(ctx)
-        if names:
-            limit = formatter.width - 6 - max(len(name) for name in names)
-            rows = [(name, self._short_help(name, limit)) for name in names]
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 @click.group(

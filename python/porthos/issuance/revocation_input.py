@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from porthos import _native
 from porthos.crl_reasons import REASONS
 from porthos.exceptions import BatchArgumentError, InputError, MissingExtraError
-from porthos.issuance.inputs import read_input
+from porthos.issuance.revocation_prefetch import read_csv_columns
 
 __all__ = ["Columns", "read_revocations"]
 
@@ -51,12 +51,7 @@ def read_revocations(path: str | os.PathLike[str]) -> Columns:
             )
     if p.suffix == ".parquet":
         return _read_parquet(p)
-    data = read_input(p, "revocations file")
-    try:
-        s, t, r, d = _native.crl_read_revocations_csv(data)
-    except BatchArgumentError as exc:
-        raise BatchArgumentError(f"{p}: {exc}") from None
-    return s, t, r, d, None
+    return read_csv_columns(p)
 
 
 # --------------------------------------------------------------------------------------
