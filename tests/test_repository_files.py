@@ -1,5 +1,6 @@
-"""The repository's file primitives (workspace/repository.py): ``write_atomically``
-with a mode, and ``fsync_dir``, the one directory fsync its writers share."""
+"""The durable file primitives (porthos/durable_files.py) every layer writes with:
+``write_atomically`` with a mode and a check, and ``fsync_dir``, the one directory
+fsync its writers share."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from porthos.workspace.repository import fsync_dir, write_atomically
+from porthos.durable_files import fsync_dir, write_atomically
+from porthos.exceptions import CrlSignatureError
 
 
 def test_mode_is_set_before_the_file_appears(tmp_path: Path) -> None:
@@ -41,3 +43,25 @@ def test_fsync_dir_takes_directories_only(tmp_path: Path) -> None:
         fsync_dir(tmp_path / "f")
     with pytest.raises(FileNotFoundError):
         fsync_dir(tmp_path / "missing")
+
+
+def test_a_failed_check_keeps_the_file_away_and_runs_on_identical_bytes_too(
+    tmp_path: Path,
+) -> None:
+    """``check`` runs while the bytes are written; when it fails nothing is renamed into
+    place and no temporary file is left; when the file already holds the bytes, the
+    check still runs (a wrong artefact is reported, never a silent exit 0)."""
+    calls = []
+
+    def bad() -> None:
+        calls.append(1)
+        raise CrlSignatureError("does not verify")
+
+    path = tmp_path / "x.crl"
+    with pytest.raises(CrlSignatureError):
+        write_atomically(path, b"crl", check=bad)
+    assert list(tmp_path.iterdir()) == []
+    assert write_atomically(path, b"crl", check=lambda: calls.append(2))
+    with pytest.raises(CrlSignatureError):
+        write_atomically(path, b"crl", check=bad)
+    assert calls == [1, 2, 1] and path.read_bytes() == b"crl"

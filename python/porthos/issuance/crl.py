@@ -23,8 +23,6 @@ exact lengths, then writes one buffer while hashing it; the GIL is released.
 from __future__ import annotations
 
 import os
-import secrets
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from numpy.typing import NDArray
 
 from porthos import _native
 from porthos.crl_reasons import REASONS
+from porthos.durable_files import write_atomically
 from porthos.exceptions import EncodeError, SigningError
 from porthos.issuance.revocation_input import read_revocations
 from porthos.issuance.threads import check_threads
@@ -188,43 +187,11 @@ class Crl:
     def write(
         self, path: str | os.PathLike[str], *, check: Callable[[], None] | None = None
     ) -> None:
-        """Write atomically: a temporary file renamed into place. The temporary name is
-        unique per writer: two processes publishing at once (issue 6 "Concurrency")
-        must not write into, or rename away, each other's file.
-
-        ``check`` (the signature check, issue 20 §2) runs while the temporary file is
-        written on a second thread, and the rename happens only if it passes: a 1M-entry
-        CRL's write and its verification each take ~0.1 s and release the GIL, so the
-        check costs no wall time, and a CRL that fails it never reaches ``path``."""
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        failure: list[BaseException] = []
-
-        def write_tmp() -> None:
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(self.der)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except BaseException as exc:  # re-raised on the calling thread
-                failure.append(exc)
-
-        try:
-            if check is None:
-                write_tmp()
-            else:
-                writer = threading.Thread(target=write_tmp, name="porthos-crl-write")
-                writer.start()
-                try:
-                    check()
-                finally:
-                    writer.join()
-            if failure:
-                raise failure[0]
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        """Write atomically (durable_files.write_atomically: a temporary file unique to
+        this writer, fsynced, renamed into place). ``check`` (the signature check,
+        issue 20 §2) runs while the temporary file is written, and the rename happens
+        only if it passes: a CRL that fails it never reaches ``path``."""
+        write_atomically(Path(path), self.der, check=check)
 
 
 def _number_bytes(n: int, what: str) -> bytes:

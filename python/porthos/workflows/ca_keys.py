@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from porthos import hsm
 from porthos.cpcps.profiles import CaProfile
+from porthos.durable_files import fsync_dir
 from porthos.exceptions import LifecycleError
 from porthos.hsm import key_objects
 from porthos.issuance import signers
 from porthos.issuance.names import subject_text
 from porthos.store import audit
 from porthos.workspace.authority import CertificateAuthority
-from porthos.workspace.repository import fsync_dir
 from porthos.workspace.workspace import Workspace
 
 __all__ = [

@@ -39,6 +39,7 @@ from cryptography.x509.oid import NameOID
 from porthos import _native
 from porthos.cpcps.cross_profiles import CrossProfile
 from porthos.cpcps.policy import ATTRIBUTE_OIDS, KEY_TYPE_NAMES, describe_key
+from porthos.durable_files import write_atomically
 from porthos.exceptions import ApprovalError, CrossImportError, PolicyError, StoreError
 from porthos.issuance import ca_request, signers
 from porthos.issuance.ca_request import CaRequest, Subtree
@@ -46,7 +47,7 @@ from porthos.store import audit, cross
 from porthos.store.sqlite import CertificateRow
 from porthos.workspace import ca_bundle, generations
 from porthos.workspace.publication import publish_ca_certificates
-from porthos.workspace.repository import publication_map, write_atomically
+from porthos.workspace.repository import publication_map
 
 if TYPE_CHECKING:
     from porthos import hsm

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from porthos.durable_files import fsync_dir, write_atomically
 from porthos.exceptions import LifecycleError
 
 if TYPE_CHECKING:
@@ -98,40 +99,6 @@ def repository_lock(ws: Workspace) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync(2) a directory: a rename, link, unlink or new file in it is durable only
-    once the directory itself is (the file's own fsync does not cover its name)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> bool:
-    """Write a file atomically (a temporary file, fsynced, renamed into place); False
-    when it already holds ``data``. The temporary name is unique per writer, so a
-    writer outside the lock (CA certificates) never renames away another's file.
-    ``mode``: the file's permissions, set before the rename so that the file never
-    appears under its name with the umask's."""
-    if path.is_file() and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
 
 
 _CRL_NUMBER_OID = bytes.fromhex("0603551d14")  # 2.5.29.20 (RFC 5280 §5.2.3), as a TLV
