@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -549,3 +551,91 @@ def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
     (roa,) = db.roas(ws.store.conn)
     assert roa.ca_name == "kid-k2"
     assert pub.version + 1 == publish(ws, now=NOW + ws.policy.rollover_staging).version
+
+
+_PUBLISHER = """
+import sys
+from pathlib import Path
+from porthos.workspace.rpki_ca import RpkiWorkspace
+from porthos.workspace.rpki_publish import publish
+ws = RpkiWorkspace.open(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    print(publish(ws, now=int(sys.argv[3]) + i, force=True).version, flush=True)
+ws.close()
+"""
+
+
+def _publisher(ws: RpkiWorkspace, count: int, now: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _PUBLISHER, str(ws.root), str(count), str(now)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _notification(ws: RpkiWorkspace) -> tuple[str, int, list[int]]:
+    """(session, serial, delta serials newest first) of the current notification."""
+    import xml.etree.ElementTree as ET
+
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    deltas = [int(d.get("serial", "0")) for d in note if d.tag.endswith("delta")]
+    return note.get("session_id", ""), int(note.get("serial", "0")), deltas
+
+
+def test_publish_waits_for_the_repository_lock(ws: RpkiWorkspace) -> None:
+    """``rpki publish`` takes the lock ``crl publish`` takes (workspace/repository.py):
+    while another writer holds it, a publish in another process writes nothing and
+    waits; once it is released, that publish completes."""
+    from porthos.workspace.repository import repository_lock
+
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    with repository_lock(ws):
+        proc = _publisher(ws, 1, NOW)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=3)
+        assert not (ws.host_dir / ws.policy.module).exists()
+        assert not ws.rrdp_dir.exists()
+        assert db.published(ws.store.conn)[0] == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["1"]
+    _assert_fully_published(ws, 1)
+
+
+def test_concurrent_publishes_leave_one_consistent_point(ws: RpkiWorkspace) -> None:
+    """Two processes publishing (forced, so each one writes a version) at once: every
+    publish succeeds with its own version, the point is whole (manifests list exactly
+    the files beside them, RRDP carries the same objects), and the RRDP serial only
+    grows, one per version, in the session of the first publication."""
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    key, csr = ws.hosted_csr("kid")
+    ws.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+    publish(ws, now=NOW)
+    session, serial, _ = _notification(ws)
+    assert serial == 1
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            s, n, _ = _notification(ws)
+            seen.append((s, n))
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        procs = [_publisher(ws, 5, NOW + 100), _publisher(ws, 5, NOW + 200)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        stop.set()
+        t.join()
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    versions = sorted(int(v) for out, _ in outs for v in out.split())
+    assert versions == list(range(2, 12))
+    _assert_fully_published(ws, 11)
+    assert {s for s, _ in seen} == {session}
+    serials = [n for _, n in seen]
+    assert serials == sorted(serials) and serials[-1] == 11
+    now_session, now_serial, deltas = _notification(ws)
+    assert (now_session, now_serial) == (session, 11)
+    assert deltas == list(range(11, 11 - len(deltas), -1)) and deltas

@@ -133,6 +133,11 @@ class RpkiWorkspace:
     # -- paths ---------------------------------------------------------------------
 
     @property
+    def path(self) -> Path:
+        """The workspace directory (the name the repository lock knows it by)."""
+        return self.root
+
+    @property
     def rpki_dir(self) -> Path:
         return self.root / "rpki"
 
