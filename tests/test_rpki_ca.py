@@ -639,3 +639,136 @@ def test_concurrent_publishes_leave_one_consistent_point(ws: RpkiWorkspace) -> N
     now_session, now_serial, deltas = _notification(ws)
     assert (now_session, now_serial) == (session, 11)
     assert deltas == list(range(11, 11 - len(deltas), -1)) and deltas
+
+
+def _hosted(ws: RpkiWorkspace, name: str, resources: str, parent: str = "ta") -> db.RpkiChild:
+    key, csr = ws.hosted_csr(name)
+    return ws.add_child(csr, resources, name=name, parent=parent, hosted_key=key, now=NOW)
+
+
+def _crl_serials(ws: RpkiWorkspace, rel: str) -> set[int]:
+    return {e.serial_number for e in x509.load_der_x509_crl(_current(ws, rel))}
+
+
+def test_child_revoke_withdraws_its_certificate_and_point(ws: RpkiWorkspace) -> None:
+    """``revoke_child``: the CA certificate's serial on the parent's next CRL, its file
+    off the parent's point; a hosted child's own point (CRL, manifest, ROAs) leaves
+    the publication; a second revocation is refused."""
+    outside = ws.add_child(_csr(ws, "ext"), "AS64501", name="ext", now=NOW)
+    kid = _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.0/24"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    assert {"ta/kid.cer", "ta/ext.cer", "kid/kid.mft"} <= set(db.published(ws.store.conn)[1])
+    ws.revoke_child("kid", now=NOW + 1)
+    ws.revoke_child("ext", now=NOW + 1)
+    pub = publish(ws, now=NOW + 2)
+    assert pub.reissued == ["ta"]
+    _assert_fully_published(ws, pub.version)
+    files = set(db.published(ws.store.conn)[1])
+    assert not {p for p in files if p.startswith("kid/")} and "ta/kid.cer" not in files
+    assert "ta/ext.cer" not in files
+    assert _crl_serials(ws, "ta/ta.crl") == {int(kid.serial_hex, 16), int(outside.serial_hex, 16)}
+    assert ws.ca("kid").status == "retired" and db.roas(ws.store.conn, "kid") == []
+    assert {c.name: c.status for c in db.children(ws.store.conn)} == {
+        "ext": "revoked",
+        "kid": "revoked",
+    }
+    before = _state(ws)
+    with pytest.raises(PorthosError) as info:
+        ws.revoke_child("kid", now=NOW + 3)
+    assert info.value.code == "rpki-child" and _state(ws) == before
+
+
+def test_child_revoke_and_reissue_refusals_store_nothing(ws: RpkiWorkspace) -> None:
+    from porthos.workspace import rpki_rollover
+
+    _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    _hosted(ws, "gkid", "198.51.100.0/25", parent="kid")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.128/25"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    _hosted(ws, "rolling", "AS64501")
+    rpki_rollover.start(ws, "rolling", now=NOW)
+    cases = {
+        "no such child": ("rpki-child", lambda: ws.revoke_child("nobody")),
+        "live grandchild": ("rpki-child", lambda: ws.revoke_child("kid")),
+        "rollover under way": ("rpki-child", lambda: ws.revoke_child("rolling")),
+        "staging instance": ("rpki-child", lambda: ws.reissue_child("rolling-k2")),
+        "over the parent": ("rpki-overclaim", lambda: ws.reissue_child("kid", "AS64500-64520")),
+        "ROA left outside": (
+            "rpki-child",
+            lambda: ws.reissue_child("kid", "AS64500, 198.51.100.0/25"),
+        ),
+        "grandchild left outside": (
+            "rpki-child",
+            lambda: ws.reissue_child("kid", "AS64500, 198.51.100.128/25"),
+        ),
+        "bad resources": ("rpki-resources", lambda: ws.reissue_child("kid", "192.0.2.1/24")),
+    }
+    for case, (code, action) in cases.items():
+        before = _state(ws)
+        with pytest.raises(PorthosError) as info:
+            action()
+        assert info.value.code == code, (case, info.value)
+        assert _state(ws) == before, case
+
+
+def test_child_reissue_same_key_new_resources(ws: RpkiWorkspace) -> None:
+    """``reissue_child``: a new certificate for the same key, subject and SIA with the
+    new resources; the old serial on the parent's CRL; a hosted child's CA row signs
+    under the new certificate and its existing ROAs stay published."""
+    old = _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    new = ws.reissue_child("kid", "AS64500-64501, 198.51.100.0/25, 192.0.2.0/24", now=NOW + 1)
+    assert new.serial_hex != old.serial_hex and new.file == old.file
+    assert new.resources == "AS64500-64501, 192.0.2.0/24, 198.51.100.0/25"
+    a, b = (x509.load_der_x509_certificate(c.certificate) for c in (old, new))
+    assert a.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == b.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert a.subject == b.subject
+    sia = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11")
+    assert a.extensions.get_extension_for_oid(sia) == b.extensions.get_extension_for_oid(sia)
+    assert ws.ca("kid").certificate == new.certificate
+    assert ws.ca("kid").resources == new.resources
+    pub = publish(ws, now=NOW + 2)
+    _assert_fully_published(ws, pub.version)
+    assert _current(ws, "ta/kid.cer") == new.certificate
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old.serial_hex, 16)}
+    assert len(db.roas(ws.store.conn, "kid")) == 1
+    # Same resources again (the default): a fresh certificate, the previous one revoked.
+    again = ws.reissue_child("kid", now=NOW + 3)
+    assert again.resources == new.resources and again.serial_hex != new.serial_hex
+    publish(ws, now=NOW + 4)
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old.serial_hex, 16), int(new.serial_hex, 16)}
+
+
+def test_cli_child_revoke_and_reissue(ws: RpkiWorkspace, tmp_path: Path) -> None:
+    ws.add_child(_csr(ws, "kid"), "AS64500, 192.0.2.0/25", name="kid", now=NOW)
+    ws.close()
+    w = ["-w", str(ws.root)]
+    run = CliRunner().invoke(main, ["rpki", "child", "reissue", *w, "--name", "kid",
+                                    "--resources", "AS64500"])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert "(AS64500) replaces" in run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "reissue", *w, "--name", "kid",
+                                    "--resources", "10.0.0.0/8"])  # fmt: skip
+    assert run.exit_code == 2 and "[rpki-overclaim]" in run.output
+    assert len(run.output.strip().splitlines()) == 1 and "Traceback" not in run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "revoke", *w, "--name", "kid"])
+    assert run.exit_code == 0, run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "revoke", *w, "--name", "kid"])
+    assert run.exit_code == 2 and "[rpki-child]" in run.output
+    assert len(run.output.strip().splitlines()) == 1
+    ws.store = RpkiWorkspace.open(ws.root).store
+    ((kid,),) = [db.children(ws.store.conn)]
+    assert (kid.status, kid.resources) == ("revoked", "AS64500")
+    events = [r[0] for r in ws.store.conn.execute("SELECT event FROM audit ORDER BY rowid")]
+    assert [e for e in events if e.startswith("rpki.child")][-2:] == [
+        "rpki.child-reissued",
+        "rpki.child-revoked",
+    ]

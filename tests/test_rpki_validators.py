@@ -208,3 +208,55 @@ def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
     crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
     assert [e.serial_number for e in crl] == [int(old.serial_hex, 16)]
     check()
+
+
+def test_child_revoke_and_reissue_validate(tmp_path: Path) -> None:
+    """``rpki child reissue`` with narrower resources keeps the child's VRPs (same key,
+    its ROAs untouched); ``rpki child revoke`` makes the child's VRPs vanish from both
+    validators' output, with no warning, and puts its serial on the TA's CRL."""
+    w = tmp_path / "w"
+    cli = CliRunner()
+
+    def porthos(*args: str) -> str:
+        run = cli.invoke(main, list(args))
+        assert run.exit_code == 0, run.output
+        return run.output
+
+    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24")
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(w)
+    for name, res in (("kid", "AS64500, 192.0.2.0/26"), ("kid2", "AS64501, 192.0.2.64/26")):
+        key, csr = ws.hosted_csr(name)
+        ws.add_child(csr, res, name=name, hosted_key=key)
+    ws.close()
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64500", "--prefix", "192.0.2.0/26",
+            "--ca", "kid")  # fmt: skip
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64501", "--prefix", "192.0.2.64/27",
+            "--ca", "kid2")  # fmt: skip
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64496", "--prefix", "192.0.2.128/25")
+    porthos("rpki", "publish", "-w", str(w))
+    vrps = {(64500, "192.0.2.0/26", 26), (64501, "192.0.2.64/27", 27),
+            (64496, "192.0.2.128/25", 25)}  # fmt: skip
+
+    def check() -> None:
+        got, stderr = rpki_client(w / "rpki")
+        assert got == vrps and stderr.strip() == "", stderr
+        got, log = fort(w / "rpki")
+        assert got == vrps and log == []
+
+    check()
+    out = porthos("rpki", "child", "reissue", "-w", str(w), "--name", "kid2", "--resources",
+                  "AS64501, 192.0.2.64/27")  # fmt: skip
+    reissued_from = out.split(" replaces ")[1].split(",")[0]
+    porthos("rpki", "publish", "-w", str(w))
+    check()
+    out = porthos("rpki", "child", "revoke", "-w", str(w), "--name", "kid")
+    revoked = out.split("serial ")[1].split()[0]
+    porthos("rpki", "publish", "-w", str(w))
+    vrps.discard((64500, "192.0.2.0/26", 26))
+    check()
+    repo = w / "rpki" / "repository" / "rpki.example.net" / "repo"
+    crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
+    assert {e.serial_number for e in crl} == {int(reissued_from, 16), int(revoked, 16)}
+    assert not (repo / "kid").exists() and not (repo / "ta" / "kid.cer").exists()
