@@ -236,12 +236,18 @@ def _assert_fully_published(ws: RpkiWorkspace, version: int) -> None:
         if p.is_file()
     }
     assert on_disk == stored
+    # Two instances of one CA share its directory while a new key stages (RFC 6489):
+    # their manifests together list every other file there, each file once.
+    listed: dict[str, dict[str, str]] = {}
     for ca in db.cas(ws.store.conn):
         point = ca.directory + "/"
         mft = parse_manifest(_econtent(_current(ws, point + ws.manifest_name(ca))))
-        listed = {point + name: digest.hex() for name, digest in mft.files}
+        names = {point + name: digest.hex() for name, digest in mft.files}
+        assert not names.keys() & listed.get(point, {}).keys()
+        listed.setdefault(point, {}).update(names)
+    for point, names in listed.items():
         beside = {p: h for p, h in on_disk.items() if p.startswith(point)}
-        assert listed == {p: h for p, h in beside.items() if not p.endswith(".mft")}
+        assert names == {p: h for p, h in beside.items() if not p.endswith(".mft")}
     tal = parse_tal(ws.tal_path.read_text())
     assert tal.uris == (policy.ta_uri,)
     ta = x509.load_der_x509_certificate(_current(ws, policy.ta_certificate))
@@ -772,3 +778,73 @@ def test_cli_child_revoke_and_reissue(ws: RpkiWorkspace, tmp_path: Path) -> None
         "rpki.child-reissued",
         "rpki.child-revoked",
     ]
+
+
+def _aki(der: bytes) -> bytes:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.extensions.get_extension_for_class(
+        x509.AuthorityKeyIdentifier
+    ).value.key_identifier  # type: ignore[return-value]
+
+
+def _ski(der: bytes) -> bytes:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+def test_rollover_of_a_ca_with_children_recertifies_them(ws: RpkiWorkspace) -> None:
+    """RFC 6489 for a CA with child CAs: while the new key stages, the old instance
+    keeps certifying; at activation every live child (hosted or not) gets a
+    certificate from the new key for its same key, resources and SIA, at the same
+    file; the old instance's point and certificate leave, its serial on the TA's CRL."""
+    from porthos.workspace import rpki_rollover
+
+    old_kid = _hosted(ws, "kid", "AS64500-64502, 198.51.100.0/24")
+    gkid = _hosted(ws, "gkid", "AS64501, 198.51.100.0/25", parent="kid")
+    ext = ws.add_child(_csr(ws, "ext"), "AS64502", name="ext", parent="kid", now=NOW)
+    ws.add_roas([parse_roa_request(64501, ["198.51.100.0/26"], None, ws.policy)],
+                ca_name="gkid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    new = rpki_rollover.start(ws, "kid", now=NOW + 1)
+    pub = publish(ws, now=NOW + 2)
+    _assert_fully_published(ws, pub.version)
+    assert _current(ws, "kid/gkid.cer") == gkid.certificate
+    assert len(parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files) == 1
+    later = NOW + 3 + ws.policy.rollover_staging
+    rpki_rollover.activate(ws, "kid", now=later)
+    conn = ws.store.conn
+    moved = {c.name: c for c in db.children(conn, new.name)}
+    assert set(moved) == {"gkid", "ext"}
+    for before in (gkid, ext):
+        after = moved[before.name]
+        assert after.status == "live" and after.serial_hex != before.serial_hex
+        assert (after.resources, after.ca_repository, after.rpki_manifest, after.file) == (
+            before.resources, before.ca_repository, before.rpki_manifest, before.file
+        )  # fmt: skip
+        assert _ski(after.certificate) == _ski(before.certificate)
+        assert _aki(after.certificate) == _ski(new.certificate) != _aki(before.certificate)
+    assert {c.status for c in db.children(conn, "kid")} == {"revoked"}
+    hosted = ws.ca("gkid")
+    assert (hosted.parent, hosted.certificate) == ("kid-k2", moved["gkid"].certificate)
+    pub = publish(ws, now=later + 1)
+    _assert_fully_published(ws, pub.version)
+    files = set(db.published(conn)[1])
+    assert {
+        "kid/kid-k2.mft",
+        "kid/kid-k2.crl",
+        "kid/gkid.cer",
+        "kid/ext.cer",
+        "ta/kid-k2.cer",
+    } <= files
+    assert not {"kid/kid.mft", "kid/kid.crl", "ta/kid.cer"} & files
+    assert _current(ws, "kid/gkid.cer") == moved["gkid"].certificate
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old_kid.serial_hex, 16)}
+    # gkid's own point is untouched: its ROA still signed by its (same) key.
+    assert len(db.roas(conn, "gkid")) == 1
+    # The moved children can be revoked and re-issued under the new key.
+    ws.reissue_child("ext", "AS64502", now=later + 2)
+    ws.revoke_child("gkid", now=later + 2)
+    publish(ws, now=later + 3)
+    assert _crl_serials(ws, "kid/kid-k2.crl") == {
+        int(moved["ext"].serial_hex, 16), int(moved["gkid"].serial_hex, 16)
+    }  # fmt: skip

@@ -288,9 +288,9 @@ class RpkiChildError(RpkiError):
 
 
 class RpkiRolloverError(RpkiError):
-    """A key rollover step refused (RFC 6489): a trust anchor, a CA with children of
-    its own, a second rollover while one stages, activation before the staging period
-    ends, or ROAs for a CA whose key is still staging."""
+    """A key rollover step refused (RFC 6489): a trust anchor (RFC 9691, a new TAL), a
+    second rollover while one stages, activation before the staging period ends, or
+    ROAs or child certificates from a CA instance whose key is still staging."""
 
     code = "rpki-rollover"
 

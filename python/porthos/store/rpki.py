@@ -29,6 +29,7 @@ __all__ = [
     "retire_child",
     "set_ca_certificate",
     "set_status",
+    "withdraw_children",
     "withdraw_roas",
     "revoked",
     "roas",
@@ -175,6 +176,15 @@ def set_ca_certificate(
     conn.execute(
         "UPDATE rpki_cas SET certificate = ?, resources = ?, parent = ? WHERE name = ?",
         (certificate, resources, parent, name),
+    )
+
+
+def withdraw_children(conn: sqlite3.Connection, ca_name: str) -> None:
+    """All of a retired CA's child CA certificates leave the repository with it (its own
+    certificate is revoked, so they are no longer valid; RFC 6489 §2)."""
+    conn.execute(
+        "UPDATE rpki_children SET status = 'revoked' WHERE ca_name = ? AND status = 'live'",
+        (ca_name,),
     )
 
 
