@@ -544,6 +544,7 @@ def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
         lambda: ws.add_roas(
             [parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)], ca_name="kid-k2"
         ),
+        lambda: ws.add_child(_csr(ws, "gkid"), "AS64500", parent="kid-k2", now=NOW),
     ):
         before = _state(ws)
         with pytest.raises(PorthosError) as info:
