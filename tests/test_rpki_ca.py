@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,12 +236,18 @@ def _assert_fully_published(ws: RpkiWorkspace, version: int) -> None:
         if p.is_file()
     }
     assert on_disk == stored
+    # Two instances of one CA share its directory while a new key stages (RFC 6489):
+    # their manifests together list every other file there, each file once.
+    listed: dict[str, dict[str, str]] = {}
     for ca in db.cas(ws.store.conn):
         point = ca.directory + "/"
         mft = parse_manifest(_econtent(_current(ws, point + ws.manifest_name(ca))))
-        listed = {point + name: digest.hex() for name, digest in mft.files}
+        names = {point + name: digest.hex() for name, digest in mft.files}
+        assert not names.keys() & listed.get(point, {}).keys()
+        listed.setdefault(point, {}).update(names)
+    for point, names in listed.items():
         beside = {p: h for p, h in on_disk.items() if p.startswith(point)}
-        assert listed == {p: h for p, h in beside.items() if not p.endswith(".mft")}
+        assert names == {p: h for p, h in beside.items() if not p.endswith(".mft")}
     tal = parse_tal(ws.tal_path.read_text())
     assert tal.uris == (policy.ta_uri,)
     ta = x509.load_der_x509_certificate(_current(ws, policy.ta_certificate))
@@ -536,6 +544,7 @@ def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
         lambda: ws.add_roas(
             [parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)], ca_name="kid-k2"
         ),
+        lambda: ws.add_child(_csr(ws, "gkid"), "AS64500", parent="kid-k2", now=NOW),
     ):
         before = _state(ws)
         with pytest.raises(PorthosError) as info:
@@ -549,3 +558,294 @@ def test_rollover_waits_for_the_staging_period(ws: RpkiWorkspace) -> None:
     (roa,) = db.roas(ws.store.conn)
     assert roa.ca_name == "kid-k2"
     assert pub.version + 1 == publish(ws, now=NOW + ws.policy.rollover_staging).version
+
+
+_PUBLISHER = """
+import sys
+from pathlib import Path
+from porthos.workspace.rpki_ca import RpkiWorkspace
+from porthos.workspace.rpki_publish import publish
+ws = RpkiWorkspace.open(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    print(publish(ws, now=int(sys.argv[3]) + i, force=True).version, flush=True)
+ws.close()
+"""
+
+
+def _publisher(ws: RpkiWorkspace, count: int, now: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _PUBLISHER, str(ws.root), str(count), str(now)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _notification(ws: RpkiWorkspace) -> tuple[str, int, list[int]]:
+    """(session, serial, delta serials newest first) of the current notification."""
+    import xml.etree.ElementTree as ET
+
+    note = ET.parse(ws.rrdp_dir / "notification.xml").getroot()
+    deltas = [int(d.get("serial", "0")) for d in note if d.tag.endswith("delta")]
+    return note.get("session_id", ""), int(note.get("serial", "0")), deltas
+
+
+def test_publish_waits_for_the_repository_lock(ws: RpkiWorkspace) -> None:
+    """``rpki publish`` takes the lock ``crl publish`` takes (workspace/repository.py):
+    while another writer holds it, a publish in another process writes nothing and
+    waits; once it is released, that publish completes."""
+    from porthos.workspace.repository import repository_lock
+
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    with repository_lock(ws):
+        proc = _publisher(ws, 1, NOW)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=3)
+        assert not (ws.host_dir / ws.policy.module).exists()
+        assert not ws.rrdp_dir.exists()
+        assert db.published(ws.store.conn)[0] == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["1"]
+    _assert_fully_published(ws, 1)
+
+
+def test_concurrent_publishes_leave_one_consistent_point(ws: RpkiWorkspace) -> None:
+    """Two processes publishing (forced, so each one writes a version) at once: every
+    publish succeeds with its own version, the point is whole (manifests list exactly
+    the files beside them, RRDP carries the same objects), and the RRDP serial only
+    grows, one per version, in the session of the first publication."""
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    key, csr = ws.hosted_csr("kid")
+    ws.add_child(csr, "AS64500, 198.51.100.0/24", name="kid", hosted_key=key, now=NOW)
+    publish(ws, now=NOW)
+    session, serial, _ = _notification(ws)
+    assert serial == 1
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            s, n, _ = _notification(ws)
+            seen.append((s, n))
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        procs = [_publisher(ws, 5, NOW + 100), _publisher(ws, 5, NOW + 200)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        stop.set()
+        t.join()
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    versions = sorted(int(v) for out, _ in outs for v in out.split())
+    assert versions == list(range(2, 12))
+    _assert_fully_published(ws, 11)
+    assert {s for s, _ in seen} == {session}
+    serials = [n for _, n in seen]
+    assert serials == sorted(serials) and serials[-1] == 11
+    now_session, now_serial, deltas = _notification(ws)
+    assert (now_session, now_serial) == (session, 11)
+    assert deltas == list(range(11, 11 - len(deltas), -1)) and deltas
+
+
+def _hosted(ws: RpkiWorkspace, name: str, resources: str, parent: str = "ta") -> db.RpkiChild:
+    key, csr = ws.hosted_csr(name)
+    return ws.add_child(csr, resources, name=name, parent=parent, hosted_key=key, now=NOW)
+
+
+def _crl_serials(ws: RpkiWorkspace, rel: str) -> set[int]:
+    return {e.serial_number for e in x509.load_der_x509_crl(_current(ws, rel))}
+
+
+def test_child_revoke_withdraws_its_certificate_and_point(ws: RpkiWorkspace) -> None:
+    """``revoke_child``: the CA certificate's serial on the parent's next CRL, its file
+    off the parent's point; a hosted child's own point (CRL, manifest, ROAs) leaves
+    the publication; a second revocation is refused."""
+    outside = ws.add_child(_csr(ws, "ext"), "AS64501", name="ext", now=NOW)
+    kid = _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.0/24"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    assert {"ta/kid.cer", "ta/ext.cer", "kid/kid.mft"} <= set(db.published(ws.store.conn)[1])
+    ws.revoke_child("kid", now=NOW + 1)
+    ws.revoke_child("ext", now=NOW + 1)
+    pub = publish(ws, now=NOW + 2)
+    assert pub.reissued == ["ta"]
+    _assert_fully_published(ws, pub.version)
+    files = set(db.published(ws.store.conn)[1])
+    assert not {p for p in files if p.startswith("kid/")} and "ta/kid.cer" not in files
+    assert "ta/ext.cer" not in files
+    assert _crl_serials(ws, "ta/ta.crl") == {int(kid.serial_hex, 16), int(outside.serial_hex, 16)}
+    assert ws.ca("kid").status == "retired" and db.roas(ws.store.conn, "kid") == []
+    assert {c.name: c.status for c in db.children(ws.store.conn)} == {
+        "ext": "revoked",
+        "kid": "revoked",
+    }
+    before = _state(ws)
+    with pytest.raises(PorthosError) as info:
+        ws.revoke_child("kid", now=NOW + 3)
+    assert info.value.code == "rpki-child" and _state(ws) == before
+
+
+def test_child_revoke_and_reissue_refusals_store_nothing(ws: RpkiWorkspace) -> None:
+    from porthos.workspace import rpki_rollover
+
+    _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    _hosted(ws, "gkid", "198.51.100.0/25", parent="kid")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.128/25"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    _hosted(ws, "rolling", "AS64501")
+    rpki_rollover.start(ws, "rolling", now=NOW)
+    cases = {
+        "no such child": ("rpki-child", lambda: ws.revoke_child("nobody")),
+        "live grandchild": ("rpki-child", lambda: ws.revoke_child("kid")),
+        "rollover under way": ("rpki-child", lambda: ws.revoke_child("rolling")),
+        "staging instance": ("rpki-child", lambda: ws.reissue_child("rolling-k2")),
+        "over the parent": ("rpki-overclaim", lambda: ws.reissue_child("kid", "AS64500-64520")),
+        "ROA left outside": (
+            "rpki-child",
+            lambda: ws.reissue_child("kid", "AS64500, 198.51.100.0/25"),
+        ),
+        "grandchild left outside": (
+            "rpki-child",
+            lambda: ws.reissue_child("kid", "AS64500, 198.51.100.128/25"),
+        ),
+        "bad resources": ("rpki-resources", lambda: ws.reissue_child("kid", "192.0.2.1/24")),
+    }
+    for case, (code, action) in cases.items():
+        before = _state(ws)
+        with pytest.raises(PorthosError) as info:
+            action()
+        assert info.value.code == code, (case, info.value)
+        assert _state(ws) == before, case
+
+
+def test_child_reissue_same_key_new_resources(ws: RpkiWorkspace) -> None:
+    """``reissue_child``: a new certificate for the same key, subject and SIA with the
+    new resources; the old serial on the parent's CRL; a hosted child's CA row signs
+    under the new certificate and its existing ROAs stay published."""
+    old = _hosted(ws, "kid", "AS64500, 198.51.100.0/24")
+    ws.add_roas([parse_roa_request(64500, ["198.51.100.0/25"], None, ws.policy)],
+                ca_name="kid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    new = ws.reissue_child("kid", "AS64500-64501, 198.51.100.0/25, 192.0.2.0/24", now=NOW + 1)
+    assert new.serial_hex != old.serial_hex and new.file == old.file
+    assert new.resources == "AS64500-64501, 192.0.2.0/24, 198.51.100.0/25"
+    a, b = (x509.load_der_x509_certificate(c.certificate) for c in (old, new))
+    assert a.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == b.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert a.subject == b.subject
+    sia = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.11")
+    assert a.extensions.get_extension_for_oid(sia) == b.extensions.get_extension_for_oid(sia)
+    assert ws.ca("kid").certificate == new.certificate
+    assert ws.ca("kid").resources == new.resources
+    pub = publish(ws, now=NOW + 2)
+    _assert_fully_published(ws, pub.version)
+    assert _current(ws, "ta/kid.cer") == new.certificate
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old.serial_hex, 16)}
+    assert len(db.roas(ws.store.conn, "kid")) == 1
+    # Same resources again (the default): a fresh certificate, the previous one revoked.
+    again = ws.reissue_child("kid", now=NOW + 3)
+    assert again.resources == new.resources and again.serial_hex != new.serial_hex
+    publish(ws, now=NOW + 4)
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old.serial_hex, 16), int(new.serial_hex, 16)}
+
+
+def test_cli_child_revoke_and_reissue(ws: RpkiWorkspace, tmp_path: Path) -> None:
+    ws.add_child(_csr(ws, "kid"), "AS64500, 192.0.2.0/25", name="kid", now=NOW)
+    ws.close()
+    w = ["-w", str(ws.root)]
+    run = CliRunner().invoke(main, ["rpki", "child", "reissue", *w, "--name", "kid",
+                                    "--resources", "AS64500"])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert "(AS64500) replaces" in run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "reissue", *w, "--name", "kid",
+                                    "--resources", "10.0.0.0/8"])  # fmt: skip
+    assert run.exit_code == 2 and "[rpki-overclaim]" in run.output
+    assert len(run.output.strip().splitlines()) == 1 and "Traceback" not in run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "revoke", *w, "--name", "kid"])
+    assert run.exit_code == 0, run.output
+    run = CliRunner().invoke(main, ["rpki", "child", "revoke", *w, "--name", "kid"])
+    assert run.exit_code == 2 and "[rpki-child]" in run.output
+    assert len(run.output.strip().splitlines()) == 1
+    ws.store = RpkiWorkspace.open(ws.root).store
+    ((kid,),) = [db.children(ws.store.conn)]
+    assert (kid.status, kid.resources) == ("revoked", "AS64500")
+    events = [r[0] for r in ws.store.conn.execute("SELECT event FROM audit ORDER BY rowid")]
+    assert [e for e in events if e.startswith("rpki.child")][-2:] == [
+        "rpki.child-reissued",
+        "rpki.child-revoked",
+    ]
+
+
+def _aki(der: bytes) -> bytes:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.extensions.get_extension_for_class(
+        x509.AuthorityKeyIdentifier
+    ).value.key_identifier  # type: ignore[return-value]
+
+
+def _ski(der: bytes) -> bytes:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+def test_rollover_of_a_ca_with_children_recertifies_them(ws: RpkiWorkspace) -> None:
+    """RFC 6489 for a CA with child CAs: while the new key stages, the old instance
+    keeps certifying; at activation every live child (hosted or not) gets a
+    certificate from the new key for its same key, resources and SIA, at the same
+    file; the old instance's point and certificate leave, its serial on the TA's CRL."""
+    from porthos.workspace import rpki_rollover
+
+    old_kid = _hosted(ws, "kid", "AS64500-64502, 198.51.100.0/24")
+    gkid = _hosted(ws, "gkid", "AS64501, 198.51.100.0/25", parent="kid")
+    ext = ws.add_child(_csr(ws, "ext"), "AS64502", name="ext", parent="kid", now=NOW)
+    ws.add_roas([parse_roa_request(64501, ["198.51.100.0/26"], None, ws.policy)],
+                ca_name="gkid", now=NOW)  # fmt: skip
+    publish(ws, now=NOW)
+    new = rpki_rollover.start(ws, "kid", now=NOW + 1)
+    pub = publish(ws, now=NOW + 2)
+    _assert_fully_published(ws, pub.version)
+    assert _current(ws, "kid/gkid.cer") == gkid.certificate
+    assert len(parse_manifest(_econtent(_current(ws, "kid/kid-k2.mft"))).files) == 1
+    later = NOW + 3 + ws.policy.rollover_staging
+    rpki_rollover.activate(ws, "kid", now=later)
+    conn = ws.store.conn
+    moved = {c.name: c for c in db.children(conn, new.name)}
+    assert set(moved) == {"gkid", "ext"}
+    for before in (gkid, ext):
+        after = moved[before.name]
+        assert after.status == "live" and after.serial_hex != before.serial_hex
+        assert (after.resources, after.ca_repository, after.rpki_manifest, after.file) == (
+            before.resources, before.ca_repository, before.rpki_manifest, before.file
+        )  # fmt: skip
+        assert _ski(after.certificate) == _ski(before.certificate)
+        assert _aki(after.certificate) == _ski(new.certificate) != _aki(before.certificate)
+    assert {c.status for c in db.children(conn, "kid")} == {"revoked"}
+    hosted = ws.ca("gkid")
+    assert (hosted.parent, hosted.certificate) == ("kid-k2", moved["gkid"].certificate)
+    pub = publish(ws, now=later + 1)
+    _assert_fully_published(ws, pub.version)
+    files = set(db.published(conn)[1])
+    assert {
+        "kid/kid-k2.mft",
+        "kid/kid-k2.crl",
+        "kid/gkid.cer",
+        "kid/ext.cer",
+        "ta/kid-k2.cer",
+    } <= files
+    assert not {"kid/kid.mft", "kid/kid.crl", "ta/kid.cer"} & files
+    assert _current(ws, "kid/gkid.cer") == moved["gkid"].certificate
+    assert _crl_serials(ws, "ta/ta.crl") == {int(old_kid.serial_hex, 16)}
+    # gkid's own point is untouched: its ROA still signed by its (same) key.
+    assert len(db.roas(conn, "gkid")) == 1
+    # The moved children can be revoked and re-issued under the new key.
+    ws.reissue_child("ext", "AS64502", now=later + 2)
+    ws.revoke_child("gkid", now=later + 2)
+    publish(ws, now=later + 3)
+    assert _crl_serials(ws, "kid/kid-k2.crl") == {
+        int(moved["ext"].serial_hex, 16), int(moved["gkid"].serial_hex, 16)
+    }  # fmt: skip

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from porthos.cli.main import main
 from rpki_validators import Vrp, expected_vrps, fort, rpki_client
 
@@ -205,6 +206,122 @@ def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
     porthos("rpki", "rollover", "activate", "-w", str(w), "--ca", "kid")
     porthos("rpki", "publish", "-w", str(w))
     assert not (repo / "ta" / "kid.cer").exists() and not (repo / "kid" / "kid.mft").exists()
+    crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
+    assert [e.serial_number for e in crl] == [int(old.serial_hex, 16)]
+    check()
+
+
+def test_child_revoke_and_reissue_validate(tmp_path: Path) -> None:
+    """``rpki child reissue`` with narrower resources keeps the child's VRPs (same key,
+    its ROAs untouched); ``rpki child revoke`` makes the child's VRPs vanish from both
+    validators' output, with no warning, and puts its serial on the TA's CRL."""
+    w = tmp_path / "w"
+    cli = CliRunner()
+
+    def porthos(*args: str) -> str:
+        run = cli.invoke(main, list(args))
+        assert run.exit_code == 0, run.output
+        return run.output
+
+    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24")
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(w)
+    for name, res in (("kid", "AS64500, 192.0.2.0/26"), ("kid2", "AS64501, 192.0.2.64/26")):
+        key, csr = ws.hosted_csr(name)
+        ws.add_child(csr, res, name=name, hosted_key=key)
+    ws.close()
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64500", "--prefix", "192.0.2.0/26",
+            "--ca", "kid")  # fmt: skip
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64501", "--prefix", "192.0.2.64/27",
+            "--ca", "kid2")  # fmt: skip
+    porthos("rpki", "roa", "add", "-w", str(w), "--asn", "64496", "--prefix", "192.0.2.128/25")
+    porthos("rpki", "publish", "-w", str(w))
+    vrps = {(64500, "192.0.2.0/26", 26), (64501, "192.0.2.64/27", 27),
+            (64496, "192.0.2.128/25", 25)}  # fmt: skip
+
+    def check() -> None:
+        got, stderr = rpki_client(w / "rpki")
+        assert got == vrps and stderr.strip() == "", stderr
+        got, log = fort(w / "rpki")
+        assert got == vrps and log == []
+
+    check()
+    out = porthos("rpki", "child", "reissue", "-w", str(w), "--name", "kid2", "--resources",
+                  "AS64501, 192.0.2.64/27")  # fmt: skip
+    reissued_from = out.split(" replaces ")[1].split(",")[0]
+    porthos("rpki", "publish", "-w", str(w))
+    check()
+    out = porthos("rpki", "child", "revoke", "-w", str(w), "--name", "kid")
+    revoked = out.split("serial ")[1].split()[0]
+    porthos("rpki", "publish", "-w", str(w))
+    vrps.discard((64500, "192.0.2.0/26", 26))
+    check()
+    repo = w / "rpki" / "repository" / "rpki.example.net" / "repo"
+    crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
+    assert {e.serial_number for e in crl} == {int(reissued_from, 16), int(revoked, 16)}
+    assert not (repo / "kid").exists() and not (repo / "ta" / "kid.cer").exists()
+
+
+def test_key_rollover_of_a_ca_with_a_child_ca_keeps_the_vrps(tmp_path: Path) -> None:
+    """RFC 6489 in the middle of TA -> kid -> gkid (a ROA at each level): both
+    validators give the same VRPs, with no warning, before the rollover of kid, while
+    its new key stages beside the old and after activation, when gkid's CA
+    certificate is the new key's and the old kid certificate is on the TA's CRL."""
+    w = tmp_path / "w"
+    policy = tmp_path / "rpki.toml"
+    from porthos.cpcps.rpki.policy import rpki_policy_text
+
+    policy.write_text(rpki_policy_text().replace("staging_hours = 24", "staging_hours = 0"))
+    cli = CliRunner()
+
+    def porthos(*args: str) -> str:
+        run = cli.invoke(main, list(args))
+        assert run.exit_code == 0, run.output
+        return run.output
+
+    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24",
+            "--policy", str(policy))  # fmt: skip
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(w)
+    key, csr = ws.hosted_csr("kid")
+    old = ws.add_child(csr, "AS64500-64501, 192.0.2.0/25", name="kid", hosted_key=key)
+    key, csr = ws.hosted_csr("gkid")
+    ws.add_child(csr, "AS64501, 192.0.2.64/26", name="gkid", parent="kid", hosted_key=key)
+    ws.close()
+    for asn, prefix, ca in (("64496", "192.0.2.128/25", "ta"), ("64500", "192.0.2.0/26", "kid"),
+                            ("64501", "192.0.2.64/26", "gkid")):  # fmt: skip
+        porthos("rpki", "roa", "add", "-w", str(w), "--asn", asn, "--prefix", prefix, "--ca", ca)
+    porthos("rpki", "publish", "-w", str(w))
+    vrps = {(64496, "192.0.2.128/25", 25), (64500, "192.0.2.0/26", 26),
+            (64501, "192.0.2.64/26", 26)}  # fmt: skip
+
+    def check() -> None:
+        got, stderr = rpki_client(w / "rpki")
+        assert got == vrps and stderr.strip() == "", stderr
+        got, log = fort(w / "rpki")
+        assert got == vrps and log == []
+
+    check()
+    assert "kid-k2" in porthos("rpki", "rollover", "start", "-w", str(w), "--ca", "kid")
+    porthos("rpki", "publish", "-w", str(w))
+    repo = w / "rpki" / "repository" / "rpki.example.net" / "repo"
+    assert {p.name for p in (repo / "kid").iterdir()} >= {"kid.mft", "kid-k2.mft", "gkid.cer"}
+    assert (repo / "ta" / "kid.cer").exists() and (repo / "ta" / "kid-k2.cer").exists()
+    before = (repo / "kid" / "gkid.cer").read_bytes()
+    check()
+    porthos("rpki", "rollover", "activate", "-w", str(w), "--ca", "kid")
+    porthos("rpki", "publish", "-w", str(w))
+    assert not (repo / "ta" / "kid.cer").exists() and not (repo / "kid" / "kid.mft").exists()
+    after = x509.load_der_x509_certificate((repo / "kid" / "gkid.cer").read_bytes())
+    new_kid = x509.load_der_x509_certificate((repo / "ta" / "kid-k2.cer").read_bytes())
+    aki = after.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    ski = new_kid.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert (
+        aki.key_identifier == ski.digest
+        and after.public_bytes(serialization.Encoding.DER) != before
+    )
     crl = x509.load_der_x509_crl((repo / "ta" / "ta.crl").read_bytes())
     assert [e.serial_number for e in crl] == [int(old.serial_hex, 16)]
     check()

@@ -279,10 +279,18 @@ class RpkiCsrSignatureError(RpkiError):
     code = "rpki-csr-signature"
 
 
+class RpkiChildError(RpkiError):
+    """A child CA certificate that cannot be revoked or re-issued: no live child of that
+    name, a hosted child with live child CAs of its own or a key rollover under way, or
+    new resources its ROAs or children would over-claim."""
+
+    code = "rpki-child"
+
+
 class RpkiRolloverError(RpkiError):
-    """A key rollover step refused (RFC 6489): a trust anchor, a CA with children of
-    its own, a second rollover while one stages, activation before the staging period
-    ends, or ROAs for a CA whose key is still staging."""
+    """A key rollover step refused (RFC 6489): a trust anchor (RFC 9691, a new TAL), a
+    second rollover while one stages, activation before the staging period ends, or
+    ROAs or child certificates from a CA instance whose key is still staging."""
 
     code = "rpki-rollover"
 

@@ -138,6 +138,51 @@ def child_add(
     get_console().print(f"child {row.name}: {row.file} serial {row.serial_hex} ({row.resources})")
 
 
+@child.command("revoke")
+@WORKDIR
+@click.option("--name", required=True, help="The child whose CA certificate is revoked.")
+@NOW_OPTION
+@errors_exit_2
+def child_revoke(workdir: Path, name: str, now: int | None) -> None:
+    """Revoke a child's CA certificate: onto the parent's CRL, off its point (and a
+    hosted child's own point withdrawn) at the next publish."""
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(workdir)
+    try:
+        row = ws.revoke_child(name, now=now)
+    finally:
+        ws.close()
+    get_console().print(
+        f"child {row.name}: serial {row.serial_hex} revoked by {row.ca_name}"
+        " (publish to make it visible)"
+    )
+
+
+@child.command("reissue")
+@WORKDIR
+@click.option("--name", required=True, help="The child whose CA certificate is replaced.")
+@click.option(
+    "--resources", default=None, help="Resources of the new certificate (default: the same)."
+)
+@NOW_OPTION
+@errors_exit_2
+def child_reissue(workdir: Path, name: str, resources: str | None, now: int | None) -> None:
+    """A new CA certificate for the same child key (same SIA), the old one revoked."""
+    from porthos.workspace.rpki_ca import RpkiWorkspace
+
+    ws = RpkiWorkspace.open(workdir)
+    try:
+        old = ws.live_child(name)
+        row = ws.reissue_child(name, resources, now=now)
+    finally:
+        ws.close()
+    get_console().print(
+        f"child {row.name}: serial {row.serial_hex} ({row.resources}) replaces"
+        f" {old.serial_hex}, revoked (publish to make it visible)"
+    )
+
+
 @rpki.command()
 @WORKDIR
 @click.option("--force", is_flag=True, help="Re-issue every manifest and CRL now.")

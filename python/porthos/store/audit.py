@@ -115,6 +115,8 @@ class Event:
     RPKI_ROA_ADDED = "rpki.roa-added"
     RPKI_ROA_REMOVED = "rpki.roa-removed"
     RPKI_CHILD_ADDED = "rpki.child-added"
+    RPKI_CHILD_REVOKED = "rpki.child-revoked"
+    RPKI_CHILD_REISSUED = "rpki.child-reissued"
     RPKI_PUBLISHED = "rpki.published"
     # Software (§5.4.1 "software version change")
     SOFTWARE_VERSION = "software.version"

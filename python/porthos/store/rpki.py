@@ -25,8 +25,11 @@ __all__ = [
     "mark_dirty",
     "published",
     "remove_roa",
+    "reissue_child",
     "retire_child",
+    "set_ca_certificate",
     "set_status",
+    "withdraw_children",
     "withdraw_roas",
     "revoked",
     "roas",
@@ -145,6 +148,44 @@ def retire_child(
         (ca_name, serial_hex, when),
     )
     mark_dirty(conn, ca_name)
+
+
+def reissue_child(
+    conn: sqlite3.Connection, old: RpkiChild, serial_hex: str, certificate: bytes,
+    resources: str, when: int,
+) -> None:  # fmt: skip
+    """The parent replaces a child's CA certificate (same key, same name): the row holds
+    the new one, the old serial goes on the parent's CRL."""
+    conn.execute(
+        "UPDATE rpki_children SET serial_hex = ?, certificate = ?, resources = ?"
+        " WHERE ca_name = ? AND name = ? AND status = 'live'",
+        (serial_hex, certificate, resources, old.ca_name, old.name),
+    )
+    conn.execute(
+        "INSERT INTO rpki_revoked (ca_name, serial_hex, revoked_at) VALUES (?, ?, ?)",
+        (old.ca_name, old.serial_hex, when),
+    )
+    mark_dirty(conn, old.ca_name)
+
+
+def set_ca_certificate(
+    conn: sqlite3.Connection, name: str, certificate: bytes, resources: str, parent: str
+) -> None:
+    """A hosted CA's certificate re-issued by its parent (same key): what its products
+    are signed under from now on."""
+    conn.execute(
+        "UPDATE rpki_cas SET certificate = ?, resources = ?, parent = ? WHERE name = ?",
+        (certificate, resources, parent, name),
+    )
+
+
+def withdraw_children(conn: sqlite3.Connection, ca_name: str) -> None:
+    """All of a retired CA's child CA certificates leave the repository with it (its own
+    certificate is revoked, so they are no longer valid; RFC 6489 §2)."""
+    conn.execute(
+        "UPDATE rpki_children SET status = 'revoked' WHERE ca_name = ? AND status = 'live'",
+        (ca_name,),
+    )
 
 
 def withdraw_roas(conn: sqlite3.Connection, ca_name: str, when: int) -> None:

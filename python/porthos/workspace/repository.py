@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from porthos.durable_files import fsync_dir, write_atomically
@@ -86,11 +86,19 @@ def crl_urls(ws: Workspace, ca_name: str) -> list[str]:
     return sorted(u for u, (kind, n) in urls.items() if kind == "crl" and n == ca_name)
 
 
+class _Rooted(Protocol):
+    """A workspace of any kind: what the lock needs is its directory."""
+
+    @property
+    def path(self) -> Path: ...
+
+
 @contextmanager
-def repository_lock(ws: Workspace) -> Iterator[None]:
+def repository_lock(ws: _Rooted) -> Iterator[None]:
     """One publisher at a time writes the repository (an advisory lock on
     W/repository/.lock), so two concurrent publishers cannot leave an older CRL in
-    place of a newer one."""
+    place of a newer one. An RPKI workspace's publish takes the same lock (its tree is
+    under W/rpki/, but one workspace has one set of repository writers)."""
     lock = ws.path / "repository" / ".lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as f:

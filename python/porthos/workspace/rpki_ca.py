@@ -28,6 +28,7 @@ from porthos.cpcps.rpki.policy import RpkiPolicy, load_rpki_policy, rpki_policy_
 from porthos.exceptions import (
     ResourceError,
     RpkiAs0Error,
+    RpkiChildError,
     RpkiCsrError,
     RpkiError,
     RpkiMaxLengthError,
@@ -35,6 +36,7 @@ from porthos.exceptions import (
     RpkiRolloverError,
     WorkspaceError,
 )
+from porthos.issuance.key_checks import certificate_spki
 from porthos.issuance.rpki_certs import rpki_ca_spec, trust_anchor_certificate
 from porthos.issuance.rpki_csr import csr_sia, make_child_csr, read_child_csr
 from porthos.issuance.rpki_objects import (
@@ -45,7 +47,7 @@ from porthos.issuance.rpki_objects import (
     roa_content,
     roa_resources,
 )
-from porthos.issuance.rpki_resources import format_resources, parse_resources
+from porthos.issuance.rpki_resources import ResourceSet, format_resources, parse_resources
 from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
@@ -131,6 +133,11 @@ class RpkiWorkspace:
         self.policy = policy
 
     # -- paths ---------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The workspace directory (the name the repository lock knows it by)."""
+        return self.root
 
     @property
     def rpki_dir(self) -> Path:
@@ -391,6 +398,7 @@ class RpkiWorkspace:
         request. ``hosted_key``: porthos holds the child's key and publishes its point."""
         now = int(time.time()) if now is None else now
         par = self.ca(parent)
+        self._check_issuing(par)
         csr, spki = read_child_csr(csr_bytes)
         sia = csr_sia(csr)
         requested = parse_resources(resources, strict=True)
@@ -410,28 +418,16 @@ class RpkiWorkspace:
         if any(c.ski == ski and c.status == "live" for c in db.children(conn)):
             # One key, one CA certificate (RFC 6487 §4.8.2: the SKI names the CA instance).
             raise RpkiError(f"a child with key identifier {ski} is certified already")
-        spec = rpki_ca_spec(
+        serial, cert = self.certify_child(
+            par,
+            name,
+            spki,
+            requested,
             ca_repository=sia["ca_repository"],
             rpki_manifest=sia["rpki_manifest"],
             rpki_notify=sia.get("rpki_notify"),
-            self_signed=False,
-            crl_uri=self.ca_uri(par) + self.crl_name(par),
-            ca_issuer_uri=par.cert_uri,
+            now=now,
         )
-        template = Template.for_issuer(
-            json.dumps(spec), par.certificate, self.policy.signature_algorithm
-        )
-        serial = _serial()
-        cert = template.issue(
-            self.key(par),
-            serials=[serial],
-            not_before=[now - 60],
-            not_after=[now + self.policy.child_validity],
-            subjects=[[("CN", name)]],
-            spkis=[spki],
-            ip_addr_blocks=[requested.ip_addr_blocks_der()],
-            as_identifiers=[requested.as_identifiers_der()],
-        )[0]
         file = f"{name}.cer"
         row = db.RpkiChild(
             par.name,
@@ -491,6 +487,174 @@ class RpkiWorkspace:
                 (self.root / key_file).unlink(missing_ok=True)
             raise
         return row
+
+    def _check_issuing(self, par: db.RpkiCa) -> None:
+        """Only an active CA instance certifies (RFC 6489 §2: a staging key signs
+        nothing but its CRL and manifest; a retired one nothing at all)."""
+        if par.status == "staging":
+            raise RpkiRolloverError(f"CA {par.name} is staging (RFC 6489): not certifying")
+        if par.status != "active":
+            raise RpkiError(f"CA {par.name} is {par.status}: not certifying")
+
+    def certify_child(
+        self,
+        par: db.RpkiCa,
+        name: str,
+        spki: bytes,
+        resources: ResourceSet,
+        *,
+        ca_repository: str,
+        rpki_manifest: str,
+        rpki_notify: str | None,
+        now: int,
+    ) -> tuple[bytes, bytes]:
+        """(serial, DER) of a CA certificate ``par`` issues to key ``spki`` (RFC 6487
+        §4): subject CN=name, the given SIA, the CRL and issuer URIs of ``par``."""
+        spec = rpki_ca_spec(
+            ca_repository=ca_repository,
+            rpki_manifest=rpki_manifest,
+            rpki_notify=rpki_notify,
+            self_signed=False,
+            crl_uri=self.ca_uri(par) + self.crl_name(par),
+            ca_issuer_uri=par.cert_uri,
+        )
+        template = Template.for_issuer(
+            json.dumps(spec), par.certificate, self.policy.signature_algorithm
+        )
+        serial = _serial()
+        cert = template.issue(
+            self.key(par),
+            serials=[serial],
+            not_before=[now - 60],
+            not_after=[now + self.policy.child_validity],
+            subjects=[[("CN", name)]],
+            spkis=[spki],
+            ip_addr_blocks=[resources.ip_addr_blocks_der()],
+            as_identifiers=[resources.as_identifiers_der()],
+        )[0]
+        return serial, cert
+
+    def live_child(self, name: str) -> db.RpkiChild:
+        """The one live CA certificate issued to child ``name``."""
+        rows = [c for c in db.children(self.store.conn) if c.name == name and c.status == "live"]
+        if len(rows) != 1:
+            what = "no" if not rows else f"{len(rows)}"
+            raise RpkiChildError(f"{what} live child CA certificate named {name!r}")
+        return rows[0]
+
+    def _check_hosted_child(self, name: str, action: str) -> db.RpkiCa | None:
+        """A hosted child (its point published here) may be revoked or re-issued only
+        outside a key rollover and, for a revocation, without live children below it."""
+        hosted = db.ca(self.store.conn, name)
+        if hosted is None:
+            return None
+        siblings = [
+            c
+            for c in db.cas(self.store.conn)
+            if c.directory == hosted.directory and c.parent == hosted.parent and c.name != name
+        ]
+        if hosted.status != "active" or any(c.status == "staging" for c in siblings):
+            raise RpkiChildError(
+                f"child {name} is in a key rollover (RFC 6489): activate it before {action}"
+            )
+        return hosted
+
+    def revoke_child(self, name: str, *, now: int | None = None) -> db.RpkiChild:
+        """The parent revokes child ``name``'s CA certificate (RFC 6487 §5): its serial
+        goes on the parent's next CRL and its file leaves the parent's point; a hosted
+        child's own point (CRL, manifest, ROAs) is withdrawn with it. A hosted child
+        with live child CAs of its own is refused: revoke those first."""
+        now = int(time.time()) if now is None else now
+        row = self.live_child(name)
+        hosted = self._check_hosted_child(name, "revoking it")
+        conn = self.store.conn
+        below = [c.name for c in db.children(conn, name) if c.status == "live"]
+        if hosted is not None and below:
+            raise RpkiChildError(
+                f"child {name} has live child CAs ({', '.join(below)}): revoke those first"
+            )
+        with self.store.transaction() as conn:
+            db.retire_child(conn, row.ca_name, name, row.serial_hex, now)
+            if hosted is not None:
+                db.withdraw_roas(conn, name, now)
+                db.set_status(conn, name, "retired")
+            audit.record(
+                self.store,
+                Event.RPKI_CHILD_REVOKED,
+                subject=name,
+                serial=row.serial_hex,
+                when=now,
+                parent=row.ca_name,
+                hosted=hosted is not None,
+            )
+        return row
+
+    def reissue_child(
+        self, name: str, resources: str | None = None, *, now: int | None = None
+    ) -> db.RpkiChild:
+        """A new CA certificate for child ``name``'s key (same name and SIA), holding
+        ``resources`` (default: the same), a subset of the parent's; the old one is
+        revoked (the parent's next CRL). A hosted child's ROAs and children must stay
+        within the new resources. Its products stay valid: same key, same subject."""
+        now = int(time.time()) if now is None else now
+        row = self.live_child(name)
+        par = self.ca(row.ca_name)
+        self._check_issuing(par)
+        hosted = self._check_hosted_child(name, "re-issuing it")
+        requested = parse_resources(row.resources if resources is None else resources, strict=True)
+        if requested.is_empty():
+            raise ResourceError("a child CA needs resources (--resources)", token="")
+        excess = requested.difference(parse_resources(par.resources))
+        if not excess.is_empty():
+            text = format_resources(excess)
+            raise RpkiOverclaimError(
+                f"child {name} would hold resources CA {par.name} does not hold: {text}",
+                token=text,
+            )
+        conn = self.store.conn
+        if hosted is not None:
+            for roa in db.roas(conn, name):
+                prefixes = [parse_roa_prefix(p) for p in roa.prefixes.split(",")]
+                if not roa_resources(prefixes).difference(requested).is_empty():
+                    raise RpkiChildError(
+                        f"child {name}'s ROA AS{roa.asn} {roa.prefixes} needs resources"
+                        " outside the new ones: remove it first"
+                    )
+            for kid in db.children(conn, name):
+                if (
+                    kid.status == "live"
+                    and not parse_resources(kid.resources).difference(requested).is_empty()
+                ):
+                    raise RpkiChildError(
+                        f"child {name}'s child CA {kid.name} holds resources outside the"
+                        " new ones: re-issue or revoke it first"
+                    )
+        serial, cert = self.certify_child(
+            par,
+            name,
+            certificate_spki(row.certificate),
+            requested,
+            ca_repository=row.ca_repository,
+            rpki_manifest=row.rpki_manifest,
+            rpki_notify=row.rpki_notify,
+            now=now,
+        )
+        text = format_resources(requested)
+        with self.store.transaction() as conn:
+            db.reissue_child(conn, row, serial.hex(), cert, text, now)
+            if hosted is not None:
+                db.set_ca_certificate(conn, name, cert, text, par.name)
+            audit.record(
+                self.store,
+                Event.RPKI_CHILD_REISSUED,
+                subject=name,
+                serial=serial.hex(),
+                when=now,
+                parent=par.name,
+                revoked=row.serial_hex,
+                resources=text,
+            )
+        return self.live_child(name)
 
     def _hosted_directory(self, ca_repository: str, name: str) -> str:
         """A hosted child publishes in this repository: its caRepository must be a

@@ -19,6 +19,12 @@ back (RpkiPublishError). A failure after it (the swap, the TAL, the pruning, the
 files) raises RpkiPublishIncompleteError: the store has version N, and the next publish,
 finding nothing new to issue and ``.<module>.vN`` whole on disk, swaps that directory
 in and runs the remaining steps again (each is idempotent) instead of writing N+1.
+
+Writers: the whole publish, from the store transaction through the RRDP files, runs
+under the workspace's repository lock (workspace/repository.py, the lock ``crl publish``
+takes), so a second publish waits for the first and starts from what it committed:
+the version directory, the swap and RRDP's state file (rrdp.py does not lock) never
+see two writers.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from porthos.issuance.rpki_tal import tal_text
 from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
-from porthos.workspace.repository import fsync_dir, write_atomically
+from porthos.workspace.repository import fsync_dir, repository_lock, write_atomically
 from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
 from porthos.workspace.rrdp import NOTIFICATION, RrdpState, write_rrdp
 
@@ -155,7 +161,14 @@ def _holds(target: Path, tree: dict[str, bytes]) -> bool:
 
 
 def publish(ws: RpkiWorkspace, *, now: int | None = None, force: bool = False) -> Publication:
-    """Re-issue what is due, write the module's new version, swap it in."""
+    """Re-issue what is due, write the module's new version, swap it in, write RRDP;
+    under the repository lock (a concurrent publish waits here)."""
+    with repository_lock(ws):
+        return _publish(ws, now=now, force=force)
+
+
+def _publish(ws: RpkiWorkspace, *, now: int | None, force: bool) -> Publication:
+    # ``now`` is read once the lock is held: a publish that waited signs at its own time.
     now = int(time.time()) if now is None else now
     policy = ws.policy
     host_dir = ws.host_dir
