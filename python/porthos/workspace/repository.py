@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from porthos.durable_files import fsync_dir, write_atomically
+from porthos.durable_files import write_atomically
 from porthos.exceptions import LifecycleError
 
 if TYPE_CHECKING:
@@ -28,11 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "crl_file_name",
     "crl_urls",
-    "fsync_dir",
     "publication_map",
     "repository_lock",
     "repository_path",
-    "write_atomically",
     "write_crl_file",
 ]
 

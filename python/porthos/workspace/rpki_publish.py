@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from porthos import _native
+from porthos.durable_files import fsync_dir, write_atomically
 from porthos.exceptions import PorthosError, RpkiPublishError, RpkiPublishIncompleteError
 from porthos.issuance.crl import REASON_NONE, serials_from_hex
 from porthos.issuance.key_checks import certificate_spki
@@ -49,7 +50,7 @@ from porthos.issuance.rpki_tal import tal_text
 from porthos.store import audit
 from porthos.store import rpki as db
 from porthos.store.audit import Event
-from porthos.workspace.repository import fsync_dir, repository_lock, write_atomically
+from porthos.workspace.repository import repository_lock
 from porthos.workspace.rpki_ca import RpkiWorkspace, _serial
 from porthos.workspace.rrdp import NOTIFICATION, RrdpState, write_rrdp
 

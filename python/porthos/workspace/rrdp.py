@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from porthos.durable_files import fsync_dir, write_atomically
 from porthos.exceptions import InputError, RrdpStateError
-from porthos.workspace.repository import fsync_dir, write_atomically
 from porthos.workspace.rrdp_state import FileRef, StoredState, dump_state, load_state
 
 __all__ = ["NOTIFICATION", "RRDP_NS", "STATE_FILE", "RrdpState", "write_rrdp"]
