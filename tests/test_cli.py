@@ -315,6 +315,7 @@ _CLI_HELPERS = {
     "porthos.cli.options",
     "porthos.cli.hsm_options",
     "porthos.cli.outputs",
+    "porthos.cli.lazy",
 }
 
 
@@ -345,4 +346,5 @@ def test_command_modules_import_only_the_helpers() -> None:
             allowed = {"porthos.cli.options"}
         extra = _cli_imports(path) - allowed
         assert not extra, f"{path.name} imports {sorted(extra)}"
-        assert "importlib" not in path.read_text(encoding="utf-8"), path.name
+        if module != "porthos.cli.lazy":  # the one loader of commands (cli/lazy.py)
+            assert "importlib" not in path.read_text(encoding="utf-8"), path.name
