@@ -5,7 +5,7 @@
 #   make demo    build, then run `porthos demo --hsm softhsm` in a fresh ./demo-workspace
 #                (env prod; the CA keys live in a SoftHSM2 token inside the workspace)
 #   make test    lint, then the Rust tests (incl. Wycheproof), then pytest
-#   make lint    cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest of _native.pyi, lint-imports
+#   make lint    cargo fmt --check, clippy -D warnings, ruff check + format --check, mypy, stubtest, lint-imports
 #   make bench   porthos bench issue --n 10000 --repeats 5 -> bench-results/issue.json
 #   make clean   remove the venv, the stamps and the build output
 
@@ -94,6 +94,7 @@ lint: $(STAMPS)/build | rust-toolchain
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest porthos._native --mypy-config-file pyproject.toml
 	# Imports run one way (issue 15): the layer and no-cycle contracts in pyproject.toml.

@@ -76,8 +76,12 @@ def _fill(ws: Workspace, n: int) -> int:
     for lo in range(0, n, CHUNK):
         rows = [
             revocations.NewRevocation(
-                CA, os.urandom(16).hex(), start + i % 3600, 1 if i % 3 else None,
-                start - 86400 if i % 5 == 0 else None, "bench",
+                CA,
+                os.urandom(16).hex(),
+                start + i % 3600,
+                1 if i % 3 else None,
+                start - 86400 if i % 5 == 0 else None,
+                "bench",
             )  # fmt: skip
             for i in range(lo, min(n, lo + CHUNK))
         ]

@@ -37,9 +37,8 @@ def _fill(db: Path, n: int, start: int) -> None:
     )  # fmt: skip
     cols = [r[1] for r in conn.execute("PRAGMA table_info(revocations)")]
     extra = "requested_by" in cols
-    sql = (
-        "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason, invalidity_date"
-        + (", requested_by) VALUES (?, ?, ?, ?, ?, ?)" if extra else ") VALUES (?, ?, ?, ?, ?)")
+    sql = "INSERT INTO revocations (ca_name, serial_hex, revoked_at, reason, invalidity_date" + (
+        ", requested_by) VALUES (?, ?, ?, ?, ?, ?)" if extra else ") VALUES (?, ?, ?, ?, ?)"
     )
     conn.executemany(sql, rows if extra else (r[:5] for r in rows))
     conn.commit()

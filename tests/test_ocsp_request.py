@@ -23,9 +23,7 @@ from porthos.exceptions import DerDecodeError, OcspRequestError, PorthosError
 PKI = support.make_pki("request-ca")
 
 
-def request(
-    algo: hashes.HashAlgorithm, nonce: bytes | None = None, label: str = "good"
-) -> bytes:
+def request(algo: hashes.HashAlgorithm, nonce: bytes | None = None, label: str = "good") -> bytes:
     b = ocsp.OCSPRequestBuilder().add_certificate(PKI.leaves[label], PKI.cert, algo)
     if nonce is not None:
         b = b.add_extension(x509.OCSPNonce(nonce), critical=False)

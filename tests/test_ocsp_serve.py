@@ -322,9 +322,7 @@ def test_get_caching_headers_and_304(world: World) -> None:
     last_modified = resp.getheader("Last-Modified")
     assert last_modified is not None
     assert (
-        dt.datetime.strptime(last_modified, "%a, %d %b %Y %H:%M:%S GMT").replace(
-            tzinfo=dt.UTC
-        )
+        dt.datetime.strptime(last_modified, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
         == r.this_update_utc
     )
     again = get(world.server, der, {"If-None-Match": etag})

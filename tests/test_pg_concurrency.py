@@ -139,8 +139,17 @@ def test_two_concurrent_issuers_no_duplicate_serial_one_chain(
     before = _counts(pg_ws)[0]
     gate = AuditGate(pg_server, _database(pg_ws))
     procs = [
-        _porthos("issue", "-w", str(w), "-p", "ha-device", "--csr", str(tmp_path / f"r{k}.pem"),
-                 "--out", str(tmp_path / f"o{k}.pem"))  # fmt: skip
+        _porthos(
+            "issue",
+            "-w",
+            str(w),
+            "-p",
+            "ha-device",
+            "--csr",
+            str(tmp_path / f"r{k}.pem"),
+            "--out",
+            str(tmp_path / f"o{k}.pem"),
+        )  # fmt: skip
         for k, w in ((1, pg_ws), (2, second))
     ]
     gate.wait_for(2, procs)  # both inside their batch transaction at once
@@ -206,8 +215,7 @@ def test_two_concurrent_crl_publishers_numbers_increase_and_cover_the_revoked_se
     with Workspace.open(pg_ws) as ws:
         conn: Any = ws.store.conn
         rows = conn.execute(
-            "SELECT number, revocations_upto, entries FROM crls WHERE ca_name = ?"
-            " ORDER BY number",
+            "SELECT number, revocations_upto, entries FROM crls WHERE ca_name = ? ORDER BY number",
             (CA,),
         ).fetchall()
         revoked = {int(r[0], 16) for r in ws.store.revocations(CA)}

@@ -128,9 +128,7 @@ def test_duplicate_serial_is_refused_by_the_constraint(backend_ws: Path) -> None
         before = store.count_certificates()
         store.insert_certificate_params("ha-device-ca-1", [row])
         with raises_code(StoreError, "store"):
-            store.insert_certificate_params(
-                "ha-device-ca-1", [(*row[:1], "02cd", *row[2:]), row]
-            )
+            store.insert_certificate_params("ha-device-ca-1", [(*row[:1], "02cd", *row[2:]), row])
         # a batch with the serial twice (COPY on PostgreSQL from 64 rows)
         many = [(*row[:1], f"{i:04x}ff", *row[2:]) for i in range(100)]
         with raises_code(StoreError, "store"):
@@ -221,9 +219,7 @@ def test_any_password_in_the_url_is_refused_and_not_echoed(password: str, user: 
     ):
         with raises_code(StoreError, "store") as info:
             location.parse_store_url(url)
-        assert password not in str(info.value) and quote(password, safe="") not in str(
-            info.value
-        )
+        assert password not in str(info.value) and quote(password, safe="") not in str(info.value)
 
 
 @pytest.mark.postgresql

@@ -382,14 +382,16 @@ def _column_text(
             " string_agg(coalesce(reason, ?)::text, ','),"
             " string_agg(coalesce(invalidity_date, ?)::text, ',')"
             " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date "
-            + where + " ORDER BY rowid) AS r",
+            + where
+            + " ORDER BY rowid) AS r",
             [no_reason, no_invalidity, *args],
         ).fetchone()
     return conn.execute(
         "SELECT count(*), group_concat(serial_hex, ','), group_concat(revoked_at, ','),"
         " group_concat(coalesce(reason, ?), ','), group_concat(coalesce(invalidity_date, ?), ',')"
         " FROM (SELECT serial_hex, revoked_at, reason, invalidity_date "
-        + where + " ORDER BY rowid)",
+        + where
+        + " ORDER BY rowid)",
         [no_reason, no_invalidity, *args],
     ).fetchone()
 

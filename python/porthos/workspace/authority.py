@@ -348,7 +348,15 @@ class CertificateAuthority:
             items = item_data_list(ra_data, len(ders) + len(malformed))
         try:
             return self._issue_batch(
-                csrs, profile, now, threads, actor, audit_details, parsed, screen, items,
+                csrs,
+                profile,
+                now,
+                threads,
+                actor,
+                audit_details,
+                parsed,
+                screen,
+                items,
                 reserved,
             )
         except Exception as exc:
