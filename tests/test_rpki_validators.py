@@ -8,7 +8,7 @@ tree that keeps the module symlink, so both follow the atomic-publish layout."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -158,16 +158,14 @@ def test_full_demo_validates(tmp_path: Path) -> None:
     assert vrps == expected and log == []
 
 
-def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
-    """RFC 6489 for a hosted child CA, both validators at each step: the staging key
-    published beside the old one changes nothing; after activation the ROAs are the new
-    key's, the old CA certificate is on the parent's CRL and its files are gone."""
-    w = tmp_path / "w"
-    policy = tmp_path / "rpki.toml"
-    # Staging 0 hours here, so that each step validates at the real time; the staging
-    # rule itself is tested in test_rpki_ca.py with the bundled 24 hours.
+def _rollover_workspace(tmp_path: Path) -> tuple[Path, Callable[..., str]]:
+    """A TA holding AS64496-64511 and 192.0.2.0/24, with staging 0 hours so that each
+    rollover step validates at the real time (the staging rule itself is tested in
+    test_rpki_ca.py with the bundled 24 hours), and a CLI runner that asserts exit 0."""
     from porthos.cpcps.rpki.policy import rpki_policy_text
 
+    w = tmp_path / "w"
+    policy = tmp_path / "rpki.toml"
     policy.write_text(rpki_policy_text().replace("staging_hours = 24", "staging_hours = 0"))
     cli = CliRunner()
 
@@ -178,6 +176,14 @@ def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
 
     porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24",
             "--policy", str(policy))  # fmt: skip
+    return w, porthos
+
+
+def test_key_rollover_keeps_the_vrps(tmp_path: Path) -> None:
+    """RFC 6489 for a hosted child CA, both validators at each step: the staging key
+    published beside the old one changes nothing; after activation the ROAs are the new
+    key's, the old CA certificate is on the parent's CRL and its files are gone."""
+    w, porthos = _rollover_workspace(tmp_path)
     from porthos.workspace.rpki_ca import RpkiWorkspace
 
     ws = RpkiWorkspace.open(w)
@@ -268,20 +274,7 @@ def test_key_rollover_of_a_ca_with_a_child_ca_keeps_the_vrps(tmp_path: Path) -> 
     validators give the same VRPs, with no warning, before the rollover of kid, while
     its new key stages beside the old and after activation, when gkid's CA
     certificate is the new key's and the old kid certificate is on the TA's CRL."""
-    w = tmp_path / "w"
-    policy = tmp_path / "rpki.toml"
-    from porthos.cpcps.rpki.policy import rpki_policy_text
-
-    policy.write_text(rpki_policy_text().replace("staging_hours = 24", "staging_hours = 0"))
-    cli = CliRunner()
-
-    def porthos(*args: str) -> str:
-        run = cli.invoke(main, list(args))
-        assert run.exit_code == 0, run.output
-        return run.output
-
-    porthos("rpki", "init", "-w", str(w), "--resources", "AS64496-64511, 192.0.2.0/24",
-            "--policy", str(policy))  # fmt: skip
+    w, porthos = _rollover_workspace(tmp_path)
     from porthos.workspace.rpki_ca import RpkiWorkspace
 
     ws = RpkiWorkspace.open(w)

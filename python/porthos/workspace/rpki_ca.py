@@ -124,6 +124,22 @@ def parse_roa_request(
     return RoaRequest(asn, tuple(sorted(out)))
 
 
+def _child_resources(text: str, parent: db.RpkiCa, who: str) -> ResourceSet:
+    """A child CA's resources: canonical (strict), not empty, and within the parent's;
+    else one error naming the excess (RFC 6487 §7.2: a child never holds more than its
+    issuer). ``who`` starts the message ("child request claims", "child X would hold")."""
+    requested = parse_resources(text, strict=True)
+    if requested.is_empty():
+        raise ResourceError("a child CA needs resources (--resources)", token="")
+    excess = requested.difference(parse_resources(parent.resources))
+    if not excess.is_empty():
+        excess_text = format_resources(excess)
+        raise RpkiOverclaimError(
+            f"{who} resources CA {parent.name} does not hold: {excess_text}", token=excess_text
+        )
+    return requested
+
+
 class RpkiWorkspace:
     """An RPKI CA workspace: its store, policy and files."""
 
@@ -401,15 +417,7 @@ class RpkiWorkspace:
         self._check_issuing(par)
         csr, spki = read_child_csr(csr_bytes)
         sia = csr_sia(csr)
-        requested = parse_resources(resources, strict=True)
-        if requested.is_empty():
-            raise ResourceError("a child CA needs resources (--resources)", token="")
-        excess = requested.difference(parse_resources(par.resources))
-        if not excess.is_empty():
-            text = format_resources(excess)
-            raise RpkiOverclaimError(
-                f"child request claims resources CA {par.name} does not hold: {text}", token=text
-            )
+        requested = _child_resources(resources, par, "child request claims")
         ski = _native.key_identifier(spki).hex()
         name = self.policy.check_name(name or ski, "child name")
         conn = self.store.conn
@@ -601,16 +609,9 @@ class RpkiWorkspace:
         par = self.ca(row.ca_name)
         self._check_issuing(par)
         hosted = self._check_hosted_child(name, "re-issuing it")
-        requested = parse_resources(row.resources if resources is None else resources, strict=True)
-        if requested.is_empty():
-            raise ResourceError("a child CA needs resources (--resources)", token="")
-        excess = requested.difference(parse_resources(par.resources))
-        if not excess.is_empty():
-            text = format_resources(excess)
-            raise RpkiOverclaimError(
-                f"child {name} would hold resources CA {par.name} does not hold: {text}",
-                token=text,
-            )
+        requested = _child_resources(
+            row.resources if resources is None else resources, par, f"child {name} would hold"
+        )
         conn = self.store.conn
         if hosted is not None:
             for roa in db.roas(conn, name):
