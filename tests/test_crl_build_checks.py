@@ -5,6 +5,9 @@ exist before any work, and each CRL's signature is checked before it is written.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +188,22 @@ def test_write_renames_only_after_the_check(keys: tuple, tmp_path: Path) -> None
     assert list(out.parent.iterdir()) == []
     crl.write(out, check=lambda: check_crl_signature(der, cert, "x", "ecdsa-sha256"))
     assert out.read_bytes() == der and [p.name for p in out.parent.iterdir()] == ["x.crl"]
+
+
+def test_a_refusal_does_not_wait_for_a_fifo(keys: tuple, tmp_path: Path) -> None:
+    """Only a regular file is read beside the key check (issuance/revocation_prefetch.py):
+    `--revoked` naming a FIFO nobody writes to must not hold back the refusal of a bad
+    issuer certificate (it did, for ever, while the reader waited in open())."""
+    fifo = tmp_path / "revoked.csv"
+    os.mkfifo(fifo)
+    (tmp_path / "ca.der").write_bytes(b"not a certificate")
+    (tmp_path / "ca.p8").write_bytes(_pkcs8(keys[0]))
+    r = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "crl", "build", "--revoked", str(fifo),
+         "--issuer-cert", str(tmp_path / "ca.der"), "--issuer-key", str(tmp_path / "ca.p8"),
+         "--number", "1", "--next-update", "1", "--out", str(tmp_path / "out.crl")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "not a DER X.509 certificate" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.crl").exists()

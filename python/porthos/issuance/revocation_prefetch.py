@@ -12,6 +12,7 @@ revocation_input.py, need NumPy and pyarrow first).
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,8 +69,19 @@ class RevocationPrefetch:
 
 
 def prefetch_csv(path: str | os.PathLike[str]) -> RevocationPrefetch | None:
-    """Start reading ``path`` when it is a CSV file (what revocation_input.
+    """Start reading ``path`` when it is a regular CSV file (what revocation_input.
     read_revocations reads as CSV: any suffix but ``.npz`` and ``.parquet``); None
-    for the other formats, which the caller reads with read_revocations."""
+    otherwise, and the caller reads it with read_revocations when it needs the rows.
+
+    Only a regular file: its read ends (the input cap bounds it), so a refusal the
+    caller makes meanwhile waits at most for that. A FIFO, a pipe or ``/dev/stdin``
+    can block for ever, and would hold back the refusal; it is also what a PIN prompt
+    may read from. A path that cannot be stat'ed is left to the reader's own error."""
     p = Path(path)
-    return None if p.suffix in (".npz", ".parquet") else RevocationPrefetch(p)
+    if p.suffix in (".npz", ".parquet"):
+        return None
+    try:
+        regular = stat.S_ISREG(p.stat().st_mode)
+    except OSError:
+        return None
+    return RevocationPrefetch(p) if regular else None
