@@ -66,20 +66,21 @@ def test_cli_publish_refuses_a_terminated_ca_before_carrying_out_scheduled_revoc
     tmp_path: Path,
 ) -> None:
     path, later = _terminated_with_a_scheduled_revocation(tmp_path)
-    with Workspace.open(path) as ws:
-        before = _pending(ws)
-    res = CliRunner().invoke(
-        main, ["crl", "publish", "-w", str(path), "--ca", CA, "--now", f"@{later}"]
-    )
-    assert res.exit_code == 2, res.output
-    assert len(res.output.strip().splitlines()) == 1 and "terminated" in res.output
-    with Workspace.open(path) as ws:
-        # The scheduled revocation still pending; the CLI audits its refusal, only.
-        assert _pending(ws)[0] == before[0] == 1
-        added = ws.store.conn.execute(
-            "SELECT outcome FROM audit ORDER BY seq LIMIT -1 OFFSET ?", (before[1],)
-        ).fetchall()
-        assert [str(r[0]) for r in added] == ["failure"]
+    for door in ([], ["--delta"]):  # the full and the delta door
+        with Workspace.open(path) as ws:
+            before = _pending(ws)
+        res = CliRunner().invoke(
+            main, ["crl", "publish", "-w", str(path), "--ca", CA, *door, "--now", f"@{later}"]
+        )
+        assert res.exit_code == 2, res.output
+        assert len(res.output.strip().splitlines()) == 1 and "terminated" in res.output
+        with Workspace.open(path) as ws:
+            # The scheduled revocation still pending; the CLI audits its refusal, only.
+            assert _pending(ws)[0] == before[0] == 1
+            added = ws.store.conn.execute(
+                "SELECT outcome FROM audit ORDER BY seq LIMIT -1 OFFSET ?", (before[1],)
+            ).fetchall()
+            assert [str(r[0]) for r in added] == ["failure"], door
 
 
 def test_responder_profile_is_read_from_the_ca_generation_data(tmp_path: Path) -> None:

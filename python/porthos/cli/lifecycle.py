@@ -192,7 +192,7 @@ def _carry_out_due_revocations(ws: Workspace, now: int) -> list[str]:
     """Carry out the scheduled revocations and escalate the holds past the CP/CPS's
     limit that are due at ``now`` (each one transaction, workflows/revocation.py and
     suspension.py), so that the CRLs published next list them; one line each. Every
-    CRL door runs it first, the Dask shard rebuild too."""
+    CRL door of the CLI runs it first: full, delta and the Dask shard rebuild."""
     from porthos.workflows import revocation, suspension
 
     lines = [
@@ -323,11 +323,18 @@ def publish(
             raise click.UsageError("--all and --ca exclude each other")
         _publish_due(workdir, ca_name, everything, now, pin_file, root_officers)
         return
-    from porthos.workflows import crl_publication
+    from porthos.workflows import crl_end, crl_publication
     from porthos.workspace.workspace import Workspace
 
     console = get_console()
     with Workspace.open(workdir) as ws:
+        # A CA that publishes no more is refused before the PIN is asked for or anything
+        # commits (the token's activation is audited).
+        if ca_name is not None:
+            crl_end.refuse_unless_publishing(ws, ws.ca(ca_name))
+        # What is due to be revoked is revoked first, as for full CRLs: the delta lists it.
+        for line in _carry_out_due_revocations(ws, int(time.time()) if now is None else now):
+            console.print(line)
         if ws.hsm is not None:
             from porthos.hsm import read_pin
 
