@@ -338,6 +338,34 @@ def test_failure_after_the_commit_is_completed_by_the_next_publish(
     assert (done.version, done.changed) == (2, False)
 
 
+def test_the_version_served_stays_on_disk_when_a_later_one_is_swapped_in(
+    ws: RpkiWorkspace,
+) -> None:
+    """Version 2 commits but its swap fails (the link still names version 1); the next
+    publish has changes, commits version 3 and swaps it in. Version 1, what readers
+    were served until that swap, stays on disk beside it (a reader half-way through it
+    keeps a consistent tree), as version N - 1 does after an ordinary publish."""
+    _roa(ws, 64496, ["192.0.2.0/24"])
+    first = publish(ws, now=NOW)
+    link = first.path
+    _roa(ws, 64497, ["198.51.100.0/24"])
+    obstacle = _block_swap(ws)
+    with pytest.raises(RpkiPublishIncompleteError):
+        publish(ws, now=NOW + 30)
+    served = os.readlink(link)
+    assert served == version_dir_name(ws.policy.module, 1)
+    if obstacle.is_dir():
+        shutil.rmtree(obstacle)
+    else:
+        obstacle.unlink()
+    _roa(ws, 64498, ["192.0.2.0/25"])
+    third = publish(ws, now=NOW + 40)
+    assert third.version == 3 and os.readlink(link) == version_dir_name(ws.policy.module, 3)
+    on_disk = {p.name for p in link.parent.iterdir() if p.name != link.name}
+    assert served in on_disk, on_disk
+    _assert_fully_published(ws, 3)
+
+
 def test_cli_reports_an_incomplete_publication(ws: RpkiWorkspace) -> None:
     ws.close()
     _block_tal(ws)

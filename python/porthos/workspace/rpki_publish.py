@@ -252,13 +252,18 @@ def _complete(
     target_name = version_dir_name(module, version)
     step = "swapping the module symlink"
     try:
+        # What readers were served until now stays on disk beside the new version, even
+        # when it is older than version - 1 (a publish whose swap failed, run again with
+        # changes: the store went N -> N+1 while the link still named N - 1).
+        served = os.readlink(link) if link.is_symlink() else None
         swapped = not _points_at(link, target_name)
         if swapped:
             _swap(link, target_name)
         step = "writing the TAL"
         tal = _write_tal(ws, ta_certificate)
         step = "removing older versions"
-        _prune(link.parent, module, keep={target_name, version_dir_name(module, version - 1)})
+        keep = {target_name, version_dir_name(module, version - 1)}
+        _prune(link.parent, module, keep=keep | ({served} if served else set()))
         step = "writing the RRDP files"
         note = ws.rrdp_dir / NOTIFICATION
         before = note.read_bytes() if note.is_file() else None
