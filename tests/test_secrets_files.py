@@ -34,3 +34,31 @@ def test_init_into_existing_keys_folder_sets_0700(tmp_path: Path) -> None:
     assert stat.S_IMODE((work / "keys").stat().st_mode) == 0o700
     for key in (work / "keys").iterdir():
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_a_pin_prompt_at_end_of_input_is_one_clear_error() -> None:
+    """No terminal and nothing on standard input (a script, CI): the PIN prompt ends in
+    KeyMaterialError naming --pin-file, not in "unexpected EOFError (a porthos bug)".
+    A real process without a controlling terminal, so getpass reads standard input."""
+    import subprocess
+    import sys
+
+    code = (
+        "from porthos.exceptions import KeyMaterialError\n"
+        "from porthos.hsm.pins import read_pin\n"
+        "try:\n"
+        "    read_pin(None, 'PIN of the token')\n"
+        "except KeyMaterialError as exc:\n"
+        "    print(exc.code, exc)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("key PIN of the token: no PIN given (end of input)"), r.stdout
+    assert "--pin-file" in r.stdout

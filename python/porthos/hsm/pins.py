@@ -75,9 +75,15 @@ def read_pin(path: str | os.PathLike[str] | None, prompt: str, *, confirm: bool 
         if not line:
             raise KeyMaterialError(f"the PIN file {path} is empty")
         return Secret(line)
-    value = getpass.getpass(f"{prompt}: ")
-    if confirm and getpass.getpass(f"{prompt} (again): ") != value:
-        raise KeyMaterialError("the two PIN entries differ")
+    try:
+        value = getpass.getpass(f"{prompt}: ")
+        if confirm and getpass.getpass(f"{prompt} (again): ") != value:
+            raise KeyMaterialError("the two PIN entries differ")
+    except EOFError:
+        # No terminal and nothing (more) on standard input: say so, not "a porthos bug".
+        raise KeyMaterialError(
+            f"{prompt}: no PIN given (end of input); give it with --pin-file"
+        ) from None
     if not value:
         raise KeyMaterialError("empty PIN")
     return Secret(value.encode("utf-8"))
