@@ -1,6 +1,7 @@
 """The ``porthos crl`` group, its file tools ``crl build|inspect|diff``, and ``porthos
 bench crl``. The workspace's CRL commands (``crl publish``, ``crl due``: the 000 §4.9.7
-schedule) live with revocation in lifecycle.py; main.py adds them to this group.
+schedule) live with revocation in lifecycle.py; this group loads them when they run
+(WORKSPACE_COMMANDS, cli/lazy.py).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from porthos import _native
 from porthos.crl_reasons import REASONS
+from porthos.durable_files import write_atomically
 from porthos.exceptions import BatchArgumentError, PolicyError, StoreError, StoreIntegrityError
 from porthos.issuance.crl import (
     INVALIDITY_NONE,
@@ -63,7 +64,6 @@ from porthos.workspace.repository import (
     crl_file_name,
     repository_lock,
     repository_path,
-    write_atomically,
     write_crl_file,
 )
 
