@@ -207,3 +207,19 @@ def test_a_refusal_does_not_wait_for_a_fifo(keys: tuple, tmp_path: Path) -> None
     assert r.returncode == 2, r.stdout + r.stderr
     assert "not a DER X.509 certificate" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.crl").exists()
+
+
+def test_hsm_rows_on_standard_input_need_a_pin_file(tmp_path: Path) -> None:
+    """In HSM mode without --pin-file the PIN prompt reads standard input when there is
+    no terminal, and could swallow the rows piped there (a CRL of 0 entries, exit 0):
+    refused, one line, before anything is read or asked."""
+    r = subprocess.run(
+        [sys.executable, "-m", "porthos.cli.main", "crl", "build", "--revoked", "/dev/stdin",
+         "--issuer-cert", "/dev/null", "--token", "t", "--key-label", "k",
+         "--number", "1", "--next-update", "1", "--out", str(tmp_path / "out.crl")],
+        input="0a,2025-01-01T00:00:00Z,keyCompromise\n", capture_output=True, text=True,
+        timeout=60, start_new_session=True,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--pin-file" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "out.crl").exists()

@@ -186,6 +186,13 @@ def build(
         raise KeyMaterialError("HSM mode needs both --token and --key-label")
     if (shards is None) != (url_template is None):
         raise BatchArgumentError("--shards and --url-template go together")
+    if hsm_mode and pin_file is None and _is_standard_input(revoked):
+        # The PIN prompt reads standard input too when there is no terminal, and its
+        # buffered read can take the rows with it: a CRL of 0 entries and exit 0.
+        raise BatchArgumentError(
+            f"--revoked {revoked} is standard input, which the PIN prompt reads too: "
+            "give the PIN with --pin-file"
+        )
     _check_writable(out)
     from porthos.issuance.revocation_prefetch import prefetch_csv
 
@@ -277,6 +284,17 @@ def _issuer_signer(
         signer, cert, f"--issuer-key {issuer_key}" if issuer_key else f"--key-label {key_label}"
     )
     return cert, signer
+
+
+def _is_standard_input(path: Path) -> bool:
+    """Whether ``path`` (``-``, /dev/stdin, /proc/self/fd/0, a FIFO...) is the file this
+    process's standard input is."""
+    import os
+
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(0))
+    except (OSError, ValueError):
+        return False
 
 
 def _check_writable(out: Path) -> None:
