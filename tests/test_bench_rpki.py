@@ -21,7 +21,7 @@ def _run(tmp_path: Path, *args: str) -> dict[str, object]:
 
 def test_publish_report(tmp_path: Path) -> None:
     r = _run(tmp_path, "--n", "4", "--repeats", "2", "--threads", "1")
-    assert (r["n"], r["repeats"], r["threads"]) == (4, 2, 1)
+    assert (r["n"], r["raw_n"], r["repeats"], r["threads"]) == (4, 4, 2, 1)
     med = r["median_s"]
     assert isinstance(med, dict)
     # Publishing includes the pool fill and the signing; raw, keygen and signing.
@@ -29,6 +29,17 @@ def test_publish_report(tmp_path: Path) -> None:
     assert r["ratio_to_raw"] == med["raw_s"] / med["publish_s"]
     assert r["command"] == "porthos bench rpki --n 4 --repeats 2 --threads 1"
     assert r["rpkimancer"] is None and int(r["peak_rss_kib"]) > 0  # type: ignore[call-overload]
+
+
+def test_publish_report_with_a_raw_sample(tmp_path: Path) -> None:
+    """--raw-n: the yardstick measured on fewer objects and scaled to --n (a 100,000-ROA
+    run), said in the report and in the command that repeats it."""
+    r = _run(tmp_path, "--n", "6", "--raw-n", "2", "--repeats", "1", "--threads", "1")
+    assert (r["n"], r["raw_n"]) == (6, 2)
+    med = r["median_s"]
+    assert isinstance(med, dict) and med["raw_s"] >= med["raw_keygen_s"] > 0
+    assert r["ratio_to_raw"] == med["raw_s"] / med["publish_s"]
+    assert r["command"] == "porthos bench rpki --n 6 --repeats 1 --threads 1 --raw-n 2"
 
 
 def test_reissue_report(tmp_path: Path) -> None:
