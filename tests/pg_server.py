@@ -118,6 +118,11 @@ class PgServer:
 
         return psycopg.connect(self.url(), password=self.password(), autocommit=True)
 
+    def workspace_store(self) -> dict[str, object]:
+        """``Workspace.init`` keyword arguments for a workspace whose store is a new,
+        empty database of this server."""
+        return {"store": self.new_database(), "store_password_file": self.password_file}
+
     def new_database(self) -> str:
         """A new, empty database; returns its URL (no password: that is in the file)."""
         self._n += 1

@@ -119,14 +119,9 @@ def _published(ws: Workspace) -> list[audit.AuditRecord]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_lease_rules(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    if backend == "postgresql":
-        server = request.getfixturevalue("pg_server")
-        ws = Workspace.init(
-            tmp_path / "ws", "nonprod", store=server.new_database(),
-            store_password_file=server.password_file,
-        )  # fmt: skip
-    else:
-        ws = Workspace.init(tmp_path / "ws", "nonprod")
+    pg = backend == "postgresql"
+    store = request.getfixturevalue("pg_server").workspace_store() if pg else {}
+    ws = Workspace.init(tmp_path / "ws", "nonprod", **store)
     with ws:
         st = ws.store
 

@@ -24,14 +24,9 @@ def test_certificate_expiries_reads_in_chunks(
 ) -> None:
     """More serials than one chunk (SQLite bounds the parameters of a query): every
     stored spelling found with its notAfter, absent ones left out, duplicates once."""
-    if backend == "postgresql":
-        server = request.getfixturevalue("pg_server")
-        ws = Workspace.init(
-            tmp_path / "ws", "nonprod", store=server.new_database(),
-            store_password_file=server.password_file,
-        )  # fmt: skip
-    else:
-        ws = Workspace.init(tmp_path / "ws", "nonprod")
+    pg = backend == "postgresql"
+    store = request.getfixturevalue("pg_server").workspace_store() if pg else {}
+    ws = Workspace.init(tmp_path / "ws", "nonprod", **store)
     with ws:
         issued = list(ws.ca(CA).issue_batch(make_csrs(3), "ha-device").issued())
         stored = {
