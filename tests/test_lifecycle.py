@@ -592,6 +592,32 @@ def test_scheduled_revocation_after_due_at_and_not_before(
     check_crls(ws, tmp_path, revoked=old, good=other)
 
 
+def test_a_delta_crl_lists_a_scheduled_revocation_that_came_due(
+    ws: Workspace, csr_factory: CsrFactory, tmp_path: Path
+) -> None:
+    """A delta CRL (RFC 5280 §5.2.4) carries out the scheduled revocations whose time
+    has come first, as a full CRL does, through the CLI and through the Python API
+    (crl_publication.publish_deltas), and lists them."""
+    from porthos.workflows import crl_publication
+
+    old, other = issue(ws, csr_factory, tmp_path, 2)
+    t0 = ws.ca("root-ca-1").not_before + 10
+    publish(ws, t0)
+    _schedule(ws, old, t0 + DAY, t0)
+    [published] = crl_publication.publish_deltas(ws, ["ha-device-ca-1"], now=t0 + DAY + 5)
+    assert [r[1] for r in revocation_rows(ws)] == [format(old.serial_number, "032x")]
+    delta = x509.load_der_x509_crl(published.paths[0].read_bytes())
+    assert [e.serial_number for e in delta] == [old.serial_number]
+    # The CLI's delta door says what it carried out.
+    _schedule(ws, other, t0 + 2 * DAY, t0)
+    r = publish(ws, t0 + 2 * DAY + 5, "--ca", "ha-device-ca-1", "--delta")
+    assert "scheduled revocation carried out" in r.output
+    delta = x509.load_der_x509_crl(
+        (ws.path / "repository" / "ha-device-ca-1-delta.crl").read_bytes()
+    )
+    assert {e.serial_number for e in delta} == {old.serial_number, other.serial_number}
+
+
 def test_scheduled_revocation_of_an_already_revoked_certificate_is_closed(
     ws: Workspace, csr_factory: CsrFactory, tmp_path: Path
 ) -> None:

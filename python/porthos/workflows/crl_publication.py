@@ -135,10 +135,12 @@ def publish_deltas(
     and audited like full CRLs (000 §5.4.1)."""
     now = int(time.time()) if now is None else int(now)
     ws.store.quick_check(PUBLICATION_TABLES)
-    # Refused before the escalation below commits (crl_end.refuse_unless_publishing).
+    # Refused before anything below commits (crl_end.refuse_unless_publishing).
     for name in cas or ():
         refuse_unless_publishing(ws, ws.ca(name))
-    # A delta reflects the holds past the suspension limit too (revoked first).
+    # A delta lists what is due to be revoked too, as a full CRL does: the scheduled
+    # revocations whose time has come and the holds past the suspension limit.
+    process_scheduled(ws, now, actor=actor)
     escalate(ws, now, actor=actor)
     names = list(cas) if cas is not None else [ca.name for ca in kept_cas(ws)]
     out: list[Published] = []
