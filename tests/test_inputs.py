@@ -131,6 +131,37 @@ def test_thread_bound_equals_the_native_one() -> None:
         _native.verify_csrs([b"0\x00"], threads=MAX_THREADS + 1)
 
 
+def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
+    """A thread keeps its last Rust pool for calls with the same count (args.rs
+    `pool`): counts may change between calls, and a child forked after the parent
+    used a kept pool builds its own instead of waiting on workers it does not have."""
+    import multiprocessing
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    from porthos import _native
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pool")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    csrs = [csr.public_bytes(Encoding.DER)] * 3
+    for threads in (1, 1, 2, 1, None, 1):
+        status, _ = _native.verify_csrs(csrs, threads=threads)
+        assert list(status) == [0, 0, 0]
+    child = multiprocessing.get_context("fork").Process(
+        target=_native.verify_csrs, args=(csrs,), kwargs={"threads": 1}
+    )
+    child.start()
+    child.join(30)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+
+
 def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
     f = tmp_path / "r.der"
     f.write_bytes(b"0\x00")

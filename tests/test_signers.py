@@ -10,13 +10,13 @@ import time
 import numpy as np
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from error_codes import raises_code
 from porthos import _native
-from porthos.exceptions import SigningError
-from porthos.issuance.signers import DigestSigner, issue_certificates
+from porthos.exceptions import BatchArgumentError, SigningError
+from porthos.issuance.signers import DigestSigner, issue_certificates, sign_filled
 
 SPEC = json.dumps(
     {
@@ -128,3 +128,55 @@ def test_short_signature_batch_is_refused() -> None:
     )
     with raises_code(SigningError, "signing"):
         issue_certificates(template, signer, **_items(3))
+
+
+@pytest.mark.parametrize("key_type", ["ec-p384", "rsa-2048"])
+@pytest.mark.parametrize("threads", [1, 2, None])
+def test_sign_filled_is_the_signing_half_of_issue(key_type: str, threads: int | None) -> None:
+    """Fill on one call, sign on another (the streamed batch's split): the same TBS as
+    fill wrote, a signature by the key over it, and the certificate `issue` makes
+    apart from the signature. Run twice per thread count: the calling thread keeps
+    its one-thread pool between calls (args.rs `pool`)."""
+    key = _native.SoftwareKey.generate(key_type)
+    alg = key.signature_algorithm
+    template = _native.Template(SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, alg)
+    items = _items(70)  # more than one 64-item run of the parallel map
+    issuer_key = serialization.load_der_public_key(key.public_key_der())
+    for _ in range(2):
+        tbs = template.fill(**items)
+        for signed in (
+            template.sign_filled(key, tbs, threads=threads),
+            sign_filled(template, key, tbs, threads=threads),
+        ):
+            assert len(signed) == len(tbs)
+            for i, der in enumerate(signed):
+                cert = x509.load_der_x509_certificate(der)
+                assert cert.tbs_certificate_bytes == tbs[i]
+                h = cert.signature_hash_algorithm
+                assert h is not None
+                if isinstance(issuer_key, ec.EllipticCurvePublicKey):
+                    issuer_key.verify(cert.signature, tbs[i], ec.ECDSA(h))
+                else:
+                    assert isinstance(issuer_key, rsa.RSAPublicKey)
+                    issuer_key.verify(cert.signature, tbs[i], padding.PKCS1v15(), h)
+        whole = template.issue(key, threads=threads, **items)
+        # RSA PKCS#1 v1.5 is deterministic: the two paths give the same bytes.
+        if key_type.startswith("rsa"):
+            assert whole.to_list() == signed.to_list()
+
+
+def test_sign_filled_refuses_what_fill_did_not_write() -> None:
+    key = _native.SoftwareKey.generate("ec-p256")
+    template = _native.Template(
+        SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, "ecdsa-sha256"
+    )
+    other = _native.Template(
+        SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, "ecdsa-sha384"
+    )
+    tbs = template.fill(**_items(2))
+    with raises_code(SigningError, "signing"):
+        sign_filled(other, key, tbs)
+    with raises_code(SigningError, "signing"):
+        other.sign_filled(key, tbs)  # the Rust side checks the key too
+    with raises_code(BatchArgumentError, "batch-argument"):
+        template.sign_filled(key, [b"0\x00"])  # type: ignore[arg-type]

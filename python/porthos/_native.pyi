@@ -258,6 +258,11 @@ class Template:
         threads: int | None = None,
     ) -> DerBatch:
         """Fill, sign (in parallel) and assemble complete certificates."""
+    def sign_filled(
+        self, signer: SoftwareKey, tbs: DerBatch, *, threads: int | None = None
+    ) -> DerBatch:
+        """Sign and assemble TBSCertificates from ``fill`` (the signing half of ``issue``);
+        an item that is not one DER SEQUENCE is refused."""
     def assemble(self, tbs: DerBatch, signatures: Sequence[bytes]) -> DerBatch:
         """External-signer path: TBS + signatures (DER for ECDSA) -> certificates."""
 

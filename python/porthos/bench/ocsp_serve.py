@@ -154,6 +154,34 @@ def _wait_port(port: int, timeout: float = 10) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def _group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group
+    ``pgid``: the responder's own work, whatever the load generator costs beside it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        # After "(comm)": state ppid pgrp ... utime (14th field) stime (15th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _with_server_cpu(pgid: int, count_key: str, measure: Any) -> dict[str, Any]:
+    """Run ``measure()`` and add the responder's CPU seconds and CPU µs per answered
+    request (``count_key``: the result's count of answered requests)."""
+    before = _group_cpu_s(pgid)
+    result: dict[str, Any] = measure()
+    cpu = _group_cpu_s(pgid) - before
+    result["server_cpu_s"] = round(cpu, 3)
+    answered = result.get(count_key) or 0
+    result["server_cpu_us_per_request"] = round(cpu / answered * 1e6, 2) if answered else None
+    return result
+
+
 def _h2load(
     url: str, req: Path, log: Path, *, n: int, c: int, t: int, rps: int | None
 ) -> dict[str, Any]:
@@ -276,12 +304,17 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            process_group=0,
         )
         try:
             assert porthos.stdout is not None
             url = porthos.stdout.readline().strip().removeprefix("listening on ")
-            result["porthos_saturation"] = _h2load(
-                url, req, work / "p.log", n=n_requests, c=connections, t=threads, rps=None
+            result["porthos_saturation"] = _with_server_cpu(
+                porthos.pid,
+                "succeeded",
+                lambda: _h2load(
+                    url, req, work / "p.log", n=n_requests, c=connections, t=threads, rps=None
+                ),
             )
             # The offered-load runs: each connection sends rps requests a second, 3 s.
             result["porthos_offered"] = []
@@ -297,7 +330,9 @@ def run(
                 )
                 offered["offered_per_s"] = connections * per_conn
                 result["porthos_offered"].append(offered)
-            result["porthos_ab"] = _ab(url, req, n=ab_n, c=AB_CONCURRENCY)
+            result["porthos_ab"] = _with_server_cpu(
+                porthos.pid, "completed", lambda: _ab(url, req, n=ab_n, c=AB_CONCURRENCY)
+            )
         finally:
             porthos.terminate()
             porthos.wait(30)
@@ -332,7 +367,11 @@ def run(
         try:
             _wait_port(port)
             ossl_url = f"http://127.0.0.1:{port}"
-            result["openssl_ab"] = _ab(ossl_url, req, n=ab_n // 4, c=AB_CONCURRENCY)
+            result["openssl_ab"] = _with_server_cpu(
+                ossl.pid,
+                "completed",
+                lambda: _ab(ossl_url, req, n=ab_n // 4, c=AB_CONCURRENCY),
+            )
             result["openssl_ab_1000"] = _ab(
                 ossl_url, req, n=2 * connections, c=connections, timeout_s=5
             )
@@ -349,6 +388,14 @@ def run(
     result["throughput_ratio_ab"] = round(ours / theirs, 1) if theirs else None
     h2 = result["porthos_saturation"].get("requests_per_s", 0.0)
     result["throughput_ratio_h2load_vs_ab"] = round(h2 / theirs, 1) if theirs else None
+    # The responders' own CPU per answered request: what each costs the machine, so its
+    # throughput on cores of its own (here the generator shares the two cores).
+    theirs_cpu = result["openssl_ab"].get("server_cpu_us_per_request")
+    for key, run_key in (("ab", "porthos_ab"), ("keepalive", "porthos_saturation")):
+        ours_cpu = result[run_key].get("server_cpu_us_per_request")
+        result[f"server_cpu_ratio_{key}"] = (
+            round(theirs_cpu / ours_cpu, 1) if theirs_cpu and ours_cpu else None
+        )
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -358,7 +405,18 @@ def print_table(result: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"bench ocsp --responder ({result['cores']} cores)")
-    for col in ("run", "generator", "conns", "req/s", "ok", "failed", "p50 ms", "p99 ms"):
+    cols = (
+        "run",
+        "generator",
+        "conns",
+        "req/s",
+        "ok",
+        "failed",
+        "p50 ms",
+        "p99 ms",
+        "server µs/req",
+    )
+    for col in cols:
         table.add_column(col)
     rows: list[tuple[str, str, dict[str, Any], int]] = [
         ("porthos", "h2load", result["porthos_saturation"], result["connections"])
@@ -376,9 +434,15 @@ def print_table(result: dict[str, Any], console: Any) -> None:
         table.add_row(
             name, gen, str(conns), f"{r.get('requests_per_s', 0):,.0f}", str(ok),
             str(r.get("failed")), str(r.get("p50_ms")), str(r.get("p99_ms")),
+            str(r.get("server_cpu_us_per_request", "")),
         )  # fmt: skip
     console.print(table)
     console.print(
         f"throughput porthos / openssl, both under ab: {result['throughput_ratio_ab']}x;"
         f" porthos under h2load / openssl under ab: {result['throughput_ratio_h2load_vs_ab']}x"
+    )
+    console.print(
+        "responder CPU per request, openssl / porthos: both under ab"
+        f" {result['server_cpu_ratio_ab']}x; porthos keep-alive (h2load)"
+        f" {result['server_cpu_ratio_keepalive']}x"
     )

@@ -84,6 +84,32 @@ def issue_certificates(
         spkis=spkis,
         sans=sans,
     )
+    return _sign_tbs(template, signer, tbs)
+
+
+def sign_filled(
+    template: _native.Template,
+    signer: Signer,
+    tbs: _native.DerBatch,
+    *,
+    threads: int | None = None,
+) -> _native.DerBatch:
+    """Sign and assemble TBSCertificates ``template.fill`` wrote, with whichever path
+    ``signer`` supports: the signing half of ``issue_certificates``, for a caller that
+    fills on one thread and signs on another (the streamed batch, issuance/batch.py)."""
+    if signer.signature_algorithm != template.signature_algorithm:
+        raise SigningError(
+            f"signer uses {signer.signature_algorithm}, the template was compiled for "
+            f"{template.signature_algorithm}"
+        )
+    if isinstance(signer, _native.SoftwareKey):
+        return template.sign_filled(signer, tbs, threads=threads)
+    return _sign_tbs(template, signer, tbs)
+
+
+def _sign_tbs(
+    template: _native.Template, signer: DigestSigner, tbs: _native.DerBatch
+) -> _native.DerBatch:
     digests = _native.tbs_digests(tbs, HASH_OF[template.signature_algorithm])
     signatures = list(signer.sign_digests(digests))
     if len(signatures) != len(tbs):

@@ -170,6 +170,72 @@ fn signer_algorithm_must_match() {
 }
 
 #[test]
+fn sign_filled_signs_what_fill_wrote_and_refuses_other_bytes() {
+    let f = fixture();
+    let subject = encode_name(&[("CN", "x")]).unwrap();
+    let input = TbsInput {
+        serial: &[1],
+        not_before: 0,
+        not_after: 1,
+        subject: &subject,
+        spki: &f.subject_keys[0],
+        san: None,
+        ..Default::default()
+    };
+    let (data, offsets) = f.template.fill_batch(&vec![input; 70]).unwrap();
+    let (certs, cert_offsets) = f.template.sign_filled(&f.issuer, &data, &offsets).unwrap();
+    assert_eq!(cert_offsets.len(), 71);
+    let issuer_key = parse_spki(f.issuer.public_key_der()).unwrap();
+    for i in 0..70 {
+        let der = &certs[cert_offsets[i] as usize..cert_offsets[i + 1] as usize];
+        let cert = parse_certificate(der).unwrap();
+        assert_eq!(
+            cert.tbs,
+            &data[offsets[i] as usize..offsets[i + 1] as usize]
+        );
+        let status = verify_signature(
+            SignatureAlgorithm::EcdsaSha256,
+            &issuer_key,
+            cert.tbs,
+            cert.signature,
+        );
+        assert_eq!(status, VerifyStatus::Ok);
+    }
+    // Item 65 (in the second 64-item run) with a trailing octet, then not a SEQUENCE,
+    // then cut short: refused with its index, nothing signed.
+    let end = offsets[66] as usize;
+    let mut trailing = data[..end].to_vec();
+    trailing.push(0);
+    let mut bumped = offsets[..67].to_vec();
+    bumped[66] += 1;
+    assert_eq!(
+        f.template
+            .sign_filled(&f.issuer, &trailing, &bumped)
+            .unwrap_err()
+            .0,
+        65
+    );
+    let mut not_seq = data.clone();
+    not_seq[offsets[65] as usize] = 0x04;
+    assert_eq!(
+        f.template
+            .sign_filled(&f.issuer, &not_seq, &offsets)
+            .unwrap_err()
+            .0,
+        65
+    );
+    assert_eq!(
+        f.template
+            .sign_filled(&f.issuer, &data[..end - 1], &offsets[..67])
+            .unwrap_err()
+            .0,
+        65
+    );
+    let p384 = SoftwareKey::generate("ec-p384", None).unwrap();
+    assert!(f.template.sign_filled(&p384, &data, &offsets).is_err());
+}
+
+#[test]
 fn bad_specs_fail_at_compile_with_their_path() {
     let name = encode_name(&[("CN", "x")]).unwrap();
     let cases = [

@@ -337,24 +337,62 @@ pub fn check_len(name: &str, got: usize, want: usize) -> NativeResult<()> {
 /// in sight, and a count above it is a typo, refused with one clear error.
 pub const MAX_THREADS: usize = 1024;
 
-/// A rayon pool of `threads` workers, or None for the global pool (all cores).
-pub fn pool(threads: Option<usize>) -> NativeResult<Option<rayon::ThreadPool>> {
+/// A rayon pool of `threads` workers (shared, see `pool`), or None for the global pool.
+pub type Pool = Option<std::sync::Arc<rayon::ThreadPool>>;
+
+/// A pool kept by the thread that built it: (process id, workers, pool).
+type Cached = (u32, usize, std::sync::Arc<rayon::ThreadPool>);
+
+thread_local! {
+    /// The pool the last `pool(Some(n))` call of this thread built, kept for its next
+    /// call with the same n. Why: a one-thread streamed issuance calls into Rust once
+    /// a piece from the same two helper threads; a fresh pool each call put the work on
+    /// a new OS thread every time, placed anew by the scheduler, and on two cores the
+    /// signer then shared a core with the verifier or the caller more often (issues 16
+    /// and 21). Dropped with its thread, which ends the pool's workers.
+    static CACHED_POOL: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A rayon pool of `threads` workers, or None for the global pool (all cores). The
+/// calling thread keeps its last pool for its next call with the same count.
+pub fn pool(threads: Option<usize>) -> NativeResult<Pool> {
     match threads {
         None => Ok(None),
         Some(0) => Err(NativeError::Batch("threads: must be at least 1".into())),
         Some(n) if n > MAX_THREADS => Err(NativeError::Batch(format!(
             "threads: {n} is more than {MAX_THREADS}, the most porthos starts"
         ))),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .map(Some)
-            .map_err(|e| NativeError::Batch(format!("threads: {e}"))),
+        Some(n) => {
+            let pid = std::process::id();
+            let cached = CACHED_POOL.with_borrow_mut(|c| match c.take() {
+                Some((p, size, pool)) if p == pid && size == n => {
+                    *c = Some((p, size, pool.clone()));
+                    Some(pool)
+                }
+                // A pool from before a fork() has no workers in this process: dropping
+                // it would signal threads that are not there, so it is left alone.
+                Some(stale) if stale.0 != pid => {
+                    std::mem::forget(stale);
+                    None
+                }
+                _ => None,
+            });
+            if let Some(p) = cached {
+                return Ok(Some(p));
+            }
+            let built = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map(std::sync::Arc::new)
+                .map_err(|e| NativeError::Batch(format!("threads: {e}")))?;
+            CACHED_POOL.with_borrow_mut(|c| *c = Some((pid, n, built.clone())));
+            Ok(Some(built))
+        }
     }
 }
 
 /// Run `f` inside the pool when there is one.
-pub fn run_in<T: Send>(pool: &Option<rayon::ThreadPool>, f: impl FnOnce() -> T + Send) -> T {
+pub fn run_in<T: Send>(pool: &Pool, f: impl FnOnce() -> T + Send) -> T {
     match pool {
         Some(p) => p.install(f),
         None => f(),
@@ -391,7 +429,7 @@ const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 pub fn par_runs<T: Send>(
     py: Python<'_>,
     n: usize,
-    pool: &Option<rayon::ThreadPool>,
+    pool: &Pool,
     run_len: usize,
     f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
 ) -> PyResult<Vec<T>> {

@@ -352,6 +352,32 @@ impl Template {
         Ok(DerBatch::new(py, data, offsets)?)
     }
 
+    /// Sign and assemble TBSCertificates this template filled (`fill`), in parallel,
+    /// with the GIL released: the signing half of `issue`, for a caller that fills on
+    /// another thread than the one that signs.
+    #[pyo3(signature = (signer, tbs, *, threads = None))]
+    fn sign_filled(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = typed_args::signer)] signer: Py<SoftwareKey>,
+        #[pyo3(from_py_with = typed_args::tbs_batch)] tbs: Py<DerBatch>,
+        #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
+    ) -> NativeResult<DerBatch> {
+        let (data, offsets) = tbs.get().to_owned_items(py)?;
+        let pool = pool(threads)?;
+        let (out, out_offsets) = py.detach(|| {
+            run_in(&pool, || {
+                self.inner
+                    .sign_filled(&signer.get().inner, &data, &offsets)
+                    .map_err(|(i, e)| match e {
+                        template::ItemError::Sign(s) => NativeError::Sign(format!("item {i}: {s}")),
+                        template::ItemError::Encode(d) => item_error(i, d),
+                    })
+            })
+        })?;
+        Ok(DerBatch::new(py, out, out_offsets)?)
+    }
+
     /// True when the spec chose string types (`name_strings`): a subject value may
     /// then not fit, and the caller screens items with `item_errors` first.
     #[getter]
