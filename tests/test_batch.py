@@ -334,3 +334,36 @@ def test_naming_may_give_the_sans(
         san = exts.get_extension_for_class(x509.SubjectAlternativeName)
         assert not san.critical
         assert san.value.get_values_for_type(x509.DNSName) == [f"h{i}.example"]
+
+
+def _streamed_one_thread(issuer: BatchIssuer, csrs: list[bytes]) -> None:
+    res = issuer.issue(csrs, not_before=NOW, not_after=NOW + 60, threads=1)
+    assert res.issued_count == len(csrs)
+
+
+def test_streamed_one_thread_batch_in_a_forked_child(
+    own_ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
+    csr_factory: CsrFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The one-thread streamed batch keeps each helper thread's Rust pool and fills on
+    # the caller's one-worker pool (args.rs `pool`, Template.fill(threads=1)): a child
+    # forked after the parent ran one must run its own batch, not wait on worker
+    # threads that were never copied into it.
+    import multiprocessing
+
+    monkeypatch.setattr(batch, "PIPELINE_PIECE_1T", 3)
+    monkeypatch.setattr(batch, "PIPELINE_LAST_1T", 2)
+    key, cert = own_ca
+    csrs = [csr_factory.make([("CN", f"f{n}")]) for n in range(12)]
+    issuer = BatchIssuer.from_spec(SPEC, cert.public_bytes(Encoding.DER), software_key(key))
+    _streamed_one_thread(issuer, csrs)
+    child = multiprocessing.get_context("fork").Process(
+        target=_streamed_one_thread, args=(issuer, csrs)
+    )
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0

@@ -239,6 +239,7 @@ class Template:
         sias: Sequence[bytes | None] | None = None,
         ip_addr_blocks: Sequence[bytes | None] | None = None,
         as_identifiers: Sequence[bytes | None] | None = None,
+        threads: int | None = None,
     ) -> DerBatch:
         """TBSCertificates only. sans entries: (kind, value), kind in
         dns|email|uri|ip|upn|dirname|dirname_hex; a dirname's value is [(attr, value)]."""

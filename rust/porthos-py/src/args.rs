@@ -340,21 +340,50 @@ pub const MAX_THREADS: usize = 1024;
 /// A rayon pool of `threads` workers (shared, see `pool`), or None for the global pool.
 pub type Pool = Option<std::sync::Arc<rayon::ThreadPool>>;
 
-/// A pool kept by the thread that built it: (process id, workers, pool).
-type Cached = (u32, usize, std::sync::Arc<rayon::ThreadPool>);
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static COUNT_FORKS: std::sync::Once = std::sync::Once::new();
 
-thread_local! {
-    /// The pool the last `pool(Some(n))` call of this thread built, kept for its next
-    /// call with the same n. Why: a one-thread streamed issuance calls into Rust once
-    /// a piece from the same two helper threads; a fresh pool each call put the work on
-    /// a new OS thread every time, placed anew by the scheduler, and on two cores the
-    /// signer then shared a core with the verifier or the caller more often (issues 16
-    /// and 21). Dropped with its thread, which ends the pool's workers.
-    static CACHED_POOL: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A rayon pool of `threads` workers, or None for the global pool (all cores). The
-/// calling thread keeps its last pool for its next call with the same count.
+/// How many fork()s this process descends from since the extension first kept a pool
+/// (a child handler of pthread_atfork counts them; a process id can repeat, e.g. a
+/// grandchild given its grandparent's id, or PID 1 in a new namespace).
+fn fork_generation() -> u64 {
+    COUNT_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only increments an atomic, which is
+        // async-signal-safe, as a fork child handler must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork));
+        }
+    });
+    FORKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The one-worker pool of this thread, with the fork generation it was built in.
+    /// Why kept: a one-thread streamed issuance calls into Rust once a piece from the
+    /// same helper threads; a fresh pool each call put the work on a new OS thread
+    /// every time, placed anew by the scheduler, and on two cores the signer then
+    /// shared a core with the verifier or the caller more often (issues 16 and 21).
+    /// Only one worker is kept: a thread that lives long (the main thread, a Dask or
+    /// executor thread) keeps at most one idle OS thread, not `threads` of them.
+    /// Dropped with its thread, which ends the worker.
+    static KEPT_POOL: std::cell::RefCell<Option<(u64, std::sync::Arc<rayon::ThreadPool>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn build_pool(n: usize) -> NativeResult<std::sync::Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| NativeError::Batch(format!("threads: {e}")))
+}
+
+/// A rayon pool of `threads` workers, or None for the global pool (all cores). A
+/// thread keeps its one-worker pool for its next `threads=1` call.
 pub fn pool(threads: Option<usize>) -> NativeResult<Pool> {
     match threads {
         None => Ok(None),
@@ -362,32 +391,29 @@ pub fn pool(threads: Option<usize>) -> NativeResult<Pool> {
         Some(n) if n > MAX_THREADS => Err(NativeError::Batch(format!(
             "threads: {n} is more than {MAX_THREADS}, the most porthos starts"
         ))),
-        Some(n) => {
-            let pid = std::process::id();
-            let cached = CACHED_POOL.with_borrow_mut(|c| match c.take() {
-                Some((p, size, pool)) if p == pid && size == n => {
-                    *c = Some((p, size, pool.clone()));
-                    Some(pool)
+        Some(1) => {
+            let generation = fork_generation();
+            let kept = KEPT_POOL.with_borrow_mut(|k| match k.take() {
+                Some((g, p)) if g == generation => {
+                    *k = Some((g, p.clone()));
+                    Some(p)
                 }
-                // A pool from before a fork() has no workers in this process: dropping
-                // it would signal threads that are not there, so it is left alone.
-                Some(stale) if stale.0 != pid => {
+                // Built before a fork(): its worker is not in this process, and
+                // dropping the pool would signal a thread that is not there.
+                Some(stale) => {
                     std::mem::forget(stale);
                     None
                 }
-                _ => None,
+                None => None,
             });
-            if let Some(p) = cached {
+            if let Some(p) = kept {
                 return Ok(Some(p));
             }
-            let built = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map(std::sync::Arc::new)
-                .map_err(|e| NativeError::Batch(format!("threads: {e}")))?;
-            CACHED_POOL.with_borrow_mut(|c| *c = Some((pid, n, built.clone())));
+            let built = build_pool(1)?;
+            KEPT_POOL.with_borrow_mut(|k| *k = Some((generation, built.clone())));
             Ok(Some(built))
         }
+        Some(n) => build_pool(n).map(Some),
     }
 }
 

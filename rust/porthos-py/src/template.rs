@@ -270,7 +270,10 @@ impl Template {
         self.inner.algorithm().name()
     }
 
-    #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None, sias = None, ip_addr_blocks = None, as_identifiers = None))]
+    /// TBSCertificates only. `threads`: as for `issue` (None: every core); the
+    /// one-thread streamed batch fills each piece with `threads=1`, so the fill
+    /// neither competes with its signer for the cores nor uses rayon's global pool.
+    #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None, sias = None, ip_addr_blocks = None, as_identifiers = None, threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
@@ -284,6 +287,7 @@ impl Template {
         sias: Option<&Bound<'_, PyAny>>,
         ip_addr_blocks: Option<&Bound<'_, PyAny>>,
         as_identifiers: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
     ) -> NativeResult<DerBatch> {
         let items = extract_items(
             serials,
@@ -295,12 +299,15 @@ impl Template {
             [sias, ip_addr_blocks, as_identifiers],
             &self.inner,
         )?;
+        let pool = pool(threads)?;
         let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
-            with_inputs(&items, strings, |inputs| {
-                self.inner
-                    .fill_batch(inputs)
-                    .map_err(|(i, e)| item_error(i, e))
+            run_in(&pool, || {
+                with_inputs(&items, strings, |inputs| {
+                    self.inner
+                        .fill_batch(inputs)
+                        .map_err(|(i, e)| item_error(i, e))
+                })
             })
         })?;
         Ok(DerBatch::new(py, data, offsets)?)

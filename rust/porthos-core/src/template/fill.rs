@@ -257,8 +257,10 @@ impl Template {
     /// Why apart from `issue_batch`: a streamed one-thread batch fills each piece on
     /// the thread that screens it, so the signer's thread only signs (issues 16 §5 and
     /// 21 §8: filling, ~3 µs a certificate, was on the signer's critical path). Each
-    /// item must be one DER SEQUENCE filling its slot, so bytes that are not a TBS
-    /// (a batch of something else) are refused, not signed.
+    /// item must be one DER SEQUENCE filling its slot: a slice cut at the wrong place
+    /// or bytes that are no DER are refused. It does not prove the bytes came from
+    /// `fill_batch` (another SEQUENCE would be signed), as the external-signer
+    /// assembler does not either: the caller hands in what `fill` returned.
     pub fn sign_filled(
         &self,
         signer: &dyn Signer,
