@@ -253,8 +253,9 @@ def test_bulk_inserts_start_the_wal_writeback(
 def test_a_bulk_commit_pushes_the_database_file_while_it_checkpoints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The COMMIT of a transaction that inserted WRITEBACK_ROWS certificates or more
-    # runs with writeback.pushed_while on the database file; smaller ones do not.
+    # The checkpoint after a transaction that inserted WRITEBACK_ROWS certificates or
+    # more (on the checkpointer's thread, store/checkpointer.py) runs with
+    # writeback.pushed_while on the database file; smaller ones leave it to SQLite.
     from contextlib import contextmanager
 
     from porthos.store import sqlite as store_module
@@ -279,6 +280,7 @@ def test_a_bulk_commit_pushes_the_database_file_while_it_checkpoints(
         for part in range(2):
             rows = [("user-ca-1", *_row(f"{part + 1:02x}{i:04x}")) for i in range(half)]
             store.insert_certificate_params("user-ca-1", rows)
+    store._checkpointer.wait()
     assert pushed == [(str(store.path),)]
     assert store.count_certificates() == 3 * half
     store.close()

@@ -8,6 +8,7 @@ unique per issuer; RFC 3647 §7.1.3 "unique serial number within issuing CA").
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from porthos.durable_files import fsync_dir
 from porthos.exceptions import StoreError, StoreIntegrityError
 from porthos.store import holds, writeback
+from porthos.store.checkpointer import Checkpointer
 from porthos.store.schema import (
     MIGRATION_V2,
     MIGRATION_V3,
@@ -117,6 +120,7 @@ class Store:
         self.where = str(path)
         self._depth = 0
         self._bulk_rows = 0  # certificates inserted by the open transaction
+        self._checkpointer = Checkpointer(path)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -164,12 +168,32 @@ class Store:
         if self._bulk_rows < WRITEBACK_ROWS:
             self._conn.execute("COMMIT")
             return
-        # A bulk transaction's COMMIT runs the WAL checkpoint (the WAL is past
-        # wal_autocheckpoint), which writes the batch's pages into the database file
-        # and fsyncs it: push them towards the disk while they are copied. (The WAL
-        # itself was pushed after each bulk insert; pushing it here too measured worse.)
-        with writeback.pushed_while(self.path):
+        self._commit_bulk()
+
+    def _commit_bulk(self) -> None:
+        """COMMIT a bulk transaction without the auto-checkpoint, fsync the WAL (the
+        transaction is durable when this returns, as the checkpoint's fsync made it
+        before), then checkpoint on another thread (checkpointer.py)."""
+        pages = self._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        try:
             self._conn.execute("COMMIT")
+        finally:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        wal = f"{self.path}-wal"
+        try:
+            fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(self.path.parent)  # a WAL made by this transaction
+        except OSError as exc:
+            raise StoreError(
+                f"{self.where}: the transaction was committed, but its WAL could not be "
+                f"written to disk ({exc.strerror or exc}); a power loss may lose it"
+            ) from None
+        self._checkpointer.request()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -295,6 +319,7 @@ class Store:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),))
 
     def close(self) -> None:
+        self._checkpointer.wait()  # never leave a checkpoint half-way at exit
         self._conn.close()
 
     def discard(self) -> None:
@@ -404,7 +429,7 @@ class Store:
         if len(params) >= WRITEBACK_ROWS:
             # The rows' WAL frames are in the page cache (written as SQLite's cache
             # spills); start them towards the disk now, while the caller still signs,
-            # so the checkpoint's fsync at COMMIT has less to wait for (writeback.py).
+            # so the WAL's fsync after the COMMIT has less to wait for (writeback.py).
             writeback.start_writeback(f"{self.path}-wal")
         return len(params)
 

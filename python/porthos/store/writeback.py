@@ -1,14 +1,15 @@
 """Start the kernel writing a file's dirty pages to disk now, without waiting for it.
 
 Why: a large issuance batch appends megabytes to the SQLite WAL while the cores verify
-and sign, and none of it reaches the disk until the checkpoint at COMMIT fsyncs the WAL
+and sign, and none of it reaches the disk until the WAL is fsynced after the COMMIT
 (about 10 ms for the 12 MB of a 10,000-certificate batch on the development box), a
 wait on the one-core tail of the batch. Asking for writeback after each stored piece
 lets the disk work while the cores still sign, so that fsync finds little left to do.
-The checkpoint then copies the same pages into the database file and fsyncs that;
-``pushed_while`` asks for their writeback from a helper thread while they are copied.
+The checkpoint (checkpointer.py, on its own thread) then copies the same pages into the
+database file and fsyncs that; ``pushed_while`` asks for their writeback from a helper
+thread while they are copied.
 
-This is a hint, not durability: SQLite still fsyncs exactly as before, and losing the
+This is a hint, not durability: the fsyncs happen exactly as before, and losing the
 hint (another OS, an old kernel, a filesystem that refuses it) changes only the timing.
 It is the same device PostgreSQL's ``*_flush_after`` and RocksDB's ``bytes_per_sync``
 use: Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, which queues the writes and
@@ -69,7 +70,7 @@ def _hint(fd: int) -> bool:
 def pushed_while(*paths: str | os.PathLike[str], every: float = 0.001) -> Iterator[None]:
     """While the body runs, a helper thread asks for the writeback of ``paths`` every
     ``every`` seconds. For a body that writes a lot and then fsyncs it inside one C
-    call that releases the GIL: SQLite's COMMIT, whose checkpoint copies a batch's
+    call that releases the GIL: SQLite's checkpoint, which copies a batch's
     pages from the WAL into the database file and only then fsyncs it (~6 ms of
     copying, then ~8 ms of waiting for the disk at 12 MB). Pushed as they are copied,
     the pages are mostly on their way when the fsync comes, and the kernel's writeback
