@@ -47,6 +47,7 @@ def main() -> None:
                 data = (t / "requests.pem").read_bytes()
                 start = time.perf_counter()
                 result = ca.issue_batch(data, "ha-device")
+                ws.store.wait_for_checkpoint()
                 engine.append(time.perf_counter() - start)
                 pem_out = result.pem()
                 assert result.issued_count == n, result.rejected_count

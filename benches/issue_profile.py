@@ -31,6 +31,7 @@ def main(cpcps: str, profile: str, n: int) -> None:
             bare = _native.bench_sign_key(ca.key, n)
             t0 = time.perf_counter()
             result = ca.issue_batch(csrs, profile, threads=1, ra_data=ra)
+            ws.store.wait_for_checkpoint()
             issue = time.perf_counter() - t0
             t0 = time.perf_counter()
             _native.parse_csrs(csrs, threads=1)

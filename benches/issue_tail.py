@@ -73,6 +73,7 @@ def main() -> None:
             spans.clear()
             t0 = time.perf_counter()
             ca.issue_batch(csrs, profile=issue_bench.PROFILE)
+            ws.store.wait_for_checkpoint()
             t1 = time.perf_counter()
             ws.close()
             signed = spans["sign"][-1][1]

@@ -77,6 +77,7 @@ def main() -> None:
             events.clear()
             cpu0, t0 = time.process_time(), time.perf_counter()
             result = ca.issue_batch(csrs, profile=issue_bench.PROFILE)
+            ws.store.wait_for_checkpoint()
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             ws.close()
             assert result.issued_count == n

@@ -43,6 +43,7 @@ def once(
             if reserve else None
         )  # fmt: skip
         res = ca.issue_batch(csrs, "ha-device", reserved=reserved)
+        ws.store.wait_for_checkpoint()
         took = time.perf_counter() - began
         assert sum(1 for _ in res.issued()) == len(csrs)
         return took
