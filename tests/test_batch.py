@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 from cryptography.x509.oid import NameOID
+from forked import assert_finishes_in_forked_child
 from porthos import _native
 from porthos.exceptions import BatchArgumentError
 from porthos.issuance import batch
@@ -350,20 +351,10 @@ def test_streamed_one_thread_batch_in_a_forked_child(
     # the caller's one-worker pool (args.rs `pool`, Template.fill(threads=1)): a child
     # forked after the parent ran one must run its own batch, not wait on worker
     # threads that were never copied into it.
-    import multiprocessing
-
     monkeypatch.setattr(batch, "PIPELINE_PIECE_1T", 3)
     monkeypatch.setattr(batch, "PIPELINE_LAST_1T", 2)
     key, cert = own_ca
     csrs = [csr_factory.make([("CN", f"f{n}")]) for n in range(12)]
     issuer = BatchIssuer.from_spec(SPEC, cert.public_bytes(Encoding.DER), software_key(key))
     _streamed_one_thread(issuer, csrs)
-    child = multiprocessing.get_context("fork").Process(
-        target=_streamed_one_thread, args=(issuer, csrs)
-    )
-    child.start()
-    child.join(60)
-    alive = child.is_alive()
-    if alive:
-        child.kill()
-    assert not alive and child.exitcode == 0
+    assert_finishes_in_forked_child(_streamed_one_thread, issuer, csrs)

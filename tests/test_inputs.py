@@ -135,13 +135,12 @@ def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
     """A thread keeps its last Rust pool for calls with the same count (args.rs
     `pool`): counts may change between calls, and a child forked after the parent
     used a kept pool builds its own instead of waiting on workers it does not have."""
-    import multiprocessing
-
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
+    from forked import assert_finishes_in_forked_child
     from porthos import _native
 
     key = ec.generate_private_key(ec.SECP256R1())
@@ -151,15 +150,7 @@ def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
     for threads in (1, 1, 2, 1, None, 1):
         status, _ = _native.verify_csrs(csrs, threads=threads)
         assert list(status) == [0, 0, 0]
-    child = multiprocessing.get_context("fork").Process(
-        target=_native.verify_csrs, args=(csrs,), kwargs={"threads": 1}
-    )
-    child.start()
-    child.join(30)
-    alive = child.is_alive()
-    if alive:
-        child.kill()
-    assert not alive and child.exitcode == 0
+    assert_finishes_in_forked_child(_native.verify_csrs, csrs, threads=1, timeout=30)
 
 
 def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:

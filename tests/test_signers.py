@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,6 +76,23 @@ def _items(n: int) -> dict:
     )
 
 
+def _assert_signed_tbs(issuer_key: Any, certs: list[bytes], tbs: _native.DerBatch) -> None:
+    """Certificate i holds TBS i exactly, signed by ``issuer_key`` (ECDSA, PKCS#1 v1.5
+    or PSS, as the certificate says)."""
+    assert len(certs) == len(tbs)
+    for i, der in enumerate(certs):
+        cert = x509.load_der_x509_certificate(der)
+        assert cert.tbs_certificate_bytes == tbs[i]
+        h = cert.signature_hash_algorithm
+        assert h is not None
+        if isinstance(issuer_key, ec.EllipticCurvePublicKey):
+            issuer_key.verify(cert.signature, tbs[i], ec.ECDSA(h))
+        else:
+            pad = cert.signature_algorithm_parameters
+            assert isinstance(pad, padding.PSS | padding.PKCS1v15)
+            issuer_key.verify(cert.signature, tbs[i], pad, h)
+
+
 @pytest.mark.parametrize(
     "make_key,alg",
     [
@@ -94,18 +112,7 @@ def test_external_signer_certificates_verify(make_key, alg):  # type: ignore[no-
     certs = issue_certificates(template, signer, **items)
     assert signer.calls == 1, "one call per batch, never per item"
     tbs = template.fill(**items)
-    issuer_key = signer.key.public_key()
-    for i, der in enumerate(certs):
-        cert = x509.load_der_x509_certificate(der)
-        assert cert.tbs_certificate_bytes == tbs[i]
-        h = cert.signature_hash_algorithm
-        assert h is not None
-        if isinstance(issuer_key, ec.EllipticCurvePublicKey):
-            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(h))
-        else:
-            pad = cert.signature_algorithm_parameters
-            assert isinstance(pad, padding.PSS | padding.PKCS1v15)
-            issuer_key.verify(cert.signature, cert.tbs_certificate_bytes, pad, h)
+    _assert_signed_tbs(signer.key.public_key(), list(certs), tbs)
 
 
 def test_signer_algorithm_must_match_template() -> None:
@@ -148,17 +155,7 @@ def test_sign_filled_is_the_signing_half_of_issue(key_type: str, threads: int | 
             template.sign_filled(key, tbs, threads=threads),
             sign_filled(template, key, tbs, threads=threads),
         ):
-            assert len(signed) == len(tbs)
-            for i, der in enumerate(signed):
-                cert = x509.load_der_x509_certificate(der)
-                assert cert.tbs_certificate_bytes == tbs[i]
-                h = cert.signature_hash_algorithm
-                assert h is not None
-                if isinstance(issuer_key, ec.EllipticCurvePublicKey):
-                    issuer_key.verify(cert.signature, tbs[i], ec.ECDSA(h))
-                else:
-                    assert isinstance(issuer_key, rsa.RSAPublicKey)
-                    issuer_key.verify(cert.signature, tbs[i], padding.PKCS1v15(), h)
+            _assert_signed_tbs(issuer_key, signed.to_list(), tbs)
         whole = template.issue(key, threads=threads, **items)
         # RSA PKCS#1 v1.5 is deterministic: the two paths give the same bytes.
         if key_type.startswith("rsa"):

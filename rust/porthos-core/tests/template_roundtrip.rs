@@ -54,6 +54,19 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Serial 1, valid 0..1, the first subject key, no SAN.
+fn plain_input<'a>(f: &'a Fixture, subject: &'a [u8]) -> TbsInput<'a> {
+    TbsInput {
+        serial: &[1],
+        not_before: 0,
+        not_after: 1,
+        subject,
+        spki: &f.subject_keys[0],
+        san: None,
+        ..Default::default()
+    }
+}
+
 fn value_strategy() -> impl Strategy<Value = String> {
     "[\\PC]{1,40}".prop_filter("non-empty", |s| !s.is_empty())
 }
@@ -117,15 +130,7 @@ proptest! {
 fn per_item_errors_name_the_item() {
     let f = fixture();
     let subject = encode_name(&[("CN", "x")]).unwrap();
-    let ok = TbsInput {
-        serial: &[1],
-        not_before: 0,
-        not_after: 1,
-        subject: &subject,
-        spki: &f.subject_keys[0],
-        san: None,
-        ..Default::default()
-    };
+    let ok = plain_input(f, &subject);
     let too_long = [0x80u8; 20]; // 21 octets once the sign octet is added (RFC 5280 §4.1.2.2)
     let bad = TbsInput {
         serial: &too_long,
@@ -157,15 +162,7 @@ fn signer_algorithm_must_match() {
     let f = fixture();
     let p384 = SoftwareKey::generate("ec-p384", None).unwrap();
     let subject = encode_name(&[("CN", "x")]).unwrap();
-    let input = TbsInput {
-        serial: &[1],
-        not_before: 0,
-        not_after: 1,
-        subject: &subject,
-        spki: &f.subject_keys[0],
-        san: None,
-        ..Default::default()
-    };
+    let input = plain_input(f, &subject);
     assert!(f.template.issue_batch(&p384, &[input]).is_err());
 }
 
@@ -173,15 +170,7 @@ fn signer_algorithm_must_match() {
 fn sign_filled_signs_what_fill_wrote_and_refuses_other_bytes() {
     let f = fixture();
     let subject = encode_name(&[("CN", "x")]).unwrap();
-    let input = TbsInput {
-        serial: &[1],
-        not_before: 0,
-        not_after: 1,
-        subject: &subject,
-        spki: &f.subject_keys[0],
-        san: None,
-        ..Default::default()
-    };
+    let input = plain_input(f, &subject);
     let (data, offsets) = f.template.fill_batch(&vec![input; 70]).unwrap();
     let (certs, cert_offsets) = f.template.sign_filled(&f.issuer, &data, &offsets).unwrap();
     assert_eq!(cert_offsets.len(), 71);
@@ -292,15 +281,7 @@ fn a_fixed_key_id_replaces_the_computed_one() {
     let spec = r#"{"extensions": [{"type": "subject_key_identifier", "key_id_hex": "0a0b0c"}]}"#;
     let tpl = Template::compile(spec, &name, None, SigAlg::EcdsaSha256).unwrap();
     let subject = encode_name(&[("CN", "Sub")]).unwrap();
-    let input = TbsInput {
-        serial: &[1],
-        not_before: 0,
-        not_after: 1,
-        subject: &subject,
-        spki: &f.subject_keys[0],
-        san: None,
-        ..Default::default()
-    };
+    let input = plain_input(f, &subject);
     let (data, _) = tpl.issue_batch(&f.issuer, &[input]).unwrap();
     let cert = parse_certificate(&data).unwrap();
     assert_eq!(cert.subject_key_id, Some(&[0x0a, 0x0b, 0x0c][..]));

@@ -211,21 +211,28 @@ impl Template {
         concat(parts)
     }
 
+    /// The signer signs with this template's algorithm (else item 0 fails, nothing is
+    /// signed).
+    fn check_signer(&self, signer: &dyn Signer) -> Result<(), (usize, ItemError)> {
+        if signer.algorithm() == self.alg {
+            return Ok(());
+        }
+        Err((
+            0,
+            ItemError::Sign(SignError::AlgorithmMismatch {
+                key: "signer",
+                algorithm: self.alg.name(),
+            }),
+        ))
+    }
+
     /// Fill, sign and assemble complete certificates for a batch, in parallel.
     pub fn issue_batch(
         &self,
         signer: &dyn Signer,
         inputs: &[TbsInput<'_>],
     ) -> Result<DerItems, (usize, ItemError)> {
-        if signer.algorithm() != self.alg {
-            return Err((
-                0,
-                ItemError::Sign(SignError::AlgorithmMismatch {
-                    key: "signer",
-                    algorithm: self.alg.name(),
-                }),
-            ));
-        }
+        self.check_signer(signer)?;
         let parts: Vec<Result<DerItems, (usize, ItemError)>> = inputs
             .par_chunks(CHUNK)
             .enumerate()
@@ -267,15 +274,7 @@ impl Template {
         data: &[u8],
         offsets: &[u64],
     ) -> Result<DerItems, (usize, ItemError)> {
-        if signer.algorithm() != self.alg {
-            return Err((
-                0,
-                ItemError::Sign(SignError::AlgorithmMismatch {
-                    key: "signer",
-                    algorithm: self.alg.name(),
-                }),
-            ));
-        }
+        self.check_signer(signer)?;
         let n = offsets.len().saturating_sub(1);
         let item = |i: usize| -> Result<&[u8], (usize, ItemError)> {
             let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
