@@ -47,6 +47,14 @@ class DigestSigner(Protocol):
 Signer = _native.SoftwareKey | DigestSigner
 
 
+def _check_algorithm(template: _native.Template, signer: Signer) -> None:
+    if signer.signature_algorithm != template.signature_algorithm:
+        raise SigningError(
+            f"signer uses {signer.signature_algorithm}, the template was compiled for "
+            f"{template.signature_algorithm}"
+        )
+
+
 def issue_certificates(
     template: _native.Template,
     signer: Signer,
@@ -60,11 +68,7 @@ def issue_certificates(
     threads: int | None = None,
 ) -> _native.DerBatch:
     """Fill, sign and assemble a batch with whichever path ``signer`` supports."""
-    if signer.signature_algorithm != template.signature_algorithm:
-        raise SigningError(
-            f"signer uses {signer.signature_algorithm}, the template was compiled for "
-            f"{template.signature_algorithm}"
-        )
+    _check_algorithm(template, signer)
     if isinstance(signer, _native.SoftwareKey):
         return template.issue(
             signer,
@@ -97,11 +101,7 @@ def sign_filled(
     """Sign and assemble TBSCertificates ``template.fill`` wrote, with whichever path
     ``signer`` supports: the signing half of ``issue_certificates``, for a caller that
     fills on one thread and signs on another (the streamed batch, issuance/batch.py)."""
-    if signer.signature_algorithm != template.signature_algorithm:
-        raise SigningError(
-            f"signer uses {signer.signature_algorithm}, the template was compiled for "
-            f"{template.signature_algorithm}"
-        )
+    _check_algorithm(template, signer)
     if isinstance(signer, _native.SoftwareKey):
         return template.sign_filled(signer, tbs, threads=threads)
     return _sign_tbs(template, signer, tbs)
@@ -133,11 +133,7 @@ def issue_certificates_partial(
 
     A fill is deterministic, so the signed subset is re-filled and assembled with its
     signatures (only when some item failed)."""
-    if signer.signature_algorithm != template.signature_algorithm:
-        raise SigningError(
-            f"signer uses {signer.signature_algorithm}, the template was compiled for "
-            f"{template.signature_algorithm}"
-        )
+    _check_algorithm(template, signer)
     tbs = template.fill(
         serials=serials,
         not_before=not_before,

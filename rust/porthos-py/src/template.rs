@@ -227,6 +227,14 @@ fn item_error(index: usize, e: impl std::fmt::Display) -> NativeError {
     NativeError::Encode(format!("item {index}: {e}"))
 }
 
+/// An item that could not be issued: a signing failure or an encoding one.
+fn issue_error(index: usize, e: template::ItemError) -> NativeError {
+    match e {
+        template::ItemError::Sign(s) => NativeError::Sign(format!("item {index}: {s}")),
+        template::ItemError::Encode(d) => item_error(index, d),
+    }
+}
+
 impl Template {
     pub(crate) fn inner(&self) -> &template::Template {
         &self.inner
@@ -347,12 +355,7 @@ impl Template {
                 with_inputs(&items, strings, |inputs| {
                     self.inner
                         .issue_batch(&signer.get().inner, inputs)
-                        .map_err(|(i, e)| match e {
-                            template::ItemError::Sign(s) => {
-                                NativeError::Sign(format!("item {i}: {s}"))
-                            }
-                            template::ItemError::Encode(d) => item_error(i, d),
-                        })
+                        .map_err(|(i, e)| issue_error(i, e))
                 })
             })
         })?;
@@ -376,10 +379,7 @@ impl Template {
             run_in(&pool, || {
                 self.inner
                     .sign_filled(&signer.get().inner, &data, &offsets)
-                    .map_err(|(i, e)| match e {
-                        template::ItemError::Sign(s) => NativeError::Sign(format!("item {i}: {s}")),
-                        template::ItemError::Encode(d) => item_error(i, d),
-                    })
+                    .map_err(|(i, e)| issue_error(i, e))
             })
         })?;
         Ok(DerBatch::new(py, out, out_offsets)?)
