@@ -1,5 +1,5 @@
 """Run a call in a fork()ed child and assert it finishes: what a thread pool kept
-across fork() must not turn into a hang (rust/porthos-py/src/args.rs `pool`)."""
+across fork() must not turn into a hang (rust/porthos-py/src/threads.rs `pool`)."""
 
 from __future__ import annotations
 

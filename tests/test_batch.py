@@ -348,7 +348,7 @@ def test_streamed_one_thread_batch_in_a_forked_child(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The one-thread streamed batch keeps each helper thread's Rust pool and fills on
-    # the caller's one-worker pool (args.rs `pool`, Template.fill(threads=1)): a child
+    # the caller's one-worker pool (threads.rs `pool`, Template.fill(threads=1)): a child
     # forked after the parent ran one must run its own batch, not wait on worker
     # threads that were never copied into it.
     monkeypatch.setattr(batch, "PIPELINE_PIECE_1T", 3)

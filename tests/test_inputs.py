@@ -132,7 +132,7 @@ def test_thread_bound_equals_the_native_one() -> None:
 
 
 def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
-    """A thread keeps its last Rust pool for calls with the same count (args.rs
+    """A thread keeps its last Rust pool for calls with the same count (threads.rs
     `pool`): counts may change between calls, and a child forked after the parent
     used a kept pool builds its own instead of waiting on workers it does not have."""
     from cryptography import x509

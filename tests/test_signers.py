@@ -143,7 +143,7 @@ def test_sign_filled_is_the_signing_half_of_issue(key_type: str, threads: int | 
     """Fill on one call, sign on another (the streamed batch's split): the same TBS as
     fill wrote, a signature by the key over it, and the certificate `issue` makes
     apart from the signature. Run twice per thread count: the calling thread keeps
-    its one-thread pool between calls (args.rs `pool`)."""
+    its one-thread pool between calls (threads.rs `pool`)."""
     key = _native.SoftwareKey.generate(key_type)
     alg = key.signature_algorithm
     template = _native.Template(SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, alg)

@@ -8,7 +8,7 @@ from porthos.exceptions import BatchArgumentError
 
 __all__ = ["MAX_THREADS", "check_threads"]
 
-#: Equal to ``_native.MAX_THREADS`` (rust/porthos-py/src/args.rs; a test checks it).
+#: Equal to ``_native.MAX_THREADS`` (rust/porthos-py/src/threads.rs; a test checks it).
 MAX_THREADS = 1024
 
 

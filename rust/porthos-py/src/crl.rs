@@ -30,10 +30,10 @@ use porthos_core::sign::{SigAlg, Signer};
 use porthos_core::template::key_identifier;
 use porthos_core::x509::cert::parse_certificate;
 
-use crate::args::{pool, run_in};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
+use crate::threads::{pool, run_in};
 
 fn slice<'a, T: numpy::Element>(
     a: &'a PyReadonlyArray1<'_, T>,

@@ -8,8 +8,9 @@ use pyo3::types::{PyBytes, PyList};
 use porthos_core::sign::{digest_batch, HashAlg};
 use porthos_core::verify::{check_csr_run, CsrOutcome, VerifyStatus, RUN_LEN};
 
-use crate::args::{byte_items, par_runs, pool};
+use crate::args::byte_items;
 use crate::error::NativeResult;
+use crate::threads::{par_runs, pool};
 
 struct Item {
     subject: Vec<(String, String)>,

@@ -196,7 +196,7 @@ pub fn bench_sign_key(
 
     let msg = [0x5au8; 400];
     let inner = &key.get().inner;
-    let pool = crate::args::pool(threads)?;
+    let pool = crate::threads::pool(threads)?;
     py.detach(|| {
         let start = std::time::Instant::now();
         if threads == Some(1) {
@@ -206,7 +206,7 @@ pub fn bench_sign_key(
                     .map_err(|e| NativeError::Sign(e.to_string()))?;
             }
         } else {
-            crate::args::run_in(&pool, || {
+            crate::threads::run_in(&pool, || {
                 (0..n).into_par_iter().try_for_each(|_| {
                     inner
                         .sign(&msg)
@@ -248,10 +248,10 @@ pub fn bench_rsa_keygen(
     use aws_lc_rs::rsa::{KeyPair, KeySize};
     use rayon::prelude::*;
 
-    let pool = crate::args::pool(threads)?;
+    let pool = crate::threads::pool(threads)?;
     py.detach(|| {
         let start = std::time::Instant::now();
-        crate::args::run_in(&pool, || {
+        crate::threads::run_in(&pool, || {
             (0..n).into_par_iter().try_for_each(|_| {
                 KeyPair::generate(KeySize::Rsa2048)
                     .map(drop)

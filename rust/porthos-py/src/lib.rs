@@ -19,6 +19,7 @@ mod rpki;
 mod rpki_point;
 mod tables;
 mod template;
+mod threads;
 mod typed_args;
 mod verify;
 
@@ -36,7 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "release"
         },
     )?;
-    m.add("MAX_THREADS", args::MAX_THREADS)?;
+    m.add("MAX_THREADS", threads::MAX_THREADS)?;
     tables::add(m)?;
     m.add_class::<batch::DerBatch>()?;
     m.add_class::<csr::CsrBatch>()?;

@@ -9,10 +9,11 @@ use pyo3::types::PyBytes;
 use porthos_core::ocsp::response::{CertIdHash, Items, OcspError, ResponseTemplate, Times};
 use porthos_core::sign::Signer;
 
-use crate::args::{byte_items, check_len, pool, run_in};
+use crate::args::{byte_items, check_len};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
+use crate::threads::{pool, run_in};
 
 fn ocsp_err(e: OcspError) -> NativeError {
     match e {

@@ -15,11 +15,12 @@ use porthos_core::rpki::{manifest, roa, sia, IntervalSet};
 use porthos_core::template::ItemError;
 use porthos_core::x509::name_encode;
 
-use crate::args::{byte_items, check_len, i64_items, pool, run_in};
+use crate::args::{byte_items, check_len, i64_items};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::SoftwareKey;
 use crate::template::Template;
+use crate::threads::{pool, run_in};
 
 type Ranges = Vec<(u128, u128)>;
 

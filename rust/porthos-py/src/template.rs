@@ -8,10 +8,11 @@ use porthos_core::x509::name_encode::{self, NameStrings};
 use porthos_core::x509::san::{self, SanValue};
 use porthos_core::{DerError, DerErrorKind};
 
-use crate::args::{byte_items, check_len, i64_items, pool, run_in};
+use crate::args::{byte_items, check_len, i64_items};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
+use crate::threads::{pool, run_in};
 use crate::typed_args;
 
 #[pyclass(frozen, module = "porthos._native")]

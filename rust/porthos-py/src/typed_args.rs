@@ -10,10 +10,10 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyInt, PyString};
 
-use crate::args::MAX_THREADS;
 use crate::batch::DerBatch;
 use crate::error::NativeError;
 use crate::keys::SoftwareKey;
+use crate::threads::MAX_THREADS;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()

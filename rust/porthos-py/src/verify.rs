@@ -2,7 +2,7 @@
 //! and verify_csrs (parse + proof of possession, status per item, details on demand).
 //!
 //! Both copy their arguments out under the GIL, then work as one parallel job with the GIL
-//! released (args::par_runs), so Ctrl-C interrupts a batch of millions.
+//! released (threads::par_runs), so Ctrl-C interrupts a batch of millions.
 
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
@@ -12,8 +12,9 @@ use porthos_core::verify::{check_csr, check_csr_run, verify_signature_run, Verif
 use porthos_core::x509::csr::{SignatureAlgorithm, SIGNATURE_ALGORITHMS};
 use porthos_core::x509::spki::parse_spki;
 
-use crate::args::{check_len, item_refs, par_runs, pool, ItemRefs};
+use crate::args::{check_len, item_refs, ItemRefs};
 use crate::error::{NativeError, NativeResult};
+use crate::threads::{par_runs, pool};
 
 /// Verify N signatures. Item i is valid iff `public_keys[i]` is a SubjectPublicKeyInfo
 /// acceptable for `algorithm` (same key checks as CSRs: EC point on the curve, RSA
