@@ -347,14 +347,15 @@ def test_streamed_one_thread_batch_in_a_forked_child(
     csr_factory: CsrFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The one-thread streamed batch keeps each helper thread's Rust pool and fills on
-    # the caller's one-worker pool (threads.rs `pool`, Template.fill(threads=1)): a child
-    # forked after the parent ran one must run its own batch, not wait on worker
-    # threads that were never copied into it.
+    # The one-thread streamed batch parses, fills and signs each piece with threads=1,
+    # on the calling threads and without rayon (threads.rs `place`): a child forked
+    # after the parent used rayon's global pool (made here, whatever ran before) must
+    # run its own batch, not wait on global workers that were never copied into it.
     monkeypatch.setattr(batch, "PIPELINE_PIECE_1T", 3)
     monkeypatch.setattr(batch, "PIPELINE_LAST_1T", 2)
     key, cert = own_ca
     csrs = [csr_factory.make([("CN", f"f{n}")]) for n in range(12)]
+    assert (_native.parse_csrs(csrs, threads=None).status == 0).all()  # the global pool
     issuer = BatchIssuer.from_spec(SPEC, cert.public_bytes(Encoding.DER), software_key(key))
     _streamed_one_thread(issuer, csrs)
     assert_finishes_in_forked_child(_streamed_one_thread, issuer, csrs)

@@ -153,6 +153,47 @@ def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
     assert_finishes_in_forked_child(_native.verify_csrs, csrs, threads=1, timeout=30)
 
 
+def test_one_thread_calls_run_on_the_calling_thread() -> None:
+    """threads=1 parses, verifies, fills and signs on the calling thread, without a
+    rayon worker (threads.rs `place`): no thread is started, and the verdicts equal the
+    pool's, for a batch of more than one group of 1,024 with bad items at the group
+    edges and in the middle of a run."""
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    from porthos import _native
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "here")])
+    good = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    der = good.public_bytes(Encoding.DER)
+    forged = der[:-3] + bytes([der[-3] ^ 1]) + der[-2:]  # signature changed
+    csrs = [der] * 2500
+    bad = {0, 1023, 1024, 1030, 2047, 2048, 2499}
+    for i in bad:
+        csrs[i] = forged if i % 2 else b"0\x00"
+    pooled = _native.parse_csrs(csrs, threads=2)
+    seen: dict[str, Any] = {}
+
+    def one_thread() -> None:
+        before = set(os.listdir("/proc/self/task"))
+        seen["status"] = list(_native.parse_csrs(csrs, threads=1).status)
+        seen["verified"] = list(_native.verify_csrs(csrs, threads=1)[0])
+        seen["started"] = set(os.listdir("/proc/self/task")) - before
+
+    t = threading.Thread(target=one_thread)  # a new thread: no pool kept from before
+    t.start()
+    t.join()
+    assert seen["status"] == list(pooled.status)
+    assert seen["verified"] == list(pooled.status)
+    assert {i for i, code in enumerate(seen["status"]) if code} == bad
+    assert seen["started"] == set()
+
+
 def test_cli_absurd_thread_count_one_line(tmp_path: Path) -> None:
     f = tmp_path / "r.der"
     f.write_bytes(b"0\x00")

@@ -556,9 +556,11 @@ class _Batch:
             # One signing thread: this thread fills the piece (~3 µs a certificate,
             # with the GIL for its arguments) and the signer's thread only signs, so
             # filling overlaps the signing of the piece before instead of delaying it
-            # (issues 16 §5 and 21 §8). The fill runs on this thread's one-worker pool,
-            # not rayon's global one. A fill error of piece p now surfaces before piece
-            # p-1 is stored; the transaction rolls back either way, same error classes.
+            # (issues 16 §5 and 21 §8). With threads=1 the fill runs on this thread,
+            # the parse on the verifier's and the sign on the signer's, each without a
+            # rayon worker beside it (threads.rs `Place`). A fill error of piece p now
+            # surfaces before piece p-1 is stored; the transaction rolls back either
+            # way, same error classes.
             tbs = template.fill(threads=threads, **self._columns(piece, None, serials))
             return functools.partial(sign_filled, tbs)
 

@@ -4,7 +4,7 @@
 //! hypothesis suite in tests/test_template_property.py.)
 
 use porthos_core::sign::{SigAlg, Signer, SoftwareKey};
-use porthos_core::template::{key_identifier, TbsInput, Template};
+use porthos_core::template::{key_identifier, Spread, TbsInput, Template};
 use porthos_core::verify::{verify_signature, VerifyStatus};
 use porthos_core::x509::cert::parse_certificate;
 use porthos_core::x509::csr::SignatureAlgorithm;
@@ -171,25 +171,29 @@ fn sign_filled_signs_what_fill_wrote_and_refuses_other_bytes() {
     let f = fixture();
     let subject = encode_name(&[("CN", "x")]).unwrap();
     let input = plain_input(f, &subject);
-    let (data, offsets) = f.template.fill_batch(&vec![input; 70]).unwrap();
-    let (certs, cert_offsets) = f.template.sign_filled(&f.issuer, &data, &offsets).unwrap();
-    assert_eq!(cert_offsets.len(), 71);
-    let issuer_key = parse_spki(f.issuer.public_key_der()).unwrap();
-    for i in 0..70 {
-        let der = &certs[cert_offsets[i] as usize..cert_offsets[i + 1] as usize];
-        let cert = parse_certificate(der).unwrap();
-        assert_eq!(
-            cert.tbs,
-            &data[offsets[i] as usize..offsets[i + 1] as usize]
-        );
-        let status = verify_signature(
-            SignatureAlgorithm::EcdsaSha256,
-            &issuer_key,
-            cert.tbs,
-            cert.signature,
-        );
-        assert_eq!(status, VerifyStatus::Ok);
+    // Distinct serials, so an item out of place would show.
+    let serials: Vec<[u8; 2]> = (0..70u8).map(|i| [1, i]).collect();
+    let inputs: Vec<TbsInput<'_>> = serials
+        .iter()
+        .map(|s| TbsInput { serial: s, ..input })
+        .collect();
+    let (data, offsets) = f.template.fill_batch(&inputs).unwrap();
+    // On the calling thread (a one-thread caller, no rayon): the same TBS bytes, and
+    // certificates over exactly them, in order.
+    let here = f
+        .template
+        .fill_batch_spread(&inputs, Spread::CallingThread)
+        .unwrap();
+    assert_eq!(here, (data.clone(), offsets.clone()));
+    for spread in [Spread::Pool, Spread::CallingThread] {
+        let (certs, cert_offsets) = f
+            .template
+            .sign_filled_spread(&f.issuer, &data, &offsets, spread)
+            .unwrap();
+        check_signed_over(f, &data, &offsets, &certs, &cert_offsets);
     }
+    let (certs, cert_offsets) = f.template.sign_filled(&f.issuer, &data, &offsets).unwrap();
+    check_signed_over(f, &data, &offsets, &certs, &cert_offsets);
     // Item 65 (in the second 64-item run) with a trailing octet, then not a SEQUENCE,
     // then cut short: refused with its index, nothing signed.
     let end = offsets[66] as usize;
@@ -222,6 +226,33 @@ fn sign_filled_signs_what_fill_wrote_and_refuses_other_bytes() {
     );
     let p384 = SoftwareKey::generate("ec-p384", None).unwrap();
     assert!(f.template.sign_filled(&p384, &data, &offsets).is_err());
+}
+
+/// Certificate i of `certs` is TBS i of `data`, signed by the fixture's issuer.
+fn check_signed_over(
+    f: &Fixture,
+    data: &[u8],
+    offsets: &[u64],
+    certs: &[u8],
+    cert_offsets: &[u64],
+) {
+    assert_eq!(cert_offsets.len(), offsets.len());
+    let issuer_key = parse_spki(f.issuer.public_key_der()).unwrap();
+    for i in 0..offsets.len() - 1 {
+        let der = &certs[cert_offsets[i] as usize..cert_offsets[i + 1] as usize];
+        let cert = parse_certificate(der).unwrap();
+        assert_eq!(
+            cert.tbs,
+            &data[offsets[i] as usize..offsets[i + 1] as usize]
+        );
+        let status = verify_signature(
+            SignatureAlgorithm::EcdsaSha256,
+            &issuer_key,
+            cert.tbs,
+            cert.signature,
+        );
+        assert_eq!(status, VerifyStatus::Ok);
+    }
 }
 
 #[test]

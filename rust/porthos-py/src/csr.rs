@@ -10,7 +10,7 @@ use porthos_core::verify::{check_csr_run, CsrOutcome, VerifyStatus, RUN_LEN};
 
 use crate::args::byte_items;
 use crate::error::NativeResult;
-use crate::threads::{par_runs, pool};
+use crate::threads::{par_runs, place};
 
 struct Item {
     subject: Vec<(String, String)>,
@@ -194,8 +194,8 @@ pub fn parse_csrs(
     #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<CsrBatch> {
     let items = byte_items(csrs, "csrs")?;
-    let pool = pool(threads)?;
-    let rows = par_runs(py, items.len(), &pool, RUN_LEN, |run| {
+    let place = place(threads)?;
+    let rows = par_runs(py, items.len(), &place, RUN_LEN, |run| {
         let ders: Vec<&[u8]> = run.map(|i| items.get(i)).collect();
         check_csr_run(&ders, verify)
             .into_iter()

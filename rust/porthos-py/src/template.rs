@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
-use porthos_core::template::{self, TbsInput};
+use porthos_core::template::{self, Spread, TbsInput};
 use porthos_core::x509::name_encode::{self, NameStrings};
 use porthos_core::x509::san::{self, SanValue};
 use porthos_core::{DerError, DerErrorKind};
@@ -12,7 +12,7 @@ use crate::args::{byte_items, check_len, i64_items};
 use crate::batch::DerBatch;
 use crate::error::{NativeError, NativeResult};
 use crate::keys::{parse_alg, SoftwareKey};
-use crate::threads::{pool, run_in};
+use crate::threads::{place, pool, run_in};
 use crate::typed_args;
 
 #[pyclass(frozen, module = "porthos._native")]
@@ -177,28 +177,25 @@ fn extract_items(
 /// Fewest items `item_errors` hands to one parallel job.
 const ITEM_ERRORS_MIN_RUN: usize = 512;
 
-/// Encode subjects and SANs (in parallel), then run `f` over the TbsInputs.
+/// Encode subjects and SANs (where `spread` says), then run `f` over the TbsInputs.
 fn with_inputs<T>(
     items: &Items,
     strings: &NameStrings,
+    spread: Spread,
     f: impl FnOnce(&[TbsInput<'_>]) -> NativeResult<T>,
 ) -> NativeResult<T> {
     let n = items.spkis.len();
-    let subjects: Vec<Vec<u8>> = items
-        .subjects
-        .par_iter()
-        .enumerate()
-        .map(|(i, s)| {
+    let subjects: Vec<Vec<u8>> = spread
+        .map(&items.subjects, |i, s| {
             name_encode::encode_name_with(s, strings)
                 .map_err(|e| NativeError::Encode(format!("subjects[{i}]: {e}")))
         })
+        .into_iter()
         .collect::<NativeResult<_>>()?;
     let sans: Vec<Option<Vec<u8>>> = match &items.sans {
         None => vec![None; n],
-        Some(list) => list
-            .par_iter()
-            .enumerate()
-            .map(|(i, s)| match s {
+        Some(list) => spread
+            .map(list, |i, s| match s {
                 Some(names) if !names.is_empty() => {
                     san::subject_alt_names(names, strings, &format!("sans[{i}]"))
                         .map(Some)
@@ -206,6 +203,7 @@ fn with_inputs<T>(
                 }
                 _ => Ok(None),
             })
+            .into_iter()
             .collect::<NativeResult<_>>()?,
     };
     let inputs: Vec<TbsInput<'_>> = (0..n)
@@ -280,8 +278,9 @@ impl Template {
     }
 
     /// TBSCertificates only. `threads`: as for `issue` (None: every core); the
-    /// one-thread streamed batch fills each piece with `threads=1`, so the fill
-    /// neither competes with its signer for the cores nor uses rayon's global pool.
+    /// one-thread streamed batch fills each piece with `threads=1`, on the calling
+    /// thread, so the fill neither competes with its signer for the cores nor uses
+    /// rayon's global pool.
     #[pyo3(signature = (*, serials, not_before, not_after, subjects, spkis, sans = None, sias = None, ip_addr_blocks = None, as_identifiers = None, threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn fill(
@@ -308,13 +307,13 @@ impl Template {
             [sias, ip_addr_blocks, as_identifiers],
             &self.inner,
         )?;
-        let pool = pool(threads)?;
+        let place = place(threads)?;
         let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
-            run_in(&pool, || {
-                with_inputs(&items, strings, |inputs| {
+            place.run(|spread| {
+                with_inputs(&items, strings, spread, |inputs| {
                     self.inner
-                        .fill_batch(inputs)
+                        .fill_batch_spread(inputs, spread)
                         .map_err(|(i, e)| item_error(i, e))
                 })
             })
@@ -353,7 +352,7 @@ impl Template {
         let strings = self.inner.name_strings();
         let (data, offsets) = py.detach(|| {
             run_in(&pool, || {
-                with_inputs(&items, strings, |inputs| {
+                with_inputs(&items, strings, Spread::Pool, |inputs| {
                     self.inner
                         .issue_batch(&signer.get().inner, inputs)
                         .map_err(|(i, e)| issue_error(i, e))
@@ -363,8 +362,8 @@ impl Template {
         Ok(DerBatch::new(py, data, offsets)?)
     }
 
-    /// Sign and assemble TBSCertificates this template filled (`fill`), in parallel,
-    /// with the GIL released: the signing half of `issue`, for a caller that fills on
+    /// Sign and assemble TBSCertificates this template filled (`fill`), in parallel
+    /// (`threads=1`: on the calling thread), with the GIL released: the signing half of `issue`, for a caller that fills on
     /// another thread than the one that signs.
     #[pyo3(signature = (signer, tbs, *, threads = None))]
     fn sign_filled(
@@ -375,11 +374,11 @@ impl Template {
         #[pyo3(from_py_with = typed_args::threads_of)] threads: Option<usize>,
     ) -> NativeResult<DerBatch> {
         let (data, offsets) = tbs.get().to_owned_items(py)?;
-        let pool = pool(threads)?;
+        let place = place(threads)?;
         let (out, out_offsets) = py.detach(|| {
-            run_in(&pool, || {
+            place.run(|spread| {
                 self.inner
-                    .sign_filled(&signer.get().inner, &data, &offsets)
+                    .sign_filled_spread(&signer.get().inner, &data, &offsets, spread)
                     .map_err(|(i, e)| issue_error(i, e))
             })
         })?;

@@ -1,9 +1,12 @@
 //! Where a batch call's work runs: the `threads` argument's bounds, the rayon pools
-//! (one kept per thread for `threads=1`), and `par_runs`, which maps runs of a batch
-//! in parallel with the GIL released and Python's signals still handled.
+//! (one kept per thread for `threads=1`), `Place` (`threads=1` on the calling thread,
+//! without rayon), and `par_runs`, which maps runs of a batch in parallel with the GIL
+//! released and Python's signals still handled.
 
 use pyo3::prelude::*;
 use rayon::prelude::*;
+
+use porthos_core::template::Spread;
 
 use crate::error::{NativeError, NativeResult};
 
@@ -38,10 +41,11 @@ fn fork_generation() -> u64 {
 
 thread_local! {
     /// The one-worker pool of this thread, with the fork generation it was built in.
-    /// Why kept: a one-thread streamed issuance calls into Rust once a piece from the
-    /// same helper threads; a fresh pool each call put the work on a new OS thread
-    /// every time, placed anew by the scheduler, and on two cores the signer then
-    /// shared a core with the verifier or the caller more often (issues 16 and 21).
+    /// Why kept: a thread that calls into Rust with `threads=1` again and again (a
+    /// batch loop, the one-thread issuance before its calls ran on the calling thread,
+    /// see `Place`) got a fresh pool each call, so its work ran on a new OS thread
+    /// every time, placed anew by the scheduler (issues 16 and 21). The calls that
+    /// take a `Place` need no pool at `threads=1`; the others still keep this one.
     /// Only one worker is kept: a thread that lives long (the main thread, a Dask or
     /// executor thread) keeps at most one idle OS thread, not `threads` of them.
     /// Dropped with its thread, which ends the worker.
@@ -92,6 +96,40 @@ pub fn pool(threads: Option<usize>) -> NativeResult<Pool> {
     }
 }
 
+/// Where a batch call runs: `threads=1` on the calling thread, without rayon, else in
+/// `pool(threads)`. Why not the kept one-worker pool for `threads=1`: the caller only
+/// waits while that worker runs, so the work is one thread's either way, and the pool
+/// adds a handoff per call, an idle worker that spins after each call, and a second
+/// runnable thread the scheduler may put on the core of the batch's signer (a streamed
+/// one-thread issuance fills, verifies and signs on three threads at once; issues 16
+/// §5 and 21 §8).
+pub struct Place {
+    pub spread: Spread,
+    pub pool: Pool,
+}
+
+/// The `Place` of a call with `threads` (checked as `pool` checks it).
+pub fn place(threads: Option<usize>) -> NativeResult<Place> {
+    if threads == Some(1) {
+        return Ok(Place {
+            spread: Spread::CallingThread,
+            pool: None,
+        });
+    }
+    Ok(Place {
+        spread: Spread::Pool,
+        pool: pool(threads)?,
+    })
+}
+
+impl Place {
+    /// `f(spread)` where this place says: inside its pool, or on this thread.
+    pub fn run<T: Send>(&self, f: impl FnOnce(Spread) -> T + Send) -> T {
+        let spread = self.spread;
+        run_in(&self.pool, move || f(spread))
+    }
+}
+
 /// Run `f` inside the pool when there is one.
 pub fn run_in<T: Send>(pool: &Pool, f: impl FnOnce() -> T + Send) -> T {
     match pool {
@@ -113,7 +151,8 @@ type Finished<T> = std::sync::Mutex<Option<std::thread::Result<Vec<Vec<T>>>>>;
 /// while a large batch runs.
 const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Map `f` over `0..n` in parallel and in order, with the GIL released. `f` gets a run
+/// Map `f` over `0..n` in parallel and in order, with the GIL released (a `Place` on
+/// the calling thread: in order on this thread, `runs_here`). `f` gets a run
 /// of `run_len` consecutive indices and returns one result per index, in order: batch
 /// kernels (the IFMA P-256 verifier works eight lanes at a time and inverts all s of
 /// a run at once) need runs, not single items.
@@ -130,12 +169,17 @@ const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 pub fn par_runs<T: Send>(
     py: Python<'_>,
     n: usize,
-    pool: &Pool,
+    place: &Place,
     run_len: usize,
     f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
 ) -> PyResult<Vec<T>> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Condvar, Mutex};
+
+    if place.spread == Spread::CallingThread {
+        return runs_here(py, n, run_len, f);
+    }
+    let pool = &place.pool;
 
     let threads = pool
         .as_ref()
@@ -210,4 +254,36 @@ pub fn par_runs<T: Send>(
         // A panic in `f` reaches Python as PanicException, as it did on this thread.
         Err(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// `par_runs` on the calling thread: the runs in order, the GIL released for up to
+/// `CHUNK_PER_THREAD` items at a time and Python's signals handled between them (a
+/// SIGINT raises KeyboardInterrupt and drops the partial work, as in parallel).
+fn runs_here<T: Send>(
+    py: Python<'_>,
+    n: usize,
+    run_len: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
+) -> PyResult<Vec<T>> {
+    let run_len = run_len.max(1);
+    // Whole runs per group, so the runs start where the parallel form's do.
+    let group = CHUNK_PER_THREAD.div_ceil(run_len) * run_len;
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let mut a = 0;
+    while a < n {
+        let end = n.min(a + group);
+        let part = py.detach(|| {
+            let mut part = Vec::with_capacity(end - a);
+            for s in (a..end).step_by(run_len) {
+                part.extend(f(s..end.min(s + run_len)));
+            }
+            part
+        });
+        out.extend(part);
+        a = end;
+        if a < n {
+            py.check_signals()?;
+        }
+    }
+    Ok(out)
 }

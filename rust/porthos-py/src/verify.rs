@@ -14,7 +14,7 @@ use porthos_core::x509::spki::parse_spki;
 
 use crate::args::{check_len, item_refs, ItemRefs};
 use crate::error::{NativeError, NativeResult};
-use crate::threads::{par_runs, pool};
+use crate::threads::{par_runs, place};
 
 /// Verify N signatures. Item i is valid iff `public_keys[i]` is a SubjectPublicKeyInfo
 /// acceptable for `algorithm` (same key checks as CSRs: EC point on the curve, RSA
@@ -42,8 +42,8 @@ pub fn verify_signatures<'py>(
     let sigs = item_refs(signatures, "signatures")?;
     check_len("messages", msgs.len(), keys.len())?;
     check_len("signatures", sigs.len(), keys.len())?;
-    let pool = pool(threads)?;
-    let result = par_runs(py, keys.len(), &pool, RUN_LEN, |run| {
+    let place = place(threads)?;
+    let result = par_runs(py, keys.len(), &place, RUN_LEN, |run| {
         // A key that does not parse is False; the rest go to the core as one run, so
         // P-256/SHA-256 items reach the IFMA kernel eight at a time.
         let parsed: Vec<_> = run.clone().map(|i| parse_spki(keys.get(i)).ok()).collect();
@@ -127,8 +127,8 @@ pub fn verify_csrs<'py>(
     #[pyo3(from_py_with = crate::typed_args::threads_of)] threads: Option<usize>,
 ) -> NativeResult<(Bound<'py, PyArray1<u8>>, CsrVerification)> {
     let items = item_refs(csrs, "csrs")?;
-    let pool = pool(threads)?;
-    let status = par_runs(py, items.len(), &pool, RUN_LEN, |run| {
+    let place = place(threads)?;
+    let status = par_runs(py, items.len(), &place, RUN_LEN, |run| {
         let ders: Vec<&[u8]> = run.map(|i| items.get(i)).collect();
         check_csr_run(&ders, true)
             .into_iter()

@@ -15,6 +15,56 @@ const VERSION_V3: [u8; 5] = [0xa0, 0x03, 0x02, 0x01, 0x02];
 /// Size of a SubjectKeyIdentifier extension holding a 20-octet key id.
 const SKI_EXT_LEN: usize = 31;
 
+/// Where a batch function runs its chunks.
+///
+/// Why a choice: a one-thread caller (a streamed one-thread issuance: one thread fills,
+/// another signs; issues 16 §5 and 21 §8) gains nothing from a pool of one worker but
+/// a handoff per call, the worker's idle spinning, and a second runnable thread that
+/// the scheduler may put on the signer's core. On the calling thread the work is the
+/// same, in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// Over the current rayon pool, in parallel.
+    Pool,
+    /// In order, on the calling thread (no rayon at all).
+    CallingThread,
+}
+
+impl Spread {
+    /// `f(i, item_i)` for each item, results in order.
+    pub fn map<T: Sync, R: Send>(
+        self,
+        items: &[T],
+        f: impl Fn(usize, &T) -> R + Sync + Send,
+    ) -> Vec<R> {
+        match self {
+            Spread::Pool => items.par_iter().enumerate().map(|(i, t)| f(i, t)).collect(),
+            Spread::CallingThread => items.iter().enumerate().map(|(i, t)| f(i, t)).collect(),
+        }
+    }
+
+    /// `f(k, chunk_k)` for each `chunk`-sized piece of `items`, results in order.
+    fn map_chunks<T: Sync, R: Send>(
+        self,
+        items: &[T],
+        chunk: usize,
+        f: impl Fn(usize, &[T]) -> R + Sync + Send,
+    ) -> Vec<R> {
+        match self {
+            Spread::Pool => items
+                .par_chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| f(c, part))
+                .collect(),
+            Spread::CallingThread => items
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| f(c, part))
+                .collect(),
+        }
+    }
+}
+
 /// The per-certificate values of one fill.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TbsInput<'a> {
@@ -193,21 +243,26 @@ impl Template {
 
     /// TBSCertificates for a batch, in parallel, as one buffer plus offsets (N + 1).
     pub fn fill_batch(&self, inputs: &[TbsInput<'_>]) -> Result<DerItems, (usize, DerError)> {
-        let parts: Vec<Result<DerItems, (usize, DerError)>> = inputs
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(c, chunk)| {
-                let mut buf = Vec::with_capacity(chunk.len() * 512);
-                let mut lens = Vec::with_capacity(chunk.len());
-                for (j, item) in chunk.iter().enumerate() {
-                    let before = buf.len();
-                    self.write_tbs(item, &mut buf)
-                        .map_err(|e| (c * CHUNK + j, e))?;
-                    lens.push((buf.len() - before) as u64);
-                }
-                Ok((buf, lens))
-            })
-            .collect();
+        self.fill_batch_spread(inputs, Spread::Pool)
+    }
+
+    /// [`Template::fill_batch`], run where `spread` says.
+    pub fn fill_batch_spread(
+        &self,
+        inputs: &[TbsInput<'_>],
+        spread: Spread,
+    ) -> Result<DerItems, (usize, DerError)> {
+        let parts = spread.map_chunks(inputs, CHUNK, |c, chunk| {
+            let mut buf = Vec::with_capacity(chunk.len() * 512);
+            let mut lens = Vec::with_capacity(chunk.len());
+            for (j, item) in chunk.iter().enumerate() {
+                let before = buf.len();
+                self.write_tbs(item, &mut buf)
+                    .map_err(|e| (c * CHUNK + j, e))?;
+                lens.push((buf.len() - before) as u64);
+            }
+            Ok((buf, lens))
+        });
         concat(parts)
     }
 
@@ -274,6 +329,17 @@ impl Template {
         data: &[u8],
         offsets: &[u64],
     ) -> Result<DerItems, (usize, ItemError)> {
+        self.sign_filled_spread(signer, data, offsets, Spread::Pool)
+    }
+
+    /// [`Template::sign_filled`], run where `spread` says.
+    pub fn sign_filled_spread(
+        &self,
+        signer: &dyn Signer,
+        data: &[u8],
+        offsets: &[u64],
+        spread: Spread,
+    ) -> Result<DerItems, (usize, ItemError)> {
         self.check_signer(signer)?;
         let n = offsets.len().saturating_sub(1);
         let item = |i: usize| -> Result<&[u8], (usize, ItemError)> {
@@ -290,23 +356,19 @@ impl Template {
                 .map_err(|e| (i, ItemError::Encode(e)))?;
             Ok(tbs)
         };
-        let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
-        let parts: Vec<Result<DerItems, (usize, ItemError)>> = starts
-            .par_iter()
-            .map(|&a| {
-                let run = a..n.min(a + CHUNK);
-                let mut buf = Vec::with_capacity(run.len() * 900);
-                let mut lens = Vec::with_capacity(run.len());
-                for i in run {
-                    let tbs = item(i)?;
-                    let sig = signer.sign(tbs).map_err(|e| (i, ItemError::Sign(e)))?;
-                    let before = buf.len();
-                    assemble_certificate(tbs, &self.alg_id, &sig, &mut buf);
-                    lens.push((buf.len() - before) as u64);
-                }
-                Ok((buf, lens))
-            })
-            .collect();
+        let indices: Vec<usize> = (0..n).collect();
+        let parts = spread.map_chunks(&indices, CHUNK, |_, run| {
+            let mut buf = Vec::with_capacity(run.len() * 900);
+            let mut lens = Vec::with_capacity(run.len());
+            for &i in run {
+                let tbs = item(i)?;
+                let sig = signer.sign(tbs).map_err(|e| (i, ItemError::Sign(e)))?;
+                let before = buf.len();
+                assemble_certificate(tbs, &self.alg_id, &sig, &mut buf);
+                lens.push((buf.len() - before) as u64);
+            }
+            Ok((buf, lens))
+        });
         concat(parts)
     }
 }

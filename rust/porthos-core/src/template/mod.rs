@@ -19,4 +19,4 @@ mod fill;
 pub mod spec;
 
 pub use compile::{key_identifier, Hole, SpecError, Template};
-pub use fill::{assemble_certificate, DerItems, ItemError, TbsInput};
+pub use fill::{assemble_certificate, DerItems, ItemError, Spread, TbsInput};
