@@ -9,6 +9,13 @@ prints: the wall time; the signer's calls added up (``signers.sign_filled``, wha
 ``threads=1`` streams through); the time before its first call; the gaps between its
 calls; and the time after its last call up to the return plus the WAL checkpoint wait.
 
+On Linux it also prints, from each thread's /proc schedstat, the CPU time and the
+run-queue wait (runnable, but another thread had the core) of the signer's thread, the
+verifier's and the caller's: the signer's CPU against bare signing is the extra work of
+signing certificates (a longer TBS hashed, the certificate assembled), its run-queue
+wait what the other threads cost it. With threads=1 each stage runs on its own thread
+(threads.rs ``Place``), so these are the whole stages.
+
 The calls are timed by wrapping the module function, a few µs each; use ``porthos bench
 issue`` for the ratios to quote and this script to see where the rest goes.
 """
@@ -24,7 +31,35 @@ from typing import Any
 
 from porthos import _native
 from porthos.bench.issue_target import Target, fresh_ca, make_profile_csrs, prepare, ra_data
-from porthos.issuance import signers
+from porthos.issuance import pipeline, signers
+
+_SCHEDSTAT = Path("/proc/thread-self/schedstat")
+
+
+def _cpu_and_wait() -> tuple[float, float]:
+    """(CPU, run-queue wait) seconds of the calling thread so far; zeros where the kernel
+    does not say."""
+    try:
+        cpu, wait, _ = _SCHEDSTAT.read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(cpu) / 1e9, int(wait) / 1e9
+
+
+def _measure_stage_threads(seen: dict[str, tuple[float, float]]) -> None:
+    """Record each StageWorker thread's CPU and run-queue wait (its whole life: one
+    batch) in ``seen``, under "signer" or "verifier"."""
+    run = pipeline.StageWorker._run
+
+    def measured(self: Any, signs: bool, parses: bool) -> None:
+        cpu0, wait0 = _cpu_and_wait()
+        try:
+            run(self, signs, parses)
+        finally:
+            cpu1, wait1 = _cpu_and_wait()
+            seen["signer" if signs else "verifier"] = (cpu1 - cpu0, wait1 - wait0)
+
+    pipeline.StageWorker._run = measured  # type: ignore[method-assign]
 
 
 def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
@@ -39,6 +74,8 @@ def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
             calls.append((start, time.perf_counter()))
 
     signers.sign_filled = timed  # type: ignore[assignment]
+    threads: dict[str, tuple[float, float]] = {}
+    _measure_stage_threads(threads)
     ratios = []
     with tempfile.TemporaryDirectory(prefix="porthos-gaps-") as tmp:
         d = Path(tmp)
@@ -49,10 +86,13 @@ def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
             ws, ca = fresh_ca(target, d, f"r{rep}")
             bare = _native.bench_sign_key(ca.key, n, 1)
             calls.clear()
+            threads.clear()
+            main0 = _cpu_and_wait()
             t0 = time.perf_counter()
             result = ca.issue_batch(csrs, profile, threads=1, ra_data=ra)
             ws.store.wait_for_checkpoint()
             t1 = time.perf_counter()
+            main1 = _cpu_and_wait()
             ws.close()
             assert result.issued_count == n, result.reasons[:3]
             signing = sum(b - a for a, b in calls)
@@ -64,6 +104,14 @@ def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
                 f"before the first {1e3 * (calls[0][0] - t0):5.1f} ms  "
                 f"gaps {1e3 * gaps:5.1f} ms  after the last {1e3 * (t1 - calls[-1][1]):5.1f} ms"
             )
+            if "signer" in threads:
+                (scpu, swait), (vcpu, vwait) = threads["signer"], threads.get("verifier", (0, 0))
+                print(
+                    f"    signer's thread CPU {1e3 * scpu:7.1f} ms ({scpu / bare:.3f}x bare), "
+                    f"run-queue wait {1e3 * swait:5.1f} ms; verifier CPU {1e3 * vcpu:6.1f} ms, "
+                    f"wait {1e3 * vwait:5.1f} ms; caller CPU {1e3 * (main1[0] - main0[0]):6.1f} "
+                    f"ms, wait {1e3 * (main1[1] - main0[1]):5.1f} ms"
+                )
     print(f"batch / bare: median {statistics.median(ratios):.3f} of {repeats}")
 
 
