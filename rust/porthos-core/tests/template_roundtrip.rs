@@ -195,35 +195,28 @@ fn sign_filled_signs_what_fill_wrote_and_refuses_other_bytes() {
     let (certs, cert_offsets) = f.template.sign_filled(&f.issuer, &data, &offsets).unwrap();
     check_signed_over(f, &data, &offsets, &certs, &cert_offsets);
     // Item 65 (in the second 64-item run) with a trailing octet, then not a SEQUENCE,
-    // then cut short: refused with its index, nothing signed.
+    // then cut short: refused with its index, nothing signed, wherever it runs.
     let end = offsets[66] as usize;
     let mut trailing = data[..end].to_vec();
     trailing.push(0);
     let mut bumped = offsets[..67].to_vec();
     bumped[66] += 1;
-    assert_eq!(
-        f.template
-            .sign_filled(&f.issuer, &trailing, &bumped)
-            .unwrap_err()
-            .0,
-        65
-    );
     let mut not_seq = data.clone();
     not_seq[offsets[65] as usize] = 0x04;
-    assert_eq!(
-        f.template
-            .sign_filled(&f.issuer, &not_seq, &offsets)
-            .unwrap_err()
-            .0,
-        65
-    );
-    assert_eq!(
-        f.template
-            .sign_filled(&f.issuer, &data[..end - 1], &offsets[..67])
-            .unwrap_err()
-            .0,
-        65
-    );
+    let bad: [(&[u8], &[u64]); 3] = [
+        (&trailing, &bumped),
+        (&not_seq, &offsets),
+        (&data[..end - 1], &offsets[..67]),
+    ];
+    for spread in [Spread::Pool, Spread::CallingThread] {
+        for (bytes, offs) in bad {
+            let refused = f
+                .template
+                .sign_filled_spread(&f.issuer, bytes, offs, spread)
+                .unwrap_err();
+            assert_eq!(refused.0, 65);
+        }
+    }
     let p384 = SoftwareKey::generate("ec-p384", None).unwrap();
     assert!(f.template.sign_filled(&p384, &data, &offsets).is_err());
 }

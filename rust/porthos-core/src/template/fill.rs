@@ -43,24 +43,50 @@ impl Spread {
         }
     }
 
-    /// `f(k, chunk_k)` for each `chunk`-sized piece of `items`, results in order.
-    fn map_chunks<T: Sync, R: Send>(
+    /// Items 0..n, each appended to one buffer by `write(i, buf)`, as (buffer, N + 1
+    /// offsets); the first error stops the batch. In the pool: `CHUNK` items a job,
+    /// each job its own buffer, joined at the end. On the calling thread: one buffer,
+    /// written once (no second copy: the joined buffers are a copy of every item).
+    fn write_items<E: Send>(
         self,
-        items: &[T],
-        chunk: usize,
-        f: impl Fn(usize, &[T]) -> R + Sync + Send,
-    ) -> Vec<R> {
+        n: usize,
+        item_size: usize,
+        write: impl Fn(usize, &mut Vec<u8>) -> Result<(), E> + Sync + Send,
+    ) -> Result<DerItems, E> {
+        let run = |range: std::ops::Range<usize>, buf: &mut Vec<u8>, ends: &mut Vec<u64>| {
+            for i in range {
+                write(i, buf)?;
+                ends.push(buf.len() as u64);
+            }
+            Ok(())
+        };
         match self {
-            Spread::Pool => items
-                .par_chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| f(c, part))
-                .collect(),
-            Spread::CallingThread => items
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| f(c, part))
-                .collect(),
+            Spread::CallingThread => {
+                let mut buf = Vec::with_capacity(n * item_size);
+                let mut offsets = Vec::with_capacity(n + 1);
+                offsets.push(0);
+                run(0..n, &mut buf, &mut offsets)?;
+                Ok((buf, offsets))
+            }
+            Spread::Pool => {
+                let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
+                let parts: Vec<Result<DerItems, E>> = starts
+                    .par_iter()
+                    .map(|&a| {
+                        let range = a..n.min(a + CHUNK);
+                        let mut buf = Vec::with_capacity(range.len() * item_size);
+                        let mut ends = Vec::with_capacity(range.len());
+                        run(range, &mut buf, &mut ends)?;
+                        // concat takes each item's length, not its end.
+                        let mut prev = 0;
+                        for end in &mut ends {
+                            (*end, prev) = (*end - prev, *end);
+                        }
+                        Ok((buf, ends))
+                    })
+                    .collect();
+                concat(parts)
+            }
         }
     }
 }
@@ -252,18 +278,9 @@ impl Template {
         inputs: &[TbsInput<'_>],
         spread: Spread,
     ) -> Result<DerItems, (usize, DerError)> {
-        let parts = spread.map_chunks(inputs, CHUNK, |c, chunk| {
-            let mut buf = Vec::with_capacity(chunk.len() * 512);
-            let mut lens = Vec::with_capacity(chunk.len());
-            for (j, item) in chunk.iter().enumerate() {
-                let before = buf.len();
-                self.write_tbs(item, &mut buf)
-                    .map_err(|e| (c * CHUNK + j, e))?;
-                lens.push((buf.len() - before) as u64);
-            }
-            Ok((buf, lens))
-        });
-        concat(parts)
+        spread.write_items(inputs.len(), 512, |i, buf| {
+            self.write_tbs(&inputs[i], buf).map_err(|e| (i, e))
+        })
     }
 
     /// The signer signs with this template's algorithm (else item 0 fails, nothing is
@@ -356,20 +373,12 @@ impl Template {
                 .map_err(|e| (i, ItemError::Encode(e)))?;
             Ok(tbs)
         };
-        let indices: Vec<usize> = (0..n).collect();
-        let parts = spread.map_chunks(&indices, CHUNK, |_, run| {
-            let mut buf = Vec::with_capacity(run.len() * 900);
-            let mut lens = Vec::with_capacity(run.len());
-            for &i in run {
-                let tbs = item(i)?;
-                let sig = signer.sign(tbs).map_err(|e| (i, ItemError::Sign(e)))?;
-                let before = buf.len();
-                assemble_certificate(tbs, &self.alg_id, &sig, &mut buf);
-                lens.push((buf.len() - before) as u64);
-            }
-            Ok((buf, lens))
-        });
-        concat(parts)
+        spread.write_items(n, 900, |i, buf| {
+            let tbs = item(i)?;
+            let sig = signer.sign(tbs).map_err(|e| (i, ItemError::Sign(e)))?;
+            assemble_certificate(tbs, &self.alg_id, &sig, buf);
+            Ok(())
+        })
     }
 }
 
