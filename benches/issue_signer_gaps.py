@@ -1,6 +1,6 @@
 """Where a one-thread ``issue_batch`` loses time beside its signer (issues 16 §5, 21 §8).
 
-    .venv/bin/python benches/issue_signer_gaps.py CPCPS PROFILE [N] [REPEATS]
+    .venv/bin/python benches/issue_signer_gaps.py CPCPS PROFILE [N] [REPEATS] [--bare-after]
 
 CPCPS is a bundled CP/CPS name or a TOML path with demo.toml beside it (e.g. the RSA-2048
 variant of tests/carillon_support.py). Per batch (N requests, default 10,000; REPEATS,
@@ -15,6 +15,12 @@ verifier's and the caller's: the signer's CPU against bare signing is the extra 
 signing certificates (a longer TBS hashed, the certificate assembled), its run-queue
 wait what the other threads cost it. With threads=1 each stage runs on its own thread
 (threads.rs ``Place``), so these are the whole stages.
+
+Bare signing runs just before each batch, as ``porthos bench issue`` runs its variants
+one after the other, so each batch starts with the caches the signing left it.
+``--bare-after`` signs after the batch instead: each batch then follows the previous
+one, with its code and data warm, and the time before the first call shows what the
+cold start costs.
 
 The calls are timed by wrapping the module function, a few µs each; use ``porthos bench
 issue`` for the ratios to quote and this script to see where the rest goes.
@@ -62,7 +68,7 @@ def _measure_stage_threads(seen: dict[str, tuple[float, float]]) -> None:
     pipeline.StageWorker._run = measured  # type: ignore[method-assign]
 
 
-def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
+def main(cpcps: str, profile: str, n: int, repeats: int, bare_after: bool = False) -> None:
     calls: list[tuple[float, float]] = []
     sign_filled = signers.sign_filled
 
@@ -84,7 +90,7 @@ def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
         ra = ra_data(target, n)
         for rep in range(repeats):
             ws, ca = fresh_ca(target, d, f"r{rep}")
-            bare = _native.bench_sign_key(ca.key, n, 1)
+            bare = 0.0 if bare_after else _native.bench_sign_key(ca.key, n, 1)
             calls.clear()
             threads.clear()
             main0 = _cpu_and_wait()
@@ -93,6 +99,8 @@ def main(cpcps: str, profile: str, n: int, repeats: int) -> None:
             ws.store.wait_for_checkpoint()
             t1 = time.perf_counter()
             main1 = _cpu_and_wait()
+            if bare_after:
+                bare = _native.bench_sign_key(ca.key, n, 1)
             ws.close()
             assert result.issued_count == n, result.reasons[:3]
             signing = sum(b - a for a, b in calls)
@@ -121,4 +129,5 @@ if __name__ == "__main__":
         sys.argv[2],
         int(sys.argv[3]) if len(sys.argv) > 3 else 10_000,
         int(sys.argv[4]) if len(sys.argv) > 4 else 5,
+        "--bare-after" in sys.argv[5:],
     )
