@@ -131,10 +131,11 @@ def test_thread_bound_equals_the_native_one() -> None:
         _native.verify_csrs([b"0\x00"], threads=MAX_THREADS + 1)
 
 
-def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
-    """A thread keeps its last Rust pool for calls with the same count (threads.rs
-    `pool`): counts may change between calls, and a child forked after the parent
-    used a kept pool builds its own instead of waiting on workers it does not have."""
+def test_thread_counts_change_between_calls_and_survive_fork() -> None:
+    """Counts may change from call to call on one thread (threads=1 on the calling
+    thread, others in pools: threads.rs `place`), and a child forked after the
+    parent's calls verifies on its own. The kept one-worker pool that other calls
+    still use at threads=1: test_signers.py."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -142,8 +142,9 @@ def test_short_signature_batch_is_refused() -> None:
 def test_sign_filled_is_the_signing_half_of_issue(key_type: str, threads: int | None) -> None:
     """Fill on one call, sign on another (the streamed batch's split): the same TBS as
     fill wrote, a signature by the key over it, and the certificate `issue` makes
-    apart from the signature. Run twice per thread count: the calling thread keeps
-    its one-thread pool between calls (threads.rs `pool`)."""
+    apart from the signature. Run twice per thread count: at threads=1 fill and
+    sign_filled run on the calling thread (threads.rs `place`), and `issue` in the
+    thread's kept one-worker pool (threads.rs `pool`)."""
     key = _native.SoftwareKey.generate(key_type)
     alg = key.signature_algorithm
     template = _native.Template(SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, alg)
@@ -177,3 +178,22 @@ def test_sign_filled_refuses_what_fill_did_not_write() -> None:
         other.sign_filled(key, tbs)  # the Rust side checks the key too
     with raises_code(BatchArgumentError, "batch-argument"):
         template.sign_filled(key, [b"0\x00"])  # type: ignore[arg-type]
+
+
+def _issue_three(template: _native.Template, key: _native.SoftwareKey) -> None:
+    assert len(template.issue(key, threads=1, **_items(3))) == 3
+
+
+def test_kept_thread_pools_follow_the_count_and_survive_fork() -> None:
+    """A thread keeps its last Rust pool for the calls that still take one at threads=1
+    (Template.issue; threads.rs `pool`): counts may change between calls, and a child
+    forked after the parent used its kept pool builds its own instead of waiting on a
+    worker that was never copied into it."""
+    from forked import assert_finishes_in_forked_child
+
+    key = _native.SoftwareKey.generate("ec-p256")
+    alg = key.signature_algorithm
+    template = _native.Template(SPEC, _native.encode_name([("CN", "ca")]), b"\x01" * 20, alg)
+    for threads in (1, 1, 2, 1, None, 1):
+        assert len(template.issue(key, threads=threads, **_items(3))) == 3
+    assert_finishes_in_forked_child(_issue_three, template, key, timeout=30)
