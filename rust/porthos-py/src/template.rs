@@ -363,8 +363,8 @@ impl Template {
     }
 
     /// Sign and assemble TBSCertificates this template filled (`fill`), in parallel
-    /// (`threads=1`: on the calling thread), with the GIL released: the signing half of `issue`, for a caller that fills on
-    /// another thread than the one that signs.
+    /// (`threads=1`: on the calling thread), with the GIL released: the signing half
+    /// of `issue`, for a caller that fills on another thread than the one that signs.
     #[pyo3(signature = (signer, tbs, *, threads = None))]
     fn sign_filled(
         &self,

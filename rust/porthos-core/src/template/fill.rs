@@ -77,11 +77,6 @@ impl Spread {
                         let mut buf = Vec::with_capacity(range.len() * item_size);
                         let mut ends = Vec::with_capacity(range.len());
                         run(range, &mut buf, &mut ends)?;
-                        // concat takes each item's length, not its end.
-                        let mut prev = 0;
-                        for end in &mut ends {
-                            (*end, prev) = (*end - prev, *end);
-                        }
                         Ok((buf, ends))
                     })
                     .collect();
@@ -310,7 +305,7 @@ impl Template {
             .enumerate()
             .map(|(c, chunk)| {
                 let mut buf = Vec::with_capacity(chunk.len() * 640);
-                let mut lens = Vec::with_capacity(chunk.len());
+                let mut ends = Vec::with_capacity(chunk.len());
                 let mut tbs = Vec::with_capacity(640);
                 for (j, item) in chunk.iter().enumerate() {
                     let idx = c * CHUNK + j;
@@ -318,11 +313,10 @@ impl Template {
                     self.write_tbs(item, &mut tbs)
                         .map_err(|e| (idx, ItemError::Encode(e)))?;
                     let sig = signer.sign(&tbs).map_err(|e| (idx, ItemError::Sign(e)))?;
-                    let before = buf.len();
                     assemble_certificate(&tbs, &self.alg_id, &sig, &mut buf);
-                    lens.push((buf.len() - before) as u64);
+                    ends.push(buf.len() as u64);
                 }
-                Ok((buf, lens))
+                Ok((buf, ends))
             })
             .collect();
         concat(parts)
@@ -386,6 +380,8 @@ impl Template {
 /// to spread a few thousand certificates over all cores.
 const CHUNK: usize = 64;
 
+/// One buffer and N + 1 offsets from parts that each hold their items' bytes and, per
+/// item, where it ends in that part.
 fn concat<E>(parts: Vec<Result<DerItems, E>>) -> Result<DerItems, E> {
     let mut total = 0usize;
     let mut ok = Vec::with_capacity(parts.len());
@@ -396,12 +392,10 @@ fn concat<E>(parts: Vec<Result<DerItems, E>>) -> Result<DerItems, E> {
     }
     let mut data = Vec::with_capacity(total);
     let mut offsets = vec![0u64];
-    for (buf, lens) in ok {
+    for (buf, ends) in ok {
+        let base = data.len() as u64;
         data.extend_from_slice(&buf);
-        for l in lens {
-            let last = *offsets.last().unwrap_or(&0);
-            offsets.push(last + l);
-        }
+        offsets.extend(ends.iter().map(|end| base + end));
     }
     Ok((data, offsets))
 }
